@@ -1,0 +1,1 @@
+//! keel: config, sessions, API and CLI around the pure crates.
