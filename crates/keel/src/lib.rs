@@ -1,1 +1,3 @@
-//! keel: config, sessions, API and CLI around the pure crates.
+//! keel: config, sessions, API and CLI around the pure crates (keel-wire, keel-rib, keel-fib).
+
+pub mod config;

@@ -1,0 +1,419 @@
+//! keel's configuration: one TOML file. Unknown keys and bad values are errors naming the
+//! file, line and field; an embedded default (loopback only, no neighbors) lets a bare
+//! `keeld` start.
+
+use keel_wire::capability::graceful_restart::MAX_RESTART_TIME;
+use keel_wire::capability::long_lived::MAX_STALE_TIME;
+use keel_wire::{Community, Family, Prefix};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The embedded default configuration.
+pub const DEFAULT: &str = include_str!("default.toml");
+/// Name shown in errors about the embedded default.
+pub const DEFAULT_NAME: &str = "<embedded default>";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub global: Global,
+    /// `[graceful_restart]` as written; resolved into `graceful_restart`.
+    #[serde(default, rename = "graceful_restart")]
+    pub graceful_restart_raw: GracefulRestartOverride,
+    #[serde(skip)]
+    pub graceful_restart: GracefulRestart,
+    #[serde(default)]
+    pub long_lived_graceful_restart: LongLived,
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<Neighbor>,
+    #[serde(default, rename = "network")]
+    pub networks: Vec<Network>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Global {
+    pub asn: Spanned<u32>,
+    pub router_id: Spanned<Ipv4Addr>,
+    #[serde(default = "default_listen")]
+    pub listen: Vec<Spanned<SocketAddr>>,
+    #[serde(default = "default_api")]
+    pub api: PathBuf,
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+}
+
+fn default_listen() -> Vec<Spanned<SocketAddr>> {
+    Vec::new()
+}
+fn default_api() -> PathBuf {
+    PathBuf::from("/run/keel/keel.sock")
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/keel")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrMode {
+    Restart,
+    Helper,
+    Disabled,
+}
+
+/// `[graceful_restart]` (RFC 4724, RFC 8538). Every key optional; a neighbor may override.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GracefulRestartOverride {
+    pub mode: Option<GrMode>,
+    pub restart_time: Option<Spanned<u16>>,
+    pub stale_routes_time: Option<u32>,
+    pub selection_deferral_time: Option<u32>,
+    pub notification: Option<bool>,
+}
+
+/// Resolved graceful-restart settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GracefulRestart {
+    pub mode: GrMode,
+    pub restart_time: u16,
+    pub stale_routes_time: u32,
+    pub selection_deferral_time: u32,
+    pub notification: bool,
+}
+
+impl Default for GracefulRestart {
+    fn default() -> Self {
+        GracefulRestart {
+            mode: GrMode::Restart,
+            restart_time: 120,
+            stale_routes_time: 360,
+            selection_deferral_time: 240,
+            notification: true,
+        }
+    }
+}
+
+impl GracefulRestart {
+    fn apply(&self, o: &GracefulRestartOverride) -> GracefulRestart {
+        GracefulRestart {
+            mode: o.mode.unwrap_or(self.mode),
+            restart_time: o.restart_time.as_ref().map_or(self.restart_time, |s| *s.get_ref()),
+            stale_routes_time: o.stale_routes_time.unwrap_or(self.stale_routes_time),
+            selection_deferral_time: o.selection_deferral_time.unwrap_or(self.selection_deferral_time),
+            notification: o.notification.unwrap_or(self.notification),
+        }
+    }
+}
+
+/// `[long_lived_graceful_restart]` (RFC 9494): off unless families are named (§5).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongLived {
+    #[serde(default)]
+    pub families: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub stale_time: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub stale_times: BTreeMap<String, Spanned<u32>>,
+    #[serde(default)]
+    pub max_stale_time: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportExport {
+    All,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Neighbor {
+    pub address: Spanned<IpAddr>,
+    pub asn: Spanned<u32>,
+    #[serde(default)]
+    pub local_address: Option<IpAddr>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub families: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub passive: bool,
+    #[serde(default = "default_hold_time")]
+    pub hold_time: Spanned<u16>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub ttl_security: bool,
+    #[serde(default = "default_all")]
+    pub import: ImportExport,
+    #[serde(default = "default_all")]
+    pub export: ImportExport,
+    #[serde(default)]
+    pub graceful_restart: Option<GracefulRestartOverride>,
+    #[serde(default)]
+    pub long_lived_graceful_restart: Option<LongLived>,
+}
+
+fn default_hold_time() -> Spanned<u16> {
+    Spanned::new(0..0, 90)
+}
+fn default_all() -> ImportExport {
+    ImportExport::All
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub prefix: Spanned<String>,
+    #[serde(default)]
+    pub next_hop: Option<IpAddr>,
+    #[serde(default)]
+    pub communities: Vec<Spanned<String>>,
+}
+
+/// A configuration error: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.file, self.line, self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Line (1-based) of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// The dotted field path at `offset`: the enclosing `[table]` header plus the key there.
+fn field_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key_is_header = key.starts_with('[');
+    match (table, key_is_header || key.is_empty()) {
+        (_, true) => key.trim_matches(|c| c == '[' || c == ']').to_string(),
+        (Some(t), false) => format!("{t}.{key}"),
+        (None, false) => key.to_string(),
+    }
+}
+
+impl Config {
+    /// Parses and validates `text`; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            ConfigError {
+                file: file.to_string(),
+                line: line_of(text, offset),
+                field: field_at(text, offset),
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.validate(text, file)?;
+        cfg.graceful_restart = GracefulRestart::default().apply(&cfg.graceful_restart_raw);
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: 0,
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &name)
+    }
+
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        Config::parse(DEFAULT, DEFAULT_NAME)
+    }
+
+    /// Semantic checks the types do not express.
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: file.to_string(),
+            line: line_of(text, span.start),
+            field: field_at(text, span.start),
+            message,
+        };
+        let g = &self.global;
+        if *g.asn.get_ref() == 0 {
+            return Err(err(g.asn.span(), "AS 0 is reserved (RFC 7607)".into()));
+        }
+        if g.router_id.get_ref().is_unspecified() {
+            return Err(err(g.router_id.span(), "router_id 0.0.0.0 is not a valid BGP identifier".into()));
+        }
+        let check_gr = |o: &GracefulRestartOverride| match &o.restart_time {
+            Some(t) if *t.get_ref() > MAX_RESTART_TIME => Err(err(
+                t.span(),
+                format!("restart_time {} exceeds {MAX_RESTART_TIME} (12-bit field, RFC 4724 §3)", t.get_ref()),
+            )),
+            _ => Ok(()),
+        };
+        check_gr(&self.graceful_restart_raw)?;
+        let check_llgr = |l: &LongLived| -> Result<(), ConfigError> {
+            for f in &l.families {
+                f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
+            }
+            for (name, t) in &l.stale_times {
+                name.parse::<Family>().map_err(|e| err(t.span(), e))?;
+                if *t.get_ref() > MAX_STALE_TIME {
+                    return Err(err(t.span(), format!("stale time exceeds {MAX_STALE_TIME} (24-bit field)")));
+                }
+            }
+            if let Some(t) = &l.stale_time {
+                if *t.get_ref() > MAX_STALE_TIME {
+                    return Err(err(
+                        t.span(),
+                        format!("stale_time exceeds {MAX_STALE_TIME} (24-bit field, RFC 9494 §3)"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        check_llgr(&self.long_lived_graceful_restart)?;
+        let mut seen = std::collections::HashSet::new();
+        for n in &self.neighbors {
+            if !seen.insert(*n.address.get_ref()) {
+                return Err(err(n.address.span(), format!("neighbor {} is configured twice", n.address.get_ref())));
+            }
+            if *n.asn.get_ref() == 0 {
+                return Err(err(n.asn.span(), "AS 0 is reserved (RFC 7607)".into()));
+            }
+            let h = *n.hold_time.get_ref();
+            if h == 1 || h == 2 {
+                return Err(err(
+                    n.hold_time.span(),
+                    "hold_time must be 0 or at least 3 seconds (RFC 4271 §4.2)".into(),
+                ));
+            }
+            for f in n.families.iter().flatten() {
+                f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
+            }
+            if let Some(g) = &n.graceful_restart {
+                check_gr(g)?;
+            }
+            if let Some(l) = &n.long_lived_graceful_restart {
+                check_llgr(l)?;
+            }
+        }
+        for net in &self.networks {
+            net.prefix.get_ref().parse::<Prefix>().map_err(|e| err(net.prefix.span(), e))?;
+            for c in &net.communities {
+                c.get_ref().parse::<Community>().map_err(|e| err(c.span(), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Graceful-restart settings for one neighbor: global values with its overrides.
+    pub fn graceful_restart_for(&self, n: &Neighbor) -> GracefulRestart {
+        match &n.graceful_restart {
+            Some(o) => self.graceful_restart.apply(o),
+            None => self.graceful_restart.clone(),
+        }
+    }
+
+    /// One line for `keeld --check-config`.
+    pub fn summary(&self) -> String {
+        let llgr = &self.long_lived_graceful_restart.families;
+        format!(
+            "AS {} router-id {}, {} neighbor(s), {} network(s), graceful restart {:?} (restart time {}s), LLGR {}",
+            self.global.asn.get_ref(),
+            self.global.router_id.get_ref(),
+            self.neighbors.len(),
+            self.networks.len(),
+            self.graceful_restart.mode,
+            self.graceful_restart.restart_time,
+            if llgr.is_empty() {
+                "off".to_string()
+            } else {
+                llgr.iter().map(|f| f.get_ref().as_str()).collect::<Vec<_>>().join(",")
+            }
+        )
+        .to_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> ConfigError {
+        Config::parse(text, "t.toml").expect_err("config should be rejected")
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::parse(DEFAULT, DEFAULT_NAME).unwrap();
+        assert!(c.neighbors.is_empty());
+        assert_eq!(c.graceful_restart.mode, GrMode::Restart);
+        assert!(c.global.listen.iter().all(|a| a.get_ref().ip().is_loopback()));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_field() {
+        let e = error("[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nbogus = 1\n");
+        assert_eq!((e.file.as_str(), e.line, e.field.as_str()), ("t.toml", 4, "global.bogus"));
+        assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+        let e = error(&format!("{base}[graceful_restart]\nrestart_time = 5000\n"));
+        assert_eq!((e.line, e.field.as_str()), (5, "graceful_restart.restart_time"), "{e}");
+        assert!(e.message.contains("4095"), "{e}");
+        let e = error(&format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nhold_time = 2\n"));
+        assert_eq!((e.line, e.field.as_str()), (7, "neighbor.hold_time"), "{e}");
+        let e = error(&format!(
+            "{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nfamilies = [\"ipv5-unicast\"]\n"
+        ));
+        assert_eq!((e.line, e.field.as_str()), (7, "neighbor.families"), "{e}");
+        let e = error(&format!("{base}[[network]]\nprefix = \"198.51.100.1/24\"\n"));
+        assert!(e.message.contains("host bits"), "{e}");
+        let e = error("[global]\nasn = 0\nrouter_id = \"192.0.2.1\"\n");
+        assert_eq!((e.line, e.field.as_str()), (2, "global.asn"), "{e}");
+        let e = error("[global]\nasn = 65001\nrouter_id = \"nope\"\n");
+        assert_eq!(e.line, 3, "{e}");
+    }
+
+    #[test]
+    fn neighbor_overrides_graceful_restart() {
+        let c = Config::parse(
+            "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[graceful_restart]\nrestart_time = 90\n\
+             [[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\n[neighbor.graceful_restart]\nmode = \"helper\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let g = c.graceful_restart_for(&c.neighbors[0]);
+        assert_eq!((g.mode, g.restart_time), (GrMode::Helper, 90));
+    }
+}
