@@ -1,0 +1,442 @@
+//! The BGP finite state machine of one connection (RFC 4271 §8), pure: events in, actions
+//! out. Timers are actions ([`Action::Timer`]); the neighbor task turns them into tokio
+//! timers, so tests drive the machine without a clock.
+//!
+//! ```text
+//!  Idle --start--> Connect <--retry--> Active
+//!                     \   TCP up        /
+//!                      +--> OpenSent <-+
+//!                              | OPEN ok: KEEPALIVE
+//!                           OpenConfirm
+//!                              | KEEPALIVE
+//!                           Established
+//!  any error / NOTIFICATION / TCP loss / hold timer --> Idle (then automatic start after backoff)
+//! ```
+
+use super::negotiate::Negotiated;
+use keel_wire::error::{cease, code, open as open_err};
+use keel_wire::{Notification, Open, WireError};
+use serde::Serialize;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// RFC 4271 §8.2.2 states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Connect => "connect",
+            State::Active => "active",
+            State::OpenSent => "opensent",
+            State::OpenConfirm => "openconfirm",
+            State::Established => "established",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timer {
+    ConnectRetry,
+    Hold,
+    Keepalive,
+    /// Delay before the automatic restart after a failure (RFC 4271 §8.1.1, IdleHoldTimer).
+    IdleHold,
+}
+
+/// Inputs, numbered as in RFC 4271 §8.1 where they have a number.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// 1
+    ManualStart,
+    /// 2: administrative stop, with the Cease to send if a connection is open.
+    ManualStop(Notification),
+    /// 3, after the idle hold timer.
+    AutomaticStart,
+    /// 9
+    ConnectRetryTimerExpires,
+    /// 10
+    HoldTimerExpires,
+    /// 11
+    KeepaliveTimerExpires,
+    /// 16/17: a TCP connection is up, outgoing or incoming.
+    TcpConnected,
+    /// 18
+    TcpConnectionFails,
+    /// 19
+    OpenReceived(Box<Open>),
+    /// 21, 22, 28: a message that cannot be accepted, with the NOTIFICATION it calls for.
+    MessageError(WireError),
+    /// 24, 25
+    NotificationReceived(Notification),
+    /// 26
+    KeepaliveReceived,
+    /// 27 (the UPDATE itself goes to the RIB; the FSM only restarts the hold timer)
+    UpdateReceived,
+    /// ROUTE-REFRESH (RFC 2918); like an UPDATE for the FSM.
+    RouteRefreshReceived,
+}
+
+/// Why a session ended: what graceful restart will base its decision on (RFC 4724 §4,
+/// RFC 8538 §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DownReason {
+    TcpFailure,
+    HoldTimerExpired,
+    NotificationSent { code: u8, subcode: u8 },
+    NotificationReceived { code: u8, subcode: u8 },
+    AdministrativeStop { code: u8, subcode: u8 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open an outgoing TCP connection.
+    Connect,
+    /// Drop the TCP connection (after sending what was queued).
+    CloseConnection,
+    SendOpen,
+    SendKeepalive,
+    SendNotification(Notification),
+    /// Start (Some) or stop (None) a timer.
+    Timer(Timer, Option<Duration>),
+    /// The session is Established.
+    Established(Box<Negotiated>),
+    /// An Established session ended.
+    SessionDown(DownReason),
+    /// A connection attempt or handshake failed before Established.
+    HandshakeFailed(String),
+}
+
+/// What the FSM needs to know about the neighbor.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub local_open: Open,
+    pub local_router_id: Ipv4Addr,
+    pub peer_as: u32,
+    pub passive: bool,
+    pub connect_retry: Duration,
+    /// RFC 4271 §8.2.2: hold time while waiting for the OPEN ("large value", 4 minutes).
+    pub open_hold: Duration,
+    pub idle_hold_min: Duration,
+    pub idle_hold_max: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fsm {
+    pub settings: Settings,
+    state: State,
+    negotiated: Option<Negotiated>,
+    idle_hold: Duration,
+    /// False after a manual stop: no automatic restart.
+    enabled: bool,
+}
+
+/// FSM Error subcodes (RFC 6608 §4).
+fn fsm_error(state: State) -> Notification {
+    let sub = match state {
+        State::OpenSent => 1,
+        State::OpenConfirm => 2,
+        State::Established => 3,
+        _ => 0,
+    };
+    Notification::new(code::FSM, sub, Vec::new())
+}
+
+impl Fsm {
+    pub fn new(settings: Settings) -> Fsm {
+        let idle_hold = settings.idle_hold_min;
+        Fsm { settings, state: State::Idle, negotiated: None, idle_hold, enabled: false }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// Checks a received OPEN against the configuration (RFC 4271 §6.2, RFC 6286 §2.2).
+    fn check_open(&self, open: &Open) -> Result<(), Notification> {
+        if open.asn() != self.settings.peer_as {
+            return Err(Notification::new(code::OPEN_MESSAGE, open_err::BAD_PEER_AS, Vec::new()));
+        }
+        let ibgp = self.settings.peer_as == self.settings.local_open.asn();
+        if ibgp && open.router_id == self.settings.local_router_id {
+            return Err(Notification::new(code::OPEN_MESSAGE, open_err::BAD_BGP_IDENTIFIER, Vec::new()));
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, out: &mut Vec<Action>) {
+        self.enabled = true;
+        out.push(Action::Timer(Timer::ConnectRetry, Some(self.settings.connect_retry)));
+        if self.settings.passive {
+            self.state = State::Active;
+        } else {
+            self.state = State::Connect;
+            out.push(Action::Connect);
+        }
+    }
+
+    /// Leaves for Idle after a failure: stop every timer, schedule the automatic restart with
+    /// exponential backoff (RFC 4271 §8.1.1 DampPeerOscillations, simplified).
+    fn to_idle(&mut self, out: &mut Vec<Action>, reason: Option<DownReason>, failure: &str) {
+        let was_established = self.state == State::Established;
+        out.push(Action::CloseConnection);
+        for t in [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive] {
+            out.push(Action::Timer(t, None));
+        }
+        self.state = State::Idle;
+        self.negotiated = None;
+        if was_established {
+            if let Some(r) = reason {
+                out.push(Action::SessionDown(r));
+            }
+            self.idle_hold = self.settings.idle_hold_min;
+        } else {
+            out.push(Action::HandshakeFailed(failure.to_string()));
+        }
+        if self.enabled {
+            out.push(Action::Timer(Timer::IdleHold, Some(self.idle_hold)));
+            self.idle_hold = (self.idle_hold * 2).min(self.settings.idle_hold_max);
+        }
+    }
+
+    fn notify_and_idle(&mut self, n: Notification, out: &mut Vec<Action>, failure: &str) {
+        let reason = DownReason::NotificationSent { code: n.code, subcode: n.subcode };
+        out.push(Action::SendNotification(n));
+        self.to_idle(out, Some(reason), failure);
+    }
+
+    fn hold(&self) -> Option<Duration> {
+        self.negotiated.as_ref().and_then(|n| (n.hold_time > 0).then(|| Duration::from_secs(n.hold_time.into())))
+    }
+    fn keepalive(&self) -> Option<Duration> {
+        self.negotiated
+            .as_ref()
+            .and_then(|n| (n.hold_time > 0).then(|| Duration::from_secs(n.keepalive_time().max(1).into())))
+    }
+
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        use Event as E;
+        use State as S;
+        let mut out = Vec::new();
+        match (self.state, event) {
+            (S::Idle, E::ManualStart) => self.start(&mut out),
+            (S::Idle, E::AutomaticStart) if self.enabled => self.start(&mut out),
+            (_, E::ManualStart) => self.enabled = true,
+            (S::Idle, _) => {}
+            (_, E::ManualStop(n)) => {
+                self.enabled = false;
+                let reason = DownReason::AdministrativeStop { code: n.code, subcode: n.subcode };
+                if matches!(self.state, S::OpenSent | S::OpenConfirm | S::Established) {
+                    out.push(Action::SendNotification(n));
+                }
+                out.push(Action::Timer(Timer::IdleHold, None));
+                self.to_idle(&mut out, Some(reason), "stopped");
+            }
+            (_, E::AutomaticStart) => {}
+            (S::Connect | S::Active, E::ConnectRetryTimerExpires) => {
+                out.push(Action::Timer(Timer::ConnectRetry, Some(self.settings.connect_retry)));
+                if !self.settings.passive {
+                    out.push(Action::CloseConnection);
+                    out.push(Action::Connect);
+                    self.state = S::Connect;
+                }
+            }
+            (S::Connect | S::Active, E::TcpConnected) => {
+                out.push(Action::Timer(Timer::ConnectRetry, None));
+                out.push(Action::SendOpen);
+                out.push(Action::Timer(Timer::Hold, Some(self.settings.open_hold)));
+                self.state = S::OpenSent;
+            }
+            (S::Connect, E::TcpConnectionFails) => {
+                // RFC 4271 §8.2.2: back to Active; the retry timer brings us to Connect again.
+                self.state = S::Active;
+            }
+            (S::Connect | S::Active, _) => {}
+            (S::OpenSent, E::OpenReceived(open)) => match self.check_open(&open) {
+                Err(n) => self.notify_and_idle(n, &mut out, "OPEN rejected"),
+                Ok(()) => {
+                    self.negotiated = Some(Negotiated::new(self.settings.local_open.clone(), *open));
+                    out.push(Action::SendKeepalive);
+                    out.push(Action::Timer(Timer::Hold, self.hold()));
+                    out.push(Action::Timer(Timer::Keepalive, self.keepalive()));
+                    self.state = S::OpenConfirm;
+                }
+            },
+            (S::OpenConfirm, E::KeepaliveReceived) => {
+                out.push(Action::Timer(Timer::Hold, self.hold()));
+                self.state = S::Established;
+                if let Some(n) = &self.negotiated {
+                    out.push(Action::Established(Box::new(n.clone())));
+                }
+            }
+            (S::OpenConfirm | S::Established, E::KeepaliveTimerExpires) => {
+                out.push(Action::SendKeepalive);
+                out.push(Action::Timer(Timer::Keepalive, self.keepalive()));
+            }
+            (S::Established, E::KeepaliveReceived | E::UpdateReceived | E::RouteRefreshReceived) => {
+                out.push(Action::Timer(Timer::Hold, self.hold()));
+            }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::HoldTimerExpires) => {
+                let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, Vec::new());
+                out.push(Action::SendNotification(n));
+                self.to_idle(&mut out, Some(DownReason::HoldTimerExpired), "hold timer expired");
+            }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::MessageError(e)) => {
+                let n = Notification::from_error(&e);
+                self.notify_and_idle(n, &mut out, &e.reason);
+            }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::NotificationReceived(n)) => {
+                let reason = DownReason::NotificationReceived { code: n.code, subcode: n.subcode };
+                self.to_idle(&mut out, Some(reason), &format!("NOTIFICATION received: {}", n.describe()));
+            }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::TcpConnectionFails) => {
+                self.to_idle(&mut out, Some(DownReason::TcpFailure), "connection lost");
+            }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::TcpConnected) => {
+                // A second connection is the task's business (collision, RFC 4271 §6.8).
+            }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::ConnectRetryTimerExpires) => {}
+            (S::OpenSent, E::KeepaliveTimerExpires) => {}
+            (
+                state @ (S::OpenSent | S::OpenConfirm | S::Established),
+                E::OpenReceived(_) | E::KeepaliveReceived | E::UpdateReceived | E::RouteRefreshReceived,
+            ) => {
+                self.notify_and_idle(fsm_error(state), &mut out, "unexpected message");
+            }
+        }
+        out
+    }
+
+    /// The Cease to send on a connection that loses a collision (RFC 4271 §6.8).
+    pub fn collision_cease() -> Notification {
+        Notification::new(code::CEASE, cease::CONNECTION_COLLISION_RESOLUTION, Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_wire::Capability;
+
+    fn settings(passive: bool) -> Settings {
+        Settings {
+            local_open: Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), vec![Capability::RouteRefresh]),
+            local_router_id: Ipv4Addr::new(192, 0, 2, 1),
+            peer_as: 65002,
+            passive,
+            connect_retry: Duration::from_secs(30),
+            open_hold: Duration::from_secs(240),
+            idle_hold_min: Duration::from_secs(1),
+            idle_hold_max: Duration::from_secs(60),
+        }
+    }
+
+    fn remote(asn: u32, hold: u16) -> Event {
+        Event::OpenReceived(Box::new(Open::new(asn, hold, Ipv4Addr::new(192, 0, 2, 2), vec![])))
+    }
+
+    fn up(fsm: &mut Fsm) -> Vec<Action> {
+        fsm.handle(Event::ManualStart);
+        fsm.handle(Event::TcpConnected);
+        fsm.handle(remote(65002, 30));
+        fsm.handle(Event::KeepaliveReceived)
+    }
+
+    #[test]
+    fn handshake_to_established() {
+        let mut fsm = Fsm::new(settings(false));
+        assert!(fsm.handle(Event::ManualStart).contains(&Action::Connect));
+        assert_eq!(fsm.state(), State::Connect);
+        let a = fsm.handle(Event::TcpConnected);
+        assert!(a.contains(&Action::SendOpen));
+        assert_eq!(fsm.state(), State::OpenSent);
+        let a = fsm.handle(remote(65002, 30));
+        assert!(a.contains(&Action::SendKeepalive));
+        assert!(a.contains(&Action::Timer(Timer::Hold, Some(Duration::from_secs(30)))));
+        assert!(a.contains(&Action::Timer(Timer::Keepalive, Some(Duration::from_secs(10)))));
+        let a = fsm.handle(Event::KeepaliveReceived);
+        assert!(matches!(a.last(), Some(Action::Established(_))));
+        assert_eq!(fsm.state(), State::Established);
+    }
+
+    #[test]
+    fn passive_waits_in_active() {
+        let mut fsm = Fsm::new(settings(true));
+        assert!(!fsm.handle(Event::ManualStart).contains(&Action::Connect));
+        assert_eq!(fsm.state(), State::Active);
+        assert!(!fsm.handle(Event::ConnectRetryTimerExpires).contains(&Action::Connect));
+        fsm.handle(Event::TcpConnected);
+        assert_eq!(fsm.state(), State::OpenSent);
+    }
+
+    #[test]
+    fn wrong_as_gets_bad_peer_as() {
+        let mut fsm = Fsm::new(settings(false));
+        fsm.handle(Event::ManualStart);
+        fsm.handle(Event::TcpConnected);
+        let a = fsm.handle(remote(65099, 90));
+        assert!(a.contains(&Action::SendNotification(Notification::new(2, 2, vec![]))));
+        assert_eq!(fsm.state(), State::Idle);
+        assert!(a.contains(&Action::Timer(Timer::IdleHold, Some(Duration::from_secs(1)))));
+        // Backoff doubles on each failure.
+        fsm.handle(Event::AutomaticStart);
+        fsm.handle(Event::TcpConnected);
+        let a = fsm.handle(remote(65099, 90));
+        assert!(a.contains(&Action::Timer(Timer::IdleHold, Some(Duration::from_secs(2)))));
+    }
+
+    #[test]
+    fn hold_timer_expiry_sends_4_0_and_reports_down() {
+        let mut fsm = Fsm::new(settings(false));
+        up(&mut fsm);
+        let a = fsm.handle(Event::HoldTimerExpires);
+        assert!(a.contains(&Action::SendNotification(Notification::new(4, 0, vec![]))));
+        assert!(a.contains(&Action::SessionDown(DownReason::HoldTimerExpired)));
+        assert_eq!(fsm.state(), State::Idle);
+    }
+
+    #[test]
+    fn unexpected_open_in_established_is_fsm_error() {
+        let mut fsm = Fsm::new(settings(false));
+        up(&mut fsm);
+        let a = fsm.handle(remote(65002, 90));
+        assert!(a.contains(&Action::SendNotification(Notification::new(5, 3, vec![]))));
+    }
+
+    #[test]
+    fn manual_stop_sends_cease_and_stays_down() {
+        let mut fsm = Fsm::new(settings(false));
+        up(&mut fsm);
+        let cease = Notification::new(6, 2, vec![]);
+        let a = fsm.handle(Event::ManualStop(cease.clone()));
+        assert!(a.contains(&Action::SendNotification(cease)));
+        assert!(a.contains(&Action::SessionDown(DownReason::AdministrativeStop { code: 6, subcode: 2 })));
+        assert!(!a.iter().any(|x| matches!(x, Action::Timer(Timer::IdleHold, Some(_)))));
+        assert!(fsm.handle(Event::AutomaticStart).is_empty());
+    }
+
+    #[test]
+    fn zero_hold_time_means_no_timers() {
+        let mut fsm = Fsm::new(settings(false));
+        fsm.handle(Event::ManualStart);
+        fsm.handle(Event::TcpConnected);
+        let a = fsm.handle(remote(65002, 0));
+        assert!(a.contains(&Action::Timer(Timer::Hold, None)));
+        assert!(a.contains(&Action::Timer(Timer::Keepalive, None)));
+    }
+}
