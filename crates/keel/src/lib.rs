@@ -1,5 +1,10 @@
 //! keel: config, sessions, API and CLI around the pure crates (keel-wire, keel-rib, keel-fib).
 
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod json;
+pub mod metrics;
 pub mod neighbor;
+pub mod rib_task;

@@ -1,4 +1,4 @@
-//! keeld, the keel BGP daemon. Runs in the foreground (systemd style).
+//! keeld, the keel BGP daemon. Runs in the foreground (systemd style, no self-daemonizing).
 
 use clap::Parser;
 use keel::config::{Config, DEFAULT_NAME};
@@ -14,13 +14,37 @@ struct Args {
     /// Validate the configuration, print a one-line summary and exit (1 when invalid).
     #[arg(long)]
     check_config: bool,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+/// The embedded default, adjusted for an unprivileged user: BGP on port 1179 instead of 179,
+/// API socket and state under /tmp/keel-UID.
+fn unprivileged(mut c: Config) -> Config {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return c;
+    }
+    for a in c.global.listen.iter_mut() {
+        if a.get_ref().port() < 1024 {
+            let mut addr = *a.get_ref();
+            addr.set_port(addr.port() + 1000);
+            *a = toml::Spanned::new(a.span(), addr);
+        }
+    }
+    let dir = PathBuf::from(format!("/tmp/keel-{uid}"));
+    c.global.api = dir.join("keel.sock");
+    c.global.state_dir = dir;
+    c
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let (config, name) = match &args.config {
         Some(p) => (Config::load(p), p.display().to_string()),
-        None => (Config::embedded_default(), DEFAULT_NAME.to_string()),
+        None => (Config::embedded_default().map(unprivileged), DEFAULT_NAME.to_string()),
     };
     let config = match config {
         Ok(c) => c,
@@ -33,7 +57,27 @@ fn main() -> ExitCode {
         println!("{name}: ok: {}", config.summary());
         return ExitCode::SUCCESS;
     }
-    eprintln!("keeld: {name}: {}", config.summary());
-    eprintln!("keeld: BGP sessions are not implemented yet in this build; only --check-config works");
-    ExitCode::from(2)
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_writer(std::io::stderr).with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_ansi(ansi).with_writer(std::io::stderr).with_env_filter(filter).init();
+    }
+    tracing::info!(config = %name, summary = %config.summary(), version = env!("CARGO_PKG_VERSION"), "keeld starting");
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keeld: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(keel::daemon::Daemon::run(config, args.config.clone())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keeld: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

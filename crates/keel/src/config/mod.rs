@@ -148,6 +148,9 @@ pub struct Neighbor {
     pub families: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub passive: bool,
+    /// Seconds between outgoing connection attempts (RFC 4271 §10 ConnectRetryTime).
+    #[serde(default)]
+    pub connect_retry_time: Option<u16>,
     #[serde(default = "default_hold_time")]
     pub hold_time: Spanned<u16>,
     #[serde(default)]

@@ -60,8 +60,9 @@ pub enum Timer {
 pub enum Event {
     /// 1
     ManualStart,
-    /// 2: administrative stop, with the Cease to send if a connection is open.
-    ManualStop(Notification),
+    /// 2: administrative stop, with the Cease to send if a connection is open (none: close
+    /// the TCP connection silently, as a graceful restart wants, RFC 4724 §4.1).
+    ManualStop(Option<Notification>),
     /// 3, after the idle hold timer.
     AutomaticStart,
     /// 9
@@ -95,9 +96,19 @@ pub enum Event {
 pub enum DownReason {
     TcpFailure,
     HoldTimerExpired,
-    NotificationSent { code: u8, subcode: u8 },
-    NotificationReceived { code: u8, subcode: u8 },
-    AdministrativeStop { code: u8, subcode: u8 },
+    NotificationSent {
+        code: u8,
+        subcode: u8,
+    },
+    NotificationReceived {
+        code: u8,
+        subcode: u8,
+    },
+    /// `code`/`subcode` of the Cease sent, if any.
+    AdministrativeStop {
+        code: Option<u8>,
+        subcode: Option<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,6 +173,31 @@ impl Fsm {
 
     pub fn state(&self) -> State {
         self.state
+    }
+    /// False after a manual stop, until the next manual start.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Drops the current connection's progress without a transition (it lost a collision,
+    /// RFC 4271 §6.8); the caller continues with the winning connection.
+    pub fn reset_to_active(&mut self) {
+        self.state = State::Active;
+        self.negotiated = None;
+    }
+
+    /// Takes an incoming connection from Idle (when enabled), Connect or Active: the state
+    /// becomes Active and the caller follows with [`Event::TcpConnected`]. Any outgoing attempt
+    /// is the caller's to cancel. False when the connection must be refused.
+    pub fn accept_incoming(&mut self) -> bool {
+        match self.state {
+            State::Connect | State::Active => true,
+            State::Idle if self.enabled => {
+                self.state = State::Active;
+                true
+            }
+            _ => false,
+        }
     }
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.negotiated.as_ref()
@@ -240,8 +276,11 @@ impl Fsm {
             (S::Idle, _) => {}
             (_, E::ManualStop(n)) => {
                 self.enabled = false;
-                let reason = DownReason::AdministrativeStop { code: n.code, subcode: n.subcode };
-                if matches!(self.state, S::OpenSent | S::OpenConfirm | S::Established) {
+                let reason = DownReason::AdministrativeStop {
+                    code: n.as_ref().map(|n| n.code),
+                    subcode: n.as_ref().map(|n| n.subcode),
+                };
+                if let Some(n) = n.filter(|_| matches!(self.state, S::OpenSent | S::OpenConfirm | S::Established)) {
                     out.push(Action::SendNotification(n));
                 }
                 out.push(Action::Timer(Timer::IdleHold, None));
@@ -423,9 +462,9 @@ mod tests {
         let mut fsm = Fsm::new(settings(false));
         up(&mut fsm);
         let cease = Notification::new(6, 2, vec![]);
-        let a = fsm.handle(Event::ManualStop(cease.clone()));
+        let a = fsm.handle(Event::ManualStop(Some(cease.clone())));
         assert!(a.contains(&Action::SendNotification(cease)));
-        assert!(a.contains(&Action::SessionDown(DownReason::AdministrativeStop { code: 6, subcode: 2 })));
+        assert!(a.contains(&Action::SessionDown(DownReason::AdministrativeStop { code: Some(6), subcode: Some(2) })));
         assert!(!a.iter().any(|x| matches!(x, Action::Timer(Timer::IdleHold, Some(_)))));
         assert!(fsm.handle(Event::AutomaticStart).is_empty());
     }

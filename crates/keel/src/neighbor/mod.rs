@@ -1,4 +1,122 @@
-//! One neighbor: its FSM, capability negotiation and the task that drives them.
+//! One neighbor: its FSM, capability negotiation, TCP transport and the task that drives them.
 
+pub mod connection;
 pub mod fsm;
 pub mod negotiate;
+pub mod status;
+pub mod task;
+pub mod transport;
+
+use crate::config::{Config, GrMode, GracefulRestart, ImportExport};
+use keel_wire::capability::{GracefulRestart as GrCapability, GracefulRestartFamily, LongLivedFamily};
+use keel_wire::{Capability, Family, Open};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Everything one neighbor task needs, resolved from the configuration (global values with
+/// the neighbor's overrides). Two equal values mean the session can stay up across a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighborConfig {
+    pub address: IpAddr,
+    pub port: u16,
+    pub asn: u32,
+    pub local_asn: u32,
+    pub router_id: Ipv4Addr,
+    pub local_address: Option<IpAddr>,
+    pub description: Option<String>,
+    pub families: Vec<Family>,
+    pub passive: bool,
+    pub hold_time: u16,
+    pub password: Option<String>,
+    pub ttl_security: bool,
+    pub import: ImportExport,
+    pub export: ImportExport,
+    pub graceful_restart: GracefulRestart,
+    pub llgr_families: Vec<LongLivedFamily>,
+    pub connect_retry: Duration,
+}
+
+impl NeighborConfig {
+    pub fn from_config(config: &Config) -> Vec<NeighborConfig> {
+        config
+            .neighbors
+            .iter()
+            .map(|n| {
+                let families = match &n.families {
+                    Some(f) => f.iter().filter_map(|s| s.get_ref().parse().ok()).collect(),
+                    None => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+                };
+                let llgr = n.long_lived_graceful_restart.as_ref().unwrap_or(&config.long_lived_graceful_restart);
+                let stale_default = llgr
+                    .stale_time
+                    .as_ref()
+                    .or(config.long_lived_graceful_restart.stale_time.as_ref())
+                    .map_or(3600, |t| *t.get_ref());
+                let llgr_families = llgr
+                    .families
+                    .iter()
+                    .filter_map(|s| s.get_ref().parse::<Family>().ok())
+                    .filter(|f| families.contains(f))
+                    .map(|family| LongLivedFamily {
+                        family,
+                        forwarding_state: false,
+                        stale_time: llgr.stale_times.get(&family.to_string()).map_or(stale_default, |t| *t.get_ref()),
+                    })
+                    .collect();
+                NeighborConfig {
+                    address: *n.address.get_ref(),
+                    port: n.port.unwrap_or(179),
+                    asn: *n.asn.get_ref(),
+                    local_asn: *config.global.asn.get_ref(),
+                    router_id: *config.global.router_id.get_ref(),
+                    local_address: n.local_address,
+                    description: n.description.clone(),
+                    families,
+                    passive: n.passive,
+                    hold_time: *n.hold_time.get_ref(),
+                    password: n.password.clone(),
+                    ttl_security: n.ttl_security,
+                    import: n.import,
+                    export: n.export,
+                    graceful_restart: config.graceful_restart_for(n),
+                    llgr_families,
+                    connect_retry: Duration::from_secs(n.connect_retry_time.unwrap_or(5).into()),
+                }
+            })
+            .collect()
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.port)
+    }
+
+    /// The OPEN keel sends (RFC 4271 §4.2, capabilities per RFC 5492).
+    pub fn local_open(&self) -> Open {
+        let mut caps: Vec<Capability> = self.families.iter().map(|f| Capability::Multiprotocol(*f)).collect();
+        caps.push(Capability::RouteRefresh);
+        caps.push(Capability::EnhancedRouteRefresh);
+        caps.push(Capability::ExtendedMessage);
+        caps.push(Capability::FourOctetAs(self.local_asn));
+        let gr = &self.graceful_restart;
+        if gr.mode != GrMode::Disabled {
+            // RFC 4724 §3: a helper-only speaker lists no families. The F bit stays 0 until keel
+            // preserves forwarding state (the restarting-speaker issue).
+            let families = if gr.mode == GrMode::Restart {
+                self.families.iter().map(|&family| GracefulRestartFamily { family, forwarding_state: false }).collect()
+            } else {
+                Vec::new()
+            };
+            caps.push(Capability::GracefulRestart(GrCapability {
+                restart_state: false,
+                notification: gr.notification,
+                restart_time: gr.restart_time,
+                families,
+            }));
+            // RFC 9494 §4.1: LLGR is sent only together with GR.
+            if !self.llgr_families.is_empty() {
+                caps.push(Capability::LongLivedGracefulRestart(self.llgr_families.clone()));
+            }
+        }
+        Open::new(self.local_asn, self.hold_time, self.router_id, caps)
+    }
+}

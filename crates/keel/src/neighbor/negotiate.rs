@@ -134,9 +134,8 @@ mod tests {
 
     #[test]
     fn families_hold_time_and_add_path() {
-        let ap = |receive, send| {
-            Capability::AddPath(vec![AddPathFamily { family: Family::IPV4_UNICAST, receive, send }])
-        };
+        let ap =
+            |receive, send| Capability::AddPath(vec![AddPathFamily { family: Family::IPV4_UNICAST, receive, send }]);
         let local = open(
             vec![
                 Capability::Multiprotocol(Family::IPV4_UNICAST),

@@ -1,0 +1,234 @@
+//! The JSON API over HTTP on a Unix socket (axum). `keel` is its client. The JSON names are a
+//! contract that scripts rely on.
+
+use crate::daemon::Daemon;
+use crate::json;
+use crate::neighbor::task::{Command, NeighborHandle, StopKind};
+use crate::rib_task::{PeerCounts, RibEvent, RouteFilter};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use keel_wire::capability::{GracefulRestart, LongLivedFamily};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/v1/neighbors", get(neighbors))
+        .route("/v1/neighbors/{address}", get(neighbor))
+        .route("/v1/neighbors/{address}/clear", post(clear))
+        .route("/v1/routes", get(routes))
+        .route("/v1/reload", post(reload))
+        .route("/v1/stop", post(stop))
+        .route("/v1/status", get(status))
+        .with_state(daemon)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+pub async fn peer_counts(daemon: &Daemon) -> HashMap<IpAddr, PeerCounts> {
+    let (reply, rx) = oneshot::channel();
+    if daemon.rib.send(RibEvent::Counts { reply }).await.is_err() {
+        return HashMap::new();
+    }
+    rx.await.unwrap_or_default()
+}
+
+fn gr_view(g: &GracefulRestart) -> Value {
+    json!({
+        "restart_state": g.restart_state,
+        "notification": g.notification,
+        "restart_time": g.restart_time,
+        "families": g.families.iter().map(|f| {
+            let mut v = json::family(f.family);
+            v["forwarding_state"] = json!(f.forwarding_state);
+            v
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn llgr_view(v: &[LongLivedFamily]) -> Value {
+    v.iter()
+        .map(|f| {
+            let mut j = json::family(f.family);
+            j["forwarding_state"] = json!(f.forwarding_state);
+            j["stale_time"] = json!(f.stale_time);
+            j
+        })
+        .collect()
+}
+
+/// The JSON of one neighbor (names from the daemon issue).
+pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
+    let s = h.status.borrow().clone();
+    let c = counts.cloned().unwrap_or_default();
+    let local_open = h.config.local_open();
+    let n = s.negotiated.as_deref();
+    let established = n.is_some() && s.state == crate::neighbor::fsm::State::Established;
+    let names = |o: &keel_wire::Open| o.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>();
+    let families =
+        |set: &std::collections::BTreeSet<keel_wire::Family>| set.iter().map(|f| json::family(*f)).collect::<Vec<_>>();
+    json!({
+        "address": h.config.address,
+        "asn": h.config.asn,
+        "description": h.config.description,
+        "state": s.state.name(),
+        "uptime_s": if established { s.since.elapsed().as_secs() } else { 0 },
+        "state_since_s": s.since.elapsed().as_secs(),
+        "local_address": s.local_address,
+        "received_prefixes": c.received_prefixes,
+        "advertised_prefixes": c.advertised_prefixes,
+        "stale_prefixes": c.stale_prefixes,
+        "llgr_stale_prefixes": c.llgr_stale_prefixes,
+        "hold_time": n.map(|n| n.hold_time),
+        "keepalive_time": n.map(|n| n.keepalive_time()),
+        "families": n.map(|n| n.families.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
+        "capabilities": {
+            "local": names(&local_open),
+            "remote": n.map(|n| names(&n.remote)),
+        },
+        "graceful_restart": {
+            "local": local_open.graceful_restart().map(gr_view),
+            "remote": n.and_then(|n| n.remote_graceful_restart()).map(gr_view),
+            "notification_bit": n.map(|n| n.notification_bit()),
+            "helper_active": false,
+            "end_of_rib_received": families(&c.end_of_rib_received),
+            "end_of_rib_sent": families(&c.end_of_rib_sent),
+            "timers": {},
+        },
+        "llgr": {
+            "local": local_open.long_lived_graceful_restart().map(llgr_view),
+            "remote": n.and_then(|n| n.remote_long_lived()).map(llgr_view),
+        },
+        "last_notification_sent": s.last_notification_sent,
+        "last_notification_received": s.last_notification_received,
+        "last_error": s.last_error,
+        "messages_received": s.messages_received,
+        "messages_sent": s.messages_sent,
+        "updates_received": s.updates_received,
+        "established_transitions": s.established_transitions,
+    })
+}
+
+async fn neighbors(State(d): State<Arc<Daemon>>) -> Json<Vec<Value>> {
+    let counts = peer_counts(&d).await;
+    let list = d.neighbors.read().await;
+    Json(list.values().map(|h| neighbor_view(h, counts.get(&h.config.address))).collect())
+}
+
+async fn neighbor(State(d): State<Arc<Daemon>>, Path(address): Path<String>) -> Response {
+    let Ok(address) = address.parse::<IpAddr>() else {
+        return error(StatusCode::BAD_REQUEST, format!("{address:?} is not an IP address"));
+    };
+    let counts = peer_counts(&d).await;
+    match d.neighbors.read().await.get(&address) {
+        Some(h) => Json(neighbor_view(h, counts.get(&address))).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no neighbor {address}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct ClearParams {
+    #[serde(default)]
+    soft: bool,
+    #[serde(default)]
+    hard: bool,
+}
+
+async fn clear(State(d): State<Arc<Daemon>>, Path(address): Path<String>, Query(p): Query<ClearParams>) -> Response {
+    let Ok(address) = address.parse::<IpAddr>() else {
+        return error(StatusCode::BAD_REQUEST, format!("{address:?} is not an IP address"));
+    };
+    if p.soft && p.hard {
+        return error(StatusCode::BAD_REQUEST, "--soft and --hard exclude each other");
+    }
+    let Some(h) = d.neighbors.read().await.get(&address).cloned() else {
+        return error(StatusCode::NOT_FOUND, format!("no neighbor {address}"));
+    };
+    let cmd = if p.soft {
+        Command::RouteRefresh
+    } else {
+        Command::Stop { kind: StopKind::Reset { hard: p.hard }, restart: true }
+    };
+    match h.commands.send(cmd).await {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "neighbor task is gone"),
+    }
+}
+
+#[derive(Deserialize)]
+struct RouteParams {
+    family: Option<String>,
+    prefix: Option<String>,
+    neighbor: Option<String>,
+    #[serde(default)]
+    stale: bool,
+}
+
+async fn routes(State(d): State<Arc<Daemon>>, Query(p): Query<RouteParams>) -> Response {
+    let mut filter = RouteFilter { stale: p.stale, ..Default::default() };
+    if let Some(f) = p.family {
+        match f.parse() {
+            Ok(f) => filter.family = Some(f),
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        }
+    }
+    if let Some(x) = p.prefix {
+        match x.parse() {
+            Ok(x) => filter.prefix = Some(x),
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        }
+    }
+    if let Some(n) = p.neighbor {
+        match n.parse() {
+            Ok(n) => filter.neighbor = Some(n),
+            Err(_) => return error(StatusCode::BAD_REQUEST, format!("{n:?} is not an IP address")),
+        }
+    }
+    let (reply, rx) = oneshot::channel();
+    if d.rib.send(RibEvent::Routes { filter, reply }).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "RIB task is gone");
+    }
+    match rx.await {
+        Ok(v) => Json(v).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "RIB task is gone"),
+    }
+}
+
+async fn reload(State(d): State<Arc<Daemon>>) -> Response {
+    match d.reload().await {
+        Ok(summary) => Json(json!({"ok": true, "summary": summary})).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct StopParams {
+    #[serde(default)]
+    withdraw: bool,
+}
+
+async fn stop(State(d): State<Arc<Daemon>>, Query(p): Query<StopParams>) -> Json<Value> {
+    d.request_shutdown(if p.withdraw { StopKind::Withdraw } else { StopKind::Graceful });
+    Json(json!({"ok": true}))
+}
+
+async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    let config = d.config.read().await;
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "uptime_s": d.started.elapsed().as_secs(),
+        "asn": config.global.asn.get_ref(),
+        "router_id": config.global.router_id.get_ref(),
+        "neighbors": d.neighbors.read().await.len(),
+    }))
+}

@@ -1,0 +1,283 @@
+//! keeld's top level: starts the RIB task, one task per neighbor, the BGP listeners, the API
+//! and metrics servers; reloads the configuration on SIGHUP or `keel reload`; stops on
+//! SIGTERM or `keel stop`.
+//!
+//! ```text
+//!  listener --TcpStream--> neighbor task --UPDATE--> RIB task --bytes--> neighbor writer
+//!                              ^   |                     ^
+//!  API (Unix socket) ----------+---+---------------------+   metrics (TCP, optional)
+//! ```
+
+use crate::config::Config;
+use crate::neighbor::task::{self, Command, NeighborHandle, StopKind};
+use crate::neighbor::transport;
+use crate::neighbor::NeighborConfig;
+use crate::rib_task::{Network, RibEvent, RibTask};
+use crate::{api, metrics::Metrics};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, RwLock};
+use tracing::{error, info, warn};
+
+/// Depth of the queue into the RIB task, in events (an UPDATE each).
+const RIB_QUEUE: usize = 1024;
+
+pub struct Daemon {
+    pub config_path: Option<PathBuf>,
+    pub config: RwLock<Config>,
+    pub neighbors: RwLock<BTreeMap<IpAddr, NeighborHandle>>,
+    pub rib: mpsc::Sender<RibEvent>,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+    listeners: RwLock<Vec<Arc<TcpListener>>>,
+    shutdown: watch::Sender<Option<StopKind>>,
+}
+
+pub fn networks(config: &Config) -> Vec<Network> {
+    config
+        .networks
+        .iter()
+        .filter_map(|n| {
+            Some(Network {
+                prefix: n.prefix.get_ref().parse().ok()?,
+                next_hop: n.next_hop,
+                communities: n.communities.iter().filter_map(|c| c.get_ref().parse().ok()).collect(),
+            })
+        })
+        .collect()
+}
+
+impl Daemon {
+    /// Runs keeld until it is told to stop. Errors only for what prevents starting at all.
+    pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+        let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
+        tokio::spawn(RibTask::new(*config.global.asn.get_ref(), networks(&config)).run(rib_rx));
+        let (shutdown, mut shutdown_rx) = watch::channel(None);
+        let daemon = Arc::new(Daemon {
+            config_path,
+            config: RwLock::new(config.clone()),
+            neighbors: RwLock::new(BTreeMap::new()),
+            rib,
+            metrics: Arc::new(Metrics::default()),
+            started: Instant::now(),
+            listeners: RwLock::new(Vec::new()),
+            shutdown,
+        });
+        write_state(&config, false);
+
+        // BGP listeners.
+        for addr in &config.global.listen {
+            let addr = *addr.get_ref();
+            let l = Arc::new(transport::listen(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?);
+            info!(%addr, "listening for BGP");
+            daemon.listeners.write().await.push(l.clone());
+            tokio::spawn(accept_loop(daemon.clone(), l));
+        }
+        // API.
+        let api_path = config.global.api.clone();
+        if let Some(dir) = api_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::remove_file(&api_path);
+        let api_listener = tokio::net::UnixListener::bind(&api_path)
+            .map_err(|e| anyhow::anyhow!("cannot bind API socket {}: {e}", api_path.display()))?;
+        info!(path = %api_path.display(), "API listening");
+        tokio::spawn({
+            let router = api::router(daemon.clone());
+            async move {
+                if let Err(e) = axum::serve(api_listener, router).await {
+                    error!(error = %e, "API server failed");
+                }
+            }
+        });
+        // Metrics.
+        if let Some(addr) = config.global.metrics {
+            let l = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind metrics {addr}: {e}"))?;
+            info!(%addr, "metrics listening");
+            let d = daemon.clone();
+            let router = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let d = d.clone();
+                    async move {
+                        let counts = api::peer_counts(&d).await;
+                        d.metrics.render(&counts)
+                    }
+                }),
+            );
+            tokio::spawn(async move {
+                let _ = axum::serve(l, router).await;
+            });
+        }
+        // Neighbors.
+        for n in NeighborConfig::from_config(&config) {
+            daemon.add_neighbor(n).await;
+        }
+        // Signals.
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let kind = loop {
+            tokio::select! {
+                _ = hup.recv() => match daemon.reload().await {
+                    Ok(s) => info!(summary = %s, "configuration reloaded (SIGHUP)"),
+                    Err(e) => error!(error = %e, "reload refused; the running configuration stays"),
+                },
+                _ = term.recv() => break StopKind::Graceful,
+                _ = tokio::signal::ctrl_c() => break StopKind::Graceful,
+                _ = shutdown_rx.changed() => if let Some(k) = *shutdown_rx.borrow() { break k },
+            }
+        };
+        info!(?kind, "stopping");
+        let handles: Vec<NeighborHandle> = daemon.neighbors.read().await.values().cloned().collect();
+        let mut waits = Vec::new();
+        for h in handles {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            if h.commands.send(Command::Shutdown { kind, done }).await.is_ok() {
+                waits.push(rx);
+            }
+        }
+        for w in waits {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+        }
+        let _ = std::fs::remove_file(&api_path);
+        write_state(&*daemon.config.read().await, true);
+        Ok(())
+    }
+
+    pub fn request_shutdown(&self, kind: StopKind) {
+        let _ = self.shutdown.send(Some(kind));
+    }
+
+    async fn add_neighbor(&self, n: NeighborConfig) {
+        self.set_md5(&n).await;
+        self.metrics.neighbor_added();
+        let h = task::spawn(n, self.rib.clone(), self.metrics.clone());
+        self.neighbors.write().await.insert(h.config.address, h);
+    }
+
+    /// TCP MD5 keys live on the listening sockets too (RFC 2385), per neighbor address.
+    async fn set_md5(&self, n: &NeighborConfig) {
+        for l in self.listeners.read().await.iter() {
+            let local_v4 = l.local_addr().map(|a| a.is_ipv4()).unwrap_or(true);
+            if local_v4 != n.address.is_ipv4() {
+                continue;
+            }
+            let key = n.password.as_deref().unwrap_or("").as_bytes();
+            if let Err(e) = transport::set_md5(&SocketFd(l.as_raw_fd()), n.address, key) {
+                if !key.is_empty() {
+                    warn!(neighbor = %n.address, error = %e, "cannot set TCP MD5 key on listener");
+                }
+            }
+        }
+    }
+
+    /// Re-reads the configuration file: unchanged neighbors keep their sessions, changed ones
+    /// restart, removed ones get Cease/Peer De-configured, new ones start. A broken file
+    /// changes nothing.
+    pub async fn reload(&self) -> Result<String, String> {
+        let Some(path) = &self.config_path else {
+            return Err("keeld runs on its embedded default configuration; nothing to reload".into());
+        };
+        let new = Config::load(path).map_err(|e| e.to_string())?;
+        let old = self.config.read().await.clone();
+        if new.global.asn.get_ref() != old.global.asn.get_ref()
+            || new.global.router_id.get_ref() != old.global.router_id.get_ref()
+            || new.global.listen.iter().map(|a| *a.get_ref()).collect::<Vec<SocketAddr>>()
+                != old.global.listen.iter().map(|a| *a.get_ref()).collect::<Vec<SocketAddr>>()
+            || new.global.api != old.global.api
+        {
+            return Err("changes to global asn, router_id, listen or api need a restart (keel restart)".into());
+        }
+        let wanted: BTreeMap<IpAddr, NeighborConfig> =
+            NeighborConfig::from_config(&new).into_iter().map(|n| (n.address, n)).collect();
+        let (mut kept, mut changed, mut removed, mut added) = (0, 0, 0, 0);
+        let current: Vec<(IpAddr, NeighborHandle)> =
+            self.neighbors.read().await.iter().map(|(a, h)| (*a, h.clone())).collect();
+        for (addr, h) in current {
+            match wanted.get(&addr) {
+                Some(n) if *n == h.config => kept += 1,
+                other => {
+                    let kind = if other.is_some() { StopKind::ConfigChange } else { StopKind::Deconfigured };
+                    let (done, rx) = tokio::sync::oneshot::channel();
+                    let _ = h.commands.send(Command::Shutdown { kind, done }).await;
+                    let _ = rx.await;
+                    self.metrics.neighbor_removed(h.status.borrow().state);
+                    self.neighbors.write().await.remove(&addr);
+                    let _ = self
+                        .rib
+                        .send(RibEvent::PeerDown {
+                            address: addr,
+                            reason: crate::neighbor::fsm::DownReason::AdministrativeStop { code: None, subcode: None },
+                        })
+                        .await;
+                    if let Some(n) = other {
+                        changed += 1;
+                        self.add_neighbor(n.clone()).await;
+                    } else {
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        for (addr, n) in wanted {
+            if !self.neighbors.read().await.contains_key(&addr) {
+                added += 1;
+                self.add_neighbor(n).await;
+            }
+        }
+        let _ = self.rib.send(RibEvent::SetNetworks(networks(&new))).await;
+        *self.config.write().await = new;
+        Ok(format!("{kept} neighbor(s) kept, {changed} restarted, {removed} removed, {added} added"))
+    }
+}
+
+/// A borrowed raw fd, for socket options on a tokio listener.
+struct SocketFd(std::os::fd::RawFd);
+
+impl AsRawFd for SocketFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
+async fn accept_loop(daemon: Arc<Daemon>, listener: Arc<TcpListener>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Match IPv4-mapped IPv6 peers to their IPv4 neighbor.
+        let ip = match peer.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let handle = daemon.neighbors.read().await.get(&ip).cloned();
+        match handle {
+            Some(h) => {
+                let _ = h.commands.send(Command::Incoming(stream)).await;
+            }
+            None => info!(%peer, "connection from an unknown address refused"),
+        }
+    }
+}
+
+/// `state_dir/keeld.state`: whether the last exit was clean, and when (for the restarting
+/// speaker, RFC 4724 §4.1). Failure to write it is logged, not fatal.
+fn write_state(config: &Config, clean_exit: bool) {
+    let dir = &config.global.state_dir;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let body = serde_json::json!({"clean_exit": clean_exit, "time": now, "pid": std::process::id()});
+    let result = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join("keeld.state"), body.to_string()));
+    if let Err(e) = result {
+        warn!(dir = %dir.display(), error = %e, "cannot write state file");
+    }
+}

@@ -1,0 +1,128 @@
+//! Prometheus metrics (text exposition format): sessions by state, messages and
+//! NOTIFICATIONs per neighbor, prefix counts (filled in from the RIB at scrape time).
+
+use crate::neighbor::fsm::State;
+use crate::rib_task::PeerCounts;
+use keel_wire::Notification;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabel {
+    neighbor: String,
+    message_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabel {
+    neighbor: String,
+    direction: String,
+    code: u8,
+    subcode: u8,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NeighborLabel {
+    neighbor: String,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    sessions: Family<StateLabel, Gauge>,
+    received: Family<MessageLabel, Counter>,
+    sent: Family<MessageLabel, Counter>,
+    notifications: Family<NotificationLabel, Counter>,
+    prefixes_received: Family<NeighborLabel, Gauge>,
+    prefixes_advertised: Family<NeighborLabel, Gauge>,
+    prefixes_stale: Family<NeighborLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("keel");
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            sessions: Family::default(),
+            received: Family::default(),
+            sent: Family::default(),
+            notifications: Family::default(),
+            prefixes_received: Family::default(),
+            prefixes_advertised: Family::default(),
+            prefixes_stale: Family::default(),
+        };
+        registry.register("bgp_sessions", "BGP sessions by FSM state", m.sessions.clone());
+        registry.register("bgp_messages_received", "BGP messages received", m.received.clone());
+        registry.register("bgp_messages_sent", "BGP messages sent", m.sent.clone());
+        registry.register("bgp_notifications", "NOTIFICATION messages by direction and code", m.notifications.clone());
+        registry.register(
+            "bgp_prefixes_received",
+            "Prefixes in the neighbor's Adj-RIB-In",
+            m.prefixes_received.clone(),
+        );
+        registry.register(
+            "bgp_prefixes_advertised",
+            "Prefixes advertised to the neighbor",
+            m.prefixes_advertised.clone(),
+        );
+        registry.register(
+            "bgp_prefixes_stale",
+            "Stale prefixes kept for a restarting neighbor",
+            m.prefixes_stale.clone(),
+        );
+        *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
+        m
+    }
+}
+
+impl Metrics {
+    pub fn neighbor_added(&self) {
+        self.sessions.get_or_create(&StateLabel { state: State::Idle.name().into() }).inc();
+    }
+    pub fn neighbor_removed(&self, state: State) {
+        self.sessions.get_or_create(&StateLabel { state: state.name().into() }).dec();
+    }
+    pub fn state_change(&self, from: State, to: State) {
+        self.sessions.get_or_create(&StateLabel { state: from.name().into() }).dec();
+        self.sessions.get_or_create(&StateLabel { state: to.name().into() }).inc();
+    }
+    pub fn message_received(&self, neighbor: IpAddr, kind: &str) {
+        self.received.get_or_create(&MessageLabel { neighbor: neighbor.to_string(), message_type: kind.into() }).inc();
+    }
+    pub fn message_sent(&self, neighbor: IpAddr, kind: &str) {
+        self.sent.get_or_create(&MessageLabel { neighbor: neighbor.to_string(), message_type: kind.into() }).inc();
+    }
+    pub fn notification(&self, neighbor: IpAddr, direction: &str, n: &Notification) {
+        let l = NotificationLabel {
+            neighbor: neighbor.to_string(),
+            direction: direction.into(),
+            code: n.code,
+            subcode: n.subcode,
+        };
+        self.notifications.get_or_create(&l).inc();
+    }
+
+    /// The text exposition, with prefix gauges set from `counts`.
+    pub fn render(&self, counts: &HashMap<IpAddr, PeerCounts>) -> String {
+        for (a, c) in counts {
+            let l = NeighborLabel { neighbor: a.to_string() };
+            self.prefixes_received.get_or_create(&l).set(c.received_prefixes as i64);
+            self.prefixes_advertised.get_or_create(&l).set(c.advertised_prefixes as i64);
+            self.prefixes_stale.get_or_create(&l).set(c.stale_prefixes as i64);
+        }
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}

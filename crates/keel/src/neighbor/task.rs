@@ -1,0 +1,598 @@
+//! The neighbor task: one per configured neighbor. It owns the FSM, the TCP connection(s),
+//! the hold/keepalive/connect-retry timers, decodes what the peer sends and hands UPDATEs to
+//! the RIB task in order.
+//!
+//! Connection collisions (RFC 4271 §6.8): an incoming connection that arrives while our own is
+//! in OpenSent/OpenConfirm is kept aside; we send our OPEN on it, and once both sides' BGP
+//! Identifiers are known the connection initiated by the higher Identifier wins, the other
+//! gets Cease/Connection Collision Resolution. A new connection while Established is refused.
+
+use super::connection::{ConnEvent, Connection, Out};
+use super::fsm::{Action, Event, Fsm, Settings, State, Timer};
+use super::status::{NeighborStatus, NotificationRecord};
+use super::transport::Transport;
+use super::NeighborConfig;
+use crate::config::GrMode;
+use crate::metrics::Metrics;
+use crate::rib_task::RibEvent;
+use keel_wire::error::{cease, code};
+use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Why keel itself ends a session; the Cease it sends depends on what was negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopKind {
+    /// keeld stops or restarts and wants its neighbors to keep its routes (RFC 4724 §4.1):
+    /// Cease/Administrative Reset where the N bit was exchanged, else no NOTIFICATION at all.
+    /// With graceful restart disabled, Cease/Administrative Shutdown.
+    Graceful,
+    /// `keel stop --withdraw`: Cease/Administrative Shutdown, as a Hard Reset with N.
+    Withdraw,
+    /// `keel clear neighbor`: Cease/Administrative Reset; `hard` wraps it in a Hard Reset
+    /// when N was exchanged (RFC 8538 §5.1).
+    Reset { hard: bool },
+    /// Removed from the configuration: Cease/Peer De-configured, as a Hard Reset with N.
+    Deconfigured,
+    /// Settings changed on reload: Cease/Other Configuration Change.
+    ConfigChange,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Incoming(TcpStream),
+    /// Close the session as `kind` says; start again afterwards when `restart`.
+    Stop {
+        kind: StopKind,
+        restart: bool,
+    },
+    /// `keel clear neighbor --soft`: ask the peer to send its routes again (RFC 2918).
+    RouteRefresh,
+    /// Close as `kind` says, wait until the NOTIFICATION is written, then end the task.
+    Shutdown {
+        kind: StopKind,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The API's and the daemon's grip on a running neighbor task.
+#[derive(Debug, Clone)]
+pub struct NeighborHandle {
+    pub config: NeighborConfig,
+    pub commands: mpsc::Sender<Command>,
+    pub status: watch::Receiver<NeighborStatus>,
+}
+
+pub fn spawn(config: NeighborConfig, rib: mpsc::Sender<RibEvent>, metrics: Arc<Metrics>) -> NeighborHandle {
+    let (commands, command_rx) = mpsc::channel(16);
+    let (status_tx, status) = watch::channel(NeighborStatus::default());
+    let (events, event_rx) = mpsc::channel(64);
+    let settings = Settings {
+        local_open: config.local_open(),
+        local_router_id: config.router_id,
+        peer_as: config.asn,
+        passive: config.passive,
+        connect_retry: config.connect_retry,
+        open_hold: Duration::from_secs(240),
+        idle_hold_min: Duration::from_secs(1),
+        idle_hold_max: Duration::from_secs(60),
+    };
+    let task = NeighborTask {
+        transport: Transport {
+            remote: config.remote(),
+            local_address: config.local_address,
+            password: config.password.clone(),
+            ttl_security: config.ttl_security,
+        },
+        config: config.clone(),
+        fsm: Fsm::new(settings),
+        main: None,
+        pending: None,
+        connecting: None,
+        timers: HashMap::new(),
+        events,
+        codec: CodecOptions::default(),
+        rib,
+        status: status_tx,
+        metrics,
+        next_id: 0,
+        published: State::Idle,
+    };
+    tokio::spawn(task.run(command_rx, event_rx));
+    NeighborHandle { config, commands, status }
+}
+
+struct NeighborTask {
+    config: NeighborConfig,
+    transport: Transport,
+    fsm: Fsm,
+    main: Option<Connection>,
+    /// A second connection during a collision (RFC 4271 §6.8).
+    pending: Option<Connection>,
+    /// The outgoing connection attempt, by connection id.
+    connecting: Option<(u64, JoinHandle<()>)>,
+    timers: HashMap<Timer, Instant>,
+    events: mpsc::Sender<(u64, ConnEvent)>,
+    /// How to decode what the peer sends (negotiated once the OPENs are exchanged).
+    codec: CodecOptions,
+    rib: mpsc::Sender<RibEvent>,
+    status: watch::Sender<NeighborStatus>,
+    metrics: Arc<Metrics>,
+    next_id: u64,
+    /// The state last published to the API and metrics.
+    published: State,
+}
+
+impl NeighborTask {
+    fn address(&self) -> IpAddr {
+        self.config.address
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::Receiver<(u64, ConnEvent)>) {
+        self.fsm_event(Event::ManualStart).await;
+        loop {
+            let next = self.timers.values().min().copied();
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown { kind, done }) => {
+                        self.stop(kind).await;
+                        // Give the writer a moment to put the NOTIFICATION on the wire.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd).await,
+                    None => {
+                        self.stop(StopKind::Graceful).await;
+                        return;
+                    }
+                },
+                Some((id, ev)) = events.recv() => self.conn_event(id, ev).await,
+                _ = sleep_until(next), if next.is_some() => self.fire_timers().await,
+            }
+        }
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Timer> = self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();
+        for t in due {
+            self.timers.remove(&t);
+            let ev = match t {
+                Timer::ConnectRetry => Event::ConnectRetryTimerExpires,
+                Timer::Hold => Event::HoldTimerExpires,
+                Timer::Keepalive => Event::KeepaliveTimerExpires,
+                Timer::IdleHold => Event::AutomaticStart,
+            };
+            self.fsm_event(ev).await;
+        }
+    }
+
+    /// The notification `kind` calls for on the current session.
+    fn stop_notification(&self, kind: StopKind) -> Option<Notification> {
+        let n_bit = self.fsm.negotiated().is_some_and(|n| n.notification_bit());
+        let cease = |sub| Notification::new(code::CEASE, sub, Vec::new());
+        let hard = |n: Notification| if n_bit { Notification::hard_reset(&n) } else { n };
+        match kind {
+            StopKind::Graceful if self.config.graceful_restart.mode == GrMode::Disabled => {
+                Some(cease(cease::ADMINISTRATIVE_SHUTDOWN))
+            }
+            // RFC 8538 §5.1: Administrative Reset is not a Hard Reset, so helpers keep routes.
+            StopKind::Graceful => n_bit.then(|| cease(cease::ADMINISTRATIVE_RESET)),
+            StopKind::Withdraw => Some(hard(cease(cease::ADMINISTRATIVE_SHUTDOWN))),
+            StopKind::Reset { hard: true } => Some(hard(cease(cease::ADMINISTRATIVE_RESET))),
+            StopKind::Reset { hard: false } => Some(cease(cease::ADMINISTRATIVE_RESET)),
+            StopKind::Deconfigured => Some(hard(cease(cease::PEER_DECONFIGURED))),
+            StopKind::ConfigChange => Some(cease(cease::OTHER_CONFIGURATION_CHANGE)),
+        }
+    }
+
+    async fn stop(&mut self, kind: StopKind) {
+        let n = self.stop_notification(kind);
+        info!(neighbor = %self.address(), ?kind, notification = n.as_ref().map(|n| n.describe()), "stopping session");
+        self.fsm_event(Event::ManualStop(n)).await;
+        if let Some(p) = self.pending.take() {
+            p.close();
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Incoming(stream) => self.incoming(stream).await,
+            Command::Stop { kind, restart } => {
+                self.stop(kind).await;
+                if restart {
+                    self.fsm_event(Event::ManualStart).await;
+                }
+            }
+            Command::RouteRefresh => {
+                let Some(n) = self.fsm.negotiated().filter(|n| n.route_refresh || n.enhanced_route_refresh) else {
+                    warn!(neighbor = %self.address(), "route refresh not negotiated");
+                    return;
+                };
+                let mut bytes = Vec::new();
+                for &family in &n.families {
+                    let m = Message::RouteRefresh(RouteRefresh { family, subtype: RefreshSubtype::Request });
+                    bytes.extend(m.encode(&CodecOptions::default()).unwrap_or_default());
+                }
+                self.send_main(bytes, "route-refresh");
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    async fn incoming(&mut self, stream: TcpStream) {
+        let id = self.new_id();
+        let conn = match Connection::start(id, stream, false, self.events.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                debug!(neighbor = %self.address(), error = %e, "incoming connection unusable");
+                return;
+            }
+        };
+        match self.fsm.state() {
+            State::Idle | State::Connect | State::Active => {
+                if !self.fsm.accept_incoming() {
+                    debug!(neighbor = %self.address(), "incoming connection refused: neighbor is shut down");
+                    self.refuse(conn, Notification::new(code::CEASE, cease::CONNECTION_REJECTED, Vec::new()));
+                    return;
+                }
+                if let Some((_, h)) = self.connecting.take() {
+                    h.abort();
+                }
+                if let Some(old) = self.main.take() {
+                    old.close();
+                }
+                debug!(neighbor = %self.address(), remote = %conn.remote, "incoming connection accepted");
+                self.main = Some(conn);
+                self.fsm_event(Event::TcpConnected).await;
+            }
+            State::OpenSent | State::OpenConfirm => {
+                if let Some(old) = self.pending.take() {
+                    old.close();
+                }
+                let mut conn = conn;
+                self.send_open(&mut conn);
+                self.pending = Some(conn);
+            }
+            State::Established => {
+                // RFC 4271 §6.8: a collision with an Established session closes the new one.
+                // (Graceful restart will treat this as the neighbor restarting, RFC 4724 §4.2.)
+                self.refuse(conn, Fsm::collision_cease());
+            }
+        }
+    }
+
+    fn refuse(&mut self, conn: Connection, n: Notification) {
+        if let Ok(b) = Message::Notification(n.clone()).encode(&CodecOptions::default()) {
+            conn.try_send(b);
+        }
+        self.record_sent(&n);
+        conn.close();
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn send_open(&mut self, conn: &mut Connection) {
+        if conn.open_sent {
+            return;
+        }
+        match Message::Open(self.fsm.settings.local_open.clone()).encode(&CodecOptions::default()) {
+            Ok(b) => {
+                conn.try_send(b);
+                conn.open_sent = true;
+                self.count_sent("open");
+            }
+            Err(e) => warn!(neighbor = %self.address(), error = %e, "cannot encode OPEN"),
+        }
+    }
+
+    fn send_main(&mut self, bytes: Vec<u8>, kind: &'static str) {
+        if let Some(c) = &self.main {
+            if c.try_send(bytes) {
+                self.count_sent(kind);
+            }
+        }
+    }
+
+    fn count_sent(&self, kind: &'static str) {
+        self.metrics.message_sent(self.address(), kind);
+        self.status.send_modify(|s| s.messages_sent += 1);
+    }
+
+    fn record_sent(&self, n: &Notification) {
+        self.metrics.notification(self.address(), "sent", n);
+        self.status.send_modify(|s| s.last_notification_sent = Some(NotificationRecord::new(n)));
+    }
+
+    async fn conn_event(&mut self, id: u64, ev: ConnEvent) {
+        if let ConnEvent::Connected(result) = ev {
+            return self.connected(id, result).await;
+        }
+        let is_main = self.main.as_ref().is_some_and(|c| c.id == id);
+        let is_pending = self.pending.as_ref().is_some_and(|c| c.id == id);
+        if !is_main && !is_pending {
+            return;
+        }
+        match ev {
+            ConnEvent::Frames(frames) => {
+                for f in frames {
+                    let still_there = if is_main {
+                        self.main.as_ref().is_some_and(|c| c.id == id)
+                    } else {
+                        self.pending.as_ref().is_some_and(|c| c.id == id)
+                    };
+                    if !still_there {
+                        break;
+                    }
+                    let decoded = Message::decode(&f, &self.codec);
+                    if is_main {
+                        self.main_message(decoded).await;
+                    } else {
+                        self.pending_message(decoded).await;
+                    }
+                }
+            }
+            ConnEvent::HeaderError(e) => {
+                if is_main {
+                    self.fsm_event(Event::MessageError(e)).await;
+                } else if let Some(p) = self.pending.take() {
+                    p.close();
+                }
+            }
+            ConnEvent::Closed(why) => {
+                if is_main {
+                    debug!(neighbor = %self.address(), reason = ?why, "connection closed");
+                    self.status.send_modify(|s| {
+                        s.last_error = Some(why.unwrap_or_else(|| "connection closed by peer".into()))
+                    });
+                    self.fsm_event(Event::TcpConnectionFails).await;
+                } else if let Some(p) = self.pending.take() {
+                    p.close();
+                }
+            }
+            ConnEvent::Connected(_) => {}
+        }
+    }
+
+    async fn connected(&mut self, id: u64, result: Result<TcpStream, String>) {
+        if self.connecting.as_ref().map(|(i, _)| *i) != Some(id) {
+            return;
+        }
+        self.connecting = None;
+        let conn = result.and_then(|s| Connection::start(id, s, true, self.events.clone()).map_err(|e| e.to_string()));
+        match conn {
+            Ok(c) if self.main.is_none() && matches!(self.fsm.state(), State::Connect | State::Active) => {
+                self.main = Some(c);
+                self.fsm_event(Event::TcpConnected).await;
+            }
+            Ok(c) => c.close(),
+            Err(e) => {
+                debug!(neighbor = %self.address(), error = %e, "connect failed");
+                self.status.send_modify(|s| s.last_error = Some(format!("connect: {e}")));
+                self.fsm_event(Event::TcpConnectionFails).await;
+            }
+        }
+    }
+
+    async fn main_message(&mut self, decoded: Result<Message, keel_wire::WireError>) {
+        self.status.send_modify(|s| s.messages_received += 1);
+        let msg = match decoded {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(neighbor = %self.address(), error = %e, "malformed message");
+                self.metrics.message_received(self.address(), "malformed");
+                return self.fsm_event(Event::MessageError(e)).await;
+            }
+        };
+        self.metrics.message_received(self.address(), msg.message_type().name());
+        match msg {
+            Message::Open(open) => {
+                if let Some(c) = self.main.as_mut() {
+                    c.remote_open = Some(open.clone());
+                }
+                self.fsm_event(Event::OpenReceived(Box::new(open))).await;
+                self.resolve_collision().await;
+            }
+            Message::Update(update) => {
+                if self.fsm.state() == State::Established {
+                    self.status.send_modify(|s| s.updates_received += 1);
+                    for e in &update.errors {
+                        warn!(neighbor = %self.address(), error = %e, "UPDATE error handled per RFC 7606");
+                    }
+                    let ev = RibEvent::Update { address: self.address(), update: Box::new(update) };
+                    if self.rib.send(ev).await.is_err() {
+                        return;
+                    }
+                }
+                self.fsm_event(Event::UpdateReceived).await;
+            }
+            Message::Notification(n) => {
+                info!(neighbor = %self.address(), notification = %n.describe(), "NOTIFICATION received");
+                self.metrics.notification(self.address(), "received", &n);
+                self.status.send_modify(|s| s.last_notification_received = Some(NotificationRecord::new(&n)));
+                self.fsm_event(Event::NotificationReceived(n)).await;
+            }
+            Message::Keepalive => self.fsm_event(Event::KeepaliveReceived).await,
+            Message::RouteRefresh(rr) => {
+                if self.fsm.state() == State::Established && rr.subtype == RefreshSubtype::Request {
+                    let _ = self.rib.send(RibEvent::RouteRefresh { address: self.address(), family: rr.family }).await;
+                }
+                self.fsm_event(Event::RouteRefreshReceived).await;
+            }
+        }
+    }
+
+    async fn pending_message(&mut self, decoded: Result<Message, keel_wire::WireError>) {
+        match decoded {
+            Ok(Message::Open(open)) => {
+                if let Some(p) = self.pending.as_mut() {
+                    p.remote_open = Some(open);
+                }
+                self.resolve_collision().await;
+            }
+            Ok(Message::Keepalive) => {}
+            _ => {
+                if let Some(p) = self.pending.take() {
+                    p.close();
+                }
+            }
+        }
+    }
+
+    /// RFC 4271 §6.8, once the BGP Identifier on both connections is known.
+    async fn resolve_collision(&mut self) {
+        let Some(pending_open) = self.pending.as_ref().and_then(|p| p.remote_open.clone()) else { return };
+        if self.fsm.state() != State::OpenConfirm {
+            return;
+        }
+        let local_id = u32::from(self.config.router_id);
+        let remote_id = u32::from(pending_open.router_id);
+        let main_outgoing = self.main.as_ref().is_some_and(|c| c.outgoing);
+        // Keep the connection initiated by the speaker with the higher BGP Identifier.
+        let keep_main = (local_id > remote_id) == main_outgoing;
+        info!(neighbor = %self.address(), keep_main, "connection collision resolved");
+        if keep_main {
+            if let Some(p) = self.pending.take() {
+                self.refuse(p, Fsm::collision_cease());
+            }
+            return;
+        }
+        if let Some(old) = self.main.take() {
+            self.refuse(old, Fsm::collision_cease());
+        }
+        self.main = self.pending.take();
+        self.fsm.reset_to_active();
+        self.fsm_event(Event::TcpConnected).await;
+        self.fsm_event(Event::OpenReceived(Box::new(pending_open))).await;
+    }
+
+    async fn fsm_event(&mut self, ev: Event) {
+        let actions = self.fsm.handle(ev);
+        for a in actions {
+            self.act(a).await;
+        }
+        self.publish_state();
+    }
+
+    /// Publishes the FSM state to the API and metrics when it changed.
+    fn publish_state(&mut self) {
+        let (before, after) = (self.published, self.fsm.state());
+        if before != after {
+            self.published = after;
+            self.metrics.state_change(before, after);
+            self.status.send_modify(|s| {
+                s.state = after;
+                s.since = std::time::Instant::now();
+            });
+            debug!(neighbor = %self.address(), from = before.name(), to = after.name(), "state change");
+        }
+    }
+
+    async fn act(&mut self, action: Action) {
+        match action {
+            Action::Connect => {
+                if let Some((_, h)) = self.connecting.take() {
+                    h.abort();
+                }
+                let id = self.new_id();
+                let transport = self.transport.clone();
+                let events = self.events.clone();
+                let h = tokio::spawn(async move {
+                    let r = transport.connect().await.map_err(|e| e.to_string());
+                    let _ = events.send((id, ConnEvent::Connected(r))).await;
+                });
+                self.connecting = Some((id, h));
+            }
+            Action::CloseConnection => {
+                if let Some((_, h)) = self.connecting.take() {
+                    h.abort();
+                }
+                if let Some(c) = self.main.take() {
+                    c.close();
+                }
+                self.codec = CodecOptions::default();
+                // A collision candidate carries on as the connection (RFC 4271 §6.8).
+                if self.pending.is_some() && self.fsm.accept_incoming() {
+                    self.main = self.pending.take();
+                    let open = self.main.as_ref().and_then(|c| c.remote_open.clone());
+                    Box::pin(self.fsm_event(Event::TcpConnected)).await;
+                    if let Some(open) = open {
+                        Box::pin(self.fsm_event(Event::OpenReceived(Box::new(open)))).await;
+                    }
+                }
+            }
+            Action::SendOpen => {
+                if let Some(mut c) = self.main.take() {
+                    self.send_open(&mut c);
+                    self.main = Some(c);
+                }
+            }
+            Action::SendKeepalive => {
+                if let Ok(b) = Message::Keepalive.encode(&CodecOptions::default()) {
+                    self.send_main(b, "keepalive");
+                }
+            }
+            Action::SendNotification(n) => {
+                info!(neighbor = %self.address(), notification = %n.describe(), "NOTIFICATION sent");
+                let codec = self.fsm.negotiated().map(|n| n.codec_send()).unwrap_or_default();
+                if let Ok(b) = Message::Notification(n.clone()).encode(&codec) {
+                    self.send_main(b, "notification");
+                }
+                self.record_sent(&n);
+            }
+            Action::Timer(t, Some(d)) => {
+                self.timers.insert(t, Instant::now() + d);
+            }
+            Action::Timer(t, None) => {
+                self.timers.remove(&t);
+            }
+            Action::Established(n) => {
+                let n = Arc::new(*n);
+                self.codec = n.codec_receive();
+                let Some(c) = &self.main else { return };
+                info!(
+                    neighbor = %self.address(),
+                    hold_time = n.hold_time,
+                    families = ?n.families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                    "session established"
+                );
+                let local = c.local;
+                let writer: mpsc::Sender<Out> = c.writer.clone();
+                self.status.send_modify(|s| {
+                    s.negotiated = Some(n.clone());
+                    s.local_address = Some(local);
+                    s.established_transitions += 1;
+                    s.last_error = None;
+                });
+                let _ = self.rib.send(RibEvent::PeerUp { address: self.address(), negotiated: n, local, writer }).await;
+            }
+            Action::SessionDown(reason) => {
+                info!(neighbor = %self.address(), ?reason, "session down");
+                self.status.send_modify(|s| s.negotiated = None);
+                let _ = self.rib.send(RibEvent::PeerDown { address: self.address(), reason }).await;
+            }
+            Action::HandshakeFailed(why) => {
+                debug!(neighbor = %self.address(), reason = %why, "handshake failed");
+                self.status.send_modify(|s| s.last_error = Some(why));
+            }
+        }
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

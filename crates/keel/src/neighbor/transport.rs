@@ -1,0 +1,121 @@
+//! TCP for BGP: outgoing connections bound to a local address, listening sockets, TCP MD5
+//! signatures (RFC 2385) and GTSM (RFC 5082) through socket options.
+
+use std::io;
+use std::mem;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// Linux `struct tcp_md5sig` (include/uapi/linux/tcp.h).
+#[repr(C)]
+struct TcpMd5Sig {
+    addr: libc::sockaddr_storage,
+    flags: u8,
+    prefixlen: u8,
+    keylen: u16,
+    ifindex: libc::c_int,
+    key: [u8; 80],
+}
+
+/// Longest TCP MD5 key Linux accepts (TCP_MD5SIG_MAXKEYLEN).
+pub const MAX_MD5_KEY: usize = 80;
+
+/// Sets (or with an empty key, removes) the TCP MD5 key for `peer` on `fd`.
+pub fn set_md5(fd: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()> {
+    if key.len() > MAX_MD5_KEY {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "TCP MD5 key longer than 80 octets"));
+    }
+    // SAFETY: all-zero is a valid value for these plain C structs.
+    let mut sig: TcpMd5Sig = unsafe { mem::zeroed() };
+    let sa = socket2::SockAddr::from(SocketAddr::new(peer, 0));
+    // SAFETY: `sa` holds at most a sockaddr_storage worth of bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(sa.as_ptr() as *const u8, &mut sig.addr as *mut _ as *mut u8, sa.len() as usize);
+    }
+    sig.keylen = key.len() as u16;
+    sig.key[..key.len()].copy_from_slice(key);
+    // SAFETY: valid fd, pointer and length of a properly laid out struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MD5SIG,
+            &sig as *const _ as *const libc::c_void,
+            mem::size_of::<TcpMd5Sig>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn setsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: valid fd and a pointer to an int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            &value as *const _ as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// GTSM (RFC 5082 §3): send with TTL 255, accept only TTL >= 254 (one hop).
+pub fn set_gtsm(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    if ipv6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)?;
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 254)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL, 255)?;
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MINTTL, 254)
+    }
+}
+
+/// How to reach one neighbor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    pub remote: SocketAddr,
+    pub local_address: Option<IpAddr>,
+    pub password: Option<String>,
+    pub ttl_security: bool,
+}
+
+impl Transport {
+    /// Opens the outgoing connection (RFC 4271 §8: the Connect state's attempt).
+    pub async fn connect(&self) -> io::Result<TcpStream> {
+        let socket = if self.remote.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        if let Some(key) = &self.password {
+            set_md5(&socket, self.remote.ip(), key.as_bytes())?;
+        }
+        if self.ttl_security {
+            set_gtsm(&socket, self.remote.is_ipv6())?;
+        }
+        if let Some(local) = self.local_address {
+            socket.bind(SocketAddr::new(local, 0))?;
+        }
+        let stream = socket.connect(self.remote).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+}
+
+/// A listening socket for BGP (SO_REUSEADDR, so a restarted keeld binds at once).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    if addr.is_ipv6() {
+        socket2::SockRef::from(&socket).set_only_v6(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(128)
+}
