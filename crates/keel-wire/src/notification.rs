@@ -114,10 +114,10 @@ impl Notification {
             _ => "",
         };
         let mut text = if s.is_empty() { format!("{c} ({}/{})", self.code, self.subcode) } else { format!("{c}/{s}") };
+        // A Hard Reset's shutdown communication belongs to (and is shown with) its inner one.
         if let Some(inner) = self.hard_reset_inner() {
             text.push_str(&format!(" of {}", inner.describe()));
-        }
-        if let Some(m) = self.shutdown_message() {
+        } else if let Some(m) = self.shutdown_message() {
             text.push_str(&format!(": {m:?}"));
         }
         text

@@ -179,7 +179,19 @@ impl AsPath {
                 }
             }
         }
-        lead.extend(as4);
+        // Join a split AS_SEQUENCE back into one segment.
+        for s in as4 {
+            match lead.last_mut() {
+                Some(l)
+                    if l.kind == SegmentType::Sequence
+                        && s.kind == SegmentType::Sequence
+                        && l.asns.len() + s.asns.len() <= 255 =>
+                {
+                    l.asns.extend(s.asns)
+                }
+                _ => lead.push(s),
+            }
+        }
         AsPath { segments: lead }
     }
 }

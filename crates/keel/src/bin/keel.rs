@@ -1,1 +1,5 @@
-fn main() {}
+//! `keel`: the command line tool (`keel decode`, more subcommands to come).
+
+fn main() -> std::process::ExitCode {
+    keel::cli::main()
+}

@@ -205,7 +205,10 @@ pub fn decode_bytes(buf: &[u8], opts: &CodecOptions, path_id_objects: bool) -> R
         let (frame_src, skipped) = if starts_with_marker(rest) {
             (rest, 0)
         } else {
-            let end = rest.len().min(header::MAX_EXTENDED_MESSAGE - MARKER.len());
+            // Copy no more than the message the length field announces (and at least its
+            // type octet, so that the header can be checked).
+            let announced = rest.get(..2).map_or(0, |l| u16::from_be_bytes([l[0], l[1]]) as usize);
+            let end = rest.len().min(announced.saturating_sub(MARKER.len()).max(3));
             with_marker = [&MARKER[..], &rest[..end]].concat();
             (&with_marker[..], MARKER.len())
         };
@@ -302,7 +305,7 @@ impl ErrorView {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum MessageView {
     Open(OpenView),
-    Update(UpdateView),
+    Update(Box<UpdateView>),
     Notification(NotificationView),
     Keepalive,
     RouteRefresh(RouteRefreshView),
@@ -319,7 +322,7 @@ impl MessageView {
                 router_id: o.router_id.to_string(),
                 capabilities: o.capabilities.iter().map(CapabilityView::new).collect(),
             }),
-            Message::Update(u) => MessageView::Update(UpdateView::new(u, path_id_objects)),
+            Message::Update(u) => MessageView::Update(Box::new(UpdateView::new(u, path_id_objects))),
             Message::Notification(n) => MessageView::Notification(NotificationView::new(n)),
             Message::Keepalive => MessageView::Keepalive,
             Message::RouteRefresh(r) => MessageView::RouteRefresh(RouteRefreshView {

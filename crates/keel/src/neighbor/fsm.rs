@@ -228,7 +228,7 @@ impl Fsm {
 
     /// Leaves for Idle after a failure: stop every timer, schedule the automatic restart with
     /// exponential backoff (RFC 4271 §8.1.1 DampPeerOscillations, simplified).
-    fn to_idle(&mut self, out: &mut Vec<Action>, reason: Option<DownReason>, failure: &str) {
+    fn enter_idle(&mut self, out: &mut Vec<Action>, reason: Option<DownReason>, failure: &str) {
         let was_established = self.state == State::Established;
         out.push(Action::CloseConnection);
         for t in [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive] {
@@ -253,7 +253,7 @@ impl Fsm {
     fn notify_and_idle(&mut self, n: Notification, out: &mut Vec<Action>, failure: &str) {
         let reason = DownReason::NotificationSent { code: n.code, subcode: n.subcode };
         out.push(Action::SendNotification(n));
-        self.to_idle(out, Some(reason), failure);
+        self.enter_idle(out, Some(reason), failure);
     }
 
     fn hold(&self) -> Option<Duration> {
@@ -284,7 +284,7 @@ impl Fsm {
                     out.push(Action::SendNotification(n));
                 }
                 out.push(Action::Timer(Timer::IdleHold, None));
-                self.to_idle(&mut out, Some(reason), "stopped");
+                self.enter_idle(&mut out, Some(reason), "stopped");
             }
             (_, E::AutomaticStart) => {}
             (S::Connect | S::Active, E::ConnectRetryTimerExpires) => {
@@ -333,7 +333,7 @@ impl Fsm {
             (S::OpenSent | S::OpenConfirm | S::Established, E::HoldTimerExpires) => {
                 let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, Vec::new());
                 out.push(Action::SendNotification(n));
-                self.to_idle(&mut out, Some(DownReason::HoldTimerExpired), "hold timer expired");
+                self.enter_idle(&mut out, Some(DownReason::HoldTimerExpired), "hold timer expired");
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::MessageError(e)) => {
                 let n = Notification::from_error(&e);
@@ -341,10 +341,10 @@ impl Fsm {
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::NotificationReceived(n)) => {
                 let reason = DownReason::NotificationReceived { code: n.code, subcode: n.subcode };
-                self.to_idle(&mut out, Some(reason), &format!("NOTIFICATION received: {}", n.describe()));
+                self.enter_idle(&mut out, Some(reason), &format!("NOTIFICATION received: {}", n.describe()));
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::TcpConnectionFails) => {
-                self.to_idle(&mut out, Some(DownReason::TcpFailure), "connection lost");
+                self.enter_idle(&mut out, Some(DownReason::TcpFailure), "connection lost");
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::TcpConnected) => {
                 // A second connection is the task's business (collision, RFC 4271 §6.8).
