@@ -1,16 +1,23 @@
 //! The `keel` command line: one subcommand per tool.
 //!
 //! `keel decode` turns BGP messages given as hex into one JSON object per message (see
-//! [`decode`] for the exact output shape).
+//! [`decode`] for the exact output shape). `keel show`, `clear`, `reload` and `stop` talk to a
+//! running keeld through its API socket (`--api`, else `$KEEL_API`, else the default path).
 
+pub mod client;
 pub mod decode;
+pub mod show;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(name = "keel", version, about = "keel: tools around the keel BGP-4 daemon")]
 pub struct Cli {
+    /// keeld's API socket (else $KEEL_API, else /run/keel/keel.sock).
+    #[arg(long, global = true)]
+    pub api: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -19,6 +26,41 @@ pub struct Cli {
 pub enum Command {
     /// Decode BGP messages given as hex; print one JSON object per message.
     Decode(decode::DecodeArgs),
+    /// Show neighbors and routes of a running keeld.
+    #[command(subcommand)]
+    Show(show::Show),
+    /// Reset a session: Cease/Administrative Reset (graceful when the N bit was exchanged),
+    /// `--hard` a Hard Reset, `--soft` only a route refresh.
+    Clear {
+        #[command(subcommand)]
+        what: ClearWhat,
+    },
+    /// Re-read the configuration file; unchanged sessions stay up.
+    Reload {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop keeld. Without --withdraw, neighbors that support graceful restart keep keel's
+    /// routes; with it, sessions end with Cease/Administrative Shutdown.
+    Stop {
+        #[arg(long)]
+        withdraw: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClearWhat {
+    Neighbor {
+        address: String,
+        #[arg(long, conflicts_with = "hard")]
+        soft: bool,
+        #[arg(long)]
+        hard: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parses the process arguments and runs the subcommand.
@@ -27,7 +69,26 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
-        Command::Decode(args) => decode::run(&args),
+    let api = client::api_path(cli.api.as_deref());
+    let result = match cli.command {
+        Command::Decode(args) => return decode::run(&args),
+        Command::Show(what) => show::show(&api, what),
+        Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
+            &api,
+            &format!("/v1/neighbors/{address}/clear?soft={soft}&hard={hard}"),
+            json,
+            &format!("neighbor {address} cleared"),
+        ),
+        Command::Reload { json } => show::post(&api, "/v1/reload", json, "reloaded"),
+        Command::Stop { withdraw, json } => {
+            show::post(&api, &format!("/v1/stop?withdraw={withdraw}"), json, "keeld stopping")
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keel: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

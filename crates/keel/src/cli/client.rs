@@ -1,0 +1,60 @@
+//! A minimal HTTP/1.1 client for keeld's API on its Unix socket (one request per connection).
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default API socket (`[global] api` in the default configuration).
+pub const DEFAULT_API: &str = "/run/keel/keel.sock";
+
+/// The socket: `--api`, else `$KEEL_API`, else the default.
+pub fn api_path(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("KEEL_API").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_API))
+}
+
+/// Sends `method path` and returns the JSON body; a non-2xx status becomes an error holding
+/// the API's `error` message.
+pub fn request(api: &Path, method: &str, path: &str) -> Result<Value> {
+    let mut s = UnixStream::connect(api)
+        .with_context(|| format!("cannot reach keeld at {} (is it running? set --api or KEEL_API)", api.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: keel\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| anyhow!("malformed HTTP response"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("malformed HTTP status line"))?;
+    if head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding: chunked")) {
+        body = dechunk(&body)?;
+    }
+    let value: Value = serde_json::from_slice(&body).context("API answered with something that is not JSON")?;
+    if !(200..300).contains(&status) {
+        bail!("{}", value.get("error").and_then(Value::as_str).unwrap_or("request failed"));
+    }
+    Ok(value)
+}
+
+fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow!("bad chunk"))?;
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..line_end]).trim(), 16)?;
+        b = &b[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = b.get(..size).ok_or_else(|| anyhow!("truncated chunk"))?;
+        out.extend_from_slice(chunk);
+        b = b.get(size + 2..).unwrap_or_default();
+    }
+}

@@ -1,0 +1,295 @@
+//! `keel show`, `keel clear`, `keel reload`, `keel stop`: keeld's API as tables or JSON.
+
+use super::client::request;
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+#[derive(Debug, Subcommand)]
+pub enum Show {
+    /// All neighbors, one line each (like `birdc show protocols`).
+    Neighbors(JsonFlag),
+    /// One neighbor in detail: negotiated capabilities, graceful restart state, counters.
+    Neighbor {
+        address: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Routes: received from neighbors and originated by keel.
+    Routes(RouteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// ipv4-unicast, ipv6-unicast, ...
+    #[arg(long)]
+    pub family: Option<String>,
+    #[arg(long)]
+    pub prefix: Option<String>,
+    #[arg(long)]
+    pub neighbor: Option<String>,
+    /// Only stale routes (kept for a restarting neighbor).
+    #[arg(long)]
+    pub stale: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> = pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+/// Percent-encodes what may appear in a query value (`/`, `:`).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn duration(s: u64) -> String {
+    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h{m:02}m")
+    } else {
+        format!("{h:02}:{m:02}:{sec:02}")
+    }
+}
+
+fn gr_summary(g: &Value) -> String {
+    let side = |v: &Value| {
+        if v.is_null() {
+            return "-".to_string();
+        }
+        let mode = if v["families"].as_array().is_some_and(|f| !f.is_empty()) { "restart" } else { "helper" };
+        let n = if v["notification"].as_bool() == Some(true) { "+N" } else { "" };
+        format!("{mode}{n}")
+    };
+    format!("{}/{}", side(&g["local"]), side(&g["remote"]))
+}
+
+pub fn neighbors_table(list: &[Value]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<24} {:>10} {:<12} {:>10} {:>8} {:>8} {:>6}  {:<17} Info",
+        "Neighbor", "AS", "State", "Up/Down", "Rcvd", "Sent", "Stale", "GR local/remote"
+    );
+    for n in list {
+        let state = n["state"].as_str().unwrap_or("?");
+        let since = if state == "established" { n["uptime_s"].as_u64() } else { n["state_since_s"].as_u64() };
+        let info = n["last_notification_received"]["description"]
+            .as_str()
+            .or(n["last_error"].as_str())
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<24} {:>10} {:<12} {:>10} {:>8} {:>8} {:>6}  {:<17} {}",
+            n["address"].as_str().unwrap_or("?"),
+            n["asn"].to_string(),
+            state,
+            duration(since.unwrap_or(0)),
+            n["received_prefixes"].to_string(),
+            n["advertised_prefixes"].to_string(),
+            n["stale_prefixes"].to_string(),
+            gr_summary(&n["graceful_restart"]),
+            if state == "established" { String::new() } else { info },
+        );
+    }
+    out
+}
+
+fn families(v: &Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    let mut s = format!("{}-{}", f["afi"].as_str().unwrap_or("?"), f["safi"].as_str().unwrap_or("?"));
+                    if f["forwarding_state"].as_bool() == Some(true) {
+                        s.push_str("(F)");
+                    }
+                    if let Some(t) = f["stale_time"].as_u64() {
+                        let _ = write!(s, " stale {t}s");
+                    }
+                    s
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none".into())
+}
+
+pub fn neighbor_detail(n: &Value) -> String {
+    let mut o = String::new();
+    let gr = &n["graceful_restart"];
+    let _ = writeln!(
+        o,
+        "Neighbor {} AS {}  {}",
+        n["address"].as_str().unwrap_or("?"),
+        n["asn"],
+        n["description"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        o,
+        "  State:            {} for {}",
+        n["state"].as_str().unwrap_or("?"),
+        duration(n["state_since_s"].as_u64().unwrap_or(0))
+    );
+    let _ = writeln!(o, "  Local address:    {}", n["local_address"].as_str().unwrap_or("-"));
+    let _ = writeln!(o, "  Hold/keepalive:   {}/{}", n["hold_time"], n["keepalive_time"]);
+    let list = |v: &Value| {
+        v.as_array().map_or("-".to_string(), |a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+    };
+    let _ = writeln!(o, "  Families:         {}", list(&n["families"]));
+    let _ = writeln!(o, "  Capabilities:     local  {}", list(&n["capabilities"]["local"]));
+    let _ = writeln!(o, "                    remote {}", list(&n["capabilities"]["remote"]));
+    let _ = writeln!(
+        o,
+        "  Prefixes:         received {}, advertised {}, stale {}, llgr-stale {}",
+        n["received_prefixes"], n["advertised_prefixes"], n["stale_prefixes"], n["llgr_stale_prefixes"]
+    );
+    let _ = writeln!(o, "  Graceful restart: {}  (N bit negotiated: {})", gr_summary(gr), gr["notification_bit"]);
+    for side in ["local", "remote"] {
+        let g = &gr[side];
+        if g.is_null() {
+            let _ = writeln!(o, "    {side:<7} none");
+        } else {
+            let _ = writeln!(
+                o,
+                "    {side:<7} R={} N={} restart time {}s, families: {}",
+                u8::from(g["restart_state"].as_bool() == Some(true)),
+                u8::from(g["notification"].as_bool() == Some(true)),
+                g["restart_time"],
+                families(&g["families"])
+            );
+        }
+    }
+    let _ = writeln!(o, "    helper active: {}", gr["helper_active"]);
+    let _ = writeln!(
+        o,
+        "    End-of-RIB received: {}; sent: {}",
+        families(&gr["end_of_rib_received"]),
+        families(&gr["end_of_rib_sent"])
+    );
+    for side in ["local", "remote"] {
+        let _ = writeln!(o, "  LLGR {side:<7}      {}", families(&n["llgr"][side]));
+    }
+    for (label, key) in
+        [("Last NOTIFICATION sent", "last_notification_sent"), ("Last NOTIFICATION rcvd", "last_notification_received")]
+    {
+        if let Some(d) = n[key]["description"].as_str() {
+            let _ = writeln!(o, "  {label}: {d}");
+        }
+    }
+    if let Some(e) = n["last_error"].as_str() {
+        let _ = writeln!(o, "  Last error:       {e}");
+    }
+    let _ = writeln!(o, "  Messages:         received {}, sent {}", n["messages_received"], n["messages_sent"]);
+    o
+}
+
+pub fn routes_table(list: &[Value]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {:<24} {:<18} {:<26} {:>6} {:>6}  {:<20} Communities",
+        "Prefix", "From", "Next hop", "LP", "MED", "AS path"
+    );
+    for r in list {
+        let flag = match (r["best"].as_bool(), r["stale"].as_bool(), r["llgr_stale"].as_bool()) {
+            (_, _, Some(true)) => "L",
+            (_, Some(true), _) => "S",
+            (Some(true), _, _) => "*",
+            _ => " ",
+        };
+        let path: Vec<String> =
+            r["as_path"].as_array().map(|a| a.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+        let comms: Vec<&str> =
+            r["communities"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let opt = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
+        let _ = writeln!(
+            out,
+            "{flag} {:<24} {:<18} {:<26} {:>6} {:>6}  {:<20} {}",
+            r["prefix"].as_str().unwrap_or("?"),
+            r["neighbor"].as_str().unwrap_or("local"),
+            r["next_hop"].as_str().unwrap_or("?"),
+            opt(&r["local_pref"]),
+            opt(&r["med"]),
+            if path.is_empty() { "i".to_string() } else { path.join(" ") },
+            comms.join(" ")
+        );
+    }
+    let _ = writeln!(out, "{} route(s); * best, S stale, L LLGR-stale", list.len());
+    out
+}
+
+pub fn show(api: &Path, what: Show) -> Result<()> {
+    match what {
+        Show::Neighbors(f) => {
+            let v = request(api, "GET", "/v1/neighbors")?;
+            if f.json {
+                print_json(&v);
+            } else {
+                print!("{}", neighbors_table(v.as_array().map(Vec::as_slice).unwrap_or_default()));
+            }
+        }
+        Show::Neighbor { address, json } => {
+            let v = request(api, "GET", &format!("/v1/neighbors/{}", encode(&address)))?;
+            if json.json {
+                print_json(&v);
+            } else {
+                print!("{}", neighbor_detail(&v));
+            }
+        }
+        Show::Routes(a) => {
+            let q = query(&[
+                ("family", a.family),
+                ("prefix", a.prefix),
+                ("neighbor", a.neighbor),
+                ("stale", a.stale.then(|| "true".to_string())),
+            ]);
+            let v = request(api, "GET", &format!("/v1/routes{q}"))?;
+            if a.json {
+                print_json(&v);
+            } else {
+                print!("{}", routes_table(v.as_array().map(Vec::as_slice).unwrap_or_default()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// POST commands; prints the API's answer (JSON with `--json`).
+pub fn post(api: &Path, path: &str, json: bool, done: &str) -> Result<()> {
+    let v = request(api, "POST", path)?;
+    if json {
+        print_json(&v);
+    } else if let Some(s) = v["summary"].as_str() {
+        println!("{done}: {s}");
+    } else {
+        println!("{done}");
+    }
+    Ok(())
+}
