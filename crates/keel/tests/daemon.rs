@@ -1,0 +1,202 @@
+//! keeld against keeld on loopback: sessions, routes both ways, the CLI, and the NOTIFICATION
+//! each kind of stop sends (RFC 8538 §5.1 with and without the N bit).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Keeld {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Keeld {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Keeld {
+    fn api(&self) -> PathBuf {
+        self.dir.join("keel.sock")
+    }
+}
+
+/// Starts keeld on 127.0.0.`me` peering with 127.0.0.`peer`.
+fn keeld(test: &str, me: u8, peer: u8, extra_global: &str, network: &str) -> Keeld {
+    let dir = std::env::temp_dir().join(format!("keel-daemon-test-{test}-{me}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        r#"[global]
+asn = {asn}
+router_id = "192.0.2.{me}"
+listen = ["127.0.0.{me}:179"]
+api = "{api}"
+state_dir = "{dir}"
+{extra_global}
+[[neighbor]]
+address = "127.0.0.{peer}"
+asn = {peer_asn}
+local_address = "127.0.0.{me}"
+hold_time = 9
+connect_retry_time = 1
+[[network]]
+prefix = "{network}"
+communities = ["65000:{me}"]
+"#,
+        asn = 65000 + me as u32,
+        peer_asn = 65000 + peer as u32,
+        api = dir.join("keel.sock").display(),
+        dir = dir.display(),
+    );
+    let path = dir.join("keel.toml");
+    std::fs::write(&path, config).unwrap();
+    let log = std::fs::File::create(dir.join("keeld.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_keeld"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start keeld");
+    Keeld { child, dir }
+}
+
+fn keel(api: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_keel")).arg("--api").arg(api).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+fn json(api: &Path, args: &[&str]) -> Option<Value> {
+    let (ok, out) = keel(api, args);
+    if ok {
+        serde_json::from_str(&out).ok()
+    } else {
+        None
+    }
+}
+
+/// Polls `f` until it returns Some, for up to 20 s.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn established(api: &Path, peer: &str) -> Value {
+    wait_for("session established", || {
+        json(api, &["show", "neighbor", peer, "--json"]).filter(|v| v["state"] == "established")
+    })
+}
+
+#[test]
+fn two_keelds_exchange_routes_and_show_them() {
+    let a = keeld("routes", 21, 22, "", "198.51.100.0/24");
+    let b = keeld("routes", 22, 21, "", "2001:db8:22::/48");
+    let n = established(&a.api(), "127.0.0.22");
+    assert_eq!(n["asn"], 65022);
+    assert_eq!(n["graceful_restart"]["remote"]["restart_time"], 120);
+    assert_eq!(n["graceful_restart"]["remote"]["notification"], true);
+    assert_eq!(n["graceful_restart"]["notification_bit"], true);
+    // Routes both ways, with End-of-RIB for both families.
+    let routes = wait_for("route from b", || {
+        json(&a.api(), &["show", "routes", "--neighbor", "127.0.0.22", "--json"])
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    });
+    assert_eq!(routes[0]["prefix"], "2001:db8:22::/48");
+    assert_eq!(routes[0]["as_path"], serde_json::json!([65022]));
+    assert_eq!(routes[0]["communities"], serde_json::json!(["65000:22"]));
+    let r = wait_for("route from a", || {
+        json(&b.api(), &["show", "routes", "--prefix", "198.51.100.0/24", "--neighbor", "127.0.0.21", "--json"])
+            .filter(|v| v.as_array().is_some_and(|a| a.len() == 1))
+    });
+    assert_eq!(r[0]["next_hop"], "127.0.0.21");
+    let n = wait_for("End-of-RIB", || {
+        json(&b.api(), &["show", "neighbor", "127.0.0.21", "--json"])
+            .filter(|v| v["graceful_restart"]["end_of_rib_received"].as_array().is_some_and(|a| a.len() == 2))
+    });
+    assert_eq!(n["received_prefixes"], 1);
+    // Human output an operator can read.
+    let (ok, table) = keel(&a.api(), &["show", "neighbors"]);
+    assert!(ok);
+    assert!(table.lines().nth(1).is_some_and(|l| l.contains("127.0.0.22") && l.contains("established")), "{table}");
+    // A soft clear is only a route refresh: the session stays.
+    let (ok, _) = keel(&a.api(), &["clear", "neighbor", "127.0.0.22", "--soft"]);
+    assert!(ok);
+    std::thread::sleep(Duration::from_millis(500));
+    let n = json(&a.api(), &["show", "neighbor", "127.0.0.22", "--json"]).unwrap();
+    assert_eq!((n["state"].as_str(), n["established_transitions"].as_u64()), (Some("established"), Some(1)));
+    drop(b);
+}
+
+#[test]
+fn clear_hard_sends_hard_reset_when_n_was_exchanged() {
+    let a = keeld("hard", 23, 24, "", "198.51.100.0/24");
+    let b = keeld("hard", 24, 23, "", "203.0.113.0/24");
+    established(&a.api(), "127.0.0.24");
+    established(&b.api(), "127.0.0.23");
+    let (ok, _) = keel(&a.api(), &["clear", "neighbor", "127.0.0.24", "--hard"]);
+    assert!(ok);
+    let n = wait_for("hard reset seen by b", || {
+        json(&b.api(), &["show", "neighbor", "127.0.0.23", "--json"])
+            .filter(|v| !v["last_notification_received"].is_null())
+    });
+    let got = &n["last_notification_received"];
+    assert_eq!((got["code"].as_u64(), got["subcode"].as_u64()), (Some(6), Some(9)), "{got}");
+    assert_eq!(got["hard_reset_inner"], serde_json::json!([6, 4]));
+    // The session comes back.
+    established(&b.api(), "127.0.0.23");
+}
+
+#[test]
+fn stop_is_graceful_with_n_and_withdraw_is_a_hard_reset() {
+    let a = keeld("stop", 25, 26, "", "198.51.100.0/24");
+    let b = keeld("stop", 26, 25, "", "203.0.113.0/24");
+    established(&b.api(), "127.0.0.25");
+    // Planned stop: Cease/Administrative Reset (graceful with N, RFC 8538 §5.1).
+    let (ok, _) = keel(&a.api(), &["stop"]);
+    assert!(ok);
+    let n = wait_for("cease seen", || {
+        json(&b.api(), &["show", "neighbor", "127.0.0.25", "--json"])
+            .filter(|v| !v["last_notification_received"].is_null())
+    });
+    assert_eq!(n["last_notification_received"]["subcode"], 4);
+    drop(a);
+    let a = keeld("stop", 25, 26, "", "198.51.100.0/24");
+    established(&b.api(), "127.0.0.25");
+    let (ok, _) = keel(&a.api(), &["stop", "--withdraw"]);
+    assert!(ok);
+    let n = wait_for("hard reset seen", || {
+        json(&b.api(), &["show", "neighbor", "127.0.0.25", "--json"])
+            .filter(|v| v["last_notification_received"]["subcode"] == 9)
+    });
+    assert_eq!(n["last_notification_received"]["hard_reset_inner"], serde_json::json!([6, 2]));
+}
+
+#[test]
+fn without_n_bit_no_hard_reset_is_ever_sent() {
+    let no_n = "[graceful_restart]\nnotification = false\n";
+    let a = keeld("non", 27, 28, no_n, "198.51.100.0/24");
+    let b = keeld("non", 28, 27, "", "203.0.113.0/24");
+    let n = established(&b.api(), "127.0.0.27");
+    assert_eq!(n["graceful_restart"]["notification_bit"], false);
+    let (ok, _) = keel(&a.api(), &["clear", "neighbor", "127.0.0.28", "--hard"]);
+    assert!(ok);
+    let n = wait_for("cease seen", || {
+        json(&b.api(), &["show", "neighbor", "127.0.0.27", "--json"])
+            .filter(|v| !v["last_notification_received"].is_null())
+    });
+    assert_eq!(
+        (n["last_notification_received"]["code"].as_u64(), n["last_notification_received"]["subcode"].as_u64()),
+        (Some(6), Some(4))
+    );
+}
