@@ -15,7 +15,9 @@ impl Drop for Keeld {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -26,7 +28,7 @@ impl Keeld {
 }
 
 /// Starts keeld on 127.0.0.`me` peering with 127.0.0.`peer`.
-fn keeld(test: &str, me: u8, peer: u8, extra_global: &str, network: &str) -> Keeld {
+fn keeld(test: &str, me: u8, peer: u8, extra_global: &str, extra_neighbor: &str, network: &str) -> Keeld {
     let dir = std::env::temp_dir().join(format!("keel-daemon-test-{test}-{me}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -44,6 +46,7 @@ asn = {peer_asn}
 local_address = "127.0.0.{me}"
 hold_time = 9
 connect_retry_time = 1
+{extra_neighbor}
 [[network]]
 prefix = "{network}"
 communities = ["65000:{me}"]
@@ -100,8 +103,8 @@ fn established(api: &Path, peer: &str) -> Value {
 
 #[test]
 fn two_keelds_exchange_routes_and_show_them() {
-    let a = keeld("routes", 21, 22, "", "198.51.100.0/24");
-    let b = keeld("routes", 22, 21, "", "2001:db8:22::/48");
+    let a = keeld("routes", 21, 22, "", "", "198.51.100.0/24");
+    let b = keeld("routes", 22, 21, "", "", "2001:db8:22::/48");
     let n = established(&a.api(), "127.0.0.22");
     assert_eq!(n["asn"], 65022);
     assert_eq!(n["graceful_restart"]["remote"]["restart_time"], 120);
@@ -140,8 +143,8 @@ fn two_keelds_exchange_routes_and_show_them() {
 
 #[test]
 fn clear_hard_sends_hard_reset_when_n_was_exchanged() {
-    let a = keeld("hard", 23, 24, "", "198.51.100.0/24");
-    let b = keeld("hard", 24, 23, "", "203.0.113.0/24");
+    let a = keeld("hard", 23, 24, "", "", "198.51.100.0/24");
+    let b = keeld("hard", 24, 23, "", "", "203.0.113.0/24");
     established(&a.api(), "127.0.0.24");
     established(&b.api(), "127.0.0.23");
     let (ok, _) = keel(&a.api(), &["clear", "neighbor", "127.0.0.24", "--hard"]);
@@ -159,8 +162,8 @@ fn clear_hard_sends_hard_reset_when_n_was_exchanged() {
 
 #[test]
 fn stop_is_graceful_with_n_and_withdraw_is_a_hard_reset() {
-    let a = keeld("stop", 25, 26, "", "198.51.100.0/24");
-    let b = keeld("stop", 26, 25, "", "203.0.113.0/24");
+    let a = keeld("stop", 25, 26, "", "", "198.51.100.0/24");
+    let b = keeld("stop", 26, 25, "", "", "203.0.113.0/24");
     established(&b.api(), "127.0.0.25");
     // Planned stop: Cease/Administrative Reset (graceful with N, RFC 8538 §5.1).
     let (ok, _) = keel(&a.api(), &["stop"]);
@@ -171,7 +174,7 @@ fn stop_is_graceful_with_n_and_withdraw_is_a_hard_reset() {
     });
     assert_eq!(n["last_notification_received"]["subcode"], 4);
     drop(a);
-    let a = keeld("stop", 25, 26, "", "198.51.100.0/24");
+    let a = keeld("stop", 25, 26, "", "", "198.51.100.0/24");
     established(&b.api(), "127.0.0.25");
     let (ok, _) = keel(&a.api(), &["stop", "--withdraw"]);
     assert!(ok);
@@ -185,8 +188,8 @@ fn stop_is_graceful_with_n_and_withdraw_is_a_hard_reset() {
 #[test]
 fn without_n_bit_no_hard_reset_is_ever_sent() {
     let no_n = "[graceful_restart]\nnotification = false\n";
-    let a = keeld("non", 27, 28, no_n, "198.51.100.0/24");
-    let b = keeld("non", 28, 27, "", "203.0.113.0/24");
+    let a = keeld("non", 27, 28, no_n, "", "198.51.100.0/24");
+    let b = keeld("non", 28, 27, "", "", "203.0.113.0/24");
     let n = established(&b.api(), "127.0.0.27");
     assert_eq!(n["graceful_restart"]["notification_bit"], false);
     let (ok, _) = keel(&a.api(), &["clear", "neighbor", "127.0.0.28", "--hard"]);
@@ -199,4 +202,38 @@ fn without_n_bit_no_hard_reset_is_ever_sent() {
         (n["last_notification_received"]["code"].as_u64(), n["last_notification_received"]["subcode"].as_u64()),
         (Some(6), Some(4))
     );
+}
+
+#[test]
+fn gtsm_only_accepts_one_hop_peers_that_send_ttl_255() {
+    let gtsm = "ttl_security = true";
+    let a = keeld("gtsm", 31, 32, "", gtsm, "198.51.100.0/24");
+    let _b = keeld("gtsm", 32, 31, "", gtsm, "203.0.113.0/24");
+    established(&a.api(), "127.0.0.32");
+    // A peer that sends with the default TTL never gets through (RFC 5082 §3).
+    let c = keeld("gtsm", 33, 34, "", gtsm, "198.51.100.0/24");
+    let _d = keeld("gtsm", 34, 33, "", "", "203.0.113.0/24");
+    std::thread::sleep(Duration::from_secs(3));
+    let n = json(&c.api(), &["show", "neighbor", "127.0.0.34", "--json"]).unwrap();
+    assert_ne!(n["state"], "established");
+    assert_eq!(n["established_transitions"], 0);
+}
+
+#[test]
+fn add_path_is_negotiated_and_path_ids_arrive() {
+    let a = keeld("addpath", 35, 36, "", "add_path = \"both\"", "198.51.100.0/24");
+    let b = keeld("addpath", 36, 35, "", "add_path = \"receive\"", "203.0.113.0/24");
+    let n = established(&b.api(), "127.0.0.35");
+    assert!(n["capabilities"]["remote"].as_array().unwrap().contains(&serde_json::json!("add-path")));
+    let r = wait_for("route with path id", || {
+        json(&b.api(), &["show", "routes", "--neighbor", "127.0.0.35", "--json"])
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    });
+    assert_eq!(r[0]["path_id"], 0);
+    // a only receives path ids where b sends them: b advertised receive only.
+    let r = wait_for("route without path id", || {
+        json(&a.api(), &["show", "routes", "--neighbor", "127.0.0.36", "--json"])
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    });
+    assert!(r[0]["path_id"].is_null());
 }

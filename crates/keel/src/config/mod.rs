@@ -126,6 +126,16 @@ pub struct LongLived {
     pub max_stale_time: Option<u32>,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddPathMode {
+    #[default]
+    Off,
+    Receive,
+    Send,
+    Both,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportExport {
@@ -161,6 +171,9 @@ pub struct Neighbor {
     pub import: ImportExport,
     #[serde(default = "default_all")]
     pub export: ImportExport,
+    /// Add-Path (RFC 7911) to advertise: "off", "receive", "send" or "both".
+    #[serde(default)]
+    pub add_path: AddPathMode,
     #[serde(default)]
     pub graceful_restart: Option<GracefulRestartOverride>,
     #[serde(default)]

@@ -7,8 +7,8 @@ pub mod status;
 pub mod task;
 pub mod transport;
 
-use crate::config::{Config, GrMode, GracefulRestart, ImportExport};
-use keel_wire::capability::{GracefulRestart as GrCapability, GracefulRestartFamily, LongLivedFamily};
+use crate::config::{AddPathMode, Config, GrMode, GracefulRestart, ImportExport};
+use keel_wire::capability::{AddPathFamily, GracefulRestart as GrCapability, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::{Capability, Family, Open};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -31,6 +31,7 @@ pub struct NeighborConfig {
     pub ttl_security: bool,
     pub import: ImportExport,
     pub export: ImportExport,
+    pub add_path: AddPathMode,
     pub graceful_restart: GracefulRestart,
     pub llgr_families: Vec<LongLivedFamily>,
     pub connect_retry: Duration,
@@ -78,6 +79,7 @@ impl NeighborConfig {
                     ttl_security: n.ttl_security,
                     import: n.import,
                     export: n.export,
+                    add_path: n.add_path,
                     graceful_restart: config.graceful_restart_for(n),
                     llgr_families,
                     connect_retry: Duration::from_secs(n.connect_retry_time.unwrap_or(5).into()),
@@ -97,6 +99,16 @@ impl NeighborConfig {
         caps.push(Capability::EnhancedRouteRefresh);
         caps.push(Capability::ExtendedMessage);
         caps.push(Capability::FourOctetAs(self.local_asn));
+        if self.add_path != AddPathMode::Off {
+            let (receive, send) = match self.add_path {
+                AddPathMode::Receive => (true, false),
+                AddPathMode::Send => (false, true),
+                _ => (true, true),
+            };
+            caps.push(Capability::AddPath(
+                self.families.iter().map(|&family| AddPathFamily { family, receive, send }).collect(),
+            ));
+        }
         let gr = &self.graceful_restart;
         if gr.mode != GrMode::Disabled {
             // RFC 4724 §3: a helper-only speaker lists no families. The F bit stays 0 until keel

@@ -229,6 +229,12 @@ impl NeighborTask {
     }
 
     async fn incoming(&mut self, stream: TcpStream) {
+        if self.config.ttl_security {
+            if let Err(e) = super::transport::set_gtsm(&stream, self.config.address.is_ipv6()) {
+                warn!(neighbor = %self.address(), error = %e, "cannot set GTSM; connection refused");
+                return;
+            }
+        }
         let id = self.new_id();
         let conn = match Connection::start(id, stream, false, self.events.clone()) {
             Ok(c) => c,

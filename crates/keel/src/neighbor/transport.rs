@@ -70,15 +70,28 @@ fn setsockopt_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, valu
     }
 }
 
-/// GTSM (RFC 5082 §3): send with TTL 255, accept only TTL >= 254 (one hop).
-pub fn set_gtsm(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+/// GTSM (RFC 5082 §3), sending half: TTL 255 on everything sent.
+pub fn set_send_ttl_255(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     if ipv6 {
-        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)?;
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL, 255)
+    }
+}
+
+/// GTSM, receiving half: drop what arrives with a TTL below 254 (one hop).
+pub fn set_min_ttl_254(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    if ipv6 {
         setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, 254)
     } else {
-        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL, 255)?;
         setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MINTTL, 254)
     }
+}
+
+/// Both halves of GTSM on an established connection.
+pub fn set_gtsm(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    set_send_ttl_255(fd, ipv6)?;
+    set_min_ttl_254(fd, ipv6)
 }
 
 /// How to reach one neighbor.
@@ -98,12 +111,17 @@ impl Transport {
             set_md5(&socket, self.remote.ip(), key.as_bytes())?;
         }
         if self.ttl_security {
-            set_gtsm(&socket, self.remote.is_ipv6())?;
+            set_send_ttl_255(&socket, self.remote.is_ipv6())?;
         }
         if let Some(local) = self.local_address {
             socket.bind(SocketAddr::new(local, 0))?;
         }
         let stream = socket.connect(self.remote).await?;
+        // The SYN-ACK comes from the peer's shared listening socket, which may not send with
+        // TTL 255; the check applies from the first segment after it.
+        if self.ttl_security {
+            set_min_ttl_254(&stream, self.remote.is_ipv6())?;
+        }
         stream.set_nodelay(true)?;
         Ok(stream)
     }
