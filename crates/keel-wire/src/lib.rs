@@ -108,6 +108,8 @@ impl MessageType {
     }
 }
 
+// UPDATE dominates the traffic; boxing it would add an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Message {
     Open(Open),
@@ -149,7 +151,10 @@ impl Message {
             MessageType::Update => Message::Update(Update::decode(body, opts)?),
             MessageType::Notification => Message::Notification(Notification::decode(body)?),
             MessageType::Keepalive => Message::Keepalive,
-            MessageType::RouteRefresh => Message::RouteRefresh(RouteRefresh::decode(body)?),
+            // RFC 7313 §5: the NOTIFICATION data is the complete ROUTE-REFRESH message.
+            MessageType::RouteRefresh => {
+                Message::RouteRefresh(RouteRefresh::decode(body).map_err(|e| e.with_data(buf.to_vec()))?)
+            }
         })
     }
 

@@ -34,6 +34,8 @@ impl Prefix {
     pub fn addr(&self) -> IpAddr {
         self.addr
     }
+    /// The prefix length in bits (not a container length, so no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         self.len
     }

@@ -84,6 +84,7 @@ impl Update {
     }
 
     /// Decodes the body after the 19-byte header.
+    #[inline]
     pub(crate) fn decode(body: &[u8], opts: &CodecOptions) -> Result<Update, WireError> {
         let mut r = Reader::new(body);
         let malformed = |why: &str| WireError::update(update::MALFORMED_ATTRIBUTE_LIST, why.to_string());

@@ -8,3 +8,4 @@ pub mod json;
 pub mod metrics;
 pub mod neighbor;
 pub mod rib_task;
+pub mod speaker;

@@ -164,6 +164,7 @@ impl AsPath {
         }
         let mut need = total - as4_len;
         let mut lead = Vec::new();
+        let mut split = false;
         for s in &as_path.segments {
             if need == 0 {
                 break;
@@ -172,6 +173,7 @@ impl AsPath {
                 SegmentType::Sequence if s.asns.len() > need => {
                     lead.push(AsSegment { kind: s.kind, asns: s.asns[..need].to_vec() });
                     need = 0;
+                    split = true;
                 }
                 _ => {
                     need -= s.path_length().min(need);
@@ -179,19 +181,15 @@ impl AsPath {
                 }
             }
         }
-        // Join a split AS_SEQUENCE back into one segment.
-        for s in as4 {
-            match lead.last_mut() {
-                Some(l)
-                    if l.kind == SegmentType::Sequence
-                        && s.kind == SegmentType::Sequence
-                        && l.asns.len() + s.asns.len() <= 255 =>
-                {
-                    l.asns.extend(s.asns)
-                }
-                _ => lead.push(s),
+        // Join a split AS_SEQUENCE back into one segment; AS4_PATH's own segments stay as sent.
+        let mut as4 = as4.into_iter();
+        if let (true, Some(l), Some(s)) = (split, lead.last_mut(), as4.as_slice().first()) {
+            if s.kind == SegmentType::Sequence && l.asns.len() + s.asns.len() <= 255 {
+                l.asns.extend_from_slice(&s.asns);
+                as4.next();
             }
         }
+        lead.extend(as4);
         AsPath { segments: lead }
     }
 }
@@ -245,7 +243,7 @@ mod tests {
         let as4 = AsPath::sequence(vec![4_200_000_001, 4_200_000_002]);
         assert_eq!(
             AsPath::reconstruct(&as_path, &as4),
-            AsPath { segments: vec![seq(&[65001]), seq(&[4_200_000_001, 4_200_000_002])] }
+            AsPath { segments: vec![seq(&[65001, 4_200_000_001, 4_200_000_002])] }
         );
         assert_eq!(
             AsPath::reconstruct(&as_path, &as4).asns().collect::<Vec<_>>(),

@@ -180,6 +180,7 @@ fn u32_of(b: &[u8]) -> u32 {
 }
 
 /// Decodes the path attribute field. `Err` is fatal: session reset or AFI/SAFI disable.
+#[inline]
 pub(crate) fn decode(buf: &[u8], opts: &CodecOptions) -> Result<Decoded, WireError> {
     let mut a = PathAttributes::default();
     let mut errors = Vec::new();
@@ -380,14 +381,10 @@ pub(crate) fn decode(buf: &[u8], opts: &CodecOptions) -> Result<Decoded, WireErr
                         .collect();
                 }
             }
-            code::AS4_PATH => {
-                if !opts.four_octet_as {
-                    match AsPath::decode(value, true) {
-                        Ok(p) => as4_path = Some(p),
-                        Err(e) => errors.push(discard(update::OPTIONAL_ATTRIBUTE_ERROR, format!("AS4_PATH: {e}"))),
-                    }
-                }
-            }
+            code::AS4_PATH if !opts.four_octet_as => match AsPath::decode(value, true) {
+                Ok(p) => as4_path = Some(p),
+                Err(e) => errors.push(discard(update::OPTIONAL_ATTRIBUTE_ERROR, format!("AS4_PATH: {e}"))),
+            },
             code::MP_REACH_NLRI => match mp_reach::decode_reach(value, |f| opts.add_path_for(f)) {
                 Ok(Some(m)) => a.mp_reach = Some(m),
                 Ok(None) => {

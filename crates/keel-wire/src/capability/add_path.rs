@@ -14,7 +14,7 @@ pub struct AddPathFamily {
 /// `Ok(None)`: a Send/Receive value other than 1..=3, so the capability SHOULD be ignored
 /// (RFC 7911 §4).
 pub(crate) fn decode(value: &[u8]) -> Result<Option<Vec<AddPathFamily>>, String> {
-    if value.is_empty() || value.len() % 4 != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(4) {
         return Err(format!("add-path capability length {} is not 4n", value.len()));
     }
     let mut r = Reader::new(value);

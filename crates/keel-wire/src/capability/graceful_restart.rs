@@ -40,7 +40,7 @@ impl GracefulRestart {
     }
 
     pub(crate) fn decode(value: &[u8]) -> Result<Self, String> {
-        if value.len() < 2 || (value.len() - 2) % 4 != 0 {
+        if value.len() < 2 || !(value.len() - 2).is_multiple_of(4) {
             return Err(format!("graceful restart capability length {} is not 2 + 4n", value.len()));
         }
         let mut r = Reader::new(value);

@@ -18,7 +18,7 @@ pub struct LongLivedFamily {
 }
 
 pub(crate) fn decode(value: &[u8]) -> Result<Vec<LongLivedFamily>, String> {
-    if value.len() % 7 != 0 {
+    if !value.len().is_multiple_of(7) {
         return Err(format!("long-lived graceful restart capability length {} is not 7n", value.len()));
     }
     let mut r = Reader::new(value);

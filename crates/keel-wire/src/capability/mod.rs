@@ -167,7 +167,7 @@ impl Capability {
                 Capability::RouteRefresh
             }
             code::EXTENDED_NEXT_HOP => {
-                if value.len() % 6 != 0 {
+                if !value.len().is_multiple_of(6) {
                     return Err(format!("extended next hop capability length {} is not 6n", value.len()));
                 }
                 let mut v = Vec::with_capacity(value.len() / 6);

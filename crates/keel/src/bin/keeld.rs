@@ -40,6 +40,17 @@ fn unprivileged(mut c: Config) -> Config {
     c
 }
 
+/// One socket per neighbor: raise the open-file limit to the hard limit.
+fn raise_fd_limit() {
+    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: valid pointer to an rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } == 0 && l.rlim_cur < l.rlim_max {
+        l.rlim_cur = l.rlim_max;
+        // SAFETY: as above; failure only leaves the old limit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) };
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let (config, name) = match &args.config {
@@ -66,6 +77,7 @@ fn main() -> ExitCode {
         tracing_subscriber::fmt().with_ansi(ansi).with_writer(std::io::stderr).with_env_filter(filter).init();
     }
     tracing::info!(config = %name, summary = %config.summary(), version = env!("CARGO_PKG_VERSION"), "keeld starting");
+    raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -1,0 +1,7 @@
+#![no_main]
+//! Update bodies behind a valid header, decoded with every option set.
+
+use keel_wire::MessageType;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|body: &[u8]| keel_wire_fuzz::body_of_type(MessageType::Update, body));
