@@ -108,6 +108,9 @@ fn keep_min<K: Ord>(set: &mut Vec<usize>, c: &[Candidate], key: impl Fn(&Candida
     set.len() != before
 }
 
+/// One elimination step: removes candidates from the set, true when it removed any.
+type StepFn<'a> = dyn Fn(&mut Vec<usize>) -> bool + 'a;
+
 /// Chooses the best path among `candidates`; `None` when none is eligible.
 pub fn decide(candidates: &[Candidate], opts: &Options) -> Option<Decision> {
     let mut set: Vec<usize> = (0..candidates.len()).filter(|&i| candidates[i].igp_metric.is_some()).collect();
@@ -117,7 +120,7 @@ pub fn decide(candidates: &[Candidate], opts: &Options) -> Option<Decision> {
     let c = candidates;
     let mut step = Step::Only;
     let mut multipath_set = None;
-    let steps: [(Step, &dyn Fn(&mut Vec<usize>) -> bool); 12] = [
+    let steps: [(Step, &StepFn); 12] = [
         (Step::LlgrStale, &|s| keep_min(s, c, |x| x.llgr_stale)),
         (Step::Local, &|s| keep_min(s, c, |x| x.source.is_some())),
         (Step::LocalPref, &|s| keep_min(s, c, |x| std::cmp::Reverse(local_pref(&x.attrs.attributes)))),

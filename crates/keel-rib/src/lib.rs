@@ -1,9 +1,10 @@
-//! keel-rib: Adj-RIB-In, Loc-RIB, the decision process (RFC 4271 §9.1) and Adj-RIB-Out.
-//! Pure: no I/O, no clock.
+//! keel-rib: Adj-RIB-In, Loc-RIB, the decision process (RFC 4271 §9.1) and what each
+//! neighbor is sent (§9.1.3). Pure: no I/O, no clock.
 
-pub mod adj_rib_in;
 pub mod attr_set;
 pub mod decision;
+pub mod export;
+pub mod rib;
 
-pub use adj_rib_in::{AdjRibIn, Generation, RouteEntry};
 pub use attr_set::{AttrSet, AttrTable};
+pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Rib};

@@ -56,7 +56,20 @@ impl Daemon {
     /// Runs keeld until it is told to stop. Errors only for what prevents starting at all.
     pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
         let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
-        tokio::spawn(RibTask::new(*config.global.asn.get_ref(), networks(&config)).run(rib_rx));
+        let router_id = *config.global.router_id.get_ref();
+        let options = keel_rib::decision::Options {
+            always_compare_med: config.global.always_compare_med,
+            max_paths: config.global.max_paths.max(1) as usize,
+        };
+        let rib_task = RibTask::new(
+            *config.global.asn.get_ref(),
+            router_id,
+            config.global.cluster_id.unwrap_or(router_id),
+            options,
+            networks(&config),
+            None,
+        );
+        tokio::spawn(rib_task.run(rib_rx));
         let (shutdown, mut shutdown_rx) = watch::channel(None);
         let daemon = Arc::new(Daemon {
             config_path,

@@ -1,20 +1,24 @@
-//! The RIB task: owns every neighbor's Adj-RIB-In and the routes keel originates, takes
-//! UPDATEs from neighbor tasks in order, answers queries from the API, and sends keel's own
-//! routes and End-of-RIB to each neighbor that comes up.
+//! The RIB task: owns the RIB (every neighbor's paths, Loc-RIB, the decision process) and
+//! each neighbor's Adj-RIB-Out. It takes UPDATEs from neighbor tasks in order, and after
+//! every batch of events advertises what changed to each Established neighbor and tells the
+//! FIB task.
 //!
-//! The decision process and propagation between neighbors come with keel-rib's own issue;
-//! until then each neighbor's routes are stored and shown, and keel advertises its networks.
+//! Backpressure: a neighbor whose write queue is full keeps its changed destinations in a
+//! pending set (bounded by the table size, one entry per destination however often it
+//! changes) and is retried on a short tick; the RIB task never waits for one slow neighbor.
 
 use crate::neighbor::connection::Out;
 use crate::neighbor::fsm::DownReason;
 use crate::neighbor::negotiate::Negotiated;
-use keel_rib::{AdjRibIn, AttrSet, AttrTable};
+use keel_rib::export::export;
+use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::{builder, Community, Family, NextHop, Nlri, PathAttributes, Prefix, Update};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -26,12 +30,22 @@ pub struct Network {
     pub communities: Vec<Community>,
 }
 
+/// Per-neighbor settings the RIB applies (import/export, RFC 4456, RFC 7947).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerPolicy {
+    pub import: bool,
+    pub export: bool,
+    pub route_reflector_client: bool,
+    pub route_server_client: bool,
+}
+
 #[derive(Debug)]
 pub enum RibEvent {
     PeerUp {
         address: IpAddr,
         negotiated: Arc<Negotiated>,
         local: SocketAddr,
+        policy: PeerPolicy,
         writer: mpsc::Sender<Out>,
     },
     PeerDown {
@@ -94,75 +108,163 @@ pub struct PeerCounts {
     pub end_of_rib_sent: BTreeSet<Family>,
 }
 
-#[derive(Default)]
+/// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FibUpdate {
+    pub prefix: Prefix,
+    pub next_hops: Vec<IpAddr>,
+}
+
+/// Prefixes to announce under one outbound attribute set.
+type Announcement = (Arc<AttrSet>, Vec<Nlri>);
+
+/// Destinations sent per write to one neighbor.
+const FLUSH_BATCH: usize = 4096;
+/// Events taken from the queue before changes are flushed.
+const EVENT_BATCH: usize = 512;
+
+struct Session {
+    negotiated: Arc<Negotiated>,
+    writer: mpsc::Sender<Out>,
+    /// Adj-RIB-Out: what the neighbor was last sent, per destination.
+    sent: HashMap<(Family, Prefix), Arc<AttrSet>>,
+    /// Destinations to (re)consider for this neighbor.
+    pending: BTreeSet<(Family, Prefix)>,
+    /// Families whose End-of-RIB is still owed after the initial advertisement.
+    eor_owed: Vec<Family>,
+}
+
 struct Peer {
-    rib_in: AdjRibIn,
+    id: PeerId,
     session: Option<Session>,
     end_of_rib_received: BTreeSet<Family>,
     end_of_rib_sent: BTreeSet<Family>,
 }
 
-struct Session {
-    negotiated: Arc<Negotiated>,
-    local: SocketAddr,
-    writer: mpsc::Sender<Out>,
-    advertised: usize,
-}
-
 pub struct RibTask {
     local_asn: u32,
+    router_id: Ipv4Addr,
+    cluster_id: Ipv4Addr,
+    rib: Rib,
     peers: HashMap<IpAddr, Peer>,
-    attrs: AttrTable,
+    next_id: u32,
     networks: Vec<Network>,
+    fib: Option<mpsc::Sender<Vec<FibUpdate>>>,
+    /// Interned outbound attribute sets, so equal exports share one allocation.
+    out_sets: HashMap<AttrSet, Arc<AttrSet>>,
 }
 
 impl RibTask {
-    pub fn new(local_asn: u32, networks: Vec<Network>) -> Self {
-        RibTask { local_asn, peers: HashMap::new(), attrs: AttrTable::default(), networks }
+    pub fn new(
+        local_asn: u32,
+        router_id: Ipv4Addr,
+        cluster_id: Ipv4Addr,
+        options: keel_rib::decision::Options,
+        networks: Vec<Network>,
+        fib: Option<mpsc::Sender<Vec<FibUpdate>>>,
+    ) -> Self {
+        let mut t = RibTask {
+            local_asn,
+            router_id,
+            cluster_id,
+            rib: Rib::new(options),
+            peers: HashMap::new(),
+            next_id: 1,
+            networks: Vec::new(),
+            fib,
+            out_sets: HashMap::new(),
+        };
+        t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
+        t.set_networks(networks);
+        t
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<RibEvent>) {
-        while let Some(ev) = rx.recv().await {
-            self.handle(ev).await;
+    fn local_info(&self, local_address: IpAddr, policy: PeerPolicy) -> PeerInfo {
+        PeerInfo {
+            address: local_address,
+            asn: self.local_asn,
+            router_id: self.router_id,
+            local_asn: self.local_asn,
+            local_router_id: self.router_id,
+            local_address,
+            import: policy.import,
+            export: policy.export,
+            route_reflector_client: policy.route_reflector_client,
+            cluster_id: self.cluster_id,
+            route_server_client: policy.route_server_client,
         }
     }
 
-    fn peer(&mut self, address: IpAddr) -> &mut Peer {
-        self.peers.entry(address).or_default()
+    pub async fn run(mut self, mut rx: mpsc::Receiver<RibEvent>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| !s.pending.is_empty()));
+            tokio::select! {
+                ev = rx.recv() => {
+                    let Some(ev) = ev else { return };
+                    self.handle(ev);
+                    for _ in 0..EVENT_BATCH {
+                        match rx.try_recv() {
+                            Ok(ev) => self.handle(ev),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = tick.tick(), if backlog => {}
+            }
+            self.propagate().await;
+        }
     }
 
-    async fn handle(&mut self, ev: RibEvent) {
+    fn handle(&mut self, ev: RibEvent) {
         match ev {
-            RibEvent::PeerUp { address, negotiated, local, writer } => {
-                let peer = self.peer(address);
+            RibEvent::PeerUp { address, negotiated, local, policy, writer } => {
+                let id = match self.peers.get(&address) {
+                    Some(p) => p.id,
+                    None => {
+                        let id = PeerId(self.next_id);
+                        self.next_id += 1;
+                        id
+                    }
+                };
+                let mut info = self.local_info(local.ip(), policy);
+                info.address = address;
+                info.asn = negotiated.remote.asn();
+                info.router_id = negotiated.remote.router_id;
+                self.rib.add_peer(id, info);
+                // Initial advertisement: the whole Loc-RIB of the negotiated families.
+                let families = negotiated.families.clone();
+                let pending: BTreeSet<(Family, Prefix)> =
+                    self.rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)).collect();
+                let peer = self.peers.entry(address).or_insert(Peer {
+                    id,
+                    session: None,
+                    end_of_rib_received: BTreeSet::new(),
+                    end_of_rib_sent: BTreeSet::new(),
+                });
                 peer.end_of_rib_received.clear();
                 peer.end_of_rib_sent.clear();
-                peer.session = Some(Session { negotiated, local, writer, advertised: 0 });
-                self.advertise_all(address, None).await;
+                peer.session = Some(Session { negotiated, writer, sent: HashMap::new(), pending, eor_owed: families });
             }
             RibEvent::PeerDown { address, reason } => {
-                let peer = self.peer(address);
+                let Some(peer) = self.peers.get_mut(&address) else { return };
                 peer.session = None;
+                let id = peer.id;
                 // Graceful restart (helper) will keep these as stale; until then they go.
-                let n = peer.rib_in.clear(None);
-                info!(neighbor = %address, routes = n, ?reason, "neighbor down, routes removed");
-                self.attrs.purge();
+                let n = self.rib.flush_peer(id, None);
+                info!(neighbor = %address, routes = n, ?reason, "neighbor down, its routes withdrawn");
+                self.rib.attrs.purge();
             }
             RibEvent::Update { address, update } => self.apply_update(address, &update),
-            RibEvent::RouteRefresh { address, family } => self.advertise_all(address, Some(family)).await,
-            RibEvent::SetNetworks(networks) => {
-                let old = std::mem::replace(&mut self.networks, networks);
-                let withdrawn: Vec<Prefix> = old
-                    .iter()
-                    .filter(|o| !self.networks.iter().any(|n| n.prefix == o.prefix))
-                    .map(|o| o.prefix)
-                    .collect();
-                let addresses: Vec<IpAddr> = self.peers.keys().copied().collect();
-                for a in addresses {
-                    self.withdraw_prefixes(a, &withdrawn).await;
-                    self.advertise_all(a, None).await;
+            RibEvent::RouteRefresh { address, family } => {
+                let dests: Vec<(Family, Prefix)> = self.rib.iter(Some(family)).map(|(f, p, _)| (f, *p)).collect();
+                if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
+                    s.sent.retain(|(f, _), _| *f != family);
+                    s.pending.extend(dests);
                 }
             }
+            RibEvent::SetNetworks(networks) => self.set_networks(networks),
             RibEvent::Routes { filter, reply } => {
                 let _ = reply.send(self.routes(&filter));
             }
@@ -171,13 +273,12 @@ impl RibTask {
                     .peers
                     .iter()
                     .map(|(a, p)| {
-                        let stale = p.rib_in.stale_len();
                         (
                             *a,
                             PeerCounts {
-                                received_prefixes: p.rib_in.len(),
-                                advertised_prefixes: p.session.as_ref().map_or(0, |s| s.advertised),
-                                stale_prefixes: stale,
+                                received_prefixes: self.rib.received(p.id),
+                                advertised_prefixes: p.session.as_ref().map_or(0, |s| s.sent.len()),
+                                stale_prefixes: self.rib.stale_count(p.id),
                                 llgr_stale_prefixes: 0,
                                 end_of_rib_received: p.end_of_rib_received.clone(),
                                 end_of_rib_sent: p.end_of_rib_sent.clone(),
@@ -190,178 +291,264 @@ impl RibTask {
         }
     }
 
+    /// keel's own routes enter the RIB as paths of [`PeerId::LOCAL`].
+    fn set_networks(&mut self, networks: Vec<Network>) {
+        for old in std::mem::take(&mut self.networks) {
+            if !networks.iter().any(|n| n.prefix == old.prefix) {
+                self.rib.withdraw(PeerId::LOCAL, family_of(&old.prefix), old.prefix, 0);
+            }
+        }
+        for n in &networks {
+            let attributes = PathAttributes {
+                origin: Some(Origin::Igp),
+                as_path: Some(AsPath::default()),
+                communities: n.communities.clone(),
+                ..Default::default()
+            };
+            // "self" is resolved per neighbor at export; 0.0.0.0 marks it here.
+            let next_hop = n.next_hop.map_or(NextHop::V4(Ipv4Addr::UNSPECIFIED), NextHop::from);
+            self.rib.announce_set(PeerId::LOCAL, family_of(&n.prefix), n.prefix, 0, AttrSet { attributes, next_hop });
+        }
+        self.networks = networks;
+    }
+
     fn apply_update(&mut self, address: IpAddr, update: &Update) {
+        let Some(peer) = self.peers.get_mut(&address) else { return };
+        let id = peer.id;
         if let Some(family) = update.as_end_of_rib() {
             debug!(neighbor = %address, %family, "End-of-RIB received");
-            self.peer(address).end_of_rib_received.insert(family);
+            peer.end_of_rib_received.insert(family);
             return;
         }
         let withdraw_all = update.treat_as_withdraw();
         if withdraw_all {
             warn!(neighbor = %address, errors = ?update.errors, "UPDATE treated as withdraw (RFC 7606)");
         }
+        let ebgp = self.rib.peer(id).is_some_and(|p| p.ebgp());
+        for (family, nlri) in update.withdrawn_routes() {
+            self.rib.withdraw(id, family, nlri.prefix, nlri.path_id.unwrap_or(0));
+        }
         let mut common = update.attributes.clone();
         common.mp_reach = None;
         common.mp_unreach = None;
-        let Self { peers, attrs, .. } = self;
-        let peer = peers.entry(address).or_insert_with(Peer::default);
-        for (family, nlri) in update.withdrawn_routes() {
-            peer.rib_in.remove(family, nlri);
+        if ebgp {
+            // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored.
+            common.local_pref = None;
         }
         let classic = (Family::IPV4_UNICAST, common.next_hop.map(NextHop::V4), update.announced.as_slice());
         let mp = update.attributes.mp_reach.as_ref().map(|m| (m.family, Some(m.next_hop), m.nlri.as_slice()));
         for (family, next_hop, nlri) in std::iter::once(classic).chain(mp) {
             let set = match (withdraw_all, next_hop) {
                 (false, Some(nh)) if !nlri.is_empty() => {
-                    Some(attrs.intern(AttrSet { attributes: common.clone(), next_hop: nh }))
+                    let mut a = common.clone();
+                    a.next_hop = None;
+                    Some(self.rib.attrs.intern(AttrSet { attributes: a, next_hop: nh }))
                 }
                 _ => None,
             };
             for n in nlri {
+                let path_id = n.path_id.unwrap_or(0);
                 match &set {
-                    Some(set) => peer.rib_in.insert(family, *n, set.clone()),
-                    None => peer.rib_in.remove(family, n),
-                };
-            }
-        }
-    }
-
-    /// The attributes keel puts on its own routes towards one session (RFC 4271 §5.1).
-    fn own_attributes(&self, s: &Session, n: &Network) -> (PathAttributes, NextHop) {
-        let ebgp = s.negotiated.remote.asn() != self.local_asn;
-        let attributes = PathAttributes {
-            origin: Some(Origin::Igp),
-            as_path: Some(if ebgp { AsPath::sequence(vec![self.local_asn]) } else { AsPath::default() }),
-            local_pref: (!ebgp).then_some(100),
-            communities: n.communities.clone(),
-            ..Default::default()
-        };
-        let next_hop = match (n.next_hop, n.prefix.addr(), s.local.ip()) {
-            (Some(a), _, _) => NextHop::from(a),
-            (None, IpAddr::V4(_), IpAddr::V4(l)) => NextHop::V4(l),
-            (None, IpAddr::V6(_), IpAddr::V6(l)) => NextHop::V6 { global: l, link_local: None },
-            // IPv6 routes over an IPv4 session: the IPv4-mapped address (RFC 4291 §2.5.5.2).
-            (None, IpAddr::V6(_), IpAddr::V4(l)) => NextHop::V6 { global: l.to_ipv6_mapped(), link_local: None },
-            // IPv4 routes over an IPv6 session (RFC 8950).
-            (None, IpAddr::V4(_), IpAddr::V6(l)) => {
-                NextHop::V6 { global: l.to_ipv4_mapped().map_or(l, |v4| v4.to_ipv6_mapped()), link_local: None }
-            }
-        };
-        (attributes, next_hop)
-    }
-
-    /// Sends keel's routes (of one family or all) and End-of-RIB to a neighbor.
-    async fn advertise_all(&mut self, address: IpAddr, only: Option<Family>) {
-        let Some(s) = self.peers.get(&address).and_then(|p| p.session.as_ref()) else { return };
-        let codec = s.negotiated.codec_send();
-        let families: Vec<Family> =
-            s.negotiated.families.iter().copied().filter(|f| only.is_none_or(|o| o == *f)).collect();
-        let mut out = Vec::new();
-        let mut advertised = 0;
-        for &family in &families {
-            for n in
-                self.networks.iter().filter(|n| n.prefix.afi() == family.afi && family.safi == keel_wire::Safi::UNICAST)
-            {
-                let (attributes, next_hop) = self.own_attributes(s, n);
-                match builder::announce(family, &attributes, next_hop, &[Nlri::new(n.prefix)], &codec, &mut out) {
-                    Ok(_) => advertised += 1,
-                    Err(e) => warn!(neighbor = %address, prefix = %n.prefix, error = %e, "route not sent"),
+                    Some(set) => self.rib.announce(id, family, n.prefix, path_id, set.clone()),
+                    None => self.rib.withdraw(id, family, n.prefix, path_id),
                 }
             }
-            // RFC 4724 §4.1 (and for every session): End-of-RIB after the initial update.
-            if let Ok(eor) = Update::end_of_rib(family).encode(&codec) {
-                out.extend_from_slice(&eor);
-            }
         }
-        let writer = s.writer.clone();
-        if writer.send(Out::Bytes(out)).await.is_ok() {
-            if let Some(p) = self.peers.get_mut(&address) {
-                p.end_of_rib_sent.extend(families);
+    }
+
+    /// Hands this round's Loc-RIB changes to the FIB and to every neighbor, then writes what
+    /// each neighbor's queue takes.
+    async fn propagate(&mut self) {
+        let changed = self.rib.take_changed();
+        if !changed.is_empty() {
+            self.tell_fib(&changed).await;
+            for p in self.peers.values_mut() {
                 if let Some(s) = p.session.as_mut() {
-                    s.advertised = if only.is_some() { s.advertised.max(advertised) } else { advertised };
+                    s.pending.extend(
+                        changed
+                            .iter()
+                            .filter(|c| s.negotiated.families.contains(&c.family))
+                            .map(|c| (c.family, c.prefix)),
+                    );
                 }
             }
         }
+        let addresses: Vec<IpAddr> = self.peers.keys().copied().collect();
+        for a in addresses {
+            self.flush(a);
+        }
     }
 
-    async fn withdraw_prefixes(&mut self, address: IpAddr, prefixes: &[Prefix]) {
-        let Some(s) = self.peers.get(&address).and_then(|p| p.session.as_ref()) else { return };
+    async fn tell_fib(&mut self, changed: &[Changed]) {
+        let Some(fib) = &self.fib else { return };
+        let updates: Vec<FibUpdate> = changed
+            .iter()
+            .map(|c| {
+                let next_hops = match self.rib.dest(c.family, &c.prefix) {
+                    Some(d) if d.best_path().is_some_and(|p| p.peer != PeerId::LOCAL) => std::iter::once(d.best)
+                        .flatten()
+                        .chain(d.multipath.iter().copied())
+                        .filter_map(|i| d.paths.get(i as usize))
+                        .map(|p| p.attrs.next_hop.addr())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                FibUpdate { prefix: c.prefix, next_hops }
+            })
+            .collect();
+        let _ = fib.send(updates).await;
+    }
+
+    /// Writes pending changes to one neighbor as far as its queue allows.
+    fn flush(&mut self, address: IpAddr) {
+        let RibTask { peers, rib, out_sets, .. } = self;
+        let Some(peer) = peers.get_mut(&address) else { return };
+        let id = peer.id;
+        let Peer { session, end_of_rib_sent, .. } = peer;
+        let Some(s) = session.as_mut() else { return };
+        let Some(target) = rib.peer(id).cloned() else { return };
         let codec = s.negotiated.codec_send();
-        let mut by_family: BTreeMap<Family, Vec<Nlri>> = BTreeMap::new();
-        for p in prefixes {
-            let family = if p.is_ipv4() { Family::IPV4_UNICAST } else { Family::IPV6_UNICAST };
-            if s.negotiated.families.contains(&family) {
-                by_family.entry(family).or_default().push(Nlri::new(*p));
+        while !s.pending.is_empty() {
+            let Ok(permit) = s.writer.try_reserve() else { return };
+            let batch: Vec<(Family, Prefix)> = s.pending.iter().take(FLUSH_BATCH).copied().collect();
+            let mut announce: HashMap<(Family, *const AttrSet), Announcement> = HashMap::new();
+            let mut withdraw: HashMap<Family, Vec<Nlri>> = HashMap::new();
+            for key @ (family, prefix) in &batch {
+                s.pending.remove(key);
+                let out = rib.best(*family, prefix).and_then(|best| {
+                    let source = (best.peer != PeerId::LOCAL).then(|| rib.peer(best.peer)).flatten();
+                    export(*family, &best.attrs, best.peer, source, id, &target)
+                });
+                match out {
+                    Some(set) => {
+                        let set = match out_sets.get(&set) {
+                            Some(a) => a.clone(),
+                            None => {
+                                let a = Arc::new(set.clone());
+                                out_sets.insert(set, a.clone());
+                                a
+                            }
+                        };
+                        if s.sent.get(key).is_some_and(|old| Arc::ptr_eq(old, &set)) {
+                            continue;
+                        }
+                        s.sent.insert(*key, set.clone());
+                        announce
+                            .entry((*family, Arc::as_ptr(&set)))
+                            .or_insert_with(|| (set, Vec::new()))
+                            .1
+                            .push(Nlri::new(*prefix));
+                    }
+                    None => {
+                        if s.sent.remove(key).is_some() {
+                            withdraw.entry(*family).or_default().push(Nlri::new(*prefix));
+                        }
+                    }
+                }
+            }
+            let mut bytes = Vec::new();
+            for (family, nlri) in &withdraw {
+                let _ = builder::withdraw(*family, nlri, &codec, &mut bytes);
+            }
+            for ((family, _), (set, nlri)) in &announce {
+                if let Err(e) = builder::announce(*family, &set.attributes, set.next_hop, nlri, &codec, &mut bytes) {
+                    // RFC 8654 §4: too large even after shedding; withdraw instead.
+                    warn!(neighbor = %address, error = %e, routes = nlri.len(), "routes not sent");
+                    for n in nlri {
+                        s.sent.remove(&(*family, n.prefix));
+                    }
+                    let _ = builder::withdraw(*family, nlri, &codec, &mut bytes);
+                }
+            }
+            if s.pending.is_empty() && !s.eor_owed.is_empty() {
+                // RFC 4724 §4.1: End-of-RIB after the initial advertisement, per family.
+                for f in std::mem::take(&mut s.eor_owed) {
+                    if let Ok(eor) = Update::end_of_rib(f).encode(&codec) {
+                        bytes.extend_from_slice(&eor);
+                    }
+                    end_of_rib_sent.insert(f);
+                }
+            }
+            if bytes.is_empty() {
+                continue;
+            }
+            permit.send(Out::Bytes(bytes));
+        }
+        if s.pending.is_empty() && !s.eor_owed.is_empty() {
+            if let Ok(permit) = s.writer.try_reserve() {
+                let mut bytes = Vec::new();
+                for f in std::mem::take(&mut s.eor_owed) {
+                    if let Ok(eor) = Update::end_of_rib(f).encode(&codec) {
+                        bytes.extend_from_slice(&eor);
+                    }
+                    end_of_rib_sent.insert(f);
+                }
+                permit.send(Out::Bytes(bytes));
             }
         }
-        let mut out = Vec::new();
-        for (family, nlri) in by_family {
-            let _ = builder::withdraw(family, &nlri, &codec, &mut out);
-        }
-        if !out.is_empty() {
-            let _ = s.writer.send(Out::Bytes(out)).await;
+        if out_sets.len() > 4 * rib.attrs.len() + 1024 {
+            out_sets.retain(|_, a| Arc::strong_count(a) > 2);
         }
     }
 
     fn routes(&self, f: &RouteFilter) -> Vec<RouteView> {
+        let by_id: HashMap<PeerId, IpAddr> = self.peers.iter().map(|(a, p)| (p.id, *a)).collect();
         let mut v = Vec::new();
-        for (addr, peer) in &self.peers {
-            if f.neighbor.is_some_and(|n| n != *addr) {
+        for (family, prefix, dest) in self.rib.iter(f.family) {
+            if f.prefix.is_some_and(|p| p != *prefix) {
                 continue;
             }
-            for (family, nlri, entry) in peer.rib_in.iter() {
-                let stale = peer.rib_in.is_stale(entry);
-                if f.family.is_some_and(|x| x != family)
-                    || f.prefix.is_some_and(|p| p != nlri.prefix)
-                    || (f.stale && !stale)
-                {
+            for (i, path) in dest.paths.iter().enumerate() {
+                let neighbor = by_id.get(&path.peer).copied();
+                let stale = self.rib.is_stale(path);
+                if f.neighbor.is_some_and(|n| Some(n) != neighbor) || (f.stale && !stale) {
                     continue;
                 }
-                let a = &entry.attributes.attributes;
+                let a = &path.attrs.attributes;
+                let local = path.peer == PeerId::LOCAL;
                 v.push(RouteView {
-                    prefix: nlri.prefix.to_string(),
+                    prefix: prefix.to_string(),
                     family: family.to_string(),
-                    path_id: nlri.path_id,
-                    neighbor: Some(*addr),
-                    next_hop: entry.attributes.next_hop.to_string(),
+                    path_id: if local { None } else { self.path_id_view(neighbor, family, path.path_id) },
+                    neighbor,
+                    next_hop: if local && path.attrs.next_hop.addr().is_unspecified() {
+                        "self".to_string()
+                    } else {
+                        path.attrs.next_hop.to_string()
+                    },
                     as_path: a.as_path.as_ref().map(|p| p.asns().collect()).unwrap_or_default(),
                     origin: a.origin.map(Origin::name),
                     communities: a.communities.iter().map(|c| c.to_string()).collect(),
                     large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
                     local_pref: a.local_pref,
                     med: a.med,
-                    // No decision process yet (keel-rib issue): nothing is marked best.
-                    best: false,
+                    best: dest.best == Some(i as u32),
                     stale,
                     llgr_stale: a.communities.contains(&Community::LLGR_STALE),
                 });
             }
         }
-        if f.neighbor.is_none() && !f.stale {
-            for n in &self.networks {
-                let family = if n.prefix.is_ipv4() { Family::IPV4_UNICAST } else { Family::IPV6_UNICAST };
-                if f.family.is_some_and(|x| x != family) || f.prefix.is_some_and(|p| p != n.prefix) {
-                    continue;
-                }
-                v.push(RouteView {
-                    prefix: n.prefix.to_string(),
-                    family: family.to_string(),
-                    path_id: None,
-                    neighbor: None,
-                    next_hop: n.next_hop.map_or_else(|| "self".to_string(), |a| a.to_string()),
-                    as_path: Vec::new(),
-                    origin: Some("igp"),
-                    communities: n.communities.iter().map(|c| c.to_string()).collect(),
-                    large_communities: Vec::new(),
-                    local_pref: None,
-                    med: None,
-                    best: true,
-                    stale: false,
-                    llgr_stale: false,
-                });
-            }
-        }
         v.sort_by(|a, b| (&a.family, &a.prefix, a.neighbor).cmp(&(&b.family, &b.prefix, b.neighbor)));
         v
+    }
+
+    /// The path id as received: shown only for neighbors that send Add-Path ids.
+    fn path_id_view(&self, neighbor: Option<IpAddr>, family: Family, id: u32) -> Option<u32> {
+        let s = self.peers.get(&neighbor?)?.session.as_ref()?;
+        s.negotiated.add_path_receive.contains(&family).then_some(id)
+    }
+}
+
+impl PeerPolicy {
+    fn default_ibgp() -> Self {
+        PeerPolicy { import: true, export: true, route_reflector_client: false, route_server_client: false }
+    }
+}
+
+pub fn family_of(p: &Prefix) -> Family {
+    if p.is_ipv4() {
+        Family::IPV4_UNICAST
+    } else {
+        Family::IPV6_UNICAST
     }
 }

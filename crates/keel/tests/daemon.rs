@@ -1,105 +1,10 @@
 //! keeld against keeld on loopback: sessions, routes both ways, the CLI, and the NOTIFICATION
 //! each kind of stop sends (RFC 8538 §5.1 with and without the N bit).
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Keeld {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Keeld {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Keeld {
-    fn api(&self) -> PathBuf {
-        self.dir.join("keel.sock")
-    }
-}
-
-/// Starts keeld on 127.0.0.`me` peering with 127.0.0.`peer`.
-fn keeld(test: &str, me: u8, peer: u8, extra_global: &str, extra_neighbor: &str, network: &str) -> Keeld {
-    let dir = std::env::temp_dir().join(format!("keel-daemon-test-{test}-{me}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = format!(
-        r#"[global]
-asn = {asn}
-router_id = "192.0.2.{me}"
-listen = ["127.0.0.{me}:179"]
-api = "{api}"
-state_dir = "{dir}"
-{extra_global}
-[[neighbor]]
-address = "127.0.0.{peer}"
-asn = {peer_asn}
-local_address = "127.0.0.{me}"
-hold_time = 9
-connect_retry_time = 1
-{extra_neighbor}
-[[network]]
-prefix = "{network}"
-communities = ["65000:{me}"]
-"#,
-        asn = 65000 + me as u32,
-        peer_asn = 65000 + peer as u32,
-        api = dir.join("keel.sock").display(),
-        dir = dir.display(),
-    );
-    let path = dir.join("keel.toml");
-    std::fs::write(&path, config).unwrap();
-    let log = std::fs::File::create(dir.join("keeld.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_keeld"))
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start keeld");
-    Keeld { child, dir }
-}
-
-fn keel(api: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keel")).arg("--api").arg(api).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-}
-
-fn json(api: &Path, args: &[&str]) -> Option<Value> {
-    let (ok, out) = keel(api, args);
-    if ok {
-        serde_json::from_str(&out).ok()
-    } else {
-        None
-    }
-}
-
-/// Polls `f` until it returns Some, for up to 20 s.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn established(api: &Path, peer: &str) -> Value {
-    wait_for("session established", || {
-        json(api, &["show", "neighbor", peer, "--json"]).filter(|v| v["state"] == "established")
-    })
-}
+use common::*;
+use std::time::Duration;
 
 #[test]
 fn two_keelds_exchange_routes_and_show_them() {

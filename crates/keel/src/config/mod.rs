@@ -47,6 +47,19 @@ pub struct Global {
     pub metrics: Option<SocketAddr>,
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// RFC 4456 cluster id when keel reflects routes; default the router id.
+    #[serde(default)]
+    pub cluster_id: Option<Ipv4Addr>,
+    /// RFC 4271 §9.1.2.2 c: compare MED between routes from different neighboring ASes.
+    #[serde(default)]
+    pub always_compare_med: bool,
+    /// Equal-cost paths installed and kept per destination (1 = no ECMP).
+    #[serde(default = "default_max_paths")]
+    pub max_paths: u8,
+}
+
+fn default_max_paths() -> u8 {
+    1
 }
 
 fn default_listen() -> Vec<Spanned<SocketAddr>> {
@@ -167,10 +180,17 @@ pub struct Neighbor {
     pub password: Option<String>,
     #[serde(default)]
     pub ttl_security: bool,
-    #[serde(default = "default_all")]
-    pub import: ImportExport,
-    #[serde(default = "default_all")]
-    pub export: ImportExport,
+    /// "all" or "none". Unset: "all" for iBGP, "none" for eBGP (RFC 8212).
+    #[serde(default)]
+    pub import: Option<ImportExport>,
+    #[serde(default)]
+    pub export: Option<ImportExport>,
+    /// RFC 4456: reflect iBGP routes to and from this neighbor.
+    #[serde(default)]
+    pub route_reflector_client: bool,
+    /// RFC 7947: act as a transparent route server towards this neighbor.
+    #[serde(default)]
+    pub route_server_client: bool,
     /// Add-Path (RFC 7911) to advertise: "off", "receive", "send" or "both".
     #[serde(default)]
     pub add_path: AddPathMode,
@@ -182,9 +202,6 @@ pub struct Neighbor {
 
 fn default_hold_time() -> Spanned<u16> {
     Spanned::new(0..0, 90)
-}
-fn default_all() -> ImportExport {
-    ImportExport::All
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,7 +239,11 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// The dotted field path at `offset`: the enclosing `[table]` header plus the key there.
 fn field_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let mut line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    // A value spread over several lines (a multi-line array): the key is where it starts.
+    while line_start > 0 && is_continuation(text[line_start..].lines().next().unwrap_or("")) {
+        line_start = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
+    }
     let line = text[line_start..].lines().next().unwrap_or("");
     let key = line.split('=').next().unwrap_or("").trim();
     let table = text[..line_start]
@@ -237,6 +258,18 @@ fn field_at(text: &str, offset: usize) -> String {
         (Some(t), false) => format!("{t}.{key}"),
         (None, false) => key.to_string(),
     }
+}
+
+/// True for a line inside a multi-line value: neither a `[table]` header nor `key = ...`.
+fn is_continuation(line: &str) -> bool {
+    let l = line.trim();
+    let is_key = |k: &str| {
+        let k = k.trim();
+        let quoted =
+            k.len() >= 2 && (k.starts_with('"') && k.ends_with('"') || k.starts_with('\'') && k.ends_with('\''));
+        !k.is_empty() && (quoted || k.chars().all(|c| c.is_ascii_alphanumeric() || "_-. ".contains(c)))
+    };
+    !l.is_empty() && !l.starts_with('[') && !l.starts_with('#') && !l.split_once('=').is_some_and(|(k, _)| is_key(k))
 }
 
 impl Config {

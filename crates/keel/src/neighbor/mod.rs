@@ -29,8 +29,11 @@ pub struct NeighborConfig {
     pub hold_time: u16,
     pub password: Option<String>,
     pub ttl_security: bool,
+    /// Resolved: RFC 8212 defaults applied.
     pub import: ImportExport,
     pub export: ImportExport,
+    pub route_reflector_client: bool,
+    pub route_server_client: bool,
     pub add_path: AddPathMode,
     pub graceful_restart: GracefulRestart,
     pub llgr_families: Vec<LongLivedFamily>,
@@ -47,6 +50,7 @@ impl NeighborConfig {
                     Some(f) => f.iter().filter_map(|s| s.get_ref().parse().ok()).collect(),
                     None => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
                 };
+                let ebgp = n.asn.get_ref() != config.global.asn.get_ref();
                 let llgr = n.long_lived_graceful_restart.as_ref().unwrap_or(&config.long_lived_graceful_restart);
                 let stale_default = llgr
                     .stale_time
@@ -77,8 +81,11 @@ impl NeighborConfig {
                     hold_time: *n.hold_time.get_ref(),
                     password: n.password.clone(),
                     ttl_security: n.ttl_security,
-                    import: n.import,
-                    export: n.export,
+                    // RFC 8212: without an explicit policy, eBGP imports and exports nothing.
+                    import: n.import.unwrap_or(if ebgp { ImportExport::None } else { ImportExport::All }),
+                    export: n.export.unwrap_or(if ebgp { ImportExport::None } else { ImportExport::All }),
+                    route_reflector_client: n.route_reflector_client,
+                    route_server_client: n.route_server_client,
                     add_path: n.add_path,
                     graceful_restart: config.graceful_restart_for(n),
                     llgr_families,

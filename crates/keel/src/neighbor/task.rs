@@ -13,8 +13,9 @@ use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::config::GrMode;
+use crate::config::ImportExport;
 use crate::metrics::Metrics;
-use crate::rib_task::RibEvent;
+use crate::rib_task::{PeerPolicy, RibEvent};
 use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};
 use std::collections::HashMap;
@@ -581,7 +582,15 @@ impl NeighborTask {
                     s.established_transitions += 1;
                     s.last_error = None;
                 });
-                let _ = self.rib.send(RibEvent::PeerUp { address: self.address(), negotiated: n, local, writer }).await;
+                let c = &self.config;
+                let policy = PeerPolicy {
+                    import: c.import == ImportExport::All,
+                    export: c.export == ImportExport::All,
+                    route_reflector_client: c.route_reflector_client,
+                    route_server_client: c.route_server_client,
+                };
+                let ev = RibEvent::PeerUp { address: self.address(), negotiated: n, local, policy, writer };
+                let _ = self.rib.send(ev).await;
             }
             Action::SessionDown(reason) => {
                 info!(neighbor = %self.address(), ?reason, "session down");

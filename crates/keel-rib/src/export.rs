@@ -1,0 +1,202 @@
+//! What keel sends a neighbor for a destination's best path (RFC 4271 §9.1.3, §5.1):
+//! iBGP split horizon and route reflection (RFC 4456 §8), route server transparency
+//! (RFC 7947 §2.2), well-known communities (RFC 1997), and the attribute rewrites towards
+//! eBGP (AS_PATH prepend, NEXT_HOP self, no LOCAL_PREF, no foreign MED).
+
+use crate::attr_set::AttrSet;
+use crate::decision::DEFAULT_LOCAL_PREF;
+use crate::rib::{PeerId, PeerInfo};
+use keel_wire::{AsPath, Community, Family, NextHop};
+use std::net::IpAddr;
+
+/// The next hop "self" for `family` on a session whose local address is `local`: the
+/// session's own address, IPv4-mapped for IPv6 routes over IPv4 sessions (RFC 4291 §2.5.5.2)
+/// and as an IPv6 next hop for IPv4 routes over IPv6 sessions (RFC 8950).
+pub fn next_hop_self(family: Family, local: IpAddr) -> NextHop {
+    match (family.afi == keel_wire::Afi::IPV4, local) {
+        (true, IpAddr::V4(a)) => NextHop::V4(a),
+        (false, IpAddr::V6(a)) => NextHop::V6 { global: a, link_local: None },
+        (false, IpAddr::V4(a)) => NextHop::V6 { global: a.to_ipv6_mapped(), link_local: None },
+        (true, IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+            Some(v4) => NextHop::V4(v4),
+            None => NextHop::V6 { global: a, link_local: None },
+        },
+    }
+}
+
+/// The attributes to send `target` for a best path from `source` (`None` for keel's own
+/// routes), or `None` when the route must not go to `target` (withdraw it if sent before).
+pub fn export(
+    family: Family,
+    best: &AttrSet,
+    source_id: PeerId,
+    source: Option<&PeerInfo>,
+    target_id: PeerId,
+    target: &PeerInfo,
+) -> Option<AttrSet> {
+    if !target.export || source_id == target_id {
+        return None;
+    }
+    let a = &best.attributes;
+    // RFC 1997: NO_ADVERTISE to nobody; NO_EXPORT (and NO_EXPORT_SUBCONFED, without
+    // confederations) not outside the AS.
+    if a.communities.contains(&Community::NO_ADVERTISE) {
+        return None;
+    }
+    let target_ebgp = target.ebgp();
+    if target_ebgp
+        && !target.route_server_client
+        && (a.communities.contains(&Community::NO_EXPORT) || a.communities.contains(&Community::NO_EXPORT_SUBCONFED))
+    {
+        return None;
+    }
+    let mut out = best.clone();
+    let o = &mut out.attributes;
+    match source {
+        // iBGP-learned towards iBGP: only by route reflection (RFC 4456 §8).
+        Some(s) if !s.ebgp() && !target_ebgp => {
+            if !(s.route_reflector_client || target.route_reflector_client) {
+                return None;
+            }
+            if o.originator_id.is_none() {
+                o.originator_id = Some(s.router_id);
+            }
+            o.cluster_list.insert(0, target.cluster_id);
+        }
+        _ => {}
+    }
+    if target.route_server_client {
+        // RFC 7947 §2.2: the route server adds no AS and keeps NEXT_HOP and MED.
+        o.local_pref = None;
+        o.originator_id = None;
+        o.cluster_list.clear();
+        if source.is_none() {
+            o.as_path = Some(AsPath::sequence(vec![target.local_asn]));
+            set_self_if_unspecified(&mut out, family, target);
+        }
+        return Some(out);
+    }
+    if target_ebgp {
+        let mut path = o.as_path.take().unwrap_or_default();
+        path.prepend(target.local_asn);
+        o.as_path = Some(path);
+        o.local_pref = None;
+        // §5.1.4: a MED learned from a neighboring AS goes no further.
+        if source.is_some_and(|s| s.ebgp()) {
+            o.med = None;
+        }
+        o.originator_id = None;
+        o.cluster_list.clear();
+        // Own routes keep a configured third-party next hop; the rest get next-hop-self.
+        if source.is_some() {
+            out.next_hop = next_hop_self(family, target.local_address);
+        } else {
+            set_self_if_unspecified(&mut out, family, target);
+        }
+    } else {
+        if o.as_path.is_none() {
+            o.as_path = Some(AsPath::default());
+        }
+        o.local_pref = Some(o.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
+        // §5.1.3: learned routes keep their next hop towards iBGP; keel's own routes carry
+        // the configured next hop or keel's address.
+        if source.is_none() {
+            set_self_if_unspecified(&mut out, family, target);
+        }
+    }
+    Some(out)
+}
+
+/// Own routes are stored with the unspecified address as next hop when it is "self".
+fn set_self_if_unspecified(out: &mut AttrSet, family: Family, target: &PeerInfo) {
+    if out.next_hop.addr().is_unspecified() {
+        out.next_hop = next_hop_self(family, target.local_address);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_wire::PathAttributes;
+    use std::net::Ipv4Addr;
+
+    fn peer(asn: u32, last: u8) -> PeerInfo {
+        PeerInfo {
+            address: IpAddr::from([127, 0, 0, last]),
+            asn,
+            router_id: Ipv4Addr::new(192, 0, 2, last),
+            local_asn: 65000,
+            local_router_id: Ipv4Addr::new(192, 0, 2, 100),
+            local_address: IpAddr::from([127, 0, 0, 100]),
+            import: true,
+            export: true,
+            route_reflector_client: false,
+            cluster_id: Ipv4Addr::new(192, 0, 2, 100),
+            route_server_client: false,
+        }
+    }
+
+    fn set(f: impl FnOnce(&mut PathAttributes)) -> AttrSet {
+        let mut a = PathAttributes {
+            as_path: Some(AsPath::sequence(vec![65001])),
+            med: Some(7),
+            local_pref: Some(150),
+            ..Default::default()
+        };
+        f(&mut a);
+        AttrSet { attributes: a, next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)) }
+    }
+
+    const F: Family = Family::IPV4_UNICAST;
+
+    #[test]
+    fn ebgp_to_ebgp_prepends_sets_next_hop_self_drops_local_pref_and_med() {
+        let (s, t) = (peer(65001, 1), peer(65002, 2));
+        let out = export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t).unwrap();
+        assert_eq!(out.attributes.as_path, Some(AsPath::sequence(vec![65000, 65001])));
+        assert_eq!(out.next_hop, NextHop::V4(Ipv4Addr::new(127, 0, 0, 100)));
+        assert_eq!((out.attributes.local_pref, out.attributes.med), (None, None));
+        // Never back to where it came from.
+        assert!(export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(1), &s).is_none());
+    }
+
+    #[test]
+    fn ibgp_split_horizon_and_route_reflection() {
+        let (a, b) = (peer(65000, 1), peer(65000, 2));
+        assert!(export(F, &set(|_| {}), PeerId(1), Some(&a), PeerId(2), &b).is_none());
+        let client = PeerInfo { route_reflector_client: true, ..b.clone() };
+        let out = export(F, &set(|_| {}), PeerId(1), Some(&a), PeerId(2), &client).unwrap();
+        assert_eq!(out.attributes.originator_id, Some(a.router_id));
+        assert_eq!(out.attributes.cluster_list, vec![client.cluster_id]);
+        assert_eq!(out.next_hop, NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)), "reflection keeps the next hop");
+        // eBGP-learned to iBGP: LOCAL_PREF set, next hop unchanged.
+        let e = peer(65001, 3);
+        let out = export(F, &set(|a| a.local_pref = None), PeerId(3), Some(&e), PeerId(2), &b).unwrap();
+        assert_eq!(out.attributes.local_pref, Some(100));
+    }
+
+    #[test]
+    fn well_known_communities() {
+        let (s, ebgp, ibgp) = (peer(65001, 1), peer(65002, 2), peer(65000, 3));
+        let no_export = set(|a| a.communities = vec![Community::NO_EXPORT]);
+        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &ebgp).is_none());
+        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(3), &ibgp).is_some());
+        let no_adv = set(|a| a.communities = vec![Community::NO_ADVERTISE]);
+        assert!(export(F, &no_adv, PeerId(1), Some(&s), PeerId(3), &ibgp).is_none());
+    }
+
+    #[test]
+    fn route_server_is_transparent() {
+        let (s, t) = (peer(65001, 1), PeerInfo { route_server_client: true, ..peer(65002, 2) });
+        let out = export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t).unwrap();
+        assert_eq!(out.attributes.as_path, Some(AsPath::sequence(vec![65001])));
+        assert_eq!(out.next_hop, NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(out.attributes.med, Some(7));
+    }
+
+    #[test]
+    fn export_none_sends_nothing() {
+        let (s, t) = (peer(65001, 1), PeerInfo { export: false, ..peer(65002, 2) });
+        assert!(export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t).is_none());
+    }
+}

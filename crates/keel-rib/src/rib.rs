@@ -1,0 +1,477 @@
+//! The RIB: every neighbor's paths per destination (Adj-RIB-In, RFC 4271 §3.2), the best
+//! path per destination (Loc-RIB) and the destinations whose best path changed, waiting to be
+//! advertised and installed.
+//!
+//! Paths are stored per destination, so a prefix learned from ten neighbors is stored once
+//! with ten small path records pointing at interned attribute sets. Each path carries the
+//! session [`Generation`] that last refreshed it: a graceful restart makes every path of a
+//! neighbor stale by bumping the neighbor's generation (RFC 4724 §4.2), without a walk; a
+//! sweep later removes the paths still older than the current generation.
+
+use crate::attr_set::{AttrSet, AttrTable};
+use crate::decision::{self, Candidate, Options, Source};
+use keel_wire::{Community, Family, NextHop, Prefix};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+/// A neighbor's session generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Generation(pub u32);
+
+/// Index of a neighbor in the RIB; [`PeerId::LOCAL`] is keel itself (`[[network]]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u32);
+
+impl PeerId {
+    pub const LOCAL: PeerId = PeerId(0);
+}
+
+/// What the RIB knows about a neighbor (from its configuration and OPEN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub address: IpAddr,
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    pub local_asn: u32,
+    pub local_router_id: Ipv4Addr,
+    /// Local address of the session: keel's next hop towards this neighbor.
+    pub local_address: IpAddr,
+    /// Accept its routes (import "all") or none.
+    pub import: bool,
+    /// Send it routes (export "all") or none.
+    pub export: bool,
+    /// RFC 4456.
+    pub route_reflector_client: bool,
+    pub cluster_id: Ipv4Addr,
+    /// RFC 7947.
+    pub route_server_client: bool,
+}
+
+impl PeerInfo {
+    pub fn ebgp(&self) -> bool {
+        self.asn != self.local_asn
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub peer: PeerId,
+    /// Add-Path identifier given by the neighbor (0 without Add-Path).
+    pub path_id: u32,
+    pub attrs: Arc<AttrSet>,
+    pub generation: Generation,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Dest {
+    pub paths: Vec<Path>,
+    /// Index into `paths` of the best path.
+    pub best: Option<u32>,
+    /// Further equal-cost paths (indices), when multipath is on.
+    pub multipath: Vec<u32>,
+}
+
+/// Identity of a Loc-RIB entry: best path and multipath next hops, to tell whether a
+/// decision changed anything.
+type Selection = (Option<(PeerId, u32, *const AttrSet)>, Vec<NextHop>);
+
+impl Dest {
+    pub fn best_path(&self) -> Option<&Path> {
+        self.best.and_then(|i| self.paths.get(i as usize))
+    }
+
+    fn selection(&self) -> Selection {
+        (
+            self.best_path().map(|p| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
+            self.multipath.iter().filter_map(|&i| self.paths.get(i as usize)).map(|p| p.attrs.next_hop).collect(),
+        )
+    }
+}
+
+/// A destination whose best path changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Changed {
+    pub family: Family,
+    pub prefix: Prefix,
+}
+
+struct Peer {
+    info: PeerInfo,
+    generation: Generation,
+    /// Paths per family, kept as counts for the API.
+    received: HashMap<Family, usize>,
+}
+
+pub struct Rib {
+    tables: HashMap<Family, HashMap<Prefix, Dest>>,
+    peers: HashMap<PeerId, Peer>,
+    pub attrs: AttrTable,
+    pub options: Options,
+    /// IGP metric to each next hop (§9.1.2.2 e); `None` = unresolvable. Next hops not listed
+    /// count as resolvable with metric 0 (when no FIB tells otherwise).
+    next_hops: HashMap<IpAddr, Option<u32>>,
+    changed: Vec<Changed>,
+}
+
+impl Default for Rib {
+    fn default() -> Self {
+        Rib::new(Options::default())
+    }
+}
+
+/// RFC 4456 §8 and RFC 4271 §9.1.2: paths the RIB must not accept from `peer`.
+fn loops(peer: &PeerInfo, a: &AttrSet) -> bool {
+    let p = &a.attributes;
+    p.as_path.as_ref().is_some_and(|path| path.contains(peer.local_asn))
+        || p.originator_id == Some(peer.local_router_id)
+        || p.cluster_list.contains(&peer.cluster_id)
+}
+
+impl Rib {
+    pub fn new(options: Options) -> Rib {
+        Rib {
+            tables: HashMap::new(),
+            peers: HashMap::new(),
+            attrs: AttrTable::default(),
+            options,
+            next_hops: HashMap::new(),
+            changed: Vec::new(),
+        }
+    }
+
+    pub fn add_peer(&mut self, id: PeerId, info: PeerInfo) {
+        let generation = self.peers.get(&id).map_or(Generation::default(), |p| p.generation);
+        let received = self.peers.remove(&id).map(|p| p.received).unwrap_or_default();
+        self.peers.insert(id, Peer { info, generation, received });
+    }
+
+    pub fn peer(&self, id: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(&id).map(|p| &p.info)
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, &PeerInfo)> {
+        self.peers.iter().map(|(id, p)| (*id, &p.info))
+    }
+
+    pub fn generation(&self, peer: PeerId) -> Generation {
+        self.peers.get(&peer).map_or(Generation::default(), |p| p.generation)
+    }
+
+    /// Starts a new generation for `peer`: all its paths are stale from now on (RFC 4724
+    /// §4.2), in O(1).
+    pub fn bump_generation(&mut self, peer: PeerId) -> Generation {
+        let p = self.peers.get_mut(&peer);
+        p.map_or(Generation::default(), |p| {
+            p.generation = Generation(p.generation.0.wrapping_add(1));
+            p.generation
+        })
+    }
+
+    pub fn is_stale(&self, path: &Path) -> bool {
+        path.generation < self.generation(path.peer)
+    }
+
+    pub fn received(&self, peer: PeerId) -> usize {
+        self.peers.get(&peer).map_or(0, |p| p.received.values().sum())
+    }
+
+    /// Sets what the FIB knows about a next hop; re-decides every destination when it changed.
+    pub fn set_next_hop(&mut self, addr: IpAddr, metric: Option<u32>) {
+        if self.next_hops.insert(addr, metric) == Some(metric) {
+            return;
+        }
+        let keys: Vec<(Family, Prefix)> = self
+            .tables
+            .iter()
+            .flat_map(|(f, t)| {
+                t.iter().filter(|(_, d)| d.paths.iter().any(|p| p.attrs.next_hop.addr() == addr)).map(|(p, _)| (*f, *p))
+            })
+            .collect();
+        for (f, p) in keys {
+            let before = self.dest(f, &p).map(Dest::selection).unwrap_or_default();
+            self.decide(f, p, before);
+        }
+    }
+
+    /// Adds or replaces `peer`'s path to `prefix` (an implicit withdraw of the one before,
+    /// RFC 4271 §3.1), unless import rules refuse it (then it is withdrawn).
+    pub fn announce(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32, attrs: Arc<AttrSet>) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        if peer != PeerId::LOCAL && (!p.info.import || loops(&p.info, &attrs)) {
+            return self.withdraw(peer, family, prefix, path_id);
+        }
+        let generation = p.generation;
+        let dest = self.tables.entry(family).or_default().entry(prefix).or_default();
+        let before = dest.selection();
+        let path = Path { peer, path_id, attrs, generation };
+        match dest.paths.iter_mut().find(|x| x.peer == peer && x.path_id == path_id) {
+            Some(x) => {
+                let same = Arc::ptr_eq(&x.attrs, &path.attrs);
+                *x = path;
+                if same {
+                    // Refreshed (no longer stale), nothing else changed.
+                    return;
+                }
+            }
+            None => {
+                dest.paths.push(path);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    *p.received.entry(family).or_default() += 1;
+                }
+            }
+        }
+        self.decide(family, prefix, before);
+    }
+
+    /// Interns `set` and announces it.
+    pub fn announce_set(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32, set: AttrSet) {
+        let a = self.attrs.intern(set);
+        self.announce(peer, family, prefix, path_id, a);
+    }
+
+    pub fn withdraw(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32) {
+        let Some(table) = self.tables.get_mut(&family) else { return };
+        let Some(dest) = table.get_mut(&prefix) else { return };
+        let Some(i) = dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) else { return };
+        let before = dest.selection();
+        dest.paths.swap_remove(i);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if let Some(n) = p.received.get_mut(&family) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        self.decide(family, prefix, before);
+    }
+
+    /// Removes every path of `peer` in `family` (or all families) that `keep` rejects;
+    /// returns how many went. One walk over the table.
+    fn remove_where(&mut self, peer: PeerId, family: Option<Family>, keep: impl Fn(&Path) -> bool) -> usize {
+        let mut touched = Vec::new();
+        let mut removed = 0;
+        let mut per_family: HashMap<Family, usize> = HashMap::new();
+        for (f, table) in self.tables.iter_mut().filter(|(f, _)| family.is_none_or(|x| x == **f)) {
+            for (prefix, dest) in table.iter_mut() {
+                if dest.paths.iter().all(|p| p.peer != peer || keep(p)) {
+                    continue;
+                }
+                let selection = dest.selection();
+                let before = dest.paths.len();
+                dest.paths.retain(|p| p.peer != peer || keep(p));
+                removed += before - dest.paths.len();
+                *per_family.entry(*f).or_default() += before - dest.paths.len();
+                touched.push((*f, *prefix, selection));
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for (f, n) in per_family {
+                if let Some(c) = p.received.get_mut(&f) {
+                    *c = c.saturating_sub(n);
+                }
+            }
+        }
+        for (f, p, selection) in touched {
+            self.decide(f, p, selection);
+        }
+        removed
+    }
+
+    /// The session is gone and its routes with it.
+    pub fn flush_peer(&mut self, peer: PeerId, family: Option<Family>) -> usize {
+        self.remove_where(peer, family, |_| false)
+    }
+
+    /// End-of-RIB or the stale timer: removes the paths of `peer` older than its current
+    /// generation (RFC 4724 §4.2).
+    pub fn sweep_stale(&mut self, peer: PeerId, family: Option<Family>) -> usize {
+        let current = self.generation(peer);
+        self.remove_where(peer, family, |p| p.generation >= current)
+    }
+
+    pub fn remove_peer(&mut self, peer: PeerId) {
+        self.flush_peer(peer, None);
+        self.peers.remove(&peer);
+    }
+
+    fn candidate<'a>(&'a self, p: &'a Path) -> Candidate<'a> {
+        let source = self.peers.get(&p.peer).filter(|_| p.peer != PeerId::LOCAL).map(|x| Source {
+            address: x.info.address,
+            router_id: x.info.router_id,
+            ebgp: x.info.ebgp(),
+        });
+        let igp_metric = if p.peer == PeerId::LOCAL {
+            Some(0)
+        } else {
+            self.next_hops.get(&p.attrs.next_hop.addr()).copied().unwrap_or(Some(0))
+        };
+        Candidate {
+            attrs: &p.attrs,
+            source,
+            igp_metric,
+            llgr_stale: p.attrs.attributes.communities.contains(&Community::LLGR_STALE),
+            path_id: p.path_id,
+        }
+    }
+
+    /// Runs the decision process for one destination whose paths changed (`before` is its
+    /// selection before the change); records it when the best path or the multipath set
+    /// changed; drops the destination when no path is left.
+    fn decide(&mut self, family: Family, prefix: Prefix, before: Selection) {
+        let Some(dest) = self.tables.get(&family).and_then(|t| t.get(&prefix)) else { return };
+        let decision = {
+            let cands: Vec<Candidate> = dest.paths.iter().map(|p| self.candidate(p)).collect();
+            decision::decide(&cands, &self.options)
+        };
+        let Some(table) = self.tables.get_mut(&family) else { return };
+        let Some(dest) = table.get_mut(&prefix) else { return };
+        match decision {
+            Some(d) => {
+                dest.best = Some(d.best as u32);
+                dest.multipath = d.multipath.iter().skip(1).map(|&i| i as u32).collect();
+            }
+            None => {
+                dest.best = None;
+                dest.multipath.clear();
+            }
+        }
+        let changed = dest.selection() != before;
+        if dest.paths.is_empty() {
+            table.remove(&prefix);
+        }
+        if changed {
+            self.changed.push(Changed { family, prefix });
+        }
+    }
+
+    /// The destinations whose best path changed since the last call (each once).
+    pub fn take_changed(&mut self) -> Vec<Changed> {
+        let mut v = std::mem::take(&mut self.changed);
+        if v.len() > 1 {
+            v.sort_unstable();
+            v.dedup();
+        }
+        v
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    pub fn dest(&self, family: Family, prefix: &Prefix) -> Option<&Dest> {
+        self.tables.get(&family)?.get(prefix)
+    }
+
+    pub fn best(&self, family: Family, prefix: &Prefix) -> Option<&Path> {
+        self.dest(family, prefix)?.best_path()
+    }
+
+    /// Every destination of `family` (all families when `None`).
+    pub fn iter(&self, family: Option<Family>) -> impl Iterator<Item = (Family, &Prefix, &Dest)> {
+        self.tables
+            .iter()
+            .filter(move |(f, _)| family.is_none_or(|x| x == **f))
+            .flat_map(|(f, t)| t.iter().map(move |(p, d)| (*f, p, d)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.tables.values().map(|t| t.len()).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of stale paths of `peer` (a walk; for the API, not the hot path).
+    pub fn stale_count(&self, peer: PeerId) -> usize {
+        let current = self.generation(peer);
+        self.iter(None)
+            .flat_map(|(_, _, d)| d.paths.iter())
+            .filter(|p| p.peer == peer && p.generation < current)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_wire::{AsPath, PathAttributes};
+
+    fn info(asn: u32, last: u8) -> PeerInfo {
+        PeerInfo {
+            address: IpAddr::from([127, 0, 0, last]),
+            asn,
+            router_id: Ipv4Addr::new(192, 0, 2, last),
+            local_asn: 65000,
+            local_router_id: Ipv4Addr::new(192, 0, 2, 100),
+            local_address: IpAddr::from([127, 0, 0, 100]),
+            import: true,
+            export: true,
+            route_reflector_client: false,
+            cluster_id: Ipv4Addr::new(192, 0, 2, 100),
+            route_server_client: false,
+        }
+    }
+
+    fn set(path: &[u32]) -> AttrSet {
+        AttrSet {
+            attributes: PathAttributes { as_path: Some(AsPath::sequence(path.to_vec())), ..Default::default() },
+            next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        }
+    }
+
+    const F: Family = Family::IPV4_UNICAST;
+
+    fn prefix(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn best_path_follows_announcements_and_withdrawals() {
+        let mut rib = Rib::default();
+        rib.add_peer(PeerId(1), info(65001, 1));
+        rib.add_peer(PeerId(2), info(65002, 2));
+        let p = prefix("198.51.100.0/24");
+        rib.announce_set(PeerId(1), F, p, 0, set(&[65001, 65010, 65100]));
+        assert_eq!(rib.take_changed(), vec![Changed { family: F, prefix: p }]);
+        rib.announce_set(PeerId(2), F, p, 0, set(&[65002, 65100]));
+        assert_eq!(rib.best(F, &p).unwrap().peer, PeerId(2));
+        assert_eq!(rib.take_changed().len(), 1);
+        // Same attributes again: refreshed, no change.
+        rib.announce_set(PeerId(2), F, p, 0, set(&[65002, 65100]));
+        assert!(rib.take_changed().is_empty());
+        rib.withdraw(PeerId(2), F, p, 0);
+        assert_eq!(rib.best(F, &p).unwrap().peer, PeerId(1));
+        rib.flush_peer(PeerId(1), None);
+        assert!(rib.dest(F, &p).is_none());
+        assert_eq!((rib.received(PeerId(1)), rib.received(PeerId(2))), (0, 0));
+    }
+
+    #[test]
+    fn loops_are_refused() {
+        let mut rib = Rib::default();
+        rib.add_peer(PeerId(1), info(65001, 1));
+        rib.announce_set(PeerId(1), F, prefix("198.51.100.0/24"), 0, set(&[65001, 65000, 65100]));
+        assert!(rib.is_empty());
+        let mut s = set(&[65001]);
+        s.attributes.originator_id = Some(Ipv4Addr::new(192, 0, 2, 100));
+        rib.announce_set(PeerId(1), F, prefix("198.51.100.0/24"), 0, s);
+        assert!(rib.is_empty());
+    }
+
+    #[test]
+    fn generations_make_paths_stale_and_sweep_only_old_ones() {
+        let mut rib = Rib::default();
+        rib.add_peer(PeerId(1), info(65001, 1));
+        let (a, b) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"));
+        rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+        rib.announce_set(PeerId(1), F, b, 0, set(&[65001]));
+        rib.take_changed();
+        rib.bump_generation(PeerId(1));
+        assert_eq!(rib.stale_count(PeerId(1)), 2);
+        assert!(rib.take_changed().is_empty(), "marking stale changes no best path");
+        rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+        assert!(rib.take_changed().is_empty(), "an unchanged refresh is no change");
+        assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
+        assert_eq!(rib.take_changed(), vec![Changed { family: F, prefix: b }]);
+        assert!(rib.best(F, &a).is_some());
+    }
+}
