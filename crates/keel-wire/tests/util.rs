@@ -6,7 +6,7 @@ use keel_wire::{CodecOptions, Family, Message, Nlri, Prefix, Update, WireError};
 /// written one field per line with a comment.
 pub fn hex(parts: &[&str]) -> Vec<u8> {
     let s: String = parts.concat().chars().filter(|c| !c.is_whitespace()).collect();
-    assert!(s.len() % 2 == 0, "odd number of hex digits in {s}");
+    assert!(s.len().is_multiple_of(2), "odd number of hex digits in {s}");
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
 }
 

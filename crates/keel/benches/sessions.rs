@@ -13,9 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod support;
+
+use support::{env, Keeld};
 
 /// 127.1.x.y for session `i`.
 fn address(i: usize) -> Ipv4Addr {
@@ -26,30 +26,6 @@ const KEEPALIVE_S: f64 = 10.0;
 const HOLD: u16 = 30;
 const LISTEN: &str = "127.0.0.40:179";
 const FEEDER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 41);
-
-struct Proc(u32);
-
-impl Proc {
-    fn stat(&self) -> (f64, u64, u64) {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks = 100.0; // sysconf(_SC_CLK_TCK) on Linux
-        let cpu = (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
-            / ticks;
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap_or_default();
-        let kb = |k: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(k))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (cpu, kb("VmRSS:"), kb("VmHWM:"))
-    }
-}
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
@@ -90,17 +66,8 @@ fn main() {
     let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
     table.write_updates(&opts, &mut feed).expect("encode feed");
 
-    let dir = std::env::temp_dir().join(format!("keel-bench-sessions-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut config = format!(
-        "[global]\nasn = 65000\nrouter_id = \"192.0.2.40\"\nlisten = [\"{LISTEN}\"]\napi = \"{}\"\nstate_dir = \"{}\"\n",
-        dir.join("keel.sock").display(),
-        dir.display()
-    );
-    config.push_str(&format!(
-        "[[neighbor]]\naddress = \"{FEEDER}\"\nasn = {}\npassive = true\nhold_time = {HOLD}\n",
-        table.peer_as
-    ));
+    let mut config =
+        format!("[[neighbor]]\naddress = \"{FEEDER}\"\nasn = {}\npassive = true\nhold_time = {HOLD}\n", table.peer_as);
     for i in 0..sessions {
         config.push_str(&format!(
             "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = true\nhold_time = {HOLD}\n",
@@ -108,16 +75,8 @@ fn main() {
             64512 + (i % 1000)
         ));
     }
-    let path = dir.join("keel.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut keeld = std::process::Command::new(env!("CARGO_BIN_EXE_keeld"))
-        .arg("--config")
-        .arg(&path)
-        .env("KEEL_LOG", "warn")
-        .stderr(std::fs::File::create(dir.join("keeld.log")).unwrap())
-        .spawn()
-        .expect("start keeld");
-    let proc = Proc(keeld.id());
+    let keeld = Keeld::start("sessions", LISTEN, &config);
+    let proc = keeld.proc();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -205,7 +164,5 @@ fn main() {
             hwm as f64 / 1024.0
         );
     });
-    let _ = keeld.kill();
-    let _ = keeld.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(keeld);
 }

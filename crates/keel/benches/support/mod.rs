@@ -1,0 +1,76 @@
+//! Shared by the harness-less benchmarks: start keeld on a generated config, read its CPU and
+//! memory from /proc.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// keeld started by a benchmark; killed on drop.
+pub struct Keeld {
+    pub child: Child,
+    pub dir: PathBuf,
+}
+
+impl Keeld {
+    /// Starts keeld with `body` appended to a `[global]` section (AS 65000, listening on `listen`).
+    pub fn start(name: &str, listen: &str, body: &str) -> Keeld {
+        let dir = std::env::temp_dir().join(format!("keel-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            "[global]\nasn = 65000\nrouter_id = \"192.0.2.40\"\nlisten = [\"{listen}\"]\napi = \"{}\"\nstate_dir = \"{}\"\n{body}",
+            dir.join("keel.sock").display(),
+            dir.display()
+        );
+        let path = dir.join("keel.toml");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_keeld"))
+            .arg("--config")
+            .arg(&path)
+            .env("KEEL_LOG", "warn")
+            .stderr(std::fs::File::create(dir.join("keeld.log")).unwrap())
+            .spawn()
+            .expect("start keeld");
+        Keeld { child, dir }
+    }
+
+    pub fn proc(&self) -> Proc {
+        Proc(self.child.id())
+    }
+}
+
+impl Drop for Keeld {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// CPU seconds, RSS and peak RSS (KiB) of a process, from /proc.
+pub struct Proc(u32);
+
+impl Proc {
+    pub fn stat(&self) -> (f64, u64, u64) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = 100.0; // sysconf(_SC_CLK_TCK) on Linux
+        let cpu = (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
+            / ticks;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap_or_default();
+        let kb = |k: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (cpu, kb("VmRSS:"), kb("VmHWM:"))
+    }
+}
