@@ -108,12 +108,11 @@ impl MessageType {
     }
 }
 
-// UPDATE dominates the traffic; boxing it would add an allocation per message for nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Message {
     Open(Open),
-    Update(Update),
+    /// Boxed: an `Update` is several hundred octets and is decoded in place.
+    Update(Box<Update>),
     Notification(Notification),
     Keepalive,
     RouteRefresh(RouteRefresh),

@@ -150,17 +150,20 @@ pub(crate) fn parse_nlri(buf: &[u8], afi: Afi, add_path: bool, out: &mut Vec<Nlr
             return Err(NlriError::LengthTooLong(len));
         }
         let bytes = r.take((len as usize).div_ceil(8)).ok_or(NlriError::Truncated)?;
-        let prefix = if afi == Afi::IPV4 {
+        // `len <= max` was checked; trailing bits beyond the length are cleared (RFC 4271
+        // §4.3: they are irrelevant).
+        let addr = if afi == Afi::IPV4 {
             let mut o = [0u8; 4];
             o[..bytes.len()].copy_from_slice(bytes);
-            Prefix::new(IpAddr::V4(Ipv4Addr::from(o)), len)
+            let mask = u32::MAX.checked_shl(32 - len as u32).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from_be_bytes(o) & mask))
         } else {
             let mut o = [0u8; 16];
             o[..bytes.len()].copy_from_slice(bytes);
-            Prefix::new(IpAddr::V6(Ipv6Addr::from(o)), len)
+            let mask = u128::MAX.checked_shl(128 - len as u32).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from_be_bytes(o) & mask))
         };
-        // `len <= max` was checked, so `Prefix::new` cannot fail.
-        out.extend(prefix.map(|prefix| Nlri { prefix, path_id }));
+        out.push(Nlri { prefix: Prefix { addr, len }, path_id });
     }
     Ok(())
 }

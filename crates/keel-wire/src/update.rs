@@ -85,7 +85,8 @@ impl Update {
 
     /// Decodes the body after the 19-byte header.
     #[inline]
-    pub(crate) fn decode(body: &[u8], opts: &CodecOptions) -> Result<Update, WireError> {
+    /// Decodes into a boxed `Update` built in place (no large moves).
+    pub(crate) fn decode(body: &[u8], opts: &CodecOptions) -> Result<Box<Update>, WireError> {
         let mut r = Reader::new(body);
         let malformed = |why: &str| WireError::update(update::MALFORMED_ATTRIBUTE_LIST, why.to_string());
         let wlen = r.u16().ok_or_else(|| malformed("withdrawn routes length missing"))? as usize;
@@ -94,19 +95,19 @@ impl Update {
         let abuf = r.take(alen).ok_or_else(|| malformed("total path attribute length exceeds the message"))?;
         let nbuf = r.rest();
         let ipv4_add_path = opts.add_path_for(Family::IPV4_UNICAST);
-        let mut withdrawn = Vec::new();
+        let mut u = Box::<Update>::default();
         // RFC 7606 §5.3: an NLRI field that cannot be parsed resets the session.
-        parse_nlri(wbuf, Afi::IPV4, ipv4_add_path, &mut withdrawn)
+        parse_nlri(wbuf, Afi::IPV4, ipv4_add_path, &mut u.withdrawn)
             .map_err(|e| WireError::update(update::INVALID_NETWORK_FIELD, format!("withdrawn routes: {e}")))?;
-        let mut announced = Vec::new();
-        parse_nlri(nbuf, Afi::IPV4, ipv4_add_path, &mut announced)
+        parse_nlri(nbuf, Afi::IPV4, ipv4_add_path, &mut u.announced)
             .map_err(|e| WireError::update(update::INVALID_NETWORK_FIELD, format!("NLRI: {e}")))?;
-        let attribute::Decoded { attributes, mut errors } = attribute::decode(abuf, opts)?;
+        let Update { withdrawn: _, attributes, announced, errors } = &mut *u;
+        attribute::decode(abuf, opts, attributes, errors)?;
         let reach = !announced.is_empty() || attributes.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
         if reach {
-            errors.extend(attribute::check_mandatory(&attributes, !announced.is_empty()));
+            errors.extend(attribute::check_mandatory(attributes, !announced.is_empty()));
         }
-        Ok(Update { withdrawn, attributes, announced, errors })
+        Ok(u)
     }
 
     /// Encodes as exactly one message, or fails if it does not fit `opts`' size limit.

@@ -283,7 +283,7 @@ pub fn route_refresh() -> impl Strategy<Value = RouteRefresh> {
 pub fn message_with_options() -> impl Strategy<Value = (CodecOptions, Message)> {
     prop_oneof![
         (codec_options(), open()).prop_map(|(o, m)| (o, Message::Open(m))),
-        update_with_options().prop_map(|(o, u)| (o, Message::Update(u))),
+        update_with_options().prop_map(|(o, u)| (o, Message::Update(Box::new(u)))),
         (codec_options(), notification()).prop_map(|(o, n)| (o, Message::Notification(n))),
         (codec_options(), route_refresh()).prop_map(|(o, r)| (o, Message::RouteRefresh(r))),
         codec_options().prop_map(|o| (o, Message::Keepalive)),
@@ -427,7 +427,7 @@ proptest! {
                 prop_assert_eq!((errors[0].code, errors[0].subcode, errors[0].data.as_slice()), (3, 3, &[c][..]));
             }
         }
-        prop_assert_eq!(back, u);
+        prop_assert_eq!(*back, u);
     }
 
     #[test]

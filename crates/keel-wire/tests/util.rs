@@ -32,7 +32,7 @@ pub fn decode(bytes: &[u8], opts: &CodecOptions) -> Message {
 
 pub fn decode_update(bytes: &[u8], opts: &CodecOptions) -> Update {
     match decode(bytes, opts) {
-        Message::Update(u) => u,
+        Message::Update(u) => *u,
         m => panic!("expected an UPDATE, got {m:?}"),
     }
 }

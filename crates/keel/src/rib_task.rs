@@ -13,7 +13,8 @@ use crate::neighbor::negotiate::Negotiated;
 use keel_rib::export::export;
 use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
-use keel_wire::{builder, Community, Family, NextHop, Nlri, PathAttributes, Prefix, Update};
+use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
+use keel_wire::{RefreshSubtype, RouteRefresh};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -132,6 +133,10 @@ struct Session {
     pending: BTreeSet<(Family, Prefix)>,
     /// Families whose End-of-RIB is still owed after the initial advertisement.
     eor_owed: Vec<Family>,
+    /// Enhanced Route Refresh (RFC 7313 §4): families asked for again, owed a BoRR before
+    /// their routes and an EoRR after them.
+    borr_owed: Vec<Family>,
+    eorr_owed: Vec<Family>,
 }
 
 struct Peer {
@@ -245,7 +250,15 @@ impl RibTask {
                 });
                 peer.end_of_rib_received.clear();
                 peer.end_of_rib_sent.clear();
-                peer.session = Some(Session { negotiated, writer, sent: HashMap::new(), pending, eor_owed: families });
+                peer.session = Some(Session {
+                    negotiated,
+                    writer,
+                    sent: HashMap::new(),
+                    pending,
+                    eor_owed: families,
+                    borr_owed: Vec::new(),
+                    eorr_owed: Vec::new(),
+                });
             }
             RibEvent::PeerDown { address, reason } => {
                 let Some(peer) = self.peers.get_mut(&address) else { return };
@@ -262,6 +275,9 @@ impl RibTask {
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
                     s.sent.retain(|(f, _), _| *f != family);
                     s.pending.extend(dests);
+                    if s.negotiated.enhanced_route_refresh && !s.borr_owed.contains(&family) {
+                        s.borr_owed.push(family);
+                    }
                 }
             }
             RibEvent::SetNetworks(networks) => self.set_networks(networks),
@@ -408,6 +424,19 @@ impl RibTask {
         let Some(s) = session.as_mut() else { return };
         let Some(target) = rib.peer(id).cloned() else { return };
         let codec = s.negotiated.codec_send();
+        let refresh = |family, subtype| Message::RouteRefresh(RouteRefresh { family, subtype }).encode(&codec);
+        if !s.borr_owed.is_empty() {
+            // BoRR goes out before any of the routes it announces (RFC 7313 §4).
+            let Ok(permit) = s.writer.try_reserve() else { return };
+            let mut bytes = Vec::new();
+            for f in std::mem::take(&mut s.borr_owed) {
+                bytes.extend(refresh(f, RefreshSubtype::Begin).unwrap_or_default());
+                if !s.eorr_owed.contains(&f) {
+                    s.eorr_owed.push(f);
+                }
+            }
+            permit.send(Out::Bytes(bytes));
+        }
         while !s.pending.is_empty() {
             let Ok(permit) = s.writer.try_reserve() else { return };
             let batch: Vec<(Family, Prefix)> = s.pending.iter().take(FLUSH_BATCH).copied().collect();
@@ -482,6 +511,15 @@ impl RibTask {
                         bytes.extend_from_slice(&eor);
                     }
                     end_of_rib_sent.insert(f);
+                }
+                permit.send(Out::Bytes(bytes));
+            }
+        }
+        if s.pending.is_empty() && !s.eorr_owed.is_empty() {
+            if let Ok(permit) = s.writer.try_reserve() {
+                let mut bytes = Vec::new();
+                for f in std::mem::take(&mut s.eorr_owed) {
+                    bytes.extend(refresh(f, RefreshSubtype::End).unwrap_or_default());
                 }
                 permit.send(Out::Bytes(bytes));
             }

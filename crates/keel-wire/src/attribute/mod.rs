@@ -111,13 +111,6 @@ impl PathAttributes {
     }
 }
 
-/// Result of decoding the path attribute field.
-pub(crate) struct Decoded {
-    pub attributes: PathAttributes,
-    /// Errors the session survives (RFC 7606 treat-as-withdraw and attribute discard).
-    pub errors: Vec<WireError>,
-}
-
 /// Expected Optional/Transitive bits of each known attribute.
 fn expected_flags(code: u8) -> Option<u8> {
     use flags::*;
@@ -181,9 +174,15 @@ fn u32_of(b: &[u8]) -> u32 {
 
 /// Decodes the path attribute field. `Err` is fatal: session reset or AFI/SAFI disable.
 #[inline]
-pub(crate) fn decode(buf: &[u8], opts: &CodecOptions) -> Result<Decoded, WireError> {
-    let mut a = PathAttributes::default();
-    let mut errors = Vec::new();
+/// Decodes into `a` (which starts empty) and `errors` (the errors the session survives:
+/// RFC 7606 treat-as-withdraw and attribute discard), in place: `PathAttributes` is large
+/// and moving it through results cost more than parsing it.
+pub(crate) fn decode(
+    buf: &[u8],
+    opts: &CodecOptions,
+    a: &mut PathAttributes,
+    errors: &mut Vec<WireError>,
+) -> Result<(), WireError> {
     let mut seen = [0u64; 4];
     let mut as4_path: Option<AsPath> = None;
     let mut as4_aggregator: Option<Aggregator> = None;
@@ -415,7 +414,7 @@ pub(crate) fn decode(buf: &[u8], opts: &CodecOptions) -> Result<Decoded, WireErr
             }
         }
     }
-    Ok(Decoded { attributes: a, errors })
+    Ok(())
 }
 
 fn mp_error(e: mp_reach::MpError, fl: u8, c: u8, value: &[u8]) -> WireError {

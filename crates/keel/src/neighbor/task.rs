@@ -417,7 +417,7 @@ impl NeighborTask {
                     for e in &update.errors {
                         warn!(neighbor = %self.address(), error = %e, "UPDATE error handled per RFC 7606");
                     }
-                    let ev = RibEvent::Update { address: self.address(), update: Box::new(update) };
+                    let ev = RibEvent::Update { address: self.address(), update };
                     if self.rib.send(ev).await.is_err() {
                         return;
                     }
