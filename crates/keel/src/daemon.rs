@@ -9,6 +9,7 @@
 //! ```
 
 use crate::config::Config;
+use crate::fib_task::{FibCommand, FibTask};
 use crate::neighbor::task::{self, Command, NeighborHandle, StopKind};
 use crate::neighbor::transport;
 use crate::neighbor::NeighborConfig;
@@ -56,6 +57,17 @@ impl Daemon {
     /// Runs keeld until it is told to stop. Errors only for what prevents starting at all.
     pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
         let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
+        let fib = if config.fib.enabled {
+            let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
+                .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
+            let (tx, rx) = mpsc::channel(64);
+            let keep = std::time::Duration::from_secs(config.graceful_restart.selection_deferral_time.into());
+            tokio::spawn(FibTask::new(f, rib.clone()).run(rx, keep));
+            info!(table = config.fib.table, protocol = config.fib.protocol, "kernel FIB enabled");
+            Some(tx)
+        } else {
+            None
+        };
         let router_id = *config.global.router_id.get_ref();
         let options = keel_rib::decision::Options {
             always_compare_med: config.global.always_compare_med,
@@ -67,7 +79,7 @@ impl Daemon {
             config.global.cluster_id.unwrap_or(router_id),
             options,
             networks(&config),
-            None,
+            fib.clone(),
         );
         tokio::spawn(rib_task.run(rib_rx));
         let (shutdown, mut shutdown_rx) = watch::channel(None);
@@ -146,6 +158,15 @@ impl Daemon {
             }
         };
         info!(?kind, "stopping");
+        // Kernel routes stay for a graceful restart (RFC 4724 §4.1); otherwise they go.
+        let mode = daemon.config.read().await.graceful_restart.mode;
+        let graceful = kind == StopKind::Graceful && mode == crate::config::GrMode::Restart;
+        if let (Some(fib), true) = (&fib, graceful) {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            if fib.send(FibCommand::Freeze(done)).await.is_ok() {
+                let _ = rx.await;
+            }
+        }
         let handles: Vec<NeighborHandle> = daemon.neighbors.read().await.values().cloned().collect();
         let mut waits = Vec::new();
         for h in handles {
@@ -156,6 +177,12 @@ impl Daemon {
         }
         for w in waits {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+        }
+        if let (Some(fib), false) = (&fib, graceful) {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            if fib.send(FibCommand::Flush(done)).await.is_ok() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), rx).await;
+            }
         }
         let _ = std::fs::remove_file(&api_path);
         write_state(&*daemon.config.read().await, true);

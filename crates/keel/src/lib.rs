@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod fib_task;
 pub mod json;
 pub mod metrics;
 pub mod neighbor;

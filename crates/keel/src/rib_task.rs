@@ -63,6 +63,11 @@ pub enum RibEvent {
         family: Family,
     },
     SetNetworks(Vec<Network>),
+    /// What the FIB learned about a BGP next hop: IGP metric, or `None` when unreachable.
+    NextHop {
+        address: IpAddr,
+        metric: Option<u32>,
+    },
     Routes {
         filter: RouteFilter,
         reply: oneshot::Sender<Vec<RouteView>>,
@@ -154,7 +159,7 @@ pub struct RibTask {
     peers: HashMap<IpAddr, Peer>,
     next_id: u32,
     networks: Vec<Network>,
-    fib: Option<mpsc::Sender<Vec<FibUpdate>>>,
+    fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>,
     /// Interned outbound attribute sets, so equal exports share one allocation.
     out_sets: HashMap<AttrSet, Arc<AttrSet>>,
 }
@@ -166,7 +171,7 @@ impl RibTask {
         cluster_id: Ipv4Addr,
         options: keel_rib::decision::Options,
         networks: Vec<Network>,
-        fib: Option<mpsc::Sender<Vec<FibUpdate>>>,
+        fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>,
     ) -> Self {
         let mut t = RibTask {
             local_asn,
@@ -281,6 +286,7 @@ impl RibTask {
                 }
             }
             RibEvent::SetNetworks(networks) => self.set_networks(networks),
+            RibEvent::NextHop { address, metric } => self.rib.set_next_hop(address, metric),
             RibEvent::Routes { filter, reply } => {
                 let _ = reply.send(self.routes(&filter));
             }
@@ -412,7 +418,7 @@ impl RibTask {
                 FibUpdate { prefix: c.prefix, next_hops }
             })
             .collect();
-        let _ = fib.send(updates).await;
+        let _ = fib.send(crate::fib_task::FibCommand::Routes(updates)).await;
     }
 
     /// Writes pending changes to one neighbor as far as its queue allows.

@@ -28,6 +28,8 @@ pub struct Config {
     pub graceful_restart: GracefulRestart,
     #[serde(default)]
     pub long_lived_graceful_restart: LongLived,
+    #[serde(default)]
+    pub fib: FibConfig,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<Neighbor>,
     #[serde(default, rename = "network")]
@@ -70,6 +72,33 @@ fn default_api() -> PathBuf {
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/keel")
+}
+
+/// `[fib]`: installing best paths into the Linux kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FibConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Kernel routing table (254 = main).
+    #[serde(default = "default_table")]
+    pub table: u32,
+    /// Protocol id keel's routes carry (`ip route ... proto 186`).
+    #[serde(default = "default_protocol")]
+    pub protocol: u8,
+}
+
+fn default_table() -> u32 {
+    254
+}
+fn default_protocol() -> u8 {
+    186
+}
+
+impl Default for FibConfig {
+    fn default() -> Self {
+        FibConfig { enabled: false, table: default_table(), protocol: default_protocol() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

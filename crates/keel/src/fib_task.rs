@@ -1,0 +1,164 @@
+//! The FIB task: installs Loc-RIB best paths into the kernel through keel-fib, in batches.
+//!
+//! BGP next hops are resolved through the kernel's own routes (never keel's): the kernel gets
+//! the immediate gateway, and the RIB learns which next hops are unreachable (RFC 4271
+//! §9.1.2.1) and their IGP cost (§9.1.2.2 e). Routes keel finds in the kernel at start (from
+//! an earlier run) are kept until `keep_owned_for` has passed; those not chosen again by then
+//! are deleted, so a restart never removes a route that is still right.
+
+use crate::rib_task::{FibUpdate, RibEvent};
+use keel_fib::{Fib, FibChange, FibRoute, NextHop};
+use keel_wire::Prefix;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+#[derive(Debug)]
+pub enum FibCommand {
+    Routes(Vec<FibUpdate>),
+    /// Delete every keel route (`keel stop --withdraw`, graceful restart disabled).
+    Flush(oneshot::Sender<()>),
+    /// keeld is leaving for a graceful restart: keep the kernel as it is, whatever the RIB
+    /// does while sessions close (RFC 4724 §4.1).
+    Freeze(oneshot::Sender<()>),
+}
+
+pub struct FibTask<F: Fib> {
+    fib: F,
+    rib: mpsc::Sender<RibEvent>,
+    /// Resolution of each BGP next hop: (gateway to install, IGP metric), `None` unreachable.
+    next_hops: HashMap<IpAddr, Option<(IpAddr, u32)>>,
+    /// Routes found in the kernel at start and not yet confirmed by the decision process.
+    inherited: HashSet<Prefix>,
+    /// What the kernel holds from keel, as far as keel knows.
+    installed: HashMap<Prefix, FibRoute>,
+}
+
+impl<F: Fib + Send + 'static> FibTask<F> {
+    pub fn new(fib: F, rib: mpsc::Sender<RibEvent>) -> Self {
+        FibTask { fib, rib, next_hops: HashMap::new(), inherited: HashSet::new(), installed: HashMap::new() }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<FibCommand>, keep_owned_for: Duration) {
+        match self.fib.read_owned().await {
+            Ok(routes) => {
+                self.inherited = routes.iter().map(|r| r.prefix).collect();
+                self.installed = routes.into_iter().map(|r| (r.prefix, r)).collect();
+                if !self.inherited.is_empty() {
+                    info!(
+                        routes = self.inherited.len(),
+                        "kernel routes from an earlier run kept while the RIB converges"
+                    );
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot read keel's kernel routes"),
+        }
+        let sweep = tokio::time::sleep(keep_owned_for);
+        tokio::pin!(sweep);
+        let mut swept = self.inherited.is_empty();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(FibCommand::Freeze(done)) => {
+                        info!(routes = self.installed.len(), "kernel routes frozen for the restart");
+                        let _ = done.send(());
+                        while let Some(cmd) = rx.recv().await {
+                            if let FibCommand::Freeze(done) | FibCommand::Flush(done) = cmd {
+                                let _ = done.send(());
+                            }
+                        }
+                        return;
+                    }
+                    Some(FibCommand::Routes(mut batch)) => {
+                        while let Ok(FibCommand::Routes(more)) = rx.try_recv() {
+                            batch.extend(more);
+                        }
+                        self.apply(batch).await;
+                    }
+                    Some(FibCommand::Flush(done)) => {
+                        let changes: Vec<FibChange> = self.installed.drain().map(|(p, _)| FibChange::Delete(p)).collect();
+                        match self.fib.apply(&changes).await {
+                            Ok(r) => info!(deleted = r.deleted, "kernel routes withdrawn"),
+                            Err(e) => warn!(error = %e, "cannot withdraw kernel routes"),
+                        }
+                        let _ = done.send(());
+                    }
+                    None => return,
+                },
+                _ = &mut sweep, if !swept => {
+                    swept = true;
+                    let stale: Vec<FibChange> = self.inherited.drain().map(FibChange::Delete).collect();
+                    for c in &stale {
+                        self.installed.remove(&c.prefix());
+                    }
+                    if let Ok(r) = self.fib.apply(&stale).await {
+                        info!(deleted = r.deleted, "kernel routes from the earlier run that were not chosen again removed");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn resolve(&mut self, nh: IpAddr) -> Option<(IpAddr, u32)> {
+        if let Some(r) = self.next_hops.get(&nh) {
+            return *r;
+        }
+        let r = match self.fib.resolve(nh).await {
+            Ok(Some(res)) => Some((res.gateway.unwrap_or(nh), res.metric)),
+            Ok(None) => None,
+            Err(e) => {
+                warn!(next_hop = %nh, error = %e, "next hop lookup failed");
+                None
+            }
+        };
+        self.next_hops.insert(nh, r);
+        let _ = self.rib.send(RibEvent::NextHop { address: nh, metric: r.map(|x| x.1) }).await;
+        r
+    }
+
+    async fn apply(&mut self, batch: Vec<FibUpdate>) {
+        // The last word on each prefix wins.
+        let mut last: HashMap<Prefix, Vec<IpAddr>> = HashMap::with_capacity(batch.len());
+        for u in batch {
+            last.insert(u.prefix, u.next_hops);
+        }
+        let mut changes = Vec::with_capacity(last.len());
+        for (prefix, hops) in last {
+            let mut gateways = Vec::new();
+            for nh in hops {
+                if let Some((gw, _)) = self.resolve(nh).await {
+                    if !gateways.iter().any(|g: &NextHop| g.gateway == gw) {
+                        gateways.push(NextHop::new(gw));
+                    }
+                }
+            }
+            self.inherited.remove(&prefix);
+            if gateways.is_empty() {
+                if self.installed.remove(&prefix).is_some() {
+                    changes.push(FibChange::Delete(prefix));
+                }
+                continue;
+            }
+            let route = FibRoute::new(prefix, gateways);
+            // Only what changed reaches the kernel (RFC 4724 §4.1: forwarding state stays).
+            if self.installed.get(&prefix).is_some_and(|old| route.satisfied_by(old)) {
+                continue;
+            }
+            self.installed.insert(prefix, route.clone());
+            changes.push(FibChange::Upsert(route));
+        }
+        if changes.is_empty() {
+            return;
+        }
+        match self.fib.apply(&changes).await {
+            Ok(r) => {
+                for f in r.failures.iter().take(5) {
+                    warn!(prefix = %f.prefix, error = ?f.error, "kernel refused a route");
+                }
+            }
+            Err(e) => warn!(error = %e, "FIB update failed"),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! keeld with the kernel FIB, inside network namespaces this test creates (never the host's
+//! tables), with documentation addresses only:
+//!
+//! ```text
+//!  ns "r": keeld a (127.0.0.1, FIB on) <-BGP-> keeld b (127.0.0.2, announces 198.51.100.0/24
+//!          via 192.0.2.2)                 va 192.0.2.1/24
+//!                                          |  veth
+//!  ns "h":                                vb 192.0.2.2/24, lo 198.51.100.1/32
+//! ```
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two namespaces joined by a veth pair; deleted on drop.
+struct Lab {
+    r: String,
+    h: String,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        let id = std::process::id() % 100_000;
+        let lab = Lab { r: format!("keel-{tag}-r-{id}"), h: format!("keel-{tag}-h-{id}") };
+        for ns in [&lab.r, &lab.h] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        ip(&["-n", &lab.r, "link", "add", "va", "type", "veth", "peer", "name", "vb"]);
+        ip(&["-n", &lab.r, "link", "set", "vb", "netns", &lab.h]);
+        ip(&["-n", &lab.r, "addr", "add", "192.0.2.1/24", "dev", "va"]);
+        ip(&["-n", &lab.r, "link", "set", "va", "up"]);
+        ip(&["-n", &lab.h, "addr", "add", "192.0.2.2/24", "dev", "vb"]);
+        ip(&["-n", &lab.h, "link", "set", "vb", "up"]);
+        ip(&["-n", &lab.h, "addr", "add", "198.51.100.1/32", "dev", "lo"]);
+        lab
+    }
+
+    fn keel_routes(&self) -> String {
+        ip(&["-n", &self.r, "route", "show", "proto", "186"])
+    }
+
+    fn ping(&self, to: &str) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.r, "ping", "-c", "1", "-W", "1", to])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Starts keeld inside namespace r.
+    fn keeld(&self, name: &str, config: &str) -> Keeld {
+        let dir = std::env::temp_dir().join(format!("keel-fibtest-{}-{name}", self.r));
+        let _ = std::fs::create_dir_all(&dir);
+        let config = config.replace("DIR", &dir.display().to_string());
+        start_in_netns(&self.r, dir, &config)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.r, &self.h] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn start_in_netns(ns: &str, dir: PathBuf, config: &str) -> Keeld {
+    let path = dir.join("keel.toml");
+    std::fs::write(&path, config).unwrap();
+    let log = std::fs::File::create(dir.join("keeld.log")).unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_keeld"), "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start keeld in the namespace");
+    Keeld { child, dir }
+}
+
+const A: &str = r#"[global]
+asn = 65001
+router_id = "192.0.2.101"
+listen = ["127.0.0.1:179"]
+api = "DIR/keel.sock"
+state_dir = "DIR"
+[graceful_restart]
+selection_deferral_time = 5
+[fib]
+enabled = true
+[[neighbor]]
+address = "127.0.0.2"
+asn = 65002
+local_address = "127.0.0.1"
+connect_retry_time = 1
+import = "all"
+export = "all"
+"#;
+
+const B: &str = r#"[global]
+asn = 65002
+router_id = "192.0.2.102"
+listen = ["127.0.0.2:179"]
+api = "DIR/keel.sock"
+state_dir = "DIR"
+[[neighbor]]
+address = "127.0.0.1"
+asn = 65001
+local_address = "127.0.0.2"
+connect_retry_time = 1
+import = "all"
+export = "all"
+[[network]]
+prefix = "198.51.100.0/24"
+next_hop = "192.0.2.2"
+"#;
+
+#[test]
+fn best_path_is_installed_forwards_and_is_withdrawn() {
+    let lab = Lab::new("fwd");
+    assert!(!lab.ping("198.51.100.1"), "no route yet");
+    let a = lab.keeld("a", A);
+    let b = lab.keeld("b", B);
+    let routes = wait_for("kernel route", || Some(lab.keel_routes()).filter(|r| r.contains("198.51.100.0/24")));
+    assert!(routes.contains("198.51.100.0/24 via 192.0.2.2 dev va"), "{routes}");
+    assert!(lab.ping("198.51.100.1"), "traffic follows the BGP route");
+    // b withdraws (stop --withdraw): the kernel route goes.
+    let (ok, _) = keel(&b.api(), &["stop", "--withdraw"]);
+    assert!(ok);
+    wait_for("route removed", || Some(()).filter(|_| !lab.keel_routes().contains("198.51.100.0/24")));
+    assert!(!lab.ping("198.51.100.1"));
+    drop(a);
+}
+
+#[test]
+fn graceful_stop_leaves_kernel_routes_and_withdraw_removes_them() {
+    let lab = Lab::new("gr");
+    let a = lab.keeld("a", A);
+    let _b = lab.keeld("b", B);
+    wait_for("kernel route", || Some(()).filter(|_| lab.keel_routes().contains("198.51.100.0/24")));
+    // Planned stop with graceful restart: forwarding stays (RFC 4724 §4.1).
+    let (ok, _) = keel(&a.api(), &["stop"]);
+    assert!(ok);
+    wait_for("keeld a exited", || std::fs::metadata(a.api()).err().map(|_| ()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab.keel_routes().contains("198.51.100.0/24"), "route kept across the stop");
+    assert!(lab.ping("198.51.100.1"), "still forwarding while keeld is away");
+    drop(a);
+    // Back again: the route is re-learned; then `stop --withdraw` removes it.
+    let a = lab.keeld("a", A);
+    established(&a.api(), "127.0.0.2");
+    assert!(lab.keel_routes().contains("198.51.100.0/24"));
+    let (ok, _) = keel(&a.api(), &["stop", "--withdraw"]);
+    assert!(ok);
+    wait_for("route flushed", || Some(()).filter(|_| !lab.keel_routes().contains("198.51.100.0/24")));
+}
