@@ -1,7 +1,7 @@
 //! Interned attribute sets: one shared copy per distinct set of path attributes.
 
 use keel_wire::{NextHop, PathAttributes};
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::Arc;
 
 /// What a route carries besides its prefix: path attributes (without MP NLRI) and next hop.

@@ -11,7 +11,8 @@
 use crate::attr_set::{AttrSet, AttrTable};
 use crate::decision::{self, Candidate, Options, Source};
 use keel_wire::{Community, Family, NextHop, Prefix};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use smallvec::SmallVec;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -65,11 +66,12 @@ pub struct Path {
 
 #[derive(Debug, Clone, Default)]
 pub struct Dest {
-    pub paths: Vec<Path>,
+    /// Inline for the common single-path destination: no allocation.
+    pub paths: SmallVec<[Path; 1]>,
     /// Index into `paths` of the best path.
     pub best: Option<u32>,
     /// Further equal-cost paths (indices), when multipath is on.
-    pub multipath: Vec<u32>,
+    pub multipath: SmallVec<[u32; 0]>,
 }
 
 /// Identity of a Loc-RIB entry: best path and multipath next hops, to tell whether a
@@ -104,7 +106,8 @@ struct Peer {
 }
 
 pub struct Rib {
-    tables: HashMap<Family, HashMap<Prefix, Dest>>,
+    /// One table per family; a handful of families, so a short list.
+    tables: Vec<(Family, HashMap<Prefix, Dest>)>,
     peers: HashMap<PeerId, Peer>,
     pub attrs: AttrTable,
     pub options: Options,
@@ -129,13 +132,32 @@ fn loops(peer: &PeerInfo, a: &AttrSet) -> bool {
 }
 
 impl Rib {
+    fn table(&self, family: Family) -> Option<&HashMap<Prefix, Dest>> {
+        self.tables.iter().find(|(f, _)| *f == family).map(|(_, t)| t)
+    }
+
+    fn table_mut(&mut self, family: Family) -> Option<&mut HashMap<Prefix, Dest>> {
+        self.tables.iter_mut().find(|(f, _)| *f == family).map(|(_, t)| t)
+    }
+
+    fn table_entry(&mut self, family: Family) -> &mut HashMap<Prefix, Dest> {
+        let i = match self.tables.iter().position(|(f, _)| *f == family) {
+            Some(i) => i,
+            None => {
+                self.tables.push((family, HashMap::default()));
+                self.tables.len() - 1
+            }
+        };
+        &mut self.tables[i].1
+    }
+
     pub fn new(options: Options) -> Rib {
         Rib {
-            tables: HashMap::new(),
-            peers: HashMap::new(),
+            tables: Vec::new(),
+            peers: HashMap::default(),
             attrs: AttrTable::default(),
             options,
-            next_hops: HashMap::new(),
+            next_hops: HashMap::default(),
             changed: Vec::new(),
         }
     }
@@ -202,7 +224,7 @@ impl Rib {
             return self.withdraw(peer, family, prefix, path_id);
         }
         let generation = p.generation;
-        let dest = self.tables.entry(family).or_default().entry(prefix).or_default();
+        let dest = self.table_entry(family).entry(prefix).or_default();
         let before = dest.selection();
         let path = Path { peer, path_id, attrs, generation };
         match dest.paths.iter_mut().find(|x| x.peer == peer && x.path_id == path_id) {
@@ -231,7 +253,7 @@ impl Rib {
     }
 
     pub fn withdraw(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32) {
-        let Some(table) = self.tables.get_mut(&family) else { return };
+        let Some(table) = self.table_mut(family) else { return };
         let Some(dest) = table.get_mut(&prefix) else { return };
         let Some(i) = dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) else { return };
         let before = dest.selection();
@@ -249,8 +271,8 @@ impl Rib {
     fn remove_where(&mut self, peer: PeerId, family: Option<Family>, keep: impl Fn(&Path) -> bool) -> usize {
         let mut touched = Vec::new();
         let mut removed = 0;
-        let mut per_family: HashMap<Family, usize> = HashMap::new();
-        for (f, table) in self.tables.iter_mut().filter(|(f, _)| family.is_none_or(|x| x == **f)) {
+        let mut per_family: HashMap<Family, usize> = HashMap::default();
+        for (f, table) in self.tables.iter_mut().filter(|(f, _)| family.is_none_or(|x| x == *f)) {
             for (prefix, dest) in table.iter_mut() {
                 if dest.paths.iter().all(|p| p.peer != peer || keep(p)) {
                     continue;
@@ -317,12 +339,16 @@ impl Rib {
     /// selection before the change); records it when the best path or the multipath set
     /// changed; drops the destination when no path is left.
     fn decide(&mut self, family: Family, prefix: Prefix, before: Selection) {
-        let Some(dest) = self.tables.get(&family).and_then(|t| t.get(&prefix)) else { return };
-        let decision = {
+        let Some(dest) = self.table(family).and_then(|t| t.get(&prefix)) else { return };
+        let decision = if dest.paths.len() == 1 {
+            // One path: the decision is whether it is eligible (§9.1.2.1).
+            let c = self.candidate(&dest.paths[0]);
+            c.igp_metric.map(|_| decision::Decision { best: 0, step: decision::Step::Only, multipath: vec![0] })
+        } else {
             let cands: Vec<Candidate> = dest.paths.iter().map(|p| self.candidate(p)).collect();
             decision::decide(&cands, &self.options)
         };
-        let Some(table) = self.tables.get_mut(&family) else { return };
+        let Some(table) = self.table_mut(family) else { return };
         let Some(dest) = table.get_mut(&prefix) else { return };
         match decision {
             Some(d) => {
@@ -358,7 +384,7 @@ impl Rib {
     }
 
     pub fn dest(&self, family: Family, prefix: &Prefix) -> Option<&Dest> {
-        self.tables.get(&family)?.get(prefix)
+        self.table(family)?.get(prefix)
     }
 
     pub fn best(&self, family: Family, prefix: &Prefix) -> Option<&Path> {
@@ -369,12 +395,12 @@ impl Rib {
     pub fn iter(&self, family: Option<Family>) -> impl Iterator<Item = (Family, &Prefix, &Dest)> {
         self.tables
             .iter()
-            .filter(move |(f, _)| family.is_none_or(|x| x == **f))
+            .filter(move |(f, _)| family.is_none_or(|x| x == *f))
             .flat_map(|(f, t)| t.iter().map(move |(p, d)| (*f, p, d)))
     }
 
     pub fn len(&self) -> usize {
-        self.tables.values().map(|t| t.len()).sum()
+        self.tables.iter().map(|(_, t)| t.len()).sum()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -15,6 +15,7 @@ use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
 use keel_wire::{RefreshSubtype, RouteRefresh};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -121,9 +122,6 @@ pub struct FibUpdate {
     pub next_hops: Vec<IpAddr>,
 }
 
-/// Prefixes to announce under one outbound attribute set.
-type Announcement = (Arc<AttrSet>, Vec<Nlri>);
-
 /// Destinations sent per write to one neighbor.
 const FLUSH_BATCH: usize = 4096;
 /// Events taken from the queue before changes are flushed.
@@ -132,10 +130,12 @@ const EVENT_BATCH: usize = 512;
 struct Session {
     negotiated: Arc<Negotiated>,
     writer: mpsc::Sender<Out>,
-    /// Adj-RIB-Out: what the neighbor was last sent, per destination.
-    sent: HashMap<(Family, Prefix), Arc<AttrSet>>,
+    /// Adj-RIB-Out: the best path each destination was last advertised from (its neighbor
+    /// and attribute set). What was sent is a function of it, so equal sources mean nothing
+    /// to send, and the exported copies need not be kept.
+    sent: FxHashMap<(Family, Prefix), (PeerId, Arc<AttrSet>)>,
     /// Destinations to (re)consider for this neighbor.
-    pending: BTreeSet<(Family, Prefix)>,
+    pending: FxHashSet<(Family, Prefix)>,
     /// Families whose End-of-RIB is still owed after the initial advertisement.
     eor_owed: Vec<Family>,
     /// Enhanced Route Refresh (RFC 7313 §4): families asked for again, owed a BoRR before
@@ -160,8 +160,6 @@ pub struct RibTask {
     next_id: u32,
     networks: Vec<Network>,
     fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>,
-    /// Interned outbound attribute sets, so equal exports share one allocation.
-    out_sets: HashMap<AttrSet, Arc<AttrSet>>,
 }
 
 impl RibTask {
@@ -182,7 +180,6 @@ impl RibTask {
             next_id: 1,
             networks: Vec::new(),
             fib,
-            out_sets: HashMap::new(),
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
@@ -245,7 +242,7 @@ impl RibTask {
                 self.rib.add_peer(id, info);
                 // Initial advertisement: the whole Loc-RIB of the negotiated families.
                 let families = negotiated.families.clone();
-                let pending: BTreeSet<(Family, Prefix)> =
+                let pending: FxHashSet<(Family, Prefix)> =
                     self.rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)).collect();
                 let peer = self.peers.entry(address).or_insert(Peer {
                     id,
@@ -258,7 +255,7 @@ impl RibTask {
                 peer.session = Some(Session {
                     negotiated,
                     writer,
-                    sent: HashMap::new(),
+                    sent: FxHashMap::default(),
                     pending,
                     eor_owed: families,
                     borr_owed: Vec::new(),
@@ -421,9 +418,11 @@ impl RibTask {
         let _ = fib.send(crate::fib_task::FibCommand::Routes(updates)).await;
     }
 
-    /// Writes pending changes to one neighbor as far as its queue allows.
+    /// Writes pending changes to one neighbor as far as its queue allows. The export (RFC 4271
+    /// §9.1.3) is computed once per source attribute set in a batch, and prefixes sharing the
+    /// result share one UPDATE.
     fn flush(&mut self, address: IpAddr) {
-        let RibTask { peers, rib, out_sets, .. } = self;
+        let RibTask { peers, rib, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let id = peer.id;
         let Peer { session, end_of_rib_sent, .. } = peer;
@@ -443,36 +442,32 @@ impl RibTask {
             }
             permit.send(Out::Bytes(bytes));
         }
-        while !s.pending.is_empty() {
+        while !s.pending.is_empty() || !s.eor_owed.is_empty() || !s.eorr_owed.is_empty() {
             let Ok(permit) = s.writer.try_reserve() else { return };
             let batch: Vec<(Family, Prefix)> = s.pending.iter().take(FLUSH_BATCH).copied().collect();
-            let mut announce: HashMap<(Family, *const AttrSet), Announcement> = HashMap::new();
-            let mut withdraw: HashMap<Family, Vec<Nlri>> = HashMap::new();
+            let mut exports: FxHashMap<(Family, PeerId, *const AttrSet), Option<usize>> = FxHashMap::default();
+            let mut announce: Vec<(Family, AttrSet, Vec<Nlri>)> = Vec::new();
+            let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
             for key @ (family, prefix) in &batch {
                 s.pending.remove(key);
-                let out = rib.best(*family, prefix).and_then(|best| {
-                    let source = (best.peer != PeerId::LOCAL).then(|| rib.peer(best.peer)).flatten();
-                    export(*family, &best.attrs, best.peer, source, id, &target)
+                let best = rib.best(*family, prefix);
+                let out = best.and_then(|best| {
+                    let slot = *exports.entry((*family, best.peer, Arc::as_ptr(&best.attrs))).or_insert_with(|| {
+                        let source = (best.peer != PeerId::LOCAL).then(|| rib.peer(best.peer)).flatten();
+                        export(*family, &best.attrs, best.peer, source, id, &target).map(|set| {
+                            announce.push((*family, set, Vec::new()));
+                            announce.len() - 1
+                        })
+                    });
+                    slot.map(|i| (i, best.peer, best.attrs.clone()))
                 });
                 match out {
-                    Some(set) => {
-                        let set = match out_sets.get(&set) {
-                            Some(a) => a.clone(),
-                            None => {
-                                let a = Arc::new(set.clone());
-                                out_sets.insert(set, a.clone());
-                                a
-                            }
-                        };
-                        if s.sent.get(key).is_some_and(|old| Arc::ptr_eq(old, &set)) {
+                    Some((i, source, attrs)) => {
+                        if s.sent.get(key).is_some_and(|(p, a)| *p == source && Arc::ptr_eq(a, &attrs)) {
                             continue;
                         }
-                        s.sent.insert(*key, set.clone());
-                        announce
-                            .entry((*family, Arc::as_ptr(&set)))
-                            .or_insert_with(|| (set, Vec::new()))
-                            .1
-                            .push(Nlri::new(*prefix));
+                        s.sent.insert(*key, (source, attrs));
+                        announce[i].2.push(Nlri::new(*prefix));
                     }
                     None => {
                         if s.sent.remove(key).is_some() {
@@ -485,7 +480,7 @@ impl RibTask {
             for (family, nlri) in &withdraw {
                 let _ = builder::withdraw(*family, nlri, &codec, &mut bytes);
             }
-            for ((family, _), (set, nlri)) in &announce {
+            for (family, set, nlri) in announce.iter().filter(|a| !a.2.is_empty()) {
                 if let Err(e) = builder::announce(*family, &set.attributes, set.next_hop, nlri, &codec, &mut bytes) {
                     // RFC 8654 §4: too large even after shedding; withdraw instead.
                     warn!(neighbor = %address, error = %e, routes = nlri.len(), "routes not sent");
@@ -495,7 +490,7 @@ impl RibTask {
                     let _ = builder::withdraw(*family, nlri, &codec, &mut bytes);
                 }
             }
-            if s.pending.is_empty() && !s.eor_owed.is_empty() {
+            if s.pending.is_empty() {
                 // RFC 4724 §4.1: End-of-RIB after the initial advertisement, per family.
                 for f in std::mem::take(&mut s.eor_owed) {
                     if let Ok(eor) = Update::end_of_rib(f).encode(&codec) {
@@ -503,35 +498,14 @@ impl RibTask {
                     }
                     end_of_rib_sent.insert(f);
                 }
-            }
-            if bytes.is_empty() {
-                continue;
-            }
-            permit.send(Out::Bytes(bytes));
-        }
-        if s.pending.is_empty() && !s.eor_owed.is_empty() {
-            if let Ok(permit) = s.writer.try_reserve() {
-                let mut bytes = Vec::new();
-                for f in std::mem::take(&mut s.eor_owed) {
-                    if let Ok(eor) = Update::end_of_rib(f).encode(&codec) {
-                        bytes.extend_from_slice(&eor);
-                    }
-                    end_of_rib_sent.insert(f);
-                }
-                permit.send(Out::Bytes(bytes));
-            }
-        }
-        if s.pending.is_empty() && !s.eorr_owed.is_empty() {
-            if let Ok(permit) = s.writer.try_reserve() {
-                let mut bytes = Vec::new();
+                // RFC 7313 §4: EoRR once the refreshed routes are out.
                 for f in std::mem::take(&mut s.eorr_owed) {
                     bytes.extend(refresh(f, RefreshSubtype::End).unwrap_or_default());
                 }
+            }
+            if !bytes.is_empty() {
                 permit.send(Out::Bytes(bytes));
             }
-        }
-        if out_sets.len() > 4 * rib.attrs.len() + 1024 {
-            out_sets.retain(|_, a| Arc::strong_count(a) > 2);
         }
     }
 
