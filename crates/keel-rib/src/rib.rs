@@ -64,29 +64,47 @@ pub struct Path {
     pub generation: Generation,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Dest {
     /// Inline for the common single-path destination: no allocation.
     pub paths: SmallVec<[Path; 1]>,
-    /// Index into `paths` of the best path.
-    pub best: Option<u32>,
-    /// Further equal-cost paths (indices), when multipath is on.
-    pub multipath: SmallVec<[u32; 0]>,
+    /// Index into `paths` of the best path, [`NO_BEST`] when none is eligible.
+    best: u16,
+    /// Bit i set: `paths[i]` is an equal-cost path besides the best (multipath, i < 16).
+    multipath: u16,
 }
 
 /// Identity of a Loc-RIB entry: best path and multipath next hops, to tell whether a
 /// decision changed anything.
 type Selection = (Option<(PeerId, u32, *const AttrSet)>, Vec<NextHop>);
 
+const NO_BEST: u16 = u16::MAX;
+
+impl Default for Dest {
+    fn default() -> Self {
+        Dest { paths: SmallVec::new(), best: NO_BEST, multipath: 0 }
+    }
+}
+
 impl Dest {
+    pub fn best_index(&self) -> Option<usize> {
+        (self.best != NO_BEST).then_some(self.best as usize)
+    }
+
     pub fn best_path(&self) -> Option<&Path> {
-        self.best.and_then(|i| self.paths.get(i as usize))
+        self.best_index().and_then(|i| self.paths.get(i))
+    }
+
+    /// The best path, then the other equal-cost paths.
+    pub fn multipath(&self) -> impl Iterator<Item = &Path> {
+        let extra = self.paths.iter().enumerate().filter(|(i, _)| *i < 16 && self.multipath & (1 << i) != 0);
+        self.best_path().into_iter().chain(extra.map(|(_, p)| p))
     }
 
     fn selection(&self) -> Selection {
         (
             self.best_path().map(|p| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
-            self.multipath.iter().filter_map(|&i| self.paths.get(i as usize)).map(|p| p.attrs.next_hop).collect(),
+            self.multipath().skip(1).map(|p| p.attrs.next_hop).collect(),
         )
     }
 }
@@ -352,12 +370,12 @@ impl Rib {
         let Some(dest) = table.get_mut(&prefix) else { return };
         match decision {
             Some(d) => {
-                dest.best = Some(d.best as u32);
-                dest.multipath = d.multipath.iter().skip(1).map(|&i| i as u32).collect();
+                dest.best = d.best as u16;
+                dest.multipath = d.multipath.iter().skip(1).filter(|&&i| i < 16).fold(0, |m, &i| m | 1 << i);
             }
             None => {
-                dest.best = None;
-                dest.multipath.clear();
+                dest.best = NO_BEST;
+                dest.multipath = 0;
             }
         }
         let changed = dest.selection() != before;
@@ -499,5 +517,21 @@ mod tests {
         assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
         assert_eq!(rib.take_changed(), vec![Changed { family: F, prefix: b }]);
         assert!(rib.best(F, &a).is_some());
+    }
+
+    #[test]
+    fn multipath_keeps_equal_paths_and_reports_a_change_of_the_set() {
+        let mut rib = Rib::new(Options { always_compare_med: false, max_paths: 4 });
+        rib.add_peer(PeerId(1), info(65001, 1));
+        rib.add_peer(PeerId(2), info(65001, 2));
+        let p = prefix("198.51.100.0/24");
+        let mut other = set(&[65001, 65100]);
+        other.next_hop = NextHop::V4(Ipv4Addr::new(192, 0, 2, 2));
+        rib.announce_set(PeerId(1), F, p, 0, set(&[65001, 65100]));
+        rib.take_changed();
+        rib.announce_set(PeerId(2), F, p, 0, other);
+        assert_eq!(rib.take_changed().len(), 1, "a new equal-cost path changes the multipath set");
+        let hops: Vec<_> = rib.dest(F, &p).unwrap().multipath().map(|x| x.attrs.next_hop).collect();
+        assert_eq!(hops.len(), 2);
     }
 }

@@ -51,11 +51,41 @@ impl Update {
         if a.is_empty() {
             return Some(Family::IPV4_UNICAST);
         }
+        // Nothing but MP_UNREACH_NLRI (as a typed or a raw attribute).
         let only = |a: &PathAttributes| {
-            let mut b = a.clone();
-            b.mp_unreach = None;
-            b.unknown.retain(|u| u.code != attribute::code::MP_UNREACH_NLRI);
-            b.is_empty()
+            let PathAttributes {
+                origin,
+                as_path,
+                next_hop,
+                med,
+                local_pref,
+                atomic_aggregate,
+                aggregator,
+                communities,
+                originator_id,
+                cluster_list,
+                mp_reach,
+                mp_unreach: _,
+                extended_communities,
+                large_communities,
+                otc,
+                unknown,
+            } = a;
+            origin.is_none()
+                && as_path.is_none()
+                && next_hop.is_none()
+                && med.is_none()
+                && local_pref.is_none()
+                && !atomic_aggregate
+                && aggregator.is_none()
+                && communities.is_empty()
+                && originator_id.is_none()
+                && cluster_list.is_empty()
+                && mp_reach.is_none()
+                && extended_communities.is_empty()
+                && large_communities.is_empty()
+                && otc.is_none()
+                && unknown.iter().all(|u| u.code == attribute::code::MP_UNREACH_NLRI)
         };
         match (&a.mp_unreach, a.unknown.as_slice()) {
             (Some(m), []) if m.nlri.is_empty() && only(a) => Some(m.family),

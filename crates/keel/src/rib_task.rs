@@ -404,12 +404,9 @@ impl RibTask {
             .iter()
             .map(|c| {
                 let next_hops = match self.rib.dest(c.family, &c.prefix) {
-                    Some(d) if d.best_path().is_some_and(|p| p.peer != PeerId::LOCAL) => std::iter::once(d.best)
-                        .flatten()
-                        .chain(d.multipath.iter().copied())
-                        .filter_map(|i| d.paths.get(i as usize))
-                        .map(|p| p.attrs.next_hop.addr())
-                        .collect(),
+                    Some(d) if d.best_path().is_some_and(|p| p.peer != PeerId::LOCAL) => {
+                        d.multipath().map(|p| p.attrs.next_hop.addr()).collect()
+                    }
                     _ => Vec::new(),
                 };
                 FibUpdate { prefix: c.prefix, next_hops }
@@ -540,7 +537,7 @@ impl RibTask {
                     large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
                     local_pref: a.local_pref,
                     med: a.med,
-                    best: dest.best == Some(i as u32),
+                    best: dest.best_index() == Some(i),
                     stale,
                     llgr_stale: a.communities.contains(&Community::LLGR_STALE),
                 });
