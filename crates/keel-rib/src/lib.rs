@@ -4,6 +4,7 @@
 pub mod attr_set;
 pub mod decision;
 pub mod export;
+pub mod graceful_restart;
 pub mod rib;
 
 pub use attr_set::{AttrSet, AttrTable};
