@@ -70,8 +70,9 @@ fn llgr_view(v: &[LongLivedFamily]) -> Value {
 pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
     let s = h.status.borrow().clone();
     let c = counts.cloned().unwrap_or_default();
-    let local_open = h.config.local_open();
     let n = s.negotiated.as_deref();
+    // What keel sent on this session (F bit as it was then), else what it would send.
+    let local_open = n.map_or_else(|| h.config.local_open(), |n| n.local.clone());
     let established = n.is_some() && s.state == crate::neighbor::fsm::State::Established;
     let names = |o: &keel_wire::Open| o.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>();
     let families =
@@ -99,10 +100,11 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
             "local": local_open.graceful_restart().map(gr_view),
             "remote": n.and_then(|n| n.remote_graceful_restart()).map(gr_view),
             "notification_bit": n.map(|n| n.notification_bit()),
-            "helper_active": false,
+            "helper_active": c.helper_active,
+            "stale_families": c.stale_families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
             "end_of_rib_received": families(&c.end_of_rib_received),
             "end_of_rib_sent": families(&c.end_of_rib_sent),
-            "timers": {},
+            "timers": c.timers,
         },
         "llgr": {
             "local": local_open.long_lived_graceful_restart().map(llgr_view),

@@ -37,6 +37,8 @@ pub struct Daemon {
     pub started: Instant,
     listeners: RwLock<Vec<Arc<TcpListener>>>,
     shutdown: watch::Sender<Option<StopKind>>,
+    /// The GR F bit keel advertises (RFC 4724 §3).
+    forwarding: task::ForwardingState,
 }
 
 pub fn networks(config: &Config) -> Vec<Network> {
@@ -57,12 +59,15 @@ impl Daemon {
     /// Runs keeld until it is told to stop. Errors only for what prevents starting at all.
     pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
         let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
+        // Without a FIB keel is not in the forwarding path: a restart of keel cannot disturb
+        // forwarding. With one, the FIB task says whether routes survived (RFC 4724 §3).
+        let forwarding: task::ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
         let fib = if config.fib.enabled {
             let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
                 .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
             let (tx, rx) = mpsc::channel(64);
             let keep = std::time::Duration::from_secs(config.graceful_restart.selection_deferral_time.into());
-            tokio::spawn(FibTask::new(f, rib.clone()).run(rx, keep));
+            tokio::spawn(FibTask::new(f, rib.clone(), forwarding.clone()).run(rx, keep));
             info!(table = config.fib.table, protocol = config.fib.protocol, "kernel FIB enabled");
             Some(tx)
         } else {
@@ -92,6 +97,7 @@ impl Daemon {
             started: Instant::now(),
             listeners: RwLock::new(Vec::new()),
             shutdown,
+            forwarding: forwarding.clone(),
         });
         write_state(&config, false);
 
@@ -196,7 +202,7 @@ impl Daemon {
     async fn add_neighbor(&self, n: NeighborConfig) {
         self.set_md5(&n).await;
         self.metrics.neighbor_added();
-        let h = task::spawn(n, self.rib.clone(), self.metrics.clone());
+        let h = task::spawn(n, self.rib.clone(), self.metrics.clone(), self.forwarding.clone());
         self.neighbors.write().await.insert(h.config.address, h);
     }
 
@@ -248,13 +254,9 @@ impl Daemon {
                     let _ = rx.await;
                     self.metrics.neighbor_removed(h.status.borrow().state);
                     self.neighbors.write().await.remove(&addr);
-                    let _ = self
-                        .rib
-                        .send(RibEvent::PeerDown {
-                            address: addr,
-                            reason: crate::neighbor::fsm::DownReason::AdministrativeStop { code: None, subcode: None },
-                        })
-                        .await;
+                    if other.is_none() {
+                        let _ = self.rib.send(RibEvent::PeerRemoved { address: addr }).await;
+                    }
                     if let Some(n) = other {
                         changed += 1;
                         self.add_neighbor(n.clone()).await;

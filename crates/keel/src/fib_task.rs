@@ -34,11 +34,21 @@ pub struct FibTask<F: Fib> {
     inherited: HashSet<Prefix>,
     /// What the kernel holds from keel, as far as keel knows.
     installed: HashMap<Prefix, FibRoute>,
+    /// The GR F bit: set when keel's routes survived in the kernel, or once keel has
+    /// converged after a cold start (from then on its forwarding state is its own).
+    forwarding: crate::neighbor::task::ForwardingState,
 }
 
 impl<F: Fib + Send + 'static> FibTask<F> {
-    pub fn new(fib: F, rib: mpsc::Sender<RibEvent>) -> Self {
-        FibTask { fib, rib, next_hops: HashMap::new(), inherited: HashSet::new(), installed: HashMap::new() }
+    pub fn new(fib: F, rib: mpsc::Sender<RibEvent>, forwarding: crate::neighbor::task::ForwardingState) -> Self {
+        FibTask {
+            fib,
+            rib,
+            next_hops: HashMap::new(),
+            inherited: HashSet::new(),
+            installed: HashMap::new(),
+            forwarding,
+        }
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<FibCommand>, keep_owned_for: Duration) {
@@ -57,7 +67,7 @@ impl<F: Fib + Send + 'static> FibTask<F> {
         }
         let sweep = tokio::time::sleep(keep_owned_for);
         tokio::pin!(sweep);
-        let mut swept = self.inherited.is_empty();
+        let mut swept = false;
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
@@ -89,6 +99,7 @@ impl<F: Fib + Send + 'static> FibTask<F> {
                 },
                 _ = &mut sweep, if !swept => {
                     swept = true;
+                    self.forwarding.store(true, std::sync::atomic::Ordering::Relaxed);
                     let stale: Vec<FibChange> = self.inherited.drain().map(FibChange::Delete).collect();
                     for c in &stale {
                         self.installed.remove(&c.prefix());

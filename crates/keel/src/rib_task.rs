@@ -11,17 +11,19 @@ use crate::neighbor::connection::Out;
 use crate::neighbor::fsm::DownReason;
 use crate::neighbor::negotiate::Negotiated;
 use keel_rib::export::export;
+use keel_rib::graceful_restart::helper::{self, Ending, Helper};
 use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
 use keel_wire::{RefreshSubtype, RouteRefresh};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 /// A route keel originates (`[[network]]`).
@@ -48,11 +50,17 @@ pub enum RibEvent {
         negotiated: Arc<Negotiated>,
         local: SocketAddr,
         policy: PeerPolicy,
+        /// Graceful restart helper settings for this neighbor (RFC 4724 §4.2).
+        helper: helper::Settings,
         writer: mpsc::Sender<Out>,
     },
     PeerDown {
         address: IpAddr,
         reason: DownReason,
+    },
+    /// The neighbor was removed from the configuration: its routes go, stale or not.
+    PeerRemoved {
+        address: IpAddr,
     },
     Update {
         address: IpAddr,
@@ -113,6 +121,11 @@ pub struct PeerCounts {
     pub llgr_stale_prefixes: usize,
     pub end_of_rib_received: BTreeSet<Family>,
     pub end_of_rib_sent: BTreeSet<Family>,
+    /// The neighbor is restarting and its routes are kept (RFC 4724 §4.2).
+    pub helper_active: bool,
+    pub stale_families: Vec<Family>,
+    /// Graceful-restart timers running, with the seconds left.
+    pub timers: BTreeMap<&'static str, u64>,
 }
 
 /// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.
@@ -147,6 +160,9 @@ struct Session {
 struct Peer {
     id: PeerId,
     session: Option<Session>,
+    helper: Helper,
+    /// The last session's OPEN exchange, for the helper when it ends.
+    last: Option<Arc<Negotiated>>,
     end_of_rib_received: BTreeSet<Family>,
     end_of_rib_sent: BTreeSet<Family>,
 }
@@ -160,6 +176,8 @@ pub struct RibTask {
     next_id: u32,
     networks: Vec<Network>,
     fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>,
+    /// Graceful-restart timers per neighbor.
+    timers: BTreeMap<(IpAddr, helper::Timer), Instant>,
 }
 
 impl RibTask {
@@ -180,6 +198,7 @@ impl RibTask {
             next_id: 1,
             networks: Vec::new(),
             fib,
+            timers: BTreeMap::new(),
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
@@ -207,7 +226,9 @@ impl RibTask {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| !s.pending.is_empty()));
+            let next_timer = self.timers.values().min().copied();
             tokio::select! {
+                _ = crate::neighbor::task::sleep_until(next_timer), if next_timer.is_some() => self.fire_timers(),
                 ev = rx.recv() => {
                     let Some(ev) = ev else { return };
                     self.handle(ev);
@@ -226,7 +247,7 @@ impl RibTask {
 
     fn handle(&mut self, ev: RibEvent) {
         match ev {
-            RibEvent::PeerUp { address, negotiated, local, policy, writer } => {
+            RibEvent::PeerUp { address, negotiated, local, policy, helper, writer } => {
                 let id = match self.peers.get(&address) {
                     Some(p) => p.id,
                     None => {
@@ -244,14 +265,19 @@ impl RibTask {
                 let families = negotiated.families.clone();
                 let pending: FxHashSet<(Family, Prefix)> =
                     self.rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)).collect();
-                let peer = self.peers.entry(address).or_insert(Peer {
+                let peer = self.peers.entry(address).or_insert_with(|| Peer {
                     id,
                     session: None,
+                    helper: Helper::new(helper.clone()),
+                    last: None,
                     end_of_rib_received: BTreeSet::new(),
                     end_of_rib_sent: BTreeSet::new(),
                 });
+                peer.helper.settings = helper;
                 peer.end_of_rib_received.clear();
                 peer.end_of_rib_sent.clear();
+                peer.last = Some(negotiated.clone());
+                let actions = peer.helper.session_up(negotiated.remote_graceful_restart());
                 peer.session = Some(Session {
                     negotiated,
                     writer,
@@ -261,15 +287,41 @@ impl RibTask {
                     borr_owed: Vec::new(),
                     eorr_owed: Vec::new(),
                 });
+                self.graceful_restart(address, actions);
             }
             RibEvent::PeerDown { address, reason } => {
                 let Some(peer) = self.peers.get_mut(&address) else { return };
                 peer.session = None;
-                let id = peer.id;
-                // Graceful restart (helper) will keep these as stale; until then they go.
-                let n = self.rib.flush_peer(id, None);
-                info!(neighbor = %address, routes = n, ?reason, "neighbor down, its routes withdrawn");
+                let ending = match reason {
+                    DownReason::TcpFailure => Ending::TcpFailure,
+                    DownReason::Restarted => Ending::Restarted,
+                    DownReason::HoldTimerExpired => Ending::HoldTimerExpired,
+                    DownReason::NotificationSent { code, subcode }
+                    | DownReason::NotificationReceived { code, subcode } => {
+                        Ending::Notification { hard_reset: is_hard_reset(code, subcode) }
+                    }
+                    DownReason::AdministrativeStop { code: Some(code), subcode: Some(subcode) } => {
+                        Ending::Notification { hard_reset: is_hard_reset(code, subcode) }
+                    }
+                    // Closed by us without a NOTIFICATION: as a TCP loss for the neighbor.
+                    DownReason::AdministrativeStop { .. } => Ending::TcpFailure,
+                };
+                let (n_bit, families) =
+                    peer.last.as_ref().map_or((false, Vec::new()), |n| (n.notification_bit(), n.families.clone()));
+                let remote = peer.last.as_ref().and_then(|n| n.remote_graceful_restart().cloned());
+                let before = self.rib.received(peer.id);
+                let actions =
+                    peer.helper.session_down(ending, n_bit, remote.as_ref(), &families, Instant::now().into_std());
+                info!(neighbor = %address, routes = before, ?reason, "neighbor down");
+                self.graceful_restart(address, actions);
                 self.rib.attrs.purge();
+            }
+            RibEvent::PeerRemoved { address } => {
+                if let Some(peer) = self.peers.remove(&address) {
+                    self.rib.remove_peer(peer.id);
+                    self.timers.retain(|(a, _), _| *a != address);
+                    self.rib.attrs.purge();
+                }
             }
             RibEvent::Update { address, update } => self.apply_update(address, &update),
             RibEvent::RouteRefresh { address, family } => {
@@ -301,6 +353,20 @@ impl RibTask {
                                 llgr_stale_prefixes: 0,
                                 end_of_rib_received: p.end_of_rib_received.clone(),
                                 end_of_rib_sent: p.end_of_rib_sent.clone(),
+                                helper_active: p.helper.active(),
+                                stale_families: p.helper.stale_families().iter().copied().collect(),
+                                timers: self
+                                    .timers
+                                    .iter()
+                                    .filter(|((x, _), _)| x == a)
+                                    .map(|((_, t), at)| {
+                                        let name = match t {
+                                            helper::Timer::Restart => "restart",
+                                            helper::Timer::Stale => "stale_routes",
+                                        };
+                                        (name, at.saturating_duration_since(Instant::now()).as_secs())
+                                    })
+                                    .collect(),
                             },
                         )
                     })
@@ -337,6 +403,8 @@ impl RibTask {
         if let Some(family) = update.as_end_of_rib() {
             debug!(neighbor = %address, %family, "End-of-RIB received");
             peer.end_of_rib_received.insert(family);
+            let actions = peer.helper.end_of_rib(family);
+            self.graceful_restart(address, actions);
             return;
         }
         let withdraw_all = update.treat_as_withdraw();
@@ -506,6 +574,48 @@ impl RibTask {
         }
     }
 
+    /// Carries out what the graceful-restart helper decided for a neighbor.
+    fn graceful_restart(&mut self, address: IpAddr, actions: Vec<helper::Action>) {
+        let Some(id) = self.peers.get(&address).map(|p| p.id) else { return };
+        for a in actions {
+            match a {
+                helper::Action::BumpGeneration => {
+                    self.rib.bump_generation(id);
+                }
+                helper::Action::Flush(f) => {
+                    let n = self.rib.flush_peer(id, f);
+                    if n > 0 {
+                        info!(neighbor = %address, family = ?f, routes = n, "routes withdrawn");
+                    }
+                }
+                helper::Action::SweepStale(f) => {
+                    let n = self.rib.sweep_stale(id, f);
+                    info!(neighbor = %address, family = ?f, routes = n, "stale routes swept");
+                }
+                helper::Action::StartTimer(t, d) => {
+                    self.timers.insert((address, t), Instant::now() + d);
+                }
+                helper::Action::StopTimer(t) => {
+                    self.timers.remove(&(address, t));
+                }
+                helper::Action::Log(m) => info!(neighbor = %address, "graceful restart: {m}"),
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(IpAddr, helper::Timer)> =
+            self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();
+        for (address, t) in due {
+            self.timers.remove(&(address, t));
+            if let Some(peer) = self.peers.get_mut(&address) {
+                let actions = peer.helper.timer_expired(t);
+                self.graceful_restart(address, actions);
+            }
+        }
+    }
+
     fn routes(&self, f: &RouteFilter) -> Vec<RouteView> {
         let by_id: HashMap<PeerId, IpAddr> = self.peers.iter().map(|(a, p)| (p.id, *a)).collect();
         let mut v = Vec::new();
@@ -558,6 +668,11 @@ impl PeerPolicy {
     fn default_ibgp() -> Self {
         PeerPolicy { import: true, export: true, route_reflector_client: false, route_server_client: false }
     }
+}
+
+/// Cease/Hard Reset (RFC 8538 §3).
+fn is_hard_reset(code: u8, subcode: u8) -> bool {
+    code == keel_wire::error::code::CEASE && subcode == keel_wire::error::cease::HARD_RESET
 }
 
 pub fn family_of(p: &Prefix) -> Family {

@@ -31,15 +31,16 @@ fn best_path_propagates_and_withdrawal_follows() {
     assert_eq!(r[0]["as_path"], serde_json::json!([65043, 65041]));
     assert_eq!(r[0]["next_hop"], "127.0.0.43");
     assert_eq!(r[0]["communities"], serde_json::json!(["65000:41"]));
-    // a goes away: c switches to b's path, e follows.
-    drop(a);
+    // a goes away for good (a Hard Reset, so c keeps nothing of it): c switches to b's
+    // path, e follows.
+    assert!(keel(&a.api(), &["stop", "--withdraw"]).0);
     let r = wait_for("switch at e", || {
         Some(routes(&e.api(), &["--prefix", "198.51.100.0/24"]))
             .filter(|v| v.len() == 1 && v[0]["as_path"].as_array().is_some_and(|p| p.len() == 3))
     });
     assert_eq!(r[0]["as_path"], serde_json::json!([65043, 65042, 65044]));
-    // b withdraws too (its upstream d's route goes when b drops): e has nothing left.
-    drop(b);
+    // b goes too (its upstream d's route with it): e has nothing left.
+    assert!(keel(&b.api(), &["stop", "--withdraw"]).0);
     wait_for("withdrawal at e", || Some(()).filter(|_| routes(&e.api(), &["--prefix", "198.51.100.0/24"]).is_empty()));
 }
 

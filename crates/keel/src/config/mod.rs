@@ -117,6 +117,11 @@ pub struct GracefulRestartOverride {
     pub restart_time: Option<Spanned<u16>>,
     pub stale_routes_time: Option<u32>,
     pub selection_deferral_time: Option<u32>,
+    /// Cap on a neighbor's advertised restart time (seconds).
+    pub max_restart_time: Option<u16>,
+    /// Graceful restarts allowed per `restart_window` seconds before the next is a hard reset.
+    pub max_restarts: Option<u32>,
+    pub restart_window: Option<u32>,
     pub notification: Option<bool>,
 }
 
@@ -127,6 +132,9 @@ pub struct GracefulRestart {
     pub restart_time: u16,
     pub stale_routes_time: u32,
     pub selection_deferral_time: u32,
+    pub max_restart_time: u16,
+    pub max_restarts: u32,
+    pub restart_window: u32,
     pub notification: bool,
 }
 
@@ -137,6 +145,9 @@ impl Default for GracefulRestart {
             restart_time: 120,
             stale_routes_time: 360,
             selection_deferral_time: 240,
+            max_restart_time: 600,
+            max_restarts: 5,
+            restart_window: 600,
             notification: true,
         }
     }
@@ -149,6 +160,9 @@ impl GracefulRestart {
             restart_time: o.restart_time.as_ref().map_or(self.restart_time, |s| *s.get_ref()),
             stale_routes_time: o.stale_routes_time.unwrap_or(self.stale_routes_time),
             selection_deferral_time: o.selection_deferral_time.unwrap_or(self.selection_deferral_time),
+            max_restart_time: o.max_restart_time.unwrap_or(self.max_restart_time),
+            max_restarts: o.max_restarts.unwrap_or(self.max_restarts),
+            restart_window: o.restart_window.unwrap_or(self.restart_window),
             notification: o.notification.unwrap_or(self.notification),
         }
     }

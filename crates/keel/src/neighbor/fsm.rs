@@ -95,6 +95,9 @@ pub enum Event {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum DownReason {
     TcpFailure,
+    /// A new connection came while the session was Established: the neighbor restarted
+    /// (RFC 4724 §4.2).
+    Restarted,
     HoldTimerExpired,
     NotificationSent {
         code: u8,

@@ -99,8 +99,15 @@ impl NeighborConfig {
         SocketAddr::new(self.address, self.port)
     }
 
-    /// The OPEN keel sends (RFC 4271 §4.2, capabilities per RFC 5492).
+    /// The OPEN keel sends (RFC 4271 §4.2, capabilities per RFC 5492), with the F bit as
+    /// known at start (see [`NeighborConfig::local_open_with`]).
     pub fn local_open(&self) -> Open {
+        self.local_open_with(false)
+    }
+
+    /// The OPEN with the GR F bit (and LLGR F bit) set to `forwarding_preserved` for every
+    /// family (RFC 4724 §3: set only when forwarding state was really preserved).
+    pub fn local_open_with(&self, forwarding_preserved: bool) -> Open {
         let mut caps: Vec<Capability> = self.families.iter().map(|f| Capability::Multiprotocol(*f)).collect();
         caps.push(Capability::RouteRefresh);
         caps.push(Capability::EnhancedRouteRefresh);
@@ -121,7 +128,10 @@ impl NeighborConfig {
             // RFC 4724 §3: a helper-only speaker lists no families. The F bit stays 0 until keel
             // preserves forwarding state (the restarting-speaker issue).
             let families = if gr.mode == GrMode::Restart {
-                self.families.iter().map(|&family| GracefulRestartFamily { family, forwarding_state: false }).collect()
+                self.families
+                    .iter()
+                    .map(|&family| GracefulRestartFamily { family, forwarding_state: forwarding_preserved })
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -133,7 +143,9 @@ impl NeighborConfig {
             }));
             // RFC 9494 §4.1: LLGR is sent only together with GR.
             if !self.llgr_families.is_empty() {
-                caps.push(Capability::LongLivedGracefulRestart(self.llgr_families.clone()));
+                let mut llgr = self.llgr_families.clone();
+                llgr.iter_mut().for_each(|f| f.forwarding_state = forwarding_preserved && gr.mode == GrMode::Restart);
+                caps.push(Capability::LongLivedGracefulRestart(llgr));
             }
         }
         Open::new(self.local_asn, self.hold_time, self.router_id, caps)

@@ -8,7 +8,7 @@
 //! gets Cease/Connection Collision Resolution. A new connection while Established is refused.
 
 use super::connection::{ConnEvent, Connection, Out};
-use super::fsm::{Action, Event, Fsm, Settings, State, Timer};
+use super::fsm::{Action, DownReason, Event, Fsm, Settings, State, Timer};
 use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
@@ -71,7 +71,16 @@ pub struct NeighborHandle {
     pub status: watch::Receiver<NeighborStatus>,
 }
 
-pub fn spawn(config: NeighborConfig, rib: mpsc::Sender<RibEvent>, metrics: Arc<Metrics>) -> NeighborHandle {
+/// Whether keel's forwarding state is preserved right now (the GR F bit, RFC 4724 §3),
+/// shared by all neighbor tasks and set by the daemon.
+pub type ForwardingState = Arc<std::sync::atomic::AtomicBool>;
+
+pub fn spawn(
+    config: NeighborConfig,
+    rib: mpsc::Sender<RibEvent>,
+    metrics: Arc<Metrics>,
+    forwarding: ForwardingState,
+) -> NeighborHandle {
     let (commands, command_rx) = mpsc::channel(16);
     let (status_tx, status) = watch::channel(NeighborStatus::default());
     let (events, event_rx) = mpsc::channel(64);
@@ -105,6 +114,7 @@ pub fn spawn(config: NeighborConfig, rib: mpsc::Sender<RibEvent>, metrics: Arc<M
         metrics,
         next_id: 0,
         published: State::Idle,
+        forwarding,
     };
     tokio::spawn(task.run(command_rx, event_rx));
     NeighborHandle { config, commands, status }
@@ -129,6 +139,7 @@ struct NeighborTask {
     next_id: u64,
     /// The state last published to the API and metrics.
     published: State,
+    forwarding: ForwardingState,
 }
 
 impl NeighborTask {
@@ -270,9 +281,30 @@ impl NeighborTask {
                 self.pending = Some(conn);
             }
             State::Established => {
-                // RFC 4271 §6.8: a collision with an Established session closes the new one.
-                // (Graceful restart will treat this as the neighbor restarting, RFC 4724 §4.2.)
-                self.refuse(conn, Fsm::collision_cease());
+                let graceful = self.config.graceful_restart.mode != GrMode::Disabled
+                    && self.fsm.negotiated().is_some_and(|n| n.remote_graceful_restart().is_some());
+                if !graceful {
+                    // RFC 4271 §6.8: a collision with an Established session closes the new one.
+                    self.refuse(conn, Fsm::collision_cease());
+                    return;
+                }
+                // RFC 4724 §4.2: a new connection from a graceful-restart neighbor while the
+                // old one looks Established means it restarted: drop the old one without a
+                // NOTIFICATION, keep its routes (helper), carry on with the new one.
+                info!(neighbor = %self.address(), "new connection while Established: neighbor restarted");
+                if let Some(old) = self.main.take() {
+                    old.close();
+                }
+                for t in [Timer::Hold, Timer::Keepalive] {
+                    self.timers.remove(&t);
+                }
+                self.codec = CodecOptions::default();
+                self.status.send_modify(|s| s.negotiated = None);
+                let _ =
+                    self.rib.send(RibEvent::PeerDown { address: self.address(), reason: DownReason::Restarted }).await;
+                self.fsm.reset_to_active();
+                self.main = Some(conn);
+                self.fsm_event(Event::TcpConnected).await;
             }
         }
     }
@@ -294,6 +326,8 @@ impl NeighborTask {
         if conn.open_sent {
             return;
         }
+        let preserved = self.forwarding.load(std::sync::atomic::Ordering::Relaxed);
+        self.fsm.settings.local_open = self.config.local_open_with(preserved);
         match Message::Open(self.fsm.settings.local_open.clone()).encode(&CodecOptions::default()) {
             Ok(b) => {
                 conn.try_send(b);
@@ -589,7 +623,15 @@ impl NeighborTask {
                     route_reflector_client: c.route_reflector_client,
                     route_server_client: c.route_server_client,
                 };
-                let ev = RibEvent::PeerUp { address: self.address(), negotiated: n, local, policy, writer };
+                let gr = &c.graceful_restart;
+                let helper = keel_rib::graceful_restart::helper::Settings {
+                    enabled: gr.mode != GrMode::Disabled,
+                    max_restart_time: gr.max_restart_time,
+                    stale_routes_time: gr.stale_routes_time,
+                    max_restarts: gr.max_restarts,
+                    restart_window: Duration::from_secs(gr.restart_window.into()),
+                };
+                let ev = RibEvent::PeerUp { address: self.address(), negotiated: n, local, policy, helper, writer };
                 let _ = self.rib.send(ev).await;
             }
             Action::SessionDown(reason) => {
@@ -605,7 +647,7 @@ impl NeighborTask {
     }
 }
 
-async fn sleep_until(t: Option<Instant>) {
+pub(crate) async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,

@@ -1,0 +1,198 @@
+//! Graceful restart, helper side (RFC 4724 §4.2, RFC 8538), keeld between keeld peers: a
+//! neighbor's restart moves nothing downstream.
+//!
+//! ```text
+//!  b (65062, restarts) --> a (65061, helper) --> c (65063, observer)
+//! ```
+
+mod common;
+
+use common::*;
+use keel::speaker::{self, SpeakerConfig};
+use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
+use keel_wire::{CodecOptions, Family, Message, NextHop, Nlri, PathAttributes, Update};
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+const ALL: &str = "import = \"all\"\nexport = \"all\"";
+
+/// The helper, with the restarting neighbor `b` and the observer `c`.
+fn start_a(test: &str, me: u8, b: u8, c: u8, global: &str) -> Keeld {
+    let ns = [b, c].map(|last| Neighbor { last, asn: 65000 + last as u32, extra: ALL });
+    let a = keeld_with(test, me, 65000 + me as u32, &ns, global, &[]);
+    wait_for("a's API", || json(&a.api(), &["show", "neighbors", "--json"]));
+    a
+}
+
+fn start_b(test: &str, me: u8, a: u8, global: &str, networks: &[&str]) -> Keeld {
+    keeld_with(
+        test,
+        me,
+        65000 + me as u32,
+        &[Neighbor { last: a, asn: 65000 + a as u32, extra: ALL }],
+        global,
+        networks,
+    )
+}
+
+fn neighbor(api: &std::path::Path, addr: &str) -> Value {
+    json(api, &["show", "neighbor", addr, "--json"]).unwrap_or(Value::Null)
+}
+
+/// UPDATEs c received from a so far.
+fn updates_at_c(c: &Keeld, a: u8) -> u64 {
+    neighbor(&c.api(), &format!("127.0.0.{a}"))["updates_received"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn neighbor_restart_causes_no_update_downstream_and_eor_sweeps_what_is_gone() {
+    let a = start_a("grh", 61, 62, 63, "");
+    let c = keeld_with("grh", 63, 65063, &[Neighbor { last: 61, asn: 65061, extra: ALL }], "", &[]);
+    let b = start_b("grh", 62, 61, "", &["198.51.100.0/24", "203.0.113.0/24"]);
+    wait_for("both routes at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 2));
+    let n = established(&a.api(), "127.0.0.62");
+    assert_eq!(n["graceful_restart"]["remote"]["restart_time"], 120);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = updates_at_c(&c, 61);
+
+    // b crashes: a keeps its routes as stale, c hears nothing.
+    drop(b);
+    let n = wait_for("helper active", || {
+        Some(neighbor(&a.api(), "127.0.0.62")).filter(|n| n["graceful_restart"]["helper_active"] == true)
+    });
+    assert_eq!(n["stale_prefixes"], 2);
+    assert!(n["graceful_restart"]["timers"]["restart"].as_u64().is_some_and(|t| t > 100 && t <= 120), "{n}");
+    assert_eq!(routes(&a.api(), &["--stale"]).len(), 2);
+    assert_eq!(routes(&c.api(), &[]).len(), 2);
+
+    // b is back with one of the two routes: after its End-of-RIB the other is withdrawn,
+    // and that withdrawal is the only UPDATE c sees.
+    let _b = start_b("grh", 62, 61, "", &["198.51.100.0/24"]);
+    wait_for("sweep", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    let n = wait_for("helper done", || {
+        Some(neighbor(&a.api(), "127.0.0.62")).filter(|n| n["graceful_restart"]["helper_active"] == false)
+    });
+    assert_eq!((n["stale_prefixes"].as_u64(), n["received_prefixes"].as_u64()), (Some(0), Some(1)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(updates_at_c(&c, 61) - before, 1, "only the withdrawal of the route that went away");
+    assert_eq!(routes(&c.api(), &[])[0]["prefix"], "198.51.100.0/24");
+}
+
+#[test]
+fn restart_timer_expiry_withdraws_and_hard_reset_flushes_at_once() {
+    let a = start_a("grt", 64, 65, 66, "");
+    let c = keeld_with("grt", 66, 65066, &[Neighbor { last: 64, asn: 65064, extra: ALL }], "", &[]);
+    // b advertises a 2 s restart time.
+    let b = start_b("grt", 65, 64, "[graceful_restart]\nrestart_time = 2", &["198.51.100.0/24"]);
+    wait_for("route at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    drop(b);
+    wait_for("helper active", || {
+        Some(()).filter(|_| neighbor(&a.api(), "127.0.0.65")["graceful_restart"]["helper_active"] == true)
+    });
+    assert_eq!(routes(&c.api(), &[]).len(), 1, "kept while the restart timer runs");
+    wait_for("withdrawn at c after the restart time", || Some(()).filter(|_| routes(&c.api(), &[]).is_empty()));
+
+    // Hard Reset (stop --withdraw with N exchanged): no retention at all.
+    let b = start_b("grt", 65, 64, "", &["198.51.100.0/24"]);
+    wait_for("route at c again", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    let (ok, _) = keel(&b.api(), &["stop", "--withdraw"]);
+    assert!(ok);
+    wait_for("flushed", || Some(()).filter(|_| routes(&c.api(), &[]).is_empty()));
+    let n = neighbor(&a.api(), "127.0.0.65");
+    assert_eq!(n["graceful_restart"]["helper_active"], false);
+    assert_eq!(n["last_notification_received"]["subcode"], 9);
+}
+
+#[test]
+fn graceful_reset_with_n_keeps_routes_on_both_sides() {
+    let a = start_a("grr", 67, 68, 69, "");
+    let c = keeld_with("grr", 69, 65069, &[Neighbor { last: 67, asn: 65067, extra: ALL }], "", &[]);
+    let b = start_b("grr", 68, 67, "", &["198.51.100.0/24"]);
+    wait_for("route at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = updates_at_c(&c, 67);
+    // `keel clear neighbor` = Cease/Administrative Reset: graceful with N (RFC 8538 §5.1).
+    let (ok, _) = keel(&b.api(), &["clear", "neighbor", "127.0.0.67"]);
+    assert!(ok);
+    wait_for("re-established", || {
+        Some(neighbor(&a.api(), "127.0.0.68"))
+            .filter(|n| n["established_transitions"] == 2 && n["graceful_restart"]["helper_active"] == false)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(updates_at_c(&c, 67), before, "no UPDATE downstream");
+    assert_eq!(routes(&c.api(), &[]).len(), 1);
+}
+
+fn gr_cap() -> GracefulRestart {
+    GracefulRestart {
+        restart_state: true,
+        notification: false,
+        restart_time: 120,
+        families: vec![GracefulRestartFamily { family: Family::IPV4_UNICAST, forwarding_state: true }],
+    }
+}
+
+#[test]
+fn new_connection_while_established_is_a_restart() {
+    let a = start_a("grn", 71, 72, 73, "");
+    let c = keeld_with("grn", 73, 65073, &[Neighbor { last: 71, asn: 65071, extra: ALL }], "", &[]);
+    let cfg = SpeakerConfig {
+        local: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 72)),
+        remote: SocketAddr::from(([127, 0, 0, 71], 179)),
+        asn: 65072,
+        router_id: Ipv4Addr::new(192, 0, 2, 72),
+        hold_time: 90,
+        families: vec![Family::IPV4_UNICAST],
+        graceful_restart: Some(gr_cap()),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let route = |p: &str| {
+        let attrs = PathAttributes {
+            origin: Some(keel_wire::Origin::Igp),
+            as_path: Some(keel_wire::AsPath::sequence(vec![65072])),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        keel_wire::builder::announce(
+            Family::IPV4_UNICAST,
+            &attrs,
+            NextHop::V4(Ipv4Addr::new(127, 0, 0, 72)),
+            &[Nlri::new(p.parse().unwrap())],
+            &CodecOptions::default(),
+            &mut out,
+        )
+        .unwrap();
+        out.extend(Update::end_of_rib(Family::IPV4_UNICAST).encode(&CodecOptions::default()).unwrap());
+        out
+    };
+    let (_rd1, mut wr1) = rt.block_on(async {
+        let (rd, mut wr, _) = speaker::connect(&cfg).await.expect("first session");
+        wr.send(&route("198.51.100.0/24")).await.unwrap();
+        (rd, wr)
+    });
+    wait_for("route at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = updates_at_c(&c, 71);
+    // The "rebooted" neighbor connects again; the old connection is still open.
+    rt.block_on(async {
+        let (mut rd2, mut wr2, _) = speaker::connect(&cfg).await.expect("second session accepted");
+        wr2.send(&route("198.51.100.0/24")).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok(Some(m)) = rd2.next().await {
+                let _: Message = m;
+            }
+        });
+        std::mem::forget(wr2);
+    });
+    let n = wait_for("restart handled", || {
+        Some(neighbor(&a.api(), "127.0.0.72"))
+            .filter(|n| n["established_transitions"] == 2 && n["state"] == "established")
+    });
+    assert_eq!(n["received_prefixes"], 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(updates_at_c(&c, 71), before, "no UPDATE downstream");
+    // The old connection was closed without a NOTIFICATION.
+    assert!(n["last_notification_sent"].is_null(), "{n}");
+    let _ = rt.block_on(wr1.keepalive());
+}
