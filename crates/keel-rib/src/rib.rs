@@ -424,13 +424,22 @@ impl Rib {
         self.len() == 0
     }
 
-    /// Number of stale paths of `peer` (a walk; for the API, not the hot path).
-    pub fn stale_count(&self, peer: PeerId) -> usize {
+    /// Number of stale paths of `peer` per family (a walk; for the API, not the hot path).
+    pub fn stale_counts(&self, peer: PeerId) -> Vec<(Family, usize)> {
         let current = self.generation(peer);
-        self.iter(None)
-            .flat_map(|(_, _, d)| d.paths.iter())
-            .filter(|p| p.peer == peer && p.generation < current)
-            .count()
+        self.tables
+            .iter()
+            .map(|(f, t)| {
+                let stale = |p: &&Path| p.peer == peer && p.generation < current;
+                (*f, t.values().flat_map(|d| d.paths.iter()).filter(stale).count())
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Number of stale paths of `peer`.
+    pub fn stale_count(&self, peer: PeerId) -> usize {
+        self.stale_counts(peer).iter().map(|(_, n)| n).sum()
     }
 }
 

@@ -102,6 +102,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
             "notification_bit": n.map(|n| n.notification_bit()),
             "helper_active": c.helper_active,
             "stale_families": c.stale_families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            "stale_prefixes_by_family": c.stale_by_family,
             "end_of_rib_received": families(&c.end_of_rib_received),
             "end_of_rib_sent": families(&c.end_of_rib_sent),
             "timers": c.timers,

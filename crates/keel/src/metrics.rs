@@ -46,6 +46,7 @@ pub struct Metrics {
     prefixes_received: Family<NeighborLabel, Gauge>,
     prefixes_advertised: Family<NeighborLabel, Gauge>,
     prefixes_stale: Family<NeighborLabel, Gauge>,
+    helper_active: Family<NeighborLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -60,6 +61,7 @@ impl Default for Metrics {
             prefixes_received: Family::default(),
             prefixes_advertised: Family::default(),
             prefixes_stale: Family::default(),
+            helper_active: Family::default(),
         };
         registry.register("bgp_sessions", "BGP sessions by FSM state", m.sessions.clone());
         registry.register("bgp_messages_received", "BGP messages received", m.received.clone());
@@ -119,6 +121,7 @@ impl Metrics {
             self.prefixes_received.get_or_create(&l).set(c.received_prefixes as i64);
             self.prefixes_advertised.get_or_create(&l).set(c.advertised_prefixes as i64);
             self.prefixes_stale.get_or_create(&l).set(c.stale_prefixes as i64);
+            self.helper_active.get_or_create(&l).set(c.helper_active as i64);
         }
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());

@@ -124,6 +124,8 @@ pub struct PeerCounts {
     /// The neighbor is restarting and its routes are kept (RFC 4724 §4.2).
     pub helper_active: bool,
     pub stale_families: Vec<Family>,
+    /// Stale paths per family.
+    pub stale_by_family: BTreeMap<String, usize>,
     /// Graceful-restart timers running, with the seconds left.
     pub timers: BTreeMap<&'static str, u64>,
 }
@@ -350,6 +352,12 @@ impl RibTask {
                                 received_prefixes: self.rib.received(p.id),
                                 advertised_prefixes: p.session.as_ref().map_or(0, |s| s.sent.len()),
                                 stale_prefixes: self.rib.stale_count(p.id),
+                                stale_by_family: self
+                                    .rib
+                                    .stale_counts(p.id)
+                                    .into_iter()
+                                    .map(|(f, n)| (f.to_string(), n))
+                                    .collect(),
                                 llgr_stale_prefixes: 0,
                                 end_of_rib_received: p.end_of_rib_received.clone(),
                                 end_of_rib_sent: p.end_of_rib_sent.clone(),

@@ -186,7 +186,16 @@ pub fn neighbor_detail(n: &Value) -> String {
             );
         }
     }
-    let _ = writeln!(o, "    helper active: {}", gr["helper_active"]);
+    let timers = gr["timers"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k} {v}s left")).collect::<Vec<_>>().join(", "))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none running".into());
+    let _ = writeln!(o, "    helper active: {}; timers: {timers}", gr["helper_active"]);
+    if let Some(m) = gr["stale_prefixes_by_family"].as_object().filter(|m| !m.is_empty()) {
+        let v: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(o, "    stale prefixes: {}", v.join(", "));
+    }
     let _ = writeln!(
         o,
         "    End-of-RIB received: {}; sent: {}",
