@@ -46,6 +46,8 @@ pub struct Connection {
     /// Our OPEN went out on it.
     pub open_sent: bool,
     pub remote_open: Option<keel_wire::Open>,
+    /// A KEEPALIVE arrived after the OPEN (while the connection waited aside).
+    pub keepalive_seen: bool,
 }
 
 impl Connection {
@@ -62,7 +64,17 @@ impl Connection {
         let (writer, rx) = mpsc::channel(WRITE_QUEUE);
         tokio::spawn(write_loop(id, wr, rx, events.clone()));
         let reader = tokio::spawn(read_loop(id, rd, events));
-        Ok(Connection { id, outgoing, local, remote, writer, reader, open_sent: false, remote_open: None })
+        Ok(Connection {
+            id,
+            outgoing,
+            local,
+            remote,
+            writer,
+            reader,
+            open_sent: false,
+            remote_open: None,
+            keepalive_seen: false,
+        })
     }
 
     /// Queues bytes without waiting; false if the queue is full or closed.

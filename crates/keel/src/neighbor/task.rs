@@ -28,6 +28,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+/// How long a new connection waits aside while the old session might still be ending.
+const RESTART_CHECK: Duration = Duration::from_millis(200);
+
 /// Why keel itself ends a session; the Cease it sends depends on what was negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopKind {
@@ -115,6 +118,7 @@ pub fn spawn(
         next_id: 0,
         published: State::Idle,
         forwarding,
+        restart_check: None,
     };
     tokio::spawn(task.run(command_rx, event_rx));
     NeighborHandle { config, commands, status }
@@ -140,6 +144,9 @@ struct NeighborTask {
     /// The state last published to the API and metrics.
     published: State,
     forwarding: ForwardingState,
+    /// A new connection arrived while Established: when this passes and the old session
+    /// still stands, the neighbor restarted (RFC 4724 §4.2).
+    restart_check: Option<Instant>,
 }
 
 impl NeighborTask {
@@ -150,7 +157,7 @@ impl NeighborTask {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::Receiver<(u64, ConnEvent)>) {
         self.fsm_event(Event::ManualStart).await;
         loop {
-            let next = self.timers.values().min().copied();
+            let next = self.timers.values().chain(self.restart_check.as_ref()).min().copied();
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Shutdown { kind, done }) => {
@@ -174,6 +181,10 @@ impl NeighborTask {
 
     async fn fire_timers(&mut self) {
         let now = Instant::now();
+        if self.restart_check.is_some_and(|t| t <= now) {
+            self.restart_check = None;
+            self.restarted().await;
+        }
         let due: Vec<Timer> = self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();
         for t in due {
             self.timers.remove(&t);
@@ -289,22 +300,49 @@ impl NeighborTask {
                     return;
                 }
                 // RFC 4724 §4.2: a new connection from a graceful-restart neighbor while the
-                // old one looks Established means it restarted: drop the old one without a
-                // NOTIFICATION, keep its routes (helper), carry on with the new one.
-                info!(neighbor = %self.address(), "new connection while Established: neighbor restarted");
-                if let Some(old) = self.main.take() {
+                // old one looks Established means it restarted. What the old connection still
+                // holds (a NOTIFICATION, a FIN) is read first: the new connection waits aside
+                // for a moment, and takes over when the old session ends on its own.
+                if let Some(old) = self.pending.take() {
                     old.close();
                 }
-                for t in [Timer::Hold, Timer::Keepalive] {
-                    self.timers.remove(&t);
-                }
-                self.codec = CodecOptions::default();
-                self.status.send_modify(|s| s.negotiated = None);
-                let _ =
-                    self.rib.send(RibEvent::PeerDown { address: self.address(), reason: DownReason::Restarted }).await;
-                self.fsm.reset_to_active();
-                self.main = Some(conn);
-                self.fsm_event(Event::TcpConnected).await;
+                let mut conn = conn;
+                self.send_open(&mut conn);
+                self.pending = Some(conn);
+                self.restart_check = Some(Instant::now() + RESTART_CHECK);
+            }
+        }
+    }
+
+    /// The old session still stands after [`RESTART_CHECK`]: drop it without a NOTIFICATION,
+    /// keep the neighbor's routes (helper), carry on with the new connection.
+    async fn restarted(&mut self) {
+        if self.fsm.state() != State::Established || self.pending.is_none() {
+            return;
+        }
+        info!(neighbor = %self.address(), "new connection while Established: neighbor restarted");
+        if let Some(old) = self.main.take() {
+            old.close();
+        }
+        for t in [Timer::Hold, Timer::Keepalive] {
+            self.timers.remove(&t);
+        }
+        self.codec = CodecOptions::default();
+        self.status.send_modify(|s| s.negotiated = None);
+        let _ = self.rib.send(RibEvent::PeerDown { address: self.address(), reason: DownReason::Restarted }).await;
+        self.fsm.reset_to_active();
+        self.main = self.pending.take();
+        self.take_over().await;
+    }
+
+    /// The connection that waited aside is now the main one: replay what it received.
+    async fn take_over(&mut self) {
+        let (open, keepalive) = self.main.as_ref().map_or((None, false), |c| (c.remote_open.clone(), c.keepalive_seen));
+        self.fsm_event(Event::TcpConnected).await;
+        if let Some(open) = open {
+            self.fsm_event(Event::OpenReceived(Box::new(open))).await;
+            if keepalive {
+                self.fsm_event(Event::KeepaliveReceived).await;
             }
         }
     }
@@ -482,7 +520,11 @@ impl NeighborTask {
                 }
                 self.resolve_collision().await;
             }
-            Ok(Message::Keepalive) => {}
+            Ok(Message::Keepalive) => {
+                if let Some(p) = self.pending.as_mut() {
+                    p.keepalive_seen = p.remote_open.is_some();
+                }
+            }
             _ => {
                 if let Some(p) = self.pending.take() {
                     p.close();
@@ -514,8 +556,7 @@ impl NeighborTask {
         }
         self.main = self.pending.take();
         self.fsm.reset_to_active();
-        self.fsm_event(Event::TcpConnected).await;
-        self.fsm_event(Event::OpenReceived(Box::new(pending_open))).await;
+        self.take_over().await;
     }
 
     async fn fsm_event(&mut self, ev: Event) {
@@ -566,11 +607,7 @@ impl NeighborTask {
                 // A collision candidate carries on as the connection (RFC 4271 §6.8).
                 if self.pending.is_some() && self.fsm.accept_incoming() {
                     self.main = self.pending.take();
-                    let open = self.main.as_ref().and_then(|c| c.remote_open.clone());
-                    Box::pin(self.fsm_event(Event::TcpConnected)).await;
-                    if let Some(open) = open {
-                        Box::pin(self.fsm_event(Event::OpenReceived(Box::new(open)))).await;
-                    }
+                    Box::pin(self.take_over()).await;
                 }
             }
             Action::SendOpen => {
