@@ -20,6 +20,20 @@
 //! | md5 | 127.0.0.181, .182 (right password), .183 (wrong password) |
 //! | reload | 127.0.0.191, .192, .193, .194 |
 //! | check that nothing holds *:179 | 127.0.0.199 |
+//! | gr_helper: BIRD graceful restart | 127.0.0.201, BIRD .202, observer BIRD .203 |
+//! | gr_helper: BIRD kill -9 | 127.0.0.204, BIRD .205, observer BIRD .206 |
+//! | gr_helper: BIRD without N bit | 127.0.0.207, BIRD .208, observer BIRD .209 |
+//! | gr_helper: FRR kill -9 | 127.0.0.211, FRR .212, observer BIRD .213 |
+//! | gr_helper: FRR clear soft/graceful/hard | 127.0.0.214, FRR .215, observer BIRD .216 |
+//! | gr_helper: ExaBGP without End-of-RIB | 127.0.0.217, ExaBGP .218, observer BIRD .219 |
+//! | gr_helper: GoBGP -r | 127.0.0.221, GoBGP .222 (gRPC .222:50051), observer BIRD .223 |
+//! | gr_helper: GoBGP without -r (F=0) | 127.0.0.224, GoBGP .225 (gRPC .225:50051), observer BIRD .226 |
+//! | gr_helper: ExaBGP restart timer | 127.0.0.227, ExaBGP .228, observer BIRD .229 |
+//! | gr_helper: ExaBGP without GR in new OPEN | 127.0.0.231, ExaBGP .232, observer GoBGP .233 (gRPC .233:50051) |
+//! | propagation: slow consumer | 127.0.0.236, upstream .237, stuck .238, reader .239 |
+//! | propagation: best paths | 127.0.0.240, BIRD .241, GoBGP .242 (gRPC .242:50051), FRR .243 |
+//! | propagation: route reflector | 127.0.0.245, BIRD .246, FRR .247 |
+//! | propagation: route server | 127.0.0.250, BIRD .251, GoBGP .252 (gRPC .252:50051) |
 
 #[path = "interop/common.rs"]
 mod common;
@@ -44,3 +58,9 @@ mod md5;
 
 #[path = "interop/config.rs"]
 mod config;
+
+#[path = "interop/gr_helper.rs"]
+mod gr_helper;
+
+#[path = "interop/propagation.rs"]
+mod propagation;
