@@ -148,6 +148,11 @@ impl Proc {
         }
     }
 
+    /// Whether the process has exited (reaped here if so).
+    pub fn exited(&self) -> bool {
+        matches!(self.child.borrow_mut().try_wait(), Ok(Some(_)))
+    }
+
     pub fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
         unsafe {
