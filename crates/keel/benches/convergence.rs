@@ -8,7 +8,7 @@
 
 mod support;
 
-use keel::speaker::{self, SpeakerConfig};
+use keel::speaker::SpeakerConfig;
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Family, Message};
 use std::collections::HashSet;
@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use support::{env, Keeld};
 
 const LISTEN: &str = "127.0.0.50:179";
-const DOWNSTREAM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 60);
+const DOWNSTREAM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 49);
 
 fn upstream(i: usize) -> Ipv4Addr {
+    assert!(i < 25, "upstream addresses 127.0.0.51-75");
     Ipv4Addr::new(127, 0, 0, 51 + i as u8)
 }
 
@@ -69,7 +70,7 @@ fn main() {
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             graceful_restart: None,
         };
-        let (mut rd, _wr, _) = speaker::connect(&down).await.expect("downstream session");
+        let (mut rd, _wr, _) = support::connect(&down).await;
         let expected = v4 + v6;
         let counter = tokio::spawn(async move {
             let mut seen = HashSet::with_capacity(expected);
@@ -105,7 +106,7 @@ fn main() {
                 graceful_restart: None,
             };
             senders.push(tokio::spawn(async move {
-                let (mut rd, mut wr, _) = speaker::connect(&cfg).await.expect("upstream session");
+                let (mut rd, mut wr, _) = support::connect(&cfg).await;
                 tokio::spawn(async move { while let Ok(Some(_)) = rd.next().await {} });
                 wr.send(&feed).await.expect("send feed");
                 wr

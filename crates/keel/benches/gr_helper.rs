@@ -86,7 +86,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let (mut drd, _dwr, _) = speaker::connect(&cfg(DOWN, 64999, None)).await.expect("downstream");
+        let (mut drd, _dwr, _) = support::connect(&cfg(DOWN, 64999, None)).await;
         let updates = Arc::new(AtomicU64::new(0));
         let withdrawn = Arc::new(AtomicU64::new(0));
         let announced = Arc::new(AtomicU64::new(0));
@@ -108,7 +108,7 @@ fn main() {
             });
         }
         // Initial load.
-        let (urd, mut uwr, _) = speaker::connect(&cfg(UP, table.peer_as, Some(gr(false)))).await.expect("upstream");
+        let (urd, mut uwr, _) = support::connect(&cfg(UP, table.peer_as, Some(gr(false)))).await;
         uwr.send(&full).await.unwrap();
         while announced.load(Ordering::Relaxed) < total as u64 {
             tokio::time::sleep(Duration::from_millis(20)).await;

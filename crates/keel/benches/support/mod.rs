@@ -74,3 +74,17 @@ impl Proc {
         (cpu, kb("VmRSS:"), kb("VmHWM:"))
     }
 }
+
+/// Connects a speaker, retrying while keeld is still starting (up to 10 s).
+pub async fn connect(
+    cfg: &keel::speaker::SpeakerConfig,
+) -> (keel::speaker::SessionReader, keel::speaker::SessionWriter, keel_wire::Open) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match keel::speaker::connect(cfg).await {
+            Ok(s) => return s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("session from {}: {e}", cfg.local),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
