@@ -44,8 +44,8 @@ pub fn export(
         return None;
     }
     let target_ebgp = target.ebgp();
+    // Route-server clients are outside the AS too: RFC 1997 applies to them as well.
     if target_ebgp
-        && !target.route_server_client
         && (a.communities.contains(&Community::NO_EXPORT) || a.communities.contains(&Community::NO_EXPORT_SUBCONFED))
     {
         return None;
@@ -183,6 +183,13 @@ mod tests {
         assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(3), &ibgp).is_some());
         let no_adv = set(|a| a.communities = vec![Community::NO_ADVERTISE]);
         assert!(export(F, &no_adv, PeerId(1), Some(&s), PeerId(3), &ibgp).is_none());
+    }
+
+    #[test]
+    fn route_server_clients_do_not_get_no_export_routes() {
+        let (s, t) = (peer(65001, 1), PeerInfo { route_server_client: true, ..peer(65002, 2) });
+        let no_export = set(|a| a.communities = vec![Community::NO_EXPORT]);
+        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &t).is_none());
     }
 
     #[test]
