@@ -174,6 +174,7 @@ struct RouteParams {
     neighbor: Option<String>,
     #[serde(default)]
     stale: bool,
+    advertised: Option<String>,
 }
 
 async fn routes(State(d): State<Arc<Daemon>>, Query(p): Query<RouteParams>) -> Response {
@@ -190,10 +191,12 @@ async fn routes(State(d): State<Arc<Daemon>>, Query(p): Query<RouteParams>) -> R
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         }
     }
-    if let Some(n) = p.neighbor {
-        match n.parse() {
-            Ok(n) => filter.neighbor = Some(n),
-            Err(_) => return error(StatusCode::BAD_REQUEST, format!("{n:?} is not an IP address")),
+    for (value, slot) in [(p.neighbor, &mut filter.neighbor), (p.advertised, &mut filter.advertised)] {
+        if let Some(n) = value {
+            match n.parse() {
+                Ok(n) => *slot = Some(n),
+                Err(_) => return error(StatusCode::BAD_REQUEST, format!("{n:?} is not an IP address")),
+            }
         }
     }
     let (reply, rx) = oneshot::channel();

@@ -92,6 +92,8 @@ pub struct RouteFilter {
     pub prefix: Option<Prefix>,
     pub neighbor: Option<IpAddr>,
     pub stale: bool,
+    /// Show what was advertised to this neighbor (its Adj-RIB-Out) instead.
+    pub advertised: Option<IpAddr>,
 }
 
 /// A route as the API shows it (JSON names are a contract).
@@ -624,7 +626,56 @@ impl RibTask {
         }
     }
 
+    /// One route as the API shows it.
+    fn view(family: Family, prefix: &Prefix, neighbor: Option<IpAddr>, set: &AttrSet, flags: ViewFlags) -> RouteView {
+        let a = &set.attributes;
+        let local = neighbor.is_none();
+        RouteView {
+            prefix: prefix.to_string(),
+            family: family.to_string(),
+            path_id: flags.path_id,
+            neighbor,
+            next_hop: if local && set.next_hop.addr().is_unspecified() {
+                "self".to_string()
+            } else {
+                set.next_hop.to_string()
+            },
+            as_path: a.as_path.as_ref().map(|p| p.asns().collect()).unwrap_or_default(),
+            origin: a.origin.map(Origin::name),
+            communities: a.communities.iter().map(|c| c.to_string()).collect(),
+            large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
+            local_pref: a.local_pref,
+            med: a.med,
+            best: flags.best,
+            stale: flags.stale,
+            llgr_stale: a.communities.contains(&Community::LLGR_STALE),
+        }
+    }
+
+    /// What `to` was sent (Adj-RIB-Out, RFC 4271 §3.2): the exported attributes.
+    fn advertised(&self, to: IpAddr, f: &RouteFilter) -> Vec<RouteView> {
+        let Some(peer) = self.peers.get(&to) else { return Vec::new() };
+        let (Some(s), Some(target)) = (peer.session.as_ref(), self.rib.peer(peer.id)) else { return Vec::new() };
+        let mut v: Vec<RouteView> = s
+            .sent
+            .iter()
+            .filter(|((family, prefix), _)| {
+                f.family.is_none_or(|x| x == *family) && f.prefix.is_none_or(|p| p == *prefix)
+            })
+            .filter_map(|((family, prefix), (source, attrs))| {
+                let src = (*source != PeerId::LOCAL).then(|| self.rib.peer(*source)).flatten();
+                let out = export(*family, attrs, *source, src, peer.id, target)?;
+                Some(Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() }))
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.family, &a.prefix).cmp(&(&b.family, &b.prefix)));
+        v
+    }
+
     fn routes(&self, f: &RouteFilter) -> Vec<RouteView> {
+        if let Some(to) = f.advertised {
+            return self.advertised(to, f);
+        }
         let by_id: HashMap<PeerId, IpAddr> = self.peers.iter().map(|(a, p)| (p.id, *a)).collect();
         let mut v = Vec::new();
         for (family, prefix, dest) in self.rib.iter(f.family) {
@@ -637,28 +688,13 @@ impl RibTask {
                 if f.neighbor.is_some_and(|n| Some(n) != neighbor) || (f.stale && !stale) {
                     continue;
                 }
-                let a = &path.attrs.attributes;
                 let local = path.peer == PeerId::LOCAL;
-                v.push(RouteView {
-                    prefix: prefix.to_string(),
-                    family: family.to_string(),
+                let flags = ViewFlags {
                     path_id: if local { None } else { self.path_id_view(neighbor, family, path.path_id) },
-                    neighbor,
-                    next_hop: if local && path.attrs.next_hop.addr().is_unspecified() {
-                        "self".to_string()
-                    } else {
-                        path.attrs.next_hop.to_string()
-                    },
-                    as_path: a.as_path.as_ref().map(|p| p.asns().collect()).unwrap_or_default(),
-                    origin: a.origin.map(Origin::name),
-                    communities: a.communities.iter().map(|c| c.to_string()).collect(),
-                    large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
-                    local_pref: a.local_pref,
-                    med: a.med,
                     best: dest.best_index() == Some(i),
                     stale,
-                    llgr_stale: a.communities.contains(&Community::LLGR_STALE),
-                });
+                };
+                v.push(Self::view(family, prefix, neighbor, &path.attrs, flags));
             }
         }
         v.sort_by(|a, b| (&a.family, &a.prefix, a.neighbor).cmp(&(&b.family, &b.prefix, b.neighbor)));
@@ -670,6 +706,14 @@ impl RibTask {
         let s = self.peers.get(&neighbor?)?.session.as_ref()?;
         s.negotiated.add_path_receive.contains(&family).then_some(id)
     }
+}
+
+/// Per-path facts a route view shows beside the attributes.
+#[derive(Default)]
+struct ViewFlags {
+    path_id: Option<u32>,
+    best: bool,
+    stale: bool,
 }
 
 impl PeerPolicy {

@@ -31,6 +31,11 @@ fn best_path_propagates_and_withdrawal_follows() {
     assert_eq!(r[0]["as_path"], serde_json::json!([65043, 65041]));
     assert_eq!(r[0]["next_hop"], "127.0.0.43");
     assert_eq!(r[0]["communities"], serde_json::json!(["65000:41"]));
+    // c's Adj-RIB-Out towards e shows the same, as sent.
+    let out = routes(&c.api(), &["--advertised", "127.0.0.45"]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0]["as_path"], serde_json::json!([65043, 65041]));
+    assert_eq!(out[0]["next_hop"], "127.0.0.43");
     // a goes away for good (a Hard Reset, so c keeps nothing of it): c switches to b's
     // path, e follows.
     assert!(keel(&a.api(), &["stop", "--withdraw"]).0);

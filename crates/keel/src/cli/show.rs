@@ -40,6 +40,9 @@ pub struct RouteArgs {
     /// Only stale routes (kept for a restarting neighbor).
     #[arg(long)]
     pub stale: bool,
+    /// What was advertised to this neighbor (its Adj-RIB-Out), with the attributes it was sent.
+    #[arg(long, value_name = "ADDR")]
+    pub advertised: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -278,6 +281,7 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
                 ("prefix", a.prefix),
                 ("neighbor", a.neighbor),
                 ("stale", a.stale.then(|| "true".to_string())),
+                ("advertised", a.advertised),
             ]);
             let v = request(api, "GET", &format!("/v1/routes{q}"))?;
             if a.json {
