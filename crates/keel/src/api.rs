@@ -26,6 +26,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/routes", get(routes))
         .route("/v1/reload", post(reload))
         .route("/v1/stop", post(stop))
+        .route("/v1/restart", post(restart))
         .route("/v1/status", get(status))
         .with_state(daemon)
 }
@@ -224,6 +225,14 @@ struct StopParams {
 
 async fn stop(State(d): State<Arc<Daemon>>, Query(p): Query<StopParams>) -> Json<Value> {
     d.request_shutdown(if p.withdraw { StopKind::Withdraw } else { StopKind::Graceful });
+    Json(json!({"ok": true}))
+}
+
+/// Graceful restart of keeld itself: sessions close so that helpers keep keel's routes, kernel
+/// routes stay, and the keeld binary is executed again (the upgrade path).
+async fn restart(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    d.reexec.store(true, std::sync::atomic::Ordering::Relaxed);
+    d.request_shutdown(StopKind::Graceful);
     Json(json!({"ok": true}))
 }
 

@@ -39,6 +39,10 @@ pub struct Daemon {
     shutdown: watch::Sender<Option<StopKind>>,
     /// The GR F bit keel advertises (RFC 4724 §3).
     forwarding: task::ForwardingState,
+    /// The GR R bit keel advertises while it restarts (RFC 4724 §4.1).
+    restarting: task::RestartState,
+    /// `keel restart`: after the graceful stop, run the (possibly new) keeld binary again.
+    pub reexec: std::sync::atomic::AtomicBool,
 }
 
 pub fn networks(config: &Config) -> Vec<Network> {
@@ -56,9 +60,20 @@ pub fn networks(config: &Config) -> Vec<Network> {
 }
 
 impl Daemon {
-    /// Runs keeld until it is told to stop. Errors only for what prevents starting at all.
-    pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    /// Runs keeld until it is told to stop; `Ok(true)` when it should run again (`keel
+    /// restart`). Errors only for what prevents starting at all.
+    pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<bool> {
         let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
+        // keeld restarts when it ran before (its state file is there) and is a restarting
+        // speaker: R=1 and selection deferral until End-of-RIB (RFC 4724 §4.1).
+        let previous = read_state(&config);
+        let gr = &config.graceful_restart;
+        let restart = previous.is_some() && gr.mode == crate::config::GrMode::Restart;
+        if let Some(p) = &previous {
+            info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
+        }
+        let restarting: task::RestartState = Arc::new(std::sync::atomic::AtomicBool::new(restart));
+        let deferral = restart.then(|| std::time::Duration::from_secs(gr.selection_deferral_time.into()));
         // Without a FIB keel is not in the forwarding path: a restart of keel cannot disturb
         // forwarding. With one, the FIB task says whether routes survived (RFC 4724 §3).
         let forwarding: task::ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
@@ -67,7 +82,9 @@ impl Daemon {
                 .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
             let (tx, rx) = mpsc::channel(64);
             let keep = std::time::Duration::from_secs(config.graceful_restart.selection_deferral_time.into());
-            tokio::spawn(FibTask::new(f, rib.clone(), forwarding.clone()).run(rx, keep));
+            let mut task = FibTask::new(f, rib.clone(), forwarding.clone());
+            task.inherit().await;
+            tokio::spawn(task.run(rx, keep));
             info!(table = config.fib.table, protocol = config.fib.protocol, "kernel FIB enabled");
             Some(tx)
         } else {
@@ -85,6 +102,11 @@ impl Daemon {
             options,
             networks(&config),
             fib.clone(),
+        )
+        .with_deferral(
+            deferral,
+            restarting.clone(),
+            config.neighbors.iter().map(|n| *n.address.get_ref()).collect(),
         );
         tokio::spawn(rib_task.run(rib_rx));
         let (shutdown, mut shutdown_rx) = watch::channel(None);
@@ -98,6 +120,8 @@ impl Daemon {
             listeners: RwLock::new(Vec::new()),
             shutdown,
             forwarding: forwarding.clone(),
+            restarting: restarting.clone(),
+            reexec: std::sync::atomic::AtomicBool::new(false),
         });
         write_state(&config, false);
 
@@ -192,7 +216,7 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(&api_path);
         write_state(&*daemon.config.read().await, true);
-        Ok(())
+        Ok(daemon.reexec.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     pub fn request_shutdown(&self, kind: StopKind) {
@@ -202,7 +226,8 @@ impl Daemon {
     async fn add_neighbor(&self, n: NeighborConfig) {
         self.set_md5(&n).await;
         self.metrics.neighbor_added();
-        let h = task::spawn(n, self.rib.clone(), self.metrics.clone(), self.forwarding.clone());
+        let h =
+            task::spawn(n, self.rib.clone(), self.metrics.clone(), self.forwarding.clone(), self.restarting.clone());
         self.neighbors.write().await.insert(h.config.address, h);
     }
 
@@ -310,6 +335,23 @@ async fn accept_loop(daemon: Arc<Daemon>, listener: Arc<TcpListener>) {
             None => info!(%peer, "connection from an unknown address refused"),
         }
     }
+}
+
+/// What the previous run left in `state_dir/keeld.state`.
+#[derive(Debug)]
+struct Previous {
+    clean_exit: bool,
+    seconds_ago: u64,
+}
+
+fn read_state(config: &Config) -> Option<Previous> {
+    let text = std::fs::read_to_string(config.global.state_dir.join("keeld.state")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Some(Previous {
+        clean_exit: v["clean_exit"].as_bool().unwrap_or(false),
+        seconds_ago: now.saturating_sub(v["time"].as_u64().unwrap_or(now)),
+    })
 }
 
 /// `state_dir/keeld.state`: whether the last exit was clean, and when (for the restarting

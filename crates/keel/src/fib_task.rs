@@ -20,6 +20,9 @@ pub enum FibCommand {
     Routes(Vec<FibUpdate>),
     /// Delete every keel route (`keel stop --withdraw`, graceful restart disabled).
     Flush(oneshot::Sender<()>),
+    /// Selection deferral is over and every best path was sent: kernel routes from the
+    /// previous run that were not chosen again go now (RFC 4724 §4.1).
+    SweepInherited,
     /// keeld is leaving for a graceful restart: keep the kernel as it is, whatever the RIB
     /// does while sessions close (RFC 4724 §4.1).
     Freeze(oneshot::Sender<()>),
@@ -51,7 +54,10 @@ impl<F: Fib + Send + 'static> FibTask<F> {
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<FibCommand>, keep_owned_for: Duration) {
+    /// Reads keel's routes left in the kernel by an earlier run; they are kept (and the F bit
+    /// set) until the decision process confirms or replaces them. Done before any session
+    /// starts, so the first OPEN already carries the right F bit (RFC 4724 §3).
+    pub async fn inherit(&mut self) {
         match self.fib.read_owned().await {
             Ok(routes) => {
                 self.inherited = routes.iter().map(|r| r.prefix).collect();
@@ -61,10 +67,14 @@ impl<F: Fib + Send + 'static> FibTask<F> {
                         routes = self.inherited.len(),
                         "kernel routes from an earlier run kept while the RIB converges"
                     );
+                    self.forwarding.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             Err(e) => warn!(error = %e, "cannot read keel's kernel routes"),
         }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<FibCommand>, keep_owned_for: Duration) {
         let sweep = tokio::time::sleep(keep_owned_for);
         tokio::pin!(sweep);
         let mut swept = false;
@@ -80,6 +90,10 @@ impl<F: Fib + Send + 'static> FibTask<F> {
                             }
                         }
                         return;
+                    }
+                    Some(FibCommand::SweepInherited) => {
+                        swept = true;
+                        self.sweep_inherited().await;
                     }
                     Some(FibCommand::Routes(mut batch)) => {
                         while let Ok(FibCommand::Routes(more)) = rx.try_recv() {
@@ -99,16 +113,20 @@ impl<F: Fib + Send + 'static> FibTask<F> {
                 },
                 _ = &mut sweep, if !swept => {
                     swept = true;
-                    self.forwarding.store(true, std::sync::atomic::Ordering::Relaxed);
-                    let stale: Vec<FibChange> = self.inherited.drain().map(FibChange::Delete).collect();
-                    for c in &stale {
-                        self.installed.remove(&c.prefix());
-                    }
-                    if let Ok(r) = self.fib.apply(&stale).await {
-                        info!(deleted = r.deleted, "kernel routes from the earlier run that were not chosen again removed");
-                    }
+                    self.sweep_inherited().await;
                 }
             }
+        }
+    }
+
+    async fn sweep_inherited(&mut self) {
+        self.forwarding.store(true, std::sync::atomic::Ordering::Relaxed);
+        let stale: Vec<FibChange> = self.inherited.drain().map(FibChange::Delete).collect();
+        for c in &stale {
+            self.installed.remove(&c.prefix());
+        }
+        if let Ok(r) = self.fib.apply(&stale).await {
+            info!(deleted = r.deleted, "kernel routes from the earlier run that were not chosen again removed");
         }
     }
 

@@ -62,6 +62,11 @@ pub enum RibEvent {
     PeerRemoved {
         address: IpAddr,
     },
+    /// The neighbor could not be reached since keeld started: selection deferral does not
+    /// wait for it (RFC 4724 §4.1).
+    PeerUnreachable {
+        address: IpAddr,
+    },
     Update {
         address: IpAddr,
         update: Box<Update>,
@@ -182,6 +187,21 @@ pub struct RibTask {
     fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>,
     /// Graceful-restart timers per neighbor.
     timers: BTreeMap<(IpAddr, helper::Timer), Instant>,
+    /// Set while keeld restarts: nothing is advertised or installed until it ends.
+    deferral: Option<Deferral>,
+    /// Deferral just ended: after the next round, the FIB sweeps what was not chosen again.
+    sweep_fib: bool,
+}
+
+/// Selection deferral of the restarting speaker (RFC 4724 §4.1): route selection, advertisement
+/// and kernel changes wait until every neighbor that can send End-of-RIB has, or the
+/// `selection_deferral_time` passed. Neighbors without graceful restart, restarting themselves
+/// (R=1), or down are not waited for.
+struct Deferral {
+    until: Instant,
+    /// Configured neighbors not yet settled.
+    waiting: BTreeSet<IpAddr>,
+    restarting: crate::neighbor::task::RestartState,
 }
 
 impl RibTask {
@@ -203,10 +223,51 @@ impl RibTask {
             networks: Vec::new(),
             fib,
             timers: BTreeMap::new(),
+            deferral: None,
+            sweep_fib: false,
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
         t
+    }
+
+    /// Starts in selection deferral (keeld is restarting) for `deferral`, waiting for `expected`.
+    pub fn with_deferral(
+        mut self,
+        deferral: Option<Duration>,
+        restarting: crate::neighbor::task::RestartState,
+        expected: Vec<IpAddr>,
+    ) -> Self {
+        if let Some(d) = deferral {
+            info!(seconds = d.as_secs(), neighbors = expected.len(), "restarting: selection deferred until End-of-RIB");
+            self.deferral =
+                Some(Deferral { until: Instant::now() + d, waiting: expected.into_iter().collect(), restarting });
+        }
+        self
+    }
+
+    /// A neighbor no longer holds up selection deferral.
+    fn settled(&mut self, address: IpAddr, why: &str) {
+        if let Some(d) = self.deferral.as_mut() {
+            if d.waiting.remove(&address) {
+                debug!(neighbor = %address, why, "selection deferral: neighbor settled");
+            }
+            if d.waiting.is_empty() {
+                self.end_deferral("every neighbor sent End-of-RIB or is not waited for");
+            }
+        }
+    }
+
+    fn end_deferral(&mut self, why: &str) {
+        if let Some(d) = self.deferral.take() {
+            info!(
+                reason = why,
+                routes = self.rib.len(),
+                "selection deferral over: best paths advertised and installed"
+            );
+            d.restarting.store(false, std::sync::atomic::Ordering::Relaxed);
+            self.sweep_fib = true;
+        }
     }
 
     fn local_info(&self, local_address: IpAddr, policy: PeerPolicy) -> PeerInfo {
@@ -230,7 +291,7 @@ impl RibTask {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| !s.pending.is_empty()));
-            let next_timer = self.timers.values().min().copied();
+            let next_timer = self.timers.values().chain(self.deferral.as_ref().map(|d| &d.until)).min().copied();
             tokio::select! {
                 _ = crate::neighbor::task::sleep_until(next_timer), if next_timer.is_some() => self.fire_timers(),
                 ev = rx.recv() => {
@@ -292,7 +353,19 @@ impl RibTask {
                     eorr_owed: Vec::new(),
                 });
                 self.graceful_restart(address, actions);
+                let gr = self
+                    .peers
+                    .get(&address)
+                    .and_then(|p| p.last.as_ref())
+                    .and_then(|n| n.remote_graceful_restart().cloned());
+                match gr {
+                    None => self.settled(address, "no graceful restart"),
+                    Some(g) if g.restart_state => self.settled(address, "restarting itself (R=1)"),
+                    Some(g) if g.families.is_empty() => self.settled(address, "helper only"),
+                    Some(_) => {}
+                }
             }
+            RibEvent::PeerUnreachable { address } => self.settled(address, "down"),
             RibEvent::PeerDown { address, reason } => {
                 let Some(peer) = self.peers.get_mut(&address) else { return };
                 peer.session = None;
@@ -319,8 +392,10 @@ impl RibTask {
                 info!(neighbor = %address, routes = before, ?reason, "neighbor down");
                 self.graceful_restart(address, actions);
                 self.rib.attrs.purge();
+                self.settled(address, "down");
             }
             RibEvent::PeerRemoved { address } => {
+                self.settled(address, "removed");
                 if let Some(peer) = self.peers.remove(&address) {
                     self.rib.remove_peer(peer.id);
                     self.timers.retain(|(a, _), _| *a != address);
@@ -414,7 +489,12 @@ impl RibTask {
             debug!(neighbor = %address, %family, "End-of-RIB received");
             peer.end_of_rib_received.insert(family);
             let actions = peer.helper.end_of_rib(family);
+            let done =
+                peer.last.as_ref().is_some_and(|n| n.families.iter().all(|f| peer.end_of_rib_received.contains(f)));
             self.graceful_restart(address, actions);
+            if done {
+                self.settled(address, "End-of-RIB for every family");
+            }
             return;
         }
         let withdraw_all = update.treat_as_withdraw();
@@ -456,9 +536,19 @@ impl RibTask {
     /// Hands this round's Loc-RIB changes to the FIB and to every neighbor, then writes what
     /// each neighbor's queue takes.
     async fn propagate(&mut self) {
+        if self.deferral.is_some() {
+            return;
+        }
         let changed = self.rib.take_changed();
         if !changed.is_empty() {
             self.tell_fib(&changed).await;
+        }
+        if std::mem::take(&mut self.sweep_fib) {
+            if let Some(fib) = &self.fib {
+                let _ = fib.send(crate::fib_task::FibCommand::SweepInherited).await;
+            }
+        }
+        if !changed.is_empty() {
             for p in self.peers.values_mut() {
                 if let Some(s) = p.session.as_mut() {
                     s.pending.extend(
@@ -615,6 +705,9 @@ impl RibTask {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        if self.deferral.as_ref().is_some_and(|d| d.until <= now) {
+            self.end_deferral("selection_deferral_time expired");
+        }
         let due: Vec<(IpAddr, helper::Timer)> =
             self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();
         for (address, t) in due {

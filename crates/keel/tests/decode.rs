@@ -261,7 +261,8 @@ fn add_path_and_as2_sessions() {
     let v = one(&["--as2", AS2]);
     assert_eq!(
         v["attributes"]["as_path"],
-        json!([{"type": "sequence", "asns": [65001]}, {"type": "sequence", "asns": [4_200_000_001u32]}])
+        // RFC 6793 §4.2.3: the AS_PATH head and the AS4_PATH join into one AS_SEQUENCE.
+        json!([{"type": "sequence", "asns": [65001, 4_200_000_001u32]}])
     );
     // Read as 4-octet, the 2-octet AS_PATH is malformed: treat-as-withdraw.
     let v = one(&[AS2]);

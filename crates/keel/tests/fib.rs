@@ -166,3 +166,44 @@ fn graceful_stop_leaves_kernel_routes_and_withdraw_removes_them() {
     assert!(ok);
     wait_for("route flushed", || Some(()).filter(|_| !lab.keel_routes().contains("198.51.100.0/24")));
 }
+
+#[test]
+fn keel_restart_keeps_forwarding_and_comes_back_with_r_bit() {
+    let lab = Lab::new("rs");
+    let a = lab.keeld("a", A);
+    let b = lab.keeld("b", B);
+    wait_for("kernel route", || Some(()).filter(|_| lab.keel_routes().contains("198.51.100.0/24")));
+    let before = lab.keel_routes();
+    let pid = a.child.id();
+    // `keel restart`: same process, new run, R=1 towards b, kernel untouched.
+    assert!(keel(&a.api(), &["restart"]).0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut back = false;
+    while std::time::Instant::now() < deadline {
+        assert!(lab.keel_routes().contains("198.51.100.0/24 via 192.0.2.2"), "kernel route lost during the restart");
+        let n = json(&b.api(), &["show", "neighbor", "127.0.0.1", "--json"]);
+        if n.as_ref().is_some_and(|n| n["state"] == "established" && n["established_transitions"] == 2) {
+            let n = n.unwrap();
+            assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "keel's OPEN after a restart has R=1");
+            assert_eq!(
+                n["graceful_restart"]["remote"]["families"][0]["forwarding_state"], true,
+                "forwarding was preserved"
+            );
+            back = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(back, "keeld came back and re-established");
+    assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok(), "same pid after the restart");
+    // Selection deferral ends on b's End-of-RIB; the route is chosen again, not re-installed.
+    established(&a.api(), "127.0.0.2");
+    wait_for("deferral over", || {
+        json(&a.api(), &["show", "routes", "--json"])
+            .filter(|v| v.as_array().is_some_and(|a| a.iter().any(|r| r["best"] == true)))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.keel_routes(), before, "no kernel change for an unchanged route");
+    // b kept a's routes throughout: it never withdrew anything from a.
+    drop(b);
+}

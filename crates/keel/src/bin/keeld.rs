@@ -86,7 +86,20 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(keel::daemon::Daemon::run(config, args.config.clone())) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => {
+            drop(runtime);
+            // `keel restart`: the same pid runs the binary now on disk (systemd keeps tracking it).
+            // After an upgrade replaced the file, /proc/self/exe names the old one "(deleted)".
+            let exe = std::env::current_exe()
+                .map(|p| PathBuf::from(p.to_string_lossy().trim_end_matches(" (deleted)").to_string()))
+                .unwrap_or_else(|_| PathBuf::from("keeld"));
+            let mut command = std::process::Command::new(&exe);
+            command.args(std::env::args_os().skip(1));
+            let err = std::os::unix::process::CommandExt::exec(&mut command);
+            eprintln!("keeld: cannot execute {} again: {err}", exe.display());
+            ExitCode::FAILURE
+        }
+        Ok(false) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keeld: {e:#}");
             ExitCode::FAILURE

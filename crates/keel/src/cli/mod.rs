@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Restart keeld gracefully, running the keeld binary now on disk (the upgrade path):
+    /// neighbors keep keel's routes, kernel routes stay, keeld comes back with R=1.
+    Restart {
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop keeld. Without --withdraw, neighbors that support graceful restart keep keel's
     /// routes; with it, sessions end with Cease/Administrative Shutdown.
     Stop {
@@ -80,6 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
             &format!("neighbor {address} cleared"),
         ),
         Command::Reload { json } => show::post(&api, "/v1/reload", json, "reloaded"),
+        Command::Restart { json } => show::post(&api, "/v1/restart", json, "keeld restarting"),
         Command::Stop { withdraw, json } => {
             show::post(&api, &format!("/v1/stop?withdraw={withdraw}"), json, "keeld stopping")
         }

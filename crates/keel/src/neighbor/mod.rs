@@ -102,12 +102,13 @@ impl NeighborConfig {
     /// The OPEN keel sends (RFC 4271 §4.2, capabilities per RFC 5492), with the F bit as
     /// known at start (see [`NeighborConfig::local_open_with`]).
     pub fn local_open(&self) -> Open {
-        self.local_open_with(false)
+        self.local_open_with(false, false)
     }
 
     /// The OPEN with the GR F bit (and LLGR F bit) set to `forwarding_preserved` for every
-    /// family (RFC 4724 §3: set only when forwarding state was really preserved).
-    pub fn local_open_with(&self, forwarding_preserved: bool) -> Open {
+    /// family (RFC 4724 §3: set only when forwarding state was really preserved), and the R
+    /// bit while keel is restarting (until its selection deferral ends, RFC 4724 §4.1).
+    pub fn local_open_with(&self, forwarding_preserved: bool, restarting: bool) -> Open {
         let mut caps: Vec<Capability> = self.families.iter().map(|f| Capability::Multiprotocol(*f)).collect();
         caps.push(Capability::RouteRefresh);
         caps.push(Capability::EnhancedRouteRefresh);
@@ -136,7 +137,7 @@ impl NeighborConfig {
                 Vec::new()
             };
             caps.push(Capability::GracefulRestart(GrCapability {
-                restart_state: false,
+                restart_state: restarting && gr.mode == GrMode::Restart,
                 notification: gr.notification,
                 restart_time: gr.restart_time,
                 families,

@@ -78,11 +78,16 @@ pub struct NeighborHandle {
 /// shared by all neighbor tasks and set by the daemon.
 pub type ForwardingState = Arc<std::sync::atomic::AtomicBool>;
 
+/// keel's own restart state: the R bit in its OPENs (RFC 4724 §4.1), true from a restart
+/// until selection deferral has ended and End-of-RIB went out; shared like [`ForwardingState`].
+pub type RestartState = Arc<std::sync::atomic::AtomicBool>;
+
 pub fn spawn(
     config: NeighborConfig,
     rib: mpsc::Sender<RibEvent>,
     metrics: Arc<Metrics>,
     forwarding: ForwardingState,
+    restarting: RestartState,
 ) -> NeighborHandle {
     let (commands, command_rx) = mpsc::channel(16);
     let (status_tx, status) = watch::channel(NeighborStatus::default());
@@ -118,7 +123,9 @@ pub fn spawn(
         next_id: 0,
         published: State::Idle,
         forwarding,
+        restarting,
         restart_check: None,
+        ever_established: false,
     };
     tokio::spawn(task.run(command_rx, event_rx));
     NeighborHandle { config, commands, status }
@@ -144,6 +151,9 @@ struct NeighborTask {
     /// The state last published to the API and metrics.
     published: State,
     forwarding: ForwardingState,
+    restarting: RestartState,
+    /// Whether this neighbor has been Established since keeld started.
+    ever_established: bool,
     /// A new connection arrived while Established: when this passes and the old session
     /// still stands, the neighbor restarted (RFC 4724 §4.2).
     restart_check: Option<Instant>,
@@ -365,7 +375,8 @@ impl NeighborTask {
             return;
         }
         let preserved = self.forwarding.load(std::sync::atomic::Ordering::Relaxed);
-        self.fsm.settings.local_open = self.config.local_open_with(preserved);
+        let restarting = self.restarting.load(std::sync::atomic::Ordering::Relaxed);
+        self.fsm.settings.local_open = self.config.local_open_with(preserved, restarting);
         match Message::Open(self.fsm.settings.local_open.clone()).encode(&CodecOptions::default()) {
             Ok(b) => {
                 conn.try_send(b);
@@ -647,6 +658,7 @@ impl NeighborTask {
                 );
                 let local = c.local;
                 let writer: mpsc::Sender<Out> = c.writer.clone();
+                self.ever_established = true;
                 self.status.send_modify(|s| {
                     s.negotiated = Some(n.clone());
                     s.local_address = Some(local);
@@ -678,6 +690,10 @@ impl NeighborTask {
             }
             Action::HandshakeFailed(why) => {
                 debug!(neighbor = %self.address(), reason = %why, "handshake failed");
+                if !self.ever_established {
+                    // Selection deferral does not wait for a neighbor that is down (RFC 4724 §4.1).
+                    let _ = self.rib.send(RibEvent::PeerUnreachable { address: self.address() }).await;
+                }
                 self.status.send_modify(|s| s.last_error = Some(why));
             }
         }
