@@ -14,19 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn peer(last: u8, asn: u32) -> PeerInfo {
-    PeerInfo {
-        address: IpAddr::from([127, 0, 0, last]),
+    PeerInfo::new(
+        IpAddr::from([127, 0, 0, last]),
         asn,
-        router_id: Ipv4Addr::new(192, 0, 2, last),
-        local_asn: 65000,
-        local_router_id: Ipv4Addr::new(192, 0, 2, 100),
-        local_address: IpAddr::from([127, 0, 0, 100]),
-        import: true,
-        export: true,
-        route_reflector_client: false,
-        cluster_id: Ipv4Addr::new(192, 0, 2, 100),
-        route_server_client: false,
-    }
+        Ipv4Addr::new(192, 0, 2, last),
+        65000,
+        Ipv4Addr::new(192, 0, 2, 100),
+        IpAddr::from([127, 0, 0, 100]),
+    )
 }
 
 /// A RIB holding one peer's full table.

@@ -121,19 +121,14 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn peer(asn: u32, last: u8) -> PeerInfo {
-        PeerInfo {
-            address: IpAddr::from([127, 0, 0, last]),
+        PeerInfo::new(
+            IpAddr::from([127, 0, 0, last]),
             asn,
-            router_id: Ipv4Addr::new(192, 0, 2, last),
-            local_asn: 65000,
-            local_router_id: Ipv4Addr::new(192, 0, 2, 100),
-            local_address: IpAddr::from([127, 0, 0, 100]),
-            import: true,
-            export: true,
-            route_reflector_client: false,
-            cluster_id: Ipv4Addr::new(192, 0, 2, 100),
-            route_server_client: false,
-        }
+            Ipv4Addr::new(192, 0, 2, last),
+            65000,
+            Ipv4Addr::new(192, 0, 2, 100),
+            IpAddr::from([127, 0, 0, 100]),
+        )
     }
 
     fn set(f: impl FnOnce(&mut PathAttributes)) -> AttrSet {

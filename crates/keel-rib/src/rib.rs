@@ -50,6 +50,31 @@ pub struct PeerInfo {
 }
 
 impl PeerInfo {
+    /// A neighbor that imports and exports everything, without a reflection or route-server
+    /// role; the cluster id is the local router id.
+    pub fn new(
+        address: IpAddr,
+        asn: u32,
+        router_id: Ipv4Addr,
+        local_asn: u32,
+        local_router_id: Ipv4Addr,
+        local_address: IpAddr,
+    ) -> Self {
+        PeerInfo {
+            address,
+            asn,
+            router_id,
+            local_asn,
+            local_router_id,
+            local_address,
+            import: true,
+            export: true,
+            route_reflector_client: false,
+            cluster_id: local_router_id,
+            route_server_client: false,
+        }
+    }
+
     pub fn ebgp(&self) -> bool {
         self.asn != self.local_asn
     }
@@ -449,19 +474,14 @@ mod tests {
     use keel_wire::{AsPath, PathAttributes};
 
     fn info(asn: u32, last: u8) -> PeerInfo {
-        PeerInfo {
-            address: IpAddr::from([127, 0, 0, last]),
+        PeerInfo::new(
+            IpAddr::from([127, 0, 0, last]),
             asn,
-            router_id: Ipv4Addr::new(192, 0, 2, last),
-            local_asn: 65000,
-            local_router_id: Ipv4Addr::new(192, 0, 2, 100),
-            local_address: IpAddr::from([127, 0, 0, 100]),
-            import: true,
-            export: true,
-            route_reflector_client: false,
-            cluster_id: Ipv4Addr::new(192, 0, 2, 100),
-            route_server_client: false,
-        }
+            Ipv4Addr::new(192, 0, 2, last),
+            65000,
+            Ipv4Addr::new(192, 0, 2, 100),
+            IpAddr::from([127, 0, 0, 100]),
+        )
     }
 
     fn set(path: &[u32]) -> AttrSet {

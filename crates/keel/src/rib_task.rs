@@ -272,17 +272,19 @@ impl RibTask {
 
     fn local_info(&self, local_address: IpAddr, policy: PeerPolicy) -> PeerInfo {
         PeerInfo {
-            address: local_address,
-            asn: self.local_asn,
-            router_id: self.router_id,
-            local_asn: self.local_asn,
-            local_router_id: self.router_id,
-            local_address,
             import: policy.import,
             export: policy.export,
             route_reflector_client: policy.route_reflector_client,
             cluster_id: self.cluster_id,
             route_server_client: policy.route_server_client,
+            ..PeerInfo::new(
+                local_address,
+                self.local_asn,
+                self.router_id,
+                self.local_asn,
+                self.router_id,
+                local_address,
+            )
         }
     }
 
