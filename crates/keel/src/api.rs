@@ -107,6 +107,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
             "end_of_rib_received": families(&c.end_of_rib_received),
             "end_of_rib_sent": families(&c.end_of_rib_sent),
             "timers": c.timers,
+            "selection_deferral_awaits": c.deferral_awaits,
         },
         "llgr": {
             "local": local_open.long_lived_graceful_restart().map(llgr_view),
@@ -237,6 +238,11 @@ async fn restart(State(d): State<Arc<Daemon>>) -> Json<Value> {
 }
 
 async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    let (reply, rx) = oneshot::channel();
+    let restart = match d.rib.send(RibEvent::Restart { reply }).await {
+        Ok(()) => rx.await.unwrap_or_default(),
+        Err(_) => Default::default(),
+    };
     let config = d.config.read().await;
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -245,5 +251,7 @@ async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
         "asn": config.global.asn.get_ref(),
         "router_id": config.global.router_id.get_ref(),
         "neighbors": d.neighbors.read().await.len(),
+        "restarting": restart.deferring,
+        "selection_deferral": restart,
     }))
 }

@@ -12,6 +12,7 @@ use crate::neighbor::fsm::DownReason;
 use crate::neighbor::negotiate::Negotiated;
 use keel_rib::export::export;
 use keel_rib::graceful_restart::helper::{self, Ending, Helper};
+use keel_rib::graceful_restart::restarting::{self, Awaited};
 use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
@@ -89,6 +90,9 @@ pub enum RibEvent {
     Counts {
         reply: oneshot::Sender<HashMap<IpAddr, PeerCounts>>,
     },
+    Restart {
+        reply: oneshot::Sender<RestartView>,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -135,6 +139,18 @@ pub struct PeerCounts {
     pub stale_by_family: BTreeMap<String, usize>,
     /// Graceful-restart timers running, with the seconds left.
     pub timers: BTreeMap<&'static str, u64>,
+    /// While keel itself restarts: what its selection deferral still awaits from this
+    /// neighbor ("session", or the families whose End-of-RIB is missing).
+    pub deferral_awaits: Option<Vec<String>>,
+}
+
+/// keel's own restart, for `/v1/status` (RFC 4724 §4.1).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RestartView {
+    /// Selection deferral is running: nothing is advertised or installed yet.
+    pub deferring: bool,
+    pub deferral_seconds_left: Option<u64>,
+    pub awaited_neighbors: Vec<IpAddr>,
 }
 
 /// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.
@@ -193,14 +209,11 @@ pub struct RibTask {
     sweep_fib: bool,
 }
 
-/// Selection deferral of the restarting speaker (RFC 4724 §4.1): route selection, advertisement
-/// and kernel changes wait until every neighbor that can send End-of-RIB has, or the
-/// `selection_deferral_time` passed. Neighbors without graceful restart, restarting themselves
-/// (R=1), or down are not waited for.
+/// keel's own restart (RFC 4724 §4.1): route selection, advertisement and kernel changes wait
+/// for the [`restarting::Deferral`] to end, or for `until`.
 struct Deferral {
     until: Instant,
-    /// Configured neighbors not yet settled.
-    waiting: BTreeSet<IpAddr>,
+    state: restarting::Deferral<IpAddr>,
     restarting: crate::neighbor::task::RestartState,
 }
 
@@ -241,20 +254,25 @@ impl RibTask {
         if let Some(d) = deferral {
             info!(seconds = d.as_secs(), neighbors = expected.len(), "restarting: selection deferred until End-of-RIB");
             self.deferral =
-                Some(Deferral { until: Instant::now() + d, waiting: expected.into_iter().collect(), restarting });
+                Some(Deferral { until: Instant::now() + d, state: restarting::Deferral::new(expected), restarting });
+            self.check_deferral();
         }
         self
     }
 
-    /// A neighbor no longer holds up selection deferral.
-    fn settled(&mut self, address: IpAddr, why: &str) {
+    /// Feeds an event to the selection deferral, and ends it when that was the last wait.
+    fn deferral_event(&mut self, event: impl FnOnce(&mut restarting::Deferral<IpAddr>) -> Option<restarting::Ended>) {
         if let Some(d) = self.deferral.as_mut() {
-            if d.waiting.remove(&address) {
-                debug!(neighbor = %address, why, "selection deferral: neighbor settled");
-            }
-            if d.waiting.is_empty() {
-                self.end_deferral("every neighbor sent End-of-RIB or is not waited for");
-            }
+            event(&mut d.state);
+        }
+        self.check_deferral();
+    }
+
+    fn check_deferral(&mut self) {
+        match self.deferral.as_ref().and_then(|d| d.state.ended()) {
+            Some(restarting::Ended::AllSettled) => self.end_deferral("every awaited End-of-RIB arrived"),
+            Some(restarting::Ended::Timer) => self.end_deferral("selection_deferral_time expired"),
+            None => {}
         }
     }
 
@@ -355,19 +373,11 @@ impl RibTask {
                     eorr_owed: Vec::new(),
                 });
                 self.graceful_restart(address, actions);
-                let gr = self
-                    .peers
-                    .get(&address)
-                    .and_then(|p| p.last.as_ref())
-                    .and_then(|n| n.remote_graceful_restart().cloned());
-                match gr {
-                    None => self.settled(address, "no graceful restart"),
-                    Some(g) if g.restart_state => self.settled(address, "restarting itself (R=1)"),
-                    Some(g) if g.families.is_empty() => self.settled(address, "helper only"),
-                    Some(_) => {}
+                if let Some(n) = self.peers.get(&address).and_then(|p| p.last.clone()) {
+                    self.deferral_event(|d| d.peer_up(address, n.remote_graceful_restart(), &n.families));
                 }
             }
-            RibEvent::PeerUnreachable { address } => self.settled(address, "down"),
+            RibEvent::PeerUnreachable { address } => self.deferral_event(|d| d.peer_down(address)),
             RibEvent::PeerDown { address, reason } => {
                 let Some(peer) = self.peers.get_mut(&address) else { return };
                 peer.session = None;
@@ -394,10 +404,10 @@ impl RibTask {
                 info!(neighbor = %address, routes = before, ?reason, "neighbor down");
                 self.graceful_restart(address, actions);
                 self.rib.attrs.purge();
-                self.settled(address, "down");
+                self.deferral_event(|d| d.peer_down(address));
             }
             RibEvent::PeerRemoved { address } => {
-                self.settled(address, "removed");
+                self.deferral_event(|d| d.peer_down(address));
                 if let Some(peer) = self.peers.remove(&address) {
                     self.rib.remove_peer(peer.id);
                     self.timers.retain(|(a, _), _| *a != address);
@@ -417,6 +427,17 @@ impl RibTask {
             }
             RibEvent::SetNetworks(networks) => self.set_networks(networks),
             RibEvent::NextHop { address, metric } => self.rib.set_next_hop(address, metric),
+            RibEvent::Restart { reply } => {
+                let view = match &self.deferral {
+                    Some(d) => RestartView {
+                        deferring: true,
+                        deferral_seconds_left: Some(d.until.saturating_duration_since(Instant::now()).as_secs()),
+                        awaited_neighbors: d.state.awaited().keys().copied().collect(),
+                    },
+                    None => RestartView::default(),
+                };
+                let _ = reply.send(view);
+            }
             RibEvent::Routes { filter, reply } => {
                 let _ = reply.send(self.routes(&filter));
             }
@@ -454,10 +475,23 @@ impl RibTask {
                                         (name, at.saturating_duration_since(Instant::now()).as_secs())
                                     })
                                     .collect(),
+                                deferral_awaits: self.deferral.as_ref().and_then(|d| d.state.awaited().get(a)).map(
+                                    |w| match w {
+                                        Awaited::Session => vec!["session".to_string()],
+                                        Awaited::EndOfRib(f) => f.iter().map(|f| f.to_string()).collect(),
+                                    },
+                                ),
                             },
                         )
                     })
                     .collect();
+                let mut counts: HashMap<IpAddr, PeerCounts> = counts;
+                // Neighbors never up since the restart still show what the deferral awaits.
+                for (a, w) in self.deferral.iter().flat_map(|d| d.state.awaited()) {
+                    if *w == Awaited::Session {
+                        counts.entry(*a).or_default().deferral_awaits = Some(vec!["session".to_string()]);
+                    }
+                }
                 let _ = reply.send(counts);
             }
         }
@@ -491,12 +525,8 @@ impl RibTask {
             debug!(neighbor = %address, %family, "End-of-RIB received");
             peer.end_of_rib_received.insert(family);
             let actions = peer.helper.end_of_rib(family);
-            let done =
-                peer.last.as_ref().is_some_and(|n| n.families.iter().all(|f| peer.end_of_rib_received.contains(f)));
             self.graceful_restart(address, actions);
-            if done {
-                self.settled(address, "End-of-RIB for every family");
-            }
+            self.deferral_event(|d| d.end_of_rib(address, family));
             return;
         }
         let withdraw_all = update.treat_as_withdraw();
@@ -708,7 +738,7 @@ impl RibTask {
     fn fire_timers(&mut self) {
         let now = Instant::now();
         if self.deferral.as_ref().is_some_and(|d| d.until <= now) {
-            self.end_deferral("selection_deferral_time expired");
+            self.deferral_event(|d| d.timer_expired());
         }
         let due: Vec<(IpAddr, helper::Timer)> =
             self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();

@@ -142,3 +142,32 @@ fn add_path_is_negotiated_and_path_ids_arrive() {
     });
     assert!(r[0]["path_id"].is_null());
 }
+
+#[test]
+fn after_a_restart_selection_is_deferred_until_the_timer_when_a_neighbor_stays_away() {
+    // A state file from an earlier run makes keeld a restarting speaker (RFC 4724 §4.1).
+    let dir = std::env::temp_dir().join(format!("keel-test-deferral-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keeld.state"), r#"{"clean_exit": true, "time": 0, "pid": 1}"#).unwrap();
+    let config = format!(
+        "[global]\nasn = 65037\nrouter_id = \"192.0.2.37\"\nlisten = [\"127.0.0.37:179\"]\napi = \"{api}\"\nstate_dir = \"{dir}\"\n\
+         [graceful_restart]\nselection_deferral_time = 3\n\
+         [[neighbor]]\naddress = \"127.0.0.38\"\nasn = 65038\npassive = true\n",
+        api = dir.join("keel.sock").display(),
+        dir = dir.display()
+    );
+    let k = start_with_config(dir, &config);
+    wait_for("keeld up", || json(&k.api(), &["show", "neighbors", "--json"]));
+    let (_, table) = keel(&k.api(), &["show", "neighbors"]);
+    assert!(table.contains("keel is restarting"), "{table}");
+    let n = json(&k.api(), &["show", "neighbor", "127.0.0.38", "--json"]).unwrap();
+    assert_eq!(n["graceful_restart"]["selection_deferral_awaits"], serde_json::json!(["session"]));
+    // The passive neighbor never comes: the timer ends the deferral.
+    wait_for("deferral over", || {
+        let (_, t) = keel(&k.api(), &["show", "neighbors"]);
+        (!t.contains("keel is restarting")).then_some(())
+    });
+    let n = json(&k.api(), &["show", "neighbor", "127.0.0.38", "--json"]).unwrap();
+    assert!(n["graceful_restart"]["selection_deferral_awaits"].is_null());
+}

@@ -205,6 +205,10 @@ pub fn neighbor_detail(n: &Value) -> String {
         families(&gr["end_of_rib_received"]),
         families(&gr["end_of_rib_sent"])
     );
+    if let Some(w) = gr["selection_deferral_awaits"].as_array() {
+        let w: Vec<&str> = w.iter().filter_map(Value::as_str).collect();
+        let _ = writeln!(o, "    keel restarting: its selection deferral awaits {} from this neighbor", w.join(", "));
+    }
     for side in ["local", "remote"] {
         let _ = writeln!(o, "  LLGR {side:<7}      {}", families(&n["llgr"][side]));
     }
@@ -264,6 +268,14 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
             if f.json {
                 print_json(&v);
             } else {
+                let status = request(api, "GET", "/v1/status")?;
+                if status["restarting"] == true {
+                    let d = &status["selection_deferral"];
+                    println!(
+                        "keel is restarting: selection deferred for up to {} s more, awaiting End-of-RIB from {}",
+                        d["deferral_seconds_left"], d["awaited_neighbors"]
+                    );
+                }
                 print!("{}", neighbors_table(v.as_array().map(Vec::as_slice).unwrap_or_default()));
             }
         }
