@@ -38,6 +38,9 @@
 #[path = "interop/common.rs"]
 mod common;
 
+#[path = "interop/daemons.rs"]
+mod daemons;
+
 #[path = "interop/bird.rs"]
 mod bird;
 

@@ -1,113 +1,7 @@
 //! keel against BIRD 2: session, routes both ways, capabilities and End-of-RIB.
 
 use crate::common::*;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A BIRD 2 instance in its own directory, in the foreground (`-f`), ended by pid.
-pub struct Bird {
-    pub proc: Proc,
-    pub ctl: PathBuf,
-    pub log: PathBuf,
-}
-
-/// Settings of one BIRD peering with keel.
-pub struct BirdPeer<'a> {
-    pub local: &'a str,
-    pub asn: u32,
-    pub keel: &'a str,
-    pub keel_asn: u32,
-    pub hold_time: u16,
-    /// More lines inside `protocol bgp keel { ... }` (password, ...).
-    pub extra: &'a str,
-    /// Announce 203.0.113.0/24 and 2001:db8:LAST::/48 with community (ASN, 7).
-    pub routes: bool,
-}
-
-impl Bird {
-    pub fn start(dir: &Path, p: &BirdPeer) -> Bird {
-        let bird = require("bird");
-        require("birdc");
-        let last = p.local.rsplit('.').next().unwrap();
-        let log = dir.join("bird.log");
-        let statics = if p.routes {
-            format!(
-                "protocol static s4 {{ ipv4; route 203.0.113.0/24 blackhole; }}\n\
-                 protocol static s6 {{ ipv6; route 2001:db8:{last}::/48 blackhole; }}\n"
-            )
-        } else {
-            String::new()
-        };
-        let conf = format!(
-            r#"router id 192.0.2.{last};
-log "{log}" all;
-protocol device {{}}
-{statics}
-protocol bgp keel {{
-  local {local} as {asn};
-  neighbor {keel} as {keel_asn};
-  multihop;                   # loopback peers share no interface
-  strict bind on;             # listen on {local}:179 only, not *:179
-  hold time {hold}; keepalive time {keepalive};
-  connect delay time 1; connect retry time 1; error wait time 1, 2;
-  enable extended messages on;
-  graceful restart on; graceful restart time 111;
-  long lived graceful restart on; long lived stale time 3333;
-  debug {{ states, events, packets }};
-  {extra}
-  ipv4 {{ import all; export filter {{ bgp_community.add(({asn}, 7)); accept; }}; }};
-  ipv6 {{ import all; export filter {{ bgp_community.add(({asn}, 7)); accept; }}; next hop address 2001:db8::{last}; }};
-}}
-"#,
-            log = log.display(),
-            local = p.local,
-            asn = p.asn,
-            keel = p.keel,
-            keel_asn = p.keel_asn,
-            hold = p.hold_time,
-            keepalive = (p.hold_time / 3).max(1),
-            extra = p.extra,
-        );
-        let conf_path = dir.join("bird.conf");
-        write(&conf_path, &conf);
-        let ctl = dir.join("bird.ctl");
-        let mut cmd = Command::new(bird);
-        cmd.arg("-f").arg("-c").arg(&conf_path).arg("-s").arg(&ctl);
-        let proc = Proc::spawn("bird", dir, cmd, std::slice::from_ref(&log));
-        let b = Bird { proc, ctl, log };
-        wait_for("BIRD's control socket", DEADLINE, || {
-            b.proc.assert_running();
-            let (code, out, err) = run(Command::new("birdc").arg("-s").arg(&b.ctl).arg("show status"));
-            if code == 0 && out.contains("Daemon is up and running") {
-                Ok(())
-            } else {
-                Err(format!("{out}{err}"))
-            }
-        });
-        b
-    }
-
-    pub fn birdc(&self, command: &str) -> String {
-        let (code, out, err) = run(Command::new("birdc").arg("-s").arg(&self.ctl).arg(command));
-        assert_eq!(code, 0, "birdc {command}: {out}{err}");
-        out
-    }
-
-    pub fn protocol(&self) -> String {
-        self.birdc("show protocols all keel")
-    }
-
-    pub fn wait_established(&self) -> String {
-        wait_for("BIRD's session with keel to be established", DEADLINE, || {
-            let p = self.protocol();
-            if p.contains("BGP state:          Established") {
-                Ok(p)
-            } else {
-                Err(p)
-            }
-        })
-    }
-}
+use crate::daemons::{Bird, BirdPeer};
 
 /// The lines of the section `title` in `show protocols all` (up to the next line that is
 /// indented no deeper than the title).
@@ -128,14 +22,7 @@ fn capability<'a>(caps: &[&'a str], name: &str) -> Option<Vec<&'a str>> {
 fn bird_session_routes_capabilities_end_of_rib() {
     let dir = TempDir::new("bird");
     let (keel_addr, bird_addr) = ("127.0.0.111", "127.0.0.112");
-    let kdir = dir.sub("keel");
-    let config = format!(
-        "{}{KEEL_GR}{}{}",
-        keel_global(&kdir, 65111, keel_addr),
-        keel_neighbor(bird_addr, 65112, keel_addr, 9),
-        keel_networks(111),
-    );
-    let keel = Keel::start(&kdir, keel_addr, &config);
+    let keel = start_keel_for_daemon(&dir, keel_addr, 65111, bird_addr, 65112);
     let bird = Bird::start(
         &dir.sub("bird"),
         &BirdPeer {
@@ -156,25 +43,11 @@ fn bird_session_routes_capabilities_end_of_rib() {
     assert!(proto.contains("Session:          external multihop AS4"), "BIRD session kind:\n{proto}");
 
     // keel's routes in BIRD's RIB, with keel's AS and communities.
-    let v4 = wait_for("198.51.100.0/24 from keel in BIRD", DEADLINE, || {
-        let r = bird.birdc("show route 198.51.100.0/24 all");
-        if r.contains("[keel ") {
-            Ok(r)
-        } else {
-            Err(r)
-        }
-    });
+    let v4 = bird.wait_route("198.51.100.0/24");
     assert!(v4.contains("BGP.as_path: 65111\n"), "AS path in BIRD:\n{v4}");
     assert!(v4.contains("BGP.community: (65001,111)"), "communities in BIRD:\n{v4}");
     assert!(v4.contains("BGP.next_hop: 192.0.2.111"), "next hop in BIRD:\n{v4}");
-    let v6 = wait_for("2001:db8:111::/48 from keel in BIRD", DEADLINE, || {
-        let r = bird.birdc("show route 2001:db8:111::/48 all");
-        if r.contains("[keel ") {
-            Ok(r)
-        } else {
-            Err(r)
-        }
-    });
+    let v6 = bird.wait_route("2001:db8:111::/48");
     assert!(v6.contains("BGP.as_path: 65111\n"), "AS path in BIRD:\n{v6}");
     assert!(v6.contains("BGP.community: (65001,6111)"), "communities in BIRD:\n{v6}");
     assert!(v6.contains("BGP.next_hop: 2001:db8::111"), "next hop in BIRD:\n{v6}");
@@ -205,15 +78,17 @@ fn bird_session_routes_capabilities_end_of_rib() {
     );
 
     // What BIRD advertised, as keel recorded it. BIRD 2.0 has no N bit.
-    let remote = names(&n["capabilities"]["remote"]);
-    for c in ["route-refresh", "enhanced-route-refresh", "extended-message", "four-octet-as", "graceful-restart"] {
-        assert!(remote.contains(&c.to_string()), "keel did not record {c} from BIRD: {remote:?}");
-    }
-    assert!(remote.contains(&"long-lived-graceful-restart".to_string()), "{remote:?}");
+    let remote = [
+        "route-refresh",
+        "enhanced-route-refresh",
+        "extended-message",
+        "four-octet-as",
+        "graceful-restart",
+        "long-lived-graceful-restart",
+    ];
+    assert_remote_capabilities(&n, &remote, "BIRD");
     assert_remote_gr(&n, 111, false, false);
-    let llgr = &n["llgr"]["remote"];
-    assert_eq!(families(llgr), ["ipv4-unicast", "ipv6-unicast"], "BIRD's LLGR in keel: {llgr}");
-    assert!(llgr.as_array().unwrap().iter().all(|f| f["stale_time"] == 3333), "BIRD's LLGR in keel: {llgr}");
+    assert_remote_llgr(&n, 3333, "BIRD");
     assert_eq!(families(&n["llgr"]["local"]), ["ipv4-unicast"]);
 
     // End-of-RIB: BIRD logs one "Got END-OF-RIB" per channel; keel saw BIRD's too.
@@ -224,14 +99,7 @@ fn bird_session_routes_capabilities_end_of_rib() {
             n => Err(format!("{n} End-of-RIB in the log")),
         }
     });
-    let n = wait_for("keel to see BIRD's End-of-RIB", DEADLINE, || {
-        let n = keel.neighbor(bird_addr);
-        if families(&n["graceful_restart"]["end_of_rib_received"]).len() == 2 {
-            Ok(n)
-        } else {
-            Err(n.to_string())
-        }
-    });
+    let n = keel.wait_end_of_rib(bird_addr, "BIRD");
     assert_keel_end_of_rib(&n);
     assert_eq!(n["established_transitions"], 1, "{n}");
 

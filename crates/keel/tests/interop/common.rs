@@ -335,23 +335,47 @@ pub fn holds_for(what: &str, period: Duration, mut f: impl FnMut() -> Result<(),
 // ---------------------------------------------------------------------------------------------
 // keeld and its API
 
+/// The last octet of a 127.0.0.x address, as text: the tests derive router ids (192.0.2.x),
+/// ASNs (65000 + x) and documentation prefixes from it.
+pub fn last_octet(address: &str) -> &str {
+    address.rsplit('.').next().unwrap()
+}
+
+/// The ASN the tests give the speaker at `address`: 65000 + its last octet.
+pub fn asn_of(address: &str) -> u32 {
+    65000 + last_octet(address).parse::<u32>().unwrap()
+}
+
 /// The `[global]` section of a keeld configuration living in `dir`.
 pub fn keel_global(dir: &Path, asn: u32, address: &str) -> String {
     format!(
         "[global]\nasn = {asn}\nrouter_id = \"192.0.2.{last}\"\nlisten = [\"{address}:179\"]\napi = \"{api}\"\n\
          state_dir = \"{state}\"\n",
-        last = address.rsplit('.').next().unwrap_or("1"),
+        last = last_octet(address),
         api = dir.join("keel.sock").display(),
         state = dir.join("state").display(),
     )
 }
 
-/// A `[[neighbor]]` section. Import and export are explicit: without them keel applies
-/// RFC 8212 to eBGP neighbors (nothing in, nothing out). More keys may follow it.
+/// A `[[neighbor]]` section importing and exporting everything. More keys may follow it.
 pub fn keel_neighbor(address: &str, asn: u32, local: &str, hold_time: u16) -> String {
+    keel_neighbor_policy(address, asn, local, hold_time, "all", "all")
+}
+
+/// A `[[neighbor]]` section with the `import` and `export` policies given. They are always
+/// explicit: without them keel applies RFC 8212 to eBGP neighbors (nothing in, nothing out).
+/// More keys may follow it.
+pub fn keel_neighbor_policy(
+    address: &str,
+    asn: u32,
+    local: &str,
+    hold_time: u16,
+    import: &str,
+    export: &str,
+) -> String {
     format!(
         "[[neighbor]]\naddress = \"{address}\"\nasn = {asn}\nlocal_address = \"{local}\"\nhold_time = {hold_time}\n\
-         connect_retry_time = 1\nimport = \"all\"\nexport = \"all\"\n"
+         connect_retry_time = 1\nimport = \"{import}\"\nexport = \"{export}\"\n"
     )
 }
 
@@ -436,6 +460,18 @@ impl Keel {
         })
     }
 
+    /// Waits until keel has End-of-RIB from `address` for both families; the neighbor's JSON.
+    pub fn wait_end_of_rib(&self, address: &str, who: &str) -> Value {
+        wait_for(&format!("keel to see {who}'s End-of-RIB"), DEADLINE, || {
+            let n = self.neighbor(address);
+            if families(&n["graceful_restart"]["end_of_rib_received"]).len() == 2 {
+                Ok(n)
+            } else {
+                Err(n.to_string())
+            }
+        })
+    }
+
     pub fn sighup(&self) {
         self.proc.signal(libc::SIGHUP);
     }
@@ -499,6 +535,23 @@ pub fn assert_remote_gr(n: &Value, restart_time: u64, notification: bool, forwar
     assert_eq!(n["graceful_restart"]["notification_bit"], notification, "negotiated N bit: {}", n["graceful_restart"]);
 }
 
+/// Checks that keel recorded each of `capabilities` in the neighbor's OPEN (`who` names the
+/// neighbor in the messages).
+pub fn assert_remote_capabilities(n: &Value, capabilities: &[&str], who: &str) {
+    let remote = names(&n["capabilities"]["remote"]);
+    for c in capabilities {
+        assert!(remote.iter().any(|r| r == c), "keel did not record {c} from {who}: {remote:?}");
+    }
+}
+
+/// Checks keel's view of the neighbor's LLGR capability: both unicast families, each with
+/// `stale_time`.
+pub fn assert_remote_llgr(n: &Value, stale_time: u64, who: &str) {
+    let llgr = &n["llgr"]["remote"];
+    assert_eq!(families(llgr), ["ipv4-unicast", "ipv6-unicast"], "{who}'s LLGR in keel: {llgr}");
+    assert!(llgr.as_array().unwrap().iter().all(|f| f["stale_time"] == stale_time), "{who}'s LLGR in keel: {llgr}");
+}
+
 /// Checks keel received and sent End-of-RIB for both families.
 pub fn assert_keel_end_of_rib(n: &Value) {
     let gr = &n["graceful_restart"];
@@ -520,6 +573,35 @@ pub fn keel_networks(last: u8) -> String {
 /// the configured ones on the other side).
 pub const KEEL_GR: &str = "[graceful_restart]\nrestart_time = 97\n\
                            [long_lived_graceful_restart]\nfamilies = [\"ipv4-unicast\"]\nstale_time = 1801\n";
+
+/// keeld of a daemon test (bird, frr, gobgp, exabgp) in `dir/keel`: `peer` its one neighbor
+/// (hold time 9), [`KEEL_GR`], and [`keel_networks`] numbered after keel's last octet.
+pub fn start_keel_for_daemon(dir: &TempDir, keel: &str, keel_asn: u32, peer: &str, peer_asn: u32) -> Keel {
+    let kdir = dir.sub("keel");
+    let config = format!(
+        "{}{KEEL_GR}{}{}",
+        keel_global(&kdir, keel_asn, keel),
+        keel_neighbor(peer, peer_asn, keel, 9),
+        keel_networks(last_octet(keel).parse().unwrap()),
+    );
+    Keel::start(&kdir, keel, &config)
+}
+
+/// Checks the routes a daemon test's peer announces, as keel holds them: 203.0.113.0/24 and
+/// 2001:db8:LAST::/48 from `peer`, AS path [`asn`], community ASN:7, and the documentation
+/// next hops 192.0.2.LAST and 2001:db8::LAST.
+pub fn assert_peer_routes(keel: &Keel, peer: &str, asn: u32) {
+    let last = last_octet(peer);
+    for (prefix, next_hop) in [
+        ("203.0.113.0/24".to_string(), format!("192.0.2.{last}")),
+        (format!("2001:db8:{last}::/48"), format!("2001:db8::{last}")),
+    ] {
+        let r = keel.wait_route(peer, &prefix);
+        assert_eq!(r["as_path"], serde_json::json!([asn]), "{r}");
+        assert_eq!(r["communities"], serde_json::json!([format!("{asn}:7")]), "{r}");
+        assert_eq!(r["next_hop"], next_hop, "{r}");
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // A raw BGP peer on a plain TCP socket

@@ -19,12 +19,8 @@ struct Setup {
     _dir: TempDir,
 }
 
-fn asn_of(addr: &str) -> u32 {
-    65000 + addr.rsplit('.').next().unwrap().parse::<u32>().unwrap()
-}
-
 fn router_id(addr: &str) -> Ipv4Addr {
-    Ipv4Addr::new(192, 0, 2, addr.rsplit('.').next().unwrap().parse().unwrap())
+    Ipv4Addr::new(192, 0, 2, last_octet(addr).parse().unwrap())
 }
 
 fn setup(name: &str, keel_addr: &str, peer: &str, peer_hold: u16, bystander_addr: &'static str) -> Setup {

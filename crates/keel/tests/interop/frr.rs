@@ -2,136 +2,31 @@
 //! capabilities (GR with the N bit, LLGR) and End-of-RIB.
 
 use crate::common::*;
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-pub struct Frr {
-    pub proc: Proc,
-    pub dir: PathBuf,
-}
-
-/// The uid and gid of user `frr` (FRR drops privileges to it; its directory must be its own).
-fn frr_ids() -> (u32, u32) {
-    let passwd = read(Path::new("/etc/passwd"));
-    let line = passwd.lines().find(|l| l.starts_with("frr:")).expect("user frr missing: is the frr package installed?");
-    let f: Vec<&str> = line.split(':').collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
-}
-
-impl Frr {
-    pub fn start(dir: &Path, local: &str, asn: u32, keel: &str, keel_asn: u32) -> Frr {
-        let bgpd = require("bgpd");
-        require("vtysh");
-        let last = local.rsplit('.').next().unwrap();
-        let conf = format!(
-            "frr defaults traditional
-hostname peer{last}
-log file {dir}/bgpd.log
-debug bgp neighbor-events
-debug bgp graceful-restart
-router bgp {asn}
- bgp router-id 192.0.2.{last}
- no bgp ebgp-requires-policy
- bgp graceful-restart
- bgp graceful-restart restart-time 111
- bgp long-lived-graceful-restart stale-time 3333
- timers bgp 3 9
- neighbor {keel} remote-as {keel_asn}
- neighbor {keel} update-source {local}
- neighbor {keel} ebgp-multihop 2
- neighbor {keel} timers connect 1
- address-family ipv4 unicast
-  network 203.0.113.0/24
-  neighbor {keel} route-map OUT4 out
- exit-address-family
- address-family ipv6 unicast
-  network 2001:db8:{last}::/48
-  neighbor {keel} activate
-  neighbor {keel} route-map OUT6 out
- exit-address-family
-!
-route-map OUT4 permit 10
- set ip next-hop 192.0.2.{last}
- set community {asn}:7
-!
-route-map OUT6 permit 10
- set ipv6 next-hop global 2001:db8::{last}
- set community {asn}:7
-!
-",
-            dir = dir.display(),
-        );
-        let conf_path = dir.join("bgpd.conf");
-        write(&conf_path, &conf);
-        let (uid, gid) = frr_ids();
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
-        std::os::unix::fs::chown(&conf_path, Some(uid), Some(gid)).unwrap();
-        let mut cmd = Command::new(bgpd);
-        cmd.arg("-Z")
-            .args(["-l", local])
-            .arg("-f")
-            .arg(&conf_path)
-            .arg("-i")
-            .arg(dir.join("bgpd.pid"))
-            .arg("--vty_socket")
-            .arg(dir)
-            .args(["-A", "127.0.0.1", "-P", "0"]);
-        let proc = Proc::spawn("bgpd", dir, cmd, &[dir.join("bgpd.log")]);
-        let f = Frr { proc, dir: dir.to_path_buf() };
-        wait_for("FRR bgpd's vty", DEADLINE, || {
-            f.proc.assert_running();
-            let (code, out, err) = f.vtysh_raw("show bgp summary json");
-            if code == 0 && out.trim_start().starts_with('{') {
-                Ok(())
-            } else {
-                Err(format!("{out}{err}"))
-            }
-        });
-        f
-    }
-
-    fn vtysh_raw(&self, command: &str) -> (i32, String, String) {
-        run(Command::new("vtysh").arg("--vty_socket").arg(&self.dir).args(["-d", "bgpd", "-c", command]))
-    }
-
-    pub fn json(&self, command: &str) -> Value {
-        let (code, out, err) = self.vtysh_raw(command);
-        assert_eq!(code, 0, "vtysh {command}: {out}{err}");
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("vtysh {command}: bad JSON ({e}): {out}"))
-    }
-
-    pub fn text(&self, command: &str) -> String {
-        let (code, out, err) = self.vtysh_raw(command);
-        assert_eq!(code, 0, "vtysh {command}: {out}{err}");
-        out
-    }
-}
+use crate::daemons::{Frr, FrrPeer};
 
 #[test]
 fn frr_session_routes_capabilities_end_of_rib() {
     let dir = TempDir::new("frr");
     let (keel_addr, frr_addr) = ("127.0.0.121", "127.0.0.122");
-    let kdir = dir.sub("keel");
-    let config = format!(
-        "{}{KEEL_GR}{}{}",
-        keel_global(&kdir, 65121, keel_addr),
-        keel_neighbor(frr_addr, 65122, keel_addr, 9),
-        keel_networks(121),
+    let keel = start_keel_for_daemon(&dir, keel_addr, 65121, frr_addr, 65122);
+    let frr = Frr::start(
+        &dir.sub("frr"),
+        "bgpd",
+        &FrrPeer {
+            local: frr_addr,
+            asn: 65122,
+            keel: keel_addr,
+            keel_asn: 65121,
+            router: " bgp graceful-restart\n bgp graceful-restart restart-time 111\n \
+                     bgp long-lived-graceful-restart stale-time 3333\n",
+            ipv4: &["203.0.113.0/24"],
+            ipv6: &["2001:db8:122::/48"],
+            route_map: Some(" set community 65122:7\n"),
+        },
     );
-    let keel = Keel::start(&kdir, keel_addr, &config);
-    let frr = Frr::start(&dir.sub("frr"), frr_addr, 65122, keel_addr, 65121);
 
     let n = keel.wait_established(frr_addr);
-    let nb = wait_for("FRR's session with keel to be established", DEADLINE, || {
-        let v = frr.json(&format!("show bgp neighbors {keel_addr} json"));
-        let nb = v[keel_addr].clone();
-        if nb["bgpState"] == "Established" {
-            Ok(nb)
-        } else {
-            Err(nb.to_string())
-        }
-    });
+    let nb = frr.wait_established(keel_addr);
 
     // keel's routes in FRR's RIB with keel's AS and communities.
     for (family, prefix, community, next_hop) in [
@@ -154,14 +49,7 @@ fn frr_session_routes_capabilities_end_of_rib() {
     }
 
     // FRR's routes in keel.
-    let r4 = keel.wait_route(frr_addr, "203.0.113.0/24");
-    assert_eq!(r4["as_path"], serde_json::json!([65122]), "{r4}");
-    assert_eq!(r4["communities"], serde_json::json!(["65122:7"]), "{r4}");
-    assert_eq!(r4["next_hop"], "192.0.2.122", "{r4}");
-    let r6 = keel.wait_route(frr_addr, "2001:db8:122::/48");
-    assert_eq!(r6["as_path"], serde_json::json!([65122]), "{r6}");
-    assert_eq!(r6["communities"], serde_json::json!(["65122:7"]), "{r6}");
-    assert_eq!(r6["next_hop"], "2001:db8::122", "{r6}");
+    assert_peer_routes(&keel, frr_addr, 65122);
 
     // keel's capabilities as FRR recorded them.
     let caps = &nb["neighborCapabilities"];
@@ -193,22 +81,18 @@ fn frr_session_routes_capabilities_end_of_rib() {
 
     // FRR's capabilities as keel recorded them: GR with N and R (FRR sets R=1 right after it
     // starts), restart time 111, LLGR stale time 3333.
-    let remote = names(&n["capabilities"]["remote"]);
-    for c in [
+    let remote = [
         "route-refresh",
         "enhanced-route-refresh",
         "extended-message",
         "four-octet-as",
         "graceful-restart",
         "long-lived-graceful-restart",
-    ] {
-        assert!(remote.contains(&c.to_string()), "keel did not record {c} from FRR: {remote:?}");
-    }
+    ];
+    assert_remote_capabilities(&n, &remote, "FRR");
     assert_remote_gr(&n, 111, true, false);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "FRR's R bit in keel: {n}");
-    let llgr = &n["llgr"]["remote"];
-    assert_eq!(families(llgr), ["ipv4-unicast", "ipv6-unicast"], "FRR's LLGR in keel: {llgr}");
-    assert!(llgr.as_array().unwrap().iter().all(|f| f["stale_time"] == 3333), "FRR's LLGR in keel: {llgr}");
+    assert_remote_llgr(&n, 3333, "FRR");
 
     // End-of-RIB both ways.
     let nb = wait_for("FRR to receive keel's End-of-RIB", DEADLINE, || {
@@ -227,14 +111,7 @@ fn frr_session_routes_capabilities_end_of_rib() {
         assert_eq!(s["endOfRibRecv"], true, "{s}");
         assert_eq!(s["endOfRibSend"], true, "{s}");
     }
-    let n = wait_for("keel to see FRR's End-of-RIB", DEADLINE, || {
-        let n = keel.neighbor(frr_addr);
-        if families(&n["graceful_restart"]["end_of_rib_received"]).len() == 2 {
-            Ok(n)
-        } else {
-            Err(n.to_string())
-        }
-    });
+    let n = keel.wait_end_of_rib(frr_addr, "FRR");
     assert_keel_end_of_rib(&n);
     assert_eq!(n["established_transitions"], 1, "{n}");
     // FRR (no sender-side loop detection) sends keel's own routes back with 65122 65121 in

@@ -33,11 +33,8 @@
 //! - ExaBGP: F=1 for every family (no F=0 case with it); `manual-eor true` keeps it from
 //!   sending End-of-RIB.
 
-use crate::bird::{Bird, BirdPeer};
 use crate::common::*;
-use crate::exabgp::ExaBgp;
-use crate::frr::Frr;
-use crate::gobgp::GoBgp;
+use crate::daemons::{bird_static, Bird, BirdPeer, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -46,14 +43,6 @@ use std::time::{Duration, Instant};
 /// The upstream's routes before its restart; the tests drop the second during the restart.
 const ROUTES: [&str; 3] = ["198.51.100.0/24", "203.0.113.0/25", "203.0.113.128/25"];
 const KEPT: [&str; 2] = ["198.51.100.0/24", "203.0.113.0/25"];
-
-fn asn(address: &str) -> u32 {
-    65000 + address.rsplit('.').next().unwrap().parse::<u32>().unwrap()
-}
-
-fn last(address: &str) -> &str {
-    address.rsplit('.').next().unwrap()
-}
 
 fn sorted(v: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
@@ -75,9 +64,9 @@ fn start_keel_with(dir: &TempDir, keel: &str, up: &str, obs: &str, gr: &str, obs
     let kdir = dir.sub("keel");
     let config = format!(
         "{}[graceful_restart]\n{gr}{}{}",
-        keel_global(&kdir, asn(keel), keel),
-        keel_neighbor(up, asn(up), keel, 9),
-        keel_neighbor(obs, asn(obs), keel, 9),
+        keel_global(&kdir, asn_of(keel), keel),
+        keel_neighbor(up, asn_of(up), keel, 9),
+        keel_neighbor(obs, asn_of(obs), keel, 9),
     ) + obs_extra;
     Keel::start(&kdir, keel, &config)
 }
@@ -182,9 +171,9 @@ impl Observer {
             dir,
             &BirdPeer {
                 local,
-                asn: asn(local),
+                asn: asn_of(local),
                 keel,
-                keel_asn: asn(keel),
+                keel_asn: asn_of(keel),
                 hold_time: 9,
                 extra: "graceful restart off; long lived graceful restart off;",
                 routes: false,
@@ -194,7 +183,7 @@ impl Observer {
     }
 
     fn gobgp(dir: &Path, local: &str, keel: &str) -> Observer {
-        Observer::GoBgp(GoBgp::start(dir, local, asn(local), keel, asn(keel)), keel.to_string())
+        Observer::GoBgp(GoBgp::start(dir, local, asn_of(local), keel, asn_of(keel)), keel.to_string())
     }
 
     fn assert_running(&self) {
@@ -300,228 +289,65 @@ impl Observer {
 // ---------------------------------------------------------------------------------------------
 // Upstream daemons, started (and started again) with the configuration a test needs
 
-fn bird_upstream_conf(dir: &Path, local: &str, keel: &str, routes: &[&str], gr: &str) -> String {
-    let statics: String = routes.iter().map(|r| format!(" route {r} blackhole;")).collect();
-    format!(
-        r#"router id 192.0.2.{last};
-log "{log}" all;
-protocol device {{}}
-protocol static s4 {{ ipv4;{statics} }}
-protocol bgp keel {{
-  local {local} as {asn};
-  neighbor {keel} as {keel_asn};
-  multihop;
-  strict bind on;
-  hold time 9; keepalive time 3;
-  connect delay time 1; connect retry time 1; error wait time 1, 2;
-  {gr}
-  debug {{ states, events, packets }};
-  ipv4 {{ import all; export all; }};
-  ipv6 {{ import all; export none; next hop address 2001:db8::{last}; }};
-}}
-"#,
-        last = last(local),
-        log = dir.join("bird.log").display(),
-        asn = asn(local),
-        keel_asn = asn(keel),
-    )
-}
-
-/// Starts BIRD on `conf` (`-R`: graceful-restart recovery) and waits for its control socket.
-fn start_bird(dir: &Path, name: &str, conf: &str, recovery: bool) -> Bird {
-    let bird = require("bird");
-    require("birdc");
-    let conf_path = dir.join("bird.conf");
-    write(&conf_path, conf);
-    let ctl = dir.join("bird.ctl");
-    let log = dir.join("bird.log");
-    let mut cmd = Command::new(bird);
-    cmd.arg("-f").arg("-c").arg(&conf_path).arg("-s").arg(&ctl);
-    if recovery {
-        cmd.arg("-R");
-    }
-    let proc = Proc::spawn(name, dir, cmd, std::slice::from_ref(&log));
-    let b = Bird { proc, ctl, log };
-    wait_for("BIRD's control socket", DEADLINE, || {
-        b.proc.assert_running();
-        let (code, out, err) = run(Command::new("birdc").arg("-s").arg(&b.ctl).arg("show status"));
-        if code == 0 && out.contains("Daemon is up and running") {
-            Ok(())
-        } else {
-            Err(format!("{out}{err}"))
-        }
-    });
-    b
-}
-
-/// The uid and gid of user `frr` (FRR drops privileges to it; its directory must be its own).
-fn frr_ids() -> (u32, u32) {
-    let passwd = read(Path::new("/etc/passwd"));
-    let line = passwd.lines().find(|l| l.starts_with("frr:")).expect("user frr missing: is the frr package installed?");
-    let f: Vec<&str> = line.split(':').collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
-}
-
-/// Starts FRR bgpd (`-Z`) announcing `routes` to keel, GR in restart mode with `gr` lines.
-/// The route-map comes before `router bgp`: defined after it, bgpd starts with the neighbor's
-/// outbound route-map missing, "filters" every route, sends End-of-RIB, and sends the routes
-/// only when its route-map update timer fires seconds later (after a restart the helper then
-/// sweeps them all at that End-of-RIB).
-fn start_frr(dir: &Path, name: &str, local: &str, keel: &str, routes: &[&str], gr: &str) -> Frr {
-    let bgpd = require("bgpd");
-    require("vtysh");
-    let networks: String = routes.iter().map(|r| format!("  network {r}\n")).collect();
-    let conf = format!(
-        "frr defaults traditional
-hostname up{last}
-log file {dir}/bgpd.log
-debug bgp neighbor-events
-debug bgp graceful-restart
-debug bgp updates
-route-map OUT4 permit 10
- set ip next-hop 192.0.2.{last}
-!
-router bgp {asn}
- bgp router-id 192.0.2.{last}
- no bgp ebgp-requires-policy
- bgp graceful-restart
- bgp graceful-restart restart-time 20
-{gr}
- timers bgp 3 9
- neighbor {keel} remote-as {keel_asn}
- neighbor {keel} update-source {local}
- neighbor {keel} ebgp-multihop 2
- neighbor {keel} timers connect 1
- address-family ipv4 unicast
-{networks}  neighbor {keel} route-map OUT4 out
- exit-address-family
- address-family ipv6 unicast
-  neighbor {keel} activate
- exit-address-family
-!
-",
-        last = last(local),
-        dir = dir.display(),
-        asn = asn(local),
-        keel_asn = asn(keel),
-    );
-    let conf_path = dir.join("bgpd.conf");
-    write(&conf_path, &conf);
-    let (uid, gid) = frr_ids();
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
-    std::os::unix::fs::chown(&conf_path, Some(uid), Some(gid)).unwrap();
-    let mut cmd = Command::new(bgpd);
-    cmd.arg("-Z")
-        .args(["-l", local])
-        .arg("-f")
-        .arg(&conf_path)
-        .arg("-i")
-        .arg(dir.join("bgpd.pid"))
-        .arg("--vty_socket")
-        .arg(dir)
-        .args(["-A", "127.0.0.1", "-P", "0"]);
-    let proc = Proc::spawn(name, dir, cmd, &[dir.join("bgpd.log")]);
-    let f = Frr { proc, dir: dir.to_path_buf() };
-    wait_for("FRR bgpd's vty", DEADLINE, || {
-        f.proc.assert_running();
-        let (code, out, err) = vtysh(&f, &["show bgp summary json"]);
-        if code == 0 && out.trim_start().starts_with('{') {
-            Ok(())
-        } else {
-            Err(format!("{out}{err}"))
-        }
-    });
-    f
-}
-
-fn vtysh(f: &Frr, commands: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new("vtysh");
-    cmd.arg("--vty_socket").arg(&f.dir).args(["-d", "bgpd"]);
-    for c in commands {
-        cmd.args(["-c", c]);
-    }
-    run(&mut cmd)
-}
-
-fn vtysh_ok(f: &Frr, commands: &[&str]) -> String {
-    let (code, out, err) = vtysh(f, commands);
-    assert_eq!(code, 0, "vtysh {commands:?}: {out}{err}");
-    out
-}
-
-/// Starts gobgpd peering with keel; `-r` (graceful restart: R and F set) when `restarting`;
-/// the neighbor starts `admin-down` when `down` (enabled later with `gobgp neighbor X enable`).
-fn start_gobgp(dir: &Path, name: &str, local: &str, keel: &str, restarting: bool, down: bool) -> GoBgp {
-    let gobgpd = require("gobgpd");
-    require("gobgp");
-    let family = |name: &str| {
-        format!(
-            r#"  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "{name}"
-    [neighbors.afi-safis.mp-graceful-restart.config]
-      enabled = true
-"#
-        )
+/// BIRD's configuration after the header: static IPv4 `routes` and the session with keel,
+/// `gr` its graceful-restart lines.
+fn bird_upstream(local: &str, keel: &str, routes: &[&str], gr: &str) -> String {
+    let session = BirdSession {
+        local,
+        asn: asn_of(local),
+        keel,
+        keel_asn: asn_of(keel),
+        hold_time: 9,
+        lines: gr,
+        ipv4: "import all; export all;",
+        ipv6: &format!("import all; export none; next hop address 2001:db8::{};", last_octet(local)),
     };
-    let conf = format!(
-        r#"[global.config]
-  as = {asn}
-  router-id = "192.0.2.{last}"
-  port = 179
-  local-address-list = ["{local}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "{keel}"
-    peer-as = {keel_asn}
-    admin-down = {down}
-  [neighbors.timers.config]
-    hold-time = 9
-    keepalive-interval = 3
-    connect-retry = 1
-  [neighbors.transport.config]
-    local-address = "{local}"
-  [neighbors.graceful-restart.config]
-    enabled = true
-    restart-time = 20
-    notification-enabled = true
-{v4}{v6}"#,
-        asn = asn(local),
-        last = last(local),
-        keel_asn = asn(keel),
-        v4 = family("ipv4-unicast"),
-        v6 = family("ipv6-unicast"),
-    );
-    let conf_path = dir.join("gobgp.toml");
-    write(&conf_path, &conf);
-    let mut cmd = Command::new(gobgpd);
-    cmd.arg("-f").arg(&conf_path).args(["--api-hosts", &format!("{local}:50051")]);
-    if restarting {
-        cmd.arg("-r");
-    }
-    let proc = Proc::spawn(name, dir, cmd, &[]);
-    let g = GoBgp { proc, api_host: local.to_string() };
-    wait_for("GoBGP's API", DEADLINE, || {
-        g.proc.assert_running();
-        let (code, out, err) = g.cli(&["global"]);
-        if code == 0 && out.contains("AS") {
-            Ok(())
-        } else {
-            Err(format!("{out}{err}"))
-        }
-    });
-    g
+    bird_static("s4", "ipv4", routes) + &session.conf()
+}
+
+/// Starts FRR bgpd (`-Z`) announcing `routes` to keel, GR in restart mode (restart time 20)
+/// with `gr` lines. Its route-maps come before `router bgp` (see [`FrrPeer::conf`]).
+fn start_frr(dir: &Path, name: &str, local: &str, keel: &str, routes: &[&str], gr: &str) -> Frr {
+    let router = format!(" bgp graceful-restart\n bgp graceful-restart restart-time 20\n{gr}\n");
+    let p = FrrPeer {
+        local,
+        asn: asn_of(local),
+        keel,
+        keel_asn: asn_of(keel),
+        router: &router,
+        ipv4: routes,
+        ipv6: &[],
+        route_map: Some(""),
+    };
+    Frr::start(dir, name, &p)
+}
+
+/// Starts gobgpd peering with keel (restart time 20, no LLGR); `-r` (graceful restart: R and
+/// F set) when `restarting`; the neighbor starts `admin-down` when `down` (enabled later with
+/// `gobgp neighbor X enable`).
+fn start_gobgp(dir: &Path, name: &str, local: &str, keel: &str, restarting: bool, down: bool) -> GoBgp {
+    let p = GoBgpPeer {
+        local,
+        asn: asn_of(local),
+        keel,
+        keel_asn: asn_of(keel),
+        restart_time: 20,
+        llgr_stale_time: None,
+        admin_down: down,
+        restarting,
+    };
+    GoBgp::start_with(dir, name, &p)
 }
 
 fn gobgp_add(g: &GoBgp, routes: &[&str]) {
-    let nh = format!("192.0.2.{}", last(&g.api_host));
+    let nh = format!("192.0.2.{}", last_octet(&g.api_host));
     for r in routes {
         g.ok(&["global", "rib", "add", r, "nexthop", &nh]);
     }
 }
 
 /// Starts ExaBGP announcing `routes` to keel; `capability` is the inside of its
-/// `capability { }` block, `extra` more lines of the neighbor.
+/// `capability { }` block, `extra` more lines of the neighbor. No API process.
 fn start_exabgp(
     dir: &Path,
     name: &str,
@@ -531,42 +357,18 @@ fn start_exabgp(
     capability: &str,
     extra: &str,
 ) -> ExaBgp {
-    let exabgp = require("exabgp");
-    let l = last(local);
-    let statics: String = routes.iter().map(|r| format!("    route {r} next-hop 192.0.2.{l};\n")).collect();
-    let conf = format!(
-        r#"neighbor {keel} {{
-  router-id 192.0.2.{l};
-  local-address {local};
-  local-as {asn};
-  peer-as {keel_asn};
-  hold-time 9;
-  capability {{
-    {capability}
-  }}
-  family {{ ipv4 unicast; ipv6 unicast; }}
-  static {{
-{statics}  }}
-  {extra}
-}}
-"#,
-        asn = asn(local),
-        keel_asn = asn(keel),
-    );
-    let conf_path = dir.join(format!("{name}.conf"));
-    write(&conf_path, &conf);
-    let log = dir.join(format!("{name}.log"));
-    let mut cmd = Command::new(exabgp);
-    cmd.arg(&conf_path)
-        .env("exabgp.daemon.user", "root")
-        .env("exabgp.tcp.bind", local)
-        .env("exabgp.tcp.port", "179")
-        .env("exabgp.log.destination", &log)
-        .env("exabgp.log.level", "INFO")
-        .env("exabgp.api.cli", "false");
-    let proc = Proc::spawn(name, dir, cmd, &[log]);
-    // No API process here: nothing is ever written to `api_log`.
-    ExaBgp { proc, api_log: dir.join(format!("{name}.api.jsonl")) }
+    let routes: Vec<String> = routes.iter().map(|r| format!("{r} next-hop 192.0.2.{}", last_octet(local))).collect();
+    let p = ExaPeer {
+        local,
+        asn: asn_of(local),
+        keel,
+        keel_asn: asn_of(keel),
+        capability,
+        routes: &routes,
+        extra,
+        api: false,
+    };
+    ExaBgp::start(dir, name, &p)
 }
 
 /// kill -9, and reap.
@@ -616,7 +418,7 @@ fn gr_helper_bird_graceful_restart() {
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20;";
-    let bird = start_bird(&bdir, "bird", &bird_upstream_conf(&bdir, up, keel_addr, &ROUTES, gr), false);
+    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     let n = wait_keel_converged(&keel, up, &ROUTES);
     assert_remote_gr(&n, 20, false, false);
     let base = obs.wait_settled(&ROUTES);
@@ -630,7 +432,7 @@ fn gr_helper_bird_graceful_restart() {
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &ROUTES));
 
     // Back in recovery mode (R=1, F=1) without 203.0.113.128/25.
-    let bird = start_bird(&bdir, "bird2", &bird_upstream_conf(&bdir, up, keel_addr, &KEPT, gr), true);
+    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
     let n = keel.wait_established(up);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "BIRD's R bit after -R: {n}");
     assert_remote_gr(&n, 20, false, true);
@@ -652,7 +454,7 @@ fn gr_helper_bird_kill() {
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20;";
-    let bird = start_bird(&bdir, "bird", &bird_upstream_conf(&bdir, up, keel_addr, &ROUTES, gr), false);
+    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     wait_keel_converged(&keel, up, &ROUTES);
     let base = obs.wait_settled(&ROUTES);
 
@@ -661,7 +463,7 @@ fn gr_helper_bird_kill() {
     let n = wait_helper_active(&keel, up, 3);
     assert_keeps(&keel, up, &n, 20);
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &ROUTES));
-    let bird = start_bird(&bdir, "bird2", &bird_upstream_conf(&bdir, up, keel_addr, &KEPT, gr), true);
+    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
     let n = keel.wait_established(up);
     assert_remote_gr(&n, 20, false, true);
     let base = assert_only_withdrawn(&obs, base, &KEPT, 1);
@@ -671,7 +473,7 @@ fn gr_helper_bird_kill() {
     crash(&bird.proc);
     wait_helper_active(&keel, up, 2);
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &KEPT));
-    let _bird = start_bird(&bdir, "bird3", &bird_upstream_conf(&bdir, up, keel_addr, &KEPT, gr), false);
+    let _bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, keel_addr, &KEPT, gr), false);
     let n = keel.wait_established(up);
     assert_remote_gr(&n, 20, false, false);
     wait_helper_done(&keel, up);
@@ -695,7 +497,7 @@ fn gr_helper_bird_notification_without_n_bit() {
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20; connect delay time 5;";
-    let bird = start_bird(&bdir, "bird", &bird_upstream_conf(&bdir, up, keel_addr, &ROUTES, gr), false);
+    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     let n = wait_keel_converged(&keel, up, &ROUTES);
     assert_eq!(n["graceful_restart"]["notification_bit"], false, "{n}");
     let base = obs.wait_settled(&ROUTES);
@@ -773,7 +575,7 @@ fn gr_helper_frr_clear_soft_graceful_hard() {
 
     // Soft: FRR asks for keel's routes again and sends its own again; nothing moves.
     let updates = n["updates_received"].as_u64().unwrap();
-    vtysh_ok(&frr, &[&format!("clear bgp {keel_addr} soft")]);
+    frr.vtysh_ok(&[&format!("clear bgp {keel_addr} soft")]);
     wait_for("FRR to send its routes again", DEADLINE, || {
         let n = keel.neighbor(up);
         (n["updates_received"].as_u64() > Some(updates)).then_some(()).ok_or_else(|| n["updates_received"].to_string())
@@ -783,7 +585,7 @@ fn gr_helper_frr_clear_soft_graceful_hard() {
     assert_eq!((n["established_transitions"].as_u64(), n["stale_prefixes"].as_u64()), (Some(1), Some(0)), "{n}");
 
     // Graceful: Cease/Administrative Reset with N: kept, refreshed, nothing moves downstream.
-    vtysh_ok(&frr, &[&format!("clear bgp {keel_addr}")]);
+    frr.vtysh_ok(&[&format!("clear bgp {keel_addr}")]);
     let n = wait_for("FRR to come back after the clear", DEADLINE, || {
         obs.quiet(base, &ROUTES)?;
         let n = keel.neighbor(up);
@@ -800,8 +602,8 @@ fn gr_helper_frr_clear_soft_graceful_hard() {
     holds_for("the observer after a graceful clear", Duration::from_secs(1), || obs.quiet(base, &ROUTES));
 
     // Hard: Cease/Hard Reset: everything withdrawn at once, then learned again.
-    vtysh_ok(&frr, &["configure terminal", &format!("router bgp {}", asn(up)), "bgp hard-administrative-reset"]);
-    vtysh_ok(&frr, &[&format!("clear bgp {keel_addr}")]);
+    frr.vtysh_ok(&["configure terminal", &format!("router bgp {}", asn_of(up)), "bgp hard-administrative-reset"]);
+    frr.vtysh_ok(&[&format!("clear bgp {keel_addr}")]);
     let n = wait_for("keel to withdraw FRR's routes after the Hard Reset", DEADLINE, || {
         let n = keel.neighbor(up);
         (n["last_notification_received"]["subcode"] == 9).then_some(n.clone()).ok_or_else(|| n.to_string())

@@ -18,10 +18,8 @@
 //!   with an outbound route-map.
 //! - GoBGP prepends its own AS to the `aspath` given to `gobgp global rib add`.
 
-use crate::bird::Bird;
 use crate::common::*;
-use crate::frr::Frr;
-use crate::gobgp::GoBgp;
+use crate::daemons::{bird_static, community_number, gobgp_attr, Bird, BirdSession, Frr, FrrPeer, GoBgp};
 use keel::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Community, Family, Message, Prefix};
@@ -29,7 +27,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,118 +35,12 @@ use std::time::{Duration, Instant};
 
 /// A `[[neighbor]]` of keel with explicit import/export and more keys (`extra`).
 fn neighbor(address: &str, asn: u32, local: &str, import: &str, export: &str, extra: &str) -> String {
-    format!(
-        "[[neighbor]]\naddress = \"{address}\"\nasn = {asn}\nlocal_address = \"{local}\"\nhold_time = 9\n\
-         connect_retry_time = 1\nimport = \"{import}\"\nexport = \"{export}\"\n{extra}\n"
-    )
-}
-
-/// Starts BIRD on a complete configuration: `body` follows the router id, log and device
-/// protocol and must define `protocol bgp keel`.
-fn start_bird(dir: &Path, local: &str, body: &str) -> Bird {
-    let bird = require("bird");
-    require("birdc");
-    let last = local.rsplit('.').next().unwrap();
-    let log = dir.join("bird.log");
-    let conf = format!("router id 192.0.2.{last};\nlog \"{}\" all;\nprotocol device {{}}\n{body}", log.display());
-    let conf_path = dir.join("bird.conf");
-    write(&conf_path, &conf);
-    let ctl = dir.join("bird.ctl");
-    let mut cmd = Command::new(bird);
-    cmd.arg("-f").arg("-c").arg(&conf_path).arg("-s").arg(&ctl);
-    let proc = Proc::spawn("bird", dir, cmd, std::slice::from_ref(&log));
-    let b = Bird { proc, ctl, log };
-    wait_for("BIRD's control socket", DEADLINE, || {
-        b.proc.assert_running();
-        let (code, out, err) = run(Command::new("birdc").arg("-s").arg(&b.ctl).arg("show status"));
-        if code == 0 && out.contains("Daemon is up and running") {
-            Ok(())
-        } else {
-            Err(format!("{out}{err}"))
-        }
-    });
-    b
+    keel_neighbor_policy(address, asn, local, 9, import, export) + extra + "\n"
 }
 
 /// The `protocol bgp keel` of BIRD towards keel with the two channels given.
 fn bird_bgp(local: &str, asn: u32, keel: &str, keel_asn: u32, ipv4: &str, ipv6: &str) -> String {
-    format!(
-        r#"protocol bgp keel {{
-  local {local} as {asn};
-  neighbor {keel} as {keel_asn};
-  multihop;
-  strict bind on;
-  hold time 9; keepalive time 3;
-  connect delay time 1; connect retry time 1; error wait time 1, 2;
-  ipv4 {{ {ipv4} }};
-  ipv6 {{ {ipv6} }};
-}}
-"#
-    )
-}
-
-/// `birdc show route PREFIX all` once BIRD holds a route for it from keel.
-fn bird_route(bird: &Bird, prefix: &str) -> String {
-    wait_for(&format!("{prefix} from keel in BIRD"), DEADLINE, || {
-        // birdc exits with 1 while the network is not in the table.
-        let (_, r, err) = run(Command::new("birdc").arg("-s").arg(&bird.ctl).arg(format!("show route {prefix} all")));
-        if r.contains("[keel ") {
-            Ok(r)
-        } else {
-            Err(format!("{r}{err}"))
-        }
-    })
-}
-
-/// The uid and gid of user `frr` (FRR drops privileges to it; its directory must be its own).
-fn frr_ids() -> (u32, u32) {
-    let passwd = read(Path::new("/etc/passwd"));
-    let line = passwd.lines().find(|l| l.starts_with("frr:")).expect("user frr missing: is the frr package installed?");
-    let f: Vec<&str> = line.split(':').collect();
-    (f[2].parse().unwrap(), f[3].parse().unwrap())
-}
-
-/// Starts FRR bgpd (`-Z`) on a complete configuration.
-fn start_frr(dir: &Path, local: &str, conf: &str) -> Frr {
-    let bgpd = require("bgpd");
-    require("vtysh");
-    let conf = format!(
-        "frr defaults traditional\nhostname peer{}\nlog file {}/bgpd.log\ndebug bgp neighbor-events\n{conf}",
-        local.rsplit('.').next().unwrap(),
-        dir.display()
-    );
-    let conf_path = dir.join("bgpd.conf");
-    write(&conf_path, &conf);
-    let (uid, gid) = frr_ids();
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
-    std::os::unix::fs::chown(&conf_path, Some(uid), Some(gid)).unwrap();
-    let mut cmd = Command::new(bgpd);
-    cmd.arg("-Z")
-        .args(["-l", local])
-        .arg("-f")
-        .arg(&conf_path)
-        .arg("-i")
-        .arg(dir.join("bgpd.pid"))
-        .arg("--vty_socket")
-        .arg(dir)
-        .args(["-A", "127.0.0.1", "-P", "0"]);
-    let proc = Proc::spawn("bgpd", dir, cmd, &[dir.join("bgpd.log")]);
-    let f = Frr { proc, dir: dir.to_path_buf() };
-    wait_for("FRR bgpd's vty", DEADLINE, || {
-        f.proc.assert_running();
-        let (code, out, err) = run(Command::new("vtysh").arg("--vty_socket").arg(&f.dir).args([
-            "-d",
-            "bgpd",
-            "-c",
-            "show bgp summary json",
-        ]));
-        if code == 0 && out.trim_start().starts_with('{') {
-            Ok(())
-        } else {
-            Err(format!("{out}{err}"))
-        }
-    });
-    f
+    BirdSession { local, asn, keel, keel_asn, hold_time: 9, lines: "", ipv4, ipv6 }.conf()
 }
 
 /// FRR's paths for `prefix` (`family` "ipv4" or "ipv6"), possibly none.
@@ -162,49 +53,6 @@ fn frr_paths(frr: &Frr, family: &str, prefix: &str) -> Vec<Value> {
 fn frr_table(frr: &Frr, family: &str) -> serde_json::Map<String, Value> {
     let r = frr.json(&format!("show bgp {family} unicast json"));
     r["routes"].as_object().cloned().unwrap_or_default()
-}
-
-fn frr_established(frr: &Frr, keel: &str) {
-    wait_for("FRR's session with keel to be established", DEADLINE, || {
-        let v = frr.json(&format!("show bgp neighbors {keel} json"));
-        if v[keel]["bgpState"] == "Established" {
-            Ok(())
-        } else {
-            Err(v[keel]["bgpState"].to_string())
-        }
-    });
-}
-
-fn gobgp_established(gobgp: &GoBgp, keel: &str) {
-    wait_for("GoBGP's session with keel to be established", DEADLINE, || {
-        let v = gobgp.json(&["neighbor", keel, "-j"]);
-        // apipb.PeerState.SessionState: 6 is ESTABLISHED.
-        if v["state"]["session_state"] == 6 {
-            Ok(())
-        } else {
-            Err(v["state"].to_string())
-        }
-    });
-}
-
-/// GoBGP's path for `prefix` from `neighbor`, once it has one.
-fn gobgp_path(gobgp: &GoBgp, family: &str, prefix: &str, neighbor: &str) -> Value {
-    wait_for(&format!("{prefix} from {neighbor} in GoBGP"), DEADLINE, || {
-        let rib = gobgp.json(&["global", "rib", "-a", family, "-j"]);
-        let p = rib[prefix].as_array().and_then(|v| v.iter().find(|p| p["neighbor-ip"] == neighbor)).cloned();
-        p.ok_or_else(|| rib.to_string())
-    })
-}
-
-/// The attribute of type `t` in a GoBGP path (`Null` when absent).
-fn gobgp_attr(path: &Value, t: u64) -> Value {
-    path["attrs"].as_array().into_iter().flatten().find(|a| a["type"] == t).cloned().unwrap_or_default()
-}
-
-/// A community as the 32-bit number GoBGP's JSON shows.
-fn community_number(c: &str) -> u64 {
-    let (hi, lo) = c.split_once(':').unwrap();
-    (hi.parse::<u64>().unwrap() << 16) | lo.parse::<u64>().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,21 +138,18 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
       if net = 203.0.113.192/26 then bgp_community.add((65241,13));
       if net = 2001:db8:241::/48 then bgp_community.add((65241,15));
       accept;";
-    let body = format!(
-        "protocol static sa {{ ipv4; route 203.0.113.0/26 blackhole; }}
-protocol static s4 {{ ipv4; route 203.0.113.64/26 blackhole; route 203.0.113.128/26 blackhole; route 203.0.113.192/26 blackhole; }}
-protocol static s6 {{ ipv6; route 2001:db8:241::/48 blackhole; }}
-{}",
-        bird_bgp(
+    let body = bird_static("sa", "ipv4", &["203.0.113.0/26"])
+        + &bird_static("s4", "ipv4", &["203.0.113.64/26", "203.0.113.128/26", "203.0.113.192/26"])
+        + &bird_static("s6", "ipv6", &["2001:db8:241::/48"])
+        + &bird_bgp(
             b,
             65241,
             k,
             65240,
             &format!("import none; export filter {{ {filter} }}; next hop address 192.0.2.241;"),
             &format!("import none; export filter {{ {filter} }}; next hop address 2001:db8::241;"),
-        )
-    );
-    let bird = start_bird(&dir.sub("bird"), b, &body);
+        );
+    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // GoBGP (it prepends its AS 65241 to the given AS path):
     //   A [65241 65241 65241]  -> loses on AS path length
@@ -343,33 +188,27 @@ protocol static s6 {{ ipv6; route 2001:db8:241::/48 blackhole; }}
     add("ipv6", &["2001:db8:242::/48", "origin", "igp", "nexthop", "2001:db8::242", "community", "65241:26"]);
 
     // FRR takes keel's 127/8 next hops only with `bgp allow-martian-nexthop` (8.4).
-    let frr = start_frr(
+    let frr = Frr::start(
         &dir.sub("frr"),
-        f,
-        &format!(
-            "router bgp 65243
- bgp router-id 192.0.2.243
- bgp allow-martian-nexthop
- no bgp ebgp-requires-policy
- timers bgp 3 9
- neighbor {k} remote-as 65240
- neighbor {k} update-source {f}
- neighbor {k} ebgp-multihop 2
- neighbor {k} timers connect 1
- address-family ipv6 unicast
-  neighbor {k} activate
- exit-address-family
-!
-"
-        ),
+        "bgpd",
+        &FrrPeer {
+            local: f,
+            asn: 65243,
+            keel: k,
+            keel_asn: 65240,
+            router: " bgp allow-martian-nexthop\n",
+            ipv4: &[],
+            ipv6: &[],
+            route_map: None,
+        },
     );
 
     keel.wait_established(b);
     keel.wait_established(g);
     keel.wait_established(f);
     bird.wait_established();
-    gobgp_established(&gobgp, k);
-    frr_established(&frr, k);
+    gobgp.wait_established(k);
+    frr.wait_established(k);
 
     // keel's own view: both paths of A-E, F once, and the best paths the RFC picks.
     let want_best = [
@@ -458,54 +297,32 @@ fn propagation_route_reflector_between_bird_and_frr() {
              bgp_community.add((65245,6)); accept; }} reject; }}; next hop address {nh};"
         )
     };
-    let body = format!(
-        "protocol static s4 {{ ipv4; route 203.0.113.0/24 blackhole; }}
-protocol static s6 {{ ipv6; route 2001:db8:246::/48 blackhole; }}
-{}",
-        bird_bgp(b, 65245, k, 65245, &filter("192.0.2.246"), &filter("2001:db8::246"))
-    );
-    let bird = start_bird(&dir.sub("bird"), b, &body);
+    let body = bird_static("s4", "ipv4", &["203.0.113.0/24"])
+        + &bird_static("s6", "ipv6", &["2001:db8:246::/48"])
+        + &bird_bgp(b, 65245, k, 65245, &filter("192.0.2.246"), &filter("2001:db8::246"));
+    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // FRR (client, router id 192.0.2.247): 198.51.100.0/24 and 2001:db8:247::/48, LOCAL_PREF
     // 130, community 65245:7.
-    let frr = start_frr(
+    let frr = Frr::start(
         &dir.sub("frr"),
-        f,
-        &format!(
-            "router bgp 65245
- bgp router-id 192.0.2.247
- timers bgp 3 9
- neighbor {k} remote-as 65245
- neighbor {k} update-source {f}
- neighbor {k} timers connect 1
- address-family ipv4 unicast
-  network 198.51.100.0/24
-  neighbor {k} route-map OUT4 out
- exit-address-family
- address-family ipv6 unicast
-  network 2001:db8:247::/48
-  neighbor {k} activate
-  neighbor {k} route-map OUT6 out
- exit-address-family
-!
-route-map OUT4 permit 10
- set ip next-hop 192.0.2.247
- set local-preference 130
- set community 65245:7
-!
-route-map OUT6 permit 10
- set ipv6 next-hop global 2001:db8::247
- set local-preference 130
- set community 65245:7
-!
-"
-        ),
+        "bgpd",
+        &FrrPeer {
+            local: f,
+            asn: 65245,
+            keel: k,
+            keel_asn: 65245,
+            router: "",
+            ipv4: &["198.51.100.0/24"],
+            ipv6: &["2001:db8:247::/48"],
+            route_map: Some(" set local-preference 130\n set community 65245:7\n"),
+        },
     );
 
     keel.wait_established(b);
     keel.wait_established(f);
     bird.wait_established();
-    frr_established(&frr, k);
+    frr.wait_established(k);
 
     // BIRD's routes at FRR: ORIGINATOR_ID BIRD's router id, CLUSTER_LIST keel's cluster id,
     // next hop, LOCAL_PREF and communities untouched, empty AS path.
@@ -533,7 +350,7 @@ route-map OUT6 permit 10
 
     // FRR's routes at BIRD, the same way.
     for (prefix, next_hop) in [("198.51.100.0/24", "192.0.2.247"), ("2001:db8:247::/48", "2001:db8::247")] {
-        let r = bird_route(&bird, prefix);
+        let r = bird.wait_route(prefix);
         for want in [
             "BGP.originator_id: 192.0.2.247\n".to_string(),
             format!("BGP.cluster_list: {cluster}\n"),
@@ -582,13 +399,10 @@ fn propagation_route_server_is_transparent_between_bird_and_gobgp() {
              reject; }}; next hop address {nh};"
         )
     };
-    let body = format!(
-        "protocol static s4 {{ ipv4; route 203.0.113.0/24 blackhole; }}
-protocol static s6 {{ ipv6; route 2001:db8:251::/48 blackhole; }}
-{}",
-        bird_bgp(b, 65251, k, 65250, &filter("192.0.2.251"), &filter("2001:db8::251"))
-    );
-    let bird = start_bird(&dir.sub("bird"), b, &body);
+    let body = bird_static("s4", "ipv4", &["203.0.113.0/24"])
+        + &bird_static("s6", "ipv6", &["2001:db8:251::/48"])
+        + &bird_bgp(b, 65251, k, 65250, &filter("192.0.2.251"), &filter("2001:db8::251"));
+    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // GoBGP: 198.51.100.0/24 MED 44 and 2001:db8:252::/48 MED 46.
     let gobgp = GoBgp::start(&dir.sub("gobgp"), g, 65252, k, 65250);
@@ -598,13 +412,13 @@ protocol static s6 {{ ipv6; route 2001:db8:251::/48 blackhole; }}
     keel.wait_established(b);
     keel.wait_established(g);
     bird.wait_established();
-    gobgp_established(&gobgp, k);
+    gobgp.wait_established(k);
 
     // At GoBGP: BIRD's AS only (keel's 65250 not prepended), BIRD's next hop and MED.
     for (family, prefix, next_hop, med) in
         [("ipv4", "203.0.113.0/24", "192.0.2.251", 33), ("ipv6", "2001:db8:251::/48", "2001:db8::251", 36)]
     {
-        let p = gobgp_path(&gobgp, family, prefix, k);
+        let p = gobgp.wait_path(family, prefix, k);
         assert_eq!(gobgp_attr(&p, 2)["as_paths"][0]["asns"], json!([65251]), "AS path at GoBGP: {p}");
         assert_eq!(gobgp_attr(&p, 4)["metric"], med, "MED at GoBGP: {p}");
         let nh =
@@ -617,7 +431,7 @@ protocol static s6 {{ ipv6; route 2001:db8:251::/48 blackhole; }}
     // At BIRD: GoBGP's AS only, GoBGP's next hop and MED.
     for (prefix, next_hop, med) in [("198.51.100.0/24", "192.0.2.252", 44), ("2001:db8:252::/48", "2001:db8::252", 46)]
     {
-        let r = bird_route(&bird, prefix);
+        let r = bird.wait_route(prefix);
         for want in
             ["BGP.as_path: 65252\n".to_string(), format!("BGP.next_hop: {next_hop}"), format!("BGP.med: {med}\n")]
         {
