@@ -16,6 +16,8 @@ pub mod code {
     pub const FSM: u8 = 5;
     pub const CEASE: u8 = 6;
     pub const ROUTE_REFRESH_MESSAGE: u8 = 7;
+    /// RFC 9687.
+    pub const SEND_HOLD_TIMER_EXPIRED: u8 = 8;
 }
 
 /// Message Header Error subcodes (RFC 4271 §6.1).

@@ -217,6 +217,10 @@ pub struct Neighbor {
     /// Seconds between outgoing connection attempts (RFC 4271 §10 ConnectRetryTime).
     #[serde(default)]
     pub connect_retry_time: Option<u16>,
+    /// RFC 9687: close the session when the neighbor has not read anything for this long
+    /// (at least twice the hold time; default 480 s).
+    #[serde(default)]
+    pub send_hold_time: Option<u32>,
     #[serde(default = "default_hold_time")]
     pub hold_time: Spanned<u16>,
     #[serde(default)]

@@ -5,6 +5,9 @@
 use bytes::{Bytes, BytesMut};
 use keel_wire::{header, CodecOptions, WireError};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -48,6 +51,10 @@ pub struct Connection {
     pub remote_open: Option<keel_wire::Open>,
     /// A KEEPALIVE arrived after the OPEN (while the connection waited aside).
     pub keepalive_seen: bool,
+    /// When the write in progress started (milliseconds since `epoch`), 0 when idle: a peer
+    /// that stops reading leaves it set (RFC 9687 send hold timer).
+    busy_since: Arc<AtomicU64>,
+    epoch: std::time::Instant,
 }
 
 impl Connection {
@@ -62,7 +69,9 @@ impl Connection {
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
         let (writer, rx) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(write_loop(id, wr, rx, events.clone()));
+        let busy_since = Arc::new(AtomicU64::new(0));
+        let epoch = std::time::Instant::now();
+        tokio::spawn(write_loop(id, wr, rx, events.clone(), busy_since.clone(), epoch));
         let reader = tokio::spawn(read_loop(id, rd, events));
         Ok(Connection {
             id,
@@ -74,7 +83,15 @@ impl Connection {
             open_sent: false,
             remote_open: None,
             keepalive_seen: false,
+            busy_since,
+            epoch,
         })
+    }
+
+    /// How long the peer has not taken what keel writes (RFC 9687 §3), if it is stuck.
+    pub fn send_stalled_for(&self) -> Option<Duration> {
+        let since = self.busy_since.load(Ordering::Relaxed);
+        (since != 0).then(|| self.epoch.elapsed().saturating_sub(Duration::from_millis(since)))
     }
 
     /// Queues bytes without waiting; false if the queue is full or closed.
@@ -136,11 +153,16 @@ async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Out>,
     events: mpsc::Sender<(u64, ConnEvent)>,
+    busy_since: Arc<AtomicU64>,
+    epoch: std::time::Instant,
 ) {
     while let Some(out) = rx.recv().await {
         match out {
             Out::Bytes(b) => {
-                if let Err(e) = wr.write_all(&b).await {
+                busy_since.store((epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
+                let r = wr.write_all(&b).await;
+                busy_since.store(0, Ordering::Relaxed);
+                if let Err(e) = r {
                     let _ = events.send((id, ConnEvent::Closed(Some(e.to_string())))).await;
                     return;
                 }

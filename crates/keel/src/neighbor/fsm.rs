@@ -87,6 +87,8 @@ pub enum Event {
     UpdateReceived,
     /// ROUTE-REFRESH (RFC 2918); like an UPDATE for the FSM.
     RouteRefreshReceived,
+    /// RFC 9687: the peer has not read what keel sends for the send hold time.
+    SendHoldTimerExpires,
 }
 
 /// Why a session ended: what graceful restart will base its decision on (RFC 4724 §4,
@@ -333,6 +335,11 @@ impl Fsm {
             (S::Established, E::KeepaliveReceived | E::UpdateReceived | E::RouteRefreshReceived) => {
                 out.push(Action::Timer(Timer::Hold, self.hold()));
             }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::SendHoldTimerExpires) => {
+                // RFC 9687 §4: NOTIFICATION (likely undeliverable) and close.
+                let n = Notification::new(code::SEND_HOLD_TIMER_EXPIRED, 0, Vec::new());
+                self.notify_and_idle(n, &mut out, "send hold timer expired (the peer stopped reading)");
+            }
             (S::OpenSent | S::OpenConfirm | S::Established, E::HoldTimerExpires) => {
                 let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, Vec::new());
                 out.push(Action::SendNotification(n));
@@ -470,6 +477,15 @@ mod tests {
         assert!(a.contains(&Action::SessionDown(DownReason::AdministrativeStop { code: Some(6), subcode: Some(2) })));
         assert!(!a.iter().any(|x| matches!(x, Action::Timer(Timer::IdleHold, Some(_)))));
         assert!(fsm.handle(Event::AutomaticStart).is_empty());
+    }
+
+    #[test]
+    fn send_hold_timer_expiry_sends_8_and_closes() {
+        let mut fsm = Fsm::new(settings(false));
+        up(&mut fsm);
+        let a = fsm.handle(Event::SendHoldTimerExpires);
+        assert!(a.contains(&Action::SendNotification(Notification::new(8, 0, vec![]))));
+        assert!(a.contains(&Action::SessionDown(DownReason::NotificationSent { code: 8, subcode: 0 })));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct NeighborConfig {
     pub graceful_restart: GracefulRestart,
     pub llgr_families: Vec<LongLivedFamily>,
     pub connect_retry: Duration,
+    /// RFC 9687 send hold time floor, seconds (default 480).
+    pub send_hold_time: u32,
 }
 
 impl NeighborConfig {
@@ -90,6 +92,7 @@ impl NeighborConfig {
                     graceful_restart: config.graceful_restart_for(n),
                     llgr_families,
                     connect_retry: Duration::from_secs(n.connect_retry_time.unwrap_or(5).into()),
+                    send_hold_time: n.send_hold_time.unwrap_or(480),
                 }
             })
             .collect()

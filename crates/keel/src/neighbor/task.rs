@@ -28,6 +28,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+/// A neighbor that could not be reached for this long after keeld started is taken as down by
+/// selection deferral.
+const DOWN_GRACE: Duration = Duration::from_secs(15);
+
 /// How long a new connection waits aside while the old session might still be ending.
 const RESTART_CHECK: Duration = Duration::from_millis(200);
 
@@ -126,6 +130,7 @@ pub fn spawn(
         restarting,
         restart_check: None,
         ever_established: false,
+        started: Instant::now(),
     };
     tokio::spawn(task.run(command_rx, event_rx));
     NeighborHandle { config, commands, status }
@@ -154,6 +159,7 @@ struct NeighborTask {
     restarting: RestartState,
     /// Whether this neighbor has been Established since keeld started.
     ever_established: bool,
+    started: Instant,
     /// A new connection arrived while Established: when this passes and the old session
     /// still stands, the neighbor restarted (RFC 4724 §4.2).
     restart_check: Option<Instant>,
@@ -204,8 +210,21 @@ impl NeighborTask {
                 Timer::Keepalive => Event::KeepaliveTimerExpires,
                 Timer::IdleHold => Event::AutomaticStart,
             };
+            // RFC 9687 §3: checked at each keepalive tick.
+            if t == Timer::Keepalive && self.send_hold_expired() {
+                warn!(neighbor = %self.address(), "send hold timer expired: the neighbor stopped reading");
+                self.fsm_event(Event::SendHoldTimerExpires).await;
+                continue;
+            }
             self.fsm_event(ev).await;
         }
+    }
+
+    /// RFC 9687 §3: the larger of 8 minutes and twice the negotiated hold time.
+    fn send_hold_expired(&self) -> bool {
+        let hold = self.fsm.negotiated().map_or(0, |n| n.hold_time as u64);
+        let limit = Duration::from_secs((2 * hold).max(self.config.send_hold_time.into()));
+        self.main.as_ref().and_then(|c| c.send_stalled_for()).is_some_and(|d| d >= limit)
     }
 
     /// The notification `kind` calls for on the current session.
@@ -690,8 +709,11 @@ impl NeighborTask {
             }
             Action::HandshakeFailed(why) => {
                 debug!(neighbor = %self.address(), reason = %why, "handshake failed");
-                if !self.ever_established {
-                    // Selection deferral does not wait for a neighbor that is down (RFC 4724 §4.1).
+                // Selection deferral stops waiting for a neighbor that is down. A refused first
+                // connection is no proof (a helper may still be in Idle after keel left): only a
+                // neighbor never reached for DOWN_GRACE counts as down; the deferral timer
+                // bounds the rest (RFC 4724 §4.1).
+                if !self.ever_established && self.started.elapsed() >= DOWN_GRACE {
                     let _ = self.rib.send(RibEvent::PeerUnreachable { address: self.address() }).await;
                 }
                 self.status.send_modify(|s| s.last_error = Some(why));
