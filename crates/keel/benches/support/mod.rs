@@ -51,7 +51,7 @@ impl Drop for Keeld {
 }
 
 /// CPU seconds, RSS and peak RSS (KiB) of a process, from /proc.
-pub struct Proc(u32);
+pub struct Proc(pub u32);
 
 impl Proc {
     pub fn stat(&self) -> (f64, u64, u64) {
