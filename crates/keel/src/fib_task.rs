@@ -143,7 +143,11 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             }
         };
         self.next_hops.insert(nh, r);
-        let _ = self.rib.send(RibEvent::NextHop { address: nh, metric: r.map(|x| x.1) }).await;
+        // Never wait on the RIB here: the RIB task may itself be waiting for this task's queue.
+        let rib = self.rib.clone();
+        tokio::spawn(async move {
+            let _ = rib.send(RibEvent::NextHop { address: nh, metric: r.map(|x| x.1) }).await;
+        });
         r
     }
 
