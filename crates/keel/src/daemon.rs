@@ -64,6 +64,7 @@ impl Daemon {
     /// restart`). Errors only for what prevents starting at all.
     pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<bool> {
         let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
+        let metrics = Arc::new(Metrics::default());
         // keeld restarts when it ran before (its state file is there) and is a restarting
         // speaker: R=1 and selection deferral until End-of-RIB (RFC 4724 §4.1).
         let previous = read_state(&config);
@@ -82,7 +83,7 @@ impl Daemon {
                 .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
             let (tx, rx) = mpsc::channel(64);
             let keep = std::time::Duration::from_secs(config.graceful_restart.selection_deferral_time.into());
-            let mut task = FibTask::new(f, rib.clone(), forwarding.clone());
+            let mut task = FibTask::new(f, rib.clone(), forwarding.clone()).with_metrics(metrics.clone());
             task.inherit().await;
             tokio::spawn(task.run(rx, keep));
             info!(table = config.fib.table, protocol = config.fib.protocol, "kernel FIB enabled");
@@ -115,7 +116,7 @@ impl Daemon {
             config: RwLock::new(config.clone()),
             neighbors: RwLock::new(BTreeMap::new()),
             rib,
-            metrics: Arc::new(Metrics::default()),
+            metrics: metrics.clone(),
             started: Instant::now(),
             listeners: RwLock::new(Vec::new()),
             shutdown,
@@ -161,7 +162,8 @@ impl Daemon {
                     let d = d.clone();
                     async move {
                         let counts = api::peer_counts(&d).await;
-                        d.metrics.render(&counts)
+                        let restarting = d.restarting.load(std::sync::atomic::Ordering::Relaxed);
+                        d.metrics.render(&counts, restarting)
                     }
                 }),
             );

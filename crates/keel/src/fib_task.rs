@@ -40,6 +40,10 @@ pub struct FibTask<F: Fib> {
     /// The GR F bit: set when keel's routes survived in the kernel, or once keel has
     /// converged after a cold start (from then on its forwarding state is its own).
     forwarding: crate::neighbor::task::ForwardingState,
+    /// Inherited routes confirmed unchanged / replaced by the new decision (RFC 4724 §4.1).
+    kept: usize,
+    replaced: usize,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl<F: Fib + Send + 'static> FibTask<F> {
@@ -51,7 +55,15 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             inherited: HashSet::new(),
             installed: HashMap::new(),
             forwarding,
+            kept: 0,
+            replaced: 0,
+            metrics: None,
         }
+    }
+
+    pub fn with_metrics(mut self, m: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(m);
+        self
     }
 
     /// Reads keel's routes left in the kernel by an earlier run; they are kept (and the F bit
@@ -126,7 +138,15 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             self.installed.remove(&c.prefix());
         }
         if let Ok(r) = self.fib.apply(&stale).await {
-            info!(deleted = r.deleted, "kernel routes from the earlier run that were not chosen again removed");
+            info!(
+                kept = self.kept,
+                replaced = self.replaced,
+                deleted = r.deleted,
+                "kernel reconciled after the restart: routes from the earlier run kept, replaced, deleted"
+            );
+            if let Some(m) = &self.metrics {
+                m.fib_operations("deleted", r.deleted as u64);
+            }
         }
     }
 
@@ -167,7 +187,7 @@ impl<F: Fib + Send + 'static> FibTask<F> {
                     }
                 }
             }
-            self.inherited.remove(&prefix);
+            let inherited = self.inherited.remove(&prefix);
             if gateways.is_empty() {
                 if self.installed.remove(&prefix).is_some() {
                     changes.push(FibChange::Delete(prefix));
@@ -177,8 +197,10 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             let route = FibRoute::new(prefix, gateways);
             // Only what changed reaches the kernel (RFC 4724 §4.1: forwarding state stays).
             if self.installed.get(&prefix).is_some_and(|old| route.satisfied_by(old)) {
+                self.kept += usize::from(inherited);
                 continue;
             }
+            self.replaced += usize::from(inherited);
             self.installed.insert(prefix, route.clone());
             changes.push(FibChange::Upsert(route));
         }
@@ -187,6 +209,11 @@ impl<F: Fib + Send + 'static> FibTask<F> {
         }
         match self.fib.apply(&changes).await {
             Ok(r) => {
+                if let Some(m) = &self.metrics {
+                    m.fib_operations("upserted", r.upserted as u64);
+                    m.fib_operations("deleted", r.deleted as u64);
+                    m.fib_operations("failed", r.failures.len() as u64);
+                }
                 for f in r.failures.iter().take(5) {
                     warn!(prefix = %f.prefix, error = ?f.error, "kernel refused a route");
                 }

@@ -47,6 +47,13 @@ pub struct Metrics {
     prefixes_advertised: Family<NeighborLabel, Gauge>,
     prefixes_stale: Family<NeighborLabel, Gauge>,
     helper_active: Family<NeighborLabel, Gauge>,
+    restarting: Gauge,
+    fib_operations: Family<OperationLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: String,
 }
 
 impl Default for Metrics {
@@ -62,6 +69,8 @@ impl Default for Metrics {
             prefixes_advertised: Family::default(),
             prefixes_stale: Family::default(),
             helper_active: Family::default(),
+            restarting: Gauge::default(),
+            fib_operations: Family::default(),
         };
         registry.register("bgp_sessions", "BGP sessions by FSM state", m.sessions.clone());
         registry.register("bgp_messages_received", "BGP messages received", m.received.clone());
@@ -114,8 +123,15 @@ impl Metrics {
         self.notifications.get_or_create(&l).inc();
     }
 
+    pub fn fib_operations(&self, operation: &str, n: u64) {
+        if n > 0 {
+            self.fib_operations.get_or_create(&OperationLabel { operation: operation.into() }).inc_by(n);
+        }
+    }
+
     /// The text exposition, with prefix gauges set from `counts`.
-    pub fn render(&self, counts: &HashMap<IpAddr, PeerCounts>) -> String {
+    pub fn render(&self, counts: &HashMap<IpAddr, PeerCounts>, restarting: bool) -> String {
+        self.restarting.set(restarting as i64);
         for (a, c) in counts {
             let l = NeighborLabel { neighbor: a.to_string() };
             self.prefixes_received.get_or_create(&l).set(c.received_prefixes as i64);
