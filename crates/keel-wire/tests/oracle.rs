@@ -1,10 +1,10 @@
 //! Oracle checks against netgauze-bgp-pkt, an independent BGP codec: netgauze must read what
 //! keel writes to the same meaning, and keel must read what netgauze writes.
 
-use crate::properties::{prefix_v4, prefix_v6, unicast_v4};
+use crate::properties::{add_path, graceful_restart, long_lived, prefix_v4, prefix_v6, unicast_v4};
 use ipnet::{Ipv4Net, Ipv6Net};
 use keel_wire::attribute::{AsSegment, SegmentType};
-use keel_wire::capability::{AddPathFamily, GracefulRestart, GracefulRestartFamily, LongLivedFamily, Role};
+use keel_wire::capability::Role;
 use keel_wire::{
     AsPath, Capability, CodecOptions, Community, Family, Message, NextHop, Nlri, Open, Origin, PathAttributes, Prefix,
     Update,
@@ -77,30 +77,11 @@ fn capability() -> impl Strategy<Value = Capability> {
         Just(Capability::EnhancedRouteRefresh),
         Just(Capability::ExtendedMessage),
         (0u8..=4).prop_map(|r| Capability::Role(Role::from_u8(r))),
-        (any::<bool>(), any::<bool>(), 0u16..=4095, vec((ng_family(), any::<bool>()), 0..4)).prop_map(
-            |(r, n, t, f)| {
-                Capability::GracefulRestart(GracefulRestart {
-                    restart_state: r,
-                    notification: n,
-                    restart_time: t,
-                    families: f
-                        .into_iter()
-                        .map(|(family, forwarding_state)| GracefulRestartFamily { family, forwarding_state })
-                        .collect(),
-                })
-            }
-        ),
+        graceful_restart(ng_family()),
         any::<u32>().prop_map(Capability::FourOctetAs),
-        vec((ng_family(), 1u8..=3), 1..4).prop_map(|v| Capability::AddPath(
-            v.into_iter()
-                .map(|(family, sr)| AddPathFamily { family, receive: sr & 1 != 0, send: sr & 2 != 0 })
-                .collect()
-        )),
-        vec((ng_family(), any::<bool>(), 0u32..=0xff_ffff), 1..4).prop_map(|v| Capability::LongLivedGracefulRestart(
-            v.into_iter()
-                .map(|(family, forwarding_state, stale_time)| LongLivedFamily { family, forwarding_state, stale_time })
-                .collect()
-        )),
+        add_path(ng_family()),
+        // netgauze wants at least one family in LLGR.
+        long_lived(ng_family(), 1),
         ("[a-z0-9-]{1,20}", "[a-z0-9.-]{0,20}").prop_map(|(hostname, domain)| Capability::Fqdn { hostname, domain }),
         (100u8..=120, vec(any::<u8>(), 0..10)).prop_map(|(code, value)| Capability::Unknown { code, value }),
     ]

@@ -77,6 +77,43 @@ pub fn next_hop(afi: Afi) -> BoxedStrategy<NextHop> {
 
 const KNOWN_CAPABILITIES: [u8; 11] = [1, 2, 5, 6, 9, 64, 65, 69, 70, 71, 73];
 
+/// Graceful Restart (code 64) over the families `family` draws.
+pub fn graceful_restart(family: impl Strategy<Value = Family>) -> impl Strategy<Value = Capability> {
+    (any::<bool>(), any::<bool>(), 0u16..=4095, vec((family, any::<bool>()), 0..4)).prop_map(|(r, n, t, f)| {
+        Capability::GracefulRestart(GracefulRestart {
+            restart_state: r,
+            notification: n,
+            restart_time: t,
+            families: f
+                .into_iter()
+                .map(|(family, forwarding_state)| GracefulRestartFamily { family, forwarding_state })
+                .collect(),
+        })
+    })
+}
+
+/// ADD-PATH (code 69) for 1-3 families.
+pub fn add_path(family: impl Strategy<Value = Family>) -> impl Strategy<Value = Capability> {
+    vec((family, 1u8..=3), 1..4).prop_map(|v| {
+        Capability::AddPath(
+            v.into_iter()
+                .map(|(family, sr)| AddPathFamily { family, receive: sr & 1 != 0, send: sr & 2 != 0 })
+                .collect(),
+        )
+    })
+}
+
+/// Long-Lived GR (code 71) for `min_families`..4 families.
+pub fn long_lived(family: impl Strategy<Value = Family>, min_families: usize) -> impl Strategy<Value = Capability> {
+    vec((family, any::<bool>(), 0u32..=0xff_ffff), min_families..4).prop_map(|v| {
+        Capability::LongLivedGracefulRestart(
+            v.into_iter()
+                .map(|(family, forwarding_state, stale_time)| LongLivedFamily { family, forwarding_state, stale_time })
+                .collect(),
+        )
+    })
+}
+
 pub fn capability() -> impl Strategy<Value = Capability> {
     let name = "[a-z0-9.-]{0,30}";
     prop_oneof![
@@ -88,28 +125,10 @@ pub fn capability() -> impl Strategy<Value = Capability> {
             v.into_iter().map(|(family, nh)| ExtendedNextHop { family, next_hop_afi: Afi(nh) }).collect()
         )),
         any::<u8>().prop_map(|r| Capability::Role(Role::from_u8(r))),
-        (any::<bool>(), any::<bool>(), 0u16..=4095, vec((family(), any::<bool>()), 0..4)).prop_map(|(r, n, t, f)| {
-            Capability::GracefulRestart(GracefulRestart {
-                restart_state: r,
-                notification: n,
-                restart_time: t,
-                families: f
-                    .into_iter()
-                    .map(|(family, forwarding_state)| GracefulRestartFamily { family, forwarding_state })
-                    .collect(),
-            })
-        }),
+        graceful_restart(family()),
         any::<u32>().prop_map(Capability::FourOctetAs),
-        vec((family(), 1u8..=3), 1..4).prop_map(|v| Capability::AddPath(
-            v.into_iter()
-                .map(|(family, sr)| AddPathFamily { family, receive: sr & 1 != 0, send: sr & 2 != 0 })
-                .collect()
-        )),
-        vec((family(), any::<bool>(), 0u32..=0xff_ffff), 0..4).prop_map(|v| Capability::LongLivedGracefulRestart(
-            v.into_iter()
-                .map(|(family, forwarding_state, stale_time)| LongLivedFamily { family, forwarding_state, stale_time })
-                .collect()
-        )),
+        add_path(family()),
+        long_lived(family(), 0),
         (name, name).prop_map(|(hostname, domain)| Capability::Fqdn { hostname, domain }),
         (any::<u8>().prop_filter("unknown code", |c| !KNOWN_CAPABILITIES.contains(c)), vec(any::<u8>(), 0..20))
             .prop_map(|(code, value)| Capability::Unknown { code, value }),
