@@ -414,7 +414,7 @@ impl RibTask {
                     self.rib.attrs.purge();
                 }
             }
-            RibEvent::Update { address, update } => self.apply_update(address, &update),
+            RibEvent::Update { address, update } => self.apply_update(address, update),
             RibEvent::RouteRefresh { address, family } => {
                 let dests: Vec<(Family, Prefix)> = self.rib.iter(Some(family)).map(|(f, p, _)| (f, *p)).collect();
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
@@ -518,7 +518,7 @@ impl RibTask {
         self.networks = networks;
     }
 
-    fn apply_update(&mut self, address: IpAddr, update: &Update) {
+    fn apply_update(&mut self, address: IpAddr, mut update: Box<Update>) {
         let Some(peer) = self.peers.get_mut(&address) else { return };
         let id = peer.id;
         if let Some(family) = update.as_end_of_rib() {
@@ -537,25 +537,36 @@ impl RibTask {
         for (family, nlri) in update.withdrawn_routes() {
             self.rib.withdraw(id, family, nlri.prefix, nlri.path_id.unwrap_or(0));
         }
-        let mut common = update.attributes.clone();
-        common.mp_reach = None;
+        // The attributes are moved out of the UPDATE, not copied: one set per UPDATE is the
+        // common case, a second family gets a clone.
+        let mut common = std::mem::take(&mut update.attributes);
+        let mp = common.mp_reach.take();
         common.mp_unreach = None;
         if ebgp {
             // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored.
             common.local_pref = None;
         }
-        let classic = (Family::IPV4_UNICAST, common.next_hop.map(NextHop::V4), update.announced.as_slice());
-        let mp = update.attributes.mp_reach.as_ref().map(|m| (m.family, Some(m.next_hop), m.nlri.as_slice()));
-        for (family, next_hop, nlri) in std::iter::once(classic).chain(mp) {
+        let classic =
+            (Family::IPV4_UNICAST, common.next_hop.take().map(NextHop::V4), std::mem::take(&mut update.announced));
+        let groups: Vec<_> = std::iter::once(classic)
+            .chain(mp.map(|m| (m.family, Some(m.next_hop), m.nlri)))
+            .filter(|(_, _, nlri)| !nlri.is_empty())
+            .collect();
+        let mut common = Some(common);
+        let count = groups.len();
+        for (i, (family, next_hop, nlri)) in groups.into_iter().enumerate() {
             let set = match (withdraw_all, next_hop) {
-                (false, Some(nh)) if !nlri.is_empty() => {
-                    let mut a = common.clone();
-                    a.next_hop = None;
-                    Some(self.rib.attrs.intern(AttrSet { attributes: a, next_hop: nh }))
+                (false, Some(nh)) => {
+                    let attributes = if i + 1 == count {
+                        common.take().unwrap_or_default()
+                    } else {
+                        common.clone().unwrap_or_default()
+                    };
+                    Some(self.rib.attrs.intern(AttrSet { attributes, next_hop: nh }))
                 }
                 _ => None,
             };
-            for n in nlri {
+            for n in &nlri {
                 let path_id = n.path_id.unwrap_or(0);
                 match &set {
                     Some(set) => self.rib.announce(id, family, n.prefix, path_id, set.clone()),

@@ -328,9 +328,20 @@ impl Keeld {
     }
 
     /// `keel restart`: the same process runs again (re-exec in place).
+    /// `keel restart`, returning once the new run has started (so that nothing after it reads
+    /// the old run's API by mistake).
     fn restart(&mut self) {
+        let runs = |dir: &Path| {
+            std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default().matches("keeld starting").count()
+        };
+        let before = runs(&self.dir);
         let (ok, out) = common::keel(&self.api(), &["restart"]);
         assert!(ok, "keel restart: {out}");
+        wait_for("keeld's new run", Duration::from_secs(15), || {
+            Some(())
+                .filter(|_| runs(&self.dir) > before && self.api().exists())
+                .ok_or_else(|| "old run still up".to_string())
+        });
     }
 
     /// In keeld's log of its current run: the selection deferral ended after the session
