@@ -70,10 +70,11 @@
 //! hex gives `code`, `subcode`, `action`, `offset` all `null`. In every error case the exit
 //! status is 1.
 
+use crate::json::{afi, safi, FamilyView, NameOrNumber};
 use keel_wire::attribute::{AsPath, NextHop, SegmentType};
 use keel_wire::capability::{Capability, GracefulRestart};
 use keel_wire::header::{self, MARKER};
-use keel_wire::{error as werr, Afi, CodecOptions, Family, Message, Nlri, Notification, RefreshSubtype, Safi};
+use keel_wire::{error as werr, CodecOptions, Family, Message, Nlri, Notification, RefreshSubtype};
 use keel_wire::{Update, WireError};
 use serde::Serialize;
 use std::io::{Read, Write};
@@ -241,34 +242,6 @@ pub fn decode_bytes(buf: &[u8], opts: &CodecOptions, path_id_objects: bool) -> R
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// An AFI, SAFI or subtype: its name where known, else its number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum NameOrNumber {
-    Name(&'static str),
-    Number(u16),
-}
-
-fn afi(a: Afi) -> NameOrNumber {
-    a.name().map_or(NameOrNumber::Number(a.0), NameOrNumber::Name)
-}
-
-fn safi(s: Safi) -> NameOrNumber {
-    s.name().map_or(NameOrNumber::Number(s.0.into()), NameOrNumber::Name)
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FamilyView {
-    pub afi: NameOrNumber,
-    pub safi: NameOrNumber,
-}
-
-impl From<Family> for FamilyView {
-    fn from(f: Family) -> Self {
-        FamilyView { afi: afi(f.afi), safi: safi(f.safi) }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
