@@ -120,16 +120,7 @@ mod tests {
     use keel_wire::PathAttributes;
     use std::net::Ipv4Addr;
 
-    fn peer(asn: u32, last: u8) -> PeerInfo {
-        PeerInfo::new(
-            IpAddr::from([127, 0, 0, last]),
-            asn,
-            Ipv4Addr::new(192, 0, 2, last),
-            65000,
-            Ipv4Addr::new(192, 0, 2, 100),
-            IpAddr::from([127, 0, 0, 100]),
-        )
-    }
+    use crate::rib::tests::info as peer;
 
     fn set(f: impl FnOnce(&mut PathAttributes)) -> AttrSet {
         let mut a = PathAttributes {

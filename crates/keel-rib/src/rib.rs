@@ -469,11 +469,13 @@ impl Rib {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use keel_wire::{AsPath, PathAttributes};
 
-    fn info(asn: u32, last: u8) -> PeerInfo {
+    /// Neighbor 127.0.0.`last` (router id 192.0.2.`last`) of keel AS 65000 at 127.0.0.100;
+    /// shared with the export tests.
+    pub(crate) fn info(asn: u32, last: u8) -> PeerInfo {
         PeerInfo::new(
             IpAddr::from([127, 0, 0, last]),
             asn,
