@@ -422,10 +422,6 @@ impl Rib {
         v
     }
 
-    pub fn has_changes(&self) -> bool {
-        !self.changed.is_empty()
-    }
-
     pub fn dest(&self, family: Family, prefix: &Prefix) -> Option<&Dest> {
         self.table(family)?.get(prefix)
     }

@@ -179,10 +179,6 @@ impl Fsm {
     pub fn state(&self) -> State {
         self.state
     }
-    /// False after a manual stop, until the next manual start.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
 
     /// Drops the current connection's progress without a transition (it lost a collision,
     /// RFC 4271 §6.8); the caller continues with the winning connection.
