@@ -446,18 +446,15 @@ impl RibTask {
                     .peers
                     .iter()
                     .map(|(a, p)| {
+                        // One walk per neighbor for its stale paths (the API, not the hot path).
+                        let stale = self.rib.stale_counts(p.id);
                         (
                             *a,
                             PeerCounts {
                                 received_prefixes: self.rib.received(p.id),
                                 advertised_prefixes: p.session.as_ref().map_or(0, |s| s.sent.len()),
-                                stale_prefixes: self.rib.stale_count(p.id),
-                                stale_by_family: self
-                                    .rib
-                                    .stale_counts(p.id)
-                                    .into_iter()
-                                    .map(|(f, n)| (f.to_string(), n))
-                                    .collect(),
+                                stale_prefixes: stale.iter().map(|(_, n)| n).sum(),
+                                stale_by_family: stale.iter().map(|(f, n)| (f.to_string(), *n)).collect(),
                                 llgr_stale_prefixes: 0,
                                 end_of_rib_received: p.end_of_rib_received.clone(),
                                 end_of_rib_sent: p.end_of_rib_sent.clone(),
