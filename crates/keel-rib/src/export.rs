@@ -26,6 +26,7 @@ pub fn next_hop_self(family: Family, local: IpAddr) -> NextHop {
 
 /// The attributes to send `target` for a best path from `source` (`None` for keel's own
 /// routes), or `None` when the route must not go to `target` (withdraw it if sent before).
+/// `llgr_stale`: the path is LLGR-stale (RFC 9494 §4.3).
 pub fn export(
     family: Family,
     best: &AttrSet,
@@ -33,10 +34,35 @@ pub fn export(
     source: Option<&PeerInfo>,
     target_id: PeerId,
     target: &PeerInfo,
+    llgr_stale: bool,
 ) -> Option<AttrSet> {
     if !target.export || source_id == target_id {
         return None;
     }
+    // RFC 9494 §4.3: LLGR-stale routes go only to neighbors that advertised LLGR for the
+    // family, or (§4.6, when configured) to internal ones, as least preferred.
+    let to_internal = llgr_stale && !target.long_lived.contains(&family);
+    if to_internal && (target.ebgp() || !target.long_lived_to_internal) {
+        return None;
+    }
+    let mut out = export_attributes(family, best, source, target)?;
+    if llgr_stale {
+        let c = &mut out.attributes.communities;
+        // Never removed once there (RFC 9494 §4.3), added when keel marked the route.
+        if !c.contains(&Community::LLGR_STALE) {
+            c.push(Community::LLGR_STALE);
+        }
+        if to_internal {
+            if !c.contains(&Community::NO_EXPORT) {
+                c.push(Community::NO_EXPORT);
+            }
+            out.attributes.local_pref = Some(0);
+        }
+    }
+    Some(out)
+}
+
+fn export_attributes(family: Family, best: &AttrSet, source: Option<&PeerInfo>, target: &PeerInfo) -> Option<AttrSet> {
     let a = &best.attributes;
     // RFC 1997: NO_ADVERTISE to nobody; NO_EXPORT (and NO_EXPORT_SUBCONFED, without
     // confederations) not outside the AS.
@@ -138,26 +164,26 @@ mod tests {
     #[test]
     fn ebgp_to_ebgp_prepends_sets_next_hop_self_drops_local_pref_and_med() {
         let (s, t) = (peer(65001, 1), peer(65002, 2));
-        let out = export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t).unwrap();
+        let out = export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t, false).unwrap();
         assert_eq!(out.attributes.as_path, Some(AsPath::sequence(vec![65000, 65001])));
         assert_eq!(out.next_hop, NextHop::V4(Ipv4Addr::new(127, 0, 0, 100)));
         assert_eq!((out.attributes.local_pref, out.attributes.med), (None, None));
         // Never back to where it came from.
-        assert!(export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(1), &s).is_none());
+        assert!(export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(1), &s, false).is_none());
     }
 
     #[test]
     fn ibgp_split_horizon_and_route_reflection() {
         let (a, b) = (peer(65000, 1), peer(65000, 2));
-        assert!(export(F, &set(|_| {}), PeerId(1), Some(&a), PeerId(2), &b).is_none());
+        assert!(export(F, &set(|_| {}), PeerId(1), Some(&a), PeerId(2), &b, false).is_none());
         let client = PeerInfo { route_reflector_client: true, ..b.clone() };
-        let out = export(F, &set(|_| {}), PeerId(1), Some(&a), PeerId(2), &client).unwrap();
+        let out = export(F, &set(|_| {}), PeerId(1), Some(&a), PeerId(2), &client, false).unwrap();
         assert_eq!(out.attributes.originator_id, Some(a.router_id));
         assert_eq!(out.attributes.cluster_list, vec![client.cluster_id]);
         assert_eq!(out.next_hop, NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)), "reflection keeps the next hop");
         // eBGP-learned to iBGP: LOCAL_PREF set, next hop unchanged.
         let e = peer(65001, 3);
-        let out = export(F, &set(|a| a.local_pref = None), PeerId(3), Some(&e), PeerId(2), &b).unwrap();
+        let out = export(F, &set(|a| a.local_pref = None), PeerId(3), Some(&e), PeerId(2), &b, false).unwrap();
         assert_eq!(out.attributes.local_pref, Some(100));
     }
 
@@ -165,23 +191,23 @@ mod tests {
     fn well_known_communities() {
         let (s, ebgp, ibgp) = (peer(65001, 1), peer(65002, 2), peer(65000, 3));
         let no_export = set(|a| a.communities = vec![Community::NO_EXPORT]);
-        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &ebgp).is_none());
-        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(3), &ibgp).is_some());
+        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &ebgp, false).is_none());
+        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(3), &ibgp, false).is_some());
         let no_adv = set(|a| a.communities = vec![Community::NO_ADVERTISE]);
-        assert!(export(F, &no_adv, PeerId(1), Some(&s), PeerId(3), &ibgp).is_none());
+        assert!(export(F, &no_adv, PeerId(1), Some(&s), PeerId(3), &ibgp, false).is_none());
     }
 
     #[test]
     fn route_server_clients_do_not_get_no_export_routes() {
         let (s, t) = (peer(65001, 1), PeerInfo { route_server_client: true, ..peer(65002, 2) });
         let no_export = set(|a| a.communities = vec![Community::NO_EXPORT]);
-        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &t).is_none());
+        assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &t, false).is_none());
     }
 
     #[test]
     fn route_server_is_transparent() {
         let (s, t) = (peer(65001, 1), PeerInfo { route_server_client: true, ..peer(65002, 2) });
-        let out = export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t).unwrap();
+        let out = export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t, false).unwrap();
         assert_eq!(out.attributes.as_path, Some(AsPath::sequence(vec![65001])));
         assert_eq!(out.next_hop, NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)));
         assert_eq!(out.attributes.med, Some(7));
@@ -190,6 +216,37 @@ mod tests {
     #[test]
     fn export_none_sends_nothing() {
         let (s, t) = (peer(65001, 1), PeerInfo { export: false, ..peer(65002, 2) });
-        assert!(export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t).is_none());
+        assert!(export(F, &set(|_| {}), PeerId(1), Some(&s), PeerId(2), &t, false).is_none());
+    }
+
+    #[test]
+    fn llgr_stale_routes_go_only_to_llgr_neighbors_and_keep_the_community() {
+        let s = peer(65001, 1);
+        let llgr = PeerInfo { long_lived: vec![F], ..peer(65002, 2) };
+        let plain = peer(65003, 3);
+        let a = set(|_| {});
+        let out = export(F, &a, PeerId(1), Some(&s), PeerId(2), &llgr, true).unwrap();
+        assert!(out.attributes.communities.contains(&Community::LLGR_STALE));
+        assert!(export(F, &a, PeerId(1), Some(&s), PeerId(3), &plain, true).is_none(), "RFC 9494 §4.3");
+        assert!(export(F, &a, PeerId(1), Some(&s), PeerId(3), &plain, false).is_some());
+        // Received with LLGR_STALE: sent once, not twice.
+        let marked = set(|a| a.communities = vec![Community::LLGR_STALE]);
+        let out = export(F, &marked, PeerId(1), Some(&s), PeerId(2), &llgr, true).unwrap();
+        assert_eq!(out.attributes.communities, vec![Community::LLGR_STALE]);
+    }
+
+    #[test]
+    fn llgr_partial_deployment_to_internal_neighbors_only() {
+        let s = peer(65001, 1);
+        let internal = PeerInfo { long_lived_to_internal: true, ..peer(65000, 2) };
+        let external = PeerInfo { long_lived_to_internal: true, ..peer(65003, 3) };
+        let a = set(|_| {});
+        let out = export(F, &a, PeerId(1), Some(&s), PeerId(2), &internal, true).unwrap();
+        let c = &out.attributes.communities;
+        assert!(c.contains(&Community::LLGR_STALE) && c.contains(&Community::NO_EXPORT), "RFC 9494 §4.6");
+        assert_eq!(out.attributes.local_pref, Some(0));
+        assert!(export(F, &a, PeerId(1), Some(&s), PeerId(3), &external, true).is_none());
+        let off = PeerInfo { long_lived_to_internal: false, ..internal };
+        assert!(export(F, &a, PeerId(1), Some(&s), PeerId(2), &off, true).is_none());
     }
 }

@@ -8,4 +8,4 @@ pub mod graceful_restart;
 pub mod rib;
 
 pub use attr_set::{AttrSet, AttrTable};
-pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Rib};
+pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Rib, StaleCount};

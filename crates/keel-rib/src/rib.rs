@@ -6,7 +6,9 @@
 //! with ten small path records pointing at interned attribute sets. Each path carries the
 //! session [`Generation`] that last refreshed it: a graceful restart makes every path of a
 //! neighbor stale by bumping the neighbor's generation (RFC 4724 §4.2), without a walk; a
-//! sweep later removes the paths still older than the current generation.
+//! sweep later removes the paths still older than the current generation. Long-lived
+//! graceful restart (RFC 9494 §4.2) marks a neighbor's stale paths of a family LLGR-stale the
+//! same way: a per-family generation boundary, below which paths are LLGR-stale.
 
 use crate::attr_set::{AttrSet, AttrTable};
 use crate::decision::{self, Candidate, Options, Source};
@@ -47,6 +49,12 @@ pub struct PeerInfo {
     pub cluster_id: Ipv4Addr,
     /// RFC 7947.
     pub route_server_client: bool,
+    /// Families for which the neighbor advertised LLGR (RFC 9494 §4.3: LLGR-stale routes go
+    /// only to them).
+    pub long_lived: Vec<Family>,
+    /// RFC 9494 §4.6 partial deployment: an internal neighbor without LLGR still gets
+    /// LLGR-stale routes, with NO_EXPORT and LOCAL_PREF 0.
+    pub long_lived_to_internal: bool,
 }
 
 impl PeerInfo {
@@ -72,6 +80,8 @@ impl PeerInfo {
             route_reflector_client: false,
             cluster_id: local_router_id,
             route_server_client: false,
+            long_lived: Vec::new(),
+            long_lived_to_internal: false,
         }
     }
 
@@ -134,6 +144,15 @@ impl Dest {
     }
 }
 
+/// Stale paths of a neighbor in one family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StaleCount {
+    /// Kept from a previous session (GR or LLGR).
+    pub stale: usize,
+    /// LLGR-stale: marked by keel or received with LLGR_STALE.
+    pub long_lived: usize,
+}
+
 /// A destination whose best path changed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Changed {
@@ -144,6 +163,8 @@ pub struct Changed {
 struct Peer {
     info: PeerInfo,
     generation: Generation,
+    /// Per family: paths older than this generation are LLGR-stale (RFC 9494 §4.2).
+    long_lived: SmallVec<[(Family, Generation); 2]>,
     /// Paths per family, kept as counts for the API.
     received: HashMap<Family, usize>,
 }
@@ -206,9 +227,11 @@ impl Rib {
     }
 
     pub fn add_peer(&mut self, id: PeerId, info: PeerInfo) {
-        let generation = self.peers.get(&id).map_or(Generation::default(), |p| p.generation);
-        let received = self.peers.remove(&id).map(|p| p.received).unwrap_or_default();
-        self.peers.insert(id, Peer { info, generation, received });
+        let (generation, long_lived, received) = match self.peers.remove(&id) {
+            Some(p) => (p.generation, p.long_lived, p.received),
+            None => Default::default(),
+        };
+        self.peers.insert(id, Peer { info, generation, long_lived, received });
     }
 
     pub fn peer(&self, id: PeerId) -> Option<&PeerInfo> {
@@ -235,6 +258,59 @@ impl Rib {
 
     pub fn is_stale(&self, path: &Path) -> bool {
         path.generation < self.generation(path.peer)
+    }
+
+    /// An LLGR-stale path: marked so by keel (RFC 9494 §4.2) or received with LLGR_STALE
+    /// (§4.3); it loses to every path that is not.
+    pub fn is_llgr_stale(&self, family: Family, path: &Path) -> bool {
+        path.attrs.attributes.communities.contains(&Community::LLGR_STALE) || self.marked_long_lived(family, path)
+    }
+
+    fn marked_long_lived(&self, family: Family, path: &Path) -> bool {
+        self.peers
+            .get(&path.peer)
+            .is_some_and(|p| p.long_lived.iter().any(|(f, boundary)| *f == family && path.generation < *boundary))
+    }
+
+    /// RFC 9494 §4.2: `peer`'s stale paths of `family` become LLGR-stale, O(1) for the
+    /// marking. One walk over the family's table then deletes those carrying NO_LLGR and
+    /// re-runs the decision where they take part, so that the change reaches the FIB and the
+    /// other neighbors (LLGR_STALE added, or withdrawn). Returns how many paths were deleted.
+    pub fn enter_long_lived(&mut self, peer: PeerId, family: Family) -> usize {
+        let current = self.generation(peer);
+        let Some(p) = self.peers.get_mut(&peer) else { return 0 };
+        match p.long_lived.iter_mut().find(|(f, _)| *f == family) {
+            Some(x) => x.1 = current,
+            None => p.long_lived.push((family, current)),
+        }
+        let mut touched = Vec::new();
+        let mut removed = 0;
+        if let Some(table) = self.table_mut(family) {
+            for (prefix, dest) in table.iter_mut() {
+                let stale = |p: &Path| p.peer == peer && p.generation < current;
+                if !dest.paths.iter().any(stale) {
+                    continue;
+                }
+                let selection = dest.selection();
+                // Selected stale paths are advertised differently from now on, even when the
+                // selection stays.
+                let selected = dest.multipath().any(&stale);
+                let before = dest.paths.len();
+                dest.paths.retain(|p| !stale(p) || !p.attrs.attributes.communities.contains(&Community::NO_LLGR));
+                removed += before - dest.paths.len();
+                touched.push((*prefix, selection, selected));
+            }
+        }
+        if let Some(n) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {
+            *n = n.saturating_sub(removed);
+        }
+        for (prefix, selection, selected) in touched {
+            self.decide(family, prefix, selection);
+            if selected {
+                self.changed.push(Changed { family, prefix });
+            }
+        }
+        removed
     }
 
     pub fn received(&self, peer: PeerId) -> usize {
@@ -267,16 +343,22 @@ impl Rib {
             return self.withdraw(peer, family, prefix, path_id);
         }
         let generation = p.generation;
+        let boundary = p.long_lived.iter().find(|(f, _)| *f == family).map(|(_, b)| *b);
         let dest = self.table_entry(family).entry(prefix).or_default();
         let before = dest.selection();
         let path = Path { peer, path_id, attrs, generation };
-        match dest.paths.iter_mut().find(|x| x.peer == peer && x.path_id == path_id) {
-            Some(x) => {
-                let same = Arc::ptr_eq(&x.attrs, &path.attrs);
-                *x = path;
-                if same {
+        match dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) {
+            Some(i) => {
+                let same = Arc::ptr_eq(&dest.paths[i].attrs, &path.attrs);
+                let was_long_lived = boundary.is_some_and(|b| dest.paths[i].generation < b);
+                dest.paths[i] = path;
+                if same && !was_long_lived {
                     // Refreshed (no longer stale), nothing else changed.
                     return;
+                }
+                if same && dest.multipath().any(|x| x.peer == peer && x.path_id == path_id) {
+                    // No longer LLGR-stale: advertised without LLGR_STALE again.
+                    self.changed.push(Changed { family, prefix });
                 }
             }
             None => {
@@ -358,7 +440,7 @@ impl Rib {
         self.peers.remove(&peer);
     }
 
-    fn candidate<'a>(&'a self, p: &'a Path) -> Candidate<'a> {
+    fn candidate<'a>(&'a self, family: Family, p: &'a Path) -> Candidate<'a> {
         let source = self.peers.get(&p.peer).filter(|_| p.peer != PeerId::LOCAL).map(|x| Source {
             address: x.info.address,
             router_id: x.info.router_id,
@@ -369,13 +451,7 @@ impl Rib {
         } else {
             self.next_hops.get(&p.attrs.next_hop.addr()).copied().unwrap_or(Some(0))
         };
-        Candidate {
-            attrs: &p.attrs,
-            source,
-            igp_metric,
-            llgr_stale: p.attrs.attributes.communities.contains(&Community::LLGR_STALE),
-            path_id: p.path_id,
-        }
+        Candidate { attrs: &p.attrs, source, igp_metric, llgr_stale: self.is_llgr_stale(family, p), path_id: p.path_id }
     }
 
     /// Runs the decision process for one destination whose paths changed (`before` is its
@@ -385,10 +461,10 @@ impl Rib {
         let Some(dest) = self.table(family).and_then(|t| t.get(&prefix)) else { return };
         let decision = if dest.paths.len() == 1 {
             // One path: the decision is whether it is eligible (§9.1.2.1).
-            let c = self.candidate(&dest.paths[0]);
+            let c = self.candidate(family, &dest.paths[0]);
             c.igp_metric.map(|_| decision::Decision { best: 0, step: decision::Step::Only, multipath: vec![0] })
         } else {
-            let cands: Vec<Candidate> = dest.paths.iter().map(|p| self.candidate(p)).collect();
+            let cands: Vec<Candidate> = dest.paths.iter().map(|p| self.candidate(family, p)).collect();
             decision::decide(&cands, &self.options)
         };
         let Some(table) = self.table_mut(family) else { return };
@@ -445,22 +521,27 @@ impl Rib {
         self.len() == 0
     }
 
-    /// Number of stale paths of `peer` per family (a walk; for the API, not the hot path).
-    pub fn stale_counts(&self, peer: PeerId) -> Vec<(Family, usize)> {
+    /// Per family, the number of stale paths of `peer` (LLGR-stale ones included) and of
+    /// LLGR-stale ones (a walk; for the API, not the hot path).
+    pub fn stale_counts(&self, peer: PeerId) -> Vec<(Family, StaleCount)> {
         let current = self.generation(peer);
         self.tables
             .iter()
             .map(|(f, t)| {
-                let stale = |p: &&Path| p.peer == peer && p.generation < current;
-                (*f, t.values().flat_map(|d| d.paths.iter()).filter(stale).count())
+                let mut n = StaleCount::default();
+                for p in t.values().flat_map(|d| d.paths.iter()).filter(|p| p.peer == peer) {
+                    n.stale += usize::from(p.generation < current);
+                    n.long_lived += usize::from(self.is_llgr_stale(*f, p));
+                }
+                (*f, n)
             })
-            .filter(|(_, n)| *n > 0)
+            .filter(|(_, n)| *n != StaleCount::default())
             .collect()
     }
 
     /// Number of stale paths of `peer`.
     pub fn stale_count(&self, peer: PeerId) -> usize {
-        self.stale_counts(peer).iter().map(|(_, n)| n).sum()
+        self.stale_counts(peer).iter().map(|(_, n)| n.stale).sum()
     }
 }
 
@@ -560,5 +641,42 @@ pub(crate) mod tests {
         assert_eq!(rib.take_changed().len(), 1, "a new equal-cost path changes the multipath set");
         let hops: Vec<_> = rib.dest(F, &p).unwrap().multipath().map(|x| x.attrs.next_hop).collect();
         assert_eq!(hops.len(), 2);
+    }
+
+    #[test]
+    fn long_lived_marking_deletes_no_llgr_and_loses_to_any_fresh_path() {
+        let mut rib = Rib::default();
+        rib.add_peer(PeerId(1), info(65001, 1));
+        rib.add_peer(PeerId(2), info(65002, 2));
+        let (a, b, c) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"), prefix("192.0.2.0/24"));
+        // Peer 1 has the better paths (shorter AS path) everywhere.
+        rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+        rib.announce_set(PeerId(1), F, b, 0, set(&[65001]));
+        let mut no_llgr = set(&[65001]);
+        no_llgr.attributes.communities = vec![Community::NO_LLGR];
+        rib.announce_set(PeerId(1), F, c, 0, no_llgr);
+        rib.announce_set(PeerId(2), F, a, 0, set(&[65002, 65010, 65100]));
+        rib.take_changed();
+        rib.bump_generation(PeerId(1));
+        assert!(rib.take_changed().is_empty(), "GR stale: nothing moves");
+        assert_eq!(rib.best(F, &a).unwrap().peer, PeerId(1));
+        assert_eq!(rib.enter_long_lived(PeerId(1), F), 1, "the NO_LLGR path is deleted");
+        assert!(rib.dest(F, &c).is_none());
+        assert_eq!(rib.best(F, &a).unwrap().peer, PeerId(2), "LLGR-stale loses to the longer fresh path");
+        let kept = rib.best(F, &b).unwrap();
+        assert!(rib.is_llgr_stale(F, kept), "only path: still best, now LLGR-stale");
+        let mut changed = rib.take_changed();
+        changed.sort();
+        let mut expected: Vec<_> = [a, b, c].into_iter().map(|prefix| Changed { family: F, prefix }).collect();
+        expected.sort();
+        assert_eq!(changed, expected, "every selected path's advertisement changes");
+        assert_eq!(rib.stale_counts(PeerId(1)), vec![(F, StaleCount { stale: 2, long_lived: 2 })]);
+        assert_eq!(rib.received(PeerId(1)), 2);
+        // The neighbor is back and re-sends `a`: fresh again, best again.
+        rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+        assert_eq!(rib.best(F, &a).unwrap().peer, PeerId(1));
+        assert!(!rib.is_llgr_stale(F, rib.best(F, &a).unwrap()));
+        assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
+        assert!(rib.dest(F, &b).is_none());
     }
 }

@@ -112,6 +112,13 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
         "llgr": {
             "local": local_open.long_lived_graceful_restart().map(llgr_view),
             "remote": n.and_then(|n| n.remote_long_lived()).map(llgr_view),
+            // RFC 9494 §4.2: families whose routes are LLGR-stale now, with the seconds left.
+            "active_families": c.long_lived_families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            "stale_seconds_left": c.long_lived_families.iter().filter_map(|f| {
+                let left = c.timers.get(&format!("long_lived_stale:{f}"))?;
+                Some((f.to_string(), *left))
+            }).collect::<std::collections::BTreeMap<_, _>>(),
+            "stale_prefixes_by_family": c.llgr_stale_by_family,
         },
         "last_notification_sent": s.last_notification_sent,
         "last_notification_received": s.last_notification_received,

@@ -46,7 +46,9 @@ pub struct Metrics {
     prefixes_received: Family<NeighborLabel, Gauge>,
     prefixes_advertised: Family<NeighborLabel, Gauge>,
     prefixes_stale: Family<NeighborLabel, Gauge>,
+    prefixes_llgr_stale: Family<NeighborLabel, Gauge>,
     helper_active: Family<NeighborLabel, Gauge>,
+    llgr_active: Family<NeighborLabel, Gauge>,
     restarting: Gauge,
     fib_operations: Family<OperationLabel, Counter>,
 }
@@ -68,7 +70,9 @@ impl Default for Metrics {
             prefixes_received: Family::default(),
             prefixes_advertised: Family::default(),
             prefixes_stale: Family::default(),
+            prefixes_llgr_stale: Family::default(),
             helper_active: Family::default(),
+            llgr_active: Family::default(),
             restarting: Gauge::default(),
             fib_operations: Family::default(),
         };
@@ -91,6 +95,23 @@ impl Default for Metrics {
             "Stale prefixes kept for a restarting neighbor",
             m.prefixes_stale.clone(),
         );
+        registry.register(
+            "bgp_prefixes_llgr_stale",
+            "LLGR-stale prefixes of the neighbor (RFC 9494)",
+            m.prefixes_llgr_stale.clone(),
+        );
+        registry.register(
+            "gr_helper_active",
+            "1 while keel keeps a restarting neighbor's routes (RFC 4724 §4.2)",
+            m.helper_active.clone(),
+        );
+        registry.register(
+            "gr_llgr_active_families",
+            "Families of the neighbor in long-lived graceful restart (RFC 9494 §4.2)",
+            m.llgr_active.clone(),
+        );
+        registry.register("restarting", "1 while keeld defers selection after its own restart", m.restarting.clone());
+        registry.register("fib_operations", "Kernel route operations by kind", m.fib_operations.clone());
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
     }
@@ -137,7 +158,9 @@ impl Metrics {
             self.prefixes_received.get_or_create(&l).set(c.received_prefixes as i64);
             self.prefixes_advertised.get_or_create(&l).set(c.advertised_prefixes as i64);
             self.prefixes_stale.get_or_create(&l).set(c.stale_prefixes as i64);
+            self.prefixes_llgr_stale.get_or_create(&l).set(c.llgr_stale_prefixes as i64);
             self.helper_active.get_or_create(&l).set(c.helper_active as i64);
+            self.llgr_active.get_or_create(&l).set(c.long_lived_families.len() as i64);
         }
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());

@@ -42,6 +42,8 @@ pub struct PeerPolicy {
     pub export: bool,
     pub route_reflector_client: bool,
     pub route_server_client: bool,
+    /// RFC 9494 §4.6: LLGR-stale routes to this internal neighbor even without LLGR.
+    pub long_lived_to_internal: bool,
 }
 
 #[derive(Debug)]
@@ -137,8 +139,13 @@ pub struct PeerCounts {
     pub stale_families: Vec<Family>,
     /// Stale paths per family.
     pub stale_by_family: BTreeMap<String, usize>,
-    /// Graceful-restart timers running, with the seconds left.
-    pub timers: BTreeMap<&'static str, u64>,
+    /// Graceful-restart timers running, with the seconds left ("restart", "stale_routes",
+    /// "long_lived_stale:FAMILY").
+    pub timers: BTreeMap<String, u64>,
+    /// LLGR-stale paths per family.
+    pub llgr_stale_by_family: BTreeMap<String, usize>,
+    /// Families in LLGR now: their routes are LLGR-stale (RFC 9494 §4.2).
+    pub long_lived_families: Vec<Family>,
     /// While keel itself restarts: what its selection deferral still awaits from this
     /// neighbor ("session", or the families whose End-of-RIB is missing).
     pub deferral_awaits: Option<Vec<String>>,
@@ -168,10 +175,10 @@ const EVENT_BATCH: usize = 512;
 struct Session {
     negotiated: Arc<Negotiated>,
     writer: mpsc::Sender<Out>,
-    /// Adj-RIB-Out: the best path each destination was last advertised from (its neighbor
-    /// and attribute set). What was sent is a function of it, so equal sources mean nothing
-    /// to send, and the exported copies need not be kept.
-    sent: FxHashMap<(Family, Prefix), (PeerId, Arc<AttrSet>)>,
+    /// Adj-RIB-Out: the best path each destination was last advertised from. What was sent
+    /// is a function of it, so equal sources mean nothing to send, and the exported copies
+    /// need not be kept.
+    sent: FxHashMap<(Family, Prefix), Sent>,
     /// Destinations to (re)consider for this neighbor.
     pending: FxHashSet<(Family, Prefix)>,
     /// Families whose End-of-RIB is still owed after the initial advertisement.
@@ -180,6 +187,15 @@ struct Session {
     /// their routes and an EoRR after them.
     borr_owed: Vec<Family>,
     eorr_owed: Vec<Family>,
+}
+
+/// The source of an advertised route: its neighbor, attribute set and whether it was
+/// LLGR-stale (RFC 9494 §4.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sent {
+    source: PeerId,
+    attrs: Arc<AttrSet>,
+    llgr_stale: bool,
 }
 
 struct Peer {
@@ -295,6 +311,7 @@ impl RibTask {
             route_reflector_client: policy.route_reflector_client,
             cluster_id: self.cluster_id,
             route_server_client: policy.route_server_client,
+            long_lived_to_internal: policy.long_lived_to_internal,
             ..PeerInfo::new(
                 local_address,
                 self.local_asn,
@@ -313,6 +330,8 @@ impl RibTask {
             let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| !s.pending.is_empty()));
             let next_timer = self.timers.values().chain(self.deferral.as_ref().map(|d| &d.until)).min().copied();
             tokio::select! {
+                // Timers that are due go before events that arrived after them.
+                biased;
                 _ = crate::neighbor::task::sleep_until(next_timer), if next_timer.is_some() => self.fire_timers(),
                 ev = rx.recv() => {
                     let Some(ev) = ev else { return };
@@ -345,6 +364,7 @@ impl RibTask {
                 info.address = address;
                 info.asn = negotiated.remote.asn();
                 info.router_id = negotiated.remote.router_id;
+                info.long_lived = negotiated.remote_long_lived_families();
                 self.rib.add_peer(id, info);
                 // Initial advertisement: the whole Loc-RIB of the negotiated families.
                 let families = negotiated.families.clone();
@@ -362,7 +382,7 @@ impl RibTask {
                 peer.end_of_rib_received.clear();
                 peer.end_of_rib_sent.clear();
                 peer.last = Some(negotiated.clone());
-                let actions = peer.helper.session_up(negotiated.remote_graceful_restart());
+                let actions = peer.helper.session_up(negotiated.remote_graceful_restart(), &negotiated.long_lived());
                 peer.session = Some(Session {
                     negotiated,
                     writer,
@@ -398,9 +418,10 @@ impl RibTask {
                 let (n_bit, families) =
                     peer.last.as_ref().map_or((false, Vec::new()), |n| (n.notification_bit(), n.families.clone()));
                 let remote = peer.last.as_ref().and_then(|n| n.remote_graceful_restart().cloned());
+                let long_lived = peer.last.as_ref().map(|n| n.long_lived()).unwrap_or_default();
                 let before = self.rib.received(peer.id);
-                let actions =
-                    peer.helper.session_down(ending, n_bit, remote.as_ref(), &families, Instant::now().into_std());
+                let now = Instant::now().into_std();
+                let actions = peer.helper.session_down(ending, n_bit, remote.as_ref(), &long_lived, &families, now);
                 info!(neighbor = %address, routes = before, ?reason, "neighbor down");
                 self.graceful_restart(address, actions);
                 self.rib.attrs.purge();
@@ -448,28 +469,36 @@ impl RibTask {
                     .map(|(a, p)| {
                         // One walk per neighbor for its stale paths (the API, not the hot path).
                         let stale = self.rib.stale_counts(p.id);
+                        let now = Instant::now();
                         (
                             *a,
                             PeerCounts {
                                 received_prefixes: self.rib.received(p.id),
                                 advertised_prefixes: p.session.as_ref().map_or(0, |s| s.sent.len()),
-                                stale_prefixes: stale.iter().map(|(_, n)| n).sum(),
-                                stale_by_family: stale.iter().map(|(f, n)| (f.to_string(), *n)).collect(),
-                                llgr_stale_prefixes: 0,
+                                stale_prefixes: stale.iter().map(|(_, n)| n.stale).sum(),
+                                stale_by_family: stale.iter().map(|(f, n)| (f.to_string(), n.stale)).collect(),
+                                llgr_stale_prefixes: stale.iter().map(|(_, n)| n.long_lived).sum(),
+                                llgr_stale_by_family: stale
+                                    .iter()
+                                    .filter(|(_, n)| n.long_lived > 0)
+                                    .map(|(f, n)| (f.to_string(), n.long_lived))
+                                    .collect(),
+                                long_lived_families: p.helper.long_lived_families().collect(),
                                 end_of_rib_received: p.end_of_rib_received.clone(),
                                 end_of_rib_sent: p.end_of_rib_sent.clone(),
                                 helper_active: p.helper.active(),
-                                stale_families: p.helper.stale_families().iter().copied().collect(),
+                                stale_families: p.helper.stale_families().collect(),
                                 timers: self
                                     .timers
                                     .iter()
                                     .filter(|((x, _), _)| x == a)
                                     .map(|((_, t), at)| {
                                         let name = match t {
-                                            helper::Timer::Restart => "restart",
-                                            helper::Timer::Stale => "stale_routes",
+                                            helper::Timer::Restart => "restart".to_string(),
+                                            helper::Timer::Stale => "stale_routes".to_string(),
+                                            helper::Timer::LongLivedStale(f) => format!("long_lived_stale:{f}"),
                                         };
-                                        (name, at.saturating_duration_since(Instant::now()).as_secs())
+                                        (name, at.saturating_duration_since(now).as_secs())
                                     })
                                     .collect(),
                                 deferral_awaits: self.deferral.as_ref().and_then(|d| d.state.awaited().get(a)).map(
@@ -650,28 +679,30 @@ impl RibTask {
         while !s.pending.is_empty() || !s.eor_owed.is_empty() || !s.eorr_owed.is_empty() {
             let Ok(permit) = s.writer.try_reserve() else { return };
             let batch: Vec<(Family, Prefix)> = s.pending.iter().take(FLUSH_BATCH).copied().collect();
-            let mut exports: FxHashMap<(Family, PeerId, *const AttrSet), Option<usize>> = FxHashMap::default();
+            let mut exports: FxHashMap<(Family, PeerId, *const AttrSet, bool), Option<usize>> = FxHashMap::default();
             let mut announce: Vec<(Family, AttrSet, Vec<Nlri>)> = Vec::new();
             let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
             for key @ (family, prefix) in &batch {
                 s.pending.remove(key);
                 let best = rib.best(*family, prefix);
                 let out = best.and_then(|best| {
-                    let slot = *exports.entry((*family, best.peer, Arc::as_ptr(&best.attrs))).or_insert_with(|| {
-                        let source = (best.peer != PeerId::LOCAL).then(|| rib.peer(best.peer)).flatten();
-                        export(*family, &best.attrs, best.peer, source, id, &target).map(|set| {
-                            announce.push((*family, set, Vec::new()));
-                            announce.len() - 1
-                        })
-                    });
-                    slot.map(|i| (i, best.peer, best.attrs.clone()))
+                    let llgr = rib.is_llgr_stale(*family, best);
+                    let slot =
+                        *exports.entry((*family, best.peer, Arc::as_ptr(&best.attrs), llgr)).or_insert_with(|| {
+                            let source = (best.peer != PeerId::LOCAL).then(|| rib.peer(best.peer)).flatten();
+                            export(*family, &best.attrs, best.peer, source, id, &target, llgr).map(|set| {
+                                announce.push((*family, set, Vec::new()));
+                                announce.len() - 1
+                            })
+                        });
+                    slot.map(|i| (i, Sent { source: best.peer, attrs: best.attrs.clone(), llgr_stale: llgr }))
                 });
                 match out {
-                    Some((i, source, attrs)) => {
-                        if s.sent.get(key).is_some_and(|(p, a)| *p == source && Arc::ptr_eq(a, &attrs)) {
+                    Some((i, sent)) => {
+                        if s.sent.get(key) == Some(&sent) {
                             continue;
                         }
-                        s.sent.insert(*key, (source, attrs));
+                        s.sent.insert(*key, sent);
                         announce[i].2.push(Nlri::new(*prefix));
                     }
                     None => {
@@ -721,6 +752,10 @@ impl RibTask {
             match a {
                 helper::Action::BumpGeneration => {
                     self.rib.bump_generation(id);
+                }
+                helper::Action::EnterLongLived(f) => {
+                    let deleted = self.rib.enter_long_lived(id, f);
+                    info!(neighbor = %address, family = %f, no_llgr_deleted = deleted, "routes are long-lived stale");
                 }
                 helper::Action::Flush(f) => {
                     let n = self.rib.flush_peer(id, f);
@@ -781,7 +816,7 @@ impl RibTask {
             med: a.med,
             best: flags.best,
             stale: flags.stale,
-            llgr_stale: a.communities.contains(&Community::LLGR_STALE),
+            llgr_stale: flags.llgr_stale || a.communities.contains(&Community::LLGR_STALE),
         }
     }
 
@@ -795,9 +830,9 @@ impl RibTask {
             .filter(|((family, prefix), _)| {
                 f.family.is_none_or(|x| x == *family) && f.prefix.is_none_or(|p| p == *prefix)
             })
-            .filter_map(|((family, prefix), (source, attrs))| {
-                let src = (*source != PeerId::LOCAL).then(|| self.rib.peer(*source)).flatten();
-                let out = export(*family, attrs, *source, src, peer.id, target)?;
+            .filter_map(|((family, prefix), sent)| {
+                let src = (sent.source != PeerId::LOCAL).then(|| self.rib.peer(sent.source)).flatten();
+                let out = export(*family, &sent.attrs, sent.source, src, peer.id, target, sent.llgr_stale)?;
                 Some(Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() }))
             })
             .collect();
@@ -826,6 +861,7 @@ impl RibTask {
                     path_id: if local { None } else { self.path_id_view(neighbor, family, path.path_id) },
                     best: dest.best_index() == Some(i),
                     stale,
+                    llgr_stale: self.rib.is_llgr_stale(family, path),
                 };
                 v.push(Self::view(family, prefix, neighbor, &path.attrs, flags));
             }
@@ -847,11 +883,18 @@ struct ViewFlags {
     path_id: Option<u32>,
     best: bool,
     stale: bool,
+    llgr_stale: bool,
 }
 
 impl PeerPolicy {
     fn default_ibgp() -> Self {
-        PeerPolicy { import: true, export: true, route_reflector_client: false, route_server_client: false }
+        PeerPolicy {
+            import: true,
+            export: true,
+            route_reflector_client: false,
+            route_server_client: false,
+            long_lived_to_internal: false,
+        }
     }
 }
 
@@ -867,3 +910,6 @@ pub fn family_of(p: &Prefix) -> Family {
         Family::IPV6_UNICAST
     }
 }
+
+#[cfg(test)]
+mod tests;

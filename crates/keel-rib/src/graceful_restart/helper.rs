@@ -1,20 +1,24 @@
 //! The receiving speaker ("helper") of RFC 4724 §4.2, with the Notification bit and Hard
-//! Reset of RFC 8538 §4, for one neighbor.
+//! Reset of RFC 8538 §4 and Long-Lived Graceful Restart (RFC 9494 §4.2), for one neighbor.
 //!
 //! ```text
 //!            session ends, retained          OPEN back (F=1 families stay stale)
 //!   Idle ----------------------------> Waiting ---------------------------> Refreshing
-//!    ^  \ not retained: Flush            | restart timer: sweep               | End-of-RIB(f): sweep f
-//!    |                                   v                                    | stale timer: sweep all
+//!    ^  \ not retained: Flush            | restart timer: sweep, or LLGR      | End-of-RIB(f): sweep f
+//!    |                                   v                                    | stale timer: sweep GR families
 //!    +-----------------------------------+------------------------------------+
 //! ```
 //!
-//! Stale marking is a generation bump of the neighbor's paths ([`Action::BumpGeneration`]),
-//! O(1); sweeps remove only paths older than the current generation.
+//! Each retained family is either [`Retained::Stale`] (classic GR) or
+//! [`Retained::LongLived`] (RFC 9494: its routes are LLGR-stale and its own long-lived stale
+//! timer runs). Stale marking is a generation bump of the neighbor's paths
+//! ([`Action::BumpGeneration`]), and LLGR marking a per-family generation boundary
+//! ([`Action::EnterLongLived`]), both O(1); sweeps remove only paths older than the current
+//! generation.
 
-use keel_wire::capability::GracefulRestart;
+use keel_wire::capability::{GracefulRestart, LongLivedFamily};
 use keel_wire::Family;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How a session ended, as far as graceful restart cares (RFC 4724 §4, RFC 8538 §4).
@@ -43,6 +47,8 @@ pub struct Settings {
     /// Graceful restarts allowed within `restart_window` before the next is a hard one.
     pub max_restarts: u32,
     pub restart_window: Duration,
+    /// Local cap on the neighbor's advertised long-lived stale time, seconds (RFC 9494 §4.2).
+    pub max_stale_time: u32,
 }
 
 impl Default for Settings {
@@ -53,6 +59,7 @@ impl Default for Settings {
             stale_routes_time: 360,
             max_restarts: 5,
             restart_window: Duration::from_secs(600),
+            max_stale_time: keel_wire::capability::long_lived::MAX_STALE_TIME,
         }
     }
 }
@@ -63,12 +70,18 @@ pub enum Timer {
     Restart,
     /// Runs once it is back, until End-of-RIB for every stale family.
     Stale,
+    /// The long-lived stale time of one family (RFC 9494 §4.2): from entering LLGR until that
+    /// family's End-of-RIB, whether the neighbor is back or not.
+    LongLivedStale(Family),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Every current path of the neighbor becomes stale.
     BumpGeneration,
+    /// The neighbor's stale paths of the family become LLGR-stale (RFC 9494 §4.2): those with
+    /// NO_LLGR are removed, the others lose to any path that is not LLGR-stale.
+    EnterLongLived(Family),
     /// Remove every path of the neighbor (of one family, or all).
     Flush(Option<Family>),
     /// Remove the neighbor's stale paths (of one family, or all).
@@ -88,61 +101,124 @@ pub enum Phase {
     Refreshing,
 }
 
+/// How a family's routes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retained {
+    /// Stale, as in RFC 4724 §4.2.
+    Stale,
+    /// LLGR-stale (RFC 9494 §4.2).
+    LongLived,
+}
+
 #[derive(Debug, Clone)]
 pub struct Helper {
     pub settings: Settings,
     phase: Phase,
-    stale: BTreeSet<Family>,
+    retained: BTreeMap<Family, Retained>,
+    /// Long-lived stale time per family negotiated on the session that ended (capped).
+    long_lived: BTreeMap<Family, u32>,
+    /// Families whose long-lived stale timer ran out while the neighbor re-sent its routes:
+    /// another reset before their End-of-RIB removes the rest at once (RFC 9494 §4.2).
+    expired: BTreeSet<Family>,
     restarts: VecDeque<Instant>,
 }
 
 impl Helper {
     pub fn new(settings: Settings) -> Self {
-        Helper { settings, phase: Phase::Idle, stale: BTreeSet::new(), restarts: VecDeque::new() }
+        Helper {
+            settings,
+            phase: Phase::Idle,
+            retained: BTreeMap::new(),
+            long_lived: BTreeMap::new(),
+            expired: BTreeSet::new(),
+            restarts: VecDeque::new(),
+        }
     }
 
     pub fn phase(&self) -> Phase {
         self.phase
     }
-    /// Families whose routes are kept as stale now.
-    pub fn stale_families(&self) -> &BTreeSet<Family> {
-        &self.stale
+    /// Families whose routes are kept now, and how.
+    pub fn retained(&self) -> &BTreeMap<Family, Retained> {
+        &self.retained
+    }
+    /// Families whose routes are kept as stale now (GR or LLGR).
+    pub fn stale_families(&self) -> impl Iterator<Item = Family> + '_ {
+        self.retained.keys().copied()
+    }
+    /// Families whose routes are LLGR-stale now.
+    pub fn long_lived_families(&self) -> impl Iterator<Item = Family> + '_ {
+        self.retained.iter().filter(|(_, r)| **r == Retained::LongLived).map(|(f, _)| *f)
     }
     /// The neighbor is restarting and its routes are kept.
     pub fn active(&self) -> bool {
         self.phase != Phase::Idle
     }
 
+    fn of_kind(&self, kind: Retained) -> Vec<Family> {
+        self.retained.iter().filter(|(_, r)| **r == kind).map(|(f, _)| *f).collect()
+    }
+
     fn reset(&mut self, out: &mut Vec<Action>) {
-        self.stale.clear();
+        for f in self.of_kind(Retained::LongLived) {
+            out.push(Action::StopTimer(Timer::LongLivedStale(f)));
+        }
+        self.retained.clear();
         self.phase = Phase::Idle;
         out.push(Action::StopTimer(Timer::Restart));
         out.push(Action::StopTimer(Timer::Stale));
     }
 
+    /// Removes `f` from the retained families, stopping its long-lived timer.
+    fn release(&mut self, f: Family, out: &mut Vec<Action>) {
+        if self.retained.remove(&f) == Some(Retained::LongLived) {
+            out.push(Action::StopTimer(Timer::LongLivedStale(f)));
+        }
+    }
+
+    /// `f` enters LLGR now: its routes become LLGR-stale and its long-lived timer starts.
+    fn enter_long_lived(&mut self, f: Family, stale_time: u32, why: &str, out: &mut Vec<Action>) {
+        self.retained.insert(f, Retained::LongLived);
+        out.push(Action::EnterLongLived(f));
+        out.push(Action::StartTimer(Timer::LongLivedStale(f), Duration::from_secs(stale_time.into())));
+        out.push(Action::Log(format!("{f}: long-lived stale for up to {stale_time} s ({why})")));
+    }
+
     /// The session ended. `remote` is the GR capability of the neighbor's last OPEN (its
-    /// restart time is the one used, RFC 4724 §4.2), `families` those negotiated, `n_bit`
-    /// whether N was in both OPENs.
+    /// restart time is the one used, RFC 4724 §4.2), `long_lived` the LLGR families both sides
+    /// advertised on that session with the neighbor's stale times (RFC 9494 §4.2), `families`
+    /// those negotiated, `n_bit` whether N was in both OPENs.
     pub fn session_down(
         &mut self,
         ending: Ending,
         n_bit: bool,
         remote: Option<&GracefulRestart>,
+        long_lived: &[LongLivedFamily],
         families: &[Family],
         now: Instant,
     ) -> Vec<Action> {
         let mut out = Vec::new();
-        if !self.stale.is_empty() && !n_bit {
+        let gr_stale = self.of_kind(Retained::Stale);
+        if !gr_stale.is_empty() && !n_bit {
             // RFC 4724 §4.2: dropped again before the sweep; without N the routes still stale
             // from the previous restart go, the refreshed ones become stale below.
-            out.push(Action::SweepStale(None));
+            // LLGR-stale ones stay (RFC 9494 §4.2).
+            for f in gr_stale {
+                out.push(Action::SweepStale(Some(f)));
+                self.retained.remove(&f);
+            }
             out.push(Action::Log("session lost again during a restart: previous stale routes deleted".into()));
-            self.stale.clear();
+        }
+        let mut flushed = BTreeSet::new();
+        for f in std::mem::take(&mut self.expired) {
+            // RFC 9494 §4.2: its long-lived stale time ran out during the resync.
+            out.push(Action::Flush(Some(f)));
+            out.push(Action::Log(format!("{f}: reset after the long-lived stale time ran out: routes deleted")));
+            flushed.insert(f);
         }
         let why_not = match (ending, remote) {
             _ if !self.settings.enabled => Some("graceful restart disabled".to_string()),
             (_, None) => Some("neighbor did not advertise graceful restart".into()),
-            (_, Some(g)) if g.restart_time == 0 => Some("neighbor's restart time is 0".into()),
             (Ending::Notification { hard_reset: true }, _) => Some("Hard Reset (RFC 8538 §3)".into()),
             (Ending::HoldTimerExpired | Ending::Notification { .. }, _) if !n_bit => {
                 Some("NOTIFICATION without the N bit (RFC 4724 §4)".into())
@@ -170,63 +246,104 @@ impl Helper {
         }
         let Some(g) = remote else { return out };
         self.restarts.push_back(now);
+        self.long_lived = long_lived
+            .iter()
+            .filter(|l| l.stale_time > 0 && families.contains(&l.family))
+            .map(|l| (l.family, l.stale_time.min(self.settings.max_stale_time)))
+            .collect();
         out.push(Action::BumpGeneration);
-        let kept: BTreeSet<Family> = g.families.iter().map(|f| f.family).filter(|f| families.contains(f)).collect();
-        for f in families.iter().filter(|f| !kept.contains(f)) {
-            out.push(Action::Flush(Some(*f)));
-        }
-        self.stale.extend(kept.iter().copied());
         let restart_time = g.restart_time.min(self.settings.max_restart_time);
+        for &f in families.iter().filter(|f| !flushed.contains(f)) {
+            let in_gr = restart_time > 0 && g.family(f).is_some();
+            match (self.retained.get(&f), in_gr, self.long_lived.get(&f).copied()) {
+                // RFC 9494 §4.2: a reset during the LLGR period keeps the routes, the timer
+                // goes on; what was refreshed since is LLGR-stale too.
+                (Some(Retained::LongLived), _, _) => out.push(Action::EnterLongLived(f)),
+                (_, true, _) => {
+                    self.retained.insert(f, Retained::Stale);
+                }
+                // RFC 9494 §4.2: restart time 0, or the family is not in the GR capability.
+                (_, false, Some(t)) => self.enter_long_lived(f, t, "not covered by the restart time", &mut out),
+                (_, false, None) => {
+                    self.retained.remove(&f);
+                    out.push(Action::Flush(Some(f)));
+                }
+            }
+        }
         out.push(Action::StopTimer(Timer::Stale));
-        out.push(Action::StartTimer(Timer::Restart, Duration::from_secs(restart_time.into())));
+        if self.retained.is_empty() {
+            out.push(Action::Log("routes flushed: no family retained".into()));
+            self.reset(&mut out);
+            return out;
+        }
+        let stale = self.of_kind(Retained::Stale).len();
+        if stale > 0 {
+            out.push(Action::StartTimer(Timer::Restart, Duration::from_secs(restart_time.into())));
+        }
         out.push(Action::Log(format!(
-            "helper mode: {} stale families kept for up to {restart_time} s ({ending:?})",
-            self.stale.len()
+            "helper mode: {stale} stale families kept for up to {restart_time} s, {} long-lived ({ending:?})",
+            self.retained.len() - stale
         )));
         self.phase = Phase::Waiting;
         out
     }
 
-    /// The neighbor is back (its new OPEN's GR capability in `remote`).
-    pub fn session_up(&mut self, remote: Option<&GracefulRestart>) -> Vec<Action> {
+    /// The neighbor is back: `remote` is its new OPEN's GR capability, `long_lived` the LLGR
+    /// families negotiated on the new session.
+    pub fn session_up(&mut self, remote: Option<&GracefulRestart>, long_lived: &[LongLivedFamily]) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.stale.is_empty() {
+        if self.retained.is_empty() {
             self.reset(&mut out);
             return out;
         }
         out.push(Action::StopTimer(Timer::Restart));
-        for f in self.stale.clone() {
-            // RFC 4724 §4.2: no capability, family missing, or F=0: the stale routes go now.
-            let why = match remote.map(|g| g.family(f)) {
-                None => Some("no graceful restart capability in the new OPEN"),
-                Some(None) => Some("family missing from the new OPEN"),
-                Some(Some(x)) if !x.forwarding_state => Some("F bit clear in the new OPEN"),
-                Some(Some(_)) => None,
+        for (f, kind) in self.retained.clone() {
+            let why = match kind {
+                // RFC 4724 §4.2: no capability, family missing, or F=0: the stale routes go now.
+                Retained::Stale => match remote.map(|g| g.family(f)) {
+                    None => Some("no graceful restart capability in the new OPEN"),
+                    Some(None) => Some("family missing from the new OPEN"),
+                    Some(Some(x)) if !x.forwarding_state => Some("F bit clear in the new OPEN"),
+                    Some(Some(_)) => None,
+                },
+                // RFC 9494 §4.2: the new LLGR capability decides.
+                Retained::LongLived => match long_lived.iter().find(|l| l.family == f) {
+                    _ if remote.is_none() => Some("neither GR nor LLGR in the new OPEN"),
+                    None => Some("family missing from the new LLGR capability"),
+                    Some(l) if !l.forwarding_state => Some("F bit clear in the new LLGR capability"),
+                    Some(_) => None,
+                },
             };
             if let Some(why) = why {
                 out.push(Action::SweepStale(Some(f)));
                 out.push(Action::Log(format!("{f}: stale routes flushed: {why}")));
-                self.stale.remove(&f);
+                self.release(f, &mut out);
             }
         }
-        if self.stale.is_empty() {
+        if self.retained.is_empty() {
             self.reset(&mut out);
-        } else {
-            out.push(Action::StartTimer(Timer::Stale, Duration::from_secs(self.settings.stale_routes_time.into())));
-            self.phase = Phase::Refreshing;
+            return out;
         }
+        if self.retained.values().any(|r| *r == Retained::Stale) {
+            out.push(Action::StartTimer(Timer::Stale, Duration::from_secs(self.settings.stale_routes_time.into())));
+        }
+        self.phase = Phase::Refreshing;
         out
     }
 
     /// End-of-RIB for `family` from the neighbor.
     pub fn end_of_rib(&mut self, family: Family) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.phase == Phase::Refreshing && self.stale.remove(&family) {
+        self.expired.remove(&family);
+        if self.phase == Phase::Refreshing && self.retained.contains_key(&family) {
+            self.release(family, &mut out);
             out.push(Action::SweepStale(Some(family)));
             out.push(Action::Log(format!("{family}: End-of-RIB, routes still stale withdrawn")));
-            if self.stale.is_empty() {
+            if self.retained.is_empty() {
                 out.push(Action::Log("graceful restart complete".into()));
                 self.reset(&mut out);
+            } else if !self.retained.values().any(|r| *r == Retained::Stale) {
+                out.push(Action::StopTimer(Timer::Stale));
             }
         }
         out
@@ -234,14 +351,42 @@ impl Helper {
 
     pub fn timer_expired(&mut self, timer: Timer) -> Vec<Action> {
         let mut out = Vec::new();
-        let relevant =
-            matches!((timer, self.phase), (Timer::Restart, Phase::Waiting) | (Timer::Stale, Phase::Refreshing));
-        if relevant && !self.stale.is_empty() {
-            out.push(Action::SweepStale(None));
-            out.push(Action::Log(match timer {
-                Timer::Restart => "restart timer expired before the neighbor came back: stale routes withdrawn".into(),
-                Timer::Stale => "stale timer expired before End-of-RIB: stale routes withdrawn".into(),
-            }));
+        match (timer, self.phase) {
+            (Timer::Restart, Phase::Waiting) => {
+                for f in self.of_kind(Retained::Stale) {
+                    // RFC 9494 §4.2: LLGR begins where GR ends.
+                    match self.long_lived.get(&f).copied() {
+                        Some(t) => self.enter_long_lived(f, t, "restart timer expired", &mut out),
+                        None => {
+                            out.push(Action::SweepStale(Some(f)));
+                            out.push(Action::Log(format!(
+                                "{f}: restart timer expired before the neighbor came back: stale routes withdrawn"
+                            )));
+                            self.retained.remove(&f);
+                        }
+                    }
+                }
+            }
+            (Timer::Stale, Phase::Refreshing) => {
+                for f in self.of_kind(Retained::Stale) {
+                    out.push(Action::SweepStale(Some(f)));
+                    out.push(Action::Log(format!(
+                        "{f}: stale timer expired before End-of-RIB: stale routes withdrawn"
+                    )));
+                    self.retained.remove(&f);
+                }
+            }
+            (Timer::LongLivedStale(f), phase) if self.retained.get(&f) == Some(&Retained::LongLived) => {
+                self.retained.remove(&f);
+                out.push(Action::SweepStale(Some(f)));
+                out.push(Action::Log(format!("{f}: long-lived stale time expired: stale routes withdrawn")));
+                if phase == Phase::Refreshing {
+                    self.expired.insert(f);
+                }
+            }
+            _ => {}
+        }
+        if self.retained.is_empty() && self.phase != Phase::Idle {
             self.reset(&mut out);
         }
         out
@@ -269,7 +414,7 @@ mod tests {
     }
 
     fn down(h: &mut Helper, ending: Ending, n: bool, g: Option<&GracefulRestart>) -> Vec<Action> {
-        h.session_down(ending, n, g, &[V4, V6], Instant::now())
+        h.session_down(ending, n, g, &[], &[V4, V6], Instant::now())
     }
 
     #[test]
@@ -281,7 +426,7 @@ mod tests {
         assert!(a.contains(&Action::StartTimer(Timer::Restart, Duration::from_secs(120))));
         assert!(!a.iter().any(|x| matches!(x, Action::Flush(_) | Action::SweepStale(_))));
         assert!(h.active());
-        let a = h.session_up(Some(&g));
+        let a = h.session_up(Some(&g), &[]);
         assert!(a.contains(&Action::StopTimer(Timer::Restart)));
         assert!(a.contains(&Action::StartTimer(Timer::Stale, Duration::from_secs(360))));
         assert_eq!(
@@ -320,7 +465,7 @@ mod tests {
         let mut h = Helper::new(Settings::default());
         let a = down(&mut h, Ending::TcpFailure, false, Some(&gr(&[(V4, true)], 90)));
         assert!(a.contains(&Action::Flush(Some(V6))));
-        assert_eq!(h.stale_families().iter().copied().collect::<Vec<_>>(), vec![V4]);
+        assert_eq!(h.stale_families().collect::<Vec<_>>(), vec![V4]);
     }
 
     #[test]
@@ -328,7 +473,7 @@ mod tests {
         for remote in [None, Some(gr(&[(V6, true)], 90)), Some(gr(&[(V4, false)], 90))] {
             let mut h = Helper::new(Settings::default());
             down(&mut h, Ending::TcpFailure, false, Some(&gr(&[(V4, true)], 90)));
-            let a = h.session_up(remote.as_ref());
+            let a = h.session_up(remote.as_ref(), &[]);
             assert!(a.contains(&Action::SweepStale(Some(V4))), "{remote:?}");
             assert!(!h.active());
         }
@@ -341,13 +486,13 @@ mod tests {
         let a = down(&mut h, Ending::TcpFailure, false, Some(&g));
         assert!(a.contains(&Action::StartTimer(Timer::Restart, Duration::from_secs(60))), "capped locally");
         let a = h.timer_expired(Timer::Restart);
-        assert!(a.contains(&Action::SweepStale(None)));
+        assert!(a.contains(&Action::SweepStale(Some(V4))));
         assert!(!h.active());
         // Back in time, but no End-of-RIB before the stale timer.
         down(&mut h, Ending::TcpFailure, false, Some(&g));
-        h.session_up(Some(&g));
+        h.session_up(Some(&g), &[]);
         assert!(h.timer_expired(Timer::Restart).is_empty(), "restart timer no longer matters");
-        assert!(h.timer_expired(Timer::Stale).contains(&Action::SweepStale(None)));
+        assert!(h.timer_expired(Timer::Stale).contains(&Action::SweepStale(Some(V4))));
     }
 
     #[test]
@@ -355,16 +500,16 @@ mod tests {
         let g = gr(&[(V4, true)], 120);
         let mut h = Helper::new(Settings::default());
         down(&mut h, Ending::TcpFailure, false, Some(&g));
-        h.session_up(Some(&g));
+        h.session_up(Some(&g), &[]);
         let a = down(&mut h, Ending::TcpFailure, false, Some(&g));
-        assert_eq!(a[0], Action::SweepStale(None));
+        assert_eq!(a[0], Action::SweepStale(Some(V4)));
         assert!(a.contains(&Action::BumpGeneration));
         // With N, the old stale routes are kept (RFC 8538).
         let mut h = Helper::new(Settings::default());
         down(&mut h, Ending::TcpFailure, true, Some(&g));
-        h.session_up(Some(&g));
+        h.session_up(Some(&g), &[]);
         let a = down(&mut h, Ending::TcpFailure, true, Some(&g));
-        assert!(!a.contains(&Action::SweepStale(None)));
+        assert!(!a.contains(&Action::SweepStale(Some(V4))));
         assert!(a.contains(&Action::BumpGeneration));
     }
 
@@ -374,15 +519,15 @@ mod tests {
         let mut h = Helper::new(Settings { max_restarts: 2, ..Settings::default() });
         let t0 = Instant::now();
         for i in 0..2 {
-            let a = h.session_down(Ending::TcpFailure, false, Some(&g), &[V4], t0 + Duration::from_secs(i));
+            let a = h.session_down(Ending::TcpFailure, false, Some(&g), &[], &[V4], t0 + Duration::from_secs(i));
             assert!(a.contains(&Action::BumpGeneration));
-            h.session_up(Some(&g));
+            h.session_up(Some(&g), &[]);
             h.end_of_rib(V4);
         }
-        let a = h.session_down(Ending::TcpFailure, false, Some(&g), &[V4], t0 + Duration::from_secs(3));
+        let a = h.session_down(Ending::TcpFailure, false, Some(&g), &[], &[V4], t0 + Duration::from_secs(3));
         assert!(a.contains(&Action::Flush(None)));
         // After the window, restarts are graceful again.
-        let a = h.session_down(Ending::TcpFailure, false, Some(&g), &[V4], t0 + Duration::from_secs(700));
+        let a = h.session_down(Ending::TcpFailure, false, Some(&g), &[], &[V4], t0 + Duration::from_secs(700));
         assert!(a.contains(&Action::BumpGeneration));
     }
 
@@ -393,6 +538,116 @@ mod tests {
         assert!(down(&mut h, Ending::TcpFailure, false, Some(&g)).contains(&Action::Flush(None)));
         let mut h = Helper::new(Settings::default());
         assert!(down(&mut h, Ending::TcpFailure, false, None).contains(&Action::Flush(None)));
-        assert!(down(&mut h, Ending::TcpFailure, false, Some(&gr(&[(V4, true)], 0))).contains(&Action::Flush(None)));
+        let a = down(&mut h, Ending::TcpFailure, false, Some(&gr(&[(V4, true)], 0)));
+        assert!(a.contains(&Action::Flush(Some(V4))) && a.contains(&Action::Flush(Some(V6))));
+        assert!(!h.active());
+    }
+
+    fn llgr(families: &[(Family, bool)], stale_time: u32) -> Vec<LongLivedFamily> {
+        families.iter().map(|&(family, f)| LongLivedFamily { family, forwarding_state: f, stale_time }).collect()
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn long_lived_begins_when_the_restart_timer_expires() {
+        let g = gr(&[(V4, true), (V6, true)], 120);
+        let l = llgr(&[(V4, true)], 3600);
+        let mut h = Helper::new(Settings::default());
+        let a = h.session_down(Ending::TcpFailure, false, Some(&g), &l, &[V4, V6], Instant::now());
+        assert!(a.contains(&Action::StartTimer(Timer::Restart, secs(120))));
+        assert!(!a.iter().any(|x| matches!(x, Action::EnterLongLived(_))), "GR first");
+        let a = h.timer_expired(Timer::Restart);
+        assert!(a.contains(&Action::EnterLongLived(V4)));
+        assert!(a.contains(&Action::StartTimer(Timer::LongLivedStale(V4), secs(3600))));
+        assert!(a.contains(&Action::SweepStale(Some(V6))), "no LLGR for IPv6: swept as in RFC 4724");
+        assert_eq!(h.long_lived_families().collect::<Vec<_>>(), vec![V4]);
+        assert!(h.active());
+        // The long-lived stale time runs out with the neighbor still away.
+        let a = h.timer_expired(Timer::LongLivedStale(V4));
+        assert!(a.contains(&Action::SweepStale(Some(V4))));
+        assert!(!h.active());
+    }
+
+    #[test]
+    fn restart_time_zero_or_family_outside_gr_enters_long_lived_at_once() {
+        for (g, families) in [(gr(&[(V4, true)], 0), vec![V4]), (gr(&[(V6, true)], 120), vec![V4, V6])] {
+            let mut h = Helper::new(Settings { max_stale_time: 600, ..Settings::default() });
+            let a = h.session_down(
+                Ending::TcpFailure,
+                false,
+                Some(&g),
+                &llgr(&[(V4, true)], 3600),
+                &families,
+                Instant::now(),
+            );
+            assert!(a.contains(&Action::EnterLongLived(V4)), "{g:?}");
+            assert!(a.contains(&Action::StartTimer(Timer::LongLivedStale(V4), secs(600))), "capped by max_stale_time");
+            assert!(!a.contains(&Action::Flush(None)));
+        }
+        // Without LLGR, restart time 0 still flushes.
+        let mut h = Helper::new(Settings::default());
+        let a = h.session_down(Ending::TcpFailure, false, Some(&gr(&[(V4, true)], 0)), &[], &[V4], Instant::now());
+        assert!(a.contains(&Action::Flush(Some(V4))));
+        assert!(!h.active());
+    }
+
+    #[test]
+    fn return_during_long_lived_keeps_the_timer_until_end_of_rib() {
+        let g = gr(&[(V4, true), (V6, true)], 0);
+        let l = llgr(&[(V4, true), (V6, true)], 3600);
+        let mut h = Helper::new(Settings::default());
+        h.session_down(Ending::TcpFailure, false, Some(&g), &l, &[V4, V6], Instant::now());
+        let a = h.session_up(Some(&g), &llgr(&[(V4, true), (V6, false)], 3600));
+        assert!(!a.contains(&Action::StopTimer(Timer::LongLivedStale(V4))), "runs until End-of-RIB");
+        assert!(a.contains(&Action::SweepStale(Some(V6))), "F bit clear in the new LLGR capability");
+        assert!(a.contains(&Action::StopTimer(Timer::LongLivedStale(V6))));
+        let a = h.end_of_rib(V4);
+        assert!(a.contains(&Action::SweepStale(Some(V4))));
+        assert!(a.contains(&Action::StopTimer(Timer::LongLivedStale(V4))));
+        assert!(!h.active());
+        // Neither GR nor LLGR in the new OPEN: everything goes.
+        let mut h = Helper::new(Settings::default());
+        h.session_down(Ending::TcpFailure, false, Some(&g), &l, &[V4, V6], Instant::now());
+        let a = h.session_up(None, &[]);
+        assert!(a.contains(&Action::SweepStale(Some(V4))) && a.contains(&Action::SweepStale(Some(V6))));
+        assert!(!h.active());
+    }
+
+    #[test]
+    fn reset_during_long_lived_keeps_routes_without_restarting_the_timer() {
+        let g = gr(&[(V4, true)], 0);
+        let l = llgr(&[(V4, true)], 3600);
+        let mut h = Helper::new(Settings::default());
+        h.session_down(Ending::TcpFailure, false, Some(&g), &l, &[V4], Instant::now());
+        h.session_up(Some(&g), &l);
+        let a = h.session_down(Ending::TcpFailure, false, Some(&g), &l, &[V4], Instant::now());
+        assert!(a.contains(&Action::BumpGeneration));
+        assert!(a.contains(&Action::EnterLongLived(V4)), "refreshed routes become LLGR-stale too");
+        assert!(!a.iter().any(|x| matches!(x, Action::StartTimer(Timer::LongLivedStale(_), _))));
+        assert!(!a.iter().any(|x| matches!(x, Action::SweepStale(_) | Action::Flush(_))));
+        // The timer runs out during the next resync: what was not refreshed goes; another
+        // reset before End-of-RIB removes the rest at once.
+        h.session_up(Some(&g), &l);
+        assert!(h.timer_expired(Timer::LongLivedStale(V4)).contains(&Action::SweepStale(Some(V4))));
+        let a = h.session_down(Ending::TcpFailure, false, Some(&g), &l, &[V4], Instant::now());
+        assert!(a.contains(&Action::Flush(Some(V4))));
+        assert!(!a.contains(&Action::EnterLongLived(V4)));
+        assert!(!h.active());
+    }
+
+    #[test]
+    fn hard_reset_flushes_long_lived_routes() {
+        let g = gr(&[(V4, true)], 0);
+        let l = llgr(&[(V4, true)], 3600);
+        let mut h = Helper::new(Settings::default());
+        h.session_down(Ending::TcpFailure, false, Some(&g), &l, &[V4], Instant::now());
+        h.session_up(Some(&g), &l);
+        let a = h.session_down(Ending::Notification { hard_reset: true }, true, Some(&g), &l, &[V4], Instant::now());
+        assert!(a.contains(&Action::Flush(None)));
+        assert!(a.contains(&Action::StopTimer(Timer::LongLivedStale(V4))));
+        assert!(!h.active());
     }
 }

@@ -212,6 +212,14 @@ pub fn neighbor_detail(n: &Value) -> String {
     for side in ["local", "remote"] {
         let _ = writeln!(o, "  LLGR {side:<7}      {}", families(&n["llgr"][side]));
     }
+    if let Some(m) = n["llgr"]["stale_seconds_left"].as_object().filter(|m| !m.is_empty()) {
+        let counts = &n["llgr"]["stale_prefixes_by_family"];
+        let v: Vec<String> = m
+            .iter()
+            .map(|(f, left)| format!("{f} ({} prefixes, {left}s left)", counts[f].as_u64().unwrap_or(0)))
+            .collect();
+        let _ = writeln!(o, "    long-lived stale: {}", v.join(", "));
+    }
     for (label, key) in
         [("Last NOTIFICATION sent", "last_notification_sent"), ("Last NOTIFICATION rcvd", "last_notification_received")]
     {

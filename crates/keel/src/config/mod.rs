@@ -172,14 +172,20 @@ impl GracefulRestart {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LongLived {
+    /// Unset in a neighbor's block: the global list.
     #[serde(default)]
-    pub families: Vec<Spanned<String>>,
+    pub families: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub stale_time: Option<Spanned<u32>>,
     #[serde(default)]
     pub stale_times: BTreeMap<String, Spanned<u32>>,
+    /// Local cap on a neighbor's advertised stale time when keel keeps its routes.
     #[serde(default)]
     pub max_stale_time: Option<u32>,
+    /// RFC 9494 §4.6 partial deployment: send LLGR-stale routes to internal neighbors without
+    /// LLGR, with NO_EXPORT and LOCAL_PREF 0 (off: they are withdrawn, §4.3).
+    #[serde(default)]
+    pub partial_deployment: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -375,7 +381,7 @@ impl Config {
         };
         check_gr(&self.graceful_restart_raw)?;
         let check_llgr = |l: &LongLived| -> Result<(), ConfigError> {
-            for f in &l.families {
+            for f in l.families.iter().flatten() {
                 f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
             }
             for (name, t) in &l.stale_times {
@@ -439,7 +445,7 @@ impl Config {
 
     /// One line for `keeld --check-config`.
     pub fn summary(&self) -> String {
-        let llgr = &self.long_lived_graceful_restart.families;
+        let llgr = self.long_lived_graceful_restart.families.as_deref().unwrap_or_default();
         format!(
             "AS {} router-id {}, {} neighbor(s), {} network(s), graceful restart {:?} (restart time {}s), LLGR {}",
             self.global.asn.get_ref(),

@@ -7,7 +7,8 @@ pub mod status;
 pub mod task;
 pub mod transport;
 
-use crate::config::{AddPathMode, Config, GrMode, GracefulRestart, ImportExport};
+use crate::config::{AddPathMode, Config, GrMode, GracefulRestart, ImportExport, LongLived};
+use keel_wire::capability::long_lived::MAX_STALE_TIME;
 use keel_wire::capability::{AddPathFamily, GracefulRestart as GrCapability, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::{Capability, Family, Open};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -37,6 +38,10 @@ pub struct NeighborConfig {
     pub add_path: AddPathMode,
     pub graceful_restart: GracefulRestart,
     pub llgr_families: Vec<LongLivedFamily>,
+    /// Cap on a neighbor's long-lived stale time (RFC 9494 §4.2), seconds.
+    pub llgr_max_stale_time: u32,
+    /// RFC 9494 §4.6: LLGR-stale routes to this neighbor even without LLGR (internal only).
+    pub llgr_partial_deployment: bool,
     pub connect_retry: Duration,
     /// RFC 9687 send hold time floor, seconds (default 480).
     pub send_hold_time: u32,
@@ -53,23 +58,30 @@ impl NeighborConfig {
                     None => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
                 };
                 let ebgp = n.asn.get_ref() != config.global.asn.get_ref();
-                let llgr = n.long_lived_graceful_restart.as_ref().unwrap_or(&config.long_lived_graceful_restart);
-                let stale_default = llgr
-                    .stale_time
-                    .as_ref()
-                    .or(config.long_lived_graceful_restart.stale_time.as_ref())
-                    .map_or(3600, |t| *t.get_ref());
-                let llgr_families = llgr
-                    .families
-                    .iter()
+                // RFC 9494 §5: LLGR only for the families named; a neighbor's block overrides
+                // the global one field by field.
+                let global = &config.long_lived_graceful_restart;
+                let own = n.long_lived_graceful_restart.as_ref();
+                let pick = |f: fn(&LongLived) -> Option<u32>| own.and_then(f).or(f(global));
+                let stale_default = pick(|l| l.stale_time.as_ref().map(|t| *t.get_ref())).unwrap_or(3600);
+                let names = own.and_then(|l| l.families.as_ref()).or(global.families.as_ref());
+                let llgr_families = names
+                    .into_iter()
+                    .flatten()
                     .filter_map(|s| s.get_ref().parse::<Family>().ok())
                     .filter(|f| families.contains(f))
                     .map(|family| LongLivedFamily {
                         family,
                         forwarding_state: false,
-                        stale_time: llgr.stale_times.get(&family.to_string()).map_or(stale_default, |t| *t.get_ref()),
+                        stale_time: own
+                            .and_then(|l| l.stale_times.get(&family.to_string()))
+                            .or(global.stale_times.get(&family.to_string()))
+                            .map_or(stale_default, |t| *t.get_ref()),
                     })
                     .collect();
+                let llgr_max_stale_time = pick(|l| l.max_stale_time).unwrap_or(MAX_STALE_TIME);
+                let llgr_partial_deployment =
+                    own.and_then(|l| l.partial_deployment).or(global.partial_deployment).unwrap_or(false);
                 NeighborConfig {
                     address: *n.address.get_ref(),
                     port: n.port.unwrap_or(179),
@@ -91,6 +103,8 @@ impl NeighborConfig {
                     add_path: n.add_path,
                     graceful_restart: config.graceful_restart_for(n),
                     llgr_families,
+                    llgr_max_stale_time,
+                    llgr_partial_deployment,
                     connect_retry: Duration::from_secs(n.connect_retry_time.unwrap_or(5).into()),
                     send_hold_time: n.send_hold_time.unwrap_or(480),
                 }

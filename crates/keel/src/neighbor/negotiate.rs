@@ -121,6 +121,23 @@ impl Negotiated {
         // RFC 9494 §4.1: LLGR without GR is disregarded.
         self.remote_graceful_restart().and(self.remote.long_lived_graceful_restart())
     }
+    /// Negotiated families the neighbor advertised LLGR for (RFC 9494 §4.3: only they get
+    /// LLGR-stale routes).
+    pub fn remote_long_lived_families(&self) -> Vec<Family> {
+        let remote = self.remote_long_lived().unwrap_or(&[]);
+        remote.iter().map(|l| l.family).filter(|f| self.families.contains(f)).collect()
+    }
+    /// The neighbor's LLGR entries for families keel advertised LLGR for too: those whose
+    /// routes keel keeps long-lived when the session ends (RFC 9494 §4.2, §5).
+    pub fn long_lived(&self) -> Vec<LongLivedFamily> {
+        let local = self.local.long_lived_graceful_restart().unwrap_or(&[]);
+        let remote = self.remote_long_lived().unwrap_or(&[]);
+        remote
+            .iter()
+            .filter(|r| self.families.contains(&r.family) && local.iter().any(|l| l.family == r.family))
+            .copied()
+            .collect()
+    }
 }
 
 #[cfg(test)]

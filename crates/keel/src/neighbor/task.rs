@@ -690,6 +690,7 @@ impl NeighborTask {
                     export: c.export == ImportExport::All,
                     route_reflector_client: c.route_reflector_client,
                     route_server_client: c.route_server_client,
+                    long_lived_to_internal: c.llgr_partial_deployment,
                 };
                 let gr = &c.graceful_restart;
                 let helper = keel_rib::graceful_restart::helper::Settings {
@@ -698,6 +699,7 @@ impl NeighborTask {
                     stale_routes_time: gr.stale_routes_time,
                     max_restarts: gr.max_restarts,
                     restart_window: Duration::from_secs(gr.restart_window.into()),
+                    max_stale_time: c.llgr_max_stale_time,
                 };
                 let ev = RibEvent::PeerUp { address: self.address(), negotiated: n, local, policy, helper, writer };
                 let _ = self.rib.send(ev).await;

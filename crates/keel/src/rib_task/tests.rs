@@ -1,0 +1,286 @@
+//! The RIB task on tokio's paused clock: graceful-restart and LLGR timers run for minutes
+//! and hours here without a real wait (RFC 4724 §4.2, RFC 9494 §4.2).
+
+use super::*;
+use crate::neighbor::negotiate::Negotiated;
+use keel_wire::capability::{GracefulRestart, GracefulRestartFamily, LongLivedFamily};
+use keel_wire::{Capability, CodecOptions, Open};
+
+const V4: Family = Family::IPV4_UNICAST;
+const KEEL_AS: u32 = 65000;
+
+/// A neighbor at 127.0.0.`last`, AS `asn`, with GR (restart time 120 s) and, when
+/// `llgr`, LLGR for IPv4 unicast (stale time 3600 s).
+struct Neighbor {
+    address: IpAddr,
+    asn: u32,
+    llgr: bool,
+    out: mpsc::Receiver<Out>,
+    writer: mpsc::Sender<Out>,
+}
+
+impl Neighbor {
+    fn new(last: u8, asn: u32, llgr: bool) -> Neighbor {
+        let (writer, out) = mpsc::channel(4096);
+        Neighbor { address: IpAddr::from([127, 0, 0, last]), asn, llgr, out, writer }
+    }
+
+    fn open(&self, asn: u32, last: u8, llgr: bool) -> Open {
+        let mut caps = vec![
+            Capability::Multiprotocol(V4),
+            Capability::GracefulRestart(GracefulRestart {
+                restart_state: false,
+                notification: true,
+                restart_time: 120,
+                families: vec![GracefulRestartFamily { family: V4, forwarding_state: true }],
+            }),
+        ];
+        if llgr {
+            caps.push(Capability::LongLivedGracefulRestart(vec![LongLivedFamily {
+                family: V4,
+                forwarding_state: true,
+                stale_time: 3600,
+            }]));
+        }
+        Open::new(asn, 90, Ipv4Addr::new(192, 0, 2, last), caps)
+    }
+
+    fn up(&self) -> RibEvent {
+        let last = match self.address {
+            IpAddr::V4(a) => a.octets()[3],
+            IpAddr::V6(_) => 0,
+        };
+        // keel advertises LLGR for IPv4 unicast to everyone.
+        let local = self.open(KEEL_AS, 100, true);
+        let negotiated = Arc::new(Negotiated::new(local, self.open(self.asn, last, self.llgr)));
+        RibEvent::PeerUp {
+            address: self.address,
+            negotiated,
+            local: SocketAddr::new(IpAddr::from([127, 0, 0, 100]), 179),
+            policy: PeerPolicy { import: true, export: true, ..PeerPolicy::default_ibgp() },
+            helper: helper::Settings::default(),
+            writer: self.writer.clone(),
+        }
+    }
+
+    /// Announces `prefixes` with AS path `path` (and `communities`).
+    fn announce(&self, prefixes: &[&str], path: &[u32], communities: Vec<Community>) -> RibEvent {
+        let attributes = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(path.to_vec())),
+            communities,
+            ..Default::default()
+        };
+        let nlri: Vec<Nlri> = prefixes.iter().map(|p| Nlri::new(p.parse().expect("prefix"))).collect();
+        let opts = CodecOptions::default();
+        let mut bytes = Vec::new();
+        builder::announce(V4, &attributes, NextHop::V4(Ipv4Addr::new(192, 0, 2, 9)), &nlri, &opts, &mut bytes)
+            .expect("encode");
+        self.update(&bytes)
+    }
+
+    fn end_of_rib(&self) -> RibEvent {
+        self.update(&Update::end_of_rib(V4).encode(&CodecOptions::default()).expect("encode"))
+    }
+
+    fn update(&self, bytes: &[u8]) -> RibEvent {
+        match Message::decode(bytes, &CodecOptions::default()) {
+            Ok(Message::Update(update)) => RibEvent::Update { address: self.address, update },
+            other => panic!("not an UPDATE: {other:?}"),
+        }
+    }
+
+    fn down(&self, reason: DownReason) -> RibEvent {
+        RibEvent::PeerDown { address: self.address, reason }
+    }
+
+    /// What keel sent since the last call: (announced prefix, communities) and withdrawn prefixes.
+    fn received(&mut self) -> (Vec<(String, Vec<Community>)>, Vec<String>) {
+        let (mut announced, mut withdrawn) = (Vec::new(), Vec::new());
+        let opts = CodecOptions { four_octet_as: true, ..Default::default() };
+        while let Ok(out) = self.out.try_recv() {
+            let Out::Bytes(bytes) = out else { continue };
+            let mut rest = bytes.as_slice();
+            while let Ok(Some(frame)) = Message::next_frame(rest, &opts) {
+                rest = &rest[frame.len()..];
+                if let Ok(Message::Update(u)) = Message::decode(frame, &opts) {
+                    withdrawn.extend(u.withdrawn_routes().map(|(_, n)| n.prefix.to_string()));
+                    for n in &u.announced {
+                        announced.push((n.prefix.to_string(), u.attributes.communities.clone()));
+                    }
+                }
+            }
+        }
+        (announced, withdrawn)
+    }
+}
+
+struct Rig {
+    tx: mpsc::Sender<RibEvent>,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        let (tx, rx) = mpsc::channel(1024);
+        let task = RibTask::new(
+            KEEL_AS,
+            Ipv4Addr::new(192, 0, 2, 100),
+            Ipv4Addr::new(192, 0, 2, 100),
+            Default::default(),
+            Vec::new(),
+            None,
+        );
+        tokio::spawn(task.run(rx));
+        Rig { tx }
+    }
+
+    async fn send(&self, ev: RibEvent) {
+        self.tx.send(ev).await.expect("RIB task gone");
+    }
+
+    /// Every route in the RIB; also proves every event before it was handled.
+    async fn routes(&self) -> Vec<RouteView> {
+        let (reply, rx) = oneshot::channel();
+        self.send(RibEvent::Routes { filter: RouteFilter::default(), reply }).await;
+        rx.await.expect("RIB task gone")
+    }
+
+    async fn counts(&self, address: IpAddr) -> PeerCounts {
+        let (reply, rx) = oneshot::channel();
+        self.send(RibEvent::Counts { reply }).await;
+        rx.await.expect("RIB task gone").remove(&address).unwrap_or_default()
+    }
+
+    /// The best route to `prefix`: (neighbor, llgr_stale).
+    async fn best(&self, prefix: &str) -> Option<(Option<IpAddr>, bool)> {
+        let routes = self.routes().await;
+        routes.iter().find(|r| r.prefix == prefix && r.best).map(|r| (r.neighbor, r.llgr_stale))
+    }
+}
+
+/// Moves the paused clock on; callers make sure the RIB task handled what they sent first
+/// (a [`Rig::routes`] call), so that its timers started at the right time.
+async fn advance(seconds: u64) {
+    tokio::time::advance(Duration::from_secs(seconds)).await;
+    // Let the RIB task see its timers.
+    tokio::task::yield_now().await;
+}
+
+/// Upstream A (LLGR, better paths), upstream B (a worse path to .1 only), downstream C
+/// (iBGP with LLGR) and D (eBGP without LLGR), all Established, A's routes everywhere.
+async fn topology() -> (Rig, Neighbor, Neighbor, Neighbor, Neighbor) {
+    let rig = Rig::start();
+    let a = Neighbor::new(1, 65001, true);
+    let b = Neighbor::new(2, 65002, false);
+    let mut c = Neighbor::new(3, KEEL_AS, true);
+    let mut d = Neighbor::new(4, 65004, false);
+    for n in [&a, &b, &c, &d] {
+        rig.send(n.up()).await;
+    }
+    rig.send(a.announce(&["198.51.100.0/24", "203.0.113.0/24"], &[65001], vec![])).await;
+    rig.send(a.announce(&["192.0.2.0/24"], &[65001], vec![Community::NO_LLGR])).await;
+    rig.send(b.announce(&["198.51.100.0/24"], &[65002, 65010, 65100], vec![])).await;
+    rig.send(a.end_of_rib()).await;
+    assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(a.address), false)));
+    c.received();
+    d.received();
+    (rig, a, b, c, d)
+}
+
+#[tokio::test(start_paused = true)]
+async fn gr_turns_into_llgr_when_the_restart_timer_expires() {
+    let (rig, a, b, mut c, mut d) = topology().await;
+    rig.send(a.down(DownReason::TcpFailure)).await;
+    assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(a.address), false)), "GR: kept, not de-preferred");
+    advance(119).await;
+    assert_eq!(rig.routes().await.len(), 4, "still GR-stale at 119 s");
+    assert!(c.received().0.is_empty() && d.received().1.is_empty(), "zero churn during GR");
+    advance(2).await;
+    let routes = rig.routes().await;
+    assert!(!routes.iter().any(|r| r.prefix == "192.0.2.0/24"), "NO_LLGR route deleted (RFC 9494 §4.2)");
+    assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(b.address), false)), "fresh path from B wins");
+    assert_eq!(rig.best("203.0.113.0/24").await, Some((Some(a.address), true)), "kept LLGR-stale");
+    let counts = rig.counts(a.address).await;
+    assert_eq!((counts.llgr_stale_prefixes, counts.long_lived_families.clone()), (2, vec![V4]));
+    assert!(counts.timers.contains_key("long_lived_stale:ipv4-unicast"));
+    // C (LLGR) gets the stale route with LLGR_STALE and B's path; D (no LLGR) a withdrawal.
+    let (announced, withdrawn) = c.received();
+    assert!(announced.contains(&("203.0.113.0/24".into(), vec![Community::LLGR_STALE])), "{announced:?}");
+    assert!(announced.iter().any(|(p, cs)| p == "198.51.100.0/24" && cs.is_empty()));
+    assert_eq!(withdrawn, vec!["192.0.2.0/24".to_string()]);
+    let (announced, mut withdrawn) = d.received();
+    withdrawn.sort();
+    assert_eq!(withdrawn, vec!["192.0.2.0/24".to_string(), "203.0.113.0/24".to_string()], "RFC 9494 §4.3");
+    assert_eq!(announced.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), vec!["198.51.100.0/24"]);
+    // The long-lived stale time runs out: the rest goes.
+    advance(3600).await;
+    assert!(rig.best("203.0.113.0/24").await.is_none());
+    assert_eq!(rig.counts(a.address).await.llgr_stale_prefixes, 0);
+    assert!(c.received().1.contains(&"203.0.113.0/24".to_string()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn return_during_llgr_restores_preference_and_end_of_rib_sweeps() {
+    let (rig, a, b, mut c, mut d) = topology().await;
+    rig.send(a.down(DownReason::TcpFailure)).await;
+    rig.routes().await;
+    advance(121).await;
+    assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(b.address), false)));
+    c.received();
+    d.received();
+    // A is back (LLGR F=1) and re-sends one route: it wins again and goes out without LLGR_STALE.
+    rig.send(a.up()).await;
+    rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
+    assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(a.address), false)));
+    assert_eq!(rig.best("203.0.113.0/24").await, Some((Some(a.address), true)), "not refreshed yet");
+    let counts = rig.counts(a.address).await;
+    assert!(counts.timers.contains_key("long_lived_stale:ipv4-unicast"), "runs until End-of-RIB");
+    assert!(c.received().0.iter().any(|(p, cs)| p == "198.51.100.0/24" && cs.is_empty()));
+    rig.send(a.end_of_rib()).await;
+    assert!(rig.best("203.0.113.0/24").await.is_none(), "swept at End-of-RIB");
+    let counts = rig.counts(a.address).await;
+    assert!(!counts.helper_active && counts.timers.is_empty(), "{counts:?}");
+    assert!(d.received().0.iter().any(|(p, _)| p == "198.51.100.0/24"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_time_zero_enters_llgr_at_once() {
+    let rig = Rig::start();
+    let a = Neighbor::new(1, 65001, true);
+    let mut c = Neighbor::new(3, KEEL_AS, true);
+    let RibEvent::PeerUp { address, negotiated, local, policy, helper, writer } = a.up() else { unreachable!() };
+    let mut remote = negotiated.remote.clone();
+    for cap in remote.capabilities.iter_mut() {
+        if let Capability::GracefulRestart(g) = cap {
+            g.restart_time = 0;
+        }
+    }
+    let negotiated = Arc::new(Negotiated::new(negotiated.local.clone(), remote));
+    rig.send(RibEvent::PeerUp { address, negotiated, local, policy, helper, writer }).await;
+    rig.send(c.up()).await;
+    rig.send(a.announce(&["203.0.113.0/24"], &[65001], vec![])).await;
+    rig.routes().await;
+    c.received();
+    rig.send(a.down(DownReason::TcpFailure)).await;
+    assert_eq!(rig.best("203.0.113.0/24").await, Some((Some(a.address), true)));
+    assert_eq!(c.received().0, vec![("203.0.113.0/24".to_string(), vec![Community::LLGR_STALE])]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hard_reset_flushes_llgr_stale_routes() {
+    let (rig, a, _b, _c, mut d) = topology().await;
+    rig.send(a.down(DownReason::TcpFailure)).await;
+    rig.routes().await;
+    advance(121).await;
+    rig.send(a.up()).await;
+    rig.routes().await;
+    d.received();
+    let hard_reset = DownReason::NotificationReceived {
+        code: keel_wire::error::code::CEASE,
+        subcode: keel_wire::error::cease::HARD_RESET,
+    };
+    rig.send(a.down(hard_reset)).await;
+    let routes = rig.routes().await;
+    assert!(routes.iter().all(|r| r.neighbor != Some(a.address)), "{routes:?}");
+    assert_eq!(rig.counts(a.address).await.timers.len(), 0);
+}
