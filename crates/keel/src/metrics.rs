@@ -168,3 +168,39 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_exposed_with_its_value() {
+        let m = Metrics::default();
+        m.neighbor_added();
+        m.fib_operations("add", 3);
+        let counts = HashMap::from([(
+            IpAddr::from([127, 0, 0, 2]),
+            PeerCounts {
+                received_prefixes: 10,
+                stale_prefixes: 4,
+                llgr_stale_prefixes: 2,
+                helper_active: true,
+                long_lived_families: vec![keel_wire::Family::IPV4_UNICAST],
+                ..Default::default()
+            },
+        )]);
+        let text = m.render(&counts, true);
+        for line in [
+            "keel_bgp_sessions{state=\"idle\"} 1",
+            "keel_bgp_prefixes_received{neighbor=\"127.0.0.2\"} 10",
+            "keel_bgp_prefixes_stale{neighbor=\"127.0.0.2\"} 4",
+            "keel_bgp_prefixes_llgr_stale{neighbor=\"127.0.0.2\"} 2",
+            "keel_gr_helper_active{neighbor=\"127.0.0.2\"} 1",
+            "keel_gr_llgr_active_families{neighbor=\"127.0.0.2\"} 1",
+            "keel_restarting 1",
+            "keel_fib_operations_total{operation=\"add\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
+        }
+    }
+}

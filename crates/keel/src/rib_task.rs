@@ -169,6 +169,8 @@ pub struct FibUpdate {
 
 /// Destinations sent per write to one neighbor.
 const FLUSH_BATCH: usize = 4096;
+/// A pending set larger than this is sorted by attribute set before it is sent.
+const ORDER_THRESHOLD: usize = 4 * FLUSH_BATCH;
 /// Events taken from the queue before changes are flushed.
 const EVENT_BATCH: usize = 512;
 
@@ -181,12 +183,36 @@ struct Session {
     sent: FxHashMap<(Family, Prefix), Sent>,
     /// Destinations to (re)consider for this neighbor.
     pending: FxHashSet<(Family, Prefix)>,
+    /// A large backlog taken out of `pending` in the order of its best paths' attribute sets,
+    /// so that prefixes sharing attributes share UPDATEs (the whole table after a session
+    /// comes up, or after a neighbor's routes turned LLGR-stale).
+    ordered: Vec<(Family, Prefix)>,
     /// Families whose End-of-RIB is still owed after the initial advertisement.
     eor_owed: Vec<Family>,
     /// Enhanced Route Refresh (RFC 7313 §4): families asked for again, owed a BoRR before
     /// their routes and an EoRR after them.
     borr_owed: Vec<Family>,
     eorr_owed: Vec<Family>,
+}
+
+impl Session {
+    /// Destinations still to (re)consider for this neighbor.
+    fn backlog(&self) -> bool {
+        !self.pending.is_empty() || !self.ordered.is_empty()
+    }
+
+    /// Moves `pending` into `ordered`, sorted so that destinations whose best paths share an
+    /// attribute set are sent together (taken from the end). The order is only a hint: each
+    /// destination is exported from its best path when its turn comes.
+    fn order(&mut self, rib: &Rib) {
+        let mut v: Vec<(usize, (Family, Prefix))> = self
+            .pending
+            .drain()
+            .map(|(f, p)| (rib.best(f, &p).map_or(0, |b| Arc::as_ptr(&b.attrs) as usize), (f, p)))
+            .collect();
+        v.sort_unstable_by_key(|(attrs, (f, _))| (*f, *attrs));
+        self.ordered = v.into_iter().map(|(_, k)| k).collect();
+    }
 }
 
 /// The source of an advertised route: its neighbor, attribute set and whether it was
@@ -327,7 +353,7 @@ impl RibTask {
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| !s.pending.is_empty()));
+            let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| s.backlog()));
             let next_timer = self.timers.values().chain(self.deferral.as_ref().map(|d| &d.until)).min().copied();
             tokio::select! {
                 // Timers that are due go before events that arrived after them.
@@ -388,6 +414,7 @@ impl RibTask {
                     writer,
                     sent: FxHashMap::default(),
                     pending,
+                    ordered: Vec::new(),
                     eor_owed: families,
                     borr_owed: Vec::new(),
                     eorr_owed: Vec::new(),
@@ -676,9 +703,16 @@ impl RibTask {
             }
             permit.send(Out::Bytes(bytes));
         }
-        while !s.pending.is_empty() || !s.eor_owed.is_empty() || !s.eorr_owed.is_empty() {
+        while s.backlog() || !s.eor_owed.is_empty() || !s.eorr_owed.is_empty() {
+            if s.ordered.is_empty() && s.pending.len() > ORDER_THRESHOLD {
+                s.order(rib);
+            }
             let Ok(permit) = s.writer.try_reserve() else { return };
-            let batch: Vec<(Family, Prefix)> = s.pending.iter().take(FLUSH_BATCH).copied().collect();
+            let batch: Vec<(Family, Prefix)> = if s.ordered.is_empty() {
+                s.pending.iter().take(FLUSH_BATCH).copied().collect()
+            } else {
+                s.ordered.split_off(s.ordered.len().saturating_sub(FLUSH_BATCH))
+            };
             let mut exports: FxHashMap<(Family, PeerId, *const AttrSet, bool), Option<usize>> = FxHashMap::default();
             let mut announce: Vec<(Family, AttrSet, Vec<Nlri>)> = Vec::new();
             let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
@@ -726,7 +760,7 @@ impl RibTask {
                     let _ = builder::withdraw(*family, nlri, &codec, &mut bytes);
                 }
             }
-            if s.pending.is_empty() {
+            if !s.backlog() {
                 // RFC 4724 §4.1: End-of-RIB after the initial advertisement, per family.
                 for f in std::mem::take(&mut s.eor_owed) {
                     if let Ok(eor) = Update::end_of_rib(f).encode(&codec) {
