@@ -34,13 +34,20 @@ fn check(args: &[&str]) -> (i32, Value) {
 }
 
 fn levels<'a>(report: &'a Value, id: &str) -> Vec<&'a str> {
-    report["findings"].as_array().unwrap().iter().filter(|f| f["id"] == id).filter_map(|f| f["level"].as_str()).collect()
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == id)
+        .filter_map(|f| f["level"].as_str())
+        .collect()
 }
 
 #[test]
 fn each_pitfall_is_reported_with_its_level_and_exit_status() {
     let dir = temp_dir("table");
-    let ebgp = "[[neighbor]]\naddress = \"192.0.2.2\"\nasn = 65002\nimport = \"all\"\nexport = \"all\"\nhold_time = 180\n";
+    let ebgp =
+        "[[neighbor]]\naddress = \"192.0.2.2\"\nasn = 65002\nimport = \"all\"\nexport = \"all\"\nhold_time = 180\n";
     // (case, configuration after [global], last_restart_seconds in the state file, id, level)
     let table: &[(&str, String, Option<u64>, &str, &str)] = &[
         ("gr disabled", "[graceful_restart]\nmode = \"disabled\"\n".into(), None, "gr-disabled", "FAIL"),

@@ -612,23 +612,25 @@ fn live_neighbor(out: &mut Vec<Finding>, n: &Value) {
         }));
     }
 
-    // LLGR (RFC 9494): keeps routes, least preferred, once the restart time is over.
+    // LLGR (RFC 9494): keeps routes, least preferred, once the restart time is over. It is
+    // sent only with GR (RFC 9494 §4.1), so without GR the verdict says all.
     let (local_llgr, remote_llgr) = (family_list(&n["llgr"]["local"]), family_list(&n["llgr"]["remote"]));
-    out.push(at(match (local_llgr.is_empty(), remote_llgr.is_empty()) {
-        (false, false) => pass(
-            "peer-llgr",
-            format!(
-                "LLGR negotiated; keel's routes kept up to {}s after the restart time",
-                local_llgr.iter().filter_map(|f| f["stale_time"].as_u64()).min().unwrap_or(0)
+    let llgr_time = local_llgr.iter().filter_map(|f| f["stale_time"].as_u64()).min().unwrap_or(0);
+    let llgr = negotiated && !local_llgr.is_empty() && !remote_llgr.is_empty();
+    out.extend(negotiated.then(|| {
+        at(match (local_llgr.is_empty(), remote_llgr.is_empty()) {
+            (false, false) => pass(
+                "peer-llgr",
+                format!("LLGR negotiated; keel's routes kept up to {llgr_time}s after the restart time"),
             ),
-        ),
-        (false, true) => finding(
-            "peer-llgr",
-            Level::Warn,
-            "keel offers LLGR, the neighbor does not: beyond keel's restart time it drops keel's routes (RFC 9494)",
-            "enable long-lived graceful restart on the neighbor (BIRD: long lived graceful restart on)",
-        ),
-        _ => pass("peer-llgr", "LLGR not negotiated: keel's routes go when the restart time is over"),
+            (false, true) => finding(
+                "peer-llgr",
+                Level::Warn,
+                "keel offers LLGR, the neighbor does not: beyond keel's restart time it drops keel's routes (RFC 9494)",
+                "enable long-lived graceful restart on the neighbor (BIRD: long lived graceful restart on)",
+            ),
+            _ => pass("peer-llgr", "LLGR not negotiated: keel's routes go when the restart time is over"),
+        })
     }));
 
     // The verdict (RFC 4724 §4.2): the neighbor keeps what keel listed in its capability,
@@ -668,7 +670,12 @@ fn live_neighbor(out: &mut Vec<Finding>, n: &Value) {
         (
             Verdict::Keeps,
             Level::Pass,
-            format!("keeps: keel's routes for {} for up to {}s", kept.join(", "), local["restart_time"]),
+            format!(
+                "keeps: keel's routes for up to {}s{}; keel sent {}",
+                local["restart_time"],
+                if llgr { format!(", then {llgr_time}s more as LLGR-stale") } else { String::new() },
+                with_f_bits(&local["families"])
+            ),
             String::new(),
         )
     };
