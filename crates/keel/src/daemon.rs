@@ -73,6 +73,7 @@ impl Daemon {
         if let Some(p) = &previous {
             info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
         }
+        let started = Instant::now();
         let restarting: task::RestartState = Arc::new(std::sync::atomic::AtomicBool::new(restart));
         let deferral = restart.then(|| std::time::Duration::from_secs(gr.selection_deferral_time.into()));
         // Without a FIB keel is not in the forwarding path: a restart of keel cannot disturb
@@ -96,6 +97,7 @@ impl Daemon {
             always_compare_med: config.global.always_compare_med,
             max_paths: config.global.max_paths.max(1) as usize,
         };
+        let (deferral_ended, deferral_ended_rx) = tokio::sync::oneshot::channel();
         let rib_task = RibTask::new(
             *config.global.asn.get_ref(),
             router_id,
@@ -108,6 +110,7 @@ impl Daemon {
             deferral,
             restarting.clone(),
             config.neighbors.iter().map(|n| *n.address.get_ref()).collect(),
+            Some(deferral_ended),
         );
         tokio::spawn(rib_task.run(rib_rx));
         let (shutdown, mut shutdown_rx) = watch::channel(None);
@@ -117,7 +120,7 @@ impl Daemon {
             neighbors: RwLock::new(BTreeMap::new()),
             rib,
             metrics: metrics.clone(),
-            started: Instant::now(),
+            started,
             listeners: RwLock::new(Vec::new()),
             shutdown,
             forwarding: forwarding.clone(),
@@ -125,6 +128,17 @@ impl Daemon {
             reexec: std::sync::atomic::AtomicBool::new(false),
         });
         write_state(&config, false);
+        // The restart's length, for `keel check`: from the previous keeld's exit record to the
+        // end of this one's selection deferral. Only a clean exit recorded when it happened.
+        let measured = previous.as_ref().filter(|p| restart && p.clean_exit).map(|p| p.seconds_ago);
+        let state_dir = config.global.state_dir.clone();
+        tokio::spawn(async move {
+            if let (Ok(()), Some(down)) = (deferral_ended_rx.await, measured) {
+                let seconds = down + started.elapsed().as_secs();
+                info!(seconds, "restart measured (previous exit to end of selection deferral)");
+                update_state(&state_dir, serde_json::json!({ "last_restart_seconds": seconds }));
+            }
+        });
 
         // BGP listeners.
         for addr in &config.global.listen {
@@ -339,30 +353,64 @@ async fn accept_loop(daemon: Arc<Daemon>, listener: Arc<TcpListener>) {
     }
 }
 
-/// What the previous run left in `state_dir/keeld.state`.
+/// keeld's state file in `state_dir`, a JSON object: `clean_exit` (whether the last write was
+/// at a clean exit), `time` (Unix seconds of that write), `pid`, and `last_restart_seconds`
+/// once a restart was measured. Writers merge their fields into what is there.
+pub const STATE_FILE: &str = "keeld.state";
+
+/// What the previous run left in the state file.
 #[derive(Debug)]
 struct Previous {
     clean_exit: bool,
     seconds_ago: u64,
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 fn read_state(config: &Config) -> Option<Previous> {
-    let text = std::fs::read_to_string(config.global.state_dir.join("keeld.state")).ok()?;
+    let text = std::fs::read_to_string(config.global.state_dir.join(STATE_FILE)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = unix_now();
     Some(Previous {
         clean_exit: v["clean_exit"].as_bool().unwrap_or(false),
         seconds_ago: now.saturating_sub(v["time"].as_u64().unwrap_or(now)),
     })
 }
 
-/// `state_dir/keeld.state`: whether the last exit was clean, and when (for the restarting
-/// speaker, RFC 4724 §4.1). Failure to write it is logged, not fatal.
+/// The restart measured by the last keeld that used `state_dir`, in seconds.
+pub fn last_restart_seconds(state_dir: &std::path::Path) -> std::io::Result<Option<u64>> {
+    let text = match std::fs::read_to_string(state_dir.join(STATE_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok(v["last_restart_seconds"].as_u64())
+}
+
+/// Whether the last exit was clean, and when (for the restarting speaker, RFC 4724 §4.1).
 fn write_state(config: &Config, clean_exit: bool) {
-    let dir = &config.global.state_dir;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let body = serde_json::json!({"clean_exit": clean_exit, "time": now, "pid": std::process::id()});
-    let result = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join("keeld.state"), body.to_string()));
+    let fields = serde_json::json!({"clean_exit": clean_exit, "time": unix_now(), "pid": std::process::id()});
+    update_state(&config.global.state_dir, fields);
+}
+
+/// Merges `fields` into the state file, keeping the others. Failure is logged, not fatal.
+fn update_state(dir: &std::path::Path, fields: serde_json::Value) {
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _writing = WRITING.lock();
+    let path = dir.join(STATE_FILE);
+    let mut state = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let (Some(state), Some(fields)) = (state.as_object_mut(), fields.as_object()) {
+        state.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let result = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, state.to_string()));
     if let Err(e) = result {
         warn!(dir = %dir.display(), error = %e, "cannot write state file");
     }

@@ -257,6 +257,8 @@ struct Deferral {
     until: Instant,
     state: restarting::Deferral<IpAddr>,
     restarting: crate::neighbor::task::RestartState,
+    /// Told when the deferral ends (keeld records how long its restart took).
+    ended: Option<oneshot::Sender<()>>,
 }
 
 impl RibTask {
@@ -286,17 +288,23 @@ impl RibTask {
         t
     }
 
-    /// Starts in selection deferral (keeld is restarting) for `deferral`, waiting for `expected`.
+    /// Starts in selection deferral (keeld is restarting) for `deferral`, waiting for `expected`;
+    /// `ended` hears when it is over.
     pub fn with_deferral(
         mut self,
         deferral: Option<Duration>,
         restarting: crate::neighbor::task::RestartState,
         expected: Vec<IpAddr>,
+        ended: Option<oneshot::Sender<()>>,
     ) -> Self {
         if let Some(d) = deferral {
             info!(seconds = d.as_secs(), neighbors = expected.len(), "restarting: selection deferred until End-of-RIB");
-            self.deferral =
-                Some(Deferral { until: Instant::now() + d, state: restarting::Deferral::new(expected), restarting });
+            self.deferral = Some(Deferral {
+                until: Instant::now() + d,
+                state: restarting::Deferral::new(expected),
+                restarting,
+                ended,
+            });
             self.check_deferral();
         }
         self
@@ -326,6 +334,9 @@ impl RibTask {
                 "selection deferral over: best paths advertised and installed"
             );
             d.restarting.store(false, std::sync::atomic::Ordering::Relaxed);
+            if let Some(ended) = d.ended {
+                let _ = ended.send(());
+            }
             self.sweep_fib = true;
         }
     }

@@ -34,6 +34,7 @@
 //! | propagation: best paths | 127.0.0.240, BIRD .241, GoBGP .242 (gRPC .242:50051), FRR .243 |
 //! | propagation: route reflector | 127.0.0.245, BIRD .246, FRR .247 |
 //! | propagation: route server | 127.0.0.250, BIRD .251, GoBGP .252 (gRPC .252:50051) |
+//! | check: keel check --live | 127.0.2.1, BIRD without GR .2, BIRD with GR .3 |
 
 #[path = "interop/common.rs"]
 mod common;
@@ -67,3 +68,6 @@ mod gr_helper;
 
 #[path = "interop/propagation.rs"]
 mod propagation;
+
+#[path = "interop/check.rs"]
+mod check;

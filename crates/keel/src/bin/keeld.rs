@@ -19,27 +19,6 @@ struct Args {
     log_json: bool,
 }
 
-/// The embedded default, adjusted for an unprivileged user: BGP on port 1179 instead of 179,
-/// API socket and state under /tmp/keel-UID.
-fn unprivileged(mut c: Config) -> Config {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    if uid == 0 {
-        return c;
-    }
-    for a in c.global.listen.iter_mut() {
-        if a.get_ref().port() < 1024 {
-            let mut addr = *a.get_ref();
-            addr.set_port(addr.port() + 1000);
-            *a = toml::Spanned::new(a.span(), addr);
-        }
-    }
-    let dir = PathBuf::from(format!("/tmp/keel-{uid}"));
-    c.global.api = dir.join("keel.sock");
-    c.global.state_dir = dir;
-    c
-}
-
 /// One socket per neighbor: raise the open-file limit to the hard limit.
 fn raise_fd_limit() {
     let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -55,7 +34,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let (config, name) = match &args.config {
         Some(p) => (Config::load(p), p.display().to_string()),
-        None => (Config::embedded_default().map(unprivileged), DEFAULT_NAME.to_string()),
+        None => (Config::embedded_default().map(keel::config::unprivileged), DEFAULT_NAME.to_string()),
     };
     let config = match config {
         Ok(c) => c,

@@ -3,7 +3,9 @@
 //! `keel decode` turns BGP messages given as hex into one JSON object per message (see
 //! [`decode`] for the exact output shape). `keel show`, `clear`, `reload` and `stop` talk to a
 //! running keeld through its API socket (`--api`, else `$KEEL_API`, else the default path).
+//! `keel check` audits graceful-restart readiness (see [`check`]).
 
+pub mod check;
 pub mod client;
 pub mod decode;
 pub mod show;
@@ -26,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Decode BGP messages given as hex; print one JSON object per message.
     Decode(decode::DecodeArgs),
+    /// Graceful-restart readiness audit: PASS/WARN/FAIL per finding with its fix, from the
+    /// configuration (--config, else the embedded default) and/or the running keeld (--live).
+    /// Exit status 1 when anything FAILs, 2 when the audit could not run.
+    Check(check::CheckArgs),
     /// Show neighbors and routes of a running keeld.
     #[command(subcommand)]
     Show(show::Show),
@@ -78,6 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let api = client::api_path(cli.api.as_deref());
     let result = match cli.command {
         Command::Decode(args) => return decode::run(&args),
+        Command::Check(args) => return check::run(&api, &args),
         Command::Show(what) => show::show(&api, what),
         Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
             &api,

@@ -464,6 +464,27 @@ impl Config {
     }
 }
 
+/// The embedded default, adjusted for an unprivileged user: BGP on port 1179 instead of 179,
+/// API socket and state under /tmp/keel-UID.
+pub fn unprivileged(mut c: Config) -> Config {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return c;
+    }
+    for a in c.global.listen.iter_mut() {
+        if a.get_ref().port() < 1024 {
+            let mut addr = *a.get_ref();
+            addr.set_port(addr.port() + 1000);
+            *a = toml::Spanned::new(a.span(), addr);
+        }
+    }
+    let dir = PathBuf::from(format!("/tmp/keel-{uid}"));
+    c.global.api = dir.join("keel.sock");
+    c.global.state_dir = dir;
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
