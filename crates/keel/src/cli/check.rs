@@ -138,8 +138,16 @@ pub fn audit_config(config: &Config, last: &LastRestart) -> Vec<Finding> {
         if n.graceful_restart.is_some() || n.long_lived_graceful_restart.is_some() {
             let address = n.address.get_ref().to_string();
             let gr = config.graceful_restart_for(n);
-            let llgr = n.long_lived_graceful_restart.as_ref().unwrap_or(global_llgr);
-            gr_checks(&mut out, Some(&address), &gr, llgr, last, &state_file);
+            // A neighbor's LLGR block overrides the global one field by field.
+            let llgr = match &n.long_lived_graceful_restart {
+                Some(own) => LongLived {
+                    families: own.families.clone().or_else(|| global_llgr.families.clone()),
+                    stale_time: own.stale_time.clone().or_else(|| global_llgr.stale_time.clone()),
+                    ..own.clone()
+                },
+                None => global_llgr.clone(),
+            };
+            gr_checks(&mut out, Some(&address), &gr, &llgr, last, &state_file);
         }
     }
     let restart_anywhere = config.graceful_restart.mode == GrMode::Restart
@@ -326,8 +334,9 @@ fn stale_check(gr: &GracefulRestart) -> Finding {
 /// preferred instead of dropping them.
 fn llgr_check(gr: &GracefulRestart, llgr: &LongLived, last: &LastRestart) -> Finding {
     let r = u64::from(gr.restart_time);
-    if !llgr.families.is_empty() {
-        let names: Vec<&str> = llgr.families.iter().map(|f| f.get_ref().as_str()).collect();
+    let families = llgr.families.as_deref().unwrap_or_default();
+    if !families.is_empty() {
+        let names: Vec<&str> = families.iter().map(|f| f.get_ref().as_str()).collect();
         let stale = llgr.stale_time.as_ref().map_or(3600, |t| *t.get_ref());
         return pass("llgr-off", format!("LLGR on for {} (stale time {stale}s)", names.join(", ")));
     }
