@@ -298,14 +298,18 @@ impl Rib {
                 let before = dest.paths.len();
                 dest.paths.retain(|p| !stale(p) || !p.attrs.attributes.communities.contains(&Community::NO_LLGR));
                 removed += before - dest.paths.len();
-                touched.push((*prefix, selection, selected));
+                // A lone path that stays needs no new decision: LLGR-stale paths stay eligible.
+                let decide = dest.paths.len() != 1 || before != 1;
+                touched.push((*prefix, selection, selected, decide));
             }
         }
         if let Some(n) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {
             *n = n.saturating_sub(removed);
         }
-        for (prefix, selection, selected) in touched {
-            self.decide(family, prefix, selection);
+        for (prefix, selection, selected, decide) in touched {
+            if decide {
+                self.decide(family, prefix, selection);
+            }
             if selected {
                 self.changed.push(Changed { family, prefix });
             }

@@ -719,7 +719,10 @@ impl RibTask {
                 s.order(rib);
             }
             let Ok(permit) = s.writer.try_reserve() else { return };
-            let batch: Vec<(Family, Prefix)> = if s.ordered.is_empty() {
+            // Destinations taken from `ordered` may be in `pending` again; they are then
+            // considered twice, the second time finding nothing new to send.
+            let from_pending = s.ordered.is_empty();
+            let batch: Vec<(Family, Prefix)> = if from_pending {
                 s.pending.iter().take(FLUSH_BATCH).copied().collect()
             } else {
                 s.ordered.split_off(s.ordered.len().saturating_sub(FLUSH_BATCH))
@@ -728,7 +731,9 @@ impl RibTask {
             let mut announce: Vec<(Family, AttrSet, Vec<Nlri>)> = Vec::new();
             let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
             for key @ (family, prefix) in &batch {
-                s.pending.remove(key);
+                if from_pending {
+                    s.pending.remove(key);
+                }
                 let best = rib.best(*family, prefix);
                 let out = best.and_then(|best| {
                     let llgr = rib.is_llgr_stale(*family, best);
