@@ -34,6 +34,9 @@
 //! | propagation: best paths | 127.0.0.240, BIRD .241, GoBGP .242 (gRPC .242:50051), FRR .243 |
 //! | propagation: route reflector | 127.0.0.245, BIRD .246, FRR .247 |
 //! | propagation: route server | 127.0.0.250, BIRD .251, GoBGP .252 (gRPC .252:50051) |
+//! | llgr: BIRD goes away and returns | 127.0.1.1, BIRD .2, GoBGP .3 (gRPC .3:50051), observers BIRD .4, FRR .5 |
+//! | llgr: FRR goes away and returns | 127.0.1.11, FRR .12, observers BIRD .13, GoBGP .14 (gRPC .14:50051), ExaBGP .15 |
+//! | llgr: GoBGP's stale time ends | 127.0.1.21, GoBGP .22 (gRPC .22:50051), observers BIRD .23, FRR .24 |
 
 #[path = "interop/common.rs"]
 mod common;
@@ -67,3 +70,6 @@ mod gr_helper;
 
 #[path = "interop/propagation.rs"]
 mod propagation;
+
+#[path = "interop/llgr.rs"]
+mod llgr;
