@@ -37,6 +37,7 @@
 //! | llgr: BIRD goes away and returns | 127.0.1.1, BIRD .2, GoBGP .3 (gRPC .3:50051), observers BIRD .4, FRR .5 |
 //! | llgr: FRR goes away and returns | 127.0.1.11, FRR .12, observers BIRD .13, GoBGP .14 (gRPC .14:50051), ExaBGP .15 |
 //! | llgr: GoBGP's stale time ends | 127.0.1.21, GoBGP .22 (gRPC .22:50051), observers BIRD .23, FRR .24 |
+//! | llgr: partial deployment | 127.0.1.31, BIRD .32, observers FRR .33 and .34 (internal), ExaBGP .35 |
 
 #[path = "interop/common.rs"]
 mod common;

@@ -34,7 +34,8 @@
 //!   family, `[neighbors.afi-safis.long-lived-graceful-restart.config] enabled = true,
 //!   restart-time = N` (N is the long-lived stale time). F=0 without `-r`. GoBGP refuses 127/8
 //!   next hops, so keel is a route server towards a GoBGP observer.
-//! - ExaBGP 4.2 cannot advertise LLGR: it is the GR-capable observer without LLGR.
+//! - ExaBGP 4.2 has no LLGR capability at all (not in its code): the GR-capable observer
+//!   without LLGR.
 
 use crate::common::*;
 use crate::daemons::{bird_static, gobgp_attr, Bird, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
@@ -53,6 +54,7 @@ const NO_LLGR: &str = "65535:7";
 /// One `[[neighbor]]` of keel: `import`/`export` policies and more lines after the keys.
 struct Neighbor<'a> {
     address: &'a str,
+    asn: u32,
     import: &'a str,
     export: &'a str,
     extra: &'a str,
@@ -60,12 +62,12 @@ struct Neighbor<'a> {
 
 /// A neighbor keel learns routes from and sends nothing to.
 fn upstream(address: &str) -> Neighbor<'_> {
-    Neighbor { address, import: "all", export: "none", extra: "" }
+    Neighbor { address, asn: asn_of(address), import: "all", export: "none", extra: "" }
 }
 
 /// A neighbor keel sends routes to, IPv4 only, `extra` more lines.
 fn observer<'a>(address: &'a str, extra: &'a str) -> Neighbor<'a> {
-    Neighbor { address, import: "none", export: "all", extra }
+    Neighbor { address, asn: asn_of(address), import: "none", export: "all", extra }
 }
 
 /// keeld at `keel` (AS from its address) with LLGR for IPv4 unicast (stale time 1801, what it
@@ -76,7 +78,7 @@ fn start_keel(dir: &TempDir, keel: &str, neighbors: &[Neighbor]) -> Keel {
         + "[graceful_restart]\nrestart_time = 97\n\
            [long_lived_graceful_restart]\nfamilies = [\"ipv4-unicast\"]\nstale_time = 1801\n";
     for n in neighbors {
-        config += &keel_neighbor_policy(n.address, asn_of(n.address), keel, 9, n.import, n.export);
+        config += &keel_neighbor_policy(n.address, n.asn, keel, 9, n.import, n.export);
         if n.import == "none" {
             config += "families = [\"ipv4-unicast\"]\n";
         }
@@ -131,7 +133,11 @@ fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
             && n["llgr_stale_prefixes"] == 0
             && n["graceful_restart"]["helper_active"] == false;
         ok.then_some(n.clone()).ok_or_else(|| {
-            format!("state {}, {eor} EoR of {negotiated}, routes {have:?}, graceful_restart {}", n["state"], n["llgr"])
+            let (gr, llgr) = (&n["graceful_restart"], &n["llgr"]);
+            format!(
+                "state {}, {eor} EoR of {negotiated}, routes {have:?}, graceful_restart {gr}, llgr {llgr}",
+                n["state"]
+            )
         })
     })
 }
@@ -231,7 +237,8 @@ struct Observer {
     name: &'static str,
     daemon: Daemon,
     keel: String,
-    /// keel's AS, prepended to what it sends; `None` when keel is the observer's route server.
+    /// keel's AS, prepended to what it sends; `None` when keel is the observer's route server
+    /// or the observer is internal.
     keel_asn: Option<u32>,
 }
 
@@ -252,12 +259,12 @@ impl Observer {
         Observer { name: "BIRD (LLGR)", daemon: Daemon::Bird(b), keel: keel.into(), keel_asn: Some(asn_of(keel)) }
     }
 
-    /// FRR bgpd with `router` lines; it takes keel's 127/8 next hops.
-    fn frr(dir: &Path, name: &'static str, local: &str, keel: &str, router: &str) -> Observer {
+    /// FRR bgpd in AS `asn` with `router` lines; it takes keel's 127/8 next hops.
+    fn frr(dir: &Path, name: &'static str, local: &str, asn: u32, keel: &str, router: &str) -> Observer {
         let router = format!(" bgp allow-martian-nexthop\n{router}");
         let p = FrrPeer {
             local,
-            asn: asn_of(local),
+            asn,
             keel,
             keel_asn: asn_of(keel),
             router: &router,
@@ -266,7 +273,8 @@ impl Observer {
             route_map: None,
         };
         let f = Frr::start(dir, "bgpd-observer", &p);
-        Observer { name, daemon: Daemon::Frr(f), keel: keel.into(), keel_asn: Some(asn_of(keel)) }
+        let keel_asn = (asn != asn_of(keel)).then(|| asn_of(keel));
+        Observer { name, daemon: Daemon::Frr(f), keel: keel.into(), keel_asn }
     }
 
     /// gobgpd with graceful restart and LLGR; keel must be its route server (GoBGP refuses
@@ -482,9 +490,10 @@ fn assert_never_llgr_stale(o: &Observer) {
     assert!(bad.is_empty(), "keel sent LLGR-stale routes to {}: {bad:?}", o.name);
 }
 
-/// Asserts that keel keeps `up`'s routes stale but not LLGR-stale, and that nothing moves
-/// downstream, while the restart time runs: checks begun later than `until` after `gone`
-/// are skipped, so that a slow machine cannot fail the test by reaching the LLGR phase.
+/// Asserts that keel keeps `up`'s routes stale but not LLGR-stale and still best (in every
+/// test here they beat any other path until they are LLGR-stale), and that nothing moves
+/// downstream, while the restart time runs: checks begun later than `until` after `gone` are
+/// skipped, so that a slow machine cannot fail the test by reaching the LLGR phase.
 fn assert_restart_time_quiet(keel: &Keel, up: &str, observers: &[(&Observer, &Table)], gone: Instant, until: Duration) {
     let mut checked = 0;
     holds_for("routes kept stale, nothing sent downstream", until.saturating_sub(gone.elapsed()), || {
@@ -492,7 +501,8 @@ fn assert_restart_time_quiet(keel: &Keel, up: &str, observers: &[(&Observer, &Ta
             return Ok(());
         }
         let paths = keel.routes(&format!("neighbor={up}"));
-        if paths.is_empty() || !paths.iter().all(|p| p["stale"] == true && p["llgr_stale"] == false) {
+        let kept = |p: &Value| p["stale"] == true && p["llgr_stale"] == false && p["best"] == true;
+        if paths.is_empty() || !paths.iter().all(kept) {
             return Err(format!("keel's paths from {up}: {paths:?}"));
         }
         for (o, want) in observers {
@@ -512,17 +522,19 @@ const OWN: &str = "203.0.113.0/25";
 const OWN_NO_LLGR: &str = "203.0.113.128/25";
 const OWN_V6: &str = "2001:db8:2::/48";
 
-/// BIRD upstream of keel: GR restart time 5 s, LLGR stale time 60 s; SHARED, OWN, and
-/// OWN_NO_LLGR with NO_LLGR over IPv4, OWN_V6 over IPv6.
-fn bird_upstream(local: &str, keel: &str) -> String {
+/// BIRD upstream of keel: GR restart time `restart_time` s, LLGR stale time 60 s; SHARED,
+/// OWN, and OWN_NO_LLGR with NO_LLGR over IPv4, OWN_V6 over IPv6.
+fn bird_upstream(local: &str, keel: &str, restart_time: u16) -> String {
     let session = BirdSession {
         local,
         asn: asn_of(local),
         keel,
         keel_asn: asn_of(keel),
         hold_time: 9,
-        lines: "graceful restart on; graceful restart time 5;
-  long lived graceful restart on; long lived stale time 60;",
+        lines: &format!(
+            "graceful restart on; graceful restart time {restart_time};
+  long lived graceful restart on; long lived stale time 60;"
+        ),
         ipv4: &format!(
             "import none; export filter {{ if net = {OWN_NO_LLGR} then bgp_community.add((65535,7)); accept; }};"
         ),
@@ -538,14 +550,15 @@ fn bird_upstream(local: &str, keel: &str) -> String {
 /// wins, the BIRD observer (LLGR) gets BIRD's other route with LLGR_STALE, FRR (no LLGR)
 /// has it withdrawn but keeps the shared prefix via GoBGP. BIRD back with `-R` (LLGR F=1):
 /// at its End-of-RIB BIRD's routes are plain again, its path wins again, and both observers
-/// hold what they held before.
+/// hold what they held before. Once more, back without `-R` (LLGR F=0): the LLGR-stale routes
+/// go at the OPEN.
 #[test]
 fn llgr_bird_upstream_goes_away_and_returns() {
     let dir = TempDir::new("llgr-bird");
     let (k, up, up2, obs_llgr, obs_plain) = ("127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5");
     let keel = start_keel(&dir, k, &[upstream(up), upstream(up2), observer(obs_llgr, ""), observer(obs_plain, "")]);
     let bdir = dir.sub("bird");
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k), false);
+    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 5), false);
     // The second upstream: GoBGP, a longer AS path for SHARED (GoBGP prepends its AS).
     let gobgp = GoBgp::start_with(
         &dir.sub("gobgp"),
@@ -563,8 +576,14 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     );
     gobgp.ok(&["global", "rib", "add", "-a", "ipv4", SHARED, "nexthop", "192.0.2.3", "aspath", "65003"]);
     let obs = Observer::bird(&dir.sub("bird-observer"), obs_llgr, k);
-    let plain =
-        Observer::frr(&dir.sub("frr-observer"), "FRR (no LLGR)", obs_plain, k, " bgp graceful-restart-disable\n");
+    let plain = Observer::frr(
+        &dir.sub("frr-observer"),
+        "FRR (no LLGR)",
+        obs_plain,
+        asn_of(obs_plain),
+        k,
+        " bgp graceful-restart-disable\n",
+    );
 
     let n = wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
     assert_remote_llgr(&n, 60, "BIRD");
@@ -598,7 +617,6 @@ fn llgr_bird_upstream_goes_away_and_returns() {
         gone,
         Duration::from_millis(3500),
     );
-    assert_eq!(keel_path(&keel, SHARED, up)["best"], true, "stale (not LLGR-stale) paths keep their rank");
 
     // LLGR: NO_LLGR and IPv6 routes deleted, the rest LLGR-stale and least preferred.
     let n = wait_long_lived(&keel, up);
@@ -623,19 +641,44 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     let during = [route(SHARED, &[65003, 65003], &[]), route(OWN, &[65002], &[LLGR_STALE])];
     obs.wait_holds(&during);
     plain.wait_holds(&[route(SHARED, &[65003, 65003], &[])]);
-    assert_eq!(keel_advertised(&keel, obs_llgr)[OWN], json!([LLGR_STALE]), "keel's Adj-RIB-Out to the BIRD observer");
+    let to_bird = keel_advertised(&keel, obs_llgr);
+    assert_eq!(to_bird.get(OWN), Some(&json!([LLGR_STALE])), "keel's Adj-RIB-Out to the BIRD observer: {to_bird:?}");
     assert!(!keel_advertised(&keel, obs_plain).contains_key(OWN), "keel's Adj-RIB-Out to FRR");
 
     // Back in recovery mode: LLGR F=1 keeps the routes until End-of-RIB, then all is as before.
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k), true);
+    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 5), true);
     let n = keel.wait_established(up);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "BIRD's R bit with -R: {n}");
     assert!(n["llgr"]["remote"].as_array().unwrap().iter().all(|f| f["forwarding_state"] == true), "{n}");
+    // BIRD sends its routes about 3 s after the session is up: until its End-of-RIB they stay
+    // LLGR-stale (one answer of keel's, so both values are of the same moment).
+    let n = keel.neighbor(up);
+    if !families(&n["graceful_restart"]["end_of_rib_received"]).contains(&"ipv4-unicast".to_string()) {
+        assert_eq!(n["llgr_stale_prefixes"], 2, "LLGR-stale until End-of-RIB: {n}");
+    }
     let n = wait_helper_done(&keel, up);
     assert_eq!(n["established_transitions"], 2, "{n}");
     wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
     assert_eq!(keel_path(&keel, SHARED, up)["best"], true, "BIRD's path wins again");
     assert!(keel_log(&keel).contains("ipv4-unicast: End-of-RIB, routes still stale withdrawn"), "keel's log");
+    obs.wait_holds(&before);
+    plain.wait_holds(&before);
+    bird.proc.assert_running();
+
+    // Gone again, back without `-R`: its LLGR capability has F=0, so keel deletes the
+    // LLGR-stale routes as the OPEN arrives (RFC 9494 §4.2), then learns them afresh.
+    crash(&bird.proc);
+    wait_long_lived(&keel, up);
+    obs.wait_holds(&during);
+    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 5), false);
+    wait_for("keel to delete the LLGR-stale routes at BIRD's OPEN", DEADLINE, || {
+        let log = keel_log(&keel);
+        let flushed = "ipv4-unicast: stale routes flushed: F bit clear in the new LLGR capability";
+        log.contains(flushed).then_some(()).ok_or_else(|| format!("{flushed:?} not in keel's log"))
+    });
+    let n = wait_helper_done(&keel, up);
+    assert_eq!(n["established_transitions"], 3, "{n}");
+    wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
     obs.wait_holds(&before);
     plain.wait_holds(&before);
     bird.proc.assert_running();
@@ -775,12 +818,13 @@ fn llgr_gobgp_upstream_stale_time_ends() {
     gobgp.ok(&["global", "rib", "add", "-a", "ipv4", OWN_NO_LLGR, "nexthop", nh, "community", NO_LLGR]);
     let observers = [
         Observer::bird(&dir.sub("bird-observer"), obs_bird, k),
-        Observer::frr(&dir.sub("frr-observer"), "FRR (default: LLGR, stale time 0)", obs_frr, k, ""),
+        Observer::frr(&dir.sub("frr-observer"), "FRR (default: LLGR, stale time 0)", obs_frr, asn_of(obs_frr), k, ""),
     ];
 
     let n = wait_keel_converged(&keel, up, &[OWN, OWN_NO_LLGR]);
     assert_remote_llgr(&n, 3600, "GoBGP");
     assert_remote_gr(&n, 3, true, false);
+    assert!(n["llgr"]["remote"].as_array().unwrap().iter().all(|f| f["forwarding_state"] == false), "GoBGP's F: {n}");
     assert_eq!(
         n["llgr"]["local"],
         json!([{"afi": "ipv4", "safi": "unicast", "forwarding_state": true, "stale_time": 1801}])
@@ -821,4 +865,66 @@ fn llgr_gobgp_upstream_stale_time_ends() {
     for o in &observers {
         o.wait_holds(&[]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Partial deployment: internal neighbors without LLGR
+
+/// RFC 9494 §4.6 with `partial_deployment = true`: BIRD (restart time 3 s) killed, its
+/// LLGR-stale routes go to an internal FRR without LLGR (graceful restart disabled) with
+/// NO_EXPORT added and LOCAL_PREF 0; an internal FRR without partial deployment and an
+/// external ExaBGP with it (the option is for internal neighbors only) have them withdrawn.
+#[test]
+fn llgr_partial_deployment_to_internal_neighbors() {
+    let dir = TempDir::new("llgr-partial");
+    let (k, up, ibgp_partial, ibgp, ebgp_partial) =
+        ("127.0.1.31", "127.0.1.32", "127.0.1.33", "127.0.1.34", "127.0.1.35");
+    let partial = "[neighbor.long_lived_graceful_restart]\npartial_deployment = true\n";
+    let keel = start_keel(
+        &dir,
+        k,
+        &[
+            upstream(up),
+            Neighbor { asn: asn_of(k), ..observer(ibgp_partial, partial) },
+            Neighbor { asn: asn_of(k), ..observer(ibgp, "") },
+            observer(ebgp_partial, partial),
+        ],
+    );
+    let bird = Bird::start_with(&dir.sub("bird"), "bird", up, &bird_upstream(up, k, 3), false);
+    let no_gr = " bgp graceful-restart-disable\n";
+    let observers = [
+        Observer::frr(&dir.sub("frr-partial"), "internal FRR (partial deployment)", ibgp_partial, asn_of(k), k, no_gr),
+        Observer::frr(&dir.sub("frr"), "internal FRR", ibgp, asn_of(k), k, no_gr),
+        Observer::exabgp(&dir.sub("exabgp-observer"), ebgp_partial, k),
+    ];
+    let Daemon::Frr(frr_partial) = &observers[0].daemon else { unreachable!() };
+    let local_pref = |prefix: &str| {
+        let paths = frr_partial.json(&format!("show bgp ipv4 unicast {prefix} json"))["paths"].clone();
+        paths.as_array().and_then(|p| p.iter().find(|p| p["peer"]["peerId"] == k)).map(|p| p["locPrf"].clone())
+    };
+
+    wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
+    for o in [ibgp_partial, ibgp] {
+        let n = keel.wait_established(o);
+        assert_eq!(n["llgr"]["remote"], Value::Null, "{o} has no LLGR: {n}");
+    }
+    let before = [route(SHARED, &[65032], &[]), route(OWN, &[65032], &[]), route(OWN_NO_LLGR, &[65032], &[NO_LLGR])];
+    for o in &observers {
+        o.wait_holds(&before);
+    }
+    assert_eq!(local_pref(OWN), Some(json!(100)), "LOCAL_PREF keel gives internal neighbors");
+
+    crash(&bird.proc);
+    let n = wait_long_lived(&keel, up);
+    assert_long_lived(&n, 2, 60);
+    let no_export = "65535:65281";
+    observers[0].wait_holds(&[
+        route(SHARED, &[65032], &[LLGR_STALE, no_export]),
+        route(OWN, &[65032], &[LLGR_STALE, no_export]),
+    ]);
+    assert_eq!(local_pref(OWN), Some(json!(0)), "RFC 9494 §4.6: LOCAL_PREF 0");
+    assert_eq!(local_pref(SHARED), Some(json!(0)), "RFC 9494 §4.6: LOCAL_PREF 0");
+    observers[1].wait_holds(&[]);
+    observers[2].wait_holds(&[]);
+    assert_never_llgr_stale(&observers[2]);
 }
