@@ -18,6 +18,12 @@
 //! keel advertises LLGR for IPv4 unicast only, so only IPv4 routes are kept long-lived; an
 //! upstream IPv6 route shows that the other families end with the restart time (§5). The
 //! observers have IPv4 sessions only (BIRD refuses keel's IPv4-mapped IPv6 next hops).
+//! Further cases: partial deployment to internal neighbors (§4.6), a neighbor lost again
+//! before its End-of-RIB during LLGR, and a neighbor whose LLGR stale time is 0.
+//!
+//! The tests use 127.0.1.x (127.0.0.x belongs to the other interop tests); ASNs come from
+//! [`asn_of`] (65000 + last octet) and so repeat those of other tests, which is harmless:
+//! every test has its own keeld and daemons.
 //!
 //! LLGR in the packaged daemons (BIRD 2.0.12, FRR 8.4.4, GoBGP 3.10.0, ExaBGP 4.2.21), checked:
 //! - BIRD: `long lived graceful restart on; long lived stale time N;` next to `graceful restart
@@ -85,6 +91,14 @@ fn start_keel(dir: &TempDir, keel: &str, neighbors: &[Neighbor]) -> Keel {
         config += n.extra;
     }
     Keel::start(&kdir, keel, &config)
+}
+
+/// `keel show ARGS` (text) on keeld's API.
+fn keel_show(keel: &Keel, args: &[&str]) -> String {
+    let (code, out, err) =
+        run(std::process::Command::new(env!("CARGO_BIN_EXE_keel")).arg("--api").arg(&keel.api).arg("show").args(args));
+    assert_eq!(code, 0, "keel show {args:?}: {out}{err}");
+    out
 }
 
 fn keel_log(keel: &Keel) -> String {
@@ -521,10 +535,12 @@ const SHARED: &str = "198.51.100.0/24";
 const OWN: &str = "203.0.113.0/25";
 const OWN_NO_LLGR: &str = "203.0.113.128/25";
 const OWN_V6: &str = "2001:db8:2::/48";
+/// BIRD's IPv4 routes.
+const ALL: [&str; 3] = [SHARED, OWN, OWN_NO_LLGR];
 
-/// BIRD upstream of keel: GR restart time `restart_time` s, LLGR stale time 60 s; SHARED,
-/// OWN, and OWN_NO_LLGR with NO_LLGR over IPv4, OWN_V6 over IPv6.
-fn bird_upstream(local: &str, keel: &str, restart_time: u16) -> String {
+/// BIRD upstream of keel: GR restart time `restart_time` s, LLGR stale time 60 s; `routes`
+/// over IPv4 (OWN_NO_LLGR with NO_LLGR), OWN_V6 over IPv6.
+fn bird_upstream(local: &str, keel: &str, restart_time: u16, routes: &[&str]) -> String {
     let session = BirdSession {
         local,
         asn: asn_of(local),
@@ -540,7 +556,7 @@ fn bird_upstream(local: &str, keel: &str, restart_time: u16) -> String {
         ),
         ipv6: &format!("import none; export all; next hop address 2001:db8::{};", last_octet(local)),
     };
-    bird_static("s4", "ipv4", &[SHARED, OWN, OWN_NO_LLGR]) + &bird_static("s6", "ipv6", &[OWN_V6]) + &session.conf()
+    bird_static("s4", "ipv4", routes) + &bird_static("s6", "ipv6", &[OWN_V6]) + &session.conf()
 }
 
 /// kill -9 of an LLGR-capable BIRD (restart time 5 s, long-lived stale time 60 s). While
@@ -548,17 +564,17 @@ fn bird_upstream(local: &str, keel: &str, restart_time: u16) -> String {
 /// observer hears anything. Then keel makes them LLGR-stale: the route with NO_LLGR and the
 /// IPv6 route (keel has no LLGR for IPv6) go, GoBGP's longer path for the shared prefix
 /// wins, the BIRD observer (LLGR) gets BIRD's other route with LLGR_STALE, FRR (no LLGR)
-/// has it withdrawn but keeps the shared prefix via GoBGP. BIRD back with `-R` (LLGR F=1):
-/// at its End-of-RIB BIRD's routes are plain again, its path wins again, and both observers
-/// hold what they held before. Once more, back without `-R` (LLGR F=0): the LLGR-stale routes
-/// go at the OPEN.
+/// has it withdrawn but keeps the shared prefix via GoBGP. BIRD back with `-R` (LLGR F=1)
+/// without OWN: at its End-of-RIB BIRD's routes are plain again, its path wins again, and OWN,
+/// still LLGR-stale, is withdrawn. Once more, back without `-R` (LLGR F=0), with every route:
+/// the LLGR-stale routes go at the OPEN, and the observers hold what they held at first.
 #[test]
 fn llgr_bird_upstream_goes_away_and_returns() {
     let dir = TempDir::new("llgr-bird");
     let (k, up, up2, obs_llgr, obs_plain) = ("127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5");
     let keel = start_keel(&dir, k, &[upstream(up), upstream(up2), observer(obs_llgr, ""), observer(obs_plain, "")]);
     let bdir = dir.sub("bird");
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 5), false);
+    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 5, &ALL), false);
     // The second upstream: GoBGP, a longer AS path for SHARED (GoBGP prepends its AS).
     let gobgp = GoBgp::start_with(
         &dir.sub("gobgp"),
@@ -644,9 +660,19 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     let to_bird = keel_advertised(&keel, obs_llgr);
     assert_eq!(to_bird.get(OWN), Some(&json!([LLGR_STALE])), "keel's Adj-RIB-Out to the BIRD observer: {to_bird:?}");
     assert!(!keel_advertised(&keel, obs_plain).contains_key(OWN), "keel's Adj-RIB-Out to FRR");
+    // The CLI says the same: flag L on the LLGR-stale paths, the long-lived timer per family.
+    let text = keel_show(&keel, &["routes", "--neighbor", up]);
+    for prefix in [SHARED, OWN] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("L {prefix} "))), "{prefix} not flagged L:\n{text}");
+    }
+    let text = keel_show(&keel, &["neighbor", up]);
+    assert!(text.contains("llgr-stale 2"), "keel show neighbor:\n{text}");
+    assert!(text.contains("long-lived stale: ipv4-unicast (2 prefixes, "), "keel show neighbor:\n{text}");
 
-    // Back in recovery mode: LLGR F=1 keeps the routes until End-of-RIB, then all is as before.
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 5), true);
+    // Back in recovery mode without OWN: LLGR F=1 keeps the routes until End-of-RIB, which
+    // makes those sent again plain and withdraws OWN (RFC 9494 §4.2).
+    let back = [SHARED, OWN_NO_LLGR];
+    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 5, &back), true);
     let n = keel.wait_established(up);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "BIRD's R bit with -R: {n}");
     assert!(n["llgr"]["remote"].as_array().unwrap().iter().all(|f| f["forwarding_state"] == true), "{n}");
@@ -658,19 +684,21 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     }
     let n = wait_helper_done(&keel, up);
     assert_eq!(n["established_transitions"], 2, "{n}");
-    wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
+    wait_keel_converged(&keel, up, &[SHARED, OWN_NO_LLGR, OWN_V6]);
     assert_eq!(keel_path(&keel, SHARED, up)["best"], true, "BIRD's path wins again");
     assert!(keel_log(&keel).contains("ipv4-unicast: End-of-RIB, routes still stale withdrawn"), "keel's log");
-    obs.wait_holds(&before);
-    plain.wait_holds(&before);
+    let after = [route(SHARED, &[65002], &[]), route(OWN_NO_LLGR, &[65002], &[NO_LLGR])];
+    obs.wait_holds(&after);
+    plain.wait_holds(&after);
     bird.proc.assert_running();
 
     // Gone again, back without `-R`: its LLGR capability has F=0, so keel deletes the
     // LLGR-stale routes as the OPEN arrives (RFC 9494 §4.2), then learns them afresh.
     crash(&bird.proc);
-    wait_long_lived(&keel, up);
-    obs.wait_holds(&during);
-    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 5), false);
+    let n = wait_long_lived(&keel, up);
+    assert_long_lived(&n, 1, 60);
+    obs.wait_holds(&[route(SHARED, &[65003, 65003], &[])]);
+    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 5, &ALL), false);
     wait_for("keel to delete the LLGR-stale routes at BIRD's OPEN", DEADLINE, || {
         let log = keel_log(&keel);
         let flushed = "ipv4-unicast: stale routes flushed: F bit clear in the new LLGR capability";
@@ -890,7 +918,7 @@ fn llgr_partial_deployment_to_internal_neighbors() {
             observer(ebgp_partial, partial),
         ],
     );
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", up, &bird_upstream(up, k, 3), false);
+    let bird = Bird::start_with(&dir.sub("bird"), "bird", up, &bird_upstream(up, k, 3, &ALL), false);
     let no_gr = " bgp graceful-restart-disable\n";
     let observers = [
         Observer::frr(&dir.sub("frr-partial"), "internal FRR (partial deployment)", ibgp_partial, asn_of(k), k, no_gr),
@@ -927,4 +955,100 @@ fn llgr_partial_deployment_to_internal_neighbors() {
     observers[1].wait_holds(&[]);
     observers[2].wait_holds(&[]);
     assert_never_llgr_stale(&observers[2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Lost again during LLGR, before End-of-RIB
+
+/// RFC 9494 §4.2: BIRD (restart time 2 s) killed, its routes LLGR-stale; started again with
+/// `-R` and killed again before its End-of-RIB (in recovery BIRD sends its routes about 3 s
+/// after the session is up). The routes stay LLGR-stale with no new GR period, the long-lived
+/// stale timer runs on from the first loss, and the observer hears nothing. Back for good:
+/// its End-of-RIB ends LLGR.
+#[test]
+fn llgr_bird_lost_again_before_end_of_rib() {
+    let dir = TempDir::new("llgr-flap");
+    let (k, up, obs_llgr) = ("127.0.1.41", "127.0.1.42", "127.0.1.43");
+    let keel = start_keel(&dir, k, &[upstream(up), observer(obs_llgr, "")]);
+    let bdir = dir.sub("bird");
+    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 2, &ALL), false);
+    let obs = Observer::bird(&dir.sub("bird-observer"), obs_llgr, k);
+    wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
+    let before = [route(SHARED, &[65042], &[]), route(OWN, &[65042], &[]), route(OWN_NO_LLGR, &[65042], &[NO_LLGR])];
+    obs.wait_holds(&before);
+
+    crash(&bird.proc);
+    let n = wait_long_lived(&keel, up);
+    let (llgr_began, left_then) = (Instant::now(), n["llgr"]["stale_seconds_left"]["ipv4-unicast"].as_u64().unwrap());
+    assert_long_lived(&n, 2, 60);
+    let during = [route(SHARED, &[65042], &[LLGR_STALE]), route(OWN, &[65042], &[LLGR_STALE])];
+    obs.wait_holds(&during);
+
+    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 2, &ALL), true);
+    let n = keel.wait_established(up);
+    let eor = families(&n["graceful_restart"]["end_of_rib_received"]);
+    assert!(eor.is_empty(), "BIRD in recovery sent End-of-RIB at once ({eor:?}): the case cannot be made");
+    crash(&bird.proc);
+    let n = wait_helper_active(&keel, up);
+    assert_eq!(n["llgr"]["active_families"], json!(["ipv4-unicast"]), "{n}");
+    assert_eq!(n["llgr_stale_prefixes"], 2, "{n}");
+    let want = obs.expect(&during);
+    holds_for("the observer after the second loss", Duration::from_millis(2500), || obs.holds(&want));
+    let n = keel.neighbor(up);
+    assert_eq!(n["llgr_stale_prefixes"], 2, "{n}");
+    let left = n["llgr"]["stale_seconds_left"]["ipv4-unicast"].as_u64().unwrap() as f64;
+    let expected = left_then as f64 - llgr_began.elapsed().as_secs_f64();
+    assert!(left <= expected + 1.0, "long-lived stale timer restarted: {left} s left, {expected:.1} s expected");
+    assert!(keel_log(&keel).contains("1 long-lived (TcpFailure)"), "keel's log");
+
+    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 2, &ALL), true);
+    let n = wait_helper_done(&keel, up);
+    assert_eq!(n["established_transitions"], 3, "{n}");
+    wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
+    obs.wait_holds(&before);
+    bird.proc.assert_running();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Long-lived stale time 0
+
+/// FRR with graceful restart (restart time 2 s) but no LLGR configured advertises LLGR with
+/// stale time 0 (F=1): killed, its routes are kept for the restart time only, then withdrawn
+/// (RFC 9494 §4.2: a stale time of 0 means no long-lived retention), never sent with
+/// LLGR_STALE to the BIRD observer.
+#[test]
+fn llgr_frr_stale_time_zero_ends_with_the_restart_time() {
+    let dir = TempDir::new("llgr-zero");
+    let (k, up, obs_llgr) = ("127.0.1.51", "127.0.1.52", "127.0.1.53");
+    let keel = start_keel(&dir, k, &[upstream(up), observer(obs_llgr, "")]);
+    let p = FrrPeer {
+        local: up,
+        asn: asn_of(up),
+        keel: k,
+        keel_asn: asn_of(k),
+        router: " bgp graceful-restart\n bgp graceful-restart restart-time 2\n",
+        ipv4: &[SHARED, OWN],
+        ipv6: &[],
+        route_map: Some(""),
+    };
+    let frr = Frr::start(&dir.sub("frr"), "bgpd", &p);
+    let obs = Observer::bird(&dir.sub("bird-observer"), obs_llgr, k);
+    let n = wait_keel_converged(&keel, up, &[SHARED, OWN]);
+    assert_remote_llgr(&n, 0, "FRR");
+    assert_remote_gr(&n, 2, true, false);
+    let before = [route(SHARED, &[65052], &[]), route(OWN, &[65052], &[])];
+    obs.wait_holds(&before);
+
+    crash(&frr.proc);
+    let gone = Instant::now();
+    wait_helper_active(&keel, up);
+    let want = obs.expect(&before);
+    assert_restart_time_quiet(&keel, up, &[(&obs, &want)], gone, Duration::from_millis(1200));
+    let n = wait_helper_done(&keel, up);
+    assert!(gone.elapsed() >= Duration::from_millis(1800), "routes went {:?} after the kill", gone.elapsed());
+    assert_eq!(n["received_prefixes"], 0, "{n}");
+    let log = keel_log(&keel);
+    assert!(log.contains("ipv4-unicast: restart timer expired before the neighbor came back"), "keel's log");
+    assert!(!log.contains("long-lived stale for up to"), "keel's log");
+    obs.wait_holds(&[]);
 }
