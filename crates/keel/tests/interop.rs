@@ -35,6 +35,12 @@
 //! | propagation: route reflector | 127.0.0.245, BIRD .246, FRR .247 |
 //! | propagation: route server | 127.0.0.250, BIRD .251, GoBGP .252 (gRPC .252:50051) |
 //! | check: keel check --live | 127.0.2.1, BIRD without GR .2, BIRD with GR .3 |
+//! | llgr: BIRD goes away and returns | 127.0.1.1, BIRD .2, GoBGP .3 (gRPC .3:50051), observers BIRD .4, FRR .5 |
+//! | llgr: FRR goes away and returns | 127.0.1.11, FRR .12, observers BIRD .13, GoBGP .14 (gRPC .14:50051), ExaBGP .15 |
+//! | llgr: GoBGP's stale time ends | 127.0.1.21, GoBGP .22 (gRPC .22:50051), observers BIRD .23, FRR .24 |
+//! | llgr: partial deployment | 127.0.1.31, BIRD .32, observers FRR .33 and .34 (internal), ExaBGP .35 |
+//! | llgr: lost again before End-of-RIB | 127.0.1.41, BIRD .42, observer BIRD .43 |
+//! | llgr: stale time 0 | 127.0.1.51, FRR .52, observer BIRD .53 |
 
 #[path = "interop/common.rs"]
 mod common;
@@ -71,3 +77,5 @@ mod propagation;
 
 #[path = "interop/check.rs"]
 mod check;
+#[path = "interop/llgr.rs"]
+mod llgr;
