@@ -5,6 +5,7 @@ pub mod attr_set;
 pub mod decision;
 pub mod export;
 pub mod graceful_restart;
+pub mod policy;
 pub mod rib;
 
 pub use attr_set::{AttrSet, AttrTable};

@@ -35,7 +35,7 @@ mod reader;
 pub mod route_refresh;
 pub mod update;
 
-pub use attribute::{AsPath, Community, NextHop, Origin, PathAttributes};
+pub use attribute::{AsPath, Community, ExtendedCommunity, LargeCommunity, NextHop, Origin, PathAttributes};
 pub use capability::Capability;
 pub use error::{Action, EncodeError, WireError};
 pub use family::{Afi, Family, Safi};

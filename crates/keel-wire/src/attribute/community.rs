@@ -62,6 +62,37 @@ impl fmt::Display for ExtendedCommunity {
     }
 }
 
+/// The forms [`fmt::Display`] writes: `rt:ASN:VALUE`, `ro:ASN:VALUE` (2-octet AS) and `0x` +
+/// 16 hex digits.
+impl FromStr for ExtendedCommunity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("{s:?} is not an extended community (rt:ASN:VALUE, ro:ASN:VALUE or 0x + 16 hex digits)");
+        if let Some(hex) = s.strip_prefix("0x") {
+            if hex.len() != 16 || !hex.is_ascii() {
+                return Err(err());
+            }
+            let mut b = [0u8; 8];
+            for (i, o) in b.iter_mut().enumerate() {
+                *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| err())?;
+            }
+            return Ok(ExtendedCommunity(b));
+        }
+        let mut it = s.split(':');
+        let (Some(kind), Some(asn), Some(value), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err(err());
+        };
+        let sub = match kind {
+            "rt" => 0x02,
+            "ro" => 0x03,
+            _ => return Err(err()),
+        };
+        let a = asn.parse::<u16>().map_err(|_| err())?.to_be_bytes();
+        let v = value.parse::<u32>().map_err(|_| err())?.to_be_bytes();
+        Ok(ExtendedCommunity([0x00, sub, a[0], a[1], v[0], v[1], v[2], v[3]]))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct LargeCommunity {
     pub global_admin: u32,
