@@ -83,12 +83,15 @@ impl std::str::FromStr for PrefixEntry {
     }
 }
 
+/// Entries of one length: their (ge, le) ranges by prefix.
+type EntriesAt = FxHashMap<Prefix, Vec<(u8, u8)>>;
+
 /// A prefix list, indexed by entry length: a lookup masks the route's prefix to each length
 /// present and probes a hash map, so a 5,000-entry list costs a handful of probes.
 #[derive(Debug, Clone, Default)]
 pub struct PrefixList {
-    /// (IPv4?, entry length, entries by masked prefix: their (ge, le) ranges).
-    by_len: Vec<(bool, u8, FxHashMap<Prefix, Vec<(u8, u8)>>)>,
+    /// (IPv4?, entry length, entries by masked prefix).
+    by_len: Vec<(bool, u8, EntriesAt)>,
     len: usize,
 }
 
