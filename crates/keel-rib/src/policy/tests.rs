@@ -56,6 +56,9 @@ fn prefix_entries_parse_and_match() {
     }
 }
 
+/// A route to evaluate: prefix, attributes, RPKI state.
+type Route<'a> = (&'a Prefix, &'a AttrSet, Option<RpkiState>);
+
 /// One row per match kind: the condition, a route it matches, and one it does not.
 #[test]
 fn each_match_kind() {
@@ -66,7 +69,7 @@ fn each_match_kind() {
     let short = attrs(&[65002], &["65002:1"]);
     let bare = AttrSet { attributes: PathAttributes::default(), next_hop: base.next_hop };
     let elsewhere = AttrSet { next_hop: NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)), ..base.clone() };
-    let rows: Vec<(&str, Match, (&Prefix, &AttrSet, Option<RpkiState>), (&Prefix, &AttrSet, Option<RpkiState>))> = vec![
+    let rows: Vec<(&str, Match, Route, Route)> = vec![
         ("prefix", Match::Prefix(list(&["198.51.100.0/24"])), (&p24, &base, None), (&other, &base, None)),
         ("contains", Match::AsPathContains(65010), (&p24, &base, None), (&p24, &short, None)),
         ("origin", Match::OriginAs(vec![65100, 7]), (&p24, &base, None), (&p24, &short, None)),
