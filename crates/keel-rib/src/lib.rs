@@ -9,4 +9,4 @@ pub mod policy;
 pub mod rib;
 
 pub use attr_set::{AttrSet, AttrTable};
-pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Rib, StaleCount};
+pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Received, Rib, StaleCount};

@@ -167,6 +167,19 @@ struct Peer {
     long_lived: SmallVec<[(Family, Generation); 2]>,
     /// Paths per family, kept as counts for the API.
     received: HashMap<Family, usize>,
+    /// Adj-RIB-In before import policy, for routes the policy changed or rejected (the
+    /// others are stored as received): what a policy change re-evaluates.
+    pre_policy: HashMap<(Family, Prefix, u32), (Arc<AttrSet>, Generation)>,
+}
+
+/// A route as received from a neighbor, before import policy.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub family: Family,
+    pub prefix: Prefix,
+    pub path_id: u32,
+    pub attrs: Arc<AttrSet>,
+    pub generation: Generation,
 }
 
 pub struct Rib {
@@ -227,11 +240,11 @@ impl Rib {
     }
 
     pub fn add_peer(&mut self, id: PeerId, info: PeerInfo) {
-        let (generation, long_lived, received) = match self.peers.remove(&id) {
-            Some(p) => (p.generation, p.long_lived, p.received),
+        let (generation, long_lived, received, pre_policy) = match self.peers.remove(&id) {
+            Some(p) => (p.generation, p.long_lived, p.received, p.pre_policy),
             None => Default::default(),
         };
-        self.peers.insert(id, Peer { info, generation, long_lived, received });
+        self.peers.insert(id, Peer { info, generation, long_lived, received, pre_policy });
     }
 
     pub fn peer(&self, id: PeerId) -> Option<&PeerInfo> {
@@ -283,6 +296,10 @@ impl Rib {
             Some(x) => x.1 = current,
             None => p.long_lived.push((family, current)),
         }
+        // Rejected or rewritten routes kept before policy: NO_LLGR ones go too.
+        p.pre_policy.retain(|(f, _, _), (a, g)| {
+            *f != family || *g >= current || !a.attributes.communities.contains(&Community::NO_LLGR)
+        });
         let mut touched = Vec::new();
         let mut removed = 0;
         if let Some(table) = self.table_mut(family) {
@@ -342,11 +359,90 @@ impl Rib {
     /// Adds or replaces `peer`'s path to `prefix` (an implicit withdraw of the one before,
     /// RFC 4271 §3.1), unless import rules refuse it (then it is withdrawn).
     pub fn announce(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32, attrs: Arc<AttrSet>) {
+        let generation = self.generation(peer);
+        self.announce_at(peer, family, prefix, path_id, attrs, generation);
+    }
+
+    /// A route as received (`original`) and what import policy made of it (`accepted`,
+    /// `None` when rejected): the result goes into the RIB, the original is kept when it
+    /// differs, for a later re-evaluation ([`Rib::received_routes`]).
+    pub fn announce_filtered(
+        &mut self,
+        peer: PeerId,
+        family: Family,
+        prefix: Prefix,
+        path_id: u32,
+        original: Arc<AttrSet>,
+        accepted: Option<Arc<AttrSet>>,
+    ) {
+        let generation = self.generation(peer);
+        self.put_filtered(peer, Received { family, prefix, path_id, attrs: original, generation }, accepted);
+    }
+
+    /// Like [`Rib::announce_filtered`] for a route re-evaluated after a policy change: it
+    /// keeps its generation (a stale route stays stale).
+    pub fn put_filtered(&mut self, peer: PeerId, r: Received, accepted: Option<Arc<AttrSet>>) {
+        let Received { family, prefix, path_id, attrs: original, generation } = r;
+        let unchanged = accepted.as_ref().is_some_and(|a| Arc::ptr_eq(a, &original));
+        match accepted {
+            Some(a) => self.announce_at(peer, family, prefix, path_id, a, generation),
+            None => self.withdraw(peer, family, prefix, path_id),
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if unchanged {
+                p.pre_policy.remove(&(family, prefix, path_id));
+            } else {
+                p.pre_policy.insert((family, prefix, path_id), (original, generation));
+            }
+        }
+    }
+
+    /// Every route `peer` sent that the RIB still holds, as received (before import policy),
+    /// accepted or not.
+    pub fn received_routes(&self, peer: PeerId) -> Vec<Received> {
+        let Some(p) = self.peers.get(&peer) else { return Vec::new() };
+        let mut out: Vec<Received> = p
+            .pre_policy
+            .iter()
+            .map(|((family, prefix, path_id), (attrs, generation))| Received {
+                family: *family,
+                prefix: *prefix,
+                path_id: *path_id,
+                attrs: attrs.clone(),
+                generation: *generation,
+            })
+            .collect();
+        for (family, table) in &self.tables {
+            for (prefix, dest) in table {
+                for x in dest.paths.iter().filter(|x| x.peer == peer) {
+                    if !p.pre_policy.contains_key(&(*family, *prefix, x.path_id)) {
+                        out.push(Received {
+                            family: *family,
+                            prefix: *prefix,
+                            path_id: x.path_id,
+                            attrs: x.attrs.clone(),
+                            generation: x.generation,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn announce_at(
+        &mut self,
+        peer: PeerId,
+        family: Family,
+        prefix: Prefix,
+        path_id: u32,
+        attrs: Arc<AttrSet>,
+        generation: Generation,
+    ) {
         let Some(p) = self.peers.get(&peer) else { return };
         if peer != PeerId::LOCAL && (!p.info.import || loops(&p.info, &attrs)) {
             return self.withdraw(peer, family, prefix, path_id);
         }
-        let generation = p.generation;
         let boundary = p.long_lived.iter().find(|(f, _)| *f == family).map(|(_, b)| *b);
         let dest = self.table_entry(family).entry(prefix).or_default();
         let before = dest.selection();
@@ -382,6 +478,11 @@ impl Rib {
     }
 
     pub fn withdraw(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if !p.pre_policy.is_empty() {
+                p.pre_policy.remove(&(family, prefix, path_id));
+            }
+        }
         let Some(table) = self.table_mut(family) else { return };
         let Some(dest) = table.get_mut(&prefix) else { return };
         let Some(i) = dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) else { return };
@@ -397,24 +498,25 @@ impl Rib {
 
     /// Removes every path of `peer` in `family` (or all families) that `keep` rejects;
     /// returns how many went. One walk over the table.
-    fn remove_where(&mut self, peer: PeerId, family: Option<Family>, keep: impl Fn(&Path) -> bool) -> usize {
+    fn remove_where(&mut self, peer: PeerId, family: Option<Family>, keep: impl Fn(Generation) -> bool) -> usize {
         let mut touched = Vec::new();
         let mut removed = 0;
         let mut per_family: HashMap<Family, usize> = HashMap::default();
         for (f, table) in self.tables.iter_mut().filter(|(f, _)| family.is_none_or(|x| x == *f)) {
             for (prefix, dest) in table.iter_mut() {
-                if dest.paths.iter().all(|p| p.peer != peer || keep(p)) {
+                if dest.paths.iter().all(|p| p.peer != peer || keep(p.generation)) {
                     continue;
                 }
                 let selection = dest.selection();
                 let before = dest.paths.len();
-                dest.paths.retain(|p| p.peer != peer || keep(p));
+                dest.paths.retain(|p| p.peer != peer || keep(p.generation));
                 removed += before - dest.paths.len();
                 *per_family.entry(*f).or_default() += before - dest.paths.len();
                 touched.push((*f, *prefix, selection));
             }
         }
         if let Some(p) = self.peers.get_mut(&peer) {
+            p.pre_policy.retain(|(f, _, _), (_, g)| family.is_some_and(|x| x != *f) || keep(*g));
             for (f, n) in per_family {
                 if let Some(c) = p.received.get_mut(&f) {
                     *c = c.saturating_sub(n);
@@ -436,7 +538,7 @@ impl Rib {
     /// generation (RFC 4724 §4.2).
     pub fn sweep_stale(&mut self, peer: PeerId, family: Option<Family>) -> usize {
         let current = self.generation(peer);
-        self.remove_where(peer, family, |p| p.generation >= current)
+        self.remove_where(peer, family, |g| g >= current)
     }
 
     pub fn remove_peer(&mut self, peer: PeerId) {
@@ -682,5 +784,37 @@ pub(crate) mod tests {
         assert!(!rib.is_llgr_stale(F, rib.best(F, &a).unwrap()));
         assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
         assert!(rib.dest(F, &b).is_none());
+    }
+
+    #[test]
+    fn routes_before_policy_are_kept_for_re_evaluation_and_follow_generations() {
+        let mut rib = Rib::default();
+        rib.add_peer(PeerId(1), info(65001, 1));
+        let (a, b, c) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"), prefix("192.0.2.0/24"));
+        let original = rib.attrs.intern(set(&[65001]));
+        let mut changed = set(&[65001]);
+        changed.attributes.local_pref = Some(300);
+        let changed = rib.attrs.intern(changed);
+        rib.announce_filtered(PeerId(1), F, a, 0, original.clone(), Some(original.clone()));
+        rib.announce_filtered(PeerId(1), F, b, 0, original.clone(), Some(changed.clone()));
+        rib.announce_filtered(PeerId(1), F, c, 0, original.clone(), None);
+        assert_eq!(rib.best(F, &b).unwrap().attrs.attributes.local_pref, Some(300));
+        assert!(rib.dest(F, &c).is_none(), "rejected");
+        let mut got: Vec<(Prefix, bool)> =
+            rib.received_routes(PeerId(1)).iter().map(|r| (r.prefix, Arc::ptr_eq(&r.attrs, &original))).collect();
+        got.sort();
+        assert_eq!(got, vec![(c, true), (a, true), (b, true)], "all three, as received");
+        // Re-evaluation after a policy change keeps the generation: stale stays stale.
+        rib.bump_generation(PeerId(1));
+        let r = rib.received_routes(PeerId(1)).into_iter().find(|r| r.prefix == c).unwrap();
+        rib.put_filtered(PeerId(1), r, Some(original.clone()));
+        assert!(rib.is_stale(rib.best(F, &c).unwrap()), "accepted now, still stale");
+        // A sweep drops stale routes whether accepted or not.
+        assert_eq!(rib.sweep_stale(PeerId(1), None), 3);
+        assert!(rib.received_routes(PeerId(1)).is_empty());
+        // A withdrawal forgets the route before policy too.
+        rib.announce_filtered(PeerId(1), F, c, 0, original.clone(), None);
+        rib.withdraw(PeerId(1), F, c, 0);
+        assert!(rib.received_routes(PeerId(1)).is_empty());
     }
 }

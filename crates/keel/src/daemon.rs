@@ -43,6 +43,8 @@ pub struct Daemon {
     restarting: task::RestartState,
     /// `keel restart`: after the graceful stop, run the (possibly new) keeld binary again.
     pub reexec: std::sync::atomic::AtomicBool,
+    /// Fingerprints of each neighbor's import and export chains as the RIB task has them.
+    policy_fingerprints: RwLock<BTreeMap<IpAddr, (u64, u64)>>,
 }
 
 pub fn networks(config: &Config) -> Vec<Network> {
@@ -126,6 +128,7 @@ impl Daemon {
             forwarding: forwarding.clone(),
             restarting: restarting.clone(),
             reexec: std::sync::atomic::AtomicBool::new(false),
+            policy_fingerprints: RwLock::new(BTreeMap::new()),
         });
         write_state(&config, false);
         // The restart's length, for `keel check`: from the previous keeld's exit record to the
@@ -185,7 +188,8 @@ impl Daemon {
                 let _ = axum::serve(l, router).await;
             });
         }
-        // Neighbors.
+        // Neighbors, their policies first.
+        daemon.set_policies(&config).await;
         for n in NeighborConfig::from_config(&config) {
             daemon.add_neighbor(n).await;
         }
@@ -239,6 +243,29 @@ impl Daemon {
         let _ = self.shutdown.send(Some(kind));
     }
 
+    /// Sends the RIB task every neighbor's import and export chains that differ from what it
+    /// has (all of them at start); it re-evaluates routes without a session reset.
+    async fn set_policies(&self, config: &Config) {
+        let mut known = self.policy_fingerprints.write().await;
+        known.retain(|a, _| config.neighbors.iter().any(|n| n.address.get_ref() == a));
+        for n in &config.neighbors {
+            let (import, export) = config.neighbor_policy(n);
+            let fps = (import.fingerprint, export.fingerprint);
+            let address = *n.address.get_ref();
+            if known.insert(address, fps) == Some(fps) {
+                continue;
+            }
+            let ev = RibEvent::SetPolicy {
+                address,
+                import: import.chain,
+                export: export.chain,
+                import_fingerprint: fps.0,
+                export_fingerprint: fps.1,
+            };
+            let _ = self.rib.send(ev).await;
+        }
+    }
+
     async fn add_neighbor(&self, n: NeighborConfig) {
         self.set_md5(&n).await;
         self.metrics.neighbor_added();
@@ -282,6 +309,8 @@ impl Daemon {
         }
         let wanted: BTreeMap<IpAddr, NeighborConfig> =
             NeighborConfig::from_config(&new).into_iter().map(|n| (n.address, n)).collect();
+        // Policies before sessions: a restarted or new neighbor comes up with its new chains.
+        self.set_policies(&new).await;
         let (mut kept, mut changed, mut removed, mut added) = (0, 0, 0, 0);
         let current: Vec<(IpAddr, NeighborHandle)> =
             self.neighbors.read().await.iter().map(|(a, h)| (*a, h.clone())).collect();

@@ -13,6 +13,7 @@ use crate::neighbor::negotiate::Negotiated;
 use keel_rib::export::export;
 use keel_rib::graceful_restart::helper::{self, Ending, Helper};
 use keel_rib::graceful_restart::restarting::{self, Awaited};
+use keel_rib::policy::{Chain, Context, RouteKey, Verdict};
 use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
@@ -35,11 +36,10 @@ pub struct Network {
     pub communities: Vec<Community>,
 }
 
-/// Per-neighbor settings the RIB applies (import/export, RFC 4456, RFC 7947).
+/// Per-session settings the RIB applies (RFC 4456, RFC 7947, RFC 9494 §4.6). Import and
+/// export policies come separately ([`RibEvent::SetPolicy`]): they change without a reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerPolicy {
-    pub import: bool,
-    pub export: bool,
     pub route_reflector_client: bool,
     pub route_server_client: bool,
     /// RFC 9494 §4.6: LLGR-stale routes to this internal neighbor even without LLGR.
@@ -60,6 +60,16 @@ pub enum RibEvent {
     PeerDown {
         address: IpAddr,
         reason: DownReason,
+    },
+    /// A neighbor's import and export chains, at start and when a reload changed them
+    /// (`*_fingerprint` tells what changed): its routes are re-evaluated from the stored
+    /// Adj-RIB-In and its Adj-RIB-Out recomputed, without a session reset.
+    SetPolicy {
+        address: IpAddr,
+        import: Arc<Chain>,
+        export: Arc<Chain>,
+        import_fingerprint: u64,
+        export_fingerprint: u64,
     },
     /// The neighbor was removed from the configuration: its routes go, stale or not.
     PeerRemoved {
@@ -183,6 +193,8 @@ struct Session {
     sent: FxHashMap<(Family, Prefix), Sent>,
     /// Destinations to (re)consider for this neighbor.
     pending: FxHashSet<(Family, Prefix)>,
+    /// Bumped when the export policy changes.
+    export_epoch: u32,
     /// A large backlog taken out of `pending` in the order of its best paths' attribute sets,
     /// so that prefixes sharing attributes share UPDATEs (the whole table after a session
     /// comes up, or after a neighbor's routes turned LLGR-stale).
@@ -222,6 +234,48 @@ struct Sent {
     source: PeerId,
     attrs: Arc<AttrSet>,
     llgr_stale: bool,
+    /// [`Session::export_epoch`] when sent: a new export policy sends everything again.
+    epoch: u32,
+}
+
+/// The export of one batch, per source attribute set (and LLGR flag and export-policy route
+/// key): the index of its UPDATE group, or `None` when not sent.
+type ExportSlots = FxHashMap<(Family, PeerId, *const AttrSet, bool, Option<RouteKey>), Option<usize>>;
+
+/// Import policy for one route, shared through `memo` by the routes of an UPDATE: the
+/// attributes to store, `None` when rejected.
+fn import_route(
+    rib: &mut Rib,
+    chain: &Chain,
+    ctx: &Context,
+    set: &Arc<AttrSet>,
+    memo: &mut FxHashMap<RouteKey, Option<Arc<AttrSet>>>,
+) -> Option<Arc<AttrSet>> {
+    let key = chain.route_key(ctx);
+    if let Some(r) = memo.get(&key) {
+        return r.clone();
+    }
+    let out = chain.evaluate_keyed(ctx, &key, set);
+    let r = match out.verdict {
+        Verdict::Reject => None,
+        Verdict::Accept => Some(out.attrs.map_or_else(|| set.clone(), |a| rib.attrs.intern(a))),
+    };
+    memo.insert(key, r.clone());
+    r
+}
+
+/// Export policy on what the export rules made of a route: `None` when rejected. LLGR_STALE
+/// stays even if the policy removes it (RFC 9494 §4.3).
+fn export_policy(chain: &Chain, ctx: &Context, key: &RouteKey, set: AttrSet, llgr_stale: bool) -> Option<AttrSet> {
+    let out = chain.evaluate_keyed(ctx, key, &set);
+    if out.verdict == Verdict::Reject {
+        return None;
+    }
+    let mut set = out.attrs.unwrap_or(set);
+    if llgr_stale && !set.attributes.communities.contains(&Community::LLGR_STALE) {
+        set.attributes.communities.push(Community::LLGR_STALE);
+    }
+    Some(set)
 }
 
 struct Peer {
@@ -232,6 +286,27 @@ struct Peer {
     last: Option<Arc<Negotiated>>,
     end_of_rib_received: BTreeSet<Family>,
     end_of_rib_sent: BTreeSet<Family>,
+}
+
+/// A neighbor's import and export policy chains.
+#[derive(Debug, Clone)]
+struct Chains {
+    import: Arc<Chain>,
+    export: Arc<Chain>,
+    import_fingerprint: u64,
+    export_fingerprint: u64,
+}
+
+impl Default for Chains {
+    /// Without a [`RibEvent::SetPolicy`] (tests): everything in and out.
+    fn default() -> Self {
+        Chains {
+            import: Arc::new(Chain::accept_all()),
+            export: Arc::new(Chain::accept_all()),
+            import_fingerprint: 0,
+            export_fingerprint: 0,
+        }
+    }
 }
 
 pub struct RibTask {
@@ -249,6 +324,8 @@ pub struct RibTask {
     deferral: Option<Deferral>,
     /// Deferral just ended: after the next round, the FIB sweeps what was not chosen again.
     sweep_fib: bool,
+    /// Import and export chains per neighbor.
+    chains: HashMap<IpAddr, Chains>,
 }
 
 /// keel's own restart (RFC 4724 §4.1): route selection, advertisement and kernel changes wait
@@ -282,6 +359,7 @@ impl RibTask {
             timers: BTreeMap::new(),
             deferral: None,
             sweep_fib: false,
+            chains: HashMap::new(),
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
@@ -343,8 +421,6 @@ impl RibTask {
 
     fn local_info(&self, local_address: IpAddr, policy: PeerPolicy) -> PeerInfo {
         PeerInfo {
-            import: policy.import,
-            export: policy.export,
             route_reflector_client: policy.route_reflector_client,
             cluster_id: self.cluster_id,
             route_server_client: policy.route_server_client,
@@ -398,6 +474,9 @@ impl RibTask {
                     }
                 };
                 let mut info = self.local_info(local.ip(), policy);
+                let chains = self.chains.get(&address).cloned().unwrap_or_default();
+                info.import = !chains.import.is_reject_all();
+                info.export = !chains.export.is_reject_all();
                 info.address = address;
                 info.asn = negotiated.remote.asn();
                 info.router_id = negotiated.remote.router_id;
@@ -425,6 +504,7 @@ impl RibTask {
                     writer,
                     sent: FxHashMap::default(),
                     pending,
+                    export_epoch: 0,
                     ordered: Vec::new(),
                     eor_owed: families,
                     borr_owed: Vec::new(),
@@ -436,6 +516,11 @@ impl RibTask {
                 }
             }
             RibEvent::PeerUnreachable { address } => self.deferral_event(|d| d.peer_down(address)),
+            RibEvent::SetPolicy { address, import, export, import_fingerprint, export_fingerprint } => {
+                let new = Chains { import, export, import_fingerprint, export_fingerprint };
+                let old = self.chains.insert(address, new.clone()).unwrap_or_default();
+                self.policy_changed(address, &old, &new);
+            }
             RibEvent::PeerDown { address, reason } => {
                 let Some(peer) = self.peers.get_mut(&address) else { return };
                 peer.session = None;
@@ -466,6 +551,7 @@ impl RibTask {
                 self.deferral_event(|d| d.peer_down(address));
             }
             RibEvent::PeerRemoved { address } => {
+                self.chains.remove(&address);
                 self.deferral_event(|d| d.peer_down(address));
                 if let Some(peer) = self.peers.remove(&address) {
                     self.rib.remove_peer(peer.id);
@@ -618,6 +704,8 @@ impl RibTask {
             .collect();
         let mut common = Some(common);
         let count = groups.len();
+        let import = self.chains.get(&address).map(|c| c.import.clone()).filter(|c| !c.is_accept_all());
+        let local_address = self.rib.peer(id).map_or(address, |p| p.local_address);
         for (i, (family, next_hop, nlri)) in groups.into_iter().enumerate() {
             let set = match (withdraw_all, next_hop) {
                 (false, Some(nh)) => {
@@ -630,11 +718,21 @@ impl RibTask {
                 }
                 _ => None,
             };
+            // Import policy results shared by the prefixes of the group (see keel_rib::policy).
+            let mut memo = FxHashMap::default();
             for n in &nlri {
                 let path_id = n.path_id.unwrap_or(0);
-                match &set {
-                    Some(set) => self.rib.announce(id, family, n.prefix, path_id, set.clone()),
-                    None => self.rib.withdraw(id, family, n.prefix, path_id),
+                match (&set, &import) {
+                    // "none": nothing is kept (a policy change asks for a route refresh).
+                    (Some(_), Some(chain)) if chain.is_reject_all() => self.rib.withdraw(id, family, n.prefix, path_id),
+                    (Some(set), Some(chain)) => {
+                        let ctx =
+                            Context { family, prefix: &n.prefix, rpki: None, local_asn: self.local_asn, local_address };
+                        let accepted = import_route(&mut self.rib, chain, &ctx, set, &mut memo);
+                        self.rib.announce_filtered(id, family, n.prefix, path_id, set.clone(), accepted);
+                    }
+                    (Some(set), None) => self.rib.announce(id, family, n.prefix, path_id, set.clone()),
+                    (None, _) => self.rib.withdraw(id, family, n.prefix, path_id),
                 }
             }
         }
@@ -694,12 +792,14 @@ impl RibTask {
     /// §9.1.3) is computed once per source attribute set in a batch, and prefixes sharing the
     /// result share one UPDATE.
     fn flush(&mut self, address: IpAddr) {
-        let RibTask { peers, rib, .. } = self;
+        let RibTask { peers, rib, chains, local_asn, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let id = peer.id;
         let Peer { session, end_of_rib_sent, .. } = peer;
         let Some(s) = session.as_mut() else { return };
         let Some(target) = rib.peer(id).cloned() else { return };
+        let export_chain = chains.get(&address).map(|c| c.export.clone()).filter(|c| !c.is_accept_all());
+        let epoch = s.export_epoch;
         let codec = s.negotiated.codec_send();
         let refresh = |family, subtype| Message::RouteRefresh(RouteRefresh { family, subtype }).encode(&codec);
         if !s.borr_owed.is_empty() {
@@ -727,7 +827,7 @@ impl RibTask {
             } else {
                 s.ordered.split_off(s.ordered.len().saturating_sub(FLUSH_BATCH))
             };
-            let mut exports: FxHashMap<(Family, PeerId, *const AttrSet, bool), Option<usize>> = FxHashMap::default();
+            let mut exports: ExportSlots = FxHashMap::default();
             let mut announce: Vec<(Family, AttrSet, Vec<Nlri>)> = Vec::new();
             let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
             for key @ (family, prefix) in &batch {
@@ -737,15 +837,27 @@ impl RibTask {
                 let best = rib.best(*family, prefix);
                 let out = best.and_then(|best| {
                     let llgr = rib.is_llgr_stale(*family, best);
-                    let slot =
-                        *exports.entry((*family, best.peer, Arc::as_ptr(&best.attrs), llgr)).or_insert_with(|| {
+                    let ctx = Context {
+                        family: *family,
+                        prefix,
+                        rpki: None,
+                        local_asn: *local_asn,
+                        local_address: target.local_address,
+                    };
+                    let key = export_chain.as_ref().map(|c| c.route_key(&ctx));
+                    let slot = *exports
+                        .entry((*family, best.peer, Arc::as_ptr(&best.attrs), llgr, key))
+                        .or_insert_with(|| {
                             let source = (best.peer != PeerId::LOCAL).then(|| rib.peer(best.peer)).flatten();
-                            export(*family, &best.attrs, best.peer, source, id, &target, llgr).map(|set| {
-                                announce.push((*family, set, Vec::new()));
-                                announce.len() - 1
-                            })
+                            let set = export(*family, &best.attrs, best.peer, source, id, &target, llgr)?;
+                            let set = match (&export_chain, &key) {
+                                (Some(chain), Some(key)) => export_policy(chain, &ctx, key, set, llgr)?,
+                                _ => set,
+                            };
+                            announce.push((*family, set, Vec::new()));
+                            Some(announce.len() - 1)
                         });
-                    slot.map(|i| (i, Sent { source: best.peer, attrs: best.attrs.clone(), llgr_stale: llgr }))
+                    slot.map(|i| (i, Sent { source: best.peer, attrs: best.attrs.clone(), llgr_stale: llgr, epoch }))
                 });
                 match out {
                     Some((i, sent)) => {
@@ -793,6 +905,71 @@ impl RibTask {
                 permit.send(Out::Bytes(bytes));
             }
         }
+    }
+
+    /// A neighbor's policy changed: inbound, its routes are re-evaluated from the stored
+    /// Adj-RIB-In (or asked for again with ROUTE-REFRESH when nothing was stored, after
+    /// "none"); outbound, everything is considered again for it. No session reset.
+    fn policy_changed(&mut self, address: IpAddr, old: &Chains, new: &Chains) {
+        let Some(peer) = self.peers.get(&address) else { return };
+        let id = peer.id;
+        if let Some(mut info) = self.rib.peer(id).cloned() {
+            info.import = !new.import.is_reject_all();
+            info.export = !new.export.is_reject_all();
+            self.rib.add_peer(id, info);
+        }
+        if old.import_fingerprint != new.import_fingerprint {
+            let routes = self.rib.received_routes(id);
+            info!(neighbor = %address, routes = routes.len(), "import policy changed: routes re-evaluated");
+            let local_address = self.rib.peer(id).map_or(address, |p| p.local_address);
+            for r in routes {
+                if new.import.is_reject_all() {
+                    self.rib.withdraw(id, r.family, r.prefix, r.path_id);
+                    continue;
+                }
+                let ctx = Context {
+                    family: r.family,
+                    prefix: &r.prefix,
+                    rpki: None,
+                    local_asn: self.local_asn,
+                    local_address,
+                };
+                let accepted = import_route(&mut self.rib, &new.import, &ctx, &r.attrs, &mut FxHashMap::default());
+                self.rib.put_filtered(id, r, accepted);
+            }
+            if old.import.is_reject_all() && !new.import.is_reject_all() {
+                self.request_refresh(address);
+            }
+            self.rib.attrs.purge();
+        }
+        if old.export_fingerprint != new.export_fingerprint {
+            info!(neighbor = %address, "export policy changed: Adj-RIB-Out recomputed");
+            let dests: Vec<(Family, Prefix)> = self.rib.iter(None).map(|(f, p, _)| (f, *p)).collect();
+            if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
+                s.export_epoch = s.export_epoch.wrapping_add(1);
+                let families = s.negotiated.families.clone();
+                let sent: Vec<(Family, Prefix)> = s.sent.keys().copied().collect();
+                s.pending.extend(dests.into_iter().filter(|(f, _)| families.contains(f)));
+                s.pending.extend(sent);
+            }
+        }
+    }
+
+    /// Asks the neighbor to send its routes again (RFC 2918), for every negotiated family.
+    fn request_refresh(&mut self, address: IpAddr) {
+        let Some(s) = self.peers.get(&address).and_then(|p| p.session.as_ref()) else { return };
+        if !s.negotiated.route_refresh {
+            warn!(neighbor = %address, "import policy no longer \"none\" but the neighbor has no route refresh: routes come back with the next session");
+            return;
+        }
+        let codec = s.negotiated.codec_send();
+        let mut bytes = Vec::new();
+        for f in &s.negotiated.families {
+            let m = Message::RouteRefresh(RouteRefresh { family: *f, subtype: RefreshSubtype::Request });
+            bytes.extend(m.encode(&codec).unwrap_or_default());
+        }
+        info!(neighbor = %address, "route refresh requested after an import policy change");
+        let _ = s.writer.try_send(Out::Bytes(bytes));
     }
 
     /// Carries out what the graceful-restart helper decided for a neighbor.
@@ -883,6 +1060,19 @@ impl RibTask {
             .filter_map(|((family, prefix), sent)| {
                 let src = (sent.source != PeerId::LOCAL).then(|| self.rib.peer(sent.source)).flatten();
                 let out = export(*family, &sent.attrs, sent.source, src, peer.id, target, sent.llgr_stale)?;
+                let out = match self.chains.get(&to).map(|c| &c.export).filter(|c| !c.is_accept_all()) {
+                    Some(chain) => {
+                        let ctx = Context {
+                            family: *family,
+                            prefix,
+                            rpki: None,
+                            local_asn: self.local_asn,
+                            local_address: target.local_address,
+                        };
+                        export_policy(chain, &ctx, &chain.route_key(&ctx), out, sent.llgr_stale)?
+                    }
+                    None => out,
+                };
                 Some(Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() }))
             })
             .collect();
@@ -938,13 +1128,7 @@ struct ViewFlags {
 
 impl PeerPolicy {
     fn default_ibgp() -> Self {
-        PeerPolicy {
-            import: true,
-            export: true,
-            route_reflector_client: false,
-            route_server_client: false,
-            long_lived_to_internal: false,
-        }
+        PeerPolicy { route_reflector_client: false, route_server_client: false, long_lived_to_internal: false }
     }
 }
 

@@ -13,7 +13,7 @@
 //! empty for PASS.
 
 use super::client::request;
-use crate::config::{Config, GrMode, GracefulRestart, ImportExport, LongLived, DEFAULT_NAME};
+use crate::config::{Config, GrMode, GracefulRestart, LongLived, DEFAULT_NAME};
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
@@ -397,15 +397,12 @@ fn neighbor_checks(out: &mut Vec<Finding>, config: &Config, last: &LastRestart) 
         if *n.asn.get_ref() != local_asn {
             ebgp += 1;
             // RFC 8212: an eBGP session without policy accepts and announces nothing.
-            let unset: Vec<&str> = [("import", n.import), ("export", n.export)]
-                .into_iter()
-                .filter(|(_, v)| v.is_none())
-                .map(|(k, _)| k)
-                .collect();
-            let none: Vec<&str> = [("import", n.import), ("export", n.export)]
-                .into_iter()
-                .filter(|(_, v)| *v == Some(ImportExport::None))
-                .map(|(k, _)| k)
+            let sides = [("import", &n.import), ("export", &n.export)];
+            let unset: Vec<&str> = sides.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+            let none: Vec<&str> = sides
+                .iter()
+                .filter(|(_, v)| v.as_ref().is_some_and(|v| v.get_ref().to_vec() == ["none"]))
+                .map(|(k, _)| *k)
                 .collect();
             out.push(
                 if unset.is_empty() {

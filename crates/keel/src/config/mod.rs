@@ -12,6 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+pub mod policy;
+pub use policy::{NeighborChain, Policies, PolicyConfig, PolicyNames, PrefixListConfig};
+
 /// The embedded default configuration.
 pub const DEFAULT: &str = include_str!("default.toml");
 /// Name shown in errors about the embedded default.
@@ -34,6 +37,13 @@ pub struct Config {
     pub neighbors: Vec<Neighbor>,
     #[serde(default, rename = "network")]
     pub networks: Vec<Network>,
+    #[serde(default, rename = "prefix_list")]
+    pub prefix_lists: Vec<PrefixListConfig>,
+    #[serde(default, rename = "policy")]
+    pub policies: Vec<PolicyConfig>,
+    /// `policies` and `prefix_lists`, compiled.
+    #[serde(skip)]
+    pub policy: Policies,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,13 +208,6 @@ pub enum AddPathMode {
     Both,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImportExport {
-    All,
-    None,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Neighbor {
@@ -233,11 +236,12 @@ pub struct Neighbor {
     pub password: Option<String>,
     #[serde(default)]
     pub ttl_security: bool,
-    /// "all" or "none". Unset: "all" for iBGP, "none" for eBGP (RFC 8212).
+    /// "all", "none", a `[[policy]]` name or a list of them. Unset: "all" for iBGP, "none"
+    /// for eBGP (RFC 8212).
     #[serde(default)]
-    pub import: Option<ImportExport>,
+    pub import: Option<Spanned<PolicyNames>>,
     #[serde(default)]
-    pub export: Option<ImportExport>,
+    pub export: Option<Spanned<PolicyNames>>,
     /// RFC 4456: reflect iBGP routes to and from this neighbor.
     #[serde(default)]
     pub route_reflector_client: bool,
@@ -339,6 +343,18 @@ impl Config {
         })?;
         cfg.validate(text, file)?;
         cfg.graceful_restart = GracefulRestart::default().apply(&cfg.graceful_restart_raw);
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: file.to_string(),
+            line: line_of(text, span.start),
+            field: field_at(text, span.start),
+            message,
+        };
+        cfg.policy = policy::compile(&cfg.prefix_lists, &cfg.policies, &err)?;
+        for n in &cfg.neighbors {
+            for names in n.import.iter().chain(n.export.iter()) {
+                cfg.policy.check_names(names, &err)?;
+            }
+        }
         Ok(cfg)
     }
 
@@ -433,6 +449,16 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// A neighbor's import and export chains; unset, "all" for iBGP and "none" for eBGP
+    /// (RFC 8212).
+    pub fn neighbor_policy(&self, n: &Neighbor) -> (NeighborChain, NeighborChain) {
+        let ebgp = n.asn.get_ref() != self.global.asn.get_ref();
+        let default = if ebgp { "none" } else { "all" };
+        let names =
+            |v: &Option<Spanned<PolicyNames>>| v.as_ref().map_or(vec![default.to_string()], |s| s.get_ref().to_vec());
+        (self.policy.chain(&names(&n.import)), self.policy.chain(&names(&n.export)))
     }
 
     /// Graceful-restart settings for one neighbor: global values with its overrides.
@@ -538,5 +564,63 @@ mod tests {
         .unwrap();
         let g = c.graceful_restart_for(&c.neighbors[0]);
         assert_eq!((g.mode, g.restart_time), (GrMode::Helper, 90));
+    }
+
+    const POLICY: &str = "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n\
+        [[prefix_list]]\nname = \"bogons\"\nprefixes = [\"192.0.2.0/24 le 32\", \"10.0.0.0/8 le 32\"]\n\
+        [[policy]]\nname = \"upstream-in\"\n\
+        [[policy.term]]\nname = \"bogons\"\nmatch.prefix_list = \"bogons\"\nthen = \"reject\"\n\
+        [[policy.term]]\nmatch.as_path_regex = \"^65001 \"\nmatch.community = [\"65001:*\"]\n\
+        set.local_pref = 200\nset.remove_communities = [\"65001:*\"]\nset.prepend = 2\nthen = \"accept\"\n\
+        [[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65001\nimport = [\"upstream-in\", \"all\"]\n";
+
+    #[test]
+    fn policies_compile_and_neighbors_get_their_chains() {
+        let c = Config::parse(POLICY, "t.toml").unwrap();
+        let (import, export) = c.neighbor_policy(&c.neighbors[0]);
+        assert_eq!(import.chain.links.len(), 2);
+        assert!(export.chain.is_reject_all(), "eBGP without export: none (RFC 8212)");
+        let keel_rib::policy::Link::Policy(p) = &import.chain.links[0] else { panic!("{:?}", import.chain) };
+        assert_eq!((p.name.as_str(), p.terms.len(), p.terms[1].name.as_str()), ("upstream-in", 2, "term 2"));
+        assert_eq!(p.terms[1].matches.len(), 2);
+        assert_eq!(p.terms[1].actions.len(), 3);
+        // The fingerprint follows what a policy says, not where it is written.
+        let moved = Config::parse(&POLICY.replace("[[policy]]", "\n\n[[policy]]"), "t.toml").unwrap();
+        assert_eq!(moved.neighbor_policy(&moved.neighbors[0]).0.fingerprint, import.fingerprint);
+        let changed = Config::parse(&POLICY.replace("local_pref = 200", "local_pref = 300"), "t.toml").unwrap();
+        assert_ne!(changed.neighbor_policy(&changed.neighbors[0]).0.fingerprint, import.fingerprint);
+        // A change in a referenced prefix list changes it too.
+        let list = Config::parse(&POLICY.replace("10.0.0.0/8 le 32", "10.0.0.0/8"), "t.toml").unwrap();
+        assert_ne!(list.neighbor_policy(&list.neighbors[0]).0.fingerprint, import.fingerprint);
+    }
+
+    #[test]
+    fn policy_errors_are_located() {
+        for (from, to, field, message) in [
+            (
+                "import = [\"upstream-in\", \"all\"]",
+                "import = \"nope\"",
+                "neighbor.import",
+                "no [[policy]] named \"nope\"",
+            ),
+            (
+                "prefix_list = \"bogons\"",
+                "prefix_list = \"martians\"",
+                "policy.term.match.prefix_list",
+                "no [[prefix_list]]",
+            ),
+            ("\"^65001 \"", "\"^(65001\"", "policy.term.match.as_path_regex", "bad regular expression"),
+            ("then = \"reject\"", "then = \"drop\"", "policy.term.then", "expected \"accept\" or \"reject\""),
+            ("10.0.0.0/8 le 32", "10.0.0.0/8 le 40", "prefix_list.prefixes", "lengths must satisfy"),
+            ("[\"65001:*\"]", "[\"65001:x\"]", "policy.term.match.community", "not a 16-bit number"),
+            ("name = \"upstream-in\"", "name = \"all\"", "policy.name", "reserved"),
+        ] {
+            assert!(POLICY.contains(from), "{from}");
+            let text = POLICY.replace(from, to);
+            let line = text[..text.find(to).unwrap()].matches('\n').count() + 1;
+            let e = error(&text);
+            assert_eq!((e.line, e.field.as_str()), (line, field), "{to}: {e}");
+            assert!(e.message.contains(message), "{to}: {e}");
+        }
     }
 }

@@ -7,7 +7,7 @@ pub mod status;
 pub mod task;
 pub mod transport;
 
-use crate::config::{AddPathMode, Config, GrMode, GracefulRestart, ImportExport, LongLived};
+use crate::config::{AddPathMode, Config, GrMode, GracefulRestart, LongLived};
 use keel_wire::capability::long_lived::MAX_STALE_TIME;
 use keel_wire::capability::{AddPathFamily, GracefulRestart as GrCapability, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::{Capability, Family, Open};
@@ -30,9 +30,6 @@ pub struct NeighborConfig {
     pub hold_time: u16,
     pub password: Option<String>,
     pub ttl_security: bool,
-    /// Resolved: RFC 8212 defaults applied.
-    pub import: ImportExport,
-    pub export: ImportExport,
     pub route_reflector_client: bool,
     pub route_server_client: bool,
     pub add_path: AddPathMode,
@@ -57,7 +54,6 @@ impl NeighborConfig {
                     Some(f) => f.iter().filter_map(|s| s.get_ref().parse().ok()).collect(),
                     None => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
                 };
-                let ebgp = n.asn.get_ref() != config.global.asn.get_ref();
                 // RFC 9494 §5: LLGR only for the families named; a neighbor's block overrides
                 // the global one field by field.
                 let global = &config.long_lived_graceful_restart;
@@ -95,9 +91,6 @@ impl NeighborConfig {
                     hold_time: *n.hold_time.get_ref(),
                     password: n.password.clone(),
                     ttl_security: n.ttl_security,
-                    // RFC 8212: without an explicit policy, eBGP imports and exports nothing.
-                    import: n.import.unwrap_or(if ebgp { ImportExport::None } else { ImportExport::All }),
-                    export: n.export.unwrap_or(if ebgp { ImportExport::None } else { ImportExport::All }),
                     route_reflector_client: n.route_reflector_client,
                     route_server_client: n.route_server_client,
                     add_path: n.add_path,

@@ -13,7 +13,6 @@ use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::config::GrMode;
-use crate::config::ImportExport;
 use crate::metrics::Metrics;
 use crate::rib_task::{PeerPolicy, RibEvent};
 use keel_wire::error::{cease, code};
@@ -686,8 +685,6 @@ impl NeighborTask {
                 });
                 let c = &self.config;
                 let policy = PeerPolicy {
-                    import: c.import == ImportExport::All,
-                    export: c.export == ImportExport::All,
                     route_reflector_client: c.route_reflector_client,
                     route_server_client: c.route_server_client,
                     long_lived_to_internal: c.llgr_partial_deployment,

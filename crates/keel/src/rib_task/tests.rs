@@ -57,7 +57,7 @@ impl Neighbor {
             address: self.address,
             negotiated,
             local: SocketAddr::new(IpAddr::from([127, 0, 0, 100]), 179),
-            policy: PeerPolicy { import: true, export: true, ..PeerPolicy::default_ibgp() },
+            policy: PeerPolicy::default_ibgp(),
             helper: helper::Settings::default(),
             writer: self.writer.clone(),
         }
@@ -283,4 +283,79 @@ async fn hard_reset_flushes_llgr_stale_routes() {
     let routes = rig.routes().await;
     assert!(routes.iter().all(|r| r.neighbor != Some(a.address)), "{routes:?}");
     assert_eq!(rig.counts(a.address).await.timers.len(), 0);
+}
+
+/// An import policy that rejects 192.0.2.0/24 and sets LOCAL_PREF 300 on the rest.
+fn import_policy() -> Arc<Chain> {
+    use keel_rib::policy::{Action, Link, Match, Policy, PrefixList, Term};
+    let bogon = Term {
+        name: "bogon".into(),
+        matches: vec![Match::Prefix(Arc::new(PrefixList::new(["192.0.2.0/24".parse().expect("entry")])))],
+        actions: vec![],
+        verdict: Some(Verdict::Reject),
+    };
+    let rest = Term {
+        name: "rest".into(),
+        matches: vec![],
+        actions: vec![Action::SetLocalPref(300)],
+        verdict: Some(Verdict::Accept),
+    };
+    Arc::new(Chain { links: vec![Link::Policy(Arc::new(Policy { name: "in".into(), terms: vec![bogon, rest] }))] })
+}
+
+fn set_policy(address: IpAddr, import: Arc<Chain>, export: Arc<Chain>, fingerprints: (u64, u64)) -> RibEvent {
+    RibEvent::SetPolicy {
+        address,
+        import,
+        export,
+        import_fingerprint: fingerprints.0,
+        export_fingerprint: fingerprints.1,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn import_policy_filters_rewrites_and_is_re_evaluated_on_change() {
+    let rig = Rig::start();
+    let a = Neighbor::new(1, 65001, false);
+    let mut c = Neighbor::new(3, KEEL_AS, false);
+    let all = Arc::new(Chain::accept_all());
+    rig.send(set_policy(a.address, import_policy(), all.clone(), (1, 0))).await;
+    rig.send(a.up()).await;
+    rig.send(c.up()).await;
+    rig.send(a.announce(&["198.51.100.0/24", "192.0.2.0/24"], &[65001], vec![])).await;
+    let routes = rig.routes().await;
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!((routes[0].prefix.as_str(), routes[0].local_pref), ("198.51.100.0/24", Some(300)));
+    c.received();
+    // The policy changes to accept everything: the rejected route comes back from the stored
+    // Adj-RIB-In, the other loses its LOCAL_PREF; no session event at all.
+    rig.send(set_policy(a.address, all.clone(), all.clone(), (2, 0))).await;
+    let mut routes = rig.routes().await;
+    routes.sort_by(|x, y| x.prefix.cmp(&y.prefix));
+    let got: Vec<(&str, Option<u32>)> = routes.iter().map(|r| (r.prefix.as_str(), r.local_pref)).collect();
+    assert_eq!(got, vec![("192.0.2.0/24", None), ("198.51.100.0/24", None)]);
+    let (announced, _) = c.received();
+    assert!(announced.iter().any(|(p, _)| p == "192.0.2.0/24"), "{announced:?}");
+    // And back: the route goes again.
+    rig.send(set_policy(a.address, import_policy(), all, (1, 0))).await;
+    assert_eq!(rig.routes().await.len(), 1);
+    assert_eq!(c.received().1, vec!["192.0.2.0/24".to_string()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn export_policy_change_recomputes_the_adj_rib_out() {
+    let rig = Rig::start();
+    let a = Neighbor::new(1, 65001, false);
+    let mut c = Neighbor::new(3, KEEL_AS, false);
+    let all = Arc::new(Chain::accept_all());
+    rig.send(a.up()).await;
+    rig.send(c.up()).await;
+    rig.send(a.announce(&["198.51.100.0/24", "192.0.2.0/24"], &[65001], vec![])).await;
+    rig.routes().await;
+    assert_eq!(c.received().0.len(), 2);
+    rig.send(set_policy(c.address, all.clone(), import_policy(), (0, 1))).await;
+    rig.routes().await;
+    let (announced, withdrawn) = c.received();
+    assert_eq!(withdrawn, vec!["192.0.2.0/24".to_string()], "rejected by the new export policy");
+    assert_eq!(announced.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), vec!["198.51.100.0/24"]);
 }
