@@ -397,6 +397,18 @@ impl Chain {
     /// [`Chain::evaluate`] with the per-route results already computed (`key` must come from
     /// [`Chain::route_key`] for the same route).
     pub fn evaluate_keyed(&self, ctx: &Context, key: &RouteKey, attrs: &AttrSet) -> Outcome {
+        self.evaluate_traced(ctx, key, attrs, &mut |_, _| {})
+    }
+
+    /// [`Chain::evaluate_keyed`], calling `matched` with each policy and term that matched,
+    /// in order (for `keel test-policy`).
+    pub fn evaluate_traced(
+        &self,
+        ctx: &Context,
+        key: &RouteKey,
+        attrs: &AttrSet,
+        matched: &mut dyn FnMut(&Policy, &Term),
+    ) -> Outcome {
         let mut changed: Option<AttrSet> = None;
         let mut prefix_index = 0;
         for link in &self.links {
@@ -424,6 +436,7 @@ impl Chain {
                 if !hit {
                     continue;
                 }
+                matched(p, t);
                 if !t.actions.is_empty() {
                     let a = changed.get_or_insert_with(|| attrs.clone());
                     for action in &t.actions {
@@ -438,6 +451,79 @@ impl Chain {
             }
         }
         Outcome { verdict: Verdict::Reject, attrs: None }
+    }
+}
+
+fn join<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter().map(T::to_string).collect::<Vec<_>>().join(" ")
+}
+
+fn part<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("*".to_string(), |x| x.to_string())
+}
+
+impl std::fmt::Display for CommunityPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", part(self.0), part(self.1))
+    }
+}
+
+impl std::fmt::Display for LargePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", part(self.0), part(self.1), part(self.2))
+    }
+}
+
+impl std::fmt::Display for ExtendedPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.mask[4..] == [0; 4] {
+            let c = ExtendedCommunity(self.octets).to_string();
+            let head = c.rsplit_once(':').map_or(c.as_str(), |(h, _)| h);
+            return write!(f, "{head}:*");
+        }
+        write!(f, "{}", ExtendedCommunity(self.octets))
+    }
+}
+
+impl std::fmt::Display for Match {
+    /// The configuration's words for it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Match::Prefix(l) => write!(f, "prefix in a list of {} entries", l.len()),
+            Match::AsPathContains(a) => write!(f, "as_path_contains {a}"),
+            Match::OriginAs(v) => write!(f, "origin_as {}", join(v)),
+            Match::NeighborAs(a) => write!(f, "neighbor_as {a}"),
+            Match::AsPathLength { min, max } => write!(f, "as_path length {}..{}", part(*min), part(*max)),
+            Match::AsPathRegex(r) => write!(f, "as_path_regex {:?}", r.as_str()),
+            Match::Community(v) => write!(f, "community {}", join(v)),
+            Match::ExtendedCommunity(v) => write!(f, "extended_community {}", join(v)),
+            Match::LargeCommunity(v) => write!(f, "large_community {}", join(v)),
+            Match::NextHop(v) => write!(f, "next_hop in {}", join(v)),
+            Match::Rpki(v) => write!(f, "rpki {}", v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")),
+            Match::Family(v) => write!(f, "family {}", join(v)),
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::SetLocalPref(v) => write!(f, "local_pref = {v}"),
+            Action::SetMed(v) => write!(f, "med = {v}"),
+            Action::SetNextHop(SetNextHop::Own) => write!(f, "next_hop = self"),
+            Action::SetNextHop(SetNextHop::Address(a)) => write!(f, "next_hop = {a}"),
+            Action::AddCommunities(v) => write!(f, "add communities {}", join(v)),
+            Action::RemoveCommunities(v) => write!(f, "remove communities {}", join(v)),
+            Action::ReplaceCommunities(v) => write!(f, "replace communities with {}", join(v)),
+            Action::AddLargeCommunities(v) => write!(f, "add large communities {}", join(v)),
+            Action::RemoveLargeCommunities(v) => write!(f, "remove large communities {}", join(v)),
+            Action::ReplaceLargeCommunities(v) => write!(f, "replace large communities with {}", join(v)),
+            Action::AddExtendedCommunities(v) => write!(f, "add extended communities {}", join(v)),
+            Action::RemoveExtendedCommunities(v) => write!(f, "remove extended communities {}", join(v)),
+            Action::ReplaceExtendedCommunities(v) => write!(f, "replace extended communities with {}", join(v)),
+            Action::Prepend { asn: Some(a), times } => write!(f, "prepend {a} x{times}"),
+            Action::Prepend { asn: None, times } => write!(f, "prepend own AS x{times}"),
+        }
     }
 }
 

@@ -28,6 +28,9 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/stop", post(stop))
         .route("/v1/restart", post(restart))
         .route("/v1/status", get(status))
+        .route("/v1/policies", get(policies))
+        .route("/v1/policies/{name}", get(policy))
+        .route("/v1/policies/{name}/test", get(test_policy))
         .with_state(daemon)
 }
 
@@ -215,6 +218,28 @@ async fn routes(State(d): State<Arc<Daemon>>, Query(p): Query<RouteParams>) -> R
     match rx.await {
         Ok(v) => Json(v).into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "RIB task is gone"),
+    }
+}
+
+async fn policies(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    Json(crate::policy_view::list(&*d.config.read().await))
+}
+
+async fn policy(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> Response {
+    match crate::policy_view::show(&*d.config.read().await, &name) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, e),
+    }
+}
+
+async fn test_policy(
+    State(d): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    Query(r): Query<crate::policy_view::TestRoute>,
+) -> Response {
+    match crate::policy_view::test(&*d.config.read().await, &name, &r) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
 

@@ -8,5 +8,6 @@ pub mod fib_task;
 pub mod json;
 pub mod metrics;
 pub mod neighbor;
+pub mod policy_view;
 pub mod rib_task;
 pub mod speaker;

@@ -52,6 +52,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What a routing policy does to one route: verdict, matched terms, resulting attributes
+    /// (exit status 1 when rejected).
+    TestPolicy(show::TestPolicyArgs),
     /// Stop keeld. Without --withdraw, neighbors that support graceful restart keep keel's
     /// routes; with it, sessions end with Cease/Administrative Shutdown.
     Stop {
@@ -84,6 +87,16 @@ pub fn run(cli: Cli) -> ExitCode {
     let api = client::api_path(cli.api.as_deref());
     let result = match cli.command {
         Command::Decode(args) => return decode::run(&args),
+        Command::TestPolicy(args) => {
+            return match show::test_policy(&api, args) {
+                Ok(show::ExitCodeValue::Accepted) => ExitCode::SUCCESS,
+                Ok(show::ExitCodeValue::Rejected) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("keel: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Check(args) => return check::run(&api, &args),
         Command::Show(what) => show::show(&api, what),
         Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(

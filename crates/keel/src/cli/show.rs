@@ -19,6 +19,15 @@ pub enum Show {
     },
     /// Routes: received from neighbors and originated by keel.
     Routes(RouteArgs),
+    /// A routing policy's terms (all policies without a name).
+    Policy {
+        name: Option<String>,
+        /// Read the policy from this configuration file instead of the running keeld.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -310,8 +319,138 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
                 print!("{}", routes_table(v.as_array().map(Vec::as_slice).unwrap_or_default()));
             }
         }
+        Show::Policy { name, config, json } => {
+            let v = match (&config, &name) {
+                (Some(path), name) => {
+                    let c = crate::config::Config::load(path)?;
+                    match name {
+                        Some(n) => crate::policy_view::show(&c, n).map_err(anyhow::Error::msg)?,
+                        None => crate::policy_view::list(&c),
+                    }
+                }
+                (None, Some(n)) => request(api, "GET", &format!("/v1/policies/{}", encode(n)))?,
+                (None, None) => request(api, "GET", "/v1/policies")?,
+            };
+            if json.json {
+                print_json(&v);
+            } else {
+                let list = if v.is_array() { v.as_array().cloned().unwrap_or_default() } else { vec![v] };
+                for p in &list {
+                    print!("{}", policy_text(p));
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// A policy as text: one block per term.
+pub fn policy_text(p: &Value) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "policy {}", p["name"].as_str().unwrap_or("?"));
+    for t in p["terms"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let _ = writeln!(o, "  term {}", t["name"].as_str().unwrap_or("?"));
+        let lines =
+            |k: &str| t[k].as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect::<Vec<_>>());
+        for m in lines("match").unwrap_or_default() {
+            let _ = writeln!(o, "    match {m}");
+        }
+        for a in lines("set").unwrap_or_default() {
+            let _ = writeln!(o, "    set   {a}");
+        }
+        let then = t["then"].as_str().unwrap_or("next term");
+        let _ = writeln!(o, "    then  {then}");
+    }
+    o
+}
+
+/// `keel test-policy`.
+#[derive(Debug, Args)]
+pub struct TestPolicyArgs {
+    /// A policy name, or "all" / "none".
+    pub name: String,
+    pub prefix: String,
+    /// AS path, leftmost first: 65001,65002.
+    #[arg(long)]
+    pub as_path: Option<String>,
+    /// Communities, comma-separated: 65001:100,65001:200.
+    #[arg(long)]
+    pub communities: Option<String>,
+    #[arg(long)]
+    pub large_communities: Option<String>,
+    #[arg(long)]
+    pub extended_communities: Option<String>,
+    #[arg(long)]
+    pub local_pref: Option<u32>,
+    #[arg(long)]
+    pub med: Option<u32>,
+    #[arg(long)]
+    pub next_hop: Option<String>,
+    /// valid, invalid or not-found.
+    #[arg(long)]
+    pub rpki: Option<String>,
+    /// Read the policy from this configuration file instead of the running keeld.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn test_policy(api: &Path, a: TestPolicyArgs) -> Result<ExitCodeValue> {
+    let v = match &a.config {
+        Some(path) => {
+            let c = crate::config::Config::load(path)?;
+            let next_hop = match &a.next_hop {
+                Some(n) => Some(n.parse().map_err(|_| anyhow::anyhow!("{n:?} is not an IP address"))?),
+                None => None,
+            };
+            let r = crate::policy_view::TestRoute {
+                prefix: a.prefix.clone(),
+                as_path: a.as_path.clone(),
+                communities: a.communities.clone(),
+                large_communities: a.large_communities.clone(),
+                extended_communities: a.extended_communities.clone(),
+                local_pref: a.local_pref,
+                med: a.med,
+                next_hop,
+                rpki: a.rpki.clone(),
+            };
+            crate::policy_view::test(&c, &a.name, &r).map_err(anyhow::Error::msg)?
+        }
+        None => {
+            let q = query(&[
+                ("prefix", Some(a.prefix.clone())),
+                ("as_path", a.as_path.clone()),
+                ("communities", a.communities.clone()),
+                ("large_communities", a.large_communities.clone()),
+                ("extended_communities", a.extended_communities.clone()),
+                ("local_pref", a.local_pref.map(|v| v.to_string())),
+                ("med", a.med.map(|v| v.to_string())),
+                ("next_hop", a.next_hop.clone()),
+                ("rpki", a.rpki.clone()),
+            ]);
+            request(api, "GET", &format!("/v1/policies/{}/test{q}", encode(&a.name)))?
+        }
+    };
+    if a.json {
+        print_json(&v);
+    } else {
+        let terms: Vec<&str> =
+            v["matched_terms"].as_array().map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        println!("{} {}: {}", v["policy"].as_str().unwrap_or("?"), a.prefix, v["verdict"].as_str().unwrap_or("?"));
+        println!("  matched terms: {}", if terms.is_empty() { "none".to_string() } else { terms.join(", ") });
+        if !v["result"].is_null() {
+            print!("{}", routes_table(&[v["result"].clone()]));
+        }
+    }
+    Ok(if v["verdict"] == "accept" { ExitCodeValue::Accepted } else { ExitCodeValue::Rejected })
+}
+
+/// `keel test-policy` exits 0 when the route is accepted, 1 when rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCodeValue {
+    Accepted,
+    Rejected,
 }
 
 /// POST commands; prints the API's answer (JSON with `--json`).
