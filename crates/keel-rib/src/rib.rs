@@ -192,6 +192,10 @@ pub struct Rib {
     /// count as resolvable with metric 0 (when no FIB tells otherwise).
     next_hops: HashMap<IpAddr, Option<u32>>,
     changed: Vec<Changed>,
+    /// Also record every destination whose paths changed, best or not ([`Rib::take_touched`]):
+    /// for route-server clients' own choices (RFC 7947 §2.3.2).
+    pub track_paths: bool,
+    touched: Vec<Changed>,
 }
 
 impl Default for Rib {
@@ -236,6 +240,8 @@ impl Rib {
             options,
             next_hops: HashMap::default(),
             changed: Vec::new(),
+            track_paths: false,
+            touched: Vec::new(),
         }
     }
 
@@ -560,10 +566,21 @@ impl Rib {
         Candidate { attrs: &p.attrs, source, igp_metric, llgr_stale: self.is_llgr_stale(family, p), path_id: p.path_id }
     }
 
+    /// The best of `paths` (of one destination), by the decision process: a route server's
+    /// per-client choice when the overall best may not go to that client (RFC 7947 §2.3.2).
+    pub fn best_of<'a>(&self, family: Family, paths: &[&'a Path]) -> Option<&'a Path> {
+        let cands: Vec<Candidate> = paths.iter().map(|p| self.candidate(family, p)).collect();
+        let d = decision::decide(&cands, &self.options)?;
+        paths.get(d.best).copied()
+    }
+
     /// Runs the decision process for one destination whose paths changed (`before` is its
     /// selection before the change); records it when the best path or the multipath set
     /// changed; drops the destination when no path is left.
     fn decide(&mut self, family: Family, prefix: Prefix, before: Selection) {
+        if self.track_paths {
+            self.touched.push(Changed { family, prefix });
+        }
         let Some(dest) = self.table(family).and_then(|t| t.get(&prefix)) else { return };
         let decision = if dest.paths.len() == 1 {
             // One path: the decision is whether it is eligible (§9.1.2.1).
@@ -592,6 +609,11 @@ impl Rib {
         if changed {
             self.changed.push(Changed { family, prefix });
         }
+    }
+
+    /// With [`Rib::track_paths`]: the destinations whose paths changed since the last call.
+    pub fn take_touched(&mut self) -> Vec<Changed> {
+        std::mem::take(&mut self.touched)
     }
 
     /// The destinations whose best path changed since the last call (each once).

@@ -481,6 +481,8 @@ impl RibTask {
                 info.asn = negotiated.remote.asn();
                 info.router_id = negotiated.remote.router_id;
                 info.long_lived = negotiated.remote_long_lived_families();
+                // RFC 7947 §2.3.2: route-server clients need every path change, not only best.
+                self.rib.track_paths |= info.route_server_client;
                 self.rib.add_peer(id, info);
                 // Initial advertisement: the whole Loc-RIB of the negotiated families.
                 let families = negotiated.families.clone();
@@ -745,8 +747,18 @@ impl RibTask {
             return;
         }
         let changed = self.rib.take_changed();
+        let touched = self.rib.take_touched();
         if !changed.is_empty() {
             self.tell_fib(&changed).await;
+        }
+        if !touched.is_empty() {
+            for (p, s) in self.peers.values_mut().filter_map(|p| p.session.as_mut().map(|s| (p.id, s))) {
+                if self.rib.peer(p).is_some_and(|i| i.route_server_client) {
+                    let families = &s.negotiated.families;
+                    s.pending
+                        .extend(touched.iter().filter(|c| families.contains(&c.family)).map(|c| (c.family, c.prefix)));
+                }
+            }
         }
         if std::mem::take(&mut self.sweep_fib) {
             if let Some(fib) = &self.fib {
@@ -834,31 +846,52 @@ impl RibTask {
                 if from_pending {
                     s.pending.remove(key);
                 }
-                let best = rib.best(*family, prefix);
-                let out = best.and_then(|best| {
-                    let llgr = rib.is_llgr_stale(*family, best);
-                    let ctx = Context {
-                        family: *family,
-                        prefix,
-                        rpki: None,
-                        local_asn: *local_asn,
-                        local_address: target.local_address,
-                    };
-                    let key = export_chain.as_ref().map(|c| c.route_key(&ctx));
+                let ctx = Context {
+                    family: *family,
+                    prefix,
+                    rpki: None,
+                    local_asn: *local_asn,
+                    local_address: target.local_address,
+                };
+                let route_key = export_chain.as_ref().map(|c| c.route_key(&ctx));
+                // The export of one path to this neighbor: its UPDATE group, or `None`.
+                let mut slot_for = |path: &keel_rib::Path| {
+                    let llgr = rib.is_llgr_stale(*family, path);
                     let slot = *exports
-                        .entry((*family, best.peer, Arc::as_ptr(&best.attrs), llgr, key))
+                        .entry((*family, path.peer, Arc::as_ptr(&path.attrs), llgr, route_key))
                         .or_insert_with(|| {
-                            let source = (best.peer != PeerId::LOCAL).then(|| rib.peer(best.peer)).flatten();
-                            let set = export(*family, &best.attrs, best.peer, source, id, &target, llgr)?;
-                            let set = match (&export_chain, &key) {
-                                (Some(chain), Some(key)) => export_policy(chain, &ctx, key, set, llgr)?,
+                            let source = (path.peer != PeerId::LOCAL).then(|| rib.peer(path.peer)).flatten();
+                            let set = export(*family, &path.attrs, path.peer, source, id, &target, llgr)?;
+                            let set = match (&export_chain, &route_key) {
+                                (Some(chain), Some(k)) => export_policy(chain, &ctx, k, set, llgr)?,
                                 _ => set,
                             };
                             announce.push((*family, set, Vec::new()));
                             Some(announce.len() - 1)
                         });
-                    slot.map(|i| (i, Sent { source: best.peer, attrs: best.attrs.clone(), llgr_stale: llgr, epoch }))
-                });
+                    slot.map(|i| (i, Sent { source: path.peer, attrs: path.attrs.clone(), llgr_stale: llgr, epoch }))
+                };
+                let out = match rib.dest(*family, prefix) {
+                    None => None,
+                    Some(dest) => {
+                        let best = dest.best_path();
+                        match best.and_then(&mut slot_for) {
+                            Some(x) => Some(x),
+                            // RFC 7947 §2.3.2: a route-server client gets the best path it may
+                            // have, not nothing, when the overall best is filtered for it.
+                            None if target.route_server_client && dest.paths.len() > 1 => {
+                                let allowed: Vec<&keel_rib::Path> = dest
+                                    .paths
+                                    .iter()
+                                    .filter(|p| best.is_none_or(|b| !std::ptr::eq(*p, b)))
+                                    .filter(|p| slot_for(p).is_some())
+                                    .collect();
+                                rib.best_of(*family, &allowed).and_then(slot_for)
+                            }
+                            None => None,
+                        }
+                    }
+                };
                 match out {
                     Some((i, sent)) => {
                         if s.sent.get(key) == Some(&sent) {

@@ -359,3 +359,65 @@ async fn export_policy_change_recomputes_the_adj_rib_out() {
     assert_eq!(withdrawn, vec!["192.0.2.0/24".to_string()], "rejected by the new export policy");
     assert_eq!(announced.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), vec!["198.51.100.0/24"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn route_server_client_gets_the_best_path_its_policy_allows() {
+    use keel_rib::policy::{Link, Match, Policy, Term};
+    let rig = Rig::start();
+    let a = Neighbor::new(1, 65001, false);
+    let b = Neighbor::new(2, 65002, false);
+    let mut c = Neighbor::new(3, 65003, false);
+    // C takes nothing that came through AS 65001.
+    let no_a = Term {
+        name: "no-a".into(),
+        matches: vec![Match::NeighborAs(65001)],
+        actions: vec![],
+        verdict: Some(Verdict::Reject),
+    };
+    let export = Arc::new(Chain {
+        links: vec![Link::Policy(Arc::new(Policy { name: "c-out".into(), terms: vec![no_a] })), Link::AcceptAll],
+    });
+    rig.send(set_policy(c.address, Arc::new(Chain::accept_all()), export, (0, 1))).await;
+    rig.send(a.up()).await;
+    rig.send(b.up()).await;
+    let RibEvent::PeerUp { address, negotiated, local, helper, writer, .. } = c.up() else { unreachable!() };
+    let policy = PeerPolicy { route_server_client: true, ..PeerPolicy::default_ibgp() };
+    rig.send(RibEvent::PeerUp { address, negotiated, local, policy, helper, writer }).await;
+    rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
+    rig.send(b.announce(&["198.51.100.0/24"], &[65002, 65010], vec![])).await;
+    assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(a.address), false)), "A is best overall");
+    let (announced, _) = c.received();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    // B's path, as a route server sends it (no AS added).
+    let path = rig.routes().await;
+    assert!(path.iter().any(|r| r.neighbor == Some(b.address)));
+    // A change of B's path (not the best) reaches C too.
+    rig.send(b.announce(&["198.51.100.0/24"], &[65002, 65020], vec!["65002:1".parse().unwrap()])).await;
+    rig.routes().await;
+    let (announced, _) = c.received();
+    assert_eq!(announced, vec![("198.51.100.0/24".to_string(), vec!["65002:1".parse().unwrap()])]);
+    // B withdraws: C has nothing it may get.
+    rig.send(RibEvent::Update {
+        address: b.address,
+        update: match Message::decode(
+            &{
+                let mut v = Vec::new();
+                builder::withdraw(
+                    V4,
+                    &[Nlri::new("198.51.100.0/24".parse().unwrap())],
+                    &CodecOptions::default(),
+                    &mut v,
+                )
+                .expect("encode");
+                v
+            },
+            &CodecOptions::default(),
+        ) {
+            Ok(Message::Update(u)) => u,
+            other => panic!("{other:?}"),
+        },
+    })
+    .await;
+    rig.routes().await;
+    assert_eq!(c.received().1, vec!["198.51.100.0/24".to_string()]);
+}
