@@ -86,6 +86,19 @@ pub struct FibConfig {
     /// Protocol id keel's routes carry (`ip route ... proto 186`).
     #[serde(default = "default_protocol")]
     pub protocol: u8,
+    /// Where routes go: the Linux kernel, or an in-memory table journalled to
+    /// `state_dir/fib.journal` that outlives keeld like the kernel's does (no root needed;
+    /// `keel lab`).
+    #[serde(default)]
+    pub backend: FibBackend,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FibBackend {
+    #[default]
+    Kernel,
+    Memory,
 }
 
 fn default_table() -> u32 {
@@ -97,7 +110,7 @@ fn default_protocol() -> u8 {
 
 impl Default for FibConfig {
     fn default() -> Self {
-        FibConfig { enabled: false, table: default_table(), protocol: default_protocol() }
+        FibConfig { enabled: false, table: default_table(), protocol: default_protocol(), backend: FibBackend::Kernel }
     }
 }
 
