@@ -128,9 +128,10 @@ impl Fib for JournalFib {
         for c in changes {
             match c {
                 FibChange::Upsert(r) => {
-                    let current = installed.get(&r.prefix).cloned().or_else(|| {
-                        self.table.get(&r.prefix).map(|h| Some(FibRoute::new(r.prefix, h.to_vec())))
-                    });
+                    let current = installed
+                        .get(&r.prefix)
+                        .cloned()
+                        .or_else(|| self.table.get(&r.prefix).map(|h| Some(FibRoute::new(r.prefix, h.to_vec()))));
                     let unchanged = current.flatten().is_some_and(|old| r.satisfied_by(&old));
                     if !unchanged && !r.next_hops.is_empty() {
                         lines.push_str(&route_line('+', r));

@@ -69,6 +69,7 @@ fn main() {
             hold_time: 90,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             graceful_restart: None,
+            long_lived: Vec::new(),
         };
         let (mut rd, _wr, _) = support::connect(&down).await;
         let expected = v4 + v6;
@@ -104,6 +105,7 @@ fn main() {
                 hold_time: 90,
                 families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
                 graceful_restart: None,
+                long_lived: Vec::new(),
             };
             senders.push(tokio::spawn(async move {
                 let (mut rd, mut wr, _) = support::connect(&cfg).await;

@@ -82,6 +82,7 @@ fn main() {
         hold_time: 90,
         families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
         graceful_restart: g,
+        long_lived: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {

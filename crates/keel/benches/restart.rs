@@ -109,6 +109,7 @@ fn main() {
         hold_time: 90,
         families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
         graceful_restart: Some(gr.clone()),
+        long_lived: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // One run of keeld: upstreams send their tables; returns when the downstream has End-of-RIB

@@ -93,6 +93,7 @@ fn main() {
                 hold_time: HOLD,
                 families: vec![Family::IPV4_UNICAST],
                 graceful_restart: None,
+                long_lived: Vec::new(),
             };
             let arrivals = arrivals.clone();
             let up_tx = up_tx.clone();
@@ -143,6 +144,7 @@ fn main() {
             hold_time: HOLD,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             graceful_restart: None,
+            long_lived: Vec::new(),
         };
         let (mut frd, mut fwr, _) = speaker::connect(&feeder).await.expect("feeder session");
         tokio::spawn(async move { while let Ok(Some(_)) = frd.next().await {} });

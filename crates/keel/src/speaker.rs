@@ -3,7 +3,7 @@
 //! keeps no RIB; callers record what they need.
 
 use bytes::BytesMut;
-use keel_wire::capability::GracefulRestart;
+use keel_wire::capability::{GracefulRestart, LongLivedFamily};
 use keel_wire::{header, Capability, CodecOptions, Family, Message, Open};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,6 +20,8 @@ pub struct SpeakerConfig {
     pub hold_time: u16,
     pub families: Vec<Family>,
     pub graceful_restart: Option<GracefulRestart>,
+    /// RFC 9494 §3 capability; sent only with `graceful_restart` (§4.1).
+    pub long_lived: Vec<LongLivedFamily>,
 }
 
 impl SpeakerConfig {
@@ -29,6 +31,9 @@ impl SpeakerConfig {
         caps.push(Capability::ExtendedMessage);
         if let Some(g) = &self.graceful_restart {
             caps.push(Capability::GracefulRestart(g.clone()));
+            if !self.long_lived.is_empty() {
+                caps.push(Capability::LongLivedGracefulRestart(self.long_lived.clone()));
+            }
         }
         Open::new(self.asn, self.hold_time, self.router_id, caps)
     }

@@ -145,6 +145,7 @@ fn new_connection_while_established_is_a_restart() {
         hold_time: 90,
         families: vec![Family::IPV4_UNICAST],
         graceful_restart: Some(gr_cap()),
+        long_lived: Vec::new(),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let route = |p: &str| {

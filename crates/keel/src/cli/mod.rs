@@ -1,6 +1,6 @@
 //! The `keel` command line: one subcommand per tool.
 //!
-//! `keel decode` turns BGP messages given as hex into one JSON object per message (see
+//! `keel lab` runs the restart rehearsal ([`crate::lab`]). `keel decode` turns BGP messages given as hex into one JSON object per message (see
 //! [`decode`] for the exact output shape). `keel show`, `clear`, `reload` and `stop` talk to a
 //! running keeld through its API socket (`--api`, else `$KEEL_API`, else the default path).
 
@@ -26,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// Decode BGP messages given as hex; print one JSON object per message.
     Decode(decode::DecodeArgs),
+    /// Restart rehearsal on this machine: keeld between a generated upstream and an observer,
+    /// restarted, crashed and disturbed with and without graceful restart; prints what moved.
+    Lab(crate::lab::LabArgs),
     /// Show neighbors and routes of a running keeld.
     #[command(subcommand)]
     Show(show::Show),
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let api = client::api_path(cli.api.as_deref());
     let result = match cli.command {
         Command::Decode(args) => return decode::run(&args),
+        Command::Lab(args) => return crate::lab::run(&args),
         Command::Show(what) => show::show(&api, what),
         Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
             &api,

@@ -571,6 +571,7 @@ fn propagation_slow_consumer_does_not_hold_up_the_others() {
         hold_time: 30,
         families: vec![Family::IPV4_UNICAST],
         graceful_restart: None,
+        long_lived: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
