@@ -140,6 +140,8 @@ pub struct Sample {
     pub updates: [u64; 2],
     pub routes: [u64; 2],
     pub keeld_up: bool,
+    /// 0 while no keeld runs.
+    pub keeld_pid: i32,
     pub keeld_rss_kib: u64,
     pub lab_rss_kib: u64,
 }
@@ -567,6 +569,7 @@ async fn sample(
             updates: peers.each_ref().map(|p| p.updates.load(Ordering::Relaxed)),
             routes: peers.each_ref().map(|p| p.routes.load(Ordering::Relaxed)),
             keeld_up: keeld_stat.is_some(),
+            keeld_pid: pid,
             keeld_rss_kib: keeld_stat.map_or(0, |s| s.1),
             lab_rss_kib: process::proc_stat(lab_pid).map_or(0, |s| s.1),
         };

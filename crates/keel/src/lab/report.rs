@@ -102,7 +102,7 @@ const COLORS: [&str; 2] = ["#1f77b4", "#d62728"];
 /// route count. Each peer's marks are in one `<g class="series" data-peer="NAME">`.
 pub fn svg(results: &[ScenarioResult], timeline: &Timeline) -> String {
     let (w, left, right) = (1100.0, 90.0, 20.0);
-    let (lanes_top, lane_h) = (30.0, 16.0);
+    let (lanes_top, lane_h) = (40.0, 16.0);
     let rate_top = lanes_top + 3.0 * (lane_h + 6.0) + 20.0;
     let band_h = 120.0;
     let routes_top = rate_top + band_h + 30.0;
@@ -127,8 +127,10 @@ pub fn svg(results: &[ScenarioResult], timeline: &Timeline) -> String {
          role=\"img\" aria-label=\"timeline\">\n<style>text{{font:11px sans-serif}} .axis{{stroke:#888}}</style>\n"
     );
     // Scenario spans.
-    for r in results {
+    for (i, r) in results.iter().enumerate() {
         let (x0, x1) = (x(r.span.0), x(r.span.1));
+        // Labels alternate between two rows so that short scenarios stay readable.
+        let label_y = lanes_top - 4.0 - 12.0 * (i % 2) as f64;
         let fill = if r.graceful_restart { "#e8f4e8" } else { "#fbeaea" };
         let _ = write!(
             o,
@@ -136,7 +138,7 @@ pub fn svg(results: &[ScenarioResult], timeline: &Timeline) -> String {
              <text x=\"{x0:.1}\" y=\"{:.1}\">{}{}</text><title>{} {}: {} routes removed, {} UPDATEs</title></g>\n",
             (x1 - x0).max(1.0),
             h - lanes_top - 30.0,
-            lanes_top - 8.0,
+            label_y,
             escape(r.scenario),
             if r.graceful_restart { " GR" } else { "" },
             escape(r.scenario),
@@ -150,8 +152,8 @@ pub fn svg(results: &[ScenarioResult], timeline: &Timeline) -> String {
         (lanes_top + lane_h - 3.0, "upstream"),
         (lanes_top + lane_h + 6.0 + lane_h - 3.0, "observer"),
         (lanes_top + 2.0 * (lane_h + 6.0) + lane_h - 3.0, "keeld process"),
-        (rate_top + 12.0, "UPDATEs/s"),
-        (routes_top + 12.0, "routes"),
+        (rate_top - 6.0, "UPDATEs per second"),
+        (routes_top - 6.0, "routes"),
     ] {
         let _ = writeln!(o, "<text x=\"4\" y=\"{y:.1}\">{label}</text>");
     }
@@ -218,7 +220,19 @@ pub fn svg(results: &[ScenarioResult], timeline: &Timeline) -> String {
         );
     }
     let _ = writeln!(o, "<g class=\"process\" data-process=\"keeld\">");
-    lane(&mut o, lanes_top + 2.0 * (lane_h + 6.0), &|i| samples[i].keeld_up, "keeld");
+    let keeld_y = lanes_top + 2.0 * (lane_h + 6.0);
+    lane(&mut o, keeld_y, &|i| samples[i].keeld_up, "keeld");
+    // A new keeld process (a restart may be shorter than one sample).
+    for p in samples.windows(2).filter(|p| p[1].keeld_pid != p[0].keeld_pid && p[1].keeld_pid != 0) {
+        let _ = writeln!(
+            o,
+            "<rect x=\"{:.1}\" y=\"{keeld_y:.1}\" width=\"2\" height=\"{lane_h}\" fill=\"#000\">\
+             <title>keeld started (pid {}) at {:.1} s</title></rect>",
+            x(p[1].t) - 1.0,
+            p[1].keeld_pid,
+            p[1].t
+        );
+    }
     let _ = writeln!(o, "</g>");
     // Legend.
     for (p, name) in PEERS.iter().enumerate() {
@@ -284,7 +298,8 @@ pub fn html(results: &[ScenarioResult], timeline: &Timeline, summary: &Summary) 
         }
         o.push_str("</tr>\n");
     }
-    o.push_str("</table>\n<h2>Timeline</h2>\n<p>Lanes: sessions of each peer with keeld and keeld's process (green: up). \
+    o.push_str("</table>\n<h2>Timeline</h2>\n<p>Lanes: sessions of each peer with keeld and keeld's process (green: up; \
+         black tick: a new keeld process). \
          Then UPDATEs per second and routes per peer (upstream: routes sent on its session; observer: routes in its RIB). \
          Shaded: scenarios (green with graceful restart, red without).</p>\n");
     o.push_str(&svg(results, timeline));
