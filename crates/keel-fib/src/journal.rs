@@ -191,7 +191,7 @@ mod tests {
         // A write cut short by SIGKILL is not an operation.
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"+ 203.0.113.0/24 19").unwrap();
         let mut fib = JournalFib::open(&path).unwrap();
-        assert_eq!(block_on(fib.read_owned()).unwrap(), [a.clone()]);
+        assert_eq!(block_on(fib.read_owned()).unwrap(), [a]);
         assert_eq!(operations(&path).unwrap(), 3);
         let via = block_on(fib.resolve("192.0.2.2".parse().unwrap())).unwrap().unwrap();
         assert_eq!(via.gateway, None, "every next hop is connected");

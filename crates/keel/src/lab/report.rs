@@ -132,10 +132,10 @@ pub fn svg(results: &[ScenarioResult], timeline: &Timeline) -> String {
         // Labels alternate between two rows so that short scenarios stay readable.
         let label_y = lanes_top - 4.0 - 12.0 * (i % 2) as f64;
         let fill = if r.graceful_restart { "#e8f4e8" } else { "#fbeaea" };
-        let _ = write!(
+        let _ = writeln!(
             o,
             "<g class=\"scenario\"><rect x=\"{x0:.1}\" y=\"{lanes_top}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"/>\
-             <text x=\"{x0:.1}\" y=\"{:.1}\">{}{}</text><title>{} {}: {} routes removed, {} UPDATEs</title></g>\n",
+             <text x=\"{x0:.1}\" y=\"{:.1}\">{}{}</text><title>{} {}: {} routes removed, {} UPDATEs</title></g>",
             (x1 - x0).max(1.0),
             h - lanes_top - 30.0,
             label_y,
