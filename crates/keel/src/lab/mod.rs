@@ -359,7 +359,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
     let t0 = Instant::now();
     let fed = topo.upstream.connect_and_feed(false, Instant::now() + Duration::from_secs(20)).await;
     fed.with_context(|| format!("upstream session to keeld ({mode}); see {}", state_dir.join("keeld.log").display()))?;
-    let (settled, _) = settle(lab, &mut topo, t0, Duration::from_secs(60 + lab.feed.routes / 5000)).await;
+    let (settled, _) = settle(lab, &mut topo, t0, Duration::from_secs(60 + lab.feed.routes / 5000), None).await;
     lab.set_progress(None);
     if !settled {
         bail!(
@@ -399,6 +399,7 @@ struct Snapshot {
     announcements: u64,
     llgr_stale: u64,
     fib: Option<u64>,
+    fib_journal_len: Option<u64>,
     cpu: f64,
 }
 
@@ -411,6 +412,7 @@ fn snapshot(topo: &Topology) -> Snapshot {
         announcements: s.announcements,
         llgr_stale: s.llgr_stale,
         fib: keel_fib::journal::operations(&topo.keeld.fib_journal()).ok(),
+        fib_journal_len: std::fs::metadata(topo.keeld.fib_journal()).map(|m| m.len()).ok(),
         cpu: topo.keeld.cpu_total(),
     }
 }
@@ -452,7 +454,8 @@ async fn run_scenario(
         }
     }
     let end_of_rib = end_of_rib(lab, topo, scenario, t0).await;
-    let (settled, settle_time) = settle(lab, topo, t0, Duration::from_secs(90 + lab.feed.routes / 5000)).await;
+    let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
+    let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
     let after = snapshot(topo);
     let end = lab.now();
     let peak_rss_kib = {
@@ -515,10 +518,10 @@ async fn end_of_rib(lab: &Lab, topo: &Topology, scenario: Scenario, t0: Instant)
 /// Waits until the observer holds the whole table with nothing stale and End-of-RIB received,
 /// the upstream's table is sent, keeld runs, and neither the observer nor the FIB changed for
 /// `lab.quiet`. Returns whether that happened before `limit`, and when (from `t0`).
-async fn settle(lab: &Lab, topo: &mut Topology, t0: Instant, limit: Duration) -> (bool, Duration) {
+async fn settle(lab: &Lab, topo: &mut Topology, t0: Instant, limit: Duration, fib_len: Option<u64>) -> (bool, Duration) {
     let journal = topo.keeld.fib_journal();
-    let mut fib_len = None;
-    let mut fib_changed = Instant::now();
+    let mut fib_len = fib_len;
+    let mut fib_changed = t0;
     loop {
         let len = std::fs::metadata(&journal).map(|m| m.len()).ok();
         if len != fib_len {
