@@ -69,12 +69,31 @@ fn replay(text: &str) -> io::Result<(Vec<FibRoute>, u64)> {
 }
 
 /// Every table operation recorded in the journal at `path` since it was created (0 when
-/// there is no journal yet).
+/// there is no journal yet). Reads the file as a stream: no routes are kept.
 pub fn operations(path: &Path) -> io::Result<u64> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(replay(&text)?.1),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(e),
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut reader = io::BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    let mut operations = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+            return Ok(operations);
+        }
+        match line.first() {
+            Some(b'+' | b'-') => operations += 1,
+            Some(b'#') => {
+                let text = String::from_utf8_lossy(&line);
+                let n = text.trim_end().strip_prefix("# operations ").and_then(|n| n.parse::<u64>().ok());
+                operations += n.ok_or_else(|| malformed(0))?;
+            }
+            _ => {}
+        }
     }
 }
 

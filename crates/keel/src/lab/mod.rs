@@ -275,12 +275,20 @@ pub fn run(args: &LabArgs) -> ExitCode {
 }
 
 async fn rehearse(args: &LabArgs) -> Result<bool> {
+    // Few allocator arenas: the lab's threads would otherwise each keep freed memory of the
+    // million-route runs in their own arena (the lab's RSS counts in the 2 GB budget).
+    // SAFETY: mallopt has no preconditions.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let keeld_exe = process::find_keeld(args.keeld.as_deref())?;
     let dir = TempDir::new()?;
     let addresses = Addresses::pick()?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (v4, v6) = (args.routes, args.routes / 5);
     let feed = tokio::task::spawn_blocking(move || peers::feed(v4, v6)).await?.context("cannot encode the table")?;
+    // The generated table is gone, only its encoding stays: hand the memory back (a million
+    // routes are several hundred MiB in the generator's structures).
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
     let lab = Lab {
         dir,
         keeld_exe,
@@ -423,6 +431,8 @@ async fn run_scenario(
     scenario: Scenario,
     graceful_restart: bool,
 ) -> Result<ScenarioResult> {
+    // SAFETY: malloc_trim has no preconditions; it returns what the last scenario freed.
+    unsafe { libc::malloc_trim(0) };
     let before = snapshot(topo);
     let first_pid = topo.keeld.pids.len().saturating_sub(1);
     let start = lab.now();
@@ -518,7 +528,13 @@ async fn end_of_rib(lab: &Lab, topo: &Topology, scenario: Scenario, t0: Instant)
 /// Waits until the observer holds the whole table with nothing stale and End-of-RIB received,
 /// the upstream's table is sent, keeld runs, and neither the observer nor the FIB changed for
 /// `lab.quiet`. Returns whether that happened before `limit`, and when (from `t0`).
-async fn settle(lab: &Lab, topo: &mut Topology, t0: Instant, limit: Duration, fib_len: Option<u64>) -> (bool, Duration) {
+async fn settle(
+    lab: &Lab,
+    topo: &mut Topology,
+    t0: Instant,
+    limit: Duration,
+    fib_len: Option<u64>,
+) -> (bool, Duration) {
     let journal = topo.keeld.fib_journal();
     let mut fib_len = fib_len;
     let mut fib_changed = t0;
