@@ -277,6 +277,16 @@ impl ObserverState {
     }
 }
 
+/// How long the observer keeps a lost session's routes: keeld's restart time when the loss
+/// is graceful, `None` when they go at once. `keel` is keeld's GR capability (the observer
+/// always sends one). RFC 4724 §4.2 with RFC 8538 §3: a TCP loss is graceful; a NOTIFICATION
+/// is graceful only with the N bit and when it is not a Hard Reset.
+fn graceful_loss(keel: Option<&GracefulRestart>, notification: Option<&Notification>) -> Option<Duration> {
+    let keel = keel?;
+    let graceful = notification.is_none_or(|n| keel.notification && !n.is_hard_reset());
+    graceful.then(|| Duration::from_secs(keel.restart_time.into()))
+}
+
 fn family_of(p: &Prefix) -> Family {
     if p.is_ipv4() {
         Family::IPV4_UNICAST
@@ -356,14 +366,8 @@ impl Observer {
                 }
             }
             drop(wr);
-            // RFC 4724 §4.2 with RFC 8538 §3: graceful unless a NOTIFICATION ended the session
-            // without the N bit, or it was a Hard Reset.
-            let graceful = gr.as_ref().filter(|g| match &notification {
-                None => true,
-                Some(n) => g.notification && !n.is_hard_reset(),
-            });
             let mut s = lock();
-            s.session_down(graceful.map(|g| Duration::from_secs(g.restart_time.into())));
+            s.session_down(graceful_loss(gr.as_ref(), notification.as_ref()));
             stats.established.store(false, Ordering::Relaxed);
             stats.routes.store(s.rib.len() as u64, Ordering::Relaxed);
         }
@@ -403,6 +407,22 @@ mod tests {
         s.update(&announce(&["198.51.100.0/24", "203.0.113.0/24"]));
         s.session_down(None);
         assert_eq!((s.routes(), s.removed), (0, 2));
+    }
+
+    #[test]
+    fn graceful_loss_follows_rfc_4724_and_8538() {
+        let gr =
+            |n_bit| GracefulRestart { restart_state: false, notification: n_bit, restart_time: 30, families: vec![] };
+        let cease = |sub| Notification::new(code::CEASE, sub, Vec::new());
+        let reset = cease(cease::ADMINISTRATIVE_RESET);
+        let hard = Notification::hard_reset(&reset);
+        let kept = Some(Duration::from_secs(30));
+        assert_eq!(graceful_loss(Some(&gr(true)), None), kept, "TCP loss");
+        assert_eq!(graceful_loss(Some(&gr(false)), None), kept, "TCP loss without N bit");
+        assert_eq!(graceful_loss(Some(&gr(true)), Some(&reset)), kept, "Administrative Reset with N bit");
+        assert_eq!(graceful_loss(Some(&gr(false)), Some(&reset)), None, "NOTIFICATION without N bit");
+        assert_eq!(graceful_loss(Some(&gr(true)), Some(&hard)), None, "Hard Reset");
+        assert_eq!(graceful_loss(None, None), None, "no GR from keeld");
     }
 
     #[test]
