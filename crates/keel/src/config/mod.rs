@@ -515,6 +515,16 @@ mod tests {
     }
 
     #[test]
+    fn fib_backend_is_kernel_unless_memory_is_asked() {
+        let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[fib]\nenabled = true\n";
+        assert_eq!(Config::parse(base, "t.toml").unwrap().fib.backend, FibBackend::Kernel);
+        let c = Config::parse(&format!("{base}backend = \"memory\"\n"), "t.toml").unwrap();
+        assert_eq!(c.fib.backend, FibBackend::Memory);
+        let e = error(&format!("{base}backend = \"disk\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (6, "fib.backend"), "{e}");
+    }
+
+    #[test]
     fn neighbor_overrides_graceful_restart() {
         let c = Config::parse(
             "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[graceful_restart]\nrestart_time = 90\n\
