@@ -365,16 +365,16 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
     let mut topo = Topology { keeld, upstream, observer, _observer_task: observer_task, _sampler: sampler };
     lab.set_progress(Some(format!("loading table ({mode})")));
     let t0 = Instant::now();
-    let fed = topo.upstream.connect_and_feed(false, Instant::now() + Duration::from_secs(20)).await;
-    fed.with_context(|| format!("upstream session to keeld ({mode}); see {}", state_dir.join("keeld.log").display()))?;
+    let fed = feed_while_keeld_runs(&mut topo, false).await;
+    fed.with_context(|| format!("upstream session to keeld ({mode})"))?;
     let (settled, _) = settle(lab, &mut topo, t0, Duration::from_secs(60 + lab.feed.routes / 5000), None).await;
     lab.set_progress(None);
     if !settled {
         bail!(
-            "the table did not reach the observer ({mode}): {} of {} routes; see {}",
+            "the table did not reach the observer ({mode}): {} of {} routes; keeld's log ends with:\n{}",
             topo.observer.lock().routes(),
             lab.feed.routes,
-            state_dir.join("keeld.log").display()
+            topo.keeld.log_tail(15)
         );
     }
     lab.note(&format!("table loaded {mode} in {:.1} s", t0.elapsed().as_secs_f64()));
@@ -397,6 +397,20 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
     topo.upstream.close();
     topo.keeld.stop(libc::SIGKILL, Duration::from_secs(5)).await;
     Ok(results)
+}
+
+/// Connects the upstream and sends its table, giving up at once if keeld exits meanwhile
+/// (a port in use, a bad configuration) rather than after the connect timeout.
+async fn feed_while_keeld_runs(topo: &mut Topology, restarting: bool) -> Result<()> {
+    let pid = topo.keeld.pid();
+    let why = tokio::select! {
+        r = topo.upstream.connect_and_feed(restarting, Instant::now() + Duration::from_secs(30)) => match r {
+            Ok(()) => return Ok(()),
+            Err(e) => e.to_string(),
+        },
+        _ = process::exited(pid) => "keeld exited".to_string(),
+    };
+    bail!("{why}; keeld's log ends with:\n{}", topo.keeld.log_tail(15))
 }
 
 /// Counters at one moment, to subtract.
@@ -444,7 +458,8 @@ async fn run_scenario(
             topo.keeld.stop(signal, Duration::from_secs(15)).await;
             topo.upstream.close();
             topo.keeld.start()?;
-            topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back to the new keeld")?;
+            let fed = feed_while_keeld_runs(topo, false).await;
+            fed.context("upstream back to the new keeld")?;
         }
         Scenario::PeerRestart => {
             topo.upstream.close();

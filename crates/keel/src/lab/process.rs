@@ -103,6 +103,18 @@ pub fn proc_stat(pid: i32) -> Option<(f64, u64)> {
     Some(((utime + stime) / ticks, rss))
 }
 
+/// Returns once `pid` has exited (a zombie waiting to be reaped, or gone).
+pub async fn exited(pid: Option<i32>) {
+    let Some(pid) = pid else { return };
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()).is_none_or(|state| state == "Z") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The keeld under test. One process at a time; every run is reaped with `wait4`, which also
 /// gives the CPU time of runs that ended.
 pub struct Keeld {
@@ -142,6 +154,13 @@ impl Keeld {
 
     pub fn fib_journal(&self) -> PathBuf {
         self.state_dir.join("fib.journal")
+    }
+
+    /// The last `lines` lines keeld logged (the directory goes when the lab ends).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     pub fn pid(&self) -> Option<i32> {
