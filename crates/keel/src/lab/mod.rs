@@ -151,6 +151,10 @@ pub struct Timeline {
     pub samples: Vec<Sample>,
 }
 
+/// How long the upstream stays away in `peer-restart` and `hard-reset`: a restarting router
+/// takes at least that, and keeld has time to act on the loss before the routes come back.
+const AWAY: Duration = Duration::from_secs(1);
+
 /// The peers the timeline and report name, in sample order.
 pub const PEERS: [&str; 2] = ["upstream", "observer"];
 
@@ -463,7 +467,7 @@ async fn run_scenario(
         }
         Scenario::PeerRestart => {
             topo.upstream.close();
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(AWAY).await;
             topo.upstream.connect_and_feed(true, deadline()).await.context("upstream restart")?;
         }
         Scenario::Llgr => {
@@ -474,7 +478,7 @@ async fn run_scenario(
         }
         Scenario::HardReset => {
             topo.upstream.hard_reset().await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(AWAY).await;
             topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back after Hard Reset")?;
         }
     }
