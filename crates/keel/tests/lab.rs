@@ -5,6 +5,7 @@
 //! its HTML report opens in headless Chromium without console errors, with one SVG series per
 //! peer. Chromium is required (scripts/test installs it); `llgr` is not asserted (LLGR is
 //! still being implemented). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x.
+//! `--peer bird` runs BIRD as the upstream (root, like the interop tests).
 
 use serde_json::Value;
 use std::path::Path;
@@ -12,6 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ROUTES: u64 = 6000;
+
+/// One rehearsal at a time: two labs whose pids match modulo 200 would pick the same addresses.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Processes whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<String> {
@@ -60,17 +64,13 @@ fn console_lines(log: &str) -> Vec<&str> {
     log.lines().filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught")).collect()
 }
 
-#[test]
-fn lab_rehearsal_with_and_without_graceful_restart() {
-    let dir = std::env::temp_dir().join(format!("keel-test-lab-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let report = dir.join("keel-lab-report.html");
+/// Runs `keel lab ARGS --json` in `dir`; the results and the lab's pid.
+fn lab(dir: &Path, args: &[&str]) -> (Vec<Value>, u32) {
     let child = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["lab", "--routes", "5000", "--json", "--scenarios", "restart,crash,peer-restart,hard-reset"])
-        .arg("--report")
-        .arg(&report)
-        .current_dir(&dir)
+        .arg("lab")
+        .args(args)
+        .arg("--json")
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -79,13 +79,58 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "keel lab failed:\n{stderr}");
-    let results: Vec<Value> = serde_json::from_slice(&out.stdout)
+    let results = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)));
+    (results, lab_pid)
+}
 
-    // Nothing the lab started is left: no process mentions its directory, which is gone too.
+/// Nothing the lab started is left: no process mentions its directory, which is gone too.
+fn assert_nothing_left(lab_pid: u32) {
     let lab_dir = format!("keel-lab-{lab_pid}");
     assert_eq!(processes_mentioning(&lab_dir), Vec::<String>::new(), "processes left by keel lab");
     assert!(!std::env::temp_dir().join(&lab_dir).exists(), "keel lab left its directory");
+}
+
+#[test]
+fn lab_with_bird_as_upstream() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("keel-test-lab-bird-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (results, lab_pid) = lab(&dir, &["--routes", "2000", "--peer", "bird", "--scenarios", "restart,peer-restart"]);
+    assert_nothing_left(lab_pid);
+    assert_eq!(results.len(), 4, "{results:#?}");
+    for r in &results {
+        assert_eq!(r["settled"], true, "{r}");
+        let (gr, s) = (r["graceful_restart"] == true, &r["scenario"]);
+        // BIRD helps keel's restart and restarts gracefully itself (birdc graceful restart, bird -R).
+        assert_eq!(r["routes_removed"], if gr { 0 } else { 2400 }, "{s} (GR {gr}): {r}");
+        if gr {
+            assert_eq!(r["fib_operations"], 0, "{s} with GR: {r}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn lab_rehearsal_with_and_without_graceful_restart() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("keel-test-lab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("keel-lab-report.html");
+    let (results, lab_pid) = lab(
+        &dir,
+        &[
+            "--routes",
+            "5000",
+            "--scenarios",
+            "restart,crash,peer-restart,hard-reset",
+            "--report",
+            "keel-lab-report.html",
+        ],
+    );
+    assert_nothing_left(lab_pid);
     for r in &results {
         for pid in r["keeld_pids"].as_array().unwrap() {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

@@ -1,7 +1,8 @@
 //! `keel lab`: a restart rehearsal on the local machine, no configuration needed.
 //!
-//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own, an
-//! upstream that feeds a generated Internet-like table and an observer downstream, on
+//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own (or BIRD
+//! as the upstream, [`bird`]), an upstream that feeds a generated Internet-like table and an
+//! observer downstream, on
 //! 127.77.N.1/.2/.3, with the in-memory FIB (`[fib] backend = "memory"`), which outlives keeld
 //! like the kernel's table. It then disturbs the network in each scenario, once with graceful
 //! restart and once without, and measures what the observer saw (from its own Adj-RIB-In),
@@ -21,6 +22,7 @@
 //! quiet) and ending when that state is back. Everything the lab starts is ended, and its
 //! temporary directory removed, on return, on error and on Ctrl-C or SIGTERM.
 
+pub mod bird;
 pub mod peers;
 pub mod process;
 pub mod report;
@@ -82,7 +84,8 @@ pub struct LabArgs {
     /// Scenarios to run, comma separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
     pub scenarios: Vec<Scenario>,
-    /// Use this real daemon as upstream and observer instead of keel's own speaker.
+    /// Use this real daemon as the upstream instead of keel's own speaker (bird only so far;
+    /// the observer stays keel's).
     #[arg(long, value_enum)]
     pub peer: Option<PeerKind>,
     /// Run in a network namespace with the kernel FIB and a traffic flow (root only).
@@ -170,6 +173,9 @@ struct Lab {
     progress: Arc<Mutex<Option<String>>>,
     tty: bool,
     quiet: Duration,
+    peer: Option<PeerKind>,
+    ipv4: usize,
+    ipv6: usize,
 }
 
 impl Lab {
@@ -212,16 +218,81 @@ impl Lab {
         c.push_str(&format!(
             "[[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"upstream\"\npassive = true\nimport = \"all\"\nexport = \"none\"\n\n\
              [[neighbor]]\naddress = \"{}\"\nasn = 64999\ndescription = \"observer\"\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
-            a.upstream, self.feed.peer_as, a.observer
+            a.upstream,
+            if self.peer == Some(PeerKind::Bird) { bird::ASN } else { self.feed.peer_as },
+            a.observer
         ));
         c
+    }
+}
+
+/// The upstream: keel's own speaker, or BIRD with `--peer bird`.
+enum UpstreamPeer {
+    Speaker(Upstream),
+    Bird(bird::BirdUpstream),
+}
+
+impl UpstreamPeer {
+    fn stats(&self) -> Arc<PeerStats> {
+        match self {
+            UpstreamPeer::Speaker(u) => u.stats.clone(),
+            UpstreamPeer::Bird(b) => b.stats.clone(),
+        }
+    }
+
+    async fn connect_and_feed(&mut self, restarting: bool, deadline: Instant) -> Result<()> {
+        match self {
+            UpstreamPeer::Speaker(u) => Ok(u.connect_and_feed(restarting, deadline).await?),
+            UpstreamPeer::Bird(b) => b.connect_and_feed(restarting, deadline).await,
+        }
+    }
+
+    /// Whether its whole table is sent on an established session.
+    fn ready(&self) -> bool {
+        match self {
+            UpstreamPeer::Speaker(u) => {
+                u.end_of_rib_sent.is_some() && u.stats.established.load(std::sync::atomic::Ordering::Relaxed)
+            }
+            UpstreamPeer::Bird(b) => b.ready(),
+        }
+    }
+
+    /// keeld goes away: the speaker drops its dead session; BIRD reconnects by itself.
+    fn keel_leaves(&mut self) {
+        if let UpstreamPeer::Speaker(u) = self {
+            u.close();
+        }
+    }
+
+    /// The upstream restarts: TCP loss (speaker) or `birdc graceful restart` (BIRD).
+    async fn restart(&mut self) {
+        match self {
+            UpstreamPeer::Speaker(u) => u.close(),
+            UpstreamPeer::Bird(b) => b.graceful_stop().await,
+        }
+    }
+
+    /// The upstream disappears without a word: TCP loss (speaker) or SIGKILL (BIRD).
+    async fn vanish(&mut self) {
+        match self {
+            UpstreamPeer::Speaker(u) => u.close(),
+            UpstreamPeer::Bird(b) => b.kill().await,
+        }
+    }
+
+    /// Cease/Hard Reset (speaker); BIRD, without the N bit, resets with Cease/Administrative Reset.
+    async fn hard_reset(&mut self) {
+        match self {
+            UpstreamPeer::Speaker(u) => u.hard_reset().await,
+            UpstreamPeer::Bird(b) => b.reset().await,
+        }
     }
 }
 
 /// One mode's topology: keeld, the upstream, the observer and the sampler.
 struct Topology {
     keeld: Keeld,
-    upstream: Upstream,
+    upstream: UpstreamPeer,
     observer: Observer,
     _observer_task: Task,
     _sampler: Task,
@@ -229,9 +300,9 @@ struct Topology {
 
 /// Runs `keel lab`.
 pub fn run(args: &LabArgs) -> ExitCode {
-    if let Some(p) = args.peer {
+    if let Some(p) = args.peer.filter(|p| *p != PeerKind::Bird) {
         eprintln!(
-            "keel lab: --peer {}: not implemented yet (the rehearsal runs with keel's own speakers only)",
+            "keel lab: --peer {}: not implemented yet (only --peer bird, as upstream)",
             format!("{p:?}").to_lowercase()
         );
         return ExitCode::FAILURE;
@@ -303,6 +374,9 @@ async fn rehearse(args: &LabArgs) -> Result<bool> {
         progress: Arc::default(),
         tty,
         quiet: Duration::from_millis(500),
+        peer: args.peer,
+        ipv4: v4,
+        ipv6: v6,
     };
     lab.note(&format!(
         "keeld {} at {}, upstream {}, observer {}; table {} IPv4 + {} IPv6 routes",
@@ -356,11 +430,20 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         lab.addresses.observer,
         lab.addresses.keel,
     )));
-    let upstream = Upstream::new(lab.addresses.upstream, lab.addresses.keel, lab.feed.clone());
+    let upstream = match lab.peer {
+        Some(PeerKind::Bird) => UpstreamPeer::Bird(bird::BirdUpstream::new(
+            lab.dir.0.join(if graceful_restart { "bird-gr" } else { "bird-no-gr" }),
+            lab.addresses.upstream,
+            lab.addresses.keel,
+            lab.ipv4,
+            lab.ipv6,
+        )?),
+        _ => UpstreamPeer::Speaker(Upstream::new(lab.addresses.upstream, lab.addresses.keel, lab.feed.clone())),
+    };
     let sampler = Task(tokio::spawn(sample(
         lab.timeline.clone(),
         lab.started,
-        [upstream.stats.clone(), observer.stats.clone()],
+        [upstream.stats(), observer.stats.clone()],
         keeld.current.clone(),
         lab.progress.clone(),
         lab.feed.routes,
@@ -398,7 +481,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         ));
         results.push(r);
     }
-    topo.upstream.close();
+    topo.upstream.vanish().await;
     topo.keeld.stop(libc::SIGKILL, Duration::from_secs(5)).await;
     Ok(results)
 }
@@ -410,7 +493,7 @@ async fn feed_while_keeld_runs(topo: &mut Topology, restarting: bool) -> Result<
     let why = tokio::select! {
         r = topo.upstream.connect_and_feed(restarting, Instant::now() + Duration::from_secs(30)) => match r {
             Ok(()) => return Ok(()),
-            Err(e) => e.to_string(),
+            Err(e) => format!("{e:#}"),
         },
         _ = process::exited(pid) => "keeld exited".to_string(),
     };
@@ -460,18 +543,18 @@ async fn run_scenario(
         Scenario::Restart | Scenario::Crash => {
             let signal = if scenario == Scenario::Restart { libc::SIGTERM } else { libc::SIGKILL };
             topo.keeld.stop(signal, Duration::from_secs(15)).await;
-            topo.upstream.close();
+            topo.upstream.keel_leaves();
             topo.keeld.start()?;
             let fed = feed_while_keeld_runs(topo, false).await;
             fed.context("upstream back to the new keeld")?;
         }
         Scenario::PeerRestart => {
-            topo.upstream.close();
+            topo.upstream.restart().await;
             tokio::time::sleep(AWAY).await;
             topo.upstream.connect_and_feed(true, deadline()).await.context("upstream restart")?;
         }
         Scenario::Llgr => {
-            topo.upstream.close();
+            topo.upstream.vanish().await;
             // RFC 9494 §4.2: past the restart time, routes become LLGR-stale (or go).
             tokio::time::sleep(Duration::from_secs(peers::UPSTREAM_RESTART_TIME.into()) + Duration::from_secs(2)).await;
             topo.upstream.connect_and_feed(true, deadline()).await.context("upstream back after its restart time")?;
@@ -570,8 +653,7 @@ async fn settle(
                 && s.stale() == 0
                 && s.last_update.is_none_or(|t| t.elapsed() >= lab.quiet)
         };
-        let upstream_done = topo.upstream.end_of_rib_sent.is_some()
-            && topo.upstream.stats.established.load(std::sync::atomic::Ordering::Relaxed);
+        let upstream_done = topo.upstream.ready();
         let done = observer_done && upstream_done && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
         if done {
             // The quiet period is part of the wait, not of the recovery.
