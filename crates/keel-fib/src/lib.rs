@@ -8,6 +8,8 @@
 //! - [`NetlinkFib`] ([`netlink`]): Linux rtnetlink, routes tagged with keel's own protocol id
 //!   in a configurable table, requests pipelined many per system call;
 //! - [`MemoryFib`] ([`memory`]): a map with counters, for tests of the daemon's FIB task;
+//! - [`JournalFib`] ([`journal`]): a [`MemoryFib`] whose changes are journalled to a file, so
+//!   that, like the kernel's table, it outlives keeld (`keel lab` without root);
 //!
 //! plus [`reconcile`], which turns "what the kernel held before the restart" and "what the new
 //! decision process wants" into the few changes needed, so unchanged routes are never touched.
@@ -16,10 +18,12 @@
 //! (RFC 4271 §9.1.2.1) and the interior-cost tie breaker (RFC 4271 §9.1.2.2 (e)); routes owned
 //! by keel never resolve a next hop.
 
+pub mod journal;
 pub mod memory;
 pub mod netlink;
 pub mod reconcile;
 
+pub use journal::JournalFib;
 pub use memory::{MemoryCounters, MemoryFib};
 pub use netlink::NetlinkFib;
 pub use reconcile::reconcile;

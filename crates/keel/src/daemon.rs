@@ -82,14 +82,22 @@ impl Daemon {
         // forwarding. With one, the FIB task says whether routes survived (RFC 4724 §3).
         let forwarding: task::ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
         let fib = if config.fib.enabled {
-            let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
-                .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
-            let (tx, rx) = mpsc::channel(64);
             let keep = std::time::Duration::from_secs(config.graceful_restart.selection_deferral_time.into());
-            let mut task = FibTask::new(f, rib.clone(), forwarding.clone()).with_metrics(metrics.clone());
-            task.inherit().await;
-            tokio::spawn(task.run(rx, keep));
-            info!(table = config.fib.table, protocol = config.fib.protocol, "kernel FIB enabled");
+            let tx = match config.fib.backend {
+                crate::config::FibBackend::Kernel => {
+                    let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
+                        .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
+                    start_fib(f, &rib, &forwarding, &metrics, keep).await
+                }
+                crate::config::FibBackend::Memory => {
+                    let path = config.global.state_dir.join("fib.journal");
+                    let _ = std::fs::create_dir_all(&config.global.state_dir);
+                    let f = keel_fib::JournalFib::open(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot open the in-memory FIB {}: {e}", path.display()))?;
+                    start_fib(f, &rib, &forwarding, &metrics, keep).await
+                }
+            };
+            info!(table = config.fib.table, protocol = config.fib.protocol, backend = ?config.fib.backend, "FIB enabled");
             Some(tx)
         } else {
             None
@@ -346,6 +354,21 @@ impl Daemon {
         *self.config.write().await = new;
         Ok(format!("{kept} neighbor(s) kept, {changed} restarted, {removed} removed, {added} added"))
     }
+}
+
+/// Starts the FIB task on `fib` after reading back what an earlier run left there.
+async fn start_fib<F: keel_fib::Fib + Send + 'static>(
+    fib: F,
+    rib: &mpsc::Sender<RibEvent>,
+    forwarding: &task::ForwardingState,
+    metrics: &Arc<Metrics>,
+    keep: std::time::Duration,
+) -> mpsc::Sender<FibCommand> {
+    let (tx, rx) = mpsc::channel(64);
+    let mut task = FibTask::new(fib, rib.clone(), forwarding.clone()).with_metrics(metrics.clone());
+    task.inherit().await;
+    tokio::spawn(task.run(rx, keep));
+    tx
 }
 
 /// A borrowed raw fd, for socket options on a tokio listener.

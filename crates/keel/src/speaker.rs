@@ -20,7 +20,7 @@ pub struct SpeakerConfig {
     pub hold_time: u16,
     pub families: Vec<Family>,
     pub graceful_restart: Option<GracefulRestart>,
-    /// LLGR capability families (RFC 9494 §3); sent only with a GR capability.
+    /// RFC 9494 §3 capability; sent only with `graceful_restart` (§4.1).
     pub long_lived: Vec<LongLivedFamily>,
 }
 

@@ -55,23 +55,15 @@ pub struct Proc(pub u32);
 
 impl Proc {
     pub fn stat(&self) -> (f64, u64, u64) {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks = 100.0; // sysconf(_SC_CLK_TCK) on Linux
-        let cpu = (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
-            / ticks;
+        let (cpu, rss) = keel::lab::process::proc_stat(self.0 as i32).unwrap_or_default();
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap_or_default();
-        let kb = |k: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(k))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (cpu, kb("VmRSS:"), kb("VmHWM:"))
+        let hwm = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        (cpu, rss, hwm)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `keel` command line: one subcommand per tool.
 //!
-//! `keel decode` turns BGP messages given as hex into one JSON object per message (see
+//! `keel lab` runs the restart rehearsal ([`crate::lab`]). `keel decode` turns BGP messages given as hex into one JSON object per message (see
 //! [`decode`] for the exact output shape). `keel show`, `clear`, `reload` and `stop` talk to a
 //! running keeld through its API socket (`--api`, else `$KEEL_API`, else the default path).
 //! `keel check` audits graceful-restart readiness (see [`check`]).
@@ -32,6 +32,9 @@ pub enum Command {
     /// configuration (--config, else the embedded default) and/or the running keeld (--live).
     /// Exit status 1 when anything FAILs, 2 when the audit could not run.
     Check(check::CheckArgs),
+    /// Restart rehearsal on this machine: keeld between a generated upstream and an observer,
+    /// restarted, crashed and disturbed with and without graceful restart; prints what moved.
+    Lab(crate::lab::LabArgs),
     /// Show neighbors and routes of a running keeld.
     #[command(subcommand)]
     Show(show::Show),
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
         }
         Command::Check(args) => return check::run(&api, &args),
+        Command::Lab(args) => return crate::lab::run(&args),
         Command::Show(what) => show::show(&api, what),
         Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
             &api,

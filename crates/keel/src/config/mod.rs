@@ -96,6 +96,19 @@ pub struct FibConfig {
     /// Protocol id keel's routes carry (`ip route ... proto 186`).
     #[serde(default = "default_protocol")]
     pub protocol: u8,
+    /// Where routes go: the Linux kernel, or an in-memory table journalled to
+    /// `state_dir/fib.journal` that outlives keeld like the kernel's does (no root needed;
+    /// `keel lab`).
+    #[serde(default)]
+    pub backend: FibBackend,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FibBackend {
+    #[default]
+    Kernel,
+    Memory,
 }
 
 fn default_table() -> u32 {
@@ -107,7 +120,7 @@ fn default_protocol() -> u8 {
 
 impl Default for FibConfig {
     fn default() -> Self {
-        FibConfig { enabled: false, table: default_table(), protocol: default_protocol() }
+        FibConfig { enabled: false, table: default_table(), protocol: default_protocol(), backend: FibBackend::Kernel }
     }
 }
 
@@ -552,6 +565,16 @@ mod tests {
         assert_eq!((e.line, e.field.as_str()), (2, "global.asn"), "{e}");
         let e = error("[global]\nasn = 65001\nrouter_id = \"nope\"\n");
         assert_eq!(e.line, 3, "{e}");
+    }
+
+    #[test]
+    fn fib_backend_is_kernel_unless_memory_is_asked() {
+        let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[fib]\nenabled = true\n";
+        assert_eq!(Config::parse(base, "t.toml").unwrap().fib.backend, FibBackend::Kernel);
+        let c = Config::parse(&format!("{base}backend = \"memory\"\n"), "t.toml").unwrap();
+        assert_eq!(c.fib.backend, FibBackend::Memory);
+        let e = error(&format!("{base}backend = \"disk\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (6, "fib.backend"), "{e}");
     }
 
     #[test]

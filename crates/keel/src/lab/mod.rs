@@ -1,0 +1,707 @@
+//! `keel lab`: a restart rehearsal on the local machine, no configuration needed.
+//!
+//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own (or BIRD
+//! as the upstream, [`bird`]), an upstream that feeds a generated Internet-like table and an
+//! observer downstream, on
+//! 127.77.N.1/.2/.3, with the in-memory FIB (`[fib] backend = "memory"`), which outlives keeld
+//! like the kernel's table. It then disturbs the network in each scenario, once with graceful
+//! restart and once without, and measures what the observer saw (from its own Adj-RIB-In),
+//! the FIB operations (from the FIB journal), the time until End-of-RIB and keeld's CPU and
+//! memory:
+//!
+//! | scenario | what happens | RFC |
+//! |---|---|---|
+//! | `restart` | keeld gets SIGTERM, then starts again | RFC 4724 §4.1 (keel restarts) |
+//! | `crash` | keeld gets SIGKILL, then starts again | RFC 4724 §4.1 |
+//! | `peer-restart` | the upstream's session drops, it returns with R=1 | RFC 4724 §4.2 (keel helps) |
+//! | `llgr` | the upstream stays away past its restart time | RFC 9494 §4.2 |
+//! | `hard-reset` | the upstream sends Cease/Hard Reset and returns | RFC 8538 §3 |
+//!
+//! One topology serves every scenario of a mode: scenarios run one after the other, each
+//! starting from a settled state (observer holding the whole table, nothing stale, FIB
+//! quiet) and ending when that state is back. Everything the lab starts is ended, and its
+//! temporary directory removed, on return, on error and on Ctrl-C or SIGTERM.
+
+pub mod bird;
+pub mod peers;
+pub mod process;
+pub mod report;
+
+use anyhow::{bail, Context, Result};
+use peers::{Observer, PeerStats, Upstream};
+use process::{Addresses, Keeld, Task, TempDir};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    Restart,
+    Crash,
+    PeerRestart,
+    Llgr,
+    HardReset,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 5] =
+        [Scenario::Restart, Scenario::Crash, Scenario::PeerRestart, Scenario::Llgr, Scenario::HardReset];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Restart => "restart",
+            Scenario::Crash => "crash",
+            Scenario::PeerRestart => "peer-restart",
+            Scenario::Llgr => "llgr",
+            Scenario::HardReset => "hard-reset",
+        }
+    }
+
+    /// Whether keeld itself goes away (the observer's session resets).
+    fn keel_restarts(self) -> bool {
+        matches!(self, Scenario::Restart | Scenario::Crash)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PeerKind {
+    Bird,
+    Frr,
+    Gobgp,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LabArgs {
+    /// IPv4 prefixes in the generated table; IPv6 gets a fifth of that.
+    #[arg(long, default_value_t = 100_000)]
+    pub routes: usize,
+    /// Print the figures as JSON (an array, one object per scenario and mode).
+    #[arg(long)]
+    pub json: bool,
+    /// Scenarios to run, comma separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
+    pub scenarios: Vec<Scenario>,
+    /// Use this real daemon as the upstream instead of keel's own speaker (bird only so far;
+    /// the observer stays keel's).
+    #[arg(long, value_enum)]
+    pub peer: Option<PeerKind>,
+    /// Run in a network namespace with the kernel FIB and a traffic flow (root only).
+    #[arg(long)]
+    pub netns: bool,
+    /// Where to write the HTML report.
+    #[arg(long, default_value = "keel-lab-report.html")]
+    pub report: PathBuf,
+    /// The keeld binary (default: next to keel, else on PATH).
+    #[arg(long)]
+    pub keeld: Option<PathBuf>,
+}
+
+/// One scenario's figures; the first fields are the `--json` contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: &'static str,
+    pub graceful_restart: bool,
+    /// Routes that left the observer's RIB at any moment: withdrawn, lost with the session, or
+    /// swept as stale.
+    pub routes_removed: u64,
+    /// UPDATEs the observer received (End-of-RIB markers not counted).
+    pub updates: u64,
+    /// FIB operations (installs, replacements, deletions) during the scenario.
+    pub fib_operations: Option<u64>,
+    /// Packets lost by a traffic flow; null when not measured (only with --netns).
+    pub packets_lost: Option<u64>,
+    /// From the disruption to the End-of-RIB that ends it: keeld's at the observer when keeld
+    /// restarted, else the upstream's as keeld received it.
+    pub seconds_to_end_of_rib: Option<f64>,
+    /// Routes in the table (IPv4 + IPv6).
+    pub routes: u64,
+    pub withdrawals: u64,
+    pub announcements: u64,
+    /// Routes announced to the observer with LLGR_STALE (RFC 9494 §4.3).
+    pub llgr_stale_routes: u64,
+    /// Until the observer held the whole table again with nothing stale and the FIB was quiet.
+    pub seconds_to_settle: f64,
+    /// False when that state did not come back in time.
+    pub settled: bool,
+    pub keel_cpu_seconds: f64,
+    pub keel_peak_rss_mib: f64,
+    /// keeld processes that ran during the scenario.
+    pub keeld_pids: Vec<u32>,
+    #[serde(skip)]
+    pub span: (f64, f64),
+}
+
+/// One sample of the timeline: per peer (upstream, observer) session state, UPDATEs so far
+/// and routes; keeld's process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    pub t: f64,
+    pub established: [bool; 2],
+    pub updates: [u64; 2],
+    pub routes: [u64; 2],
+    pub keeld_up: bool,
+    /// 0 while no keeld runs.
+    pub keeld_pid: i32,
+    pub keeld_rss_kib: u64,
+    pub lab_rss_kib: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Timeline {
+    pub samples: Vec<Sample>,
+}
+
+/// How long the upstream stays away in `peer-restart` and `hard-reset`: a restarting router
+/// takes at least that, and keeld has time to act on the loss before the routes come back.
+const AWAY: Duration = Duration::from_secs(1);
+
+/// The peers the timeline and report name, in sample order.
+pub const PEERS: [&str; 2] = ["upstream", "observer"];
+
+/// What every step of a rehearsal shares.
+struct Lab {
+    dir: TempDir,
+    keeld_exe: PathBuf,
+    addresses: Addresses,
+    feed: Arc<peers::Feed>,
+    timeline: Arc<Mutex<Timeline>>,
+    started: Instant,
+    /// The line the progress display shows, if any.
+    progress: Arc<Mutex<Option<String>>>,
+    tty: bool,
+    quiet: Duration,
+    peer: Option<PeerKind>,
+    ipv4: usize,
+    ipv6: usize,
+}
+
+impl Lab {
+    fn note(&self, text: &str) {
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("keel lab: {text}");
+    }
+
+    fn set_progress(&self, label: Option<String>) {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = label;
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn keeld_config(&self, state_dir: &std::path::Path, graceful_restart: bool) -> String {
+        let a = &self.addresses;
+        let mut c = format!(
+            "# keel lab: keeld under test ({})\n[global]\nasn = 65000\nrouter_id = \"192.0.2.2\"\nlisten = [\"{}\"]\n\
+             api = \"{}\"\nstate_dir = \"{}\"\n\n[graceful_restart]\nmode = \"{}\"\nrestart_time = 30\n\
+             selection_deferral_time = 30\n\n",
+            if graceful_restart { "graceful restart" } else { "graceful restart disabled" },
+            a.keel,
+            state_dir.join("keel.sock").display(),
+            state_dir.display(),
+            if graceful_restart { "restart" } else { "disabled" },
+        );
+        if graceful_restart {
+            c.push_str(
+                "[long_lived_graceful_restart]\nfamilies = [\"ipv4-unicast\", \"ipv6-unicast\"]\nstale_time = 60\n\n",
+            );
+        }
+        c.push_str("[fib]\nenabled = true\nbackend = \"memory\"\n\n");
+        c.push_str(&format!(
+            "[[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"upstream\"\npassive = true\nimport = \"all\"\nexport = \"none\"\n\n\
+             [[neighbor]]\naddress = \"{}\"\nasn = 64999\ndescription = \"observer\"\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
+            a.upstream,
+            if self.peer == Some(PeerKind::Bird) { bird::ASN } else { self.feed.peer_as },
+            a.observer
+        ));
+        c
+    }
+}
+
+/// The upstream: keel's own speaker, or BIRD with `--peer bird`.
+enum UpstreamPeer {
+    Speaker(Upstream),
+    Bird(bird::BirdUpstream),
+}
+
+impl UpstreamPeer {
+    fn stats(&self) -> Arc<PeerStats> {
+        match self {
+            UpstreamPeer::Speaker(u) => u.stats.clone(),
+            UpstreamPeer::Bird(b) => b.stats.clone(),
+        }
+    }
+
+    async fn connect_and_feed(&mut self, restarting: bool, deadline: Instant) -> Result<()> {
+        match self {
+            UpstreamPeer::Speaker(u) => Ok(u.connect_and_feed(restarting, deadline).await?),
+            UpstreamPeer::Bird(b) => b.connect_and_feed(restarting, deadline).await,
+        }
+    }
+
+    /// Whether its whole table is sent on an established session.
+    fn ready(&self) -> bool {
+        match self {
+            UpstreamPeer::Speaker(u) => {
+                u.end_of_rib_sent.is_some() && u.stats.established.load(std::sync::atomic::Ordering::Relaxed)
+            }
+            UpstreamPeer::Bird(b) => b.ready(),
+        }
+    }
+
+    /// keeld goes away: the speaker drops its dead session; BIRD reconnects by itself.
+    fn keel_leaves(&mut self) {
+        if let UpstreamPeer::Speaker(u) = self {
+            u.close();
+        }
+    }
+
+    /// The upstream restarts: TCP loss (speaker) or `birdc graceful restart` (BIRD).
+    async fn restart(&mut self) {
+        match self {
+            UpstreamPeer::Speaker(u) => u.close(),
+            UpstreamPeer::Bird(b) => b.graceful_stop().await,
+        }
+    }
+
+    /// The upstream disappears without a word: TCP loss (speaker) or SIGKILL (BIRD).
+    async fn vanish(&mut self) {
+        match self {
+            UpstreamPeer::Speaker(u) => u.close(),
+            UpstreamPeer::Bird(b) => b.kill().await,
+        }
+    }
+
+    /// Cease/Hard Reset (speaker); BIRD, without the N bit, resets with Cease/Administrative Reset.
+    async fn hard_reset(&mut self) {
+        match self {
+            UpstreamPeer::Speaker(u) => u.hard_reset().await,
+            UpstreamPeer::Bird(b) => b.reset().await,
+        }
+    }
+}
+
+/// One mode's topology: keeld, the upstream, the observer and the sampler.
+struct Topology {
+    keeld: Keeld,
+    upstream: UpstreamPeer,
+    observer: Observer,
+    _observer_task: Task,
+    _sampler: Task,
+}
+
+/// Runs `keel lab`.
+pub fn run(args: &LabArgs) -> ExitCode {
+    if let Some(p) = args.peer.filter(|p| *p != PeerKind::Bird) {
+        eprintln!(
+            "keel lab: --peer {}: not implemented yet (only --peer bird, as upstream)",
+            format!("{p:?}").to_lowercase()
+        );
+        return ExitCode::FAILURE;
+    }
+    if args.netns {
+        if process::is_root() {
+            eprintln!("keel lab: --netns: not implemented yet (kernel FIB and packet loss are not measured)");
+        } else {
+            eprintln!("keel lab: --netns needs root (it creates a network namespace)");
+        }
+        return ExitCode::FAILURE;
+    }
+    if args.routes == 0 {
+        eprintln!("keel lab: --routes must be at least 1");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keel lab: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        let Ok(mut term) = term else { return Err(anyhow::anyhow!("cannot handle SIGTERM")) };
+        tokio::select! {
+            r = rehearse(args) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted: every process the lab started was ended")),
+            _ = term.recv() => Err(anyhow::anyhow!("terminated: every process the lab started was ended")),
+        }
+    });
+    drop(runtime);
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("keel lab: some scenarios did not settle in time (settled = false)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("keel lab: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn rehearse(args: &LabArgs) -> Result<bool> {
+    // Few allocator arenas: the lab's threads would otherwise each keep freed memory of the
+    // million-route runs in their own arena (the lab's RSS counts in the 2 GB budget).
+    // SAFETY: mallopt has no preconditions.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    let keeld_exe = process::find_keeld(args.keeld.as_deref())?;
+    let dir = TempDir::new()?;
+    let addresses = Addresses::pick()?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (v4, v6) = (args.routes, args.routes / 5);
+    let feed = tokio::task::spawn_blocking(move || peers::feed(v4, v6)).await?.context("cannot encode the table")?;
+    // The generated table is gone, only its encoding stays: hand the memory back (a million
+    // routes are several hundred MiB in the generator's structures).
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
+    let lab = Lab {
+        dir,
+        keeld_exe,
+        addresses,
+        feed: Arc::new(feed),
+        timeline: Arc::default(),
+        started: Instant::now(),
+        progress: Arc::default(),
+        tty,
+        quiet: Duration::from_millis(500),
+        peer: args.peer,
+        ipv4: v4,
+        ipv6: v6,
+    };
+    lab.note(&format!(
+        "keeld {} at {}, upstream {}, observer {}; table {} IPv4 + {} IPv6 routes",
+        lab.keeld_exe.display(),
+        lab.addresses.keel,
+        lab.addresses.upstream,
+        lab.addresses.observer,
+        v4,
+        v6
+    ));
+    let mut results = Vec::new();
+    for graceful_restart in [true, false] {
+        results.extend(run_mode(&lab, &args.scenarios, graceful_restart).await?);
+    }
+    let wall = lab.now();
+    let timeline = std::mem::take(&mut *lab.timeline.lock().unwrap_or_else(|e| e.into_inner()));
+    let peak_keeld = timeline.samples.iter().map(|s| s.keeld_rss_kib).max().unwrap_or(0);
+    let peak_total = timeline.samples.iter().map(|s| s.keeld_rss_kib + s.lab_rss_kib).max().unwrap_or(0);
+    let summary = report::Summary {
+        routes: lab.feed.routes,
+        wall_seconds: wall,
+        peak_keeld_rss_mib: peak_keeld as f64 / 1024.0,
+        peak_total_rss_mib: peak_total as f64 / 1024.0,
+        addresses: format!(
+            "keeld {}, upstream {}, observer {}",
+            lab.addresses.keel, lab.addresses.upstream, lab.addresses.observer
+        ),
+    };
+    let html = report::html(&results, &timeline, &summary);
+    std::fs::write(&args.report, html).with_context(|| format!("cannot write {}", args.report.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print!("{}", report::table(&results, &summary));
+        println!("report: {}", args.report.display());
+    }
+    lab.note(&format!("report written to {}", args.report.display()));
+    Ok(results.iter().all(|r| r.settled))
+}
+
+async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> Result<Vec<ScenarioResult>> {
+    let mode = if graceful_restart { "with GR" } else { "without GR" };
+    let state_dir = lab.dir.0.join(if graceful_restart { "gr" } else { "no-gr" });
+    let mut keeld =
+        Keeld::new(lab.keeld_exe.clone(), state_dir.clone(), &lab.keeld_config(&state_dir, graceful_restart))?;
+    keeld.start()?;
+    let observer = Observer::new();
+    let observer_task = Task(tokio::spawn(Observer::run(
+        observer.state.clone(),
+        observer.stats.clone(),
+        lab.addresses.observer,
+        lab.addresses.keel,
+    )));
+    let upstream = match lab.peer {
+        Some(PeerKind::Bird) => UpstreamPeer::Bird(bird::BirdUpstream::new(
+            lab.dir.0.join(if graceful_restart { "bird-gr" } else { "bird-no-gr" }),
+            lab.addresses.upstream,
+            lab.addresses.keel,
+            lab.ipv4,
+            lab.ipv6,
+        )?),
+        _ => UpstreamPeer::Speaker(Upstream::new(lab.addresses.upstream, lab.addresses.keel, lab.feed.clone())),
+    };
+    let sampler = Task(tokio::spawn(sample(
+        lab.timeline.clone(),
+        lab.started,
+        [upstream.stats(), observer.stats.clone()],
+        keeld.current.clone(),
+        lab.progress.clone(),
+        lab.feed.routes,
+        lab.tty,
+    )));
+    let mut topo = Topology { keeld, upstream, observer, _observer_task: observer_task, _sampler: sampler };
+    lab.set_progress(Some(format!("loading table ({mode})")));
+    let t0 = Instant::now();
+    let fed = feed_while_keeld_runs(&mut topo, false).await;
+    fed.with_context(|| format!("upstream session to keeld ({mode})"))?;
+    let (settled, _) = settle(lab, &mut topo, t0, Duration::from_secs(60 + lab.feed.routes / 5000), None).await;
+    lab.set_progress(None);
+    if !settled {
+        bail!(
+            "the table did not reach the observer ({mode}): {} of {} routes; keeld's log ends with:\n{}",
+            topo.observer.lock().routes(),
+            lab.feed.routes,
+            topo.keeld.log_tail(15)
+        );
+    }
+    lab.note(&format!("table loaded {mode} in {:.1} s", t0.elapsed().as_secs_f64()));
+    let mut results = Vec::new();
+    for &s in scenarios {
+        lab.set_progress(Some(format!("{} ({mode})", s.name())));
+        let r = run_scenario(lab, &mut topo, s, graceful_restart).await?;
+        lab.set_progress(None);
+        lab.note(&format!(
+            "{} {mode}: {} routes removed at the observer, {} UPDATEs, {} FIB operations, End-of-RIB after {}{}",
+            r.scenario,
+            r.routes_removed,
+            r.updates,
+            r.fib_operations.map_or("?".into(), |n| n.to_string()),
+            r.seconds_to_end_of_rib.map_or("-".into(), |s| format!("{s:.2} s")),
+            if r.settled { "" } else { " (did not settle)" }
+        ));
+        results.push(r);
+    }
+    topo.upstream.vanish().await;
+    topo.keeld.stop(libc::SIGKILL, Duration::from_secs(5)).await;
+    Ok(results)
+}
+
+/// Connects the upstream and sends its table, giving up at once if keeld exits meanwhile
+/// (a port in use, a bad configuration) rather than after the connect timeout.
+async fn feed_while_keeld_runs(topo: &mut Topology, restarting: bool) -> Result<()> {
+    let pid = topo.keeld.pid();
+    let why = tokio::select! {
+        r = topo.upstream.connect_and_feed(restarting, Instant::now() + Duration::from_secs(30)) => match r {
+            Ok(()) => return Ok(()),
+            Err(e) => format!("{e:#}"),
+        },
+        _ = process::exited(pid) => "keeld exited".to_string(),
+    };
+    bail!("{why}; keeld's log ends with:\n{}", topo.keeld.log_tail(15))
+}
+
+/// Counters at one moment, to subtract.
+struct Snapshot {
+    removed: u64,
+    updates: u64,
+    withdrawals: u64,
+    announcements: u64,
+    llgr_stale: u64,
+    fib: Option<u64>,
+    fib_journal_len: Option<u64>,
+    cpu: f64,
+}
+
+fn snapshot(topo: &Topology) -> Snapshot {
+    let s = topo.observer.lock();
+    Snapshot {
+        removed: s.removed,
+        updates: s.updates,
+        withdrawals: s.withdrawals,
+        announcements: s.announcements,
+        llgr_stale: s.llgr_stale,
+        fib: keel_fib::journal::operations(&topo.keeld.fib_journal()).ok(),
+        fib_journal_len: std::fs::metadata(topo.keeld.fib_journal()).map(|m| m.len()).ok(),
+        cpu: topo.keeld.cpu_total(),
+    }
+}
+
+async fn run_scenario(
+    lab: &Lab,
+    topo: &mut Topology,
+    scenario: Scenario,
+    graceful_restart: bool,
+) -> Result<ScenarioResult> {
+    // SAFETY: malloc_trim has no preconditions; it returns what the last scenario freed.
+    unsafe { libc::malloc_trim(0) };
+    let before = snapshot(topo);
+    let first_pid = topo.keeld.pids.len().saturating_sub(1);
+    let start = lab.now();
+    let t0 = Instant::now();
+    let deadline = || Instant::now() + Duration::from_secs(30);
+    match scenario {
+        Scenario::Restart | Scenario::Crash => {
+            let signal = if scenario == Scenario::Restart { libc::SIGTERM } else { libc::SIGKILL };
+            topo.keeld.stop(signal, Duration::from_secs(15)).await;
+            topo.upstream.keel_leaves();
+            topo.keeld.start()?;
+            let fed = feed_while_keeld_runs(topo, false).await;
+            fed.context("upstream back to the new keeld")?;
+        }
+        Scenario::PeerRestart => {
+            topo.upstream.restart().await;
+            tokio::time::sleep(AWAY).await;
+            topo.upstream.connect_and_feed(true, deadline()).await.context("upstream restart")?;
+        }
+        Scenario::Llgr => {
+            topo.upstream.vanish().await;
+            // RFC 9494 §4.2: past the restart time, routes become LLGR-stale (or go).
+            tokio::time::sleep(Duration::from_secs(peers::UPSTREAM_RESTART_TIME.into()) + Duration::from_secs(2)).await;
+            topo.upstream.connect_and_feed(true, deadline()).await.context("upstream back after its restart time")?;
+        }
+        Scenario::HardReset => {
+            topo.upstream.hard_reset().await;
+            tokio::time::sleep(AWAY).await;
+            topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back after Hard Reset")?;
+        }
+    }
+    let end_of_rib = end_of_rib(lab, topo, scenario, t0).await;
+    let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
+    let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
+    let after = snapshot(topo);
+    let end = lab.now();
+    let peak_rss_kib = {
+        let t = lab.timeline.lock().unwrap_or_else(|e| e.into_inner());
+        t.samples.iter().filter(|s| s.t >= start && s.t <= end).map(|s| s.keeld_rss_kib).max().unwrap_or(0)
+    };
+    Ok(ScenarioResult {
+        scenario: scenario.name(),
+        graceful_restart,
+        routes_removed: after.removed - before.removed,
+        updates: after.updates - before.updates,
+        fib_operations: after.fib.zip(before.fib).map(|(a, b)| a.saturating_sub(b)),
+        packets_lost: None,
+        seconds_to_end_of_rib: end_of_rib.map(|d| d.as_secs_f64()),
+        routes: lab.feed.routes,
+        withdrawals: after.withdrawals - before.withdrawals,
+        announcements: after.announcements - before.announcements,
+        llgr_stale_routes: after.llgr_stale - before.llgr_stale,
+        seconds_to_settle: settle_time.as_secs_f64(),
+        settled,
+        keel_cpu_seconds: after.cpu - before.cpu,
+        keel_peak_rss_mib: peak_rss_kib as f64 / 1024.0,
+        keeld_pids: topo.keeld.pids[first_pid..].to_vec(),
+        span: (start, end),
+    })
+}
+
+/// The time from `t0` to the End-of-RIB that ends the scenario: keeld's, at the observer,
+/// when keeld restarted; else the upstream's, once keeld reports it received for every
+/// family with the whole table and nothing stale (keeld's API).
+async fn end_of_rib(lab: &Lab, topo: &Topology, scenario: Scenario, t0: Instant) -> Option<Duration> {
+    let deadline = Instant::now() + Duration::from_secs(60 + lab.feed.routes / 5000);
+    let api = topo.keeld.api();
+    let path = format!("/v1/neighbors/{}", lab.addresses.upstream);
+    let routes = lab.feed.routes;
+    while Instant::now() < deadline {
+        if scenario.keel_restarts() {
+            if let Some(at) = topo.observer.lock().end_of_rib_at.filter(|at| *at > t0) {
+                return Some(at - t0);
+            }
+        } else {
+            let (api, path) = (api.clone(), path.clone());
+            let v = tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await;
+            if let Ok(Ok(v)) = v {
+                let eor = v["graceful_restart"]["end_of_rib_received"].as_array().map_or(0, Vec::len);
+                if v["state"] == "established"
+                    && eor == peers::FAMILIES.len()
+                    && v["received_prefixes"].as_u64() == Some(routes)
+                    && v["stale_prefixes"].as_u64() == Some(0)
+                {
+                    return Some(t0.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// Waits until the observer holds the whole table with nothing stale and End-of-RIB received,
+/// the upstream's table is sent, keeld runs, and neither the observer nor the FIB changed for
+/// `lab.quiet`. Returns whether that happened before `limit`, and when (from `t0`).
+async fn settle(
+    lab: &Lab,
+    topo: &mut Topology,
+    t0: Instant,
+    limit: Duration,
+    fib_len: Option<u64>,
+) -> (bool, Duration) {
+    let journal = topo.keeld.fib_journal();
+    let mut fib_len = fib_len;
+    let mut fib_changed = t0;
+    loop {
+        let len = std::fs::metadata(&journal).map(|m| m.len()).ok();
+        if len != fib_len {
+            fib_len = len;
+            fib_changed = Instant::now();
+        }
+        let observer_done = {
+            let s = topo.observer.lock();
+            s.end_of_rib_complete()
+                && s.routes() as u64 == lab.feed.routes
+                && s.stale() == 0
+                && s.last_update.is_none_or(|t| t.elapsed() >= lab.quiet)
+        };
+        let upstream_done = topo.upstream.ready();
+        let done = observer_done && upstream_done && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
+        if done {
+            // The quiet period is part of the wait, not of the recovery.
+            let last = topo.observer.lock().last_update.unwrap_or(t0).max(t0);
+            return (true, last.saturating_duration_since(t0).max(fib_changed.saturating_duration_since(t0)));
+        }
+        if t0.elapsed() > limit {
+            return (false, t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Samples the timeline every 100 ms and draws the progress line on a terminal.
+async fn sample(
+    timeline: Arc<Mutex<Timeline>>,
+    started: Instant,
+    peers: [Arc<PeerStats>; 2],
+    keeld: Arc<AtomicI32>,
+    progress: Arc<Mutex<Option<String>>>,
+    total: u64,
+    tty: bool,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let lab_pid = std::process::id() as i32;
+    loop {
+        tick.tick().await;
+        let pid = keeld.load(Ordering::Relaxed);
+        let keeld_stat = (pid > 0).then(|| process::proc_stat(pid)).flatten();
+        let s = Sample {
+            t: started.elapsed().as_secs_f64(),
+            established: peers.each_ref().map(|p| p.established.load(Ordering::Relaxed)),
+            updates: peers.each_ref().map(|p| p.updates.load(Ordering::Relaxed)),
+            routes: peers.each_ref().map(|p| p.routes.load(Ordering::Relaxed)),
+            keeld_up: keeld_stat.is_some(),
+            keeld_pid: pid,
+            keeld_rss_kib: keeld_stat.map_or(0, |s| s.1),
+            lab_rss_kib: process::proc_stat(lab_pid).map_or(0, |s| s.1),
+        };
+        timeline.lock().unwrap_or_else(|e| e.into_inner()).samples.push(s);
+        if tty {
+            if let Some(label) = progress.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                eprint!(
+                    "\r\x1b[2K{label:<28} upstream {} observer {}",
+                    report::bar(s.routes[0], total),
+                    report::bar(s.routes[1], total)
+                );
+            }
+        }
+    }
+}

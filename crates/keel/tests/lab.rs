@@ -1,0 +1,187 @@
+//! `keel lab` (issue 9): the restart rehearsal with a 6000-route table (5000 IPv4 + 1000
+//! IPv6). With graceful restart, `restart`, `crash` and `peer-restart` must cost the observer
+//! no route and the FIB no operation; without it, each removes the whole table from the
+//! observer's RIB. Every process the lab started is gone afterwards, its directory too, and
+//! its HTML report opens in headless Chromium without console errors, with one SVG series per
+//! peer. Chromium is required (scripts/test installs it); `llgr` is not asserted (LLGR is
+//! still being implemented). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x.
+//! `--peer bird` runs BIRD as the upstream (root, like the interop tests).
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROUTES: u64 = 6000;
+
+/// One rehearsal at a time: two labs whose pids match modulo 200 would pick the same addresses.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// Runs headless Chromium on `page`: the DOM it built and its log (console messages appear
+/// as `CONSOLE` lines).
+fn chromium(page: &Path, profile: &Path) -> (String, String) {
+    let mut child = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run chromium ({e}); install it: DEBIAN_FRONTEND=noninteractive \
+                 apt-get install -y --no-install-recommends chromium"
+            )
+        });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn console_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught")).collect()
+}
+
+/// Runs `keel lab ARGS --json` in `dir`; the results and the lab's pid.
+fn lab(dir: &Path, args: &[&str]) -> (Vec<Value>, u32) {
+    let child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("lab")
+        .args(args)
+        .arg("--json")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lab_pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "keel lab failed:\n{stderr}");
+    let results = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)));
+    (results, lab_pid)
+}
+
+/// Nothing the lab started is left: no process mentions its directory, which is gone too.
+fn assert_nothing_left(lab_pid: u32) {
+    let lab_dir = format!("keel-lab-{lab_pid}");
+    assert_eq!(processes_mentioning(&lab_dir), Vec::<String>::new(), "processes left by keel lab");
+    assert!(!std::env::temp_dir().join(&lab_dir).exists(), "keel lab left its directory");
+}
+
+#[test]
+fn lab_with_bird_as_upstream() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("keel-test-lab-bird-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (results, lab_pid) = lab(&dir, &["--routes", "2000", "--peer", "bird", "--scenarios", "restart,peer-restart"]);
+    assert_nothing_left(lab_pid);
+    assert_eq!(results.len(), 4, "{results:#?}");
+    for r in &results {
+        assert_eq!(r["settled"], true, "{r}");
+        let (gr, s) = (r["graceful_restart"] == true, &r["scenario"]);
+        // BIRD helps keel's restart and restarts gracefully itself (birdc graceful restart, bird -R).
+        assert_eq!(r["routes_removed"], if gr { 0 } else { 2400 }, "{s} (GR {gr}): {r}");
+        if gr {
+            assert_eq!(r["fib_operations"], 0, "{s} with GR: {r}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn lab_rehearsal_with_and_without_graceful_restart() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("keel-test-lab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("keel-lab-report.html");
+    let (results, lab_pid) = lab(
+        &dir,
+        &[
+            "--routes",
+            "5000",
+            "--scenarios",
+            "restart,crash,peer-restart,hard-reset",
+            "--report",
+            "keel-lab-report.html",
+        ],
+    );
+    assert_nothing_left(lab_pid);
+    for r in &results {
+        for pid in r["keeld_pids"].as_array().unwrap() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            assert!(!String::from_utf8_lossy(&cmdline).contains("keeld"), "keeld {pid} still runs");
+        }
+    }
+
+    let find = |scenario: &str, gr: bool| {
+        results
+            .iter()
+            .find(|r| r["scenario"] == scenario && r["graceful_restart"] == gr)
+            .unwrap_or_else(|| panic!("no result for {scenario} (GR {gr}) in {results:#?}"))
+    };
+    assert_eq!(results.len(), 8, "{results:#?}");
+    for r in &results {
+        for field in ["routes_removed", "updates", "fib_operations"] {
+            assert!(r[field].is_u64(), "{field} in {r}");
+        }
+        assert!(r["graceful_restart"].is_boolean(), "{r}");
+        assert!(r["packets_lost"].is_null(), "{r}");
+        assert!(r["seconds_to_end_of_rib"].is_f64(), "{r}");
+        assert_eq!(r["routes"], ROUTES, "{r}");
+        assert_eq!(r["settled"], true, "{r}");
+    }
+    for s in ["restart", "crash", "peer-restart"] {
+        let gr = find(s, true);
+        assert_eq!(gr["routes_removed"], 0, "{s} with GR: {gr}");
+        assert_eq!(gr["fib_operations"], 0, "{s} with GR: {gr}");
+        let no = find(s, false);
+        assert_eq!(no["routes_removed"], ROUTES, "{s} without GR: {no}");
+    }
+    // RFC 8538 §3: a Hard Reset flushes the routes even with GR.
+    for gr in [true, false] {
+        assert_eq!(find("hard-reset", gr)["routes_removed"], ROUTES);
+    }
+    // Restarting or losing the upstream without GR re-installs the table at least once.
+    assert!(find("peer-restart", false)["fib_operations"].as_u64().unwrap() >= ROUTES);
+
+    // The report in a real browser: no console errors, one SVG series per peer.
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "external assets in the report");
+    let (dom, log) = chromium(&report, &dir.join("chromium"));
+    assert_eq!(console_lines(&log), Vec::<&str>::new(), "console messages:\n{log}");
+    assert_eq!(dom.matches("<svg").count(), 1, "{dom}");
+    let series: Vec<&str> = dom.match_indices("class=\"series\" data-peer=\"").map(|(i, _)| &dom[i + 26..]).collect();
+    let peers: Vec<&str> = series.iter().map(|s| s.split('"').next().unwrap()).collect();
+    assert_eq!(peers, ["upstream", "observer"], "series per peer");
+    // The console check does see errors: the same report with a broken script.
+    let broken = dir.join("broken.html");
+    std::fs::write(&broken, html.replace("</body>", "<script>undefinedFunction();</script></body>")).unwrap();
+    let (_, log) = chromium(&broken, &dir.join("chromium"));
+    assert!(!console_lines(&log).is_empty(), "chromium reported no error for a broken page:\n{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
