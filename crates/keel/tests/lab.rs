@@ -125,7 +125,7 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
             "--routes",
             "5000",
             "--scenarios",
-            "restart,crash,peer-restart,hard-reset",
+            "restart,crash,peer-restart,hard-reset,llgr",
             "--report",
             "keel-lab-report.html",
         ],
@@ -144,7 +144,7 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
             .find(|r| r["scenario"] == scenario && r["graceful_restart"] == gr)
             .unwrap_or_else(|| panic!("no result for {scenario} (GR {gr}) in {results:#?}"))
     };
-    assert_eq!(results.len(), 8, "{results:#?}");
+    assert_eq!(results.len(), 10, "{results:#?}");
     for r in &results {
         for field in ["routes_removed", "updates", "fib_operations"] {
             assert!(r[field].is_u64(), "{field} in {r}");
@@ -166,6 +166,13 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
     for gr in [true, false] {
         assert_eq!(find("hard-reset", gr)["routes_removed"], ROUTES);
     }
+    // RFC 9494 §4.2: past its restart time the upstream's routes stay, LLGR-stale; the
+    // observer (which advertises LLGR) gets them again with LLGR_STALE, nothing is removed,
+    // the kernel is not touched. Without GR they go.
+    let llgr = find("llgr", true);
+    assert_eq!((&llgr["routes_removed"], &llgr["fib_operations"]), (&0.into(), &0.into()), "{llgr}");
+    assert_eq!(llgr["llgr_stale_routes"], ROUTES, "{llgr}");
+    assert_eq!(find("llgr", false)["routes_removed"], ROUTES);
     // Restarting or losing the upstream without GR re-installs the table at least once.
     assert!(find("peer-restart", false)["fib_operations"].as_u64().unwrap() >= ROUTES);
 
