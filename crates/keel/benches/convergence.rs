@@ -5,6 +5,10 @@
 //!
 //! `cargo bench -p keel --bench convergence`; sizes from the environment:
 //! KEEL_BENCH_UPSTREAMS (1), KEEL_BENCH_ROUTES (1050000 IPv4), KEEL_BENCH_V6 (230000 IPv6).
+//! KEEL_BENCH_POLICY=1 imports from every upstream through a ten-term policy with a
+//! 5,000-entry prefix list (see `support/policy.rs`) instead of "all"; the downstream then
+//! waits for every prefix that policy accepts. KEEL_BENCH_POLICY=2: the same terms without
+//! their actions (routes accepted unchanged).
 
 mod support;
 
@@ -14,7 +18,7 @@ use keel_wire::{CodecOptions, Family, Message};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
-use support::{env, Keeld};
+use support::{env, policy, Keeld};
 
 const LISTEN: &str = "127.0.0.50:179";
 const DOWNSTREAM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 49);
@@ -31,21 +35,26 @@ fn main() {
     let upstreams = env("KEEL_BENCH_UPSTREAMS", 1) as usize;
     let v4 = env("KEEL_BENCH_ROUTES", 1_050_000) as usize;
     let v6 = env("KEEL_BENCH_V6", 230_000) as usize;
+    let policy_mode = env("KEEL_BENCH_POLICY", 0);
+    let with_policy = policy_mode == 1 || policy_mode == 2;
     let t = Instant::now();
     let spec = TableSpec { ipv4_routes: v4, ipv6_routes: v6, ..TableSpec::default() };
     let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
     let mut feeds = Vec::new();
+    let mut tables = Vec::new();
     let mut config = String::new();
+    let import = if with_policy { policy::NAME } else { "all" };
     for i in 0..upstreams {
         let table = Table::generate(&spec.for_peer(i as u32));
         let mut feed = Vec::new();
         table.write_updates(&opts, &mut feed).expect("encode feed");
         config.push_str(&format!(
-            "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = true\nimport = \"all\"\nexport = \"none\"\n",
+            "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = true\nimport = \"{import}\"\nexport = \"none\"\n",
             upstream(i),
             table.peer_as
         ));
         feeds.push((table.peer_as, feed));
+        tables.push(table);
     }
     config.push_str(&format!(
         "[[neighbor]]\naddress = \"{DOWNSTREAM}\"\nasn = 64999\npassive = true\nimport = \"none\"\nexport = \"all\"\n"
@@ -55,6 +64,25 @@ fn main() {
         feeds[0].1.len() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    let expected = if with_policy {
+        config.push_str(&policy::toml(&tables[0], policy_mode == 1));
+        let full = format!("[global]\nasn = 65000\nrouter_id = \"192.0.2.40\"\n{config}");
+        let local = LISTEN.parse::<SocketAddr>().unwrap().ip();
+        let accepted = policy::accepted(&full, &tables.iter().collect::<Vec<_>>(), 65000, local);
+        println!(
+            "import policy \"{}\"{}: 10 terms, 5,000-entry prefix list (which {} of the prefixes match); it accepts {} \
+             of {} prefixes",
+            policy::NAME,
+            if policy_mode == 2 { " without actions" } else { "" },
+            policy::customer_matches(&tables[0]),
+            accepted.len(),
+            v4 + v6
+        );
+        accepted.len()
+    } else {
+        v4 + v6
+    };
+    drop(tables);
     let keeld = Keeld::start("convergence", LISTEN, &config);
     let proc = keeld.proc();
     let remote: SocketAddr = LISTEN.parse().unwrap();
@@ -72,7 +100,6 @@ fn main() {
             long_lived: Vec::new(),
         };
         let (mut rd, _wr, _) = support::connect(&down).await;
-        let expected = v4 + v6;
         let counter = tokio::spawn(async move {
             let mut seen = HashSet::with_capacity(expected);
             let mut updates = 0u64;
@@ -94,6 +121,7 @@ fn main() {
             (seen.len(), updates)
         });
         let (cpu0, _, _) = proc.stat();
+        let load = support::load_average();
         let start = Instant::now();
         let mut senders = Vec::new();
         for (i, (asn, feed)) in feeds.into_iter().enumerate() {
@@ -122,11 +150,16 @@ fn main() {
         let (got, updates) = tokio::time::timeout(Duration::from_secs(600), counter).await.expect("timeout").unwrap();
         let done = start.elapsed();
         let (cpu1, rss, hwm) = proc.stat();
-        let paths = upstreams * expected;
+        let paths = upstreams * (v4 + v6);
         println!(
-            "{upstreams} upstream(s) -> keeld -> 1 downstream: {got}/{expected} prefixes at the downstream in {:.2} s \
+            "{upstreams} upstream(s) -> keeld{} -> 1 downstream: {got}/{expected} prefixes at the downstream in {:.2} s \
              (feeds written in {:.2} s, {updates} UPDATEs received); keeld CPU {:.2} s, RSS {:.0} MiB, peak {:.0} MiB, \
              {:.0} bytes of peak RSS per path ({paths} paths)",
+            match policy_mode {
+                1 => " (import policy)",
+                2 => " (import policy, no actions)",
+                _ => "",
+            },
             done.as_secs_f64(),
             sent.as_secs_f64(),
             cpu1 - cpu0,
@@ -134,6 +167,7 @@ fn main() {
             hwm as f64 / 1024.0,
             hwm as f64 * 1024.0 / paths as f64
         );
+        println!("load average {load} before, {} after", support::load_average());
         drop(writers);
     });
     drop(keeld);

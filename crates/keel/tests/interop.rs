@@ -41,6 +41,7 @@
 //! | llgr: partial deployment | 127.0.1.31, BIRD .32, observers FRR .33 and .34 (internal), ExaBGP .35 |
 //! | llgr: lost again before End-of-RIB | 127.0.1.41, BIRD .42, observer BIRD .43 |
 //! | llgr: stale time 0 | 127.0.1.51, FRR .52, observer BIRD .53 |
+//! | policy: import/export policy and reload | 127.0.3.1, BIRD .2, FRR .3 |
 
 #[path = "interop/common.rs"]
 mod common;
@@ -79,3 +80,6 @@ mod propagation;
 mod check;
 #[path = "interop/llgr.rs"]
 mod llgr;
+
+#[path = "interop/policy.rs"]
+mod policy;

@@ -2,11 +2,19 @@
 //! memory from /proc.
 #![allow(dead_code)]
 
+pub mod policy;
+
 use std::path::PathBuf;
 use std::process::{Child, Command};
 
 pub fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The 1, 5 and 15 minute load averages, from /proc/loadavg.
+pub fn load_average() -> String {
+    let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// keeld started by a benchmark; killed on drop.
