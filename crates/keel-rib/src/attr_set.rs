@@ -1,7 +1,9 @@
 //! Interned attribute sets: one shared copy per distinct set of path attributes.
 
 use keel_wire::{NextHop, PathAttributes};
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHasher};
+use smallvec::SmallVec;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// What a route carries besides its prefix: path attributes (without MP NLRI) and next hop.
@@ -11,33 +13,44 @@ pub struct AttrSet {
     pub next_hop: NextHop,
 }
 
-/// The intern table. Sets no route refers to any more are dropped by [`AttrTable::purge`].
+/// The intern table, keyed by each set's hash so that a set is hashed once, when it
+/// arrives, and never again when the table grows. Sets no route refers to any more are
+/// dropped by [`AttrTable::purge`].
 #[derive(Debug, Default)]
 pub struct AttrTable {
-    sets: HashSet<Arc<AttrSet>>,
+    sets: HashMap<u64, SmallVec<[Arc<AttrSet>; 1]>>,
+    len: usize,
 }
 
 impl AttrTable {
     /// The shared copy of `set`, adding it when new.
     pub fn intern(&mut self, set: AttrSet) -> Arc<AttrSet> {
-        if let Some(s) = self.sets.get(&set) {
+        let mut h = FxHasher::default();
+        set.hash(&mut h);
+        let bucket = self.sets.entry(h.finish()).or_default();
+        if let Some(s) = bucket.iter().find(|s| ***s == set) {
             return s.clone();
         }
         let s = Arc::new(set);
-        self.sets.insert(s.clone());
+        bucket.push(s.clone());
+        self.len += 1;
         s
     }
 
     /// Drops sets only the table still holds.
     pub fn purge(&mut self) {
-        self.sets.retain(|s| Arc::strong_count(s) > 1);
+        self.sets.retain(|_, bucket| {
+            bucket.retain(|s| Arc::strong_count(s) > 1);
+            !bucket.is_empty()
+        });
+        self.len = self.sets.values().map(|b| b.len()).sum();
     }
 
     pub fn len(&self) -> usize {
-        self.sets.len()
+        self.len
     }
     pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
+        self.len == 0
     }
 }
 

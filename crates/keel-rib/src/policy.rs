@@ -122,7 +122,11 @@ impl PrefixList {
     }
 
     pub fn matches(&self, p: &Prefix) -> bool {
-        self.by_len.iter().filter(|(v4, len, _)| *v4 == p.is_ipv4() && *len <= p.len()).any(|(_, len, m)| {
+        // Sorted by (family, length): IPv6 buckets first, then IPv4, each by length.
+        let v4 = p.is_ipv4();
+        let start = self.by_len.partition_point(|(x, _, _)| !*x && v4);
+        let family = self.by_len[start..].iter().take_while(|(x, _, _)| *x == v4);
+        family.take_while(|(_, len, _)| *len <= p.len()).any(|(_, len, m)| {
             Prefix::new(p.addr(), *len)
                 .and_then(|k| m.get(&k))
                 .is_some_and(|ranges| ranges.iter().any(|(ge, le)| (*ge..=*le).contains(&p.len())))
@@ -588,7 +592,13 @@ fn apply(action: &Action, ctx: &Context, a: &mut AttrSet) {
         Action::SetNextHop(SetNextHop::Own) => {
             a.next_hop = crate::export::next_hop_self(ctx.family, ctx.local_address);
         }
-        Action::SetNextHop(SetNextHop::Address(addr)) => a.next_hop = NextHop::from(*addr),
+        // Only an address of the route's own family: an IPv4 next hop on an IPv6 route (or the
+        // reverse, RFC 8950) is not what a family-blind term meant.
+        Action::SetNextHop(SetNextHop::Address(addr)) => {
+            if addr.is_ipv4() == (ctx.family.afi == keel_wire::Afi::IPV4) {
+                a.next_hop = NextHop::from(*addr);
+            }
+        }
         Action::AddCommunities(cs) => {
             for c in cs {
                 if !at.communities.contains(c) {

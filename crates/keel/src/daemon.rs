@@ -253,7 +253,8 @@ impl Daemon {
 
     /// Sends the RIB task every neighbor's import and export chains that differ from what it
     /// has (all of them at start); it re-evaluates routes without a session reset.
-    async fn set_policies(&self, config: &Config) {
+    async fn set_policies(&self, config: &Config) -> usize {
+        let mut changed = 0;
         let mut known = self.policy_fingerprints.write().await;
         known.retain(|a, _| config.neighbors.iter().any(|n| n.address.get_ref() == a));
         for n in &config.neighbors {
@@ -271,7 +272,9 @@ impl Daemon {
                 export_fingerprint: fps.1,
             };
             let _ = self.rib.send(ev).await;
+            changed += 1;
         }
+        changed
     }
 
     async fn add_neighbor(&self, n: NeighborConfig) {
@@ -318,7 +321,7 @@ impl Daemon {
         let wanted: BTreeMap<IpAddr, NeighborConfig> =
             NeighborConfig::from_config(&new).into_iter().map(|n| (n.address, n)).collect();
         // Policies before sessions: a restarted or new neighbor comes up with its new chains.
-        self.set_policies(&new).await;
+        let policies = self.set_policies(&new).await;
         let (mut kept, mut changed, mut removed, mut added) = (0, 0, 0, 0);
         let current: Vec<(IpAddr, NeighborHandle)> =
             self.neighbors.read().await.iter().map(|(a, h)| (*a, h.clone())).collect();
@@ -352,7 +355,10 @@ impl Daemon {
         }
         let _ = self.rib.send(RibEvent::SetNetworks(networks(&new))).await;
         *self.config.write().await = new;
-        Ok(format!("{kept} neighbor(s) kept, {changed} restarted, {removed} removed, {added} added"))
+        Ok(format!(
+            "{kept} neighbor(s) kept, {changed} restarted, {removed} removed, {added} added; \
+             policies re-applied to {policies} neighbor(s)"
+        ))
     }
 }
 

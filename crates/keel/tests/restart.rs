@@ -49,7 +49,8 @@ const TARGET: &str = "198.51.100.1";
 
 /// A tool the tests need: missing means failure, never a skip.
 fn require(binary: &str) -> PathBuf {
-    for d in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/lib/frr", "/usr/local/sbin", "/usr/local/bin"] {
+    // /usr/lib/frr first: /usr/sbin/bgpd is OpenBGPD's when openbgpd is installed.
+    for d in ["/usr/lib/frr", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
         let p = Path::new(d).join(binary);
         if p.is_file() {
             return p;

@@ -284,3 +284,11 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn next_hop_of_another_family_is_not_set() {
+    let p: Prefix = "198.51.100.0/24".parse().unwrap();
+    let set6 = Action::SetNextHop(SetNextHop::Address("2001:db8::1".parse().unwrap()));
+    let out = chain(vec![], vec![set6], Some(Verdict::Accept)).evaluate(&ctx(&p, None), &attrs(&[65001], &[]));
+    assert_eq!(out.attrs.map(|a| a.next_hop), Some(NextHop::V4(Ipv4Addr::new(192, 0, 2, 9))));
+}

@@ -28,6 +28,11 @@ pub fn keeld_binary() -> PathBuf {
 /// Finds a daemon binary or fails the test (never skips): the interop tests exist to run
 /// against the real daemons.
 pub fn require(binary: &str) -> PathBuf {
+    // FRR's bgpd lives in /usr/lib/frr; /usr/sbin/bgpd is OpenBGPD's when openbgpd is installed.
+    let frr = PathBuf::from("/usr/lib/frr").join(binary);
+    if binary == "bgpd" && frr.is_file() {
+        return frr;
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs = std::env::split_paths(&path).chain(
         ["/usr/sbin", "/sbin", "/usr/bin", "/usr/lib/frr", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from),

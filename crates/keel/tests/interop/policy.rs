@@ -432,6 +432,7 @@ fn policy_filters_and_rewrites_between_bird_and_frr_and_reloads_without_reset() 
     assert_eq!(r["ok"], true, "keel reload: {r}");
     let summary = r["summary"].as_str().unwrap_or("");
     assert!(summary.starts_with("2 neighbor(s) kept"), "keel reload: {r}");
+    assert!(summary.ends_with("policies re-applied to 2 neighbor(s)"), "keel reload: {r}");
 
     want_stored = vec![
         stored("198.51.100.0/24", 200, 10, &["65001:200"], &["65001:0:2"], &[65002]),
