@@ -9,4 +9,5 @@ pub mod json;
 pub mod metrics;
 pub mod neighbor;
 pub mod rib_task;
+pub mod rpki;
 pub mod speaker;

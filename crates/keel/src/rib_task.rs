@@ -10,6 +10,7 @@
 use crate::neighbor::connection::Out;
 use crate::neighbor::fsm::DownReason;
 use crate::neighbor::negotiate::Negotiated;
+use crate::rpki::RpkiState;
 use keel_rib::export::export;
 use keel_rib::graceful_restart::helper::{self, Ending, Helper};
 use keel_rib::graceful_restart::restarting::{self, Awaited};
@@ -124,6 +125,8 @@ pub struct RouteView {
     pub best: bool,
     pub stale: bool,
     pub llgr_stale: bool,
+    /// RPKI origin validation (RFC 6811): "valid", "invalid", "not-found"; null without VRPs.
+    pub rpki: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -249,6 +252,7 @@ pub struct RibTask {
     deferral: Option<Deferral>,
     /// Deferral just ended: after the next round, the FIB sweeps what was not chosen again.
     sweep_fib: bool,
+    rpki: crate::rpki::Rpki,
 }
 
 /// keel's own restart (RFC 4724 §4.1): route selection, advertisement and kernel changes wait
@@ -282,10 +286,17 @@ impl RibTask {
             timers: BTreeMap::new(),
             deferral: None,
             sweep_fib: false,
+            rpki: crate::rpki::Rpki::disabled(local_asn),
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
         t
+    }
+
+    /// Validates routes against the VRPs of `rpki` (RFC 6811).
+    pub fn with_rpki(mut self, rpki: crate::rpki::Rpki) -> Self {
+        self.rpki = rpki;
+        self
     }
 
     /// Starts in selection deferral (keeld is restarting) for `deferral`, waiting for `expected`;
@@ -867,6 +878,7 @@ impl RibTask {
             best: flags.best,
             stale: flags.stale,
             llgr_stale: flags.llgr_stale || a.communities.contains(&Community::LLGR_STALE),
+            rpki: None,
         }
     }
 
@@ -874,6 +886,7 @@ impl RibTask {
     fn advertised(&self, to: IpAddr, f: &RouteFilter) -> Vec<RouteView> {
         let Some(peer) = self.peers.get(&to) else { return Vec::new() };
         let (Some(s), Some(target)) = (peer.session.as_ref(), self.rib.peer(peer.id)) else { return Vec::new() };
+        let rpki = self.rpki.validator();
         let mut v: Vec<RouteView> = s
             .sent
             .iter()
@@ -883,7 +896,10 @@ impl RibTask {
             .filter_map(|((family, prefix), sent)| {
                 let src = (sent.source != PeerId::LOCAL).then(|| self.rib.peer(sent.source)).flatten();
                 let out = export(*family, &sent.attrs, sent.source, src, peer.id, target, sent.llgr_stale)?;
-                Some(Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() }))
+                let mut view =
+                    Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() });
+                view.rpki = rpki.state(prefix, sent.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
+                Some(view)
             })
             .collect();
         v.sort_by(|a, b| (&a.family, &a.prefix).cmp(&(&b.family, &b.prefix)));
@@ -895,6 +911,7 @@ impl RibTask {
             return self.advertised(to, f);
         }
         let by_id: HashMap<PeerId, IpAddr> = self.peers.iter().map(|(a, p)| (p.id, *a)).collect();
+        let rpki = self.rpki.validator();
         let mut v = Vec::new();
         for (family, prefix, dest) in self.rib.iter(f.family) {
             if f.prefix.is_some_and(|p| p != *prefix) {
@@ -913,7 +930,9 @@ impl RibTask {
                     stale,
                     llgr_stale: self.rib.is_llgr_stale(family, path),
                 };
-                v.push(Self::view(family, prefix, neighbor, &path.attrs, flags));
+                let mut view = Self::view(family, prefix, neighbor, &path.attrs, flags);
+                view.rpki = rpki.state(prefix, path.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
+                v.push(view);
             }
         }
         v.sort_by(|a, b| (&a.family, &a.prefix, a.neighbor).cmp(&(&b.family, &b.prefix, b.neighbor)));
