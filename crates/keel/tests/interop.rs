@@ -1,5 +1,5 @@
-//! Interoperability tests: keeld against BIRD 2, FRR bgpd, GoBGP and ExaBGP, raw peers that
-//! send broken messages, TCP MD5, configuration checking and reload.
+//! Interoperability tests: keeld against BIRD 2, FRR bgpd, GoBGP and ExaBGP, the StayRTR RPKI
+//! cache, raw peers that send broken messages, TCP MD5, configuration checking and reload.
 //!
 //! Every daemon runs in its own temporary directory, bound to its own 127.0.0.x address on
 //! port 179, and is ended by its pid when the test ends (also when it fails). The daemons are
@@ -35,6 +35,7 @@
 //! | propagation: route reflector | 127.0.0.245, BIRD .246, FRR .247 |
 //! | propagation: route server | 127.0.0.250, BIRD .251, GoBGP .252 (gRPC .252:50051) |
 //! | check: keel check --live | 127.0.2.1, BIRD without GR .2, BIRD with GR .3 |
+//! | rpki: RTR cache | 127.0.4.1, BIRD .2, StayRTR .3:8282 |
 
 #[path = "interop/common.rs"]
 mod common;
@@ -71,3 +72,6 @@ mod propagation;
 
 #[path = "interop/check.rs"]
 mod check;
+
+#[path = "interop/rpki.rs"]
+mod rpki;
