@@ -1,11 +1,13 @@
 //! The VRP table: route origin validation (RFC 6811 §2) by exact-match lookups.
 //!
 //! A route P/len is covered by the VRPs whose prefix is P masked to some length l <= len. Per
-//! family the table keeps the distinct VRP prefix lengths present (IPv4: about 17 in the
-//! global set) and a hash index from (masked address, length) to the VRPs of that prefix. A
-//! route costs one hash lookup per length present and not longer than the route, longest
-//! first: a route matched by a VRP of its own length (the common valid case) stops at the
-//! first lookup. Validation allocates nothing.
+//! family the table keeps a hash index from (prefix address, length) to the VRPs of that
+//! prefix, and per bucket of addresses (IPv4: each /16, IPv6: each /32) the set of VRP prefix
+//! lengths present in it. A route is looked up only at the lengths its own bucket has, longest
+//! first, so most routes cost one or two hash lookups, and a route matched by a VRP of its own
+//! length (the common valid case) stops at the first. IPv4 VRPs shorter than /16 are counted in
+//! every bucket they span (a dense array of 2^16 masks); IPv6 VRPs shorter than /32 are few and
+//! kept in one list probed for every route. Validation allocates nothing.
 
 use crate::{route_origin_asn, RpkiState, Vrp};
 use keel_wire::attribute::AsPath;
@@ -28,27 +30,50 @@ struct Authorization {
     asn: u32,
 }
 
-/// An address as bits, masked to a prefix length.
+/// An address as bits: masked to a prefix length, and its bucket.
 trait Bits: Copy + Eq + Hash + Ord + Default {
+    /// Bucket prefix length: lengths present are kept per bucket of this size.
+    const BUCKET: u8;
+    /// Shortest length kept in bucket masks, as bit 0 (masks hold 128 lengths).
+    const BASE: u8;
+    /// VRPs shorter than `BUCKET` are marked in every bucket they span (else kept in a list).
+    const SPREAD: bool;
     fn masked(self, len: u8) -> Self;
+    fn bucket(self) -> u32;
 }
 
 impl Bits for u32 {
+    const BUCKET: u8 = 16;
+    const BASE: u8 = 0;
+    const SPREAD: bool = true;
     fn masked(self, len: u8) -> u32 {
         self & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+    }
+    fn bucket(self) -> u32 {
+        self >> 16
     }
 }
 
 impl Bits for u128 {
+    const BUCKET: u8 = 32;
+    const BASE: u8 = 32;
+    const SPREAD: bool = false;
     fn masked(self, len: u8) -> u128 {
         self & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+    }
+    fn bucket(self) -> u32 {
+        (self >> 96) as u32
     }
 }
 
 #[derive(Debug, Clone, Default)]
 struct Family<A> {
-    /// Distinct VRP prefix lengths, longest first.
-    lengths: Vec<u8>,
+    /// Per bucket: bit `l - BASE` set when a VRP of length `l` lies in (or spans) it. IPv4:
+    /// dense, indexed by bucket (2^16 entries); IPv6: `sparse`.
+    dense: Vec<u128>,
+    sparse: FxHashMap<u32, u128>,
+    /// Lengths shorter than the bucket and not spread (IPv6 < /32), longest first.
+    short: Vec<u8>,
     /// (prefix address, prefix length) -> `start..start + count` in `authorizations`.
     index: FxHashMap<(A, u8), (u32, u32)>,
     /// Grouped by prefix.
@@ -61,20 +86,35 @@ impl<A: Bits> Family<A> {
         vrps.sort_unstable();
         vrps.dedup();
         let mut f = Family {
-            lengths: Vec::new(),
+            dense: if A::SPREAD { vec![0; 1 << A::BUCKET] } else { Vec::new() },
+            sparse: FxHashMap::default(),
+            short: Vec::new(),
             index: FxHashMap::with_capacity_and_hasher(vrps.len(), Default::default()),
             authorizations: Vec::with_capacity(vrps.len()),
         };
-        let mut present = [false; 129];
+        let mut short = [false; 129];
         for group in vrps.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
             let (addr, len, _) = group[0];
             let start = f.authorizations.len() as u32;
             f.authorizations.extend(group.iter().map(|v| v.2));
             f.index.insert((addr, len), (start, group.len() as u32));
-            present[usize::from(len)] = true;
+            // Only lengths of at least BASE reach the masks (IPv6 below /32 goes to `short`).
+            let bit = 1u128.checked_shl(u32::from(len.saturating_sub(A::BASE))).unwrap_or(0);
+            if A::SPREAD {
+                let first = addr.bucket() as usize;
+                let span = if len >= A::BUCKET { 1 } else { 1 << (A::BUCKET - len) };
+                for m in f.dense.iter_mut().skip(first).take(span) {
+                    *m |= bit;
+                }
+            } else if len >= A::BUCKET {
+                *f.sparse.entry(addr.bucket()).or_default() |= bit;
+            } else {
+                short[usize::from(len)] = true;
+            }
         }
         f.index.shrink_to_fit();
-        f.lengths = (0..=128u8).rev().filter(|&l| present[usize::from(l)]).collect();
+        f.sparse.shrink_to_fit();
+        f.short = (0..A::BUCKET).rev().filter(|&l| short[usize::from(l)]).collect();
         f
     }
 
@@ -83,7 +123,20 @@ impl<A: Bits> Family<A> {
     /// its AS_PATH ends in an AS_SET) matches no VRP.
     fn validate(&self, addr: A, len: u8, origin: Option<u32>) -> RpkiState {
         let mut covered = false;
-        for &l in self.lengths.iter().skip_while(|&&l| l > len) {
+        // Lengths present in the route's bucket, not longer than the route, longest first.
+        let bucket = addr.bucket();
+        let mask = if A::SPREAD { self.dense.get(bucket as usize) } else { self.sparse.get(&bucket) };
+        let mut lengths = match mask {
+            Some(&m) if len >= A::BASE => m & (u128::MAX >> (127 - (len - A::BASE))),
+            _ => 0,
+        };
+        let shorter = self.short.iter().copied().skip_while(|&l| l > len);
+        let bucketed = std::iter::from_fn(|| {
+            let bit = 127u32.checked_sub(lengths.leading_zeros())?;
+            lengths &= !(1 << bit);
+            Some(bit as u8 + A::BASE)
+        });
+        for l in bucketed.chain(shorter) {
             let Some(&(start, count)) = self.index.get(&(addr.masked(l), l)) else { continue };
             covered = true;
             let Some(origin) = origin else { return RpkiState::Invalid };
@@ -107,11 +160,15 @@ impl<A: Bits> Family<A> {
 
     /// Heap bytes held: hash table buckets (key, value, control byte) and the VRP array.
     fn heap_bytes(&self) -> usize {
-        let bucket = std::mem::size_of::<((A, u8), (u32, u32))>() + 1;
-        let buckets = if self.index.capacity() == 0 { 0 } else { (self.index.capacity() * 8 / 7).next_power_of_two() };
-        buckets * bucket
+        fn table<K, V>(m: &FxHashMap<K, V>) -> usize {
+            let slots = if m.capacity() == 0 { 0 } else { (m.capacity() * 8 / 7).next_power_of_two() };
+            slots * (std::mem::size_of::<(K, V)>() + 1)
+        }
+        table(&self.index)
+            + table(&self.sparse)
+            + self.dense.capacity() * std::mem::size_of::<u128>()
             + self.authorizations.capacity() * std::mem::size_of::<Authorization>()
-            + self.lengths.capacity()
+            + self.short.capacity()
     }
 }
 
