@@ -351,7 +351,12 @@ async fn synchronize<S: AsyncRead + AsyncWrite + Unpin>(
             Some(state) => pdu::SerialQuery::new(version, state).write(sock).await?,
         }
         sock.flush().await?;
-        let header = within(pdu::Header::read(sock)).await?;
+        let mut header = within(pdu::Header::read(sock)).await?;
+        // RFC 8210 §5.2: a Serial Notify may cross our query; the query answers it already.
+        while header.pdu() == pdu::SerialNotify::PDU {
+            within(pdu::SerialNotify::read_payload(header, sock)).await?;
+            header = within(pdu::Header::read(sock)).await?;
+        }
         match header.pdu() {
             pdu::CacheResponse::PDU => {
                 break (session.state.is_none(), within(pdu::CacheResponse::read_payload(header, sock)).await?);

@@ -123,9 +123,16 @@ async fn reset_query_then_serial_notify_and_refresh() {
     cache.update(1, 7, 2, &["-10.0.0.0/8-16 AS64496", "+192.0.2.0/24 AS64498"], TIMING).await;
     assert_eq!(h.next_set().await.unwrap(), ["192.0.2.0/24-24 AS64498", "2001:db8::/32-32 AS64497"]);
 
+    // Two notifies in a row: the second crosses the Serial Query and needs no other.
+    cache.notify(1, 7, 3).await;
+    cache.notify(1, 7, 3).await;
+    assert_eq!(cache.query().await, Query::Serial { version: 1, session: 7, serial: 2 });
+    cache.update(1, 7, 3, &["+198.51.100.0/24 AS64500"], TIMING).await;
+    assert_eq!(h.next_set().await.unwrap().len(), 3);
+
     // Then one after the cache's Refresh Interval.
     let start = Instant::now();
-    assert_eq!(cache.query().await, Query::Serial { version: 1, session: 7, serial: 2 });
+    assert_eq!(cache.query().await, Query::Serial { version: 1, session: 7, serial: 3 });
     assert_eq!(start.elapsed().as_secs(), 3600);
 }
 
