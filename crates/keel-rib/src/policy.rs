@@ -16,34 +16,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// RFC 6811 §2 validation state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RpkiState {
-    Valid,
-    Invalid,
-    NotFound,
-}
-
-impl RpkiState {
-    pub fn name(self) -> &'static str {
-        match self {
-            RpkiState::Valid => "valid",
-            RpkiState::Invalid => "invalid",
-            RpkiState::NotFound => "not-found",
-        }
-    }
-}
-
-impl std::str::FromStr for RpkiState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "valid" => Ok(RpkiState::Valid),
-            "invalid" => Ok(RpkiState::Invalid),
-            "not-found" => Ok(RpkiState::NotFound),
-            _ => Err(format!("{s:?} is not an RPKI state (valid, invalid, not-found)")),
-        }
-    }
-}
+pub use keel_rpki::RpkiState;
 
 /// One prefix-list entry: `prefix` and every more specific prefix whose length is within
 /// `ge..=le` (both default to the prefix's own length).
@@ -361,6 +334,10 @@ impl Chain {
     pub fn is_accept_all(&self) -> bool {
         matches!(self.links.first(), Some(Link::AcceptAll))
     }
+    /// True when a term looks at the RPKI state (the state is then computed per route).
+    pub fn uses_rpki(&self) -> bool {
+        self.terms().any(|t| t.matches.iter().any(|m| matches!(m, Match::Rpki(_))))
+    }
     pub fn is_reject_all(&self) -> bool {
         matches!(self.links.first(), Some(Link::RejectAll)) || self.links.is_empty()
     }
@@ -503,7 +480,7 @@ impl std::fmt::Display for Match {
             Match::ExtendedCommunity(v) => write!(f, "extended_community {}", join(v)),
             Match::LargeCommunity(v) => write!(f, "large_community {}", join(v)),
             Match::NextHop(v) => write!(f, "next_hop in {}", join(v)),
-            Match::Rpki(v) => write!(f, "rpki {}", v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")),
+            Match::Rpki(v) => write!(f, "rpki {}", v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
             Match::Family(v) => write!(f, "family {}", join(v)),
         }
     }

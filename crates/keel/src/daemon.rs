@@ -121,7 +121,8 @@ impl Daemon {
             restarting.clone(),
             config.neighbors.iter().map(|n| *n.address.get_ref()).collect(),
             Some(deferral_ended),
-        );
+        )
+        .with_rpki(crate::rpki::Rpki::start(&config.rpki, *config.global.asn.get_ref()));
         tokio::spawn(rib_task.run(rib_rx));
         let (shutdown, mut shutdown_rx) = watch::channel(None);
         let daemon = Arc::new(Daemon {
@@ -354,10 +355,12 @@ impl Daemon {
             }
         }
         let _ = self.rib.send(RibEvent::SetNetworks(networks(&new))).await;
+        // The RTR clients run on the configuration keeld started with.
+        let rpki = if new.rpki != old.rpki { "; [rpki] changes apply at the next start (keel restart)" } else { "" };
         *self.config.write().await = new;
         Ok(format!(
             "{kept} neighbor(s) kept, {changed} restarted, {removed} removed, {added} added; \
-             policies re-applied to {policies} neighbor(s)"
+             policies re-applied to {policies} neighbor(s){rpki}"
         ))
     }
 }

@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod neighbor;
 pub mod policy_view;
 pub mod rib_task;
+pub mod rpki;
 pub mod speaker;

@@ -10,6 +10,7 @@
 use crate::neighbor::connection::Out;
 use crate::neighbor::fsm::DownReason;
 use crate::neighbor::negotiate::Negotiated;
+use crate::rpki::RpkiState;
 use keel_rib::export::export;
 use keel_rib::graceful_restart::helper::{self, Ending, Helper};
 use keel_rib::graceful_restart::restarting::{self, Awaited};
@@ -134,6 +135,8 @@ pub struct RouteView {
     pub best: bool,
     pub stale: bool,
     pub llgr_stale: bool,
+    /// RPKI origin validation (RFC 6811): "valid", "invalid", "not-found"; null without VRPs.
+    pub rpki: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -326,6 +329,7 @@ pub struct RibTask {
     sweep_fib: bool,
     /// Import and export chains per neighbor.
     chains: HashMap<IpAddr, Chains>,
+    rpki: crate::rpki::Rpki,
 }
 
 /// keel's own restart (RFC 4724 §4.1): route selection, advertisement and kernel changes wait
@@ -360,10 +364,17 @@ impl RibTask {
             deferral: None,
             sweep_fib: false,
             chains: HashMap::new(),
+            rpki: crate::rpki::Rpki::disabled(local_asn),
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
         t
+    }
+
+    /// Validates routes against the VRPs of `rpki` (RFC 6811).
+    pub fn with_rpki(mut self, rpki: crate::rpki::Rpki) -> Self {
+        self.rpki = rpki;
+        self
     }
 
     /// Starts in selection deferral (keeld is restarting) for `deferral`, waiting for `expected`;
@@ -439,6 +450,8 @@ impl RibTask {
     pub async fn run(mut self, mut rx: mpsc::Receiver<RibEvent>) {
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut vrps = self.rpki.subscribe();
+        let mut rpki_on = self.rpki.is_enabled();
         loop {
             let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| s.backlog()));
             let next_timer = self.timers.values().chain(self.deferral.as_ref().map(|d| &d.until)).min().copied();
@@ -457,6 +470,10 @@ impl RibTask {
                     }
                 }
                 _ = tick.tick(), if backlog => {}
+                changed = vrps.changed(), if rpki_on => match changed {
+                    Ok(()) => self.vrps_changed(),
+                    Err(_) => rpki_on = false,
+                },
             }
             self.propagate().await;
         }
@@ -708,6 +725,7 @@ impl RibTask {
         let count = groups.len();
         let import = self.chains.get(&address).map(|c| c.import.clone()).filter(|c| !c.is_accept_all());
         let local_address = self.rib.peer(id).map_or(address, |p| p.local_address);
+        let validator = import.as_ref().filter(|c| c.uses_rpki()).map(|_| self.rpki.validator());
         for (i, (family, next_hop, nlri)) in groups.into_iter().enumerate() {
             let set = match (withdraw_all, next_hop) {
                 (false, Some(nh)) => {
@@ -728,8 +746,8 @@ impl RibTask {
                     // "none": nothing is kept (a policy change asks for a route refresh).
                     (Some(_), Some(chain)) if chain.is_reject_all() => self.rib.withdraw(id, family, n.prefix, path_id),
                     (Some(set), Some(chain)) => {
-                        let ctx =
-                            Context { family, prefix: &n.prefix, rpki: None, local_asn: self.local_asn, local_address };
+                        let rpki = validator.as_ref().and_then(|v| v.state(&n.prefix, set.attributes.as_path.as_ref()));
+                        let ctx = Context { family, prefix: &n.prefix, rpki, local_asn: self.local_asn, local_address };
                         let accepted = import_route(&mut self.rib, chain, &ctx, set, &mut memo);
                         self.rib.announce_filtered(id, family, n.prefix, path_id, set.clone(), accepted);
                     }
@@ -804,13 +822,14 @@ impl RibTask {
     /// §9.1.3) is computed once per source attribute set in a batch, and prefixes sharing the
     /// result share one UPDATE.
     fn flush(&mut self, address: IpAddr) {
-        let RibTask { peers, rib, chains, local_asn, .. } = self;
+        let RibTask { peers, rib, chains, local_asn, rpki, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let id = peer.id;
         let Peer { session, end_of_rib_sent, .. } = peer;
         let Some(s) = session.as_mut() else { return };
         let Some(target) = rib.peer(id).cloned() else { return };
         let export_chain = chains.get(&address).map(|c| c.export.clone()).filter(|c| !c.is_accept_all());
+        let validator = export_chain.as_ref().filter(|c| c.uses_rpki()).map(|_| rpki.validator());
         let epoch = s.export_epoch;
         let codec = s.negotiated.codec_send();
         let refresh = |family, subtype| Message::RouteRefresh(RouteRefresh { family, subtype }).encode(&codec);
@@ -846,10 +865,14 @@ impl RibTask {
                 if from_pending {
                     s.pending.remove(key);
                 }
+                // RPKI state for export policy: from the Loc-RIB best path's origin.
+                let rpki = validator.as_ref().and_then(|v| {
+                    v.state(prefix, rib.best(*family, prefix).and_then(|b| b.attrs.attributes.as_path.as_ref()))
+                });
                 let ctx = Context {
                     family: *family,
                     prefix,
-                    rpki: None,
+                    rpki,
                     local_asn: *local_asn,
                     local_address: target.local_address,
                 };
@@ -952,38 +975,60 @@ impl RibTask {
             self.rib.add_peer(id, info);
         }
         if old.import_fingerprint != new.import_fingerprint {
-            let routes = self.rib.received_routes(id);
-            info!(neighbor = %address, routes = routes.len(), "import policy changed: routes re-evaluated");
-            let local_address = self.rib.peer(id).map_or(address, |p| p.local_address);
-            for r in routes {
-                if new.import.is_reject_all() {
-                    self.rib.withdraw(id, r.family, r.prefix, r.path_id);
-                    continue;
-                }
-                let ctx = Context {
-                    family: r.family,
-                    prefix: &r.prefix,
-                    rpki: None,
-                    local_asn: self.local_asn,
-                    local_address,
-                };
-                let accepted = import_route(&mut self.rib, &new.import, &ctx, &r.attrs, &mut FxHashMap::default());
-                self.rib.put_filtered(id, r, accepted);
-            }
+            info!(neighbor = %address, "import policy changed: routes re-evaluated");
+            self.reimport(address, &new.import);
             if old.import.is_reject_all() && !new.import.is_reject_all() {
                 self.request_refresh(address);
             }
-            self.rib.attrs.purge();
         }
         if old.export_fingerprint != new.export_fingerprint {
             info!(neighbor = %address, "export policy changed: Adj-RIB-Out recomputed");
-            let dests: Vec<(Family, Prefix)> = self.rib.iter(None).map(|(f, p, _)| (f, *p)).collect();
-            if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
-                s.export_epoch = s.export_epoch.wrapping_add(1);
-                let families = s.negotiated.families.clone();
-                let sent: Vec<(Family, Prefix)> = s.sent.keys().copied().collect();
-                s.pending.extend(dests.into_iter().filter(|(f, _)| families.contains(f)));
-                s.pending.extend(sent);
+            self.reexport(address);
+        }
+    }
+
+    /// Runs `chain` again over what `address` sent, as stored before import policy.
+    fn reimport(&mut self, address: IpAddr, chain: &Chain) {
+        let Some(id) = self.peers.get(&address).map(|p| p.id) else { return };
+        let routes = self.rib.received_routes(id);
+        let local_address = self.rib.peer(id).map_or(address, |p| p.local_address);
+        let validator = chain.uses_rpki().then(|| self.rpki.validator());
+        for r in routes {
+            if chain.is_reject_all() {
+                self.rib.withdraw(id, r.family, r.prefix, r.path_id);
+                continue;
+            }
+            let rpki = validator.as_ref().and_then(|v| v.state(&r.prefix, r.attrs.attributes.as_path.as_ref()));
+            let ctx = Context { family: r.family, prefix: &r.prefix, rpki, local_asn: self.local_asn, local_address };
+            let accepted = import_route(&mut self.rib, chain, &ctx, &r.attrs, &mut FxHashMap::default());
+            self.rib.put_filtered(id, r, accepted);
+        }
+        self.rib.attrs.purge();
+    }
+
+    /// Considers every destination again for `address`, as after an export policy change.
+    fn reexport(&mut self, address: IpAddr) {
+        let dests: Vec<(Family, Prefix)> = self.rib.iter(None).map(|(f, p, _)| (f, *p)).collect();
+        if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
+            s.export_epoch = s.export_epoch.wrapping_add(1);
+            let families = s.negotiated.families.clone();
+            let sent: Vec<(Family, Prefix)> = s.sent.keys().copied().collect();
+            s.pending.extend(dests.into_iter().filter(|(f, _)| families.contains(f)));
+            s.pending.extend(sent);
+        }
+    }
+
+    /// The VRP set changed (RFC 6811): routes are validated again where a policy looks at the
+    /// state. Nothing is flushed; routes no policy filters on keep flowing.
+    fn vrps_changed(&mut self) {
+        let chains: Vec<(IpAddr, Chains)> = self.chains.iter().map(|(a, c)| (*a, c.clone())).collect();
+        for (address, c) in chains {
+            if c.import.uses_rpki() {
+                info!(neighbor = %address, "RPKI VRPs changed: routes re-evaluated");
+                self.reimport(address, &c.import);
+            }
+            if c.export.uses_rpki() {
+                self.reexport(address);
             }
         }
     }
@@ -1077,6 +1122,7 @@ impl RibTask {
             best: flags.best,
             stale: flags.stale,
             llgr_stale: flags.llgr_stale || a.communities.contains(&Community::LLGR_STALE),
+            rpki: None,
         }
     }
 
@@ -1084,6 +1130,7 @@ impl RibTask {
     fn advertised(&self, to: IpAddr, f: &RouteFilter) -> Vec<RouteView> {
         let Some(peer) = self.peers.get(&to) else { return Vec::new() };
         let (Some(s), Some(target)) = (peer.session.as_ref(), self.rib.peer(peer.id)) else { return Vec::new() };
+        let rpki = self.rpki.validator();
         let mut v: Vec<RouteView> = s
             .sent
             .iter()
@@ -1095,10 +1142,11 @@ impl RibTask {
                 let out = export(*family, &sent.attrs, sent.source, src, peer.id, target, sent.llgr_stale)?;
                 let out = match self.chains.get(&to).map(|c| &c.export).filter(|c| !c.is_accept_all()) {
                     Some(chain) => {
+                        let state = rpki.state(prefix, sent.attrs.attributes.as_path.as_ref());
                         let ctx = Context {
                             family: *family,
                             prefix,
-                            rpki: None,
+                            rpki: state,
                             local_asn: self.local_asn,
                             local_address: target.local_address,
                         };
@@ -1106,7 +1154,10 @@ impl RibTask {
                     }
                     None => out,
                 };
-                Some(Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() }))
+                let mut view =
+                    Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() });
+                view.rpki = rpki.state(prefix, sent.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
+                Some(view)
             })
             .collect();
         v.sort_by(|a, b| (&a.family, &a.prefix).cmp(&(&b.family, &b.prefix)));
@@ -1118,6 +1169,7 @@ impl RibTask {
             return self.advertised(to, f);
         }
         let by_id: HashMap<PeerId, IpAddr> = self.peers.iter().map(|(a, p)| (p.id, *a)).collect();
+        let rpki = self.rpki.validator();
         let mut v = Vec::new();
         for (family, prefix, dest) in self.rib.iter(f.family) {
             if f.prefix.is_some_and(|p| p != *prefix) {
@@ -1136,7 +1188,9 @@ impl RibTask {
                     stale,
                     llgr_stale: self.rib.is_llgr_stale(family, path),
                 };
-                v.push(Self::view(family, prefix, neighbor, &path.attrs, flags));
+                let mut view = Self::view(family, prefix, neighbor, &path.attrs, flags);
+                view.rpki = rpki.state(prefix, path.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
+                v.push(view);
             }
         }
         v.sort_by(|a, b| (&a.family, &a.prefix, a.neighbor).cmp(&(&b.family, &b.prefix, b.neighbor)));

@@ -1,5 +1,5 @@
-//! Interoperability tests: keeld against BIRD 2, FRR bgpd, GoBGP and ExaBGP, raw peers that
-//! send broken messages, TCP MD5, configuration checking and reload.
+//! Interoperability tests: keeld against BIRD 2, FRR bgpd, GoBGP and ExaBGP, the StayRTR RPKI
+//! cache, raw peers that send broken messages, TCP MD5, configuration checking and reload.
 //!
 //! Every daemon runs in its own temporary directory, bound to its own 127.0.0.x address on
 //! port 179, and is ended by its pid when the test ends (also when it fails). The daemons are
@@ -42,6 +42,7 @@
 //! | llgr: lost again before End-of-RIB | 127.0.1.41, BIRD .42, observer BIRD .43 |
 //! | llgr: stale time 0 | 127.0.1.51, FRR .52, observer BIRD .53 |
 //! | policy: import/export policy and reload | 127.0.3.1, BIRD .2, FRR .3 |
+//! | rpki: RTR cache | 127.0.4.1, BIRD .2, BIRD .4 (through an RPKI policy), StayRTR .3:8282 |
 
 #[path = "interop/common.rs"]
 mod common;
@@ -83,3 +84,6 @@ mod llgr;
 
 #[path = "interop/policy.rs"]
 mod policy;
+
+#[path = "interop/rpki.rs"]
+mod rpki;

@@ -74,6 +74,18 @@ impl AsPath {
         }
     }
 
+    /// The Route Origin ASN of RFC 6811 §2: the last AS of a final AS_SEQUENCE; `local_as` when
+    /// the path is empty or ends in a confederation segment; `None` (the RFC's "NONE", which no
+    /// VRP matches) when it ends in an AS_SET.
+    pub fn route_origin_asn(&self, local_as: u32) -> Option<u32> {
+        match self.segments.last() {
+            None => Some(local_as),
+            Some(AsSegment { kind: SegmentType::Sequence, asns }) => asns.last().copied(),
+            Some(AsSegment { kind: SegmentType::ConfedSequence | SegmentType::ConfedSet, .. }) => Some(local_as),
+            Some(AsSegment { kind: SegmentType::Set, .. }) => None,
+        }
+    }
+
     /// The neighbouring AS: first AS of a leading AS_SEQUENCE.
     pub fn neighbor_as(&self) -> Option<u32> {
         match self.segments.first() {
@@ -234,6 +246,23 @@ mod tests {
         assert_eq!(p.to_string(), "(64512 64513) 65001 65002 {1,2,3}");
         assert_eq!(p.origin_as(), None);
         assert_eq!(p.neighbor_as(), None);
+    }
+
+    #[test]
+    fn rfc6811_route_origin_asn() {
+        let set = AsSegment { kind: SegmentType::Set, asns: vec![65010, 65011] };
+        let confed = AsSegment { kind: SegmentType::ConfedSequence, asns: vec![64512] };
+        let cases = [
+            (AsPath::default(), Some(65000)),
+            (AsPath::sequence(vec![65001, 65002]), Some(65002)),
+            (AsPath { segments: vec![seq(&[65001]), set.clone()] }, None),
+            (AsPath { segments: vec![set, seq(&[65003])] }, Some(65003)),
+            (AsPath { segments: vec![confed.clone()] }, Some(65000)),
+            (AsPath { segments: vec![seq(&[65001]), confed] }, Some(65000)),
+        ];
+        for (path, origin) in cases {
+            assert_eq!(path.route_origin_asn(65000), origin, "{path}");
+        }
     }
 
     #[test]

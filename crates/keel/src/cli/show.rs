@@ -245,10 +245,18 @@ pub fn neighbor_detail(n: &Value) -> String {
 
 pub fn routes_table(list: &[Value]) -> String {
     let mut out = String::new();
+    // The RPKI column only when keel validates (RFC 6811).
+    let rpki = list.iter().any(|r| r["rpki"].is_string());
     let _ = writeln!(
         out,
-        "  {:<24} {:<18} {:<26} {:>6} {:>6}  {:<20} Communities",
-        "Prefix", "From", "Next hop", "LP", "MED", "AS path"
+        "  {:<24} {:<18} {:<26} {:>6} {:>6}  {}{:<20} Communities",
+        "Prefix",
+        "From",
+        "Next hop",
+        "LP",
+        "MED",
+        if rpki { "RPKI      " } else { "" },
+        "AS path"
     );
     for r in list {
         let flag = match (r["best"].as_bool(), r["stale"].as_bool(), r["llgr_stale"].as_bool()) {
@@ -264,12 +272,13 @@ pub fn routes_table(list: &[Value]) -> String {
         let opt = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
         let _ = writeln!(
             out,
-            "{flag} {:<24} {:<18} {:<26} {:>6} {:>6}  {:<20} {}",
+            "{flag} {:<24} {:<18} {:<26} {:>6} {:>6}  {}{:<20} {}",
             r["prefix"].as_str().unwrap_or("?"),
             r["neighbor"].as_str().unwrap_or("local"),
             r["next_hop"].as_str().unwrap_or("?"),
             opt(&r["local_pref"]),
             opt(&r["med"]),
+            if rpki { format!("{:<10}", r["rpki"].as_str().unwrap_or("-")) } else { String::new() },
             if path.is_empty() { "i".to_string() } else { path.join(" ") },
             comms.join(" ")
         );
@@ -464,4 +473,24 @@ pub fn post(api: &Path, path: &str, json: bool, done: &str) -> Result<()> {
         println!("{done}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_table_shows_rpki_only_when_validating() {
+        let route = |rpki: Value| {
+            serde_json::json!({"prefix": "192.0.2.0/24", "neighbor": "127.0.0.2", "next_hop": "192.0.2.2",
+                "as_path": [65002], "best": true, "local_pref": null, "med": null, "rpki": rpki})
+        };
+        let without = routes_table(&[route(Value::Null)]);
+        assert!(!without.contains("RPKI"), "{without}");
+        let with = routes_table(&[route("invalid".into()), route(Value::Null)]);
+        let lines: Vec<&str> = with.lines().collect();
+        assert!(lines[0].contains("RPKI      AS path"), "{with}");
+        assert!(lines[1].contains("invalid   65002"), "{with}");
+        assert!(lines[2].contains("-         65002"), "{with}");
+    }
 }

@@ -44,6 +44,8 @@ pub struct Config {
     /// `policies` and `prefix_lists`, compiled.
     #[serde(skip)]
     pub policy: Policies,
+    #[serde(default)]
+    pub rpki: RpkiConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -284,6 +286,38 @@ pub struct Network {
     pub communities: Vec<Spanned<String>>,
 }
 
+/// `[rpki]`: route origin validation (RFC 6811) with VRPs from RTR caches (RFC 8210).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpkiConfig {
+    /// `[[rpki.cache]]`: the VRP set is the union of every cache's.
+    #[serde(default)]
+    pub cache: Vec<RpkiCache>,
+}
+
+/// One RTR cache. The intervals override what the cache sends (RFC 8210 §6).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpkiCache {
+    pub address: Spanned<IpAddr>,
+    /// RFC 8210 §9: the IANA "rtr" port.
+    #[serde(default = "default_rtr_port")]
+    pub port: Spanned<u16>,
+    /// Seconds between Serial Queries.
+    #[serde(default)]
+    pub refresh: Option<Spanned<u32>>,
+    /// Longest wait, in seconds, between attempts to reach the cache.
+    #[serde(default)]
+    pub retry: Option<Spanned<u32>>,
+    /// Seconds the cache's VRPs stay in use after the last successful update.
+    #[serde(default)]
+    pub expire: Option<Spanned<u32>>,
+}
+
+fn default_rtr_port() -> Spanned<u16> {
+    Spanned::new(0..0, 323)
+}
+
 /// A configuration error: where and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -455,6 +489,27 @@ impl Config {
                 check_llgr(l)?;
             }
         }
+        let mut caches = std::collections::HashSet::new();
+        for c in &self.rpki.cache {
+            let (address, port) = (*c.address.get_ref(), *c.port.get_ref());
+            if !caches.insert((address, port)) {
+                return Err(err(c.address.span(), format!("RTR cache {address} port {port} is configured twice")));
+            }
+            if port == 0 {
+                return Err(err(c.port.span(), "port 0 is not a TCP port".into()));
+            }
+            // RFC 8210 §6: the allowed ranges of the timing parameters.
+            for (value, name, min, max) in
+                [(&c.refresh, "refresh", 1, 86400), (&c.retry, "retry", 1, 7200), (&c.expire, "expire", 600, 172800)]
+            {
+                if let Some(v) = value.as_ref().filter(|v| !(min..=max).contains(v.get_ref())) {
+                    return Err(err(
+                        v.span(),
+                        format!("{name} {} outside {min}-{max} seconds (RFC 8210 §6)", v.get_ref()),
+                    ));
+                }
+            }
+        }
         for net in &self.networks {
             net.prefix.get_ref().parse::<Prefix>().map_err(|e| err(net.prefix.span(), e))?;
             for c in &net.communities {
@@ -575,6 +630,41 @@ mod tests {
         assert_eq!(c.fib.backend, FibBackend::Memory);
         let e = error(&format!("{base}backend = \"disk\"\n"));
         assert_eq!((e.line, e.field.as_str()), (6, "fib.backend"), "{e}");
+    }
+
+    #[test]
+    fn rpki_caches() {
+        let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+        let c = Config::parse(base, "t.toml").unwrap();
+        assert!(c.rpki.cache.is_empty());
+        let c = Config::parse(
+            &format!(
+                "{base}[[rpki.cache]]\naddress = \"192.0.2.7\"\n\
+                 [[rpki.cache]]\naddress = \"2001:db8::7\"\nport = 8282\nrefresh = 60\nretry = 5\nexpire = 900\n"
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        let (a, b) = (&c.rpki.cache[0], &c.rpki.cache[1]);
+        assert_eq!(
+            (a.address.get_ref().to_string(), *a.port.get_ref(), a.refresh.is_none()),
+            ("192.0.2.7".into(), 323, true)
+        );
+        assert_eq!(*b.port.get_ref(), 8282);
+        assert_eq!(
+            (b.refresh.as_ref().map(|v| *v.get_ref()), b.expire.as_ref().map(|v| *v.get_ref())),
+            (Some(60), Some(900))
+        );
+        let e = error(&format!("{base}[[rpki.cache]]\naddress = \"192.0.2.7\"\nexpire = 60\n"));
+        assert_eq!((e.line, e.field.as_str()), (6, "rpki.cache.expire"), "{e}");
+        assert!(e.message.contains("RFC 8210"), "{e}");
+        let e =
+            error(&format!("{base}[[rpki.cache]]\naddress = \"192.0.2.7\"\n[[rpki.cache]]\naddress = \"192.0.2.7\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (7, "rpki.cache.address"), "{e}");
+        let e = error(&format!("{base}[[rpki.cache]]\naddress = \"cache.example\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (5, "rpki.cache.address"), "{e}");
+        let e = error(&format!("{base}[rpki]\ncaches = []\n"));
+        assert_eq!((e.line, e.field.as_str()), (5, "rpki.caches"), "{e}");
     }
 
     #[test]
