@@ -82,7 +82,12 @@ impl Daemon {
         // forwarding. With one, the FIB task says whether routes survived (RFC 4724 §3).
         let forwarding: task::ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
         let fib = if config.fib.enabled {
-            let keep = std::time::Duration::from_secs(config.graceful_restart.selection_deferral_time.into());
+            // Kernel routes of an earlier run are kept while the RIB converges, for up to the
+            // selection deferral time; with graceful restart disabled they go at once.
+            let keep = match gr.mode {
+                crate::config::GrMode::Disabled => std::time::Duration::ZERO,
+                _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
+            };
             let tx = match config.fib.backend {
                 crate::config::FibBackend::Kernel => {
                     let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
