@@ -25,6 +25,9 @@ pub struct GoBgpUpstream {
     local: Ipv4Addr,
     keel: SocketAddr,
     daemon: Daemon,
+    /// Whether keeld has graceful restart: gobgpd gets `-r` only then (a restarting gobgpd
+    /// sends nothing to a peer without GR for longer than the lab waits).
+    keel_graceful_restart: bool,
     pub stats: Arc<PeerStats>,
     routes: u64,
     _poller: Task,
@@ -42,7 +45,7 @@ fn config(local: Ipv4Addr, keel: SocketAddr) -> String {
     format!(
         "[global.config]\n  as = {asn}\n  router-id = \"{local}\"\n  port = 179\n  local-address-list = [\"{local}\"]\n\
          [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = 65000\n    admin-down = true\n\
-         \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n\
+         \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n\
          \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    remote-port = {port}\n\
          \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
          \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = {UPSTREAM_RESTART_TIME}\n\
@@ -180,7 +183,13 @@ fn inject(local: Ipv4Addr, dir: &std::path::Path, keel: &str, routes: u64) -> Re
 }
 
 impl GoBgpUpstream {
-    pub fn new(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize) -> Result<GoBgpUpstream> {
+    pub fn new(
+        dir: PathBuf,
+        local: Ipv4Addr,
+        keel: SocketAddr,
+        (ipv4, ipv6): (usize, usize),
+        keel_graceful_restart: bool,
+    ) -> Result<GoBgpUpstream> {
         if Command::new("gobgpd").arg("--version").output().is_err()
             || Command::new("gobgp").arg("--version").output().is_err()
         {
@@ -211,6 +220,7 @@ impl GoBgpUpstream {
             local,
             keel,
             daemon: Daemon::default(),
+            keel_graceful_restart,
             stats,
             routes: (ipv4 + ipv6) as u64,
             _poller: poller,
@@ -228,7 +238,7 @@ impl GoBgpUpstream {
             .args(["--api-hosts", &format!("{}:50051", self.local)])
             .stdout(log.try_clone()?)
             .stderr(log);
-        if restarting {
+        if restarting && self.keel_graceful_restart {
             command.arg("-r");
         }
         self.daemon.spawn(command, "gobgpd")?;

@@ -455,9 +455,13 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
             UpstreamPeer::Bird(bird::BirdUpstream::new(daemon_dir("bird"), a.upstream, a.keel, v4, v6)?)
         }
         Some(PeerKind::Frr) => UpstreamPeer::Frr(frr::FrrUpstream::new(daemon_dir("frr"), a.upstream, a.keel, v4, v6)?),
-        Some(PeerKind::Gobgp) => {
-            UpstreamPeer::GoBgp(gobgp::GoBgpUpstream::new(daemon_dir("gobgp"), a.upstream, a.keel, v4, v6)?)
-        }
+        Some(PeerKind::Gobgp) => UpstreamPeer::GoBgp(gobgp::GoBgpUpstream::new(
+            daemon_dir("gobgp"),
+            a.upstream,
+            a.keel,
+            (v4, v6),
+            graceful_restart,
+        )?),
         None => UpstreamPeer::Speaker(Upstream::new(a.upstream, a.keel, lab.feed.clone())),
     };
     let sampler = Task(tokio::spawn(sample(
