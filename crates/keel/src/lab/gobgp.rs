@@ -5,8 +5,8 @@
 //! whole table is in GoBGP's RIB before it opens the session (one `gobgp global rib add` per
 //! route would take minutes). GR with the N bit and F=1, restart time
 //! [`UPSTREAM_RESTART_TIME`], LLGR. `peer-restart` kills gobgpd (a TCP loss to keeld) and
-//! starts it with `-r` (R=1, RFC 4724 §4.1); `llgr` kills it and waits; `hard-reset` is
-//! `gobgp neighbor KEEL reset`.
+//! starts it with `-r` (R=1, RFC 4724 §4.1, only when keeld has GR); `llgr` kills it and
+//! waits; `hard-reset` is refused (see [`GoBgpUpstream::reset`]).
 
 use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
 use super::process::{file_tail, Daemon, Task};

@@ -1,7 +1,7 @@
 //! `keel lab`: a restart rehearsal on the local machine, no configuration needed.
 //!
-//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own (or BIRD
-//! as the upstream, [`bird`]), an upstream that feeds a generated Internet-like table and an
+//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own (or BIRD,
+//! FRR or GoBGP as the upstream: [`bird`], [`frr`], [`gobgp`]), an upstream that feeds a generated Internet-like table and an
 //! observer downstream, on
 //! 127.77.N.1/.2/.3, with the in-memory FIB (`[fib] backend = "memory"`), which outlives keeld
 //! like the kernel's table. It then disturbs the network in each scenario, once with graceful
