@@ -1,7 +1,7 @@
 //! `keel lab`: a restart rehearsal on the local machine, no configuration needed.
 //!
-//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own (or BIRD
-//! as the upstream, [`bird`]), an upstream that feeds a generated Internet-like table and an
+//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own (or BIRD,
+//! FRR or GoBGP as the upstream: [`bird`], [`frr`], [`gobgp`]), an upstream that feeds a generated Internet-like table and an
 //! observer downstream, on
 //! 127.77.N.1/.2/.3, with the in-memory FIB (`[fib] backend = "memory"`), which outlives keeld
 //! like the kernel's table. It then disturbs the network in each scenario, once with graceful
@@ -23,6 +23,8 @@
 //! temporary directory removed, on return, on error and on Ctrl-C or SIGTERM.
 
 pub mod bird;
+pub mod frr;
+pub mod gobgp;
 pub mod peers;
 pub mod process;
 pub mod report;
@@ -84,8 +86,8 @@ pub struct LabArgs {
     /// Scenarios to run, comma separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
     pub scenarios: Vec<Scenario>,
-    /// Use this real daemon as the upstream instead of keel's own speaker (bird only so far;
-    /// the observer stays keel's).
+    /// Use this real daemon (BIRD, FRR's bgpd or gobgpd, root only) as the upstream instead
+    /// of keel's own speaker; the observer stays keel's.
     #[arg(long, value_enum)]
     pub peer: Option<PeerKind>,
     /// Run in a network namespace with the kernel FIB and a traffic flow (root only).
@@ -219,17 +221,19 @@ impl Lab {
             "[[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"upstream\"\npassive = true\nimport = \"all\"\nexport = \"none\"\n\n\
              [[neighbor]]\naddress = \"{}\"\nasn = 64999\ndescription = \"observer\"\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
             a.upstream,
-            if self.peer == Some(PeerKind::Bird) { bird::ASN } else { self.feed.peer_as },
+            if self.peer.is_some() { bird::ASN } else { self.feed.peer_as },
             a.observer
         ));
         c
     }
 }
 
-/// The upstream: keel's own speaker, or BIRD with `--peer bird`.
+/// The upstream: keel's own speaker, or a real daemon with `--peer`.
 enum UpstreamPeer {
     Speaker(Upstream),
     Bird(bird::BirdUpstream),
+    Frr(frr::FrrUpstream),
+    GoBgp(gobgp::GoBgpUpstream),
 }
 
 impl UpstreamPeer {
@@ -237,6 +241,8 @@ impl UpstreamPeer {
         match self {
             UpstreamPeer::Speaker(u) => u.stats.clone(),
             UpstreamPeer::Bird(b) => b.stats.clone(),
+            UpstreamPeer::Frr(f) => f.stats.clone(),
+            UpstreamPeer::GoBgp(g) => g.stats.clone(),
         }
     }
 
@@ -244,6 +250,8 @@ impl UpstreamPeer {
         match self {
             UpstreamPeer::Speaker(u) => Ok(u.connect_and_feed(restarting, deadline).await?),
             UpstreamPeer::Bird(b) => b.connect_and_feed(restarting, deadline).await,
+            UpstreamPeer::Frr(f) => f.connect_and_feed(restarting, deadline).await,
+            UpstreamPeer::GoBgp(g) => g.connect_and_feed(restarting, deadline).await,
         }
     }
 
@@ -254,21 +262,26 @@ impl UpstreamPeer {
                 u.end_of_rib_sent.is_some() && u.stats.established.load(std::sync::atomic::Ordering::Relaxed)
             }
             UpstreamPeer::Bird(b) => b.ready(),
+            UpstreamPeer::Frr(f) => f.ready(),
+            UpstreamPeer::GoBgp(g) => g.ready(),
         }
     }
 
-    /// keeld goes away: the speaker drops its dead session; BIRD reconnects by itself.
+    /// keeld goes away: the speaker drops its dead session; the daemons reconnect by themselves.
     fn keel_leaves(&mut self) {
         if let UpstreamPeer::Speaker(u) = self {
             u.close();
         }
     }
 
-    /// The upstream restarts: TCP loss (speaker) or `birdc graceful restart` (BIRD).
+    /// The upstream restarts: TCP loss (speaker, GoBGP: SIGKILL), `birdc graceful restart`
+    /// (BIRD), SIGTERM (FRR: Cease with the N bit).
     async fn restart(&mut self) {
         match self {
             UpstreamPeer::Speaker(u) => u.close(),
             UpstreamPeer::Bird(b) => b.graceful_stop().await,
+            UpstreamPeer::Frr(f) => f.graceful_stop().await,
+            UpstreamPeer::GoBgp(g) => g.kill().await,
         }
     }
 
@@ -277,14 +290,19 @@ impl UpstreamPeer {
         match self {
             UpstreamPeer::Speaker(u) => u.close(),
             UpstreamPeer::Bird(b) => b.kill().await,
+            UpstreamPeer::Frr(f) => f.kill().await,
+            UpstreamPeer::GoBgp(g) => g.kill().await,
         }
     }
 
-    /// Cease/Hard Reset (speaker); BIRD, without the N bit, resets with Cease/Administrative Reset.
+    /// Cease/Hard Reset (speaker, FRR); BIRD, without the N bit, resets with
+    /// Cease/Administrative Reset; GoBGP with `gobgp neighbor X reset`.
     async fn hard_reset(&mut self) {
         match self {
             UpstreamPeer::Speaker(u) => u.hard_reset().await,
             UpstreamPeer::Bird(b) => b.reset().await,
+            UpstreamPeer::Frr(f) => f.reset().await,
+            UpstreamPeer::GoBgp(g) => g.reset().await,
         }
     }
 }
@@ -300,10 +318,10 @@ struct Topology {
 
 /// Runs `keel lab`.
 pub fn run(args: &LabArgs) -> ExitCode {
-    if let Some(p) = args.peer.filter(|p| *p != PeerKind::Bird) {
+    if args.peer == Some(PeerKind::Gobgp) && args.scenarios.contains(&Scenario::HardReset) {
         eprintln!(
-            "keel lab: --peer {}: not implemented yet (only --peer bird, as upstream)",
-            format!("{p:?}").to_lowercase()
+            "keel lab: --peer gobgp: hard-reset is not supported: GoBGP 3.10 sends no Hard Reset (`gobgp neighbor X \
+             reset` sends Cease/Administrative Reset) and does not reconnect within 30 s after it"
         );
         return ExitCode::FAILURE;
     }
@@ -430,15 +448,21 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         lab.addresses.observer,
         lab.addresses.keel,
     )));
+    let daemon_dir = |name: &str| lab.dir.0.join(format!("{name}-{}", if graceful_restart { "gr" } else { "no-gr" }));
+    let (a, v4, v6) = (&lab.addresses, lab.ipv4, lab.ipv6);
     let upstream = match lab.peer {
-        Some(PeerKind::Bird) => UpstreamPeer::Bird(bird::BirdUpstream::new(
-            lab.dir.0.join(if graceful_restart { "bird-gr" } else { "bird-no-gr" }),
-            lab.addresses.upstream,
-            lab.addresses.keel,
-            lab.ipv4,
-            lab.ipv6,
+        Some(PeerKind::Bird) => {
+            UpstreamPeer::Bird(bird::BirdUpstream::new(daemon_dir("bird"), a.upstream, a.keel, v4, v6)?)
+        }
+        Some(PeerKind::Frr) => UpstreamPeer::Frr(frr::FrrUpstream::new(daemon_dir("frr"), a.upstream, a.keel, v4, v6)?),
+        Some(PeerKind::Gobgp) => UpstreamPeer::GoBgp(gobgp::GoBgpUpstream::new(
+            daemon_dir("gobgp"),
+            a.upstream,
+            a.keel,
+            (v4, v6),
+            graceful_restart,
         )?),
-        _ => UpstreamPeer::Speaker(Upstream::new(lab.addresses.upstream, lab.addresses.keel, lab.feed.clone())),
+        None => UpstreamPeer::Speaker(Upstream::new(a.upstream, a.keel, lab.feed.clone())),
     };
     let sampler = Task(tokio::spawn(sample(
         lab.timeline.clone(),
@@ -565,7 +589,7 @@ async fn run_scenario(
             topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back after Hard Reset")?;
         }
     }
-    let end_of_rib = end_of_rib(lab, topo, scenario, t0).await;
+    let end_of_rib = end_of_rib(lab, topo, scenario, graceful_restart, t0).await;
     let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
     let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
     let after = snapshot(topo);
@@ -597,8 +621,16 @@ async fn run_scenario(
 
 /// The time from `t0` to the End-of-RIB that ends the scenario: keeld's, at the observer,
 /// when keeld restarted; else the upstream's, once keeld reports it received for every
-/// family with the whole table and nothing stale (keeld's API).
-async fn end_of_rib(lab: &Lab, topo: &Topology, scenario: Scenario, t0: Instant) -> Option<Duration> {
+/// family with the whole table and nothing stale (keeld's API). Without graceful restart FRR
+/// sends no End-of-RIB (it does so only when GR was negotiated): then the whole table's arrival
+/// counts.
+async fn end_of_rib(
+    lab: &Lab,
+    topo: &Topology,
+    scenario: Scenario,
+    graceful_restart: bool,
+    t0: Instant,
+) -> Option<Duration> {
     let deadline = Instant::now() + Duration::from_secs(60 + lab.feed.routes / 5000);
     let api = topo.keeld.api();
     let path = format!("/v1/neighbors/{}", lab.addresses.upstream);
@@ -613,8 +645,9 @@ async fn end_of_rib(lab: &Lab, topo: &Topology, scenario: Scenario, t0: Instant)
             let v = tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await;
             if let Ok(Ok(v)) = v {
                 let eor = v["graceful_restart"]["end_of_rib_received"].as_array().map_or(0, Vec::len);
+                let eor_done = eor == peers::FAMILIES.len() || (!graceful_restart && lab.peer == Some(PeerKind::Frr));
                 if v["state"] == "established"
-                    && eor == peers::FAMILIES.len()
+                    && eor_done
                     && v["received_prefixes"].as_u64() == Some(routes)
                     && v["stale_prefixes"].as_u64() == Some(0)
                 {

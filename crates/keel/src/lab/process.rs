@@ -263,3 +263,96 @@ impl Drop for Task {
         self.0.abort();
     }
 }
+
+/// A peer daemon the lab started (FRR's bgpd, gobgpd): its own process group, SIGKILLed when
+/// the lab dies (while it keeps the lab's credentials: bgpd drops to user frr, which clears
+/// the death signal, so only the lab's own exit paths end it), always reaped.
+#[derive(Default)]
+pub struct Daemon {
+    pid: Option<i32>,
+}
+
+impl Daemon {
+    pub fn running(&self) -> bool {
+        self.pid.is_some()
+    }
+
+    pub fn spawn(&mut self, mut command: Command, what: &str) -> Result<()> {
+        command.stdin(Stdio::null()).process_group(0);
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command.spawn().with_context(|| format!("cannot start {what}"))?;
+        self.pid = Some(child.id() as i32);
+        // Reaped by `wait_exit`, not by `Child`.
+        drop(child);
+        Ok(())
+    }
+
+    pub fn signal(&self, signal: i32) {
+        if let Some(pid) = self.pid {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
+    /// Waits for the exit (up to `timeout`, then SIGKILL) and reaps it.
+    pub async fn wait_exit(&mut self, timeout: Duration) {
+        let Some(pid) = self.pid else { return };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut status = 0;
+            // SAFETY: our own child.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r != 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                // SAFETY: our own child; then reaped.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.pid = None;
+    }
+
+    /// Whether it exited on its own (then reaped).
+    pub fn exited(&mut self) -> bool {
+        let Some(pid) = self.pid else { return true };
+        let mut status = 0;
+        // SAFETY: our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r != 0 {
+            self.pid = None;
+        }
+        r != 0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let mut status = 0;
+            // SAFETY: our own child; then reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+        }
+    }
+}
+
+/// The last `lines` lines of a file (a daemon's log), for error messages.
+pub fn file_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,209 @@
+//! `keel lab --peer frr`: FRR's bgpd (standalone, `-Z`, no zebra) as the upstream, in its own
+//! directory owned by user frr, announcing the generated table's prefixes with `network`
+//! statements (an outbound route-map gives them the documentation next hops 192.0.2.1 and
+//! 2001:db8::1: FRR refuses 127/8 next hops; the table's AS paths and communities are not
+//! reproduced). Graceful restart with F=1 (`preserve-fw-state`, else RFC 4724 §4.2 lets keeld
+//! drop the routes), restart time [`UPSTREAM_RESTART_TIME`], LLGR. FRR has no command that
+//! restarts it gracefully: `peer-restart` ends bgpd with SIGTERM (it sends Cease/Peer
+//! De-configured, graceful with the N bit, RFC 8538 §2) and starts it again (R=1 in the OPEN
+//! after a start); `llgr` kills it; `hard-reset` is `clear bgp KEEL`, a Cease/Hard Reset in
+//! FRR 8.4 (RFC 8538 §3).
+
+use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
+use super::process::{file_tail, Daemon, Task};
+use anyhow::{bail, Context, Result};
+use keel_tablegen::{Table, TableSpec};
+use keel_wire::Family;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const BGPD: &str = "/usr/lib/frr/bgpd";
+
+pub struct FrrUpstream {
+    dir: PathBuf,
+    local: Ipv4Addr,
+    keel: SocketAddr,
+    daemon: Daemon,
+    pub stats: Arc<PeerStats>,
+    routes: u64,
+    _poller: Task,
+}
+
+fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Path) -> String {
+    let table = Table::generate(&TableSpec { seed: 1, ipv4_routes: ipv4, ipv6_routes: ipv6, peer: 0 });
+    let k = keel.ip();
+    // The route-maps come before `router bgp` (else bgpd first sends End-of-RIB without routes).
+    let mut c = format!(
+        "frr defaults traditional\nhostname keel-lab-upstream\nlog file {}/bgpd.log informational\n\
+         route-map OUT4 permit 10\n set ip next-hop 192.0.2.1\n!\n\
+         route-map OUT6 permit 10\n set ipv6 next-hop global 2001:db8::1\n!\n\
+         router bgp {asn}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n no bgp network import-check\n\
+         \x20bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n\
+         \x20bgp graceful-restart restart-time {UPSTREAM_RESTART_TIME}\n bgp graceful-restart select-defer-time 5\n\
+         \x20bgp long-lived-graceful-restart stale-time {LONG_LIVED_STALE_TIME}\n\
+         \x20neighbor {k} remote-as 65000\n neighbor {k} port {}\n neighbor {k} update-source {local}\n\
+         \x20neighbor {k} ebgp-multihop 2\n neighbor {k} timers 10 30\n neighbor {k} timers connect 1\n",
+        dir.display(),
+        keel.port(),
+        asn = super::bird::ASN,
+    );
+    for (family, afi) in [(Family::IPV4_UNICAST, "ipv4"), (Family::IPV6_UNICAST, "ipv6")] {
+        c.push_str(&format!(" address-family {afi} unicast\n"));
+        for g in table.family(family) {
+            for n in &g.prefixes {
+                c.push_str(&format!("  network {}\n", n.prefix));
+            }
+        }
+        if afi == "ipv6" {
+            c.push_str(&format!("  neighbor {k} activate\n"));
+        }
+        c.push_str(&format!("  neighbor {k} route-map OUT{} out\n exit-address-family\n", &afi[3..]));
+    }
+    c + "!\n"
+}
+
+fn vtysh(dir: &Path, command: &str) -> Result<String> {
+    let out = Command::new("vtysh")
+        .arg("--vty_socket")
+        .arg(dir)
+        .args(["-d", "bgpd", "-c", command])
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run vtysh")?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether every family's session with keeld is established, and the prefixes sent on it,
+/// from `show bgp summary json`.
+fn poll(dir: &Path, keel: &str) -> Option<(bool, u64)> {
+    let v: serde_json::Value = serde_json::from_str(&vtysh(dir, "show bgp summary json").ok()?).ok()?;
+    let mut established = true;
+    let mut sent = 0;
+    for afi in ["ipv4Unicast", "ipv6Unicast"] {
+        let p = &v[afi]["peers"][keel];
+        established &= p["state"] == "Established";
+        sent += p["pfxSnt"].as_u64().unwrap_or(0);
+    }
+    Some((established, sent))
+}
+
+/// The uid and gid of user frr (bgpd drops to it; its directory must be its own).
+fn frr_ids() -> Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
+    let line = passwd.lines().find(|l| l.starts_with("frr:")).context("no user frr: is the frr package installed?")?;
+    let f: Vec<&str> = line.split(':').collect();
+    let id = |i: usize| f.get(i).and_then(|s| s.parse().ok()).context("bad /etc/passwd line for frr");
+    Ok((id(2)?, id(3)?))
+}
+
+impl FrrUpstream {
+    pub fn new(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize) -> Result<FrrUpstream> {
+        if !Path::new(BGPD).is_file() || Command::new("vtysh").arg("--version").output().is_err() {
+            bail!("--peer frr: FRR is not installed (apt-get install -y --no-install-recommends frr)");
+        }
+        if !super::process::is_root() {
+            bail!("--peer frr needs root (bgpd listens on port 179 of its address)");
+        }
+        std::fs::create_dir_all(&dir)?;
+        let conf = dir.join("bgpd.conf");
+        std::fs::write(&conf, config(local, keel, ipv4, ipv6, &dir))?;
+        let (uid, gid) = frr_ids()?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
+        std::os::unix::fs::chown(&conf, Some(uid), Some(gid))?;
+        let stats: Arc<PeerStats> = Arc::default();
+        let poller = {
+            let (dir, stats, keel) = (dir.clone(), stats.clone(), keel.ip().to_string());
+            Task(tokio::spawn(async move {
+                loop {
+                    let (d, k) = (dir.clone(), keel.clone());
+                    let (up, routes) =
+                        tokio::task::spawn_blocking(move || poll(&d, &k)).await.ok().flatten().unwrap_or_default();
+                    stats.established.store(up, Ordering::Relaxed);
+                    stats.routes.store(if up { routes } else { 0 }, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }))
+        };
+        Ok(FrrUpstream {
+            dir,
+            local,
+            keel,
+            daemon: Daemon::default(),
+            stats,
+            routes: (ipv4 + ipv6) as u64,
+            _poller: poller,
+        })
+    }
+
+    fn start(&mut self) -> Result<()> {
+        let mut command = Command::new(BGPD);
+        command
+            .arg("-Z")
+            .args(["-l", &self.local.to_string()])
+            .arg("-f")
+            .arg(self.dir.join("bgpd.conf"))
+            .arg("-i")
+            .arg(self.dir.join("bgpd.pid"))
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-A", "127.0.0.1", "-P", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.daemon.spawn(command, BGPD)
+    }
+
+    /// Starts bgpd if it is not running (it sends R=1 after every start but the first,
+    /// whatever `restarting` says) and waits for its session.
+    pub async fn connect_and_feed(&mut self, _restarting: bool, deadline: Instant) -> Result<()> {
+        if !self.daemon.running() {
+            self.start()?;
+        }
+        // The poller may still show the state from before the disruption.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        while !self.stats.established.load(Ordering::Relaxed) {
+            if Instant::now() > deadline || self.daemon.exited() {
+                bail!(
+                    "FRR did not establish its session with {}; bgpd.log ends with:\n{}",
+                    self.keel,
+                    file_tail(&self.dir.join("bgpd.log"), 10)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    pub fn ready(&self) -> bool {
+        self.stats.established.load(Ordering::Relaxed) && self.stats.routes.load(Ordering::Relaxed) == self.routes
+    }
+
+    fn down(&self) {
+        self.stats.established.store(false, Ordering::Relaxed);
+        self.stats.routes.store(0, Ordering::Relaxed);
+    }
+
+    /// SIGTERM: bgpd sends Cease/Peer De-configured and exits; keeld, with the N bit, keeps
+    /// its routes (RFC 8538 §2).
+    pub async fn graceful_stop(&mut self) {
+        self.daemon.signal(libc::SIGTERM);
+        self.daemon.wait_exit(Duration::from_secs(10)).await;
+        self.down();
+    }
+
+    pub async fn kill(&mut self) {
+        self.daemon.signal(libc::SIGKILL);
+        self.daemon.wait_exit(Duration::from_secs(5)).await;
+        self.down();
+    }
+
+    /// `clear bgp KEEL`: Cease/Hard Reset in FRR 8.4 (`bgp hard-administrative-reset`).
+    pub async fn reset(&mut self) {
+        let (dir, keel) = (self.dir.clone(), self.keel.ip());
+        let _ = tokio::task::spawn_blocking(move || vtysh(&dir, &format!("clear bgp {keel}"))).await;
+        self.down();
+    }
+}
