@@ -8,20 +8,25 @@
 //! KEEL_BENCH_POLICY=1 imports from every upstream through a ten-term policy with a
 //! 5,000-entry prefix list (see `support/policy.rs`) instead of "all"; the downstream then
 //! waits for every prefix that policy accepts. KEEL_BENCH_POLICY=2: the same terms without
-//! their actions (routes accepted unchanged).
+//! their actions (routes accepted unchanged). KEEL_BENCH_RPKI=1 (with KEEL_BENCH_POLICY=1 or
+//! 2) adds RPKI: ~520k synthetic VRPs derived from the table (see `support/rpki.rs`) served by
+//! StayRTR on 127.0.0.90:8282, and an eleventh policy term rejecting RPKI-invalid routes; the
+//! feed starts once keeld holds the VRPs.
 
 mod support;
 
 use keel::speaker::SpeakerConfig;
+use keel_rpki::{route_origin_asn, RpkiState, VrpTable};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Family, Message};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
-use support::{env, policy, Keeld};
+use support::{env, policy, rpki, Keeld};
 
 const LISTEN: &str = "127.0.0.50:179";
 const DOWNSTREAM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 49);
+const RTR_CACHE: &str = "127.0.0.90:8282";
 
 fn upstream(i: usize) -> Ipv4Addr {
     assert!(i < 25, "upstream addresses 127.0.0.51-75");
@@ -37,6 +42,8 @@ fn main() {
     let v6 = env("KEEL_BENCH_V6", 230_000) as usize;
     let policy_mode = env("KEEL_BENCH_POLICY", 0);
     let with_policy = policy_mode == 1 || policy_mode == 2;
+    let with_rpki = env("KEEL_BENCH_RPKI", 0) == 1;
+    assert!(!with_rpki || with_policy, "KEEL_BENCH_RPKI=1 needs KEEL_BENCH_POLICY=1 or 2");
     let t = Instant::now();
     let spec = TableSpec { ipv4_routes: v4, ipv6_routes: v6, ..TableSpec::default() };
     let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
@@ -64,16 +71,42 @@ fn main() {
         feeds[0].1.len() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    let mut vrps = Vec::new();
+    if with_rpki {
+        let t = Instant::now();
+        vrps = rpki::synthetic_vrps(&tables[0], 65000);
+        let vrp_table = VrpTable::new(vrps.iter().copied());
+        let mut counts = [0usize; 3];
+        for g in &tables[0].groups {
+            let origin = route_origin_asn(g.attributes.as_path.as_ref(), 65000);
+            for n in &g.prefixes {
+                counts[vrp_table.validate(&n.prefix, origin) as usize] += 1;
+            }
+        }
+        println!(
+            "RPKI: {} VRPs ({} distinct) in {:.1} s; the table's routes are {} valid, {} invalid, {} not-found",
+            vrps.len(),
+            vrp_table.len(),
+            t.elapsed().as_secs_f64(),
+            counts[RpkiState::Valid as usize],
+            counts[RpkiState::Invalid as usize],
+            counts[RpkiState::NotFound as usize]
+        );
+        let (address, port) = RTR_CACHE.split_once(':').unwrap();
+        config.push_str(&format!("[[rpki.cache]]\naddress = \"{address}\"\nport = {port}\n"));
+    }
     let expected = if with_policy {
-        config.push_str(&policy::toml(&tables[0], policy_mode == 1));
+        config.push_str(&policy::toml(&tables[0], policy_mode == 1, with_rpki));
         let full = format!("[global]\nasn = 65000\nrouter_id = \"192.0.2.40\"\n{config}");
         let local = LISTEN.parse::<SocketAddr>().unwrap().ip();
-        let accepted = policy::accepted(&full, &tables.iter().collect::<Vec<_>>(), 65000, local);
+        let vrp_table = with_rpki.then(|| VrpTable::new(vrps.iter().copied()));
+        let accepted = policy::accepted(&full, &tables.iter().collect::<Vec<_>>(), 65000, local, vrp_table.as_ref());
         println!(
-            "import policy \"{}\"{}: 10 terms, 5,000-entry prefix list (which {} of the prefixes match); it accepts {} \
+            "import policy \"{}\"{}: {} terms, 5,000-entry prefix list (which {} of the prefixes match); it accepts {} \
              of {} prefixes",
             policy::NAME,
             if policy_mode == 2 { " without actions" } else { "" },
+            if with_rpki { "11 (with rpki invalid -> reject)" } else { "10" },
             policy::customer_matches(&tables[0]),
             accepted.len(),
             v4 + v6
@@ -83,8 +116,25 @@ fn main() {
         v4 + v6
     };
     drop(tables);
-    let keeld = Keeld::start("convergence", LISTEN, &config);
+    let stayrtr = with_rpki.then(|| rpki::Stayrtr::start(&vrps, RTR_CACHE));
+    let keeld = Keeld::start_logging("convergence", LISTEN, &config, "warn,keel::rpki=info");
     let proc = keeld.proc();
+    if with_rpki {
+        // Measure import with validation, not the RTR download: wait until keeld uses the VRPs.
+        let t = Instant::now();
+        let distinct = VrpTable::new(vrps.iter().copied()).len();
+        let want = format!("ipv4={distinct} ");
+        while !keeld.log().lines().any(|l| l.contains("VRP set in use changed") && l.contains(&want)) {
+            assert!(t.elapsed() < Duration::from_secs(120), "keeld has no VRPs after 120 s:\n{}", keeld.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (cpu, _, hwm) = proc.stat();
+        println!(
+            "keeld uses the {distinct} VRPs after {:.1} s (keeld CPU {cpu:.2} s, peak RSS {:.0} MiB so far)",
+            t.elapsed().as_secs_f64(),
+            hwm as f64 / 1024.0
+        );
+    }
     let remote: SocketAddr = LISTEN.parse().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -155,9 +205,11 @@ fn main() {
             "{upstreams} upstream(s) -> keeld{} -> 1 downstream: {got}/{expected} prefixes at the downstream in {:.2} s \
              (feeds written in {:.2} s, {updates} UPDATEs received); keeld CPU {:.2} s, RSS {:.0} MiB, peak {:.0} MiB, \
              {:.0} bytes of peak RSS per path ({paths} paths)",
-            match policy_mode {
-                1 => " (import policy)",
-                2 => " (import policy, no actions)",
+            match (policy_mode, with_rpki) {
+                (1, false) => " (import policy)",
+                (2, false) => " (import policy, no actions)",
+                (1, true) => " (import policy with RPKI)",
+                (2, true) => " (import policy with RPKI, no actions)",
                 _ => "",
             },
             done.as_secs_f64(),
@@ -171,4 +223,5 @@ fn main() {
         drop(writers);
     });
     drop(keeld);
+    drop(stayrtr);
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod policy;
+pub mod rpki;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -26,6 +27,11 @@ pub struct Keeld {
 impl Keeld {
     /// Starts keeld with `body` appended to a `[global]` section (AS 65000, listening on `listen`).
     pub fn start(name: &str, listen: &str, body: &str) -> Keeld {
+        Keeld::start_logging(name, listen, body, "warn")
+    }
+
+    /// [`start`](Self::start) with `KEEL_LOG` set to `log` (its log in `dir/keeld.log`).
+    pub fn start_logging(name: &str, listen: &str, body: &str, log: &str) -> Keeld {
         let dir = std::env::temp_dir().join(format!("keel-bench-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let config = format!(
@@ -38,11 +44,16 @@ impl Keeld {
         let child = Command::new(env!("CARGO_BIN_EXE_keeld"))
             .arg("--config")
             .arg(&path)
-            .env("KEEL_LOG", "warn")
+            .env("KEEL_LOG", log)
             .stderr(std::fs::File::create(dir.join("keeld.log")).unwrap())
             .spawn()
             .expect("start keeld");
         Keeld { child, dir }
+    }
+
+    /// What keeld has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("keeld.log")).unwrap_or_default()
     }
 
     pub fn proc(&self) -> Proc {

@@ -25,6 +25,7 @@
 use keel::config::Config;
 use keel_rib::attr_set::AttrSet;
 use keel_rib::policy::{Context, PrefixEntry, PrefixList, Verdict};
+use keel_rpki::{route_origin_asn, VrpTable};
 use keel_tablegen::Table;
 use keel_wire::{Family, Prefix};
 use std::collections::HashSet;
@@ -115,8 +116,9 @@ fn list(items: &[String]) -> String {
 /// `[[prefix_list]]` and `[[policy]]` sections of the policy, its prefix list built from
 /// `table`. `actions` false: the same terms without their `set.*` lines (every route is then
 /// accepted unchanged), to tell the cost of evaluating from the cost of storing rewritten
-/// routes.
-pub fn toml(table: &Table, actions: bool) -> String {
+/// routes. `rpki`: an eleventh term, second after "bogons", rejects RPKI-invalid routes
+/// (`match.rpki = "invalid"`).
+pub fn toml(table: &Table, actions: bool, rpki: bool) -> String {
     let customers = customer_entries(table);
     assert_eq!(customers.len(), 5000);
     let bogons: Vec<String> = BOGONS.iter().map(|s| s.to_string()).collect();
@@ -136,7 +138,7 @@ name = "{NAME}"
 name = "bogons"
 match.prefix_list = "bogons"
 then = "reject"
-[[policy.term]]
+{rpki_term}[[policy.term]]
 name = "too-specific"
 match.prefixes = ["0.0.0.0/0 ge 25", "::/0 ge 49"]
 then = "reject"
@@ -178,6 +180,11 @@ then = "accept"
 "#,
         bogons = list(&bogons),
         customers = list(&customers),
+        rpki_term = if rpki {
+            "[[policy.term]]\nname = \"rpki-invalid\"\nmatch.rpki = \"invalid\"\nthen = \"reject\"\n"
+        } else {
+            ""
+        },
     );
     if actions {
         text
@@ -187,8 +194,15 @@ then = "accept"
 }
 
 /// The prefixes of `tables` that keeld's import chain of its first neighbor in `config`
-/// (the whole configuration file) accepts, with keeld's AS and `local` as its address.
-pub fn accepted(config: &str, tables: &[&Table], local_asn: u32, local: IpAddr) -> HashSet<Prefix> {
+/// (the whole configuration file) accepts, with keeld's AS and `local` as its address;
+/// with `vrps`, each route's RPKI state is validated against them as keeld does.
+pub fn accepted(
+    config: &str,
+    tables: &[&Table],
+    local_asn: u32,
+    local: IpAddr,
+    vrps: Option<&VrpTable>,
+) -> HashSet<Prefix> {
     let config = Config::parse(config, "bench.toml").unwrap_or_else(|e| panic!("benchmark configuration: {e}"));
     let (import, _) = config.neighbor_policy(&config.neighbors[0]);
     let mut out = HashSet::new();
@@ -198,9 +212,11 @@ pub fn accepted(config: &str, tables: &[&Table], local_asn: u32, local: IpAddr) 
             // RFC 4271 §5.1.5, as keeld does for eBGP.
             attributes.local_pref = None;
             let set = AttrSet { attributes, next_hop: g.next_hop };
+            let origin = route_origin_asn(set.attributes.as_path.as_ref(), local_asn);
             for n in &g.prefixes {
                 let family = if n.prefix.is_ipv4() { Family::IPV4_UNICAST } else { Family::IPV6_UNICAST };
-                let ctx = Context { family, prefix: &n.prefix, rpki: None, local_asn, local_address: local };
+                let rpki = vrps.map(|t| t.validate(&n.prefix, origin));
+                let ctx = Context { family, prefix: &n.prefix, rpki, local_asn, local_address: local };
                 if import.chain.evaluate(&ctx, &set).verdict == Verdict::Accept {
                     out.insert(n.prefix);
                 }

@@ -1,0 +1,115 @@
+//! RPKI for the convergence benchmark with `KEEL_BENCH_RPKI=1` (issue 11): ~520k synthetic
+//! VRPs derived from the generated table the way `crates/keel-rpki/benches/rpki.rs` derives
+//! them (IPv4 only: ~48% of the routes valid, ~1.8% invalid, the rest not-found), served by a
+//! StayRTR cache from a JSON file.
+
+use keel_rpki::{route_origin_asn, Vrp};
+use keel_tablegen::Table;
+use keel_wire::{Family, Prefix};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// splitmix64 of `i`: which VRP a route gets.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// VRPs for the IPv4 routes of `table` as keeld (AS `local_as`) receives them: among routes
+/// that cover no other route, chosen by a hash of the route's index, a VRP of the route's own
+/// prefix and origin for ~48% of all routes (valid), 1% with another origin (invalid), 1% for
+/// the covering prefix one bit shorter with max length equal to its length (too specific:
+/// invalid). The same derivation as the keel-rpki benchmark.
+pub fn synthetic_vrps(table: &Table, local_as: u32) -> Vec<Vrp> {
+    let routes: Vec<(Prefix, Option<u32>)> = table
+        .family(Family::IPV4_UNICAST)
+        .flat_map(|g| {
+            let origin = route_origin_asn(g.attributes.as_path.as_ref(), local_as);
+            g.prefixes.iter().map(move |n| (n.prefix, origin))
+        })
+        .collect();
+    let mut sorted: Vec<Prefix> = routes.iter().map(|r| r.0).collect();
+    sorted.sort_unstable();
+    let covers = |p: &Prefix, q: &Prefix| q.len() > p.len() && Prefix::new(q.addr(), p.len()) == Some(*p);
+    let leaves: HashSet<Prefix> = sorted
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| sorted.get(i + 1).is_none_or(|q| !covers(p, q)))
+        .map(|(_, p)| *p)
+        .collect();
+    let valid = (480 * routes.len() / leaves.len().max(1)).min(980) as u64;
+    let mut vrps = Vec::new();
+    for (i, &(prefix, origin)) in routes.iter().enumerate() {
+        let (Some(origin), true) = (origin, leaves.contains(&prefix)) else { continue };
+        let r = mix(i as u64) % 1000;
+        let vrp = if r < valid {
+            Vrp::new(prefix, prefix.len(), origin)
+        } else if r < valid + 10 {
+            Vrp::new(prefix, prefix.len(), origin ^ 0x5a5a)
+        } else if r < valid + 20 && prefix.len() > 8 {
+            let shorter = Prefix::new(prefix.addr(), prefix.len() - 1).unwrap_or(prefix);
+            Vrp::new(shorter, shorter.len(), origin)
+        } else {
+            continue;
+        };
+        vrps.extend(vrp.ok());
+    }
+    vrps
+}
+
+/// Writes `vrps` as a StayRTR / rpki-client JSON file.
+pub fn write_json(path: &Path, vrps: &[Vrp]) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create VRP file"));
+    out.write_all(b"{\"roas\":[").unwrap();
+    for (i, v) in vrps.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ",\n" };
+        write!(
+            out,
+            "{sep}{{\"prefix\":\"{}\",\"maxLength\":{},\"asn\":\"AS{}\",\"ta\":\"bench\"}}",
+            v.prefix(),
+            v.max_len(),
+            v.asn()
+        )
+        .unwrap();
+    }
+    out.write_all(b"]}\n").unwrap();
+    out.flush().unwrap();
+}
+
+/// A StayRTR cache serving a VRP file; killed (by its pid) on drop.
+pub struct Stayrtr {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Stayrtr {
+    /// Writes `vrps` to a file and starts StayRTR on `bind` (`ADDRESS:PORT`) serving it.
+    pub fn start(vrps: &[Vrp], bind: &str) -> Stayrtr {
+        let dir = std::env::temp_dir().join(format!("keel-bench-stayrtr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("vrps.json");
+        write_json(&file, vrps);
+        let child = Command::new("stayrtr")
+            .arg("-cache")
+            .arg(&file)
+            .args(["-bind", bind, "-checktime=false", "-metrics.addr", "", "-refresh", "3600"])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stayrtr.log")).unwrap())
+            .spawn()
+            .expect("start stayrtr (see /work/shared/interop.md)");
+        Stayrtr { child, dir }
+    }
+}
+
+impl Drop for Stayrtr {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
