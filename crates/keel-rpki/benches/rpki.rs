@@ -13,7 +13,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keel_rib::{AttrSet, PeerId, PeerInfo, Rib};
-use keel_rpki::{route_origin_asn, RpkiState, Vrp, VrpTable};
+use keel_rpki::{route_origin_asn, RpkiState, VrpTable};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{Family, Prefix};
 use std::hint::black_box;
@@ -21,14 +21,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 const LOCAL_AS: u32 = 65000;
-
-/// splitmix64 of `i`: which VRP a route gets.
-fn mix(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// Every IPv4 route of the table with its Route Origin ASN.
 fn routes(table: &Table) -> Vec<(Prefix, Option<u32>)> {
@@ -39,39 +31,6 @@ fn routes(table: &Table) -> Vec<(Prefix, Option<u32>)> {
             g.prefixes.iter().map(move |n| (n.prefix, origin))
         })
         .collect()
-}
-
-fn synthetic_vrps(routes: &[(Prefix, Option<u32>)]) -> Vec<Vrp> {
-    // Routes that cover no other route of the table: a VRP for one of them says nothing about
-    // the others, as for most real ROAs.
-    let mut sorted: Vec<Prefix> = routes.iter().map(|r| r.0).collect();
-    sorted.sort_unstable();
-    let covers = |p: &Prefix, q: &Prefix| q.len() > p.len() && Prefix::new(q.addr(), p.len()) == Some(*p);
-    let leaves: std::collections::HashSet<Prefix> = sorted
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| sorted.get(i + 1).is_none_or(|q| !covers(p, q)))
-        .map(|(_, p)| *p)
-        .collect();
-    // Per mille of leaf routes given a valid VRP, so that ~48% of all routes get one.
-    let valid = (480 * routes.len() / leaves.len().max(1)).min(980) as u64;
-    let mut vrps = Vec::new();
-    for (i, &(prefix, origin)) in routes.iter().enumerate() {
-        let (Some(origin), true) = (origin, leaves.contains(&prefix)) else { continue };
-        let r = mix(i as u64) % 1000;
-        let vrp = if r < valid {
-            Vrp::new(prefix, prefix.len(), origin)
-        } else if r < valid + 10 {
-            Vrp::new(prefix, prefix.len(), origin ^ 0x5a5a)
-        } else if r < valid + 20 && prefix.len() > 8 {
-            let shorter = Prefix::new(prefix.addr(), prefix.len() - 1).unwrap_or(prefix);
-            Vrp::new(shorter, shorter.len(), origin)
-        } else {
-            continue;
-        };
-        vrps.extend(vrp.ok());
-    }
-    vrps
 }
 
 /// Resident set size of this process in bytes (Linux /proc/self/statm).
@@ -125,7 +84,7 @@ fn import(table: &Table, vrps: Option<&VrpTable>) -> (Rib, usize) {
 fn benches(c: &mut Criterion) {
     let table = Table::generate(&TableSpec { ipv6_routes: 0, ..TableSpec::default() });
     let routes = routes(&table);
-    let vrps = synthetic_vrps(&routes);
+    let vrps = keel_rpki::synthetic::vrps(&routes);
 
     let before = rss();
     let (start, cpu) = (Instant::now(), thread_cpu());

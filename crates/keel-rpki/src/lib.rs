@@ -10,6 +10,7 @@
 //! The crate does no I/O: keel's daemon runs the RTR clients (RFC 8210) and feeds it.
 
 mod set;
+pub mod synthetic;
 mod table;
 
 pub use set::{Change, UpdateError, VrpSet};

@@ -6,18 +6,9 @@
 use keel_rpki::{route_origin_asn, Vrp};
 use keel_tablegen::Table;
 use keel_wire::{Family, Prefix};
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-
-/// splitmix64 of `i`: which VRP a route gets.
-fn mix(i: u64) -> u64 {
-    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// VRPs for the IPv4 routes of `table` as keeld (AS `local_as`) receives them: among routes
 /// that cover no other route, chosen by a hash of the route's index, a VRP of the route's own
@@ -32,33 +23,7 @@ pub fn synthetic_vrps(table: &Table, local_as: u32) -> Vec<Vrp> {
             g.prefixes.iter().map(move |n| (n.prefix, origin))
         })
         .collect();
-    let mut sorted: Vec<Prefix> = routes.iter().map(|r| r.0).collect();
-    sorted.sort_unstable();
-    let covers = |p: &Prefix, q: &Prefix| q.len() > p.len() && Prefix::new(q.addr(), p.len()) == Some(*p);
-    let leaves: HashSet<Prefix> = sorted
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| sorted.get(i + 1).is_none_or(|q| !covers(p, q)))
-        .map(|(_, p)| *p)
-        .collect();
-    let valid = (480 * routes.len() / leaves.len().max(1)).min(980) as u64;
-    let mut vrps = Vec::new();
-    for (i, &(prefix, origin)) in routes.iter().enumerate() {
-        let (Some(origin), true) = (origin, leaves.contains(&prefix)) else { continue };
-        let r = mix(i as u64) % 1000;
-        let vrp = if r < valid {
-            Vrp::new(prefix, prefix.len(), origin)
-        } else if r < valid + 10 {
-            Vrp::new(prefix, prefix.len(), origin ^ 0x5a5a)
-        } else if r < valid + 20 && prefix.len() > 8 {
-            let shorter = Prefix::new(prefix.addr(), prefix.len() - 1).unwrap_or(prefix);
-            Vrp::new(shorter, shorter.len(), origin)
-        } else {
-            continue;
-        };
-        vrps.extend(vrp.ok());
-    }
-    vrps
+    keel_rpki::synthetic::vrps(&routes)
 }
 
 /// Writes `vrps` as a StayRTR / rpki-client JSON file.
