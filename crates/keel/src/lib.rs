@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod fib_task;
 pub mod json;
+pub mod bench;
 pub mod lab;
 pub mod metrics;
 pub mod neighbor;
