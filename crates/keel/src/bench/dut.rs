@@ -321,6 +321,9 @@ impl Dut {
                 c
             }
             DutKind::Openbgpd => {
+                // Its processes chroot to user _openbgpd's home, which systemd's unit would
+                // create (RuntimeDirectory); nothing else does.
+                std::fs::create_dir_all("/run/openbgpd").context("cannot create /run/openbgpd")?;
                 let mut c = Command::new("/usr/sbin/bgpd");
                 c.arg("-d").arg("-f").arg(dir.join("bgpd.conf"));
                 c

@@ -290,6 +290,9 @@ impl Ctx<'_> {
             }
             let mut row = self.row(Scenario::Converge, k);
             let setup = self.converge(k, &mut row).await;
+            if let Err(e) = &setup {
+                row.note = format!("{e:#}");
+            }
             if converge {
                 rows.push(row.clone());
             }
@@ -502,7 +505,14 @@ impl Ctx<'_> {
         let cfg = peers::config(addr, setup.layout.dut, asn, true);
         let start = Instant::now();
         setup.testers.insert(0, Tester::start(cfg, Arc::new(feed), setup.dut.is_some()));
-        let last = self.settle(setup, start, Duration::from_secs(120), |s| s.testers[0].done().is_some()).await;
+        // Ready once the tester sent its End-of-RIB and the monitor got every changed prefix
+        // (or 20 s passed: then the shortfall shows in the row).
+        let seen = setup.monitor.seen.clone();
+        let enough = move |s: &Setup| {
+            let announced = seen.lock().map(|g| g.announced).unwrap_or(0);
+            s.testers[0].done().is_some_and(|d| announced >= changed || d.elapsed() > Duration::from_secs(20))
+        };
+        let last = self.settle(setup, start, Duration::from_secs(120), enough).await;
         let (cpu1, _) = Self::sample(setup);
         let eor_sent = setup.testers[0].done();
         setup.monitor.snapshot(|s| {
