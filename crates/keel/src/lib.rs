@@ -1,12 +1,12 @@
 //! keel: config, sessions, API and CLI around the pure crates (keel-wire, keel-rib, keel-fib).
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod fib_task;
 pub mod json;
-pub mod bench;
 pub mod lab;
 pub mod metrics;
 pub mod neighbor;

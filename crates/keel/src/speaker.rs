@@ -105,7 +105,10 @@ pub async fn accept(
     handshake(cfg, stream).await
 }
 
-async fn handshake(cfg: &SpeakerConfig, stream: tokio::net::TcpStream) -> io::Result<(SessionReader, SessionWriter, Open)> {
+async fn handshake(
+    cfg: &SpeakerConfig,
+    stream: tokio::net::TcpStream,
+) -> io::Result<(SessionReader, SessionWriter, Open)> {
     stream.set_nodelay(true)?;
     let (rd, wr) = stream.into_split();
     let mut reader = SessionReader { rd, buf: BytesMut::with_capacity(64 * 1024), codec: CodecOptions::default() };

@@ -99,8 +99,11 @@ impl Layout {
             let n = ((seed + i * 7) % 250 + 1) as u8;
             let dut = SocketAddr::new(Ipv4Addr::new(127, 88, n, 1).into(), port);
             if std::net::TcpListener::bind(dut).is_ok() {
-                let testers =
-                    testers.iter().enumerate().map(|(i, asn)| (Ipv4Addr::new(127, 88, n, 10 + i as u8), *asn)).collect();
+                let testers = testers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, asn)| (Ipv4Addr::new(127, 88, n, 10 + i as u8), *asn))
+                    .collect();
                 return Ok(Layout { dut, monitor: Ipv4Addr::new(127, 88, n, 2), testers });
             }
         }
@@ -402,7 +405,11 @@ impl Dut {
                     .output()
                     .context("keel restart")?;
                 if !out.status.success() {
-                    bail!("keel restart: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                    bail!(
+                        "keel restart: {}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
                 // keeld execs itself: same pid, listening again shortly.
                 std::thread::sleep(Duration::from_millis(200));

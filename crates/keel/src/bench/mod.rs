@@ -110,6 +110,8 @@ pub struct Row {
     pub peak_rss_mib: Option<f64>,
     pub updates: u64,
     pub announced: u64,
+    /// Announcements that changed what the monitor held (new prefix or new attributes).
+    pub changed_at_monitor: u64,
     pub withdrawn: u64,
     /// helper: prefixes the tester changed (the ideal number of announcements).
     pub changed: Option<u64>,
@@ -187,6 +189,7 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
     }
     let expected = {
         let mut set = rustc_hash::FxHashSet::default();
+        // The testers share their prefixes (only paths differ), so tester 0's are all of them.
         for g in tables[0].family(Family::IPV4_UNICAST) {
             set.extend(g.prefixes.iter().map(|n| n.prefix));
         }
@@ -226,8 +229,7 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
         print!("{}", report::tables(&rows));
     }
     if args.markdown.is_some() || args.svg.is_some() {
-        let versions: Vec<(String, String)> =
-            duts.iter().map(|d| (d.name().to_string(), d.version(&keeld))).collect();
+        let versions: Vec<(String, String)> = duts.iter().map(|d| (d.name().to_string(), d.version(&keeld))).collect();
         if let Some(p) = &args.svg {
             std::fs::write(p, report::svg(&rows)).with_context(|| format!("cannot write {}", p.display()))?;
         }
@@ -339,7 +341,13 @@ impl Ctx<'_> {
 
     /// Waits until the monitor holds every prefix and nothing changed for the quiet period,
     /// sampling the DUT; the time of the last change.
-    async fn settle(&self, setup: &mut Setup, after: Instant, timeout: Duration, ready: impl Fn(&Setup) -> bool) -> Option<Instant> {
+    async fn settle(
+        &self,
+        setup: &mut Setup,
+        after: Instant,
+        timeout: Duration,
+        ready: impl Fn(&Setup) -> bool,
+    ) -> Option<Instant> {
         let deadline = Instant::now() + timeout;
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -395,6 +403,7 @@ impl Ctx<'_> {
         row.updates = updates;
         row.announced = announced;
         row.withdrawn = withdrawn;
+        row.changed_at_monitor = setup.monitor.snapshot(|s| s.changed);
         row.end_of_rib = eor;
         row.feed_seconds = setup.testers.iter().filter_map(|t| t.done()).max().map(|d| (d - start).as_secs_f64());
         if setup.dut.is_some() {
@@ -421,7 +430,7 @@ impl Ctx<'_> {
         let groups: Vec<_> = table.family(Family::IPV4_UNICAST).collect();
         let step = 100usize.min(groups.len().max(1));
         for (i, g) in groups.iter().enumerate() {
-            if (i + offset) % step == 0 {
+            if (i + offset).is_multiple_of(step) {
                 let mut attrs = g.attributes.clone();
                 attrs.communities.push(peers::tag(round));
                 builder::announce(g.family, &attrs, g.next_hop, &g.prefixes, &opts, &mut out)?;
@@ -475,6 +484,7 @@ impl Ctx<'_> {
         setup.monitor.snapshot(|s| {
             row.updates = s.updates;
             row.announced = s.announced;
+            row.changed_at_monitor = s.changed;
             row.withdrawn = s.withdrawn;
         });
         if setup.dut.is_some() {
@@ -518,6 +528,7 @@ impl Ctx<'_> {
         setup.monitor.snapshot(|s| {
             row.updates = s.updates;
             row.announced = s.announced;
+            row.changed_at_monitor = s.changed;
             row.withdrawn = s.withdrawn;
         });
         row.changed = Some(changed);
@@ -542,7 +553,7 @@ impl Ctx<'_> {
         };
         let (cpu0, _) = dut.sample();
         setup.monitor.reset_counters();
-        let ups = setup.monitor.snapshot(|s| s.sessions_up);
+        let (ups, graceful) = setup.monitor.snapshot(|s| (s.sessions_up, s.dut_restart_state.is_some()));
         let start = Instant::now();
         let kind = self.kind;
         let keel_cli = self.keel_cli.clone();
@@ -564,15 +575,26 @@ impl Ctx<'_> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         // Whatever follows the End-of-RIB counts too.
-        let last = self.settle(setup, start, Duration::from_secs(60), |_| true).await;
+        let last = self.settle(setup, start, self.sizes.converge_timeout, |_| true).await;
         let (cpu1, _) = Self::sample(setup);
         setup.monitor.snapshot(|s| {
             row.updates = s.updates;
             row.announced = s.announced;
+            row.changed_at_monitor = s.changed;
             row.withdrawn = s.withdrawn;
             row.end_of_rib = s.end_of_rib.is_some();
         });
         row.cpu_seconds = Some(cpu1 - cpu0);
+        let restart_state = setup.monitor.snapshot(|s| s.dut_restart_state);
+        let mut notes = Vec::new();
+        if !graceful {
+            notes.push(format!(
+                "no GR capability in its OPEN: a real neighbor withdraws all {} prefixes at the session loss",
+                self.expected
+            ));
+        } else if restart_state != Some(true) {
+            notes.push("R=0 in its OPEN after the restart".to_string());
+        }
         match (eor, last) {
             (Some(e), Some(_)) => {
                 row.ok = true;
@@ -580,10 +602,15 @@ impl Ctx<'_> {
             }
             (None, Some(_)) => {
                 row.ok = true;
-                row.note = format!("{} sent no End-of-RIB to the monitor", kind.name());
+                notes.push(format!("{} sent no End-of-RIB to the monitor", kind.name()));
             }
-            _ => row.note = "the monitor did not get back every prefix".into(),
+            (Some(e), None) => {
+                row.seconds = Some((e - start).as_secs_f64());
+                notes.push("UPDATEs still arriving at the timeout".into());
+            }
+            (None, None) => notes.push("no End-of-RIB, and UPDATEs still arriving at the timeout".into()),
         }
+        row.note = notes.join("; ");
         Ok(())
     }
 }

@@ -8,7 +8,8 @@
 use crate::speaker::{self, SessionReader, SessionWriter, SpeakerConfig};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{Community, Family, Message, Prefix};
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +25,11 @@ pub fn tag(round: u16) -> Community {
 /// What the monitor saw.
 #[derive(Debug, Default)]
 pub struct Seen {
-    pub prefixes: FxHashSet<Prefix>,
+    /// Each prefix with a hash of the attributes it arrived with.
+    pub prefixes: FxHashMap<Prefix, u64>,
+    /// Announcements that changed the prefix's attributes (or added it): the churn a real
+    /// neighbor would pass on. Identical re-announcements are not counted.
+    pub changed: u64,
     /// UPDATEs (End-of-RIB markers not counted).
     pub updates: u64,
     /// Prefixes announced and withdrawn, counted per NLRI.
@@ -34,6 +39,8 @@ pub struct Seen {
     /// The last End-of-RIB (IPv4 unicast) received.
     pub end_of_rib: Option<Instant>,
     pub sessions_up: u64,
+    /// The graceful-restart capability of the DUT's last OPEN: `Some(R bit)`, `None` without.
+    pub dut_restart_state: Option<bool>,
     pub sessions_down: u64,
     /// Delays (ms) from a tagged round's send time to its arrival, per prefix.
     pub delays_ms: Vec<f64>,
@@ -45,6 +52,7 @@ impl Seen {
         self.updates = 0;
         self.announced = 0;
         self.withdrawn = 0;
+        self.changed = 0;
         self.end_of_rib = None;
         self.delays_ms.clear();
     }
@@ -108,9 +116,16 @@ async fn record(mut rd: SessionReader, seen: Shared, rounds: Rounds) {
             s.withdrawn += 1;
             s.prefixes.remove(&n.prefix);
         }
+        let attributes = {
+            let mut h = rustc_hash::FxHasher::default();
+            u.attributes.hash(&mut h);
+            h.finish()
+        };
         for (_, n) in u.announced_routes() {
             s.announced += 1;
-            s.prefixes.insert(n.prefix);
+            if s.prefixes.insert(n.prefix, attributes) != Some(attributes) {
+                s.changed += 1;
+            }
             if let Some(t) = sent {
                 s.delays_ms.push(now.saturating_duration_since(t).as_secs_f64() * 1e3);
             }
@@ -136,9 +151,10 @@ impl Monitor {
         let task = tokio::spawn(async move {
             loop {
                 let cfg = config(local, dut, super::dut::MONITOR_AS, false);
-                let Ok((rd, wr, _)) = connect_retry(&cfg, Instant::now() + Duration::from_secs(3600)).await else {
+                let Ok((rd, wr, open)) = connect_retry(&cfg, Instant::now() + Duration::from_secs(3600)).await else {
                     return;
                 };
+                lock(&s).dut_restart_state = open.graceful_restart().map(|g| g.restart_state);
                 let ka = tokio::spawn(keepalives(wr));
                 record(rd, s.clone(), r.clone()).await;
                 ka.abort();
@@ -233,7 +249,8 @@ impl Tester {
         let (d, w, f) = (done.clone(), writer.clone(), feed.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut rd, mut wr, _)) = connect_retry(&cfg, Instant::now() + Duration::from_secs(120)).await else {
+                let Ok((mut rd, mut wr, _)) = connect_retry(&cfg, Instant::now() + Duration::from_secs(120)).await
+                else {
                     return;
                 };
                 if wr.send(&feed).await.is_err() {

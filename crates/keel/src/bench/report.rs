@@ -12,7 +12,7 @@ fn f(v: Option<f64>, digits: usize) -> String {
 /// One run, for the progress log.
 pub fn line(r: &Row) -> String {
     format!(
-        "{} {} ({} tester(s), {} routes): {} {}/{} prefixes, {} s, CPU {} s, peak RSS {} MiB, {} UPDATEs, {} withdrawn{}",
+        "{} {} ({} tester(s), {} routes): {} {}/{} prefixes, {} s, CPU {} s, peak RSS {} MiB, {} UPDATEs, {} changed, {} withdrawn{}",
         r.scenario,
         r.dut,
         r.testers,
@@ -24,6 +24,7 @@ pub fn line(r: &Row) -> String {
         f(r.cpu_seconds, 2),
         f(r.peak_rss_mib, 0),
         r.updates,
+        r.changed_at_monitor,
         r.withdrawn,
         if r.note.is_empty() { String::new() } else { format!(" ({})", r.note) }
     )
@@ -101,17 +102,18 @@ pub fn tables(rows: &[Row]) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "| DUT | {what} | UPDATEs at monitor | prefixes announced | withdrawn | {time} | CPU s (vs keel) | note |"
+                    "| DUT | {what} | UPDATEs at monitor | prefixes announced | of which changed | withdrawn | {time} | CPU s (vs keel) | note |"
                 );
-                out += "|---|---:|---:|---:|---:|---:|---:|---|\n";
+                out += "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
                 for r in rs {
                     let _ = writeln!(
                         out,
-                        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                         r.dut,
                         r.changed.map_or("-".into(), |c| c.to_string()),
                         r.updates,
                         r.announced,
+                        r.changed_at_monitor,
                         r.withdrawn,
                         cell(r.seconds, 2, rows, r, |x| x.seconds),
                         cell(r.cpu_seconds, 2, rows, r, |x| x.cpu_seconds),
@@ -162,7 +164,11 @@ pub fn svg(rows: &[Row]) -> String {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
