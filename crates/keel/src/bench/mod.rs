@@ -446,6 +446,11 @@ impl Ctx<'_> {
     }
 
     async fn churn(&self, setup: &mut Setup, row: &mut Row) -> Result<()> {
+        // A slow DUT may still be reading the table a helper run re-sent.
+        let deadline = Instant::now() + self.sizes.converge_timeout;
+        while setup.testers[0].done().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         setup.monitor.reset_counters();
         let (cpu0, _) = Self::sample(setup);
         let start = Instant::now();
@@ -522,7 +527,7 @@ impl Ctx<'_> {
             let announced = seen.lock().map(|g| g.announced).unwrap_or(0);
             s.testers[0].done().is_some_and(|d| announced >= changed || d.elapsed() > Duration::from_secs(20))
         };
-        let last = self.settle(setup, start, Duration::from_secs(120), enough).await;
+        let last = self.settle(setup, start, self.sizes.converge_timeout, enough).await;
         let (cpu1, _) = Self::sample(setup);
         let eor_sent = setup.testers[0].done();
         setup.monitor.snapshot(|s| {
