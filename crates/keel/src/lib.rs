@@ -1,6 +1,7 @@
 //! keel: config, sessions, API and CLI around the pure crates (keel-wire, keel-rib, keel-fib).
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -92,6 +92,23 @@ pub async fn connect(cfg: &SpeakerConfig) -> io::Result<(SessionReader, SessionW
     let socket = if cfg.remote.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.bind(SocketAddr::new(cfg.local, 0))?;
     let stream = socket.connect(cfg.remote).await?;
+    handshake(cfg, stream).await
+}
+
+/// Accepts one session on `listener` (the passive side, as a monitor of a direct baseline
+/// does) and completes it like [`connect`].
+pub async fn accept(
+    cfg: &SpeakerConfig,
+    listener: &tokio::net::TcpListener,
+) -> io::Result<(SessionReader, SessionWriter, Open)> {
+    let (stream, _) = listener.accept().await?;
+    handshake(cfg, stream).await
+}
+
+async fn handshake(
+    cfg: &SpeakerConfig,
+    stream: tokio::net::TcpStream,
+) -> io::Result<(SessionReader, SessionWriter, Open)> {
     stream.set_nodelay(true)?;
     let (rd, wr) = stream.into_split();
     let mut reader = SessionReader { rd, buf: BytesMut::with_capacity(64 * 1024), codec: CodecOptions::default() };

@@ -35,6 +35,8 @@ pub enum Command {
     /// Restart rehearsal on this machine: keeld between a generated upstream and an observer,
     /// restarted, crashed and disturbed with and without graceful restart; prints what moved.
     Lab(crate::lab::LabArgs),
+    /// Benchmark keeld against BIRD, FRR, GoBGP and OpenBGPD (converge, churn, helper, restart).
+    Bench(crate::bench::BenchArgs),
     /// Show neighbors and routes of a running keeld.
     #[command(subcommand)]
     Show(show::Show),
@@ -102,6 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Check(args) => return check::run(&api, &args),
         Command::Lab(args) => return crate::lab::run(&args),
+        Command::Bench(args) => return crate::bench::run(&args),
         Command::Show(what) => show::show(&api, what),
         Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
             &api,

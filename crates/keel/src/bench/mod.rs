@@ -1,0 +1,621 @@
+//! `keel bench`: the same BGP workloads through keeld, BIRD 2, FRR bgpd, GoBGP and OpenBGPD,
+//! plus a `direct` baseline (testers straight to the monitor) that shows the feeders outrun
+//! every daemon.
+//!
+//! Topology per DUT run: K testers (keel's own speaker, one task per session in this
+//! process, each writing a pre-encoded generated table with its own paths) → the DUT on
+//! 127.88.N.1 → one monitor session recording when each prefix arrives. Scenarios, all run
+//! on each DUT in turn:
+//!
+//! - `converge`: time from the testers' first byte until the monitor holds every prefix and
+//!   nothing changed for a quiet period (the time of the last change is reported); DUT CPU
+//!   seconds and peak RSS (summed over its process group).
+//! - `churn`: after convergence with one tester, 1% of the prefixes per second get a new
+//!   attribute set (a community tagging the round); per-prefix delay tester → monitor.
+//! - `helper`: the tester's session ends without NOTIFICATION, the tester reconnects with
+//!   R=1/F=1 and re-sends its table with 1% of it changed, then End-of-RIB; what the monitor
+//!   saw, and the time from that End-of-RIB to the DUT's last UPDATE.
+//! - `restart`: the DUT restarts gracefully, each daemon its own way; what the monitor saw
+//!   and the time to the DUT's End-of-RIB at the monitor.
+
+pub mod dut;
+pub mod peers;
+pub mod report;
+
+use anyhow::{bail, Context, Result};
+use dut::{Dut, DutKind, Layout};
+use keel_tablegen::{Table, TableSpec};
+use keel_wire::{builder, CodecOptions, Family};
+use peers::{Monitor, Tester};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    Converge,
+    Churn,
+    Helper,
+    Restart,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [Scenario::Converge, Scenario::Churn, Scenario::Helper, Scenario::Restart];
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Converge => "converge",
+            Scenario::Churn => "churn",
+            Scenario::Helper => "helper",
+            Scenario::Restart => "restart",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Devices under test, comma separated (default: every one installed, and direct).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub duts: Vec<DutKind>,
+    /// Scenarios, comma separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
+    pub scenarios: Vec<Scenario>,
+    /// Tester counts for `converge`, comma separated (churn, helper and restart use the first).
+    #[arg(long, value_delimiter = ',')]
+    pub testers: Vec<usize>,
+    /// IPv4 prefixes per tester.
+    #[arg(long)]
+    pub routes: Option<usize>,
+    /// Churn duration in seconds.
+    #[arg(long)]
+    pub churn_seconds: Option<u64>,
+    /// Smoke-test sizes: 20000 routes, 1 and 2 testers, 3 s of churn (checks the harness,
+    /// not the speed).
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the Markdown report (command, versions, machine, tables) here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write the converge chart (SVG) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// The keeld binary (default: next to keel, else on PATH).
+    #[arg(long)]
+    pub keeld: Option<PathBuf>,
+}
+
+/// One scenario on one DUT; the `--json` contract.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Row {
+    pub scenario: String,
+    pub dut: String,
+    pub testers: usize,
+    pub routes: usize,
+    /// The run finished with the monitor holding `expected` prefixes.
+    pub ok: bool,
+    pub note: String,
+    pub expected: usize,
+    pub monitor_prefixes: usize,
+    /// converge: until the last change at the monitor; helper: tester End-of-RIB to the DUT's
+    /// last UPDATE; restart: restart to the DUT's End-of-RIB at the monitor.
+    pub seconds: Option<f64>,
+    /// When the testers finished writing (converge).
+    pub feed_seconds: Option<f64>,
+    pub cpu_seconds: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+    pub updates: u64,
+    pub announced: u64,
+    /// Announcements that changed what the monitor held (new prefix or new attributes).
+    pub changed_at_monitor: u64,
+    pub withdrawn: u64,
+    /// helper: prefixes the tester changed (the ideal number of announcements).
+    pub changed: Option<u64>,
+    pub end_of_rib: bool,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub delays: usize,
+}
+
+struct Sizes {
+    routes: usize,
+    testers: Vec<usize>,
+    churn_seconds: u64,
+    quiet: Duration,
+    converge_timeout: Duration,
+}
+
+pub fn run(args: &BenchArgs) -> ExitCode {
+    match run_inner(args) {
+        Ok(ok) if ok => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("keel bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(args: &BenchArgs) -> Result<bool> {
+    let root = crate::lab::process::is_root();
+    let port = if root { 179 } else { 1790 };
+    let keeld = crate::lab::process::find_keeld(args.keeld.as_deref())?;
+    let keel_cli = std::env::current_exe().context("cannot find the keel executable")?;
+    let sizes = Sizes {
+        routes: args.routes.unwrap_or(if args.quick { 20_000 } else { 1_050_000 }),
+        testers: if !args.testers.is_empty() {
+            args.testers.clone()
+        } else if args.quick {
+            vec![1, 2]
+        } else {
+            vec![1, 10]
+        },
+        churn_seconds: args.churn_seconds.unwrap_or(if args.quick { 3 } else { 20 }),
+        quiet: Duration::from_millis(if args.quick { 1000 } else { 2000 }),
+        converge_timeout: Duration::from_secs(if args.quick { 90 } else { 1200 }),
+    };
+    if sizes.routes == 0 || sizes.testers.iter().any(|&k| k == 0 || k > 200) {
+        bail!("--routes must be at least 1 and --testers between 1 and 200");
+    }
+    let mut duts: Vec<DutKind> = if args.duts.is_empty() {
+        DutKind::ALL.iter().copied().filter(|d| d.installed()).collect()
+    } else {
+        args.duts.clone()
+    };
+    duts.dedup();
+    for d in &duts {
+        if !d.installed() {
+            bail!("{} is not installed", d.name());
+        }
+        if !root && !matches!(d, DutKind::Keel | DutKind::Direct) {
+            bail!("{} needs port 179, so root: run as root or with --duts keel,direct", d.name());
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let max_testers = sizes.testers.iter().copied().max().unwrap_or(1);
+    let t = Instant::now();
+    let spec = TableSpec { ipv4_routes: sizes.routes, ipv6_routes: 0, ..TableSpec::default() };
+    let tables: Vec<Table> = (0..max_testers).map(|i| Table::generate(&spec.for_peer(i as u32))).collect();
+    let opts = CodecOptions::default();
+    let mut feeds = Vec::new();
+    for table in &tables {
+        let mut feed = Vec::new();
+        table.write_family(Family::IPV4_UNICAST, &opts, &mut feed)?;
+        feeds.push(Arc::new(feed));
+    }
+    let expected = {
+        let mut set = rustc_hash::FxHashSet::default();
+        // The testers share their prefixes (only paths differ), so tester 0's are all of them.
+        for g in tables[0].family(Family::IPV4_UNICAST) {
+            set.extend(g.prefixes.iter().map(|n| n.prefix));
+        }
+        set.len()
+    };
+    eprintln!(
+        "keel bench: {max_testers} table(s) of {} IPv4 prefixes ({expected} distinct, {:.1} MB each) generated in {:.1} s",
+        sizes.routes,
+        feeds[0].len() as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let base = std::env::temp_dir().join(format!("keel-bench-{}", std::process::id()));
+    let mut rows = Vec::new();
+    for &kind in &duts {
+        let ctx = Ctx {
+            kind,
+            tables: &tables,
+            feeds: &feeds,
+            expected,
+            sizes: &sizes,
+            port,
+            keeld: keeld.clone(),
+            keel_cli: keel_cli.clone(),
+            dir: base.join(kind.name()),
+        };
+        let r = runtime.block_on(ctx.all(&args.scenarios));
+        for row in &r {
+            eprintln!("keel bench: {}", report::line(row));
+        }
+        rows.extend(r);
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    let ok = rows.iter().all(|r| r.ok);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", report::tables(&rows));
+    }
+    if args.markdown.is_some() || args.svg.is_some() {
+        let versions: Vec<(String, String)> = duts.iter().map(|d| (d.name().to_string(), d.version(&keeld))).collect();
+        if let Some(p) = &args.svg {
+            std::fs::write(p, report::svg(&rows)).with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        if let Some(p) = &args.markdown {
+            let svg = args.svg.as_ref().and_then(|s| s.file_name()).map(|s| s.to_string_lossy().to_string());
+            let text = report::markdown(&rows, &versions, svg.as_deref());
+            std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        }
+    }
+    Ok(ok)
+}
+
+struct Ctx<'a> {
+    kind: DutKind,
+    tables: &'a [Table],
+    feeds: &'a [Arc<Vec<u8>>],
+    expected: usize,
+    sizes: &'a Sizes,
+    port: u16,
+    keeld: PathBuf,
+    keel_cli: PathBuf,
+    dir: PathBuf,
+}
+
+/// A converged setup: the DUT, its monitor and its testers.
+struct Setup {
+    dut: Option<Dut>,
+    monitor: Monitor,
+    testers: Vec<Tester>,
+    layout: Layout,
+}
+
+impl Ctx<'_> {
+    fn row(&self, scenario: Scenario, testers: usize) -> Row {
+        Row {
+            scenario: scenario.name().into(),
+            dut: self.kind.name().into(),
+            testers,
+            routes: self.sizes.routes,
+            expected: self.expected,
+            ..Row::default()
+        }
+    }
+
+    async fn all(&self, scenarios: &[Scenario]) -> Vec<Row> {
+        let mut rows = Vec::new();
+        let first = self.sizes.testers.first().copied().unwrap_or(1);
+        // Helper before churn: its ideal (only the 1% it changes) holds against the converged
+        // table; restart last, on whatever the tester holds by then.
+        let later: Vec<Scenario> = [Scenario::Helper, Scenario::Churn, Scenario::Restart]
+            .into_iter()
+            .filter(|s| scenarios.contains(s))
+            .collect();
+        let converge = scenarios.contains(&Scenario::Converge);
+        for (i, &k) in self.sizes.testers.iter().enumerate() {
+            // The first tester count's setup is kept for the later scenarios.
+            let keep = i == 0 && !later.is_empty();
+            if !converge && !keep {
+                continue;
+            }
+            let mut row = self.row(Scenario::Converge, k);
+            let setup = self.converge(k, &mut row).await;
+            if let Err(e) = &setup {
+                row.note = format!("{e:#}");
+            }
+            if converge {
+                rows.push(row.clone());
+            }
+            if !keep {
+                continue;
+            }
+            let mut setup = match setup {
+                Ok(s) if row.ok => s,
+                other => {
+                    let why = match other {
+                        Err(e) => format!("{e:#}"),
+                        Ok(_) => format!("did not converge: {}", row.note),
+                    };
+                    for s in &later {
+                        let mut r = self.row(*s, first);
+                        r.note = why.clone();
+                        rows.push(r);
+                    }
+                    continue;
+                }
+            };
+            for s in &later {
+                let mut r = self.row(*s, first);
+                let res = match s {
+                    Scenario::Churn => self.churn(&mut setup, &mut r).await,
+                    Scenario::Helper => self.helper(&mut setup, &mut r).await,
+                    Scenario::Restart => self.restart(&mut setup, &mut r).await,
+                    Scenario::Converge => Ok(()),
+                };
+                if let Err(e) = res {
+                    r.ok = false;
+                    r.note = format!("{e:#}");
+                }
+                r.monitor_prefixes = setup.monitor.snapshot(|s| s.prefixes.len());
+                rows.push(r);
+            }
+        }
+        rows
+    }
+
+    fn sample(setup: &mut Setup) -> (f64, u64) {
+        setup.dut.as_mut().map_or((0.0, 0), |d| d.sample())
+    }
+
+    /// Waits until the monitor holds every prefix and nothing changed for the quiet period,
+    /// sampling the DUT; the time of the last change.
+    async fn settle(
+        &self,
+        setup: &mut Setup,
+        after: Instant,
+        timeout: Duration,
+        ready: impl Fn(&Setup) -> bool,
+    ) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Self::sample(setup);
+            let (count, last) = setup.monitor.snapshot(|s| (s.prefixes.len(), s.last_change));
+            let now = Instant::now();
+            if count == self.expected && ready(setup) {
+                let last = last.unwrap_or(after).max(after);
+                if now.duration_since(last) >= self.sizes.quiet {
+                    return Some(last);
+                }
+            }
+            if now > deadline {
+                return None;
+            }
+        }
+    }
+
+    async fn converge(&self, k: usize, row: &mut Row) -> Result<Setup> {
+        let asns: Vec<u32> = self.tables[..k].iter().map(|t| t.peer_as).collect();
+        let layout = Layout::pick(&asns, self.port)?;
+        let dut = match self.kind {
+            DutKind::Direct => None,
+            kind => Some(Dut::start(kind, self.dir.clone(), &layout, &self.keeld)?),
+        };
+        let monitor = match dut {
+            None => Monitor::direct(layout.dut).await?,
+            Some(_) => Monitor::to_dut(layout.monitor, layout.dut),
+        };
+        let mut setup = Setup { dut, monitor, testers: Vec::new(), layout };
+        if setup.dut.is_some() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while setup.monitor.snapshot(|s| s.sessions_up) == 0 {
+                if Instant::now() > deadline {
+                    bail!("the monitor's session with {} did not come up", self.kind.name());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let (cpu0, _) = Self::sample(&mut setup);
+        let start = Instant::now();
+        for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
+            let cfg = peers::config(addr, setup.layout.dut, asn, false);
+            setup.testers.push(Tester::start(cfg, self.feeds[i].clone(), setup.dut.is_some()));
+        }
+        let last = self
+            .settle(&mut setup, start, self.sizes.converge_timeout, |s| s.testers.iter().all(|t| t.done().is_some()))
+            .await;
+        let (cpu1, _) = Self::sample(&mut setup);
+        let (count, updates, announced, withdrawn, eor) =
+            setup.monitor.snapshot(|s| (s.prefixes.len(), s.updates, s.announced, s.withdrawn, s.end_of_rib.is_some()));
+        row.monitor_prefixes = count;
+        row.updates = updates;
+        row.announced = announced;
+        row.withdrawn = withdrawn;
+        row.changed_at_monitor = setup.monitor.snapshot(|s| s.changed);
+        row.end_of_rib = eor;
+        row.feed_seconds = setup.testers.iter().filter_map(|t| t.done()).max().map(|d| (d - start).as_secs_f64());
+        if setup.dut.is_some() {
+            row.cpu_seconds = Some(cpu1 - cpu0);
+            row.peak_rss_mib = setup.dut.as_ref().map(|d| d.peak_kib as f64 / 1024.0);
+        }
+        match last {
+            Some(last) => {
+                row.ok = true;
+                row.seconds = Some((last - start).as_secs_f64());
+            }
+            None => row.note = format!("timeout: {count}/{} prefixes at the monitor", self.expected),
+        }
+        Ok(setup)
+    }
+
+    /// Tester 0's groups with 1% of the prefixes (every hundredth group, at least one)
+    /// carrying the tag community of `round`: (bytes, prefixes changed).
+    fn tagged(&self, round: u16, offset: usize, only_changed: bool) -> Result<(Vec<u8>, u64)> {
+        let opts = CodecOptions::default();
+        let mut out = Vec::new();
+        let mut changed = 0u64;
+        let table = &self.tables[0];
+        let groups: Vec<_> = table.family(Family::IPV4_UNICAST).collect();
+        let step = 100usize.min(groups.len().max(1));
+        for (i, g) in groups.iter().enumerate() {
+            if (i + offset).is_multiple_of(step) {
+                let mut attrs = g.attributes.clone();
+                attrs.communities.push(peers::tag(round));
+                builder::announce(g.family, &attrs, g.next_hop, &g.prefixes, &opts, &mut out)?;
+                changed += g.prefixes.len() as u64;
+            } else if !only_changed {
+                builder::announce(g.family, &g.attributes, g.next_hop, &g.prefixes, &opts, &mut out)?;
+            }
+        }
+        if !only_changed {
+            out.extend_from_slice(&keel_wire::Update::end_of_rib(Family::IPV4_UNICAST).encode(&opts)?);
+        }
+        Ok((out, changed))
+    }
+
+    async fn churn(&self, setup: &mut Setup, row: &mut Row) -> Result<()> {
+        // A slow DUT may still be reading the table a helper run re-sent.
+        let deadline = Instant::now() + self.sizes.converge_timeout;
+        while setup.testers[0].done().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        setup.monitor.reset_counters();
+        let (cpu0, _) = Self::sample(setup);
+        let start = Instant::now();
+        let mut sent = 0u64;
+        for round in 0..self.sizes.churn_seconds as u16 {
+            let (bytes, changed) = self.tagged(round, round as usize, true)?;
+            setup.monitor.rounds.lock().unwrap_or_else(|e| e.into_inner()).push(Instant::now());
+            if !setup.testers[0].send(&bytes).await {
+                bail!("tester 0 lost its session during churn");
+            }
+            sent += changed;
+            let next = start + Duration::from_secs(round as u64 + 1);
+            while Instant::now() < next {
+                Self::sample(setup);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            Self::sample(setup);
+            let (n, last) = setup.monitor.snapshot(|s| (s.delays_ms.len() as u64, s.last_change));
+            let quiet = last.is_none_or(|l| l.elapsed() >= self.sizes.quiet);
+            if (n >= sent && quiet) || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (cpu1, _) = Self::sample(setup);
+        let mut delays = setup.monitor.snapshot(|s| s.delays_ms.clone());
+        delays.sort_by(|a, b| a.total_cmp(b));
+        let pct = |p: f64| delays.get(((delays.len() as f64 - 1.0) * p).round() as usize).copied();
+        row.p50_ms = pct(0.5);
+        row.p99_ms = pct(0.99);
+        row.delays = delays.len();
+        row.changed = Some(sent);
+        setup.monitor.snapshot(|s| {
+            row.updates = s.updates;
+            row.announced = s.announced;
+            row.changed_at_monitor = s.changed;
+            row.withdrawn = s.withdrawn;
+        });
+        if setup.dut.is_some() {
+            row.cpu_seconds = Some(cpu1 - cpu0);
+        }
+        row.ok = delays.len() as u64 >= sent;
+        if !row.ok {
+            row.note = format!("{} of {sent} changed prefixes arrived", delays.len());
+        }
+        // Back to the tester's table, so a later restart re-sends what the DUT holds.
+        let feed = setup.testers[0].feed.clone();
+        if !setup.testers[0].send(&feed).await {
+            bail!("tester 0 lost its session during churn");
+        }
+        self.settle(setup, Instant::now(), Duration::from_secs(120), |_| true).await;
+        Ok(())
+    }
+
+    async fn helper(&self, setup: &mut Setup, row: &mut Row) -> Result<()> {
+        let (feed, changed) = self.tagged(u16::MAX, 0, false)?;
+        let (addr, asn) = setup.layout.testers[0];
+        let old = setup.testers.remove(0);
+        let (cpu0, _) = Self::sample(setup);
+        old.vanish().await;
+        // Let the DUT notice the lost session and mark the tester's routes stale.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        setup.monitor.reset_counters();
+        let cfg = peers::config(addr, setup.layout.dut, asn, true);
+        let start = Instant::now();
+        setup.testers.insert(0, Tester::start(cfg, Arc::new(feed), setup.dut.is_some()));
+        // Ready once the tester sent its End-of-RIB and the monitor got every changed prefix
+        // (or 20 s passed: then the shortfall shows in the row).
+        let seen = setup.monitor.seen.clone();
+        let enough = move |s: &Setup| {
+            let announced = seen.lock().map(|g| g.announced).unwrap_or(0);
+            s.testers[0].done().is_some_and(|d| announced >= changed || d.elapsed() > Duration::from_secs(20))
+        };
+        let last = self.settle(setup, start, self.sizes.converge_timeout, enough).await;
+        let (cpu1, _) = Self::sample(setup);
+        let eor_sent = setup.testers[0].done();
+        setup.monitor.snapshot(|s| {
+            row.updates = s.updates;
+            row.announced = s.announced;
+            row.changed_at_monitor = s.changed;
+            row.withdrawn = s.withdrawn;
+        });
+        row.changed = Some(changed);
+        if setup.dut.is_some() {
+            row.cpu_seconds = Some(cpu1 - cpu0);
+        }
+        match (last, eor_sent) {
+            (Some(last), Some(eor)) => {
+                row.ok = true;
+                row.seconds = Some(last.saturating_duration_since(eor).as_secs_f64());
+            }
+            _ => row.note = "the monitor did not get back every prefix".into(),
+        }
+        Ok(())
+    }
+
+    async fn restart(&self, setup: &mut Setup, row: &mut Row) -> Result<()> {
+        let Some(dut) = setup.dut.as_mut() else {
+            row.ok = true;
+            row.note = "no daemon to restart".into();
+            return Ok(());
+        };
+        let (cpu0, _) = dut.sample();
+        setup.monitor.reset_counters();
+        let (ups, graceful) = setup.monitor.snapshot(|s| (s.sessions_up, s.dut_restart_state.is_some()));
+        let start = Instant::now();
+        let kind = self.kind;
+        let keel_cli = self.keel_cli.clone();
+        let mut dut = setup.dut.take().context("no DUT")?;
+        let dut = tokio::task::spawn_blocking(move || dut.graceful_restart(&keel_cli).map(|_| dut)).await??;
+        setup.dut = Some(dut);
+        let deadline = Instant::now() + Duration::from_secs(if self.sizes.routes > 100_000 { 600 } else { 120 });
+        let eor = loop {
+            Self::sample(setup);
+            let (up, eor) = setup.monitor.snapshot(|s| (s.sessions_up, s.end_of_rib));
+            if up > ups {
+                if let Some(e) = eor {
+                    break Some(e);
+                }
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Whatever follows the End-of-RIB counts too.
+        let last = self.settle(setup, start, self.sizes.converge_timeout, |_| true).await;
+        let (cpu1, _) = Self::sample(setup);
+        setup.monitor.snapshot(|s| {
+            row.updates = s.updates;
+            row.announced = s.announced;
+            row.changed_at_monitor = s.changed;
+            row.withdrawn = s.withdrawn;
+            row.end_of_rib = s.end_of_rib.is_some();
+        });
+        row.cpu_seconds = Some(cpu1 - cpu0);
+        let restart_state = setup.monitor.snapshot(|s| s.dut_restart_state);
+        let mut notes = Vec::new();
+        if !graceful {
+            notes.push(format!(
+                "no GR capability in its OPEN: a real neighbor withdraws all {} prefixes at the session loss",
+                self.expected
+            ));
+        } else if restart_state != Some(true) {
+            notes.push("R=0 in its OPEN after the restart".to_string());
+        }
+        match (eor, last) {
+            (Some(e), Some(_)) => {
+                row.ok = true;
+                row.seconds = Some((e - start).as_secs_f64());
+            }
+            (None, Some(_)) => {
+                row.ok = true;
+                notes.push(format!("{} sent no End-of-RIB to the monitor", kind.name()));
+            }
+            (Some(e), None) => {
+                row.seconds = Some((e - start).as_secs_f64());
+                notes.push("UPDATEs still arriving at the timeout".into());
+            }
+            (None, None) => notes.push("no End-of-RIB, and UPDATEs still arriving at the timeout".into()),
+        }
+        row.note = notes.join("; ");
+        Ok(())
+    }
+}

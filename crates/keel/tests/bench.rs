@@ -1,0 +1,75 @@
+//! `keel bench --quick` (issue 10): the harness works against every DUT the test command
+//! installs (keeld, BIRD 2, FRR bgpd, GoBGP, OpenBGPD; scripts/test-packages.txt) and the
+//! `direct` baseline. Every scenario gives figures for every DUT and every daemon really
+//! converged: the monitor's prefix count equals the table size. Speed is not checked here.
+//! Root is needed for the other daemons (port 179); without it only keel and direct run.
+//! The bench uses 127.88.N.x, apart from the other tests' addresses.
+
+use serde_json::Value;
+use std::process::Command;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+#[test]
+fn quick_bench_gives_figures_for_every_dut() {
+    let dir = std::env::temp_dir().join(format!("keel-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let duts: &[&str] =
+        if is_root() { &["keel", "bird", "frr", "gobgp", "openbgpd", "direct"] } else { &["keel", "direct"] };
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["bench", "--quick", "--json", "--duts", &duts.join(",")])
+        .arg("--keeld")
+        .arg(env!("CARGO_BIN_EXE_keeld"))
+        .arg("--markdown")
+        .arg(dir.join("bench.md"))
+        .arg("--svg")
+        .arg(dir.join("bench.svg"))
+        .output()
+        .expect("run keel bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("keel bench --json: {e}\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout))
+    });
+    let rows = rows.as_array().expect("an array of rows");
+    for dut in duts {
+        for (scenario, testers) in [("converge", 1), ("converge", 2), ("helper", 1), ("churn", 1), ("restart", 1)] {
+            let r = rows
+                .iter()
+                .find(|r| r["dut"] == *dut && r["scenario"] == scenario && r["testers"] == testers)
+                .unwrap_or_else(|| panic!("no {scenario} row with {testers} tester(s) for {dut}\n{stderr}"));
+            assert_eq!(r["ok"], true, "{scenario} on {dut}: {r}\n{stderr}");
+            assert_eq!(r["expected"], 20000, "{r}");
+            assert_eq!(r["monitor_prefixes"], r["expected"], "{scenario} on {dut}: the monitor misses prefixes: {r}");
+            let daemon = *dut != "direct";
+            match scenario {
+                "converge" => {
+                    assert!(r["seconds"].as_f64().is_some(), "{r}");
+                    if daemon {
+                        assert!(r["cpu_seconds"].as_f64().is_some() && r["peak_rss_mib"].as_f64() > Some(0.0), "{r}");
+                    }
+                }
+                "churn" => {
+                    assert!(r["p99_ms"].as_f64().is_some(), "{r}");
+                    assert_eq!(r["delays"], r["changed"], "every changed prefix reached the monitor: {r}");
+                }
+                "helper" => {
+                    assert!(r["seconds"].as_f64().is_some(), "{r}");
+                    assert!(r["announced"].as_u64() >= r["changed"].as_u64(), "{r}");
+                }
+                _ if daemon => assert!(r["cpu_seconds"].as_f64().is_some(), "{r}"),
+                _ => {}
+            }
+        }
+    }
+    assert!(out.status.success(), "keel bench failed:\n{stderr}");
+    let md = std::fs::read_to_string(dir.join("bench.md")).unwrap();
+    assert!(md.contains("### converge") && md.contains("| keel |"), "{md}");
+    let svg = std::fs::read_to_string(dir.join("bench.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("keel, 1 tester"), "{svg}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
