@@ -733,11 +733,8 @@ async fn settle(
         let upstream_done = topo.upstream.ready();
         // With --netns: the traffic flow arrives whole again (every route is in the kernel).
         let forwarding = lab.traffic.as_ref().is_none_or(|t| t.forwarding());
-        let done = observer_done
-            && upstream_done
-            && forwarding
-            && fib_changed.elapsed() >= lab.quiet
-            && topo.keeld.alive();
+        let done =
+            observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
         if done {
             // The quiet period is part of the wait, not of the recovery.
             let last = topo.observer.lock().last_update.unwrap_or(t0).max(t0);
