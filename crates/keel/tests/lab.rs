@@ -6,7 +6,8 @@
 //! peer. Chromium is required (scripts/test installs it); `llgr` is not asserted (LLGR is
 //! still being implemented). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x.
 //! `--peer bird`, `--peer frr` and `--peer gobgp` run that daemon as the upstream (root, like
-//! the interop tests).
+//! the interop tests). `--netns` (root) runs keeld with the kernel FIB inside namespaces the
+//! lab creates and counts the packets a traffic flow loses.
 
 use serde_json::Value;
 use std::path::Path;

@@ -21,6 +21,9 @@
 //! starting from a settled state (observer holding the whole table, nothing stale, FIB
 //! quiet) and ending when that state is back. Everything the lab starts is ended, and its
 //! temporary directory removed, on return, on error and on Ctrl-C or SIGTERM.
+//!
+//! With `--netns` ([`netns`]) all of it runs inside a network namespace the lab creates, keeld
+//! with the kernel FIB, and a traffic flow through keeld's routes counts the packets lost.
 
 pub mod bird;
 pub mod frr;
