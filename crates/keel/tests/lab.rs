@@ -6,7 +6,8 @@
 //! peer. Chromium is required (scripts/test installs it); `llgr` is not asserted (LLGR is
 //! still being implemented). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x.
 //! `--peer bird`, `--peer frr` and `--peer gobgp` run that daemon as the upstream (root, like
-//! the interop tests).
+//! the interop tests). `--netns` (root) runs keeld with the kernel FIB inside namespaces the
+//! lab creates and counts the packets a traffic flow loses.
 
 use serde_json::Value;
 use std::path::Path;
@@ -164,13 +165,67 @@ fn lab_with_gobgp_as_upstream() {
 }
 
 #[test]
-fn lab_refuses_gobgp_hard_reset_and_netns() {
-    for args in [&["--peer", "gobgp", "--scenarios", "hard-reset"][..], &["--netns"]] {
+fn lab_refuses_gobgp_hard_reset_and_netns_misuse() {
+    let cases: [(&[&str], &str); 2] = [
+        (&["--peer", "gobgp", "--scenarios", "hard-reset"], "not supported"),
+        (&["--netns", "--peer", "bird"], "only with keel's own upstream speaker"),
+    ];
+    for (args, why) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_keel")).arg("lab").args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("not"), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
     }
+    // Without root, --netns stops before creating anything (as root: run as nobody).
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keel"));
+    c.args(["lab", "--netns"]);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::process::CommandExt::uid(&mut c, 65534);
+        std::os::unix::process::CommandExt::gid(&mut c, 65534);
+    }
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--netns needs root"), "{stderr}");
+}
+
+/// `--netns` (root): keeld with the kernel FIB in a namespace and a traffic flow through its
+/// routes. With GR, `restart` and `crash` lose no packet: the kernel routes stay (keeld
+/// freezes the FIB on SIGTERM; SIGKILL leaves it) and the new keeld replaces them in place
+/// (RTM_NEWROUTE with NLM_F_REPLACE, never a gap). Without GR both lose packets: on SIGTERM
+/// keeld flushes its routes; after SIGKILL the new keeld deletes the old ones at once
+/// (no selection deferral) and installs them again when the table is back.
+#[test]
+fn lab_netns_counts_packets_lost() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: --netns needs root");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("keel-test-lab-netns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let t0 = Instant::now();
+    let (results, lab_pid) = lab(&dir, &["--netns", "--routes", "1000", "--scenarios", "restart,crash"]);
+    assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
+    assert_nothing_left(lab_pid);
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout);
+    assert!(!namespaces.contains(&format!("kl-{lab_pid}-")), "namespaces left: {namespaces}");
+    assert_eq!(results.len(), 4, "{results:#?}");
+    for r in &results {
+        assert_eq!(r["settled"], true, "{r}");
+        assert!(r["packets_lost"].is_u64(), "{r}");
+        assert!(r["fib_operations"].is_null(), "kernel FIB operations are not counted: {r}");
+    }
+    for s in ["restart", "crash"] {
+        let gr = result(&results, s, true);
+        assert_eq!((&gr["routes_removed"], &gr["packets_lost"]), (&0.into(), &0.into()), "{s} with GR: {gr}");
+        let no = result(&results, s, false);
+        assert!(no["packets_lost"].as_u64().unwrap() > 0, "{s} without GR: {no}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -21,10 +21,14 @@
 //! starting from a settled state (observer holding the whole table, nothing stale, FIB
 //! quiet) and ending when that state is back. Everything the lab starts is ended, and its
 //! temporary directory removed, on return, on error and on Ctrl-C or SIGTERM.
+//!
+//! With `--netns` ([`netns`]) all of it runs inside a network namespace the lab creates, keeld
+//! with the kernel FIB, and a traffic flow through keeld's routes counts the packets lost.
 
 pub mod bird;
 pub mod frr;
 pub mod gobgp;
+pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod report;
@@ -178,6 +182,8 @@ struct Lab {
     peer: Option<PeerKind>,
     ipv4: usize,
     ipv6: usize,
+    /// The traffic flow (`--netns`).
+    traffic: Option<netns::Traffic>,
 }
 
 impl Lab {
@@ -216,7 +222,12 @@ impl Lab {
                 "[long_lived_graceful_restart]\nfamilies = [\"ipv4-unicast\", \"ipv6-unicast\"]\nstale_time = 60\n\n",
             );
         }
-        c.push_str("[fib]\nenabled = true\nbackend = \"memory\"\n\n");
+        if self.traffic.is_some() {
+            // The kernel's main table of the lab's namespace, not the host's.
+            c.push_str("[fib]\nenabled = true\n\n");
+        } else {
+            c.push_str("[fib]\nenabled = true\nbackend = \"memory\"\n\n");
+        }
         c.push_str(&format!(
             "[[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"upstream\"\npassive = true\nimport = \"all\"\nexport = \"none\"\n\n\
              [[neighbor]]\naddress = \"{}\"\nasn = 64999\ndescription = \"observer\"\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
@@ -325,18 +336,31 @@ pub fn run(args: &LabArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    if args.netns {
-        if process::is_root() {
-            eprintln!("keel lab: --netns: not implemented yet (kernel FIB and packet loss are not measured)");
-        } else {
-            eprintln!("keel lab: --netns needs root (it creates a network namespace)");
-        }
+    if args.netns && !process::is_root() {
+        eprintln!("keel lab: --netns needs root (it creates network namespaces)");
+        return ExitCode::FAILURE;
+    }
+    if args.netns && args.peer.is_some() {
+        eprintln!("keel lab: --netns works only with keel's own upstream speaker (no --peer)");
         return ExitCode::FAILURE;
     }
     if args.routes == 0 {
         eprintln!("keel lab: --routes must be at least 1");
         return ExitCode::FAILURE;
     }
+    // Before the runtime: its threads, the speakers' sockets and keeld start inside the
+    // namespace this thread enters. Dropped last, after everything the lab started ended.
+    let netns = if args.netns {
+        match netns::Netns::create() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                eprintln!("keel lab: --netns: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -348,12 +372,13 @@ pub fn run(args: &LabArgs) -> ExitCode {
         let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
         let Ok(mut term) = term else { return Err(anyhow::anyhow!("cannot handle SIGTERM")) };
         tokio::select! {
-            r = rehearse(args) => r,
+            r = rehearse(args, netns.as_ref()) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted: every process the lab started was ended")),
             _ = term.recv() => Err(anyhow::anyhow!("terminated: every process the lab started was ended")),
         }
     });
     drop(runtime);
+    drop(netns);
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
@@ -367,7 +392,7 @@ pub fn run(args: &LabArgs) -> ExitCode {
     }
 }
 
-async fn rehearse(args: &LabArgs) -> Result<bool> {
+async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> {
     // Few allocator arenas: the lab's threads would otherwise each keep freed memory of the
     // million-route runs in their own arena (the lab's RSS counts in the 2 GB budget).
     // SAFETY: mallopt has no preconditions.
@@ -382,6 +407,10 @@ async fn rehearse(args: &LabArgs) -> Result<bool> {
     // routes are several hundred MiB in the generator's structures).
     // SAFETY: malloc_trim has no preconditions.
     unsafe { libc::malloc_trim(0) };
+    let traffic = match netns {
+        Some(ns) => Some(netns::Traffic::start(ns, feed.destinations.clone())?),
+        None => None,
+    };
     let lab = Lab {
         dir,
         keeld_exe,
@@ -395,7 +424,17 @@ async fn rehearse(args: &LabArgs) -> Result<bool> {
         peer: args.peer,
         ipv4: v4,
         ipv6: v6,
+        traffic,
     };
+    if let Some(ns) = netns {
+        lab.note(&format!(
+            "in namespace {} with the kernel FIB; {} packets/s to {} addresses of the table, received in {}",
+            ns.keel,
+            netns::RATE,
+            lab.feed.destinations.len(),
+            ns.traffic
+        ));
+    }
     lab.note(&format!(
         "keeld {} at {}, upstream {}, observer {}; table {} IPv4 + {} IPv6 routes",
         lab.keeld_exe.display(),
@@ -422,6 +461,7 @@ async fn rehearse(args: &LabArgs) -> Result<bool> {
             "keeld {}, upstream {}, observer {}",
             lab.addresses.keel, lab.addresses.upstream, lab.addresses.observer
         ),
+        netns: netns.map(|n| n.keel.clone()),
     };
     let html = report::html(&results, &timeline, &summary);
     std::fs::write(&args.report, html).with_context(|| format!("cannot write {}", args.report.display()))?;
@@ -495,11 +535,12 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         let r = run_scenario(lab, &mut topo, s, graceful_restart).await?;
         lab.set_progress(None);
         lab.note(&format!(
-            "{} {mode}: {} routes removed at the observer, {} UPDATEs, {} FIB operations, End-of-RIB after {}{}",
+            "{} {mode}: {} routes removed at the observer, {} UPDATEs, {} FIB operations, {}End-of-RIB after {}{}",
             r.scenario,
             r.routes_removed,
             r.updates,
             r.fib_operations.map_or("?".into(), |n| n.to_string()),
+            r.packets_lost.map_or(String::new(), |n| format!("{n} packets lost, ")),
             r.seconds_to_end_of_rib.map_or("-".into(), |s| format!("{s:.2} s")),
             if r.settled { "" } else { " (did not settle)" }
         ));
@@ -536,7 +577,8 @@ struct Snapshot {
     cpu: f64,
 }
 
-fn snapshot(topo: &Topology) -> Snapshot {
+/// With `--netns` (`kernel`) there is no FIB journal: FIB operations are not counted.
+fn snapshot(topo: &Topology, kernel: bool) -> Snapshot {
     let s = topo.observer.lock();
     Snapshot {
         removed: s.removed,
@@ -544,7 +586,7 @@ fn snapshot(topo: &Topology) -> Snapshot {
         withdrawals: s.withdrawals,
         announcements: s.announcements,
         llgr_stale: s.llgr_stale,
-        fib: keel_fib::journal::operations(&topo.keeld.fib_journal()).ok(),
+        fib: (!kernel).then(|| keel_fib::journal::operations(&topo.keeld.fib_journal()).ok()).flatten(),
         fib_journal_len: std::fs::metadata(topo.keeld.fib_journal()).map(|m| m.len()).ok(),
         cpu: topo.keeld.cpu_total(),
     }
@@ -558,7 +600,8 @@ async fn run_scenario(
 ) -> Result<ScenarioResult> {
     // SAFETY: malloc_trim has no preconditions; it returns what the last scenario freed.
     unsafe { libc::malloc_trim(0) };
-    let before = snapshot(topo);
+    let before = snapshot(topo, lab.traffic.is_some());
+    let sent_before = lab.traffic.as_ref().map(|t| t.sent());
     let first_pid = topo.keeld.pids.len().saturating_sub(1);
     let start = lab.now();
     let t0 = Instant::now();
@@ -592,7 +635,11 @@ async fn run_scenario(
     let end_of_rib = end_of_rib(lab, topo, scenario, graceful_restart, t0).await;
     let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
     let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
-    let after = snapshot(topo);
+    let after = snapshot(topo, lab.traffic.is_some());
+    let packets_lost = match (&lab.traffic, sent_before) {
+        (Some(t), Some(from)) => Some(t.lost(from, t.sent()).await),
+        _ => None,
+    };
     let end = lab.now();
     let peak_rss_kib = {
         let t = lab.timeline.lock().unwrap_or_else(|e| e.into_inner());
@@ -604,7 +651,7 @@ async fn run_scenario(
         routes_removed: after.removed - before.removed,
         updates: after.updates - before.updates,
         fib_operations: after.fib.zip(before.fib).map(|(a, b)| a.saturating_sub(b)),
-        packets_lost: None,
+        packets_lost,
         seconds_to_end_of_rib: end_of_rib.map(|d| d.as_secs_f64()),
         routes: lab.feed.routes,
         withdrawals: after.withdrawals - before.withdrawals,
@@ -687,7 +734,10 @@ async fn settle(
                 && s.last_update.is_none_or(|t| t.elapsed() >= lab.quiet)
         };
         let upstream_done = topo.upstream.ready();
-        let done = observer_done && upstream_done && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
+        // With --netns: the traffic flow arrives whole again (every route is in the kernel).
+        let forwarding = lab.traffic.as_ref().is_none_or(|t| t.forwarding());
+        let done =
+            observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
         if done {
             // The quiet period is part of the wait, not of the recovery.
             let last = topo.observer.lock().last_update.unwrap_or(t0).max(t0);

@@ -33,6 +33,8 @@ pub struct Feed {
     pub chunks: Vec<Chunk>,
     pub routes: u64,
     pub peer_as: u32,
+    /// Addresses inside the table's IPv4 prefixes, for `--netns`'s traffic flow.
+    pub destinations: Vec<Ipv4Addr>,
 }
 
 pub struct Chunk {
@@ -48,6 +50,9 @@ pub fn feed(ipv4: usize, ipv6: usize) -> Result<Feed, keel_wire::EncodeError> {
     let mut chunks = Vec::new();
     let mut current = Chunk { bytes: Vec::with_capacity(300 * 1024), routes: 0, updates: 0 };
     let mut routes = 0;
+    let v4: Vec<Prefix> =
+        table.family(Family::IPV4_UNICAST).flat_map(|g| g.prefixes.iter().map(|n| n.prefix)).collect();
+    let destinations = super::netns::destinations(&v4);
     for family in FAMILIES {
         for g in table.family(family) {
             current.updates +=
@@ -64,7 +69,7 @@ pub fn feed(ipv4: usize, ipv6: usize) -> Result<Feed, keel_wire::EncodeError> {
         current.bytes.extend(Update::end_of_rib(family).encode(&opts)?);
     }
     chunks.push(current);
-    Ok(Feed { chunks, routes, peer_as: table.peer_as })
+    Ok(Feed { chunks, routes, peer_as: table.peer_as, destinations })
 }
 
 /// What the timeline samples of one peer.

@@ -13,6 +13,8 @@ pub struct Summary {
     pub peak_keeld_rss_mib: f64,
     pub peak_total_rss_mib: f64,
     pub addresses: String,
+    /// The namespace of `--netns` (kernel FIB, traffic flow).
+    pub netns: Option<String>,
 }
 
 /// A 20-cell progress bar with the count.
@@ -38,10 +40,11 @@ fn scenarios(results: &[ScenarioResult]) -> Vec<&'static str> {
 
 type Column = (&'static str, fn(&ScenarioResult) -> String);
 
-const COLUMNS: [Column; 6] = [
+const COLUMNS: [Column; 7] = [
     ("routes removed", |r| r.routes_removed.to_string()),
     ("UPDATEs", |r| r.updates.to_string()),
     ("FIB operations", |r| r.fib_operations.map_or("-".into(), |n| n.to_string())),
+    ("packets lost", |r| r.packets_lost.map_or("-".into(), |n| n.to_string())),
     ("End-of-RIB (s)", |r| r.seconds_to_end_of_rib.map_or("-".into(), |s| format!("{s:.2}"))),
     ("keeld CPU (s)", |r| format!("{:.2}", r.keel_cpu_seconds)),
     ("keeld RSS (MiB)", |r| format!("{:.0}", r.keel_peak_rss_mib)),
@@ -86,8 +89,17 @@ pub fn table(results: &[ScenarioResult], summary: &Summary) -> String {
     }
     let _ = writeln!(
         out,
-        "wall time {:.1} s; peak RSS keeld {:.0} MiB, keeld + lab {:.0} MiB; packets lost: not measured (needs --netns)",
-        summary.wall_seconds, summary.peak_keeld_rss_mib, summary.peak_total_rss_mib
+        "wall time {:.1} s; peak RSS keeld {:.0} MiB, keeld + lab {:.0} MiB; {}",
+        summary.wall_seconds,
+        summary.peak_keeld_rss_mib,
+        summary.peak_total_rss_mib,
+        match &summary.netns {
+            Some(ns) => format!(
+                "kernel FIB in namespace {ns} (FIB operations not counted); packets lost of {} packets/s",
+                super::netns::RATE
+            ),
+            None => "packets lost: not measured (needs --netns)".into(),
+        }
     );
     out
 }
@@ -263,13 +275,23 @@ pub fn html(results: &[ScenarioResult], timeline: &Timeline, summary: &Summary) 
         o,
         "<h1>keel lab: restart rehearsal</h1>\n<p>{} routes (IPv4 + IPv6) from an upstream speaker through keeld to an \
          observer ({}); every scenario with graceful restart and with it disabled. Wall time {:.1} s; peak RSS keeld \
-         {:.0} MiB, keeld + lab {:.0} MiB. FIB: keeld's in-memory FIB (journalled, outliving keeld like the kernel \
-         table); packets lost are not measured without <code>--netns</code>.</p>",
+         {:.0} MiB, keeld + lab {:.0} MiB. {}</p>",
         summary.routes,
         escape(&summary.addresses),
         summary.wall_seconds,
         summary.peak_keeld_rss_mib,
-        summary.peak_total_rss_mib
+        summary.peak_total_rss_mib,
+        match &summary.netns {
+            Some(ns) => format!(
+                "FIB: the kernel's, in network namespace <code>{}</code> (FIB operations not counted); packets \
+                 lost: a flow of {} UDP packets/s to addresses of the table, through keeld's kernel routes.",
+                escape(ns),
+                super::netns::RATE
+            ),
+            None => "FIB: keeld's in-memory FIB (journalled, outliving keeld like the kernel table); packets lost \
+                     are not measured without <code>--netns</code>."
+                .to_string(),
+        }
     );
     o.push_str("<table><tr><th rowspan=\"2\">scenario</th>");
     for (name, _) in super::report::COLUMNS {
@@ -360,6 +382,7 @@ mod tests {
             peak_keeld_rss_mib: 1.0,
             peak_total_rss_mib: 2.0,
             addresses: String::new(),
+            netns: None,
         };
         let t = table(&results, &summary);
         assert!(t.lines().any(|l| l.trim_start().starts_with("restart") && l.contains("0 | 10")), "{t}");
