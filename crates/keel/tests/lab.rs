@@ -198,11 +198,9 @@ fn lab_refuses_gobgp_hard_reset_and_netns_misuse() {
 /// (no selection deferral) and installs them again when the table is back.
 #[test]
 fn lab_netns_counts_packets_lost() {
+    // Like the kernel FIB tests: root is required (the test command runs as root), never a skip.
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --netns needs root");
-        return;
-    }
+    assert_eq!(unsafe { libc::geteuid() }, 0, "--netns needs root: run the test suite as root");
     let dir = std::env::temp_dir().join(format!("keel-test-lab-netns-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
