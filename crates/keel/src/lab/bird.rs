@@ -7,12 +7,11 @@
 //! keel's own, so the figures are counted the same way as without `--peer`.
 
 use super::peers::{PeerStats, UPSTREAM_RESTART_TIME};
-use super::process::Task;
+use super::process::{Daemon, Task};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::Family;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -24,7 +23,7 @@ pub const ASN: u32 = 65101;
 
 pub struct BirdUpstream {
     dir: PathBuf,
-    pid: Option<i32>,
+    daemon: Daemon,
     pub stats: Arc<PeerStats>,
     routes: u64,
     _poller: Task,
@@ -109,7 +108,7 @@ impl BirdUpstream {
                 }
             }))
         };
-        Ok(BirdUpstream { dir, pid: None, stats, routes: (ipv4 + ipv6) as u64, _poller: poller })
+        Ok(BirdUpstream { dir, daemon: Daemon::default(), stats, routes: (ipv4 + ipv6) as u64, _poller: poller })
     }
 
     fn start(&mut self, recovery: bool) -> Result<()> {
@@ -118,48 +117,20 @@ impl BirdUpstream {
         if recovery {
             command.arg("-R");
         }
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-        // SAFETY: prctl is async-signal-safe; BIRD dies with the lab even on SIGKILL.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = command.spawn().context("cannot start bird")?;
-        self.pid = Some(child.id() as i32);
-        Ok(())
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        self.daemon.spawn(command, "bird")
     }
 
     /// Waits for BIRD's exit (up to `timeout`, then SIGKILL) and reaps it.
     async fn wait_exit(&mut self, timeout: Duration) {
-        let Some(pid) = self.pid else { return };
-        let deadline = Instant::now() + timeout;
-        loop {
-            let mut status = 0;
-            // SAFETY: our own child.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if r != 0 {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: our own child; then reaped.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.pid = None;
+        self.daemon.wait_exit(timeout).await;
         self.stats.established.store(false, Ordering::Relaxed);
         self.stats.routes.store(0, Ordering::Relaxed);
     }
 
     /// Starts BIRD if it is not running (`-R` when `restarting`) and waits for its session.
     pub async fn connect_and_feed(&mut self, restarting: bool, deadline: Instant) -> Result<()> {
-        if self.pid.is_none() {
+        if !self.daemon.running() {
             self.start(restarting)?;
         }
         // The poller may still show the state from before the disruption.
@@ -187,10 +158,7 @@ impl BirdUpstream {
     }
 
     pub async fn kill(&mut self) {
-        if let Some(pid) = self.pid {
-            // SAFETY: our own child, reaped by wait_exit.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
+        self.daemon.signal(libc::SIGKILL);
         self.wait_exit(Duration::from_secs(5)).await;
     }
 
@@ -199,18 +167,5 @@ impl BirdUpstream {
         let dir = self.dir.clone();
         let _ = tokio::task::spawn_blocking(move || birdc(&dir, "restart keel")).await;
         self.stats.established.store(false, Ordering::Relaxed);
-    }
-}
-
-impl Drop for BirdUpstream {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            let mut status = 0;
-            // SAFETY: our own child; then reaped.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-        }
     }
 }
