@@ -12,40 +12,16 @@ mod support;
 use keel::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
-use keel_wire::{builder, CodecOptions, Family, Message, Update};
+use keel_wire::{Family, Message};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{env, Keeld};
+use support::{env, feed, Keeld};
 
 const LISTEN: &str = "127.0.0.80:179";
 const UP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 81);
 const DOWN: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 82);
-
-fn feed(table: &Table, keep: impl Fn(usize) -> bool) -> (Vec<u8>, usize) {
-    let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut kept = 0;
-    for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-        for g in table.family(family) {
-            let nlri: Vec<_> = g
-                .prefixes
-                .iter()
-                .filter(|_| {
-                    i += 1;
-                    keep(i)
-                })
-                .copied()
-                .collect();
-            kept += nlri.len();
-            builder::announce(family, &g.attributes, g.next_hop, &nlri, &opts, &mut out).unwrap();
-        }
-        out.extend(Update::end_of_rib(family).encode(&opts).unwrap());
-    }
-    (out, kept)
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {

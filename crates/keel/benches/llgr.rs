@@ -12,12 +12,12 @@ mod support;
 use keel::speaker::SpeakerConfig;
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily, LongLivedFamily};
-use keel_wire::{builder, CodecOptions, Community, Family, Message, Update};
+use keel_wire::{Community, Family, Message};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{env, Keeld};
+use support::{env, feed, Keeld};
 
 const LISTEN: &str = "127.0.0.84:179";
 const UP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 85);
@@ -26,20 +26,6 @@ const DOWN_PLAIN: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 87);
 const FAMILIES: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
 /// The upstream's advertised restart time: LLGR starts this long after it is gone.
 const RESTART_TIME: u16 = 1;
-
-fn feed(table: &Table) -> (Vec<u8>, usize) {
-    let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
-    let mut out = Vec::new();
-    let mut total = 0;
-    for family in FAMILIES {
-        for g in table.family(family) {
-            total += g.prefixes.len();
-            builder::announce(family, &g.attributes, g.next_hop, &g.prefixes, &opts, &mut out).unwrap();
-        }
-        out.extend(Update::end_of_rib(family).encode(&opts).unwrap());
-    }
-    (out, total)
-}
 
 /// What one downstream neighbor received.
 #[derive(Default)]
@@ -66,7 +52,7 @@ fn main() {
     let v4 = env("KEEL_BENCH_ROUTES", 1_050_000) as usize;
     let v6 = env("KEEL_BENCH_V6", 230_000) as usize;
     let table = Table::generate(&TableSpec { ipv4_routes: v4, ipv6_routes: v6, ..TableSpec::default() });
-    let (full, total) = feed(&table);
+    let (full, total) = feed(&table, |_| true);
     let config = format!(
         "[long_lived_graceful_restart]\nfamilies = [\"ipv4-unicast\", \"ipv6-unicast\"]\n\
          [[neighbor]]\naddress = \"{UP}\"\nasn = {}\npassive = true\nimport = \"all\"\nexport = \"none\"\n\

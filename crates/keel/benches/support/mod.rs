@@ -99,3 +99,30 @@ pub async fn connect(
         }
     }
 }
+
+/// The table's UPDATEs (IPv4 then IPv6, each family ending with End-of-RIB), keeping the
+/// prefixes whose running index `keep` accepts; and how many were kept.
+pub fn feed(table: &keel_tablegen::Table, keep: impl Fn(usize) -> bool) -> (Vec<u8>, usize) {
+    use keel_wire::{builder, CodecOptions, Family, Update};
+    let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut kept = 0;
+    for family in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+        for g in table.family(family) {
+            let nlri: Vec<_> = g
+                .prefixes
+                .iter()
+                .filter(|_| {
+                    i += 1;
+                    keep(i)
+                })
+                .copied()
+                .collect();
+            kept += nlri.len();
+            builder::announce(family, &g.attributes, g.next_hop, &nlri, &opts, &mut out).unwrap();
+        }
+        out.extend(Update::end_of_rib(family).encode(&opts).unwrap());
+    }
+    (out, kept)
+}
