@@ -46,7 +46,7 @@ impl DutKind {
     fn program(self) -> Option<PathBuf> {
         let p = match self {
             DutKind::Bird => "/usr/sbin/bird",
-            DutKind::Frr => "/usr/lib/frr/bgpd",
+            DutKind::Frr => crate::lab::frr::BGPD,
             DutKind::Gobgp => "/usr/bin/gobgpd",
             DutKind::Openbgpd => "/usr/sbin/bgpd",
             DutKind::Keel | DutKind::Direct => return None,
@@ -64,9 +64,7 @@ impl DutKind {
         let (prog, arg): (PathBuf, &str) = match self {
             DutKind::Keel => (keeld.to_path_buf(), "--version"),
             DutKind::Direct => return "-".into(),
-            DutKind::Bird => (PathBuf::from("/usr/sbin/bird"), "--version"),
-            DutKind::Frr => (PathBuf::from("/usr/lib/frr/bgpd"), "--version"),
-            DutKind::Gobgp => (PathBuf::from("/usr/bin/gobgpd"), "--version"),
+            DutKind::Bird | DutKind::Frr | DutKind::Gobgp => (self.program().unwrap_or_default(), "--version"),
             DutKind::Openbgpd => {
                 // bgpd has no version flag: ask the package manager.
                 let out = Command::new("dpkg-query").args(["-W", "-f", "${Version}", "openbgpd"]).output();
@@ -303,7 +301,7 @@ impl Dut {
                 c
             }
             DutKind::Frr => {
-                let mut c = Command::new("/usr/lib/frr/bgpd");
+                let mut c = Command::new(crate::lab::frr::BGPD);
                 c.arg("-Z")
                     .args(["-l", &ip.to_string(), "-p", &self.layout.dut.port().to_string()])
                     .arg("-f")
