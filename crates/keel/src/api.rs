@@ -127,8 +127,11 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
         "last_notification_received": s.last_notification_received,
         "last_error": s.last_error,
         "messages_received": s.messages_received,
-        "messages_sent": s.messages_sent,
+        // The neighbor task counts OPEN, KEEPALIVE, NOTIFICATION and ROUTE-REFRESH; the RIB
+        // task the UPDATEs it writes.
+        "messages_sent": s.messages_sent + c.updates_sent,
         "updates_received": s.updates_received,
+        "updates_sent": c.updates_sent,
         "established_transitions": s.established_transitions,
     })
 }

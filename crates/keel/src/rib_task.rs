@@ -147,6 +147,9 @@ pub struct PeerCounts {
     pub llgr_stale_prefixes: usize,
     pub end_of_rib_received: BTreeSet<Family>,
     pub end_of_rib_sent: BTreeSet<Family>,
+    /// UPDATE messages sent to the neighbor by this keeld, End-of-RIB markers included, over
+    /// all its sessions.
+    pub updates_sent: u64,
     /// The neighbor is restarting and its routes are kept (RFC 4724 §4.2).
     pub helper_active: bool,
     pub stale_families: Vec<Family>,
@@ -289,6 +292,8 @@ struct Peer {
     last: Option<Arc<Negotiated>>,
     end_of_rib_received: BTreeSet<Family>,
     end_of_rib_sent: BTreeSet<Family>,
+    /// UPDATEs sent, over all sessions ([`PeerCounts::updates_sent`]).
+    updates_sent: u64,
 }
 
 /// A neighbor's import and export policy chains.
@@ -512,6 +517,7 @@ impl RibTask {
                     last: None,
                     end_of_rib_received: BTreeSet::new(),
                     end_of_rib_sent: BTreeSet::new(),
+                    updates_sent: 0,
                 });
                 peer.helper.settings = helper;
                 peer.end_of_rib_received.clear();
@@ -629,6 +635,7 @@ impl RibTask {
                                 long_lived_families: p.helper.long_lived_families().collect(),
                                 end_of_rib_received: p.end_of_rib_received.clone(),
                                 end_of_rib_sent: p.end_of_rib_sent.clone(),
+                                updates_sent: p.updates_sent,
                                 helper_active: p.helper.active(),
                                 stale_families: p.helper.stale_families().collect(),
                                 timers: self
@@ -825,7 +832,7 @@ impl RibTask {
         let RibTask { peers, rib, chains, local_asn, rpki, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let id = peer.id;
-        let Peer { session, end_of_rib_sent, .. } = peer;
+        let Peer { session, end_of_rib_sent, updates_sent, .. } = peer;
         let Some(s) = session.as_mut() else { return };
         let Some(target) = rib.peer(id).cloned() else { return };
         let export_chain = chains.get(&address).map(|c| c.export.clone()).filter(|c| !c.is_accept_all());
@@ -931,17 +938,21 @@ impl RibTask {
                 }
             }
             let mut bytes = Vec::new();
+            let mut updates = 0;
             for (family, nlri) in &withdraw {
-                let _ = builder::withdraw(*family, nlri, &codec, &mut bytes);
+                updates += builder::withdraw(*family, nlri, &codec, &mut bytes).unwrap_or(0);
             }
             for (family, set, nlri) in announce.iter().filter(|a| !a.2.is_empty()) {
-                if let Err(e) = builder::announce(*family, &set.attributes, set.next_hop, nlri, &codec, &mut bytes) {
-                    // RFC 8654 §4: too large even after shedding; withdraw instead.
-                    warn!(neighbor = %address, error = %e, routes = nlri.len(), "routes not sent");
-                    for n in nlri {
-                        s.sent.remove(&(*family, n.prefix));
+                match builder::announce(*family, &set.attributes, set.next_hop, nlri, &codec, &mut bytes) {
+                    Ok(n) => updates += n,
+                    Err(e) => {
+                        // RFC 8654 §4: too large even after shedding; withdraw instead.
+                        warn!(neighbor = %address, error = %e, routes = nlri.len(), "routes not sent");
+                        for n in nlri {
+                            s.sent.remove(&(*family, n.prefix));
+                        }
+                        updates += builder::withdraw(*family, nlri, &codec, &mut bytes).unwrap_or(0);
                     }
-                    let _ = builder::withdraw(*family, nlri, &codec, &mut bytes);
                 }
             }
             if !s.backlog() {
@@ -949,6 +960,7 @@ impl RibTask {
                 for f in std::mem::take(&mut s.eor_owed) {
                     if let Ok(eor) = Update::end_of_rib(f).encode(&codec) {
                         bytes.extend_from_slice(&eor);
+                        updates += 1;
                     }
                     end_of_rib_sent.insert(f);
                 }
@@ -958,6 +970,7 @@ impl RibTask {
                 }
             }
             if !bytes.is_empty() {
+                *updates_sent += updates as u64;
                 permit.send(Out::Bytes(bytes));
             }
         }

@@ -239,7 +239,11 @@ pub fn neighbor_detail(n: &Value) -> String {
     if let Some(e) = n["last_error"].as_str() {
         let _ = writeln!(o, "  Last error:       {e}");
     }
-    let _ = writeln!(o, "  Messages:         received {}, sent {}", n["messages_received"], n["messages_sent"]);
+    let _ = writeln!(
+        o,
+        "  Messages:         received {} ({} UPDATEs), sent {} ({} UPDATEs)",
+        n["messages_received"], n["updates_received"], n["messages_sent"], n["updates_sent"]
+    );
     o
 }
 

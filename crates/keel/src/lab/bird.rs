@@ -3,8 +3,10 @@
 //! AS paths and communities are not reproduced). It restarts the way BIRD does: `birdc
 //! graceful restart`, then `bird -R` (RFC 4724 §4.1, R=1); it crashes with SIGKILL; BIRD has no
 //! N bit (RFC 8538), so `hard-reset` is `birdc restart`, a Cease/Administrative Reset that
-//! keeld, without the N bit, must treat as non-graceful (RFC 4724 §4.2). The observer stays
-//! keel's own, so the figures are counted the same way as without `--peer`.
+//! keeld, without the N bit, must treat as non-graceful (RFC 4724 §4.2).
+//!
+//! A second BIRD is the observer ([`BirdObserver`]): a graceful-restart and LLGR helper for
+//! keeld that passes its routes on to keel's speaker (the tap, see [`super::observer`]).
 
 use super::peers::{PeerStats, UPSTREAM_RESTART_TIME};
 use super::process::{Daemon, Task};
@@ -81,14 +83,69 @@ fn poll(dir: &Path) -> Option<(bool, u64)> {
     Some((established, exported))
 }
 
+fn require() -> Result<()> {
+    if Command::new("bird").arg("--version").output().is_err() {
+        bail!("--peer bird: bird is not installed (apt-get install -y --no-install-recommends bird2)");
+    }
+    if !super::process::is_root() {
+        bail!("--peer bird needs root (BIRD listens on port 179 of its address)");
+    }
+    Ok(())
+}
+
+fn spawn(daemon: &mut Daemon, dir: &Path, recovery: bool) -> Result<()> {
+    let mut command = Command::new("bird");
+    command.arg("-f").arg("-c").arg(dir.join("bird.conf")).arg("-s").arg(dir.join("bird.ctl"));
+    if recovery {
+        command.arg("-R");
+    }
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    daemon.spawn(command, "bird")
+}
+
+/// BIRD observing keeld: a helper for keeld's graceful restart (RFC 4724 §4.2) and LLGR
+/// (RFC 9494 §4.2) that exports everything to the tap, which counts what leaves its table.
+pub struct BirdObserver {
+    dir: PathBuf,
+    _daemon: Daemon,
+}
+
+impl BirdObserver {
+    pub fn start(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, tap: Ipv4Addr) -> Result<BirdObserver> {
+        require()?;
+        std::fs::create_dir_all(&dir)?;
+        let stale = super::peers::LONG_LIVED_STALE_TIME;
+        let config = format!(
+            "router id {local};\nlog \"{}\" {{ info, warning, error, fatal }};\nprotocol device {{}}\n\
+             protocol bgp keel {{\n  local {local} as {};\n  neighbor {} port {} as 65000;\n  multihop;\n  strict bind on;\n\
+             \x20 hold time 240;\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n\
+             \x20 graceful restart on;\n  long lived graceful restart on;\n  long lived stale time {stale};\n\
+             \x20 ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n\
+             protocol bgp tap {{\n  local {local} as {};\n  neighbor {tap} as {};\n  multihop;\n  strict bind on;\n  passive on;\n\
+             \x20 graceful restart on;\n  long lived graceful restart on;\n  long lived stale time {stale};\n\
+             \x20 ipv4 {{ import none; export all; next hop self; }};\n\
+             \x20 ipv6 {{ import none; export all; next hop address 2001:db8::3; }};\n}}\n",
+            dir.join("bird.log").display(),
+            super::observer::ASN,
+            keel.ip(),
+            keel.port(),
+            super::observer::ASN,
+            super::observer::TAP_ASN,
+        );
+        std::fs::write(dir.join("bird.conf"), config)?;
+        let mut daemon = Daemon::default();
+        spawn(&mut daemon, &dir, false)?;
+        Ok(BirdObserver { dir, _daemon: daemon })
+    }
+
+    pub fn log_tail(&self) -> String {
+        super::process::file_tail(&self.dir.join("bird.log"), 10)
+    }
+}
+
 impl BirdUpstream {
     pub fn new(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize) -> Result<BirdUpstream> {
-        if Command::new("bird").arg("--version").output().is_err() {
-            bail!("--peer bird: bird is not installed (apt-get install -y --no-install-recommends bird2)");
-        }
-        if !super::process::is_root() {
-            bail!("--peer bird needs root (BIRD listens on port 179 of its address)");
-        }
+        require()?;
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("bird.conf"), config(local, keel, ipv4, ipv6, &dir))?;
         let stats: Arc<PeerStats> = Arc::default();
@@ -112,13 +169,7 @@ impl BirdUpstream {
     }
 
     fn start(&mut self, recovery: bool) -> Result<()> {
-        let mut command = Command::new("bird");
-        command.arg("-f").arg("-c").arg(self.dir.join("bird.conf")).arg("-s").arg(self.dir.join("bird.ctl"));
-        if recovery {
-            command.arg("-R");
-        }
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        self.daemon.spawn(command, "bird")
+        spawn(&mut self.daemon, &self.dir, recovery)
     }
 
     /// Waits for BIRD's exit (up to `timeout`, then SIGKILL) and reaps it.
@@ -137,9 +188,8 @@ impl BirdUpstream {
         tokio::time::sleep(Duration::from_millis(400)).await;
         while !self.stats.established.load(Ordering::Relaxed) {
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.join("bird.log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(10).collect();
-                bail!("BIRD did not establish its session; bird.log ends with:\n{}", tail.join("\n"));
+                let tail = super::process::file_tail(&self.dir.join("bird.log"), 10);
+                bail!("BIRD did not establish its session; bird.log ends with:\n{tail}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

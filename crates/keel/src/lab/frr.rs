@@ -8,6 +8,9 @@
 //! De-configured, graceful with the N bit, RFC 8538 §2) and starts it again (R=1 in the OPEN
 //! after a start); `llgr` kills it; `hard-reset` is `clear bgp KEEL`, a Cease/Hard Reset in
 //! FRR 8.4 (RFC 8538 §3).
+//!
+//! A second bgpd is the observer ([`FrrObserver`]): a graceful-restart and LLGR helper for
+//! keeld that passes its routes on to keel's speaker (the tap, see [`super::observer`]).
 
 use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
 use super::process::{file_tail, Daemon, Task};
@@ -100,20 +103,84 @@ fn frr_ids() -> Result<(u32, u32)> {
     Ok((id(2)?, id(3)?))
 }
 
+/// Checks that FRR can run, then writes `config` as DIR/bgpd.conf, both owned by user frr.
+fn prepare(dir: &Path, config: &str) -> Result<()> {
+    if !Path::new(BGPD).is_file() || Command::new("vtysh").arg("--version").output().is_err() {
+        bail!("--peer frr: FRR is not installed (apt-get install -y --no-install-recommends frr)");
+    }
+    if !super::process::is_root() {
+        bail!("--peer frr needs root (bgpd listens on port 179 of its address)");
+    }
+    std::fs::create_dir_all(dir)?;
+    let conf = dir.join("bgpd.conf");
+    std::fs::write(&conf, config)?;
+    let (uid, gid) = frr_ids()?;
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    std::os::unix::fs::chown(&conf, Some(uid), Some(gid))?;
+    Ok(())
+}
+
+/// Starts bgpd standalone (`-Z`) on `local`, its vty socket in `dir`.
+fn spawn(daemon: &mut Daemon, dir: &Path, local: Ipv4Addr) -> Result<()> {
+    let mut command = Command::new(BGPD);
+    command
+        .arg("-Z")
+        .args(["-l", &local.to_string()])
+        .arg("-f")
+        .arg(dir.join("bgpd.conf"))
+        .arg("-i")
+        .arg(dir.join("bgpd.pid"))
+        .arg("--vty_socket")
+        .arg(dir)
+        .args(["-A", "127.0.0.1", "-P", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    daemon.spawn(command, BGPD)
+}
+
+/// bgpd observing keeld: a helper for keeld's graceful restart (RFC 4724 §4.2) and LLGR
+/// (RFC 9494 §4.2) that passes every route on to the tap, which counts what leaves its table.
+/// keeld gives it documentation next hops (FRR refuses 127/8 as martian).
+pub struct FrrObserver {
+    dir: PathBuf,
+    _daemon: Daemon,
+}
+
+impl FrrObserver {
+    pub fn start(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, tap: Ipv4Addr) -> Result<FrrObserver> {
+        let k = keel.ip();
+        let config = format!(
+            "frr defaults traditional\nhostname keel-lab-observer\nlog file {}/bgpd.log informational\n\
+             route-map TAP4 permit 10\n set ip next-hop 192.0.2.3\n!\n\
+             route-map TAP6 permit 10\n set ipv6 next-hop global 2001:db8::3\n!\n\
+             router bgp {asn}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n\
+             \x20bgp graceful-restart\n bgp long-lived-graceful-restart stale-time {LONG_LIVED_STALE_TIME}\n\
+             \x20neighbor {k} remote-as 65000\n neighbor {k} port {}\n neighbor {k} update-source {local}\n\
+             \x20neighbor {k} ebgp-multihop 2\n neighbor {k} timers 10 30\n neighbor {k} timers connect 1\n\
+             \x20neighbor {tap} remote-as {tap_asn}\n neighbor {tap} update-source {local}\n\
+             \x20neighbor {tap} ebgp-multihop 2\n neighbor {tap} passive\n neighbor {tap} advertisement-interval 0\n\
+             \x20address-family ipv4 unicast\n  neighbor {tap} route-map TAP4 out\n exit-address-family\n\
+             \x20address-family ipv6 unicast\n  neighbor {k} activate\n  neighbor {tap} activate\n\
+             \x20 neighbor {tap} route-map TAP6 out\n exit-address-family\n!\n",
+            dir.display(),
+            keel.port(),
+            asn = super::observer::ASN,
+            tap_asn = super::observer::TAP_ASN,
+        );
+        prepare(&dir, &config)?;
+        let mut daemon = Daemon::default();
+        spawn(&mut daemon, &dir, local)?;
+        Ok(FrrObserver { dir, _daemon: daemon })
+    }
+
+    pub fn log_tail(&self) -> String {
+        file_tail(&self.dir.join("bgpd.log"), 10)
+    }
+}
+
 impl FrrUpstream {
     pub fn new(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize) -> Result<FrrUpstream> {
-        if !Path::new(BGPD).is_file() || Command::new("vtysh").arg("--version").output().is_err() {
-            bail!("--peer frr: FRR is not installed (apt-get install -y --no-install-recommends frr)");
-        }
-        if !super::process::is_root() {
-            bail!("--peer frr needs root (bgpd listens on port 179 of its address)");
-        }
-        std::fs::create_dir_all(&dir)?;
-        let conf = dir.join("bgpd.conf");
-        std::fs::write(&conf, config(local, keel, ipv4, ipv6, &dir))?;
-        let (uid, gid) = frr_ids()?;
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
-        std::os::unix::fs::chown(&conf, Some(uid), Some(gid))?;
+        prepare(&dir, &config(local, keel, ipv4, ipv6, &dir))?;
         let stats: Arc<PeerStats> = Arc::default();
         let poller = {
             let (dir, stats, keel) = (dir.clone(), stats.clone(), keel.ip().to_string());
@@ -140,20 +207,7 @@ impl FrrUpstream {
     }
 
     fn start(&mut self) -> Result<()> {
-        let mut command = Command::new(BGPD);
-        command
-            .arg("-Z")
-            .args(["-l", &self.local.to_string()])
-            .arg("-f")
-            .arg(self.dir.join("bgpd.conf"))
-            .arg("-i")
-            .arg(self.dir.join("bgpd.pid"))
-            .arg("--vty_socket")
-            .arg(&self.dir)
-            .args(["-A", "127.0.0.1", "-P", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        self.daemon.spawn(command, BGPD)
+        spawn(&mut self.daemon, &self.dir, self.local)
     }
 
     /// Starts bgpd if it is not running (it sends R=1 after every start but the first,

@@ -7,6 +7,9 @@
 //! [`UPSTREAM_RESTART_TIME`], LLGR. `peer-restart` kills gobgpd (a TCP loss to keeld) and
 //! starts it with `-r` (R=1, RFC 4724 §4.1, only when keeld has GR); `llgr` kills it and
 //! waits; `hard-reset` is refused (see [`GoBgpUpstream::reset`]).
+//!
+//! A second gobgpd is the observer ([`GoBgpObserver`]): a graceful-restart and LLGR helper for
+//! keeld that passes its routes on to keel's speaker (the tap, see [`super::observer`]).
 
 use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
 use super::process::{file_tail, Daemon, Task};
@@ -33,15 +36,21 @@ pub struct GoBgpUpstream {
     _poller: Task,
 }
 
+/// A neighbor's families, both with graceful restart and LLGR.
+fn families() -> String {
+    ["ipv4-unicast", "ipv6-unicast"]
+        .map(|name| {
+            format!(
+                "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{name}\"\n\
+                 \x20   [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n\
+                 \x20   [neighbors.afi-safis.long-lived-graceful-restart.config]\n      enabled = true\n\
+                 \x20     restart-time = {LONG_LIVED_STALE_TIME}\n"
+            )
+        })
+        .concat()
+}
+
 fn config(local: Ipv4Addr, keel: SocketAddr) -> String {
-    let family = |name: &str| {
-        format!(
-            "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{name}\"\n\
-             \x20   [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n\
-             \x20   [neighbors.afi-safis.long-lived-graceful-restart.config]\n      enabled = true\n\
-             \x20     restart-time = {LONG_LIVED_STALE_TIME}\n"
-        )
-    };
     format!(
         "[global.config]\n  as = {asn}\n  router-id = \"{local}\"\n  port = 179\n  local-address-list = [\"{local}\"]\n\
          [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = 65000\n    admin-down = true\n\
@@ -49,9 +58,8 @@ fn config(local: Ipv4Addr, keel: SocketAddr) -> String {
          \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    remote-port = {port}\n\
          \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
          \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = {UPSTREAM_RESTART_TIME}\n\
-         \x20   notification-enabled = true\n    long-lived-enabled = true\n{}{}",
-        family("ipv4-unicast"),
-        family("ipv6-unicast"),
+         \x20   notification-enabled = true\n    long-lived-enabled = true\n{}",
+        families(),
         asn = super::bird::ASN,
         k = keel.ip(),
         port = keel.port(),
@@ -182,6 +190,76 @@ fn inject(local: Ipv4Addr, dir: &std::path::Path, keel: &str, routes: u64) -> Re
     bail!("gobgp mrt inject: GoBGP holds {held} of {routes} routes after 5 attempts")
 }
 
+fn require() -> Result<()> {
+    if Command::new("gobgpd").arg("--version").output().is_err()
+        || Command::new("gobgp").arg("--version").output().is_err()
+    {
+        bail!("--peer gobgp: gobgpd or gobgp is not installed (apt-get install -y --no-install-recommends gobgpd)");
+    }
+    if !super::process::is_root() {
+        bail!("--peer gobgp needs root (gobgpd listens on port 179 of its address)");
+    }
+    Ok(())
+}
+
+/// Starts gobgpd with DIR/gobgp.toml, its API on LOCAL:50051, its log in DIR/gobgpd.log.
+fn spawn(daemon: &mut Daemon, dir: &std::path::Path, local: Ipv4Addr, restarting: bool) -> Result<()> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("gobgpd.log"))?;
+    let mut command = Command::new("gobgpd");
+    command
+        .arg("-f")
+        .arg(dir.join("gobgp.toml"))
+        .args(["--api-hosts", &format!("{local}:50051")])
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if restarting {
+        command.arg("-r");
+    }
+    daemon.spawn(command, "gobgpd")
+}
+
+/// gobgpd observing keeld: a helper for keeld's graceful restart (RFC 4724 §4.2) and LLGR
+/// (RFC 9494 §4.2) that passes every route on to the tap, which counts what leaves its RIB.
+pub struct GoBgpObserver {
+    dir: PathBuf,
+    _daemon: Daemon,
+}
+
+impl GoBgpObserver {
+    pub fn start(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, tap: Ipv4Addr) -> Result<GoBgpObserver> {
+        require()?;
+        std::fs::create_dir_all(&dir)?;
+        let config = format!(
+            "[global.config]\n  as = {asn}\n  router-id = \"{local}\"\n  port = 179\n  local-address-list = [\"{local}\"]\n\
+             [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = 65000\n\
+             \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n\
+             \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    remote-port = {port}\n\
+             \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
+             \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n\
+             \x20   notification-enabled = true\n    long-lived-enabled = true\n{families}\
+             [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{tap}\"\n    peer-as = {tap_asn}\n\
+             \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n\
+             \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    passive-mode = true\n\
+             \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
+             \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n\
+             \x20   notification-enabled = true\n    long-lived-enabled = true\n{families}",
+            asn = super::observer::ASN,
+            tap_asn = super::observer::TAP_ASN,
+            k = keel.ip(),
+            port = keel.port(),
+            families = families(),
+        );
+        std::fs::write(dir.join("gobgp.toml"), config)?;
+        let mut daemon = Daemon::default();
+        spawn(&mut daemon, &dir, local, false)?;
+        Ok(GoBgpObserver { dir, _daemon: daemon })
+    }
+
+    pub fn log_tail(&self) -> String {
+        file_tail(&self.dir.join("gobgpd.log"), 10)
+    }
+}
+
 impl GoBgpUpstream {
     pub fn new(
         dir: PathBuf,
@@ -190,14 +268,7 @@ impl GoBgpUpstream {
         (ipv4, ipv6): (usize, usize),
         keel_graceful_restart: bool,
     ) -> Result<GoBgpUpstream> {
-        if Command::new("gobgpd").arg("--version").output().is_err()
-            || Command::new("gobgp").arg("--version").output().is_err()
-        {
-            bail!("--peer gobgp: gobgpd or gobgp is not installed (apt-get install -y --no-install-recommends gobgpd)");
-        }
-        if !super::process::is_root() {
-            bail!("--peer gobgp needs root (gobgpd listens on port 179 of its address)");
-        }
+        require()?;
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("gobgp.toml"), config(local, keel))?;
         std::fs::write(dir.join("table.mrt"), mrt(ipv4, ipv6, local)?)?;
@@ -230,18 +301,7 @@ impl GoBgpUpstream {
     /// Starts gobgpd (`-r` when `restarting`), waits for its API, loads the table and
     /// enables the neighbor.
     async fn start(&mut self, restarting: bool, deadline: Instant) -> Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("gobgpd.log"))?;
-        let mut command = Command::new("gobgpd");
-        command
-            .arg("-f")
-            .arg(self.dir.join("gobgp.toml"))
-            .args(["--api-hosts", &format!("{}:50051", self.local)])
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        if restarting && self.keel_graceful_restart {
-            command.arg("-r");
-        }
-        self.daemon.spawn(command, "gobgpd")?;
+        spawn(&mut self.daemon, &self.dir, self.local, restarting && self.keel_graceful_restart)?;
         let local = self.local;
         loop {
             let up = tokio::task::spawn_blocking(move || gobgp(local, &["global"])).await?;

@@ -1,10 +1,11 @@
 //! `keel lab`: a restart rehearsal on the local machine, no configuration needed.
 //!
-//! The lab starts keeld (the binary beside `keel`) between two BGP peers of its own (or BIRD,
-//! FRR or GoBGP as the upstream: [`bird`], [`frr`], [`gobgp`]), an upstream that feeds a generated Internet-like table and an
-//! observer downstream, on
-//! 127.77.N.1/.2/.3, with the in-memory FIB (`[fib] backend = "memory"`), which outlives keeld
-//! like the kernel's table. It then disturbs the network in each scenario, once with graceful
+//! The lab starts keeld (the binary beside `keel`) between two BGP peers, an upstream that
+//! feeds a generated Internet-like table and an observer downstream, on 127.77.N.1/.2/.3:
+//! keel's own speakers, or with `--peer` BIRD, FRR or GoBGP in both roles ([`bird`], [`frr`],
+//! [`gobgp`]; the daemon observer passes its routes on to keel's speaker at .4, see
+//! [`observer`]). keeld runs with the in-memory FIB (`[fib] backend = "memory"`), which
+//! outlives keeld like the kernel's table. It then disturbs the network in each scenario, once with graceful
 //! restart and once without, and measures what the observer saw (from its own Adj-RIB-In),
 //! the FIB operations (from the FIB journal), the time until End-of-RIB and keeld's CPU and
 //! memory:
@@ -29,12 +30,14 @@ pub mod bird;
 pub mod frr;
 pub mod gobgp;
 pub mod netns;
+pub mod observer;
 pub mod peers;
 pub mod process;
 pub mod report;
 
 use anyhow::{bail, Context, Result};
-use peers::{Observer, PeerStats, Upstream};
+use observer::ObserverPeer;
+use peers::{PeerStats, Upstream};
 use process::{Addresses, Keeld, Task, TempDir};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -90,8 +93,8 @@ pub struct LabArgs {
     /// Scenarios to run, comma separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
     pub scenarios: Vec<Scenario>,
-    /// Use this real daemon (BIRD, FRR's bgpd or gobgpd, root only) as the upstream instead
-    /// of keel's own speaker; the observer stays keel's.
+    /// Use this real daemon (BIRD, FRR's bgpd or gobgpd, root only) as the upstream and as the
+    /// observer instead of keel's own speakers.
     #[arg(long, value_enum)]
     pub peer: Option<PeerKind>,
     /// Run in a network namespace with the kernel FIB and a traffic flow (root only).
@@ -110,6 +113,10 @@ pub struct LabArgs {
 pub struct ScenarioResult {
     pub scenario: &'static str,
     pub graceful_restart: bool,
+    /// Who fed the table: "keel" (keel's speaker) or the daemon of `--peer`.
+    pub upstream: &'static str,
+    /// Who observed keeld: "keel" or the daemon of `--peer` (counted behind it, at the tap).
+    pub observer: &'static str,
     /// Routes that left the observer's RIB at any moment: withdrawn, lost with the session, or
     /// swept as stale.
     pub routes_removed: u64,
@@ -205,6 +212,17 @@ impl Lab {
         self.started.elapsed().as_secs_f64()
     }
 
+    /// Who is where, for the log and the report.
+    fn who(&self) -> String {
+        let a = &self.addresses;
+        let name = peer_name(self.peer);
+        let mut w = format!("keeld {}, upstream {} ({name}), observer {} ({name})", a.keel, a.upstream, a.observer);
+        if self.peer.is_some() {
+            w.push_str(&format!(", tap {} (keel, behind the observer)", a.tap));
+        }
+        w
+    }
+
     fn keeld_config(&self, state_dir: &std::path::Path, graceful_restart: bool) -> String {
         let a = &self.addresses;
         let mut c = format!(
@@ -228,12 +246,25 @@ impl Lab {
         } else {
             c.push_str("[fib]\nenabled = true\nbackend = \"memory\"\n\n");
         }
+        // A daemon observer gets documentation next hops (FRR refuses 127/8 as martian).
+        let export = if self.peer.is_some() {
+            c.push_str(
+                "[[policy]]\nname = \"to-observer\"\n\
+                 [[policy.term]]\nname = \"next-hop-v4\"\nmatch.family = \"ipv4-unicast\"\nset.next_hop = \"192.0.2.2\"\n\
+                 [[policy.term]]\nname = \"next-hop-v6\"\nmatch.family = \"ipv6-unicast\"\nset.next_hop = \"2001:db8::2\"\n\
+                 [[policy.term]]\nname = \"all\"\nthen = \"accept\"\n\n",
+            );
+            "to-observer"
+        } else {
+            "all"
+        };
         c.push_str(&format!(
             "[[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"upstream\"\npassive = true\nimport = \"all\"\nexport = \"none\"\n\n\
-             [[neighbor]]\naddress = \"{}\"\nasn = 64999\ndescription = \"observer\"\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
+             [[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"observer\"\npassive = true\nimport = \"none\"\nexport = \"{export}\"\n",
             a.upstream,
             if self.peer.is_some() { bird::ASN } else { self.feed.peer_as },
-            a.observer
+            a.observer,
+            observer::ASN,
         ));
         c
     }
@@ -322,9 +353,18 @@ impl UpstreamPeer {
 struct Topology {
     keeld: Keeld,
     upstream: UpstreamPeer,
-    observer: Observer,
-    _observer_task: Task,
+    observer: ObserverPeer,
     _sampler: Task,
+}
+
+/// "keel" for keel's own speaker, else the daemon's name.
+fn peer_name(peer: Option<PeerKind>) -> &'static str {
+    match peer {
+        None => "keel",
+        Some(PeerKind::Bird) => "bird",
+        Some(PeerKind::Frr) => "frr",
+        Some(PeerKind::Gobgp) => "gobgp",
+    }
 }
 
 /// Runs `keel lab`.
@@ -435,15 +475,8 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
             ns.traffic
         ));
     }
-    lab.note(&format!(
-        "keeld {} at {}, upstream {}, observer {}; table {} IPv4 + {} IPv6 routes",
-        lab.keeld_exe.display(),
-        lab.addresses.keel,
-        lab.addresses.upstream,
-        lab.addresses.observer,
-        v4,
-        v6
-    ));
+    let who = lab.who();
+    lab.note(&format!("keeld {} at {who}; table {v4} IPv4 + {v6} IPv6 routes", lab.keeld_exe.display()));
     let mut results = Vec::new();
     for graceful_restart in [true, false] {
         results.extend(run_mode(&lab, &args.scenarios, graceful_restart).await?);
@@ -457,10 +490,8 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
         wall_seconds: wall,
         peak_keeld_rss_mib: peak_keeld as f64 / 1024.0,
         peak_total_rss_mib: peak_total as f64 / 1024.0,
-        addresses: format!(
-            "keeld {}, upstream {}, observer {}",
-            lab.addresses.keel, lab.addresses.upstream, lab.addresses.observer
-        ),
+        addresses: who,
+        observer: peer_name(args.peer),
         netns: netns.map(|n| n.keel.clone()),
     };
     let html = report::html(&results, &timeline, &summary);
@@ -481,15 +512,15 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
     let mut keeld =
         Keeld::new(lab.keeld_exe.clone(), state_dir.clone(), &lab.keeld_config(&state_dir, graceful_restart))?;
     keeld.start()?;
-    let observer = Observer::new();
-    let observer_task = Task(tokio::spawn(Observer::run(
-        observer.state.clone(),
-        observer.stats.clone(),
-        lab.addresses.observer,
-        lab.addresses.keel,
-    )));
     let daemon_dir = |name: &str| lab.dir.0.join(format!("{name}-{}", if graceful_restart { "gr" } else { "no-gr" }));
     let (a, v4, v6) = (&lab.addresses, lab.ipv4, lab.ipv6);
+    let observer = match lab.peer {
+        Some(kind) => {
+            let dir = daemon_dir(&format!("{}-observer", peer_name(Some(kind))));
+            ObserverPeer::daemon(kind, dir, a, keeld.api(), keeld.current.clone())?
+        }
+        None => ObserverPeer::speaker(a),
+    };
     let upstream = match lab.peer {
         Some(PeerKind::Bird) => {
             UpstreamPeer::Bird(bird::BirdUpstream::new(daemon_dir("bird"), a.upstream, a.keel, v4, v6)?)
@@ -513,7 +544,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         lab.feed.routes,
         lab.tty,
     )));
-    let mut topo = Topology { keeld, upstream, observer, _observer_task: observer_task, _sampler: sampler };
+    let mut topo = Topology { keeld, upstream, observer, _sampler: sampler };
     lab.set_progress(Some(format!("loading table ({mode})")));
     let t0 = Instant::now();
     let fed = feed_while_keeld_runs(&mut topo, false).await;
@@ -522,10 +553,14 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
     lab.set_progress(None);
     if !settled {
         bail!(
-            "the table did not reach the observer ({mode}): {} of {} routes; keeld's log ends with:\n{}",
-            topo.observer.lock().routes(),
+            "the table did not reach the observer ({mode}): {} of {} routes; keeld's log ends with:\n{}{}",
+            topo.observer.view().routes,
             lab.feed.routes,
-            topo.keeld.log_tail(15)
+            topo.keeld.log_tail(15),
+            match topo.observer.log_tail() {
+                t if t.is_empty() => String::new(),
+                t => format!("\nthe observer's log ends with:\n{t}"),
+            }
         );
     }
     lab.note(&format!("table loaded {mode} in {:.1} s", t0.elapsed().as_secs_f64()));
@@ -579,7 +614,7 @@ struct Snapshot {
 
 /// With `--netns` (`kernel`) there is no FIB journal: FIB operations are not counted.
 fn snapshot(topo: &Topology, kernel: bool) -> Snapshot {
-    let s = topo.observer.lock();
+    let s = topo.observer.view();
     Snapshot {
         removed: s.removed,
         updates: s.updates,
@@ -648,6 +683,8 @@ async fn run_scenario(
     Ok(ScenarioResult {
         scenario: scenario.name(),
         graceful_restart,
+        upstream: peer_name(lab.peer),
+        observer: topo.observer.kind,
         routes_removed: after.removed - before.removed,
         updates: after.updates - before.updates,
         fib_operations: after.fib.zip(before.fib).map(|(a, b)| a.saturating_sub(b)),
@@ -684,7 +721,7 @@ async fn end_of_rib(
     let routes = lab.feed.routes;
     while Instant::now() < deadline {
         if scenario.keel_restarts() {
-            if let Some(at) = topo.observer.lock().end_of_rib_at.filter(|at| *at > t0) {
+            if let Some(at) = topo.observer.view().end_of_rib_at.filter(|at| *at > t0) {
                 return Some(at - t0);
             }
         } else {
@@ -727,11 +764,11 @@ async fn settle(
             fib_changed = Instant::now();
         }
         let observer_done = {
-            let s = topo.observer.lock();
-            s.end_of_rib_complete()
-                && s.routes() as u64 == lab.feed.routes
-                && s.stale() == 0
-                && s.last_update.is_none_or(|t| t.elapsed() >= lab.quiet)
+            let s = topo.observer.view();
+            s.end_of_rib_complete
+                && s.routes == lab.feed.routes
+                && s.stale == 0
+                && s.last_update.is_none_or(|t| t.elapsed() >= topo.observer.quiet(lab.quiet))
         };
         let upstream_done = topo.upstream.ready();
         // With --netns: the traffic flow arrives whole again (every route is in the kernel).
@@ -740,7 +777,7 @@ async fn settle(
             observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
         if done {
             // The quiet period is part of the wait, not of the recovery.
-            let last = topo.observer.lock().last_update.unwrap_or(t0).max(t0);
+            let last = topo.observer.view().last_update.unwrap_or(t0).max(t0);
             return (true, last.saturating_duration_since(t0).max(fib_changed.saturating_duration_since(t0)));
         }
         if t0.elapsed() > limit {

@@ -315,9 +315,18 @@ impl Observer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps a session to keeld up for as long as the task lives, reconnecting after every loss.
-    pub async fn run(state: Arc<Mutex<ObserverState>>, stats: Arc<PeerStats>, local: Ipv4Addr, keel: SocketAddr) {
-        let cfg = speaker_config(local, keel, 64999, 120, false);
+    /// Keeps a session to `remote` (keeld, or the daemon observing it) up for as long as the
+    /// task lives, reconnecting after every loss. `asn` is the observer's own; with a
+    /// `hold_time` (GoBGP does not take 0) it sends a KEEPALIVE every third of it.
+    pub async fn run(
+        state: Arc<Mutex<ObserverState>>,
+        stats: Arc<PeerStats>,
+        local: Ipv4Addr,
+        remote: SocketAddr,
+        (asn, hold_time): (u32, u16),
+    ) {
+        let mut cfg = speaker_config(local, remote, asn, 120, false);
+        cfg.hold_time = hold_time;
         let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
         let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -353,6 +362,17 @@ impl Observer {
                 }
             }
             let gr = remote.graceful_restart().cloned();
+            let _keepalives = super::process::Task(tokio::spawn(async move {
+                if hold_time == 0 {
+                    return;
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_secs((hold_time / 3).max(1).into())).await;
+                    if wr.keepalive().await.is_err() {
+                        return;
+                    }
+                }
+            }));
             let mut notification = None;
             loop {
                 match rd.next().await {
@@ -370,7 +390,6 @@ impl Observer {
                     Ok(None) | Err(_) => break,
                 }
             }
-            drop(wr);
             let mut s = lock();
             s.session_down(graceful_loss(gr.as_ref(), notification.as_ref()));
             stats.established.store(false, Ordering::Relaxed);

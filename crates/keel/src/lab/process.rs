@@ -29,14 +29,15 @@ impl Drop for TempDir {
     }
 }
 
-/// Where the three speakers live: 127.77.N.1 (upstream), .2 (keeld), .3 (observer), N
-/// chosen from the pid and moved on while keeld's address and port are taken; port 179 as
-/// root, else 1790.
+/// Where the speakers live: 127.77.N.1 (upstream), .2 (keeld), .3 (observer), .4 (with
+/// `--peer`, keel's speaker behind the observing daemon), N chosen from the pid and moved on
+/// while keeld's address and port are taken; port 179 as root, else 1790.
 #[derive(Debug, Clone, Copy)]
 pub struct Addresses {
     pub upstream: Ipv4Addr,
     pub keel: SocketAddr,
     pub observer: Ipv4Addr,
+    pub tap: Ipv4Addr,
 }
 
 pub fn is_root() -> bool {
@@ -57,6 +58,7 @@ impl Addresses {
                     upstream: Ipv4Addr::new(127, 77, n, 1),
                     keel,
                     observer: Ipv4Addr::new(127, 77, n, 3),
+                    tap: Ipv4Addr::new(127, 77, n, 4),
                 });
             }
         }

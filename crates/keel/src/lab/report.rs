@@ -13,8 +13,21 @@ pub struct Summary {
     pub peak_keeld_rss_mib: f64,
     pub peak_total_rss_mib: f64,
     pub addresses: String,
+    /// "keel", or the daemon observing keeld (`--peer`).
+    pub observer: &'static str,
     /// The namespace of `--netns` (kernel FIB, traffic flow).
     pub netns: Option<String>,
+}
+
+/// Where the observer's figures come from.
+fn counted(summary: &Summary) -> String {
+    match summary.observer {
+        "keel" => "observer figures from its own RIB".to_string(),
+        daemon => format!(
+            "observer {daemon}: routes removed counted at keel's speaker behind it (what left {daemon}'s table), \
+             UPDATEs as keeld sent them"
+        ),
+    }
 }
 
 /// A 20-cell progress bar with the count.
@@ -75,11 +88,8 @@ pub fn table(results: &[ScenarioResult], summary: &Summary) -> String {
     let widths: Vec<usize> =
         (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "keel lab: {} routes; graceful restart (GR) vs disabled; observer figures from its own RIB",
-        summary.routes
-    );
+    let _ =
+        writeln!(out, "keel lab: {} routes; graceful restart (GR) vs disabled; {}", summary.routes, counted(summary));
     for r in &rows {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
         let _ = writeln!(out, "{}", cells.join("  "));
@@ -274,10 +284,11 @@ pub fn html(results: &[ScenarioResult], timeline: &Timeline, summary: &Summary) 
     let _ = writeln!(
         o,
         "<h1>keel lab: restart rehearsal</h1>\n<p>{} routes (IPv4 + IPv6) from an upstream speaker through keeld to an \
-         observer ({}); every scenario with graceful restart and with it disabled. Wall time {:.1} s; peak RSS keeld \
-         {:.0} MiB, keeld + lab {:.0} MiB. {}</p>",
+         observer ({}); every scenario with graceful restart and with it disabled; {}. Wall time {:.1} s; peak RSS \
+         keeld {:.0} MiB, keeld + lab {:.0} MiB. {}</p>",
         summary.routes,
         escape(&summary.addresses),
+        escape(&counted(summary)),
         summary.wall_seconds,
         summary.peak_keeld_rss_mib,
         summary.peak_total_rss_mib,
@@ -343,6 +354,8 @@ mod tests {
         ScenarioResult {
             scenario,
             graceful_restart: gr,
+            upstream: "keel",
+            observer: "keel",
             routes_removed: if gr { 0 } else { 10 },
             updates: 3,
             fib_operations: Some(0),
@@ -382,6 +395,7 @@ mod tests {
             peak_keeld_rss_mib: 1.0,
             peak_total_rss_mib: 2.0,
             addresses: String::new(),
+            observer: "keel",
             netns: None,
         };
         let t = table(&results, &summary);

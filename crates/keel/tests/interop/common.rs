@@ -562,6 +562,9 @@ pub fn assert_keel_end_of_rib(n: &Value) {
     let gr = &n["graceful_restart"];
     assert_eq!(families(&gr["end_of_rib_received"]), ["ipv4-unicast", "ipv6-unicast"], "EoR received by keel: {gr}");
     assert_eq!(families(&gr["end_of_rib_sent"]), ["ipv4-unicast", "ipv6-unicast"], "EoR sent by keel: {gr}");
+    // An UPDATE per family for keel's networks, then the End-of-RIB markers.
+    let (updates, messages) = (n["updates_sent"].as_u64().unwrap_or(0), n["messages_sent"].as_u64().unwrap_or(0));
+    assert!(updates >= 4 && messages > updates, "keel's UPDATEs sent {updates} of {messages} messages: {n}");
 }
 
 /// The `[[network]]` sections every daemon test gives keel: an IPv4 and an IPv6 prefix with
