@@ -160,13 +160,58 @@ pub struct Changed {
     pub prefix: Prefix,
 }
 
+/// A neighbor's paths in one family by generation, each with how many carry LLGR_STALE: the
+/// stale and LLGR-stale counts without a walk over the table. A handful of generations live
+/// at once (the session's, and those kept stale from earlier ones).
+#[derive(Debug, Clone, Default)]
+struct PathCounts(SmallVec<[(Generation, usize, usize); 2]>);
+
+impl PathCounts {
+    fn add(&mut self, g: Generation, llgr_stale: bool, n: usize) {
+        match self.0.iter_mut().find(|(x, _, _)| *x == g) {
+            Some(c) => {
+                c.1 += n;
+                c.2 += if llgr_stale { n } else { 0 };
+            }
+            None => self.0.push((g, n, if llgr_stale { n } else { 0 })),
+        }
+    }
+
+    fn remove(&mut self, g: Generation, llgr_stale: bool, n: usize) {
+        if let Some(c) = self.0.iter_mut().find(|(x, _, _)| *x == g) {
+            c.1 = c.1.saturating_sub(n);
+            c.2 = c.2.saturating_sub(if llgr_stale { n } else { 0 });
+        }
+        self.0.retain(|c| c.1 > 0);
+    }
+
+    fn total(&self) -> usize {
+        self.0.iter().map(|c| c.1).sum()
+    }
+
+    /// Paths older than `current` are stale (RFC 4724 §4.2); those older than `boundary`, or
+    /// received with LLGR_STALE, LLGR-stale (RFC 9494 §4.2, §4.3).
+    fn stale(&self, current: Generation, boundary: Option<Generation>) -> StaleCount {
+        let mut n = StaleCount::default();
+        for &(g, paths, llgr) in &self.0 {
+            n.stale += if g < current { paths } else { 0 };
+            n.long_lived += if boundary.is_some_and(|b| g < b) { paths } else { llgr };
+        }
+        n
+    }
+}
+
+fn carries_llgr_stale(a: &AttrSet) -> bool {
+    a.attributes.communities.contains(&Community::LLGR_STALE)
+}
+
 struct Peer {
     info: PeerInfo,
     generation: Generation,
     /// Per family: paths older than this generation are LLGR-stale (RFC 9494 §4.2).
     long_lived: SmallVec<[(Family, Generation); 2]>,
     /// Paths per family, kept as counts for the API.
-    received: HashMap<Family, usize>,
+    received: HashMap<Family, PathCounts>,
     /// Adj-RIB-In before import policy, for routes the policy changed or rejected (the
     /// others are stored as received): what a policy change re-evaluates.
     pre_policy: HashMap<(Family, Prefix, u32), (Arc<AttrSet>, Generation)>,
@@ -221,15 +266,16 @@ impl Rib {
         self.tables.iter_mut().find(|(f, _)| *f == family).map(|(_, t)| t)
     }
 
-    fn table_entry(&mut self, family: Family) -> &mut HashMap<Prefix, Dest> {
-        let i = match self.tables.iter().position(|(f, _)| *f == family) {
+    /// `family`'s table in `tables`, created when missing (borrows the tables alone).
+    fn table_in(tables: &mut Vec<(Family, HashMap<Prefix, Dest>)>, family: Family) -> &mut HashMap<Prefix, Dest> {
+        let i = match tables.iter().position(|(f, _)| *f == family) {
             Some(i) => i,
             None => {
-                self.tables.push((family, HashMap::default()));
-                self.tables.len() - 1
+                tables.push((family, HashMap::default()));
+                tables.len() - 1
             }
         };
-        &mut self.tables[i].1
+        &mut tables[i].1
     }
 
     pub fn new(options: Options) -> Rib {
@@ -282,7 +328,7 @@ impl Rib {
     /// An LLGR-stale path: marked so by keel (RFC 9494 §4.2) or received with LLGR_STALE
     /// (§4.3); it loses to every path that is not.
     pub fn is_llgr_stale(&self, family: Family, path: &Path) -> bool {
-        path.attrs.attributes.communities.contains(&Community::LLGR_STALE) || self.marked_long_lived(family, path)
+        carries_llgr_stale(&path.attrs) || self.marked_long_lived(family, path)
     }
 
     fn marked_long_lived(&self, family: Family, path: &Path) -> bool {
@@ -308,6 +354,7 @@ impl Rib {
         });
         let mut touched = Vec::new();
         let mut removed = 0;
+        let mut gone: HashMap<(Generation, bool), usize> = HashMap::default();
         if let Some(table) = self.table_mut(family) {
             for (prefix, dest) in table.iter_mut() {
                 let stale = |p: &Path| p.peer == peer && p.generation < current;
@@ -319,15 +366,23 @@ impl Rib {
                 // selection stays.
                 let selected = dest.multipath().any(&stale);
                 let before = dest.paths.len();
-                dest.paths.retain(|p| !stale(p) || !p.attrs.attributes.communities.contains(&Community::NO_LLGR));
+                dest.paths.retain(|p| {
+                    let keep = !stale(p) || !p.attrs.attributes.communities.contains(&Community::NO_LLGR);
+                    if !keep {
+                        *gone.entry((p.generation, carries_llgr_stale(&p.attrs))).or_default() += 1;
+                    }
+                    keep
+                });
                 removed += before - dest.paths.len();
                 // A lone path that stays needs no new decision: LLGR-stale paths stay eligible.
                 let decide = dest.paths.len() != 1 || before != 1;
                 touched.push((*prefix, selection, selected, decide));
             }
         }
-        if let Some(n) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {
-            *n = n.saturating_sub(removed);
+        if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {
+            for ((g, llgr), n) in gone {
+                c.remove(g, llgr, n);
+            }
         }
         for (prefix, selection, selected, decide) in touched {
             if decide {
@@ -341,7 +396,7 @@ impl Rib {
     }
 
     pub fn received(&self, peer: PeerId) -> usize {
-        self.peers.get(&peer).map_or(0, |p| p.received.values().sum())
+        self.peers.get(&peer).map_or(0, |p| p.received.values().map(PathCounts::total).sum())
     }
 
     /// Sets what the FIB knows about a next hop; re-decides every destination when it changed.
@@ -450,13 +505,18 @@ impl Rib {
             return self.withdraw(peer, family, prefix, path_id);
         }
         let boundary = p.long_lived.iter().find(|(f, _)| *f == family).map(|(_, b)| *b);
-        let dest = self.table_entry(family).entry(prefix).or_default();
+        let dest = Self::table_in(&mut self.tables, family).entry(prefix).or_default();
         let before = dest.selection();
         let path = Path { peer, path_id, attrs, generation };
         match dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) {
             Some(i) => {
-                let same = Arc::ptr_eq(&dest.paths[i].attrs, &path.attrs);
-                let was_long_lived = boundary.is_some_and(|b| dest.paths[i].generation < b);
+                let old = &dest.paths[i];
+                let same = Arc::ptr_eq(&old.attrs, &path.attrs);
+                let was_long_lived = boundary.is_some_and(|b| old.generation < b);
+                if let Some(c) = self.peers.get_mut(&peer).map(|p| p.received.entry(family).or_default()) {
+                    c.remove(old.generation, carries_llgr_stale(&old.attrs), 1);
+                    c.add(path.generation, carries_llgr_stale(&path.attrs), 1);
+                }
                 dest.paths[i] = path;
                 if same && !was_long_lived {
                     // Refreshed (no longer stale), nothing else changed.
@@ -468,10 +528,10 @@ impl Rib {
                 }
             }
             None => {
-                dest.paths.push(path);
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    *p.received.entry(family).or_default() += 1;
+                    p.received.entry(family).or_default().add(path.generation, carries_llgr_stale(&path.attrs), 1);
                 }
+                dest.paths.push(path);
             }
         }
         self.decide(family, prefix, before);
@@ -493,11 +553,9 @@ impl Rib {
         let Some(dest) = table.get_mut(&prefix) else { return };
         let Some(i) = dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) else { return };
         let before = dest.selection();
-        dest.paths.swap_remove(i);
-        if let Some(p) = self.peers.get_mut(&peer) {
-            if let Some(n) = p.received.get_mut(&family) {
-                *n = n.saturating_sub(1);
-            }
+        let gone = dest.paths.swap_remove(i);
+        if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {
+            c.remove(gone.generation, carries_llgr_stale(&gone.attrs), 1);
         }
         self.decide(family, prefix, before);
     }
@@ -507,7 +565,7 @@ impl Rib {
     fn remove_where(&mut self, peer: PeerId, family: Option<Family>, keep: impl Fn(Generation) -> bool) -> usize {
         let mut touched = Vec::new();
         let mut removed = 0;
-        let mut per_family: HashMap<Family, usize> = HashMap::default();
+        let mut gone: HashMap<(Family, Generation, bool), usize> = HashMap::default();
         for (f, table) in self.tables.iter_mut().filter(|(f, _)| family.is_none_or(|x| x == *f)) {
             for (prefix, dest) in table.iter_mut() {
                 if dest.paths.iter().all(|p| p.peer != peer || keep(p.generation)) {
@@ -515,17 +573,22 @@ impl Rib {
                 }
                 let selection = dest.selection();
                 let before = dest.paths.len();
-                dest.paths.retain(|p| p.peer != peer || keep(p.generation));
+                dest.paths.retain(|p| {
+                    let stays = p.peer != peer || keep(p.generation);
+                    if !stays {
+                        *gone.entry((*f, p.generation, carries_llgr_stale(&p.attrs))).or_default() += 1;
+                    }
+                    stays
+                });
                 removed += before - dest.paths.len();
-                *per_family.entry(*f).or_default() += before - dest.paths.len();
                 touched.push((*f, *prefix, selection));
             }
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.pre_policy.retain(|(f, _, _), (_, g)| family.is_some_and(|x| x != *f) || keep(*g));
-            for (f, n) in per_family {
+            for ((f, g, llgr), n) in gone {
                 if let Some(c) = p.received.get_mut(&f) {
-                    *c = c.saturating_sub(n);
+                    c.remove(g, llgr, n);
                 }
             }
         }
@@ -650,10 +713,25 @@ impl Rib {
     }
 
     /// Per family, the number of stale paths of `peer` (LLGR-stale ones included) and of
-    /// LLGR-stale ones (a walk; for the API, not the hot path).
+    /// LLGR-stale ones, from counts kept as paths come and go (no walk: the API asks often).
     pub fn stale_counts(&self, peer: PeerId) -> Vec<(Family, StaleCount)> {
+        let Some(p) = self.peers.get(&peer) else { return Vec::new() };
+        let mut v: Vec<(Family, StaleCount)> = p
+            .received
+            .iter()
+            .map(|(f, c)| (*f, c.stale(p.generation, p.long_lived.iter().find(|(x, _)| x == f).map(|(_, b)| *b))))
+            .filter(|(_, n)| *n != StaleCount::default())
+            .collect();
+        v.sort_by_key(|(f, _)| *f);
+        v
+    }
+
+    /// [`Rib::stale_counts`] by a walk over the table: what the kept counts must equal.
+    #[cfg(test)]
+    pub(crate) fn stale_counts_walked(&self, peer: PeerId) -> Vec<(Family, StaleCount)> {
         let current = self.generation(peer);
-        self.tables
+        let mut v: Vec<(Family, StaleCount)> = self
+            .tables
             .iter()
             .map(|(f, t)| {
                 let mut n = StaleCount::default();
@@ -664,7 +742,9 @@ impl Rib {
                 (*f, n)
             })
             .filter(|(_, n)| *n != StaleCount::default())
-            .collect()
+            .collect();
+        v.sort_by_key(|(f, _)| *f);
+        v
     }
 
     /// Number of stale paths of `peer`.
@@ -806,6 +886,78 @@ pub(crate) mod tests {
         assert!(!rib.is_llgr_stale(F, rib.best(F, &a).unwrap()));
         assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
         assert!(rib.dest(F, &b).is_none());
+    }
+
+    /// One step of [`kept_stale_counts_equal_a_walk`].
+    #[derive(Debug, Clone)]
+    enum Op {
+        Announce { peer: u32, v6: bool, prefix: u8, community: u8 },
+        Withdraw { peer: u32, v6: bool, prefix: u8 },
+        Bump(u32),
+        LongLived(u32, bool),
+        Sweep(u32, Option<bool>),
+        Flush(u32, Option<bool>),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let peer = 1u32..3;
+        let family = proptest::option::of(any::<bool>());
+        prop_oneof![
+            6 => (peer.clone(), any::<bool>(), 0u8..8, 0u8..3)
+                .prop_map(|(peer, v6, prefix, community)| Op::Announce { peer, v6, prefix, community }),
+            3 => (peer.clone(), any::<bool>(), 0u8..8).prop_map(|(peer, v6, prefix)| Op::Withdraw { peer, v6, prefix }),
+            1 => peer.clone().prop_map(Op::Bump),
+            1 => (peer.clone(), any::<bool>()).prop_map(|(p, v6)| Op::LongLived(p, v6)),
+            1 => (peer.clone(), family.clone()).prop_map(|(p, f)| Op::Sweep(p, f)),
+            1 => (peer, family).prop_map(|(p, f)| Op::Flush(p, f)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The stale and LLGR-stale counts kept as paths come and go equal a walk over the
+        /// table, whatever the sequence of GR and LLGR events.
+        #[test]
+        fn kept_stale_counts_equal_a_walk(ops in proptest::collection::vec(op(), 1..60)) {
+            let mut rib = Rib::default();
+            rib.add_peer(PeerId(1), info(65001, 1));
+            rib.add_peer(PeerId(2), info(65002, 2));
+            let family = |v6: bool| if v6 { Family::IPV6_UNICAST } else { F };
+            let prefix = |v6: bool, n: u8| -> Prefix {
+                if v6 { format!("2001:db8:{n}::/48").parse().unwrap() } else { format!("198.51.{n}.0/24").parse().unwrap() }
+            };
+            for op in ops {
+                match op {
+                    Op::Announce { peer, v6, prefix: n, community } => {
+                        let mut a = set(&[65000 + peer]);
+                        a.attributes.communities = match community {
+                            1 => vec![Community::LLGR_STALE],
+                            2 => vec![Community::NO_LLGR],
+                            _ => vec![],
+                        };
+                        rib.announce_set(PeerId(peer), family(v6), prefix(v6, n), 0, a);
+                    }
+                    Op::Withdraw { peer, v6, prefix: n } => rib.withdraw(PeerId(peer), family(v6), prefix(v6, n), 0),
+                    Op::Bump(peer) => {
+                        rib.bump_generation(PeerId(peer));
+                    }
+                    Op::LongLived(peer, v6) => {
+                        rib.enter_long_lived(PeerId(peer), family(v6));
+                    }
+                    Op::Sweep(peer, f) => {
+                        rib.sweep_stale(PeerId(peer), f.map(family));
+                    }
+                    Op::Flush(peer, f) => {
+                        rib.flush_peer(PeerId(peer), f.map(family));
+                    }
+                }
+                for peer in [PeerId(1), PeerId(2)] {
+                    proptest::prop_assert_eq!(rib.stale_counts(peer), rib.stale_counts_walked(peer));
+                    let walked = rib.iter(None).flat_map(|(_, _, d)| d.paths.iter()).filter(|p| p.peer == peer).count();
+                    proptest::prop_assert_eq!(rib.received(peer), walked);
+                }
+            }
+        }
     }
 
     #[test]

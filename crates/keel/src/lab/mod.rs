@@ -706,8 +706,8 @@ async fn run_scenario(
 /// The time from `t0` to the End-of-RIB that ends the scenario: keeld's, at the observer,
 /// when keeld restarted; else the upstream's, once keeld reports it received for every
 /// family with the whole table and nothing stale (keeld's API). Without graceful restart FRR
-/// sends no End-of-RIB (it does so only when GR was negotiated): then the whole table's arrival
-/// counts.
+/// and GoBGP send no End-of-RIB (they do so only when GR was negotiated): then the whole
+/// table's arrival counts.
 async fn end_of_rib(
     lab: &Lab,
     topo: &Topology,
@@ -729,7 +729,8 @@ async fn end_of_rib(
             let v = tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await;
             if let Ok(Ok(v)) = v {
                 let eor = v["graceful_restart"]["end_of_rib_received"].as_array().map_or(0, Vec::len);
-                let eor_done = eor == peers::FAMILIES.len() || (!graceful_restart && lab.peer == Some(PeerKind::Frr));
+                let eor_done = eor == peers::FAMILIES.len()
+                    || (!graceful_restart && matches!(lab.peer, Some(PeerKind::Frr | PeerKind::Gobgp)));
                 if v["state"] == "established"
                     && eor_done
                     && v["received_prefixes"].as_u64() == Some(routes)

@@ -421,3 +421,28 @@ async fn route_server_client_gets_the_best_path_its_policy_allows() {
     rig.routes().await;
     assert_eq!(c.received().1, vec!["198.51.100.0/24".to_string()]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn updates_sent_counts_every_update_written() {
+    let (rig, a, _b, mut c, _d) = topology().await;
+    let before = rig.counts(c.address).await.updates_sent;
+    // The table (one attribute set per UPDATE) and End-of-RIB.
+    assert!(before >= 2, "{before}");
+    rig.send(a.announce(&["192.0.2.128/25"], &[65001, 65020], vec![])).await;
+    rig.send(a.announce(&["203.0.113.128/25"], &[65001, 65030], vec![])).await;
+    rig.routes().await;
+    let sent = rig.counts(c.address).await.updates_sent - before;
+    let frames = {
+        let opts = CodecOptions { four_octet_as: true, ..Default::default() };
+        let mut n = 0;
+        while let Ok(Out::Bytes(bytes)) = c.out.try_recv() {
+            let mut rest = bytes.as_slice();
+            while let Ok(Some(frame)) = Message::next_frame(rest, &opts) {
+                rest = &rest[frame.len()..];
+                n += u64::from(matches!(Message::decode(frame, &opts), Ok(Message::Update(_))));
+            }
+        }
+        n
+    };
+    assert_eq!((sent, frames), (2, 2), "two attribute sets, two UPDATEs, as counted and as written");
+}
