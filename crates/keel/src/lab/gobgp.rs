@@ -210,6 +210,8 @@ fn spawn(daemon: &mut Daemon, dir: &std::path::Path, local: Ipv4Addr, restarting
         .arg("-f")
         .arg(dir.join("gobgp.toml"))
         .args(["--api-hosts", &format!("{local}:50051")])
+        // Two gobgpds run at once (upstream and observer): no pprof listener on 127.0.0.1:6060.
+        .arg("--pprof-disable")
         .stdout(log.try_clone()?)
         .stderr(log);
     if restarting {

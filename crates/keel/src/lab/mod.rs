@@ -547,7 +547,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
     let mut topo = Topology { keeld, upstream, observer, _sampler: sampler };
     lab.set_progress(Some(format!("loading table ({mode})")));
     let t0 = Instant::now();
-    let fed = feed_while_keeld_runs(&mut topo, false).await;
+    let fed = feed_while_keeld_runs(lab, &mut topo, false).await;
     fed.with_context(|| format!("upstream session to keeld ({mode})"))?;
     let (settled, _) = settle(lab, &mut topo, t0, Duration::from_secs(60 + lab.feed.routes / 5000), None).await;
     lab.set_progress(None);
@@ -586,12 +586,18 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
     Ok(results)
 }
 
+/// How long the upstream may take to (re)connect: GoBGP loads the table into its RIB first
+/// (about 20 s for 120,000 routes on a busy machine).
+fn connect_time(lab: &Lab) -> Duration {
+    Duration::from_secs(30 + lab.feed.routes / 2000)
+}
+
 /// Connects the upstream and sends its table, giving up at once if keeld exits meanwhile
 /// (a port in use, a bad configuration) rather than after the connect timeout.
-async fn feed_while_keeld_runs(topo: &mut Topology, restarting: bool) -> Result<()> {
+async fn feed_while_keeld_runs(lab: &Lab, topo: &mut Topology, restarting: bool) -> Result<()> {
     let pid = topo.keeld.pid();
     let why = tokio::select! {
-        r = topo.upstream.connect_and_feed(restarting, Instant::now() + Duration::from_secs(30)) => match r {
+        r = topo.upstream.connect_and_feed(restarting, Instant::now() + connect_time(lab)) => match r {
             Ok(()) => return Ok(()),
             Err(e) => format!("{e:#}"),
         },
@@ -640,14 +646,14 @@ async fn run_scenario(
     let first_pid = topo.keeld.pids.len().saturating_sub(1);
     let start = lab.now();
     let t0 = Instant::now();
-    let deadline = || Instant::now() + Duration::from_secs(30);
+    let deadline = || Instant::now() + connect_time(lab);
     match scenario {
         Scenario::Restart | Scenario::Crash => {
             let signal = if scenario == Scenario::Restart { libc::SIGTERM } else { libc::SIGKILL };
             topo.keeld.stop(signal, Duration::from_secs(15)).await;
             topo.upstream.keel_leaves();
             topo.keeld.start()?;
-            let fed = feed_while_keeld_runs(topo, false).await;
+            let fed = feed_while_keeld_runs(lab, topo, false).await;
             fed.context("upstream back to the new keeld")?;
         }
         Scenario::PeerRestart => {

@@ -362,9 +362,10 @@ impl Observer {
                 }
             }
             let gr = remote.graceful_restart().cloned();
+            // Owns the writer until the session ends (dropping it would close the connection).
             let _keepalives = super::process::Task(tokio::spawn(async move {
                 if hold_time == 0 {
-                    return;
+                    return std::future::pending().await;
                 }
                 loop {
                     tokio::time::sleep(Duration::from_secs((hold_time / 3).max(1).into())).await;
