@@ -26,6 +26,12 @@ use std::time::{Duration, Instant};
 
 pub const BGPD: &str = "/usr/lib/frr/bgpd";
 
+/// FRR 8.4 sets R=1 in its OPENs while its startup timer runs (about 120 s, the default
+/// restart time, whatever `restart-time` says; measured): it claims to be restarting, so a
+/// restarting keeld does not wait for it (RFC 4724 §4.1) and, as a helper, it does not keep
+/// keeld's routes. The lab runs keeld's own restarts after that window.
+pub const STARTUP_WINDOW: Duration = Duration::from_secs(130);
+
 pub struct FrrUpstream {
     dir: PathBuf,
     local: Ipv4Addr,
@@ -34,6 +40,8 @@ pub struct FrrUpstream {
     pub stats: Arc<PeerStats>,
     routes: u64,
     _poller: Task,
+    /// When the running bgpd's startup window ends ([`STARTUP_WINDOW`]).
+    pub startup_ends: Instant,
 }
 
 fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Path) -> String {
@@ -144,6 +152,8 @@ fn spawn(daemon: &mut Daemon, dir: &Path, local: Ipv4Addr) -> Result<()> {
 pub struct FrrObserver {
     dir: PathBuf,
     _daemon: Daemon,
+    /// When its startup window ends ([`STARTUP_WINDOW`]).
+    pub startup_ends: Instant,
 }
 
 impl FrrObserver {
@@ -170,7 +180,7 @@ impl FrrObserver {
         prepare(&dir, &config)?;
         let mut daemon = Daemon::default();
         spawn(&mut daemon, &dir, local)?;
-        Ok(FrrObserver { dir, _daemon: daemon })
+        Ok(FrrObserver { dir, _daemon: daemon, startup_ends: Instant::now() + STARTUP_WINDOW })
     }
 
     pub fn log_tail(&self) -> String {
@@ -203,10 +213,12 @@ impl FrrUpstream {
             stats,
             routes: (ipv4 + ipv6) as u64,
             _poller: poller,
+            startup_ends: Instant::now(),
         })
     }
 
     fn start(&mut self) -> Result<()> {
+        self.startup_ends = Instant::now() + STARTUP_WINDOW;
         spawn(&mut self.daemon, &self.dir, self.local)
     }
 

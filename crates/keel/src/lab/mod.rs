@@ -309,6 +309,14 @@ impl UpstreamPeer {
         }
     }
 
+    /// When FRR's startup window ends ([`frr::STARTUP_WINDOW`]).
+    fn startup_ends(&self) -> Option<Instant> {
+        match self {
+            UpstreamPeer::Frr(f) => Some(f.startup_ends),
+            _ => None,
+        }
+    }
+
     /// keeld goes away: the speaker drops its dead session; the daemons reconnect by themselves.
     fn keel_leaves(&mut self) {
         if let UpstreamPeer::Speaker(u) = self {
@@ -639,6 +647,18 @@ async fn run_scenario(
     scenario: Scenario,
     graceful_restart: bool,
 ) -> Result<ScenarioResult> {
+    if scenario.keel_restarts() && graceful_restart {
+        // FRR says R=1 during its startup window: keeld's restart is rehearsed with an FRR
+        // that has run for a while, as in production (RFC 4724 §4.1).
+        let until = [topo.upstream.startup_ends(), topo.observer.startup_ends()].into_iter().flatten().max();
+        if let Some(wait) = until.map(|t| t.saturating_duration_since(Instant::now())).filter(|w| !w.is_zero()) {
+            lab.note(&format!(
+                "waiting {:.0} s for FRR's startup window to end (until then it sends R=1, restarting, in its OPENs)",
+                wait.as_secs_f64()
+            ));
+            tokio::time::sleep(wait).await;
+        }
+    }
     // SAFETY: malloc_trim has no preconditions; it returns what the last scenario freed.
     unsafe { libc::malloc_trim(0) };
     let before = snapshot(topo, lab.traffic.is_some());

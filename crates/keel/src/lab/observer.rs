@@ -192,6 +192,14 @@ impl ObserverPeer {
         }
     }
 
+    /// When FRR's startup window ends, for an FRR observer ([`frr::STARTUP_WINDOW`]).
+    pub fn startup_ends(&self) -> Option<Instant> {
+        match &self.daemon {
+            Some((Daemon::Frr(d), _)) => Some(d.startup_ends),
+            _ => None,
+        }
+    }
+
     /// The daemon's log, for errors.
     pub fn log_tail(&self) -> String {
         match &self.daemon {
