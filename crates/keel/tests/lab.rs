@@ -118,7 +118,7 @@ fn lab_with_peer(peer: &str) -> Vec<Value> {
     assert_nothing_left(lab_pid);
     assert_eq!(results.len(), 4, "{results:#?}");
     for r in &results {
-        assert_eq!(r["settled"], true, "{r}");
+        assert_eq!((&r["settled"], &r["disrupted"]), (&true.into(), &true.into()), "{r}");
         assert!(r["packets_lost"].is_null(), "{r}");
         assert_eq!((r["upstream"].as_str(), r["observer"].as_str()), (Some(peer), Some(peer)), "{r}");
         // The new keeld sends its table again: the UPDATEs the daemon observer received.
@@ -211,7 +211,7 @@ fn lab_netns_counts_packets_lost() {
     assert!(!namespaces.contains(&format!("kl-{lab_pid}-")), "namespaces left: {namespaces}");
     assert_eq!(results.len(), 4, "{results:#?}");
     for r in &results {
-        assert_eq!(r["settled"], true, "{r}");
+        assert_eq!((&r["settled"], &r["disrupted"]), (&true.into(), &true.into()), "{r}");
         assert!(r["packets_lost"].is_u64(), "{r}");
         assert!(r["fib_operations"].is_null(), "kernel FIB operations are not counted: {r}");
     }
@@ -265,7 +265,7 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
         assert!(r["packets_lost"].is_null(), "{r}");
         assert!(r["seconds_to_end_of_rib"].is_f64(), "{r}");
         assert_eq!(r["routes"], ROUTES, "{r}");
-        assert_eq!(r["settled"], true, "{r}");
+        assert_eq!((&r["settled"], &r["disrupted"]), (&true.into(), &true.into()), "{r}");
         assert_eq!((&r["upstream"], &r["observer"]), (&"keel".into(), &"keel".into()), "{r}");
     }
     for s in ["restart", "crash", "peer-restart"] {

@@ -102,6 +102,12 @@ fn poll(dir: &Path, keel: &str) -> Option<(bool, u64)> {
     Some((established, sent))
 }
 
+/// How many times FRR's session with keeld was dropped (`connectionsDropped`).
+fn dropped(dir: &Path, keel: &str) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(&vtysh(dir, "show bgp summary json").ok()?).ok()?;
+    v["ipv4Unicast"]["peers"][keel]["connectionsDropped"].as_u64()
+}
+
 /// The uid and gid of user frr (bgpd drops to it; its directory must be its own).
 fn frr_ids() -> Result<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
@@ -266,10 +272,27 @@ impl FrrUpstream {
         self.down();
     }
 
-    /// `clear bgp KEEL`: Cease/Hard Reset in FRR 8.4 (`bgp hard-administrative-reset`).
+    /// `clear bgp KEEL`: Cease/Hard Reset in FRR 8.4 (`bgp hard-administrative-reset`). A
+    /// bgpd busy with a large table may not take the command at once: it is repeated until
+    /// FRR counts the session as dropped (up to 3 times, 5 s each).
     pub async fn reset(&mut self) {
-        let (dir, keel) = (self.dir.clone(), self.keel.ip());
-        let _ = tokio::task::spawn_blocking(move || vtysh(&dir, &format!("clear bgp {keel}"))).await;
+        let dropped = || {
+            let (dir, keel) = (self.dir.clone(), self.keel.ip().to_string());
+            async move { tokio::task::spawn_blocking(move || dropped(&dir, &keel)).await.ok().flatten() }
+        };
+        let before = dropped().await;
+        for _ in 0..3 {
+            let (dir, keel) = (self.dir.clone(), self.keel.ip());
+            let _ = tokio::task::spawn_blocking(move || vtysh(&dir, &format!("clear bgp {keel}"))).await;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if before.is_none() || dropped().await.zip(before).is_some_and(|(a, b)| a > b) {
+                    self.down();
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         self.down();
     }
 }

@@ -139,6 +139,9 @@ pub struct ScenarioResult {
     pub seconds_to_settle: f64,
     /// False when that state did not come back in time.
     pub settled: bool,
+    /// The disruption reached keeld: a new keeld process (`restart`, `crash`) or a new session
+    /// with the upstream (the others). False means the figures show nothing happening.
+    pub disrupted: bool,
     pub keel_cpu_seconds: f64,
     pub keel_peak_rss_mib: f64,
     /// keeld processes that ran during the scenario.
@@ -430,7 +433,9 @@ pub fn run(args: &LabArgs) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("keel lab: some scenarios did not settle in time (settled = false)");
+            eprintln!(
+                "keel lab: some scenarios did not settle in time or did not happen (settled or disrupted = false)"
+            );
             ExitCode::FAILURE
         }
         Err(e) => {
@@ -511,7 +516,7 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
         println!("report: {}", args.report.display());
     }
     lab.note(&format!("report written to {}", args.report.display()));
-    Ok(results.iter().all(|r| r.settled))
+    Ok(results.iter().all(|r| r.settled && r.disrupted))
 }
 
 async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> Result<Vec<ScenarioResult>> {
@@ -661,6 +666,7 @@ async fn run_scenario(
     }
     // SAFETY: malloc_trim has no preconditions; it returns what the last scenario freed.
     unsafe { libc::malloc_trim(0) };
+    let sessions_before = upstream_sessions(lab, topo).await;
     let before = snapshot(topo, lab.traffic.is_some());
     let sent_before = lab.traffic.as_ref().map(|t| t.sent());
     let first_pid = topo.keeld.pids.len().saturating_sub(1);
@@ -697,6 +703,19 @@ async fn run_scenario(
     let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
     let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
     let after = snapshot(topo, lab.traffic.is_some());
+    let keeld_pids = topo.keeld.pids[first_pid..].to_vec();
+    let disrupted = if scenario.keel_restarts() {
+        keeld_pids.len() > 1
+    } else {
+        let after = upstream_sessions(lab, topo).await;
+        sessions_before.zip(after).is_some_and(|(b, a)| a > b)
+    };
+    if !disrupted {
+        lab.note(&format!(
+            "{}: the disruption did not reach keeld (no new keeld, no new upstream session)",
+            scenario.name()
+        ));
+    }
     let packets_lost = match (&lab.traffic, sent_before) {
         (Some(t), Some(from)) => Some(t.lost(from, t.sent()).await),
         _ => None,
@@ -722,11 +741,19 @@ async fn run_scenario(
         llgr_stale_routes: after.llgr_stale - before.llgr_stale,
         seconds_to_settle: settle_time.as_secs_f64(),
         settled,
+        disrupted,
         keel_cpu_seconds: after.cpu - before.cpu,
         keel_peak_rss_mib: peak_rss_kib as f64 / 1024.0,
-        keeld_pids: topo.keeld.pids[first_pid..].to_vec(),
+        keeld_pids,
         span: (start, end),
     })
+}
+
+/// How many times keeld's session with the upstream became Established (keeld's API).
+async fn upstream_sessions(lab: &Lab, topo: &Topology) -> Option<u64> {
+    let (api, path) = (topo.keeld.api(), format!("/v1/neighbors/{}", lab.addresses.upstream));
+    let v = tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await.ok()?.ok()?;
+    v["established_transitions"].as_u64()
 }
 
 /// The time from `t0` to the End-of-RIB that ends the scenario: keeld's, at the observer,

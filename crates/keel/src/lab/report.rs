@@ -79,7 +79,7 @@ pub fn table(results: &[ScenarioResult], summary: &Summary) -> String {
         let mut row = vec![s.to_string()];
         for (_, f) in COLUMNS {
             let cell = |r: Option<&ScenarioResult>| {
-                r.map_or("-".into(), |r| if r.settled { f(r) } else { format!("{}!", f(r)) })
+                r.map_or("-".into(), |r| if r.settled && r.disrupted { f(r) } else { format!("{}!", f(r)) })
             };
             row.push(format!("{} | {}", cell(gr), cell(no)));
         }
@@ -96,6 +96,9 @@ pub fn table(results: &[ScenarioResult], summary: &Summary) -> String {
     }
     if results.iter().any(|r| !r.settled) {
         let _ = writeln!(out, "! did not settle in time");
+    }
+    if results.iter().any(|r| !r.disrupted) {
+        let _ = writeln!(out, "! the disruption did not reach keeld");
     }
     let _ = writeln!(
         out,
@@ -319,11 +322,12 @@ pub fn html(results: &[ScenarioResult], timeline: &Timeline, summary: &Summary) 
         for (_, f) in super::report::COLUMNS {
             for r in [gr, no] {
                 match r {
-                    Some(r) if r.settled => {
+                    Some(r) if r.settled && r.disrupted => {
                         let _ = write!(o, "<td>{}</td>", escape(&f(r)));
                     }
                     Some(r) => {
-                        let _ = write!(o, "<td class=\"bad\" title=\"did not settle\">{}!</td>", escape(&f(r)));
+                        let why = if r.settled { "the disruption did not reach keeld" } else { "did not settle" };
+                        let _ = write!(o, "<td class=\"bad\" title=\"{why}\">{}!</td>", escape(&f(r)));
                     }
                     None => o.push_str("<td>-</td>"),
                 }
@@ -367,6 +371,7 @@ mod tests {
             llgr_stale_routes: 0,
             seconds_to_settle: 2.0,
             settled: true,
+            disrupted: true,
             keel_cpu_seconds: 0.5,
             keel_peak_rss_mib: 20.0,
             keeld_pids: vec![1],
