@@ -161,6 +161,12 @@ impl Metrics {
             self.prefixes_llgr_stale.get_or_create(&l).set(c.llgr_stale_prefixes as i64);
             self.helper_active.get_or_create(&l).set(c.helper_active as i64);
             self.llgr_active.get_or_create(&l).set(c.long_lived_families.len() as i64);
+            // UPDATEs are written by the RIB task, which counts them; the counter catches up.
+            let updates =
+                self.sent.get_or_create(&MessageLabel { neighbor: a.to_string(), message_type: "update".into() });
+            if let Some(more) = c.updates_sent.checked_sub(updates.get()).filter(|n| *n > 0) {
+                updates.inc_by(more);
+            }
         }
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -186,6 +192,7 @@ mod tests {
                 llgr_stale_prefixes: 2,
                 helper_active: true,
                 long_lived_families: vec![keel_wire::Family::IPV4_UNICAST],
+                updates_sent: 7,
                 ..Default::default()
             },
         )]);
@@ -199,6 +206,7 @@ mod tests {
             "keel_gr_llgr_active_families{neighbor=\"127.0.0.2\"} 1",
             "keel_restarting 1",
             "keel_fib_operations_total{operation=\"add\"} 3",
+            "keel_bgp_messages_sent_total{neighbor=\"127.0.0.2\",message_type=\"update\"} 7",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
         }
