@@ -401,14 +401,23 @@ impl Rib {
 
     /// Sets what the FIB knows about a next hop; re-decides every destination when it changed.
     pub fn set_next_hop(&mut self, addr: IpAddr, metric: Option<u32>) {
-        if self.next_hops.insert(addr, metric) == Some(metric) {
+        // A next hop not listed counted as resolvable with metric 0 (see `next_hops`).
+        let old = self.next_hops.insert(addr, metric).unwrap_or(Some(0));
+        if old == metric {
             return;
         }
+        // Between two metrics only a choice among several paths can change; reachability
+        // changes every destination using the next hop.
+        let min_paths = if old.is_some() && metric.is_some() { 2 } else { 1 };
         let keys: Vec<(Family, Prefix)> = self
             .tables
             .iter()
             .flat_map(|(f, t)| {
-                t.iter().filter(|(_, d)| d.paths.iter().any(|p| p.attrs.next_hop.addr() == addr)).map(|(p, _)| (*f, *p))
+                t.iter()
+                    .filter(|(_, d)| {
+                        d.paths.len() >= min_paths && d.paths.iter().any(|p| p.attrs.next_hop.addr() == addr)
+                    })
+                    .map(|(p, _)| (*f, *p))
             })
             .collect();
         for (f, p) in keys {
@@ -886,6 +895,40 @@ pub(crate) mod tests {
         assert!(!rib.is_llgr_stale(F, rib.best(F, &a).unwrap()));
         assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
         assert!(rib.dest(F, &b).is_none());
+    }
+
+    #[test]
+    fn next_hop_metrics_re_decide_only_where_they_can_matter() {
+        let mut rib = Rib::default();
+        rib.add_peer(PeerId(1), info(65001, 1));
+        rib.add_peer(PeerId(2), info(65001, 2));
+        let (both, lone) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"));
+        let via = |last: u8| {
+            let mut a = set(&[65001]);
+            a.next_hop = NextHop::V4(Ipv4Addr::new(192, 0, 2, last));
+            a
+        };
+        rib.announce_set(PeerId(1), F, both, 0, via(11));
+        rib.announce_set(PeerId(2), F, both, 0, via(12));
+        rib.announce_set(PeerId(2), F, lone, 0, via(12));
+        rib.take_changed();
+        // Equal paths: the lower router id (peer 1) wins.
+        assert_eq!(rib.best(F, &both).unwrap().peer, PeerId(1));
+        let nh = |last: u8| IpAddr::from([192, 0, 2, last]);
+        // Metric 0 is what an unknown next hop counted as: nothing to decide again.
+        rib.set_next_hop(nh(12), Some(0));
+        assert!(rib.take_changed().is_empty());
+        // A worse IGP metric to peer 1's next hop: peer 2 wins (RFC 4271 §9.1.2.2 e).
+        rib.set_next_hop(nh(11), Some(100));
+        assert_eq!(rib.take_changed(), vec![Changed { family: F, prefix: both }]);
+        assert_eq!(rib.best(F, &both).unwrap().peer, PeerId(2));
+        // Unreachable: the lone path is no longer eligible (§9.1.2.1).
+        rib.set_next_hop(nh(12), None);
+        let mut changed = rib.take_changed();
+        changed.sort();
+        assert_eq!(changed, vec![Changed { family: F, prefix: both }, Changed { family: F, prefix: lone }]);
+        assert!(rib.best(F, &lone).is_none());
+        assert_eq!(rib.best(F, &both).unwrap().peer, PeerId(1));
     }
 
     /// One step of [`kept_stale_counts_equal_a_walk`].

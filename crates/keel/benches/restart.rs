@@ -5,7 +5,8 @@
 //! for the unchanged table (`ip monitor route`), and keeld's peak RSS during the recovery.
 //!
 //! `cargo bench -p keel --bench restart` (root); sizes: KEEL_BENCH_ROUTES (1050000 IPv4),
-//! KEEL_BENCH_V6 (230000 IPv6).
+//! KEEL_BENCH_V6 (230000 IPv6); KEEL_LOG (default warn) for keeld's log, KEEL_BENCH_KEEP=1
+//! to keep it.
 
 mod support;
 
@@ -86,7 +87,7 @@ fn main() {
         Command::new("ip")
             .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_keeld"), "--config"])
             .arg(dir.join("keel.toml"))
-            .env("KEEL_LOG", "warn")
+            .env("KEEL_LOG", std::env::var("KEEL_LOG").unwrap_or_else(|_| "warn".into()))
             .stderr(std::fs::File::options().create(true).append(true).open(dir.join("keeld.log")).unwrap())
             .stdout(Stdio::null())
             .spawn()
@@ -203,5 +204,9 @@ fn main() {
     drop(writers);
     let _ = keeld.kill();
     let _ = keeld.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("KEEL_BENCH_KEEP").is_some() {
+        println!("kept {} (keeld.log: both runs)", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

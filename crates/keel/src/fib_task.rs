@@ -26,6 +26,9 @@ pub enum FibCommand {
     /// keeld is leaving for a graceful restart: keep the kernel as it is, whatever the RIB
     /// does while sessions close (RFC 4724 §4.1).
     Freeze(oneshot::Sender<()>),
+    /// A next hop the RIB has just seen: its IGP metric goes back to the RIB before the
+    /// decision needs it (RFC 4271 §9.1.2.2 e), during selection deferral too.
+    Resolve(IpAddr),
 }
 
 pub struct FibTask<F: Fib> {
@@ -102,6 +105,9 @@ impl<F: Fib + Send + 'static> FibTask<F> {
                             }
                         }
                         return;
+                    }
+                    Some(FibCommand::Resolve(addr)) => {
+                        self.resolve(addr).await;
                     }
                     Some(FibCommand::SweepInherited) => {
                         swept = true;

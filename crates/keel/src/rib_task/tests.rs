@@ -446,3 +446,31 @@ async fn updates_sent_counts_every_update_written() {
     };
     assert_eq!((sent, frames), (2, 2), "two attribute sets, two UPDATEs, as counted and as written");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_next_hop_is_resolved_once_as_soon_as_it_is_seen() {
+    let (fib_tx, mut fib_rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(64);
+    let task = RibTask::new(
+        KEEL_AS,
+        Ipv4Addr::new(192, 0, 2, 100),
+        Ipv4Addr::new(192, 0, 2, 100),
+        Default::default(),
+        Vec::new(),
+        Some(fib_tx),
+    );
+    tokio::spawn(task.run(rx));
+    let rig = Rig { tx };
+    let a = Neighbor::new(1, 65001, false);
+    rig.send(a.up()).await;
+    rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
+    rig.send(a.announce(&["203.0.113.0/24"], &[65001, 65002], vec![])).await;
+    rig.routes().await;
+    let mut resolved = Vec::new();
+    while let Ok(cmd) = fib_rx.try_recv() {
+        if let crate::fib_task::FibCommand::Resolve(addr) = cmd {
+            resolved.push(addr);
+        }
+    }
+    assert_eq!(resolved, vec![IpAddr::from([192, 0, 2, 9])], "asked once, for the neighbor's next hop");
+}
