@@ -5,9 +5,9 @@
 //! keel's own speakers, or with `--peer` BIRD, FRR or GoBGP in both roles ([`bird`], [`frr`],
 //! [`gobgp`]; the daemon observer passes its routes on to keel's speaker at .4, see
 //! [`observer`]). keeld runs with the in-memory FIB (`[fib] backend = "memory"`), which
-//! outlives keeld like the kernel's table. It then disturbs the network in each scenario, once with graceful
-//! restart and once without, and measures what the observer saw (from its own Adj-RIB-In),
-//! the FIB operations (from the FIB journal), the time until End-of-RIB and keeld's CPU and
+//! outlives keeld like the kernel's table. It then disturbs the network in each scenario, once
+//! with graceful restart and once without, and measures what the observer saw (from its own
+//! Adj-RIB-In, or the tap's behind a daemon), the FIB operations (from the FIB journal), the time until End-of-RIB and keeld's CPU and
 //! memory:
 //!
 //! | scenario | what happens | RFC |
