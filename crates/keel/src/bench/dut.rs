@@ -300,19 +300,7 @@ impl Dut {
                 }
                 c
             }
-            DutKind::Frr => {
-                let mut c = Command::new(crate::lab::frr::BGPD);
-                c.arg("-Z")
-                    .args(["-l", &ip.to_string(), "-p", &self.layout.dut.port().to_string()])
-                    .arg("-f")
-                    .arg(dir.join("bgpd.conf"))
-                    .arg("-i")
-                    .arg(dir.join("bgpd.pid"))
-                    .arg("--vty_socket")
-                    .arg(dir)
-                    .args(["-A", "127.0.0.1", "-P", "0"]);
-                c
-            }
+            DutKind::Frr => crate::lab::frr::command(dir, ip.into(), Some(self.layout.dut.port())),
             DutKind::Gobgp => {
                 let mut c = Command::new("/usr/bin/gobgpd");
                 c.arg("-f").arg(dir.join("gobgp.toml")).args(["--api-hosts", &format!("{ip}:50051"), "-l", "warn"]);

@@ -134,21 +134,29 @@ fn prepare(dir: &Path, config: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts bgpd standalone (`-Z`) on `local`, its vty socket in `dir`.
-fn spawn(daemon: &mut Daemon, dir: &Path, local: Ipv4Addr) -> Result<()> {
+/// bgpd standalone (`-Z`, no zebra) on `local`, port `port` (else 179), with its config, pid
+/// file and vty socket in `dir`; also the FRR of `keel bench`.
+pub fn command(dir: &Path, local: std::net::IpAddr, port: Option<u16>) -> Command {
     let mut command = Command::new(BGPD);
+    command.arg("-Z").args(["-l", &local.to_string()]);
+    if let Some(port) = port {
+        command.args(["-p", &port.to_string()]);
+    }
     command
-        .arg("-Z")
-        .args(["-l", &local.to_string()])
         .arg("-f")
         .arg(dir.join("bgpd.conf"))
         .arg("-i")
         .arg(dir.join("bgpd.pid"))
         .arg("--vty_socket")
         .arg(dir)
-        .args(["-A", "127.0.0.1", "-P", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .args(["-A", "127.0.0.1", "-P", "0"]);
+    command
+}
+
+/// Starts bgpd on `local`, its vty socket in `dir`.
+fn spawn(daemon: &mut Daemon, dir: &Path, local: Ipv4Addr) -> Result<()> {
+    let mut command = command(dir, local.into(), None);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     daemon.spawn(command, BGPD)
 }
 

@@ -94,21 +94,30 @@ impl Neighbor {
         RibEvent::PeerDown { address: self.address, reason }
     }
 
-    /// What keel sent since the last call: (announced prefix, communities) and withdrawn prefixes.
-    fn received(&mut self) -> (Vec<(String, Vec<Community>)>, Vec<String>) {
-        let (mut announced, mut withdrawn) = (Vec::new(), Vec::new());
+    /// The UPDATEs keel wrote since the last call.
+    fn updates(&mut self) -> Vec<Update> {
         let opts = CodecOptions { four_octet_as: true, ..Default::default() };
+        let mut updates = Vec::new();
         while let Ok(out) = self.out.try_recv() {
             let Out::Bytes(bytes) = out else { continue };
             let mut rest = bytes.as_slice();
             while let Ok(Some(frame)) = Message::next_frame(rest, &opts) {
                 rest = &rest[frame.len()..];
                 if let Ok(Message::Update(u)) = Message::decode(frame, &opts) {
-                    withdrawn.extend(u.withdrawn_routes().map(|(_, n)| n.prefix.to_string()));
-                    for n in &u.announced {
-                        announced.push((n.prefix.to_string(), u.attributes.communities.clone()));
-                    }
+                    updates.push(*u);
                 }
+            }
+        }
+        updates
+    }
+
+    /// What keel sent since the last call: (announced prefix, communities) and withdrawn prefixes.
+    fn received(&mut self) -> (Vec<(String, Vec<Community>)>, Vec<String>) {
+        let (mut announced, mut withdrawn) = (Vec::new(), Vec::new());
+        for u in self.updates() {
+            withdrawn.extend(u.withdrawn_routes().map(|(_, n)| n.prefix.to_string()));
+            for n in &u.announced {
+                announced.push((n.prefix.to_string(), u.attributes.communities.clone()));
             }
         }
         (announced, withdrawn)
@@ -121,6 +130,11 @@ struct Rig {
 
 impl Rig {
     fn start() -> Rig {
+        Rig::with_fib(None)
+    }
+
+    /// A RIB task that hands kernel work to `fib` (none: no FIB).
+    fn with_fib(fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>) -> Rig {
         let (tx, rx) = mpsc::channel(1024);
         let task = RibTask::new(
             KEEL_AS,
@@ -128,7 +142,7 @@ impl Rig {
             Ipv4Addr::new(192, 0, 2, 100),
             Default::default(),
             Vec::new(),
-            None,
+            fib,
         );
         tokio::spawn(task.run(rx));
         Rig { tx }
@@ -432,35 +446,14 @@ async fn updates_sent_counts_every_update_written() {
     rig.send(a.announce(&["203.0.113.128/25"], &[65001, 65030], vec![])).await;
     rig.routes().await;
     let sent = rig.counts(c.address).await.updates_sent - before;
-    let frames = {
-        let opts = CodecOptions { four_octet_as: true, ..Default::default() };
-        let mut n = 0;
-        while let Ok(Out::Bytes(bytes)) = c.out.try_recv() {
-            let mut rest = bytes.as_slice();
-            while let Ok(Some(frame)) = Message::next_frame(rest, &opts) {
-                rest = &rest[frame.len()..];
-                n += u64::from(matches!(Message::decode(frame, &opts), Ok(Message::Update(_))));
-            }
-        }
-        n
-    };
+    let frames = c.updates().len() as u64;
     assert_eq!((sent, frames), (2, 2), "two attribute sets, two UPDATEs, as counted and as written");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_new_next_hop_is_resolved_once_as_soon_as_it_is_seen() {
     let (fib_tx, mut fib_rx) = mpsc::channel(64);
-    let (tx, rx) = mpsc::channel(64);
-    let task = RibTask::new(
-        KEEL_AS,
-        Ipv4Addr::new(192, 0, 2, 100),
-        Ipv4Addr::new(192, 0, 2, 100),
-        Default::default(),
-        Vec::new(),
-        Some(fib_tx),
-    );
-    tokio::spawn(task.run(rx));
-    let rig = Rig { tx };
+    let rig = Rig::with_fib(Some(fib_tx));
     let a = Neighbor::new(1, 65001, false);
     rig.send(a.up()).await;
     rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
