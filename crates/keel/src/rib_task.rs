@@ -815,14 +815,25 @@ impl RibTask {
                 }
             }
         }
-        if std::mem::take(&mut self.sweep_fib) {
+        let deferral_ended = std::mem::take(&mut self.sweep_fib);
+        if deferral_ended {
             if let Some(fib) = &self.fib {
                 let _ = fib.send(crate::fib_task::FibCommand::SweepInherited).await;
             }
         }
-        if !changed.is_empty() {
+        // After the deferral nothing was advertised yet: each neighbor's first advertisement
+        // is the whole table, ordered in one pass instead of a lookup per changed prefix.
+        let initial = if deferral_ended { self.initial_order() } else { Vec::new() };
+        if !changed.is_empty() || deferral_ended {
             for p in self.peers.values_mut() {
                 if let Some(s) = p.session.as_mut() {
+                    let rs_client = self.rib.peer(p.id).is_some_and(|i| i.route_server_client);
+                    if deferral_ended && s.sent.is_empty() && !rs_client {
+                        let families = &s.negotiated.families;
+                        s.pending.clear();
+                        s.ordered = initial.iter().filter(|(f, _)| families.contains(f)).copied().collect();
+                        continue;
+                    }
                     s.pending.extend(
                         changed
                             .iter()
@@ -845,6 +856,18 @@ impl RibTask {
             .map(|c| FibUpdate { prefix: c.prefix, next_hops: fib_next_hops(self.rib.dest(c.family, &c.prefix)) })
             .collect();
         let _ = fib.send(crate::fib_task::FibCommand::Routes(updates)).await;
+    }
+
+    /// Every destination with a best path, in [`Session::order`]'s order, from one pass over
+    /// the tables.
+    fn initial_order(&self) -> Vec<(Family, Prefix)> {
+        let mut v: Vec<(Family, usize, Prefix)> = self
+            .rib
+            .iter(None)
+            .filter_map(|(f, p, d)| d.best_path().map(|b| (f, Arc::as_ptr(&b.attrs) as usize, *p)))
+            .collect();
+        v.sort_unstable_by_key(|(f, attrs, _)| (*f, *attrs));
+        v.into_iter().map(|(f, _, p)| (f, p)).collect()
     }
 
     /// Every destination's kernel route, for the FIB (which touches only what differs).
