@@ -1132,6 +1132,11 @@ fn deferral_waits_for_a_helper_that_refuses_the_first_connection() {
     wait_for("GoBGP holding keel's route", Duration::from_secs(10), || {
         Some(()).filter(|_| gobgp.prefixes().contains("203.0.113.0/24")).ok_or_else(|| "not yet".to_string())
     });
+    // F=1 after the restart needs forwarding state to keep: BIRD's route in the kernel first
+    // (End-of-RIB sent to BIRD does not mean its route has arrived).
+    wait_for("BIRD's route in the kernel", Duration::from_secs(15), || {
+        Some(()).filter(|_| lab.has_upstream_route()).ok_or_else(|| lab.keel_routes())
+    });
     let capture = Capture::start(&lab);
     keel.restart();
     wait_for("keel's End-of-RIB to GoBGP", Duration::from_secs(20), || keel.converged_with(GOBGP));
