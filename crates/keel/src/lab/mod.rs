@@ -751,9 +751,8 @@ async fn run_scenario(
 
 /// How many times keeld's session with the upstream became Established (keeld's API).
 async fn upstream_sessions(lab: &Lab, topo: &Topology) -> Option<u64> {
-    let (api, path) = (topo.keeld.api(), format!("/v1/neighbors/{}", lab.addresses.upstream));
-    let v = tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await.ok()?.ok()?;
-    v["established_transitions"].as_u64()
+    let path = format!("/v1/neighbors/{}", lab.addresses.upstream);
+    process::api_get(&topo.keeld.api(), &path).await?["established_transitions"].as_u64()
 }
 
 /// The time from `t0` to the End-of-RIB that ends the scenario: keeld's, at the observer,
@@ -778,9 +777,7 @@ async fn end_of_rib(
                 return Some(at - t0);
             }
         } else {
-            let (api, path) = (api.clone(), path.clone());
-            let v = tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await;
-            if let Ok(Ok(v)) = v {
+            if let Some(v) = process::api_get(&api, &path).await {
                 let eor = v["graceful_restart"]["end_of_rib_received"].as_array().map_or(0, Vec::len);
                 let eor_done = eor == peers::FAMILIES.len()
                     || (!graceful_restart && matches!(lab.peer, Some(PeerKind::Frr | PeerKind::Gobgp)));

@@ -15,7 +15,7 @@ use super::process::Task;
 use super::{bird, frr, gobgp, PeerKind};
 use anyhow::Result;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -224,7 +224,7 @@ async fn poll_keel_side(
     let path = format!("/v1/neighbors/{observer}");
     loop {
         let pid = keeld.load(Ordering::Relaxed);
-        let v = if pid > 0 { neighbor(&api, &path).await } else { None };
+        let v = if pid > 0 { super::process::api_get(&api, &path).await } else { None };
         {
             let mut k = side.lock().unwrap_or_else(|e| e.into_inner());
             k.poll(pid, v.as_ref());
@@ -234,11 +234,6 @@ async fn poll_keel_side(
         stats.routes.store(tap.routes.load(Ordering::Relaxed), Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn neighbor(api: &Path, path: &str) -> Option<serde_json::Value> {
-    let (api, path) = (api.to_path_buf(), path.to_string());
-    tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await.ok()?.ok()
 }
 
 #[cfg(test)]

@@ -352,6 +352,13 @@ impl Drop for Daemon {
     }
 }
 
+/// GET `path` from keeld's API at `api` (off the runtime's threads); `None` when keeld or its
+/// API does not answer.
+pub async fn api_get(api: &Path, path: &str) -> Option<serde_json::Value> {
+    let (api, path) = (api.to_path_buf(), path.to_string());
+    tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await.ok()?.ok()
+}
+
 /// The last `lines` lines of a file (a daemon's log), for error messages.
 pub fn file_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
