@@ -82,24 +82,18 @@ impl Daemon {
         // forwarding. With one, the FIB task says whether routes survived (RFC 4724 §3).
         let forwarding: task::ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
         let fib = if config.fib.enabled {
-            // Kernel routes of an earlier run are kept while the RIB converges, for up to the
-            // selection deferral time; with graceful restart disabled they go at once.
-            let keep = match gr.mode {
-                crate::config::GrMode::Disabled => std::time::Duration::ZERO,
-                _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
-            };
             let tx = match config.fib.backend {
                 crate::config::FibBackend::Kernel => {
                     let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
                         .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
-                    start_fib(f, &rib, &forwarding, &metrics, keep).await
+                    start_fib(f, &rib, &forwarding, &metrics).await
                 }
                 crate::config::FibBackend::Memory => {
                     let path = config.global.state_dir.join("fib.journal");
                     let _ = std::fs::create_dir_all(&config.global.state_dir);
                     let f = keel_fib::JournalFib::open(&path)
                         .map_err(|e| anyhow::anyhow!("cannot open the in-memory FIB {}: {e}", path.display()))?;
-                    start_fib(f, &rib, &forwarding, &metrics, keep).await
+                    start_fib(f, &rib, &forwarding, &metrics).await
                 }
             };
             info!(table = config.fib.table, protocol = config.fib.protocol, backend = ?config.fib.backend, "FIB enabled");
@@ -127,7 +121,14 @@ impl Daemon {
             config.neighbors.iter().map(|n| *n.address.get_ref()).collect(),
             Some(deferral_ended),
         )
-        .with_rpki(crate::rpki::Rpki::start(&config.rpki, *config.global.asn.get_ref()));
+        .with_rpki(crate::rpki::Rpki::start(&config.rpki, *config.global.asn.get_ref()))
+        // Kernel routes of an earlier run are kept while the RIB converges: until the
+        // deferral ends when keel restarts, else for up to the selection deferral time; with
+        // graceful restart disabled they go at once.
+        .with_inherited_hold(match gr.mode {
+            crate::config::GrMode::Disabled => std::time::Duration::ZERO,
+            _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
+        });
         tokio::spawn(rib_task.run(rib_rx));
         let (shutdown, mut shutdown_rx) = watch::channel(None);
         let daemon = Arc::new(Daemon {
@@ -376,12 +377,11 @@ async fn start_fib<F: keel_fib::Fib + Send + 'static>(
     rib: &mpsc::Sender<RibEvent>,
     forwarding: &task::ForwardingState,
     metrics: &Arc<Metrics>,
-    keep: std::time::Duration,
 ) -> mpsc::Sender<FibCommand> {
     let (tx, rx) = mpsc::channel(64);
     let mut task = FibTask::new(fib, rib.clone(), forwarding.clone()).with_metrics(metrics.clone());
     task.inherit().await;
-    tokio::spawn(task.run(rx, keep));
+    tokio::spawn(task.run(rx));
     tx
 }
 

@@ -11,7 +11,6 @@ use keel_fib::{Fib, FibChange, FibRoute, NextHop};
 use keel_wire::Prefix;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
@@ -46,6 +45,8 @@ pub struct FibTask<F: Fib> {
     /// Inherited routes confirmed unchanged / replaced by the new decision (RFC 4724 §4.1).
     kept: usize,
     replaced: usize,
+    /// The inherited routes were swept: later sweeps have nothing to do.
+    swept: bool,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
@@ -60,6 +61,7 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             forwarding,
             kept: 0,
             replaced: 0,
+            swept: false,
             metrics: None,
         }
     }
@@ -89,55 +91,66 @@ impl<F: Fib + Send + 'static> FibTask<F> {
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<FibCommand>, keep_owned_for: Duration) {
-        let sweep = tokio::time::sleep(keep_owned_for);
-        tokio::pin!(sweep);
-        let mut swept = false;
+    /// Handles commands in the order they were sent until the queue closes or keeld freezes
+    /// the kernel for a restart.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<FibCommand>) {
+        // A command taken off the queue while gathering route batches, handled next.
+        let mut next: Option<FibCommand> = None;
         loop {
-            tokio::select! {
-                cmd = rx.recv() => match cmd {
-                    Some(FibCommand::Freeze(done)) => {
-                        info!(routes = self.installed.len(), "kernel routes frozen for the restart");
-                        let _ = done.send(());
-                        while let Some(cmd) = rx.recv().await {
-                            if let FibCommand::Freeze(done) | FibCommand::Flush(done) = cmd {
-                                let _ = done.send(());
-                            }
-                        }
-                        return;
-                    }
-                    Some(FibCommand::Resolve(addr)) => {
-                        self.resolve(addr).await;
-                    }
-                    Some(FibCommand::SweepInherited) => {
-                        swept = true;
-                        self.sweep_inherited().await;
-                    }
-                    Some(FibCommand::Routes(mut batch)) => {
-                        while let Ok(FibCommand::Routes(more)) = rx.try_recv() {
-                            batch.extend(more);
-                        }
-                        self.apply(batch).await;
-                    }
-                    Some(FibCommand::Flush(done)) => {
-                        let changes: Vec<FibChange> = self.installed.drain().map(|(p, _)| FibChange::Delete(p)).collect();
-                        match self.fib.apply(&changes).await {
-                            Ok(r) => info!(deleted = r.deleted, "kernel routes withdrawn"),
-                            Err(e) => warn!(error = %e, "cannot withdraw kernel routes"),
-                        }
-                        let _ = done.send(());
-                    }
+            let cmd = match next.take() {
+                Some(c) => c,
+                None => match rx.recv().await {
+                    Some(c) => c,
                     None => return,
                 },
-                _ = &mut sweep, if !swept => {
-                    swept = true;
-                    self.sweep_inherited().await;
+            };
+            match cmd {
+                FibCommand::Freeze(done) => {
+                    info!(routes = self.installed.len(), "kernel routes frozen for the restart");
+                    let _ = done.send(());
+                    while let Some(cmd) = rx.recv().await {
+                        if let FibCommand::Freeze(done) | FibCommand::Flush(done) = cmd {
+                            let _ = done.send(());
+                        }
+                    }
+                    return;
+                }
+                FibCommand::Resolve(addr) => {
+                    self.resolve(addr).await;
+                }
+                FibCommand::SweepInherited => self.sweep_inherited().await,
+                FibCommand::Routes(mut batch) => {
+                    // Consecutive batches go to the kernel together; the first other command
+                    // (a sweep, say) keeps its place after them.
+                    loop {
+                        match rx.try_recv() {
+                            Ok(FibCommand::Routes(more)) => batch.extend(more),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.apply(batch).await;
+                }
+                FibCommand::Flush(done) => {
+                    let changes: Vec<FibChange> = self.installed.drain().map(|(p, _)| FibChange::Delete(p)).collect();
+                    match self.fib.apply(&changes).await {
+                        Ok(r) => info!(deleted = r.deleted, "kernel routes withdrawn"),
+                        Err(e) => warn!(error = %e, "cannot withdraw kernel routes"),
+                    }
+                    let _ = done.send(());
                 }
             }
         }
     }
 
     async fn sweep_inherited(&mut self) {
+        if self.swept {
+            return;
+        }
+        self.swept = true;
         self.forwarding.store(true, std::sync::atomic::Ordering::Relaxed);
         let stale: Vec<FibChange> = self.inherited.drain().map(FibChange::Delete).collect();
         for c in &stale {

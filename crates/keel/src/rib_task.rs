@@ -341,8 +341,13 @@ pub struct RibTask {
     timers: BTreeMap<(IpAddr, helper::Timer), Instant>,
     /// Set while keeld restarts: nothing is advertised or installed until it ends.
     deferral: Option<Deferral>,
-    /// Deferral just ended: after the next round, the FIB sweeps what was not chosen again.
-    sweep_fib: bool,
+    /// Deferral just ended: the next round hands the FIB the whole table, then the sweep.
+    deferral_ended: bool,
+    /// When kernel routes of an earlier run that were not chosen again may go, if keel is not
+    /// deferring selection then (see [`RibTask::with_inherited_hold`]).
+    inherited_until: Option<Instant>,
+    /// The inherited-route hold passed: the next round ends with the FIB's sweep.
+    sweep_due: bool,
     /// Import and export chains per neighbor.
     chains: HashMap<IpAddr, Chains>,
     rpki: crate::rpki::Rpki,
@@ -380,7 +385,9 @@ impl RibTask {
             fib,
             timers: BTreeMap::new(),
             deferral: None,
-            sweep_fib: false,
+            deferral_ended: false,
+            inherited_until: None,
+            sweep_due: false,
             chains: HashMap::new(),
             rpki: crate::rpki::Rpki::disabled(local_asn),
             resolving: FxHashSet::default(),
@@ -418,6 +425,16 @@ impl RibTask {
         self
     }
 
+    /// Kernel routes of an earlier run stay for `hold` when keel is not deferring selection
+    /// (graceful restart as helper only, or no record of the earlier run): the FIB sweeps
+    /// those not chosen again once it has passed. With a deferral the sweep follows the
+    /// deferral's end instead, whenever and however it ends (RFC 4724 §4.1). This task is the
+    /// only one that decides: the sweep is queued after the table it confirms.
+    pub fn with_inherited_hold(mut self, hold: Duration) -> Self {
+        self.inherited_until = Some(Instant::now() + hold);
+        self
+    }
+
     /// Feeds an event to the selection deferral, and ends it when that was the last wait.
     fn deferral_event(&mut self, event: impl FnOnce(&mut restarting::Deferral<IpAddr>) -> Option<restarting::Ended>) {
         if let Some(d) = self.deferral.as_mut() {
@@ -445,7 +462,7 @@ impl RibTask {
             if let Some(ended) = d.ended {
                 let _ = ended.send(());
             }
-            self.sweep_fib = true;
+            self.deferral_ended = true;
         }
     }
 
@@ -473,7 +490,13 @@ impl RibTask {
         let mut rpki_on = self.rpki.is_enabled();
         loop {
             let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| s.backlog()));
-            let next_timer = self.timers.values().chain(self.deferral.as_ref().map(|d| &d.until)).min().copied();
+            let next_timer = self
+                .timers
+                .values()
+                .chain(self.deferral.as_ref().map(|d| &d.until))
+                .chain(self.inherited_until.as_ref())
+                .min()
+                .copied();
             tokio::select! {
                 // Timers that are due go before events that arrived after them.
                 biased;
@@ -798,7 +821,8 @@ impl RibTask {
         }
         let changed = self.rib.take_changed();
         let touched = self.rib.take_touched();
-        if self.sweep_fib {
+        let deferral_ended = std::mem::take(&mut self.deferral_ended);
+        if deferral_ended {
             // Deferral just ended: every destination was learnt during it. One pass over the
             // tables in their order, rather than a lookup per changed prefix (1.28M random
             // accesses cost over a second).
@@ -815,8 +839,9 @@ impl RibTask {
                 }
             }
         }
-        let deferral_ended = std::mem::take(&mut self.sweep_fib);
-        if deferral_ended {
+        // Inherited kernel routes go only after the FIB has this round's table, on the same
+        // queue: nothing still chosen is ever deleted, not even for a moment.
+        if deferral_ended || std::mem::take(&mut self.sweep_due) {
             if let Some(fib) = &self.fib {
                 let _ = fib.send(crate::fib_task::FibCommand::SweepInherited).await;
             }
@@ -1151,6 +1176,11 @@ impl RibTask {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        if self.inherited_until.is_some_and(|t| t <= now) {
+            self.inherited_until = None;
+            // While deferring, the deferral's end sweeps (after the table it decided).
+            self.sweep_due = self.deferral.is_none();
+        }
         if self.deferral.as_ref().is_some_and(|d| d.until <= now) {
             self.deferral_event(|d| d.timer_expired());
         }

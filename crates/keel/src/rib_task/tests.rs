@@ -467,3 +467,146 @@ async fn a_new_next_hop_is_resolved_once_as_soon_as_it_is_seen() {
     }
     assert_eq!(resolved, vec![IpAddr::from([192, 0, 2, 9])], "asked once, for the neighbor's next hop");
 }
+
+/// A [`keel_fib::MemoryFib`] whose every change is also written to a shared log, so a test
+/// sees the order of kernel operations after the FIB task owns the table.
+struct Recording {
+    table: keel_fib::MemoryFib,
+    log: FibLog,
+}
+
+type FibLog = Arc<std::sync::Mutex<Vec<keel_fib::FibChange>>>;
+
+impl Recording {
+    /// A table holding `inherited` (via 192.0.2.9, on a connected /24) as an earlier keeld
+    /// left it, and the log of what is done to it from now on.
+    fn inherited(inherited: &[&str]) -> (Recording, FibLog) {
+        let mut table = keel_fib::MemoryFib::with_owned(inherited.iter().map(|p| {
+            let hop = keel_fib::NextHop::new(IpAddr::from([192, 0, 2, 9]));
+            keel_fib::FibRoute::new(p.parse().expect("prefix"), vec![hop])
+        }));
+        table.add_kernel_route(keel_fib::Resolution {
+            prefix: "192.0.2.0/24".parse().expect("prefix"),
+            gateway: None,
+            ifindex: Some(2),
+            metric: 0,
+            table: 254,
+            protocol: 2,
+        });
+        let log = FibLog::default();
+        (Recording { table, log: log.clone() }, log)
+    }
+}
+
+impl keel_fib::Fib for Recording {
+    async fn apply(&mut self, changes: &[keel_fib::FibChange]) -> Result<keel_fib::ApplyReport, keel_fib::FibError> {
+        self.log.lock().expect("log").extend_from_slice(changes);
+        self.table.apply(changes).await
+    }
+    async fn read_owned(&mut self) -> Result<Vec<keel_fib::FibRoute>, keel_fib::FibError> {
+        self.table.read_owned().await
+    }
+    async fn resolve(&mut self, addr: IpAddr) -> Result<Option<keel_fib::Resolution>, keel_fib::FibError> {
+        self.table.resolve(addr).await
+    }
+}
+
+/// keeld restarting with `inherited` in the kernel: a FIB
+/// task and a RIB task in selection deferral for `deferral`, started as the daemon does.
+async fn restarting_with_fib(inherited: &[&str], deferral: Duration, expected: Vec<IpAddr>) -> (Rig, FibLog) {
+    let (recording, log) = Recording::inherited(inherited);
+    let (tx, rx) = mpsc::channel(1024);
+    let (fib_tx, fib_rx) = mpsc::channel(64);
+    let forwarding = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut fib = crate::fib_task::FibTask::new(recording, tx.clone(), forwarding);
+    fib.inherit().await;
+    tokio::spawn(fib.run(fib_rx));
+    // The FIB is ready a little before the RIB, as in the daemon.
+    tokio::time::advance(Duration::from_millis(5)).await;
+    let restarting = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let task = RibTask::new(
+        KEEL_AS,
+        Ipv4Addr::new(192, 0, 2, 100),
+        Ipv4Addr::new(192, 0, 2, 100),
+        Default::default(),
+        Vec::new(),
+        Some(fib_tx),
+    )
+    .with_deferral(Some(deferral), restarting, expected, None)
+    .with_inherited_hold(deferral);
+    tokio::spawn(task.run(rx));
+    (Rig { tx }, log)
+}
+
+/// Issue 16, defect 1: when selection deferral ended by its timer (a GR neighbor slow to send
+/// End-of-RIB), the FIB task's own timer of the same length fired first and deleted every
+/// inherited kernel route, re-added milliseconds later. Fails on the code before the fix with
+/// 3 deletes.
+#[tokio::test(start_paused = true)]
+async fn restart_deferral_ended_by_timer_deletes_no_inherited_route() {
+    let a = Neighbor::new(1, 65001, false);
+    let inherited = ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.128/25"];
+    let (rig, log) = restarting_with_fib(&inherited, Duration::from_secs(120), vec![a.address]).await;
+    rig.send(a.up()).await;
+    rig.send(a.announce(&["198.51.100.0/24", "203.0.113.0/24"], &[65001], vec![])).await;
+    rig.routes().await;
+    // No End-of-RIB from a: the deferral ends by its timer.
+    for _ in 0..130 {
+        advance(1).await;
+    }
+    rig.routes().await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let log = log.lock().expect("log").clone();
+    let deleted: Vec<String> = log
+        .iter()
+        .filter_map(|c| match c {
+            keel_fib::FibChange::Delete(p) => Some(p.to_string()),
+            _ => None,
+        })
+        .collect();
+    let upserted = log.iter().filter(|c| matches!(c, keel_fib::FibChange::Upsert(_))).count();
+    assert_eq!(deleted, vec!["192.0.2.128/25"], "only the route no longer chosen goes");
+    assert_eq!(upserted, 0, "the two routes chosen again stay untouched");
+}
+
+/// Without a deferral (helper only), inherited routes stay for the hold and then only the ones
+/// not chosen again go: the sweep follows the table.
+#[tokio::test(start_paused = true)]
+async fn inherited_routes_not_chosen_again_go_after_the_hold() {
+    let a = Neighbor::new(1, 65001, false);
+    let inherited = ["198.51.100.0/24", "192.0.2.128/25"];
+    let (recording, log) = Recording::inherited(&inherited);
+    let (tx, rx) = mpsc::channel(1024);
+    let (fib_tx, fib_rx) = mpsc::channel(64);
+    let mut fib =
+        crate::fib_task::FibTask::new(recording, tx.clone(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    fib.inherit().await;
+    tokio::spawn(fib.run(fib_rx));
+    let task = RibTask::new(
+        KEEL_AS,
+        Ipv4Addr::new(192, 0, 2, 100),
+        Ipv4Addr::new(192, 0, 2, 100),
+        Default::default(),
+        Vec::new(),
+        Some(fib_tx),
+    )
+    .with_inherited_hold(Duration::from_secs(120));
+    tokio::spawn(task.run(rx));
+    let rig = Rig { tx };
+    rig.send(a.up()).await;
+    rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
+    rig.routes().await;
+    advance(60).await;
+    rig.routes().await;
+    assert!(log.lock().expect("log").is_empty(), "nothing moves before the hold ends");
+    advance(61).await;
+    rig.routes().await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let log = log.lock().expect("log").clone();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(matches!(&log[0], keel_fib::FibChange::Delete(p) if p.to_string() == "192.0.2.128/25"), "{log:?}");
+}
