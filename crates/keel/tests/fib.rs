@@ -10,85 +10,9 @@
 
 mod common;
 
+use common::netns::Lab;
 use common::*;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Two namespaces joined by a veth pair; deleted on drop.
-struct Lab {
-    r: String,
-    h: String,
-}
-
-impl Lab {
-    fn new(tag: &str) -> Lab {
-        let id = std::process::id() % 100_000;
-        let lab = Lab { r: format!("keel-{tag}-r-{id}"), h: format!("keel-{tag}-h-{id}") };
-        for ns in [&lab.r, &lab.h] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
-            ip(&["netns", "add", ns]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        ip(&["-n", &lab.r, "link", "add", "va", "type", "veth", "peer", "name", "vb"]);
-        ip(&["-n", &lab.r, "link", "set", "vb", "netns", &lab.h]);
-        ip(&["-n", &lab.r, "addr", "add", "192.0.2.1/24", "dev", "va"]);
-        ip(&["-n", &lab.r, "link", "set", "va", "up"]);
-        ip(&["-n", &lab.h, "addr", "add", "192.0.2.2/24", "dev", "vb"]);
-        ip(&["-n", &lab.h, "link", "set", "vb", "up"]);
-        ip(&["-n", &lab.h, "addr", "add", "198.51.100.1/32", "dev", "lo"]);
-        lab
-    }
-
-    fn keel_routes(&self) -> String {
-        ip(&["-n", &self.r, "route", "show", "proto", "186"])
-    }
-
-    fn ping(&self, to: &str) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.r, "ping", "-c", "1", "-W", "1", to])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    /// Starts keeld inside namespace r.
-    fn keeld(&self, name: &str, config: &str) -> Keeld {
-        let dir = std::env::temp_dir().join(format!("keel-fibtest-{}-{name}", self.r));
-        let _ = std::fs::create_dir_all(&dir);
-        let config = config.replace("DIR", &dir.display().to_string());
-        start_in_netns(&self.r, dir, &config)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in [&self.r, &self.h] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn start_in_netns(ns: &str, dir: PathBuf, config: &str) -> Keeld {
-    let path = dir.join("keel.toml");
-    std::fs::write(&path, config).unwrap();
-    let log = std::fs::File::create(dir.join("keeld.log")).unwrap();
-    let child = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_keeld"), "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start keeld in the namespace");
-    Keeld { child, dir }
-}
 
 const A: &str = r#"[global]
 asn = 65001
