@@ -2,6 +2,8 @@
 //! its own temporary directory, run the CLI, poll with a deadline.
 #![allow(dead_code)]
 
+pub mod session;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
