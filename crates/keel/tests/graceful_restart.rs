@@ -197,3 +197,88 @@ fn new_connection_while_established_is_a_restart() {
     assert!(n["last_notification_sent"].is_null(), "{n}");
     let _ = rt.block_on(wr1.keepalive());
 }
+
+/// Issue 16, defect 2: a connection from a graceful-restart neighbor's address that sends no
+/// OPEN (a port check, a half-written header) is no restart (RFC 4724 §4.2 keys the restart on
+/// a new OPEN). keeld used to drop the Established session 200 ms after such a connect, without
+/// a NOTIFICATION, and mark the neighbor's routes stale.
+#[test]
+fn bare_connection_does_not_reset_graceful_restart_neighbor() {
+    let a = keeld_with("grbare", 84, 65084, &[Neighbor { last: 85, asn: 65085, extra: ALL }], "", &[]);
+    wait_for("a's API", || json(&a.api(), &["show", "neighbors", "--json"]));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = session::speaker_config(85, 84, Some(gr_cap()));
+    let s = rt.block_on(session::keep_session(&cfg, &session::announce(85, "198.51.100.0/24")));
+    let n = wait_for("route received", || {
+        Some(neighbor(&a.api(), "127.0.0.85")).filter(|n| n["state"] == "established" && n["received_prefixes"] == 1)
+    });
+    assert_eq!(n["established_transitions"], 1, "{n}");
+    assert!(n["graceful_restart"]["remote"].is_object(), "GR negotiated: {n}");
+
+    // Connections that send nothing, half a marker, a marker without length and type. Each
+    // is answered (keeld's OPEN, or the close of one a newer connection replaced) before the
+    // next: the neighbor task has seen them all.
+    let marker = [0xffu8; 16];
+    let conns = rt.block_on(async {
+        let mut conns = Vec::new();
+        for bytes in [&[][..], &marker[..8], &marker[..], &[][..]] {
+            let mut c = session::bare_connect(85, 84, bytes).await;
+            session::read_some(&mut c, 19).await;
+            conns.push(c);
+        }
+        conns
+    });
+
+    // The old code took the session down 200 ms after such a connect: watch well past that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let mut checks = 0;
+    while std::time::Instant::now() < deadline || checks < 5 {
+        let n = neighbor(&a.api(), "127.0.0.85");
+        assert_eq!(n["state"], "established", "{n}");
+        assert_eq!(n["established_transitions"], 1, "session reset by a bare connection: {n}");
+        assert_eq!(n["stale_prefixes"], 0, "{n}");
+        assert_eq!(n["graceful_restart"]["helper_active"], false, "{n}");
+        assert_eq!(n["received_prefixes"], 1, "{n}");
+        assert!(routes(&a.api(), &["--stale"]).is_empty());
+        checks += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!s.ended.is_finished(), "keeld closed the Established connection");
+    drop(conns);
+}
+
+/// The other side of the same rule: a real new OPEN from the neighbor on a second connection
+/// while the first one still stands is a restart (RFC 4724 §4.2): the old connection closes
+/// without a NOTIFICATION, the routes are kept as stale until End-of-RIB on the new session.
+#[test]
+fn new_open_on_second_connection_keeps_routes_stale_until_end_of_rib() {
+    let a = keeld_with("gropen", 86, 65086, &[Neighbor { last: 87, asn: 65087, extra: ALL }], "", &[]);
+    wait_for("a's API", || json(&a.api(), &["show", "neighbors", "--json"]));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = session::speaker_config(87, 86, Some(gr_cap()));
+    let first = rt.block_on(session::keep_session(&cfg, &session::announce(87, "198.51.100.0/24")));
+    wait_for("route received", || {
+        Some(neighbor(&a.api(), "127.0.0.87")).filter(|n| n["state"] == "established" && n["received_prefixes"] == 1)
+    });
+
+    // The neighbor "rebooted": a new session, no routes yet.
+    let second = rt.block_on(session::keep_session(&cfg, &[]));
+    let n = wait_for("restart handled", || {
+        Some(neighbor(&a.api(), "127.0.0.87"))
+            .filter(|n| n["established_transitions"] == 2 && n["state"] == "established")
+    });
+    assert_eq!(n["stale_prefixes"], 1, "routes kept as stale: {n}");
+    assert_eq!(n["graceful_restart"]["helper_active"], true, "{n}");
+    assert_eq!(routes(&a.api(), &["--stale"]).len(), 1);
+    let notified = rt.block_on(async { tokio::time::timeout(Duration::from_secs(20), first.ended).await });
+    assert_eq!(notified.ok().and_then(|r| r.ok()), Some(false), "old connection closed without a NOTIFICATION");
+
+    // End-of-RIB on the new session ends the helper's work.
+    second.send(session::announce(87, "198.51.100.0/24"));
+    let n = wait_for("helper done", || {
+        Some(neighbor(&a.api(), "127.0.0.87")).filter(|n| n["graceful_restart"]["helper_active"] == false)
+    });
+    assert_eq!((n["stale_prefixes"].as_u64(), n["received_prefixes"].as_u64()), (Some(0), Some(1)), "{n}");
+    assert!(n["last_notification_sent"].is_null(), "{n}");
+    assert!(!second.ended.is_finished());
+}

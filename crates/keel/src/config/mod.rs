@@ -245,6 +245,11 @@ pub struct Neighbor {
     /// (at least twice the hold time; default 480 s).
     #[serde(default)]
     pub send_hold_time: Option<u32>,
+    /// Seconds a new connection may take to send its OPEN (RFC 4271 §8.2.2: the hold timer
+    /// in OpenSent is "a large value", 4 minutes suggested; default 240). It bounds a
+    /// connection from the neighbor's address that never speaks.
+    #[serde(default)]
+    pub open_hold_time: Option<Spanned<u16>>,
     #[serde(default = "default_hold_time")]
     pub hold_time: Spanned<u16>,
     #[serde(default)]
@@ -479,6 +484,9 @@ impl Config {
                     "hold_time must be 0 or at least 3 seconds (RFC 4271 §4.2)".into(),
                 ));
             }
+            if let Some(t) = n.open_hold_time.as_ref().filter(|t| *t.get_ref() == 0) {
+                return Err(err(t.span(), "open_hold_time must be at least 1 second (RFC 4271 §8.2.2)".into()));
+            }
             for f in n.families.iter().flatten() {
                 f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
             }
@@ -610,6 +618,8 @@ mod tests {
         assert!(e.message.contains("4095"), "{e}");
         let e = error(&format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nhold_time = 2\n"));
         assert_eq!((e.line, e.field.as_str()), (7, "neighbor.hold_time"), "{e}");
+        let e = error(&format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nopen_hold_time = 0\n"));
+        assert_eq!((e.line, e.field.as_str()), (7, "neighbor.open_hold_time"), "{e}");
         let e = error(&format!(
             "{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nfamilies = [\"ipv5-unicast\"]\n"
         ));

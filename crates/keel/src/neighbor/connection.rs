@@ -51,6 +51,9 @@ pub struct Connection {
     pub remote_open: Option<keel_wire::Open>,
     /// A KEEPALIVE arrived after the OPEN (while the connection waited aside).
     pub keepalive_seen: bool,
+    /// When the connection was set up: a connection waiting aside without an OPEN is closed
+    /// an OpenSent hold time after it (RFC 4271 §8.2.2).
+    pub since: tokio::time::Instant,
     /// When the write in progress started (milliseconds since `epoch`), 0 when idle: a peer
     /// that stops reading leaves it set (RFC 9687 send hold timer).
     busy_since: Arc<AtomicU64>,
@@ -83,6 +86,7 @@ impl Connection {
             open_sent: false,
             remote_open: None,
             keepalive_seen: false,
+            since: tokio::time::Instant::now(),
             busy_since,
             epoch,
         })

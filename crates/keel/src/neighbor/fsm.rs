@@ -159,8 +159,8 @@ pub struct Fsm {
     enabled: bool,
 }
 
-/// FSM Error subcodes (RFC 6608 §4).
-fn fsm_error(state: State) -> Notification {
+/// FSM Error subcodes (RFC 6608 §4): the NOTIFICATION for a message `state` does not expect.
+pub fn fsm_error(state: State) -> Notification {
     let sub = match state {
         State::OpenSent => 1,
         State::OpenConfirm => 2,
@@ -204,8 +204,10 @@ impl Fsm {
         self.negotiated.as_ref()
     }
 
-    /// Checks a received OPEN against the configuration (RFC 4271 §6.2, RFC 6286 §2.2).
-    fn check_open(&self, open: &Open) -> Result<(), Notification> {
+    /// Checks a received OPEN against the configuration (RFC 4271 §6.2, RFC 6286 §2.2); what
+    /// the decoder already refuses (version, hold time, a zero BGP Identifier) is not repeated.
+    /// Also used on a second connection before it may replace the session (RFC 4724 §4.2).
+    pub fn check_open(&self, open: &Open) -> Result<(), Notification> {
         if open.asn() != self.settings.peer_as {
             return Err(Notification::new(code::OPEN_MESSAGE, open_err::BAD_PEER_AS, Vec::new()));
         }

@@ -42,6 +42,8 @@ pub struct NeighborConfig {
     pub connect_retry: Duration,
     /// RFC 9687 send hold time floor, seconds (default 480).
     pub send_hold_time: u32,
+    /// Hold time until the OPEN on a new connection (RFC 4271 §8.2.2, default 4 minutes).
+    pub open_hold: Duration,
 }
 
 impl NeighborConfig {
@@ -100,6 +102,7 @@ impl NeighborConfig {
                     llgr_partial_deployment,
                     connect_retry: Duration::from_secs(n.connect_retry_time.unwrap_or(5).into()),
                     send_hold_time: n.send_hold_time.unwrap_or(480),
+                    open_hold: Duration::from_secs(n.open_hold_time.as_ref().map_or(240, |t| *t.get_ref()).into()),
                 }
             })
             .collect()

@@ -5,10 +5,14 @@
 //! Connection collisions (RFC 4271 §6.8): an incoming connection that arrives while our own is
 //! in OpenSent/OpenConfirm is kept aside; we send our OPEN on it, and once both sides' BGP
 //! Identifiers are known the connection initiated by the higher Identifier wins, the other
-//! gets Cease/Connection Collision Resolution. A new connection while Established is refused.
+//! gets Cease/Connection Collision Resolution. A new connection while Established is refused
+//! with the same Cease, except from a graceful-restart neighbor: that one waits aside, and only
+//! a valid OPEN on it means the neighbor restarted (RFC 4724 §4.2). A connection that waits
+//! aside is in OpenSent (keel's OPEN went out on it): it gets the OpenSent hold time to send its
+//! OPEN, and whatever goes wrong on it closes it alone (RFC 4271 §8.2.2), never the session.
 
 use super::connection::{ConnEvent, Connection, Out};
-use super::fsm::{Action, DownReason, Event, Fsm, Settings, State, Timer};
+use super::fsm::{fsm_error, Action, DownReason, Event, Fsm, Settings, State, Timer};
 use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
@@ -31,7 +35,8 @@ use tracing::{debug, info, warn};
 /// selection deferral.
 const DOWN_GRACE: Duration = Duration::from_secs(15);
 
-/// How long a new connection waits aside while the old session might still be ending.
+/// How long a new connection waits aside, once its OPEN arrived, while the old session might
+/// still be ending (its NOTIFICATION or FIN is read first, RFC 4724 §4.2).
 const RESTART_CHECK: Duration = Duration::from_millis(200);
 
 /// Why keel itself ends a session; the Cease it sends depends on what was negotiated.
@@ -101,7 +106,7 @@ pub fn spawn(
         peer_as: config.asn,
         passive: config.passive,
         connect_retry: config.connect_retry,
-        open_hold: Duration::from_secs(240),
+        open_hold: config.open_hold,
         idle_hold_min: Duration::from_secs(1),
         idle_hold_max: Duration::from_secs(60),
     };
@@ -140,7 +145,8 @@ struct NeighborTask {
     transport: Transport,
     fsm: Fsm,
     main: Option<Connection>,
-    /// A second connection during a collision (RFC 4271 §6.8).
+    /// A second connection: during a collision (RFC 4271 §6.8), or from a graceful-restart
+    /// neighbor while Established (RFC 4724 §4.2).
     pending: Option<Connection>,
     /// The outgoing connection attempt, by connection id.
     connecting: Option<(u64, JoinHandle<()>)>,
@@ -159,8 +165,8 @@ struct NeighborTask {
     /// Whether this neighbor has been Established since keeld started.
     ever_established: bool,
     started: Instant,
-    /// A new connection arrived while Established: when this passes and the old session
-    /// still stands, the neighbor restarted (RFC 4724 §4.2).
+    /// A valid OPEN arrived on a new connection while Established: when this passes and the
+    /// old session still stands, the neighbor restarted (RFC 4724 §4.2).
     restart_check: Option<Instant>,
 }
 
@@ -172,7 +178,9 @@ impl NeighborTask {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::Receiver<(u64, ConnEvent)>) {
         self.fsm_event(Event::ManualStart).await;
         loop {
-            let next = self.timers.values().chain(self.restart_check.as_ref()).min().copied();
+            let pending_hold = self.pending_hold();
+            let next =
+                self.timers.values().chain(self.restart_check.as_ref()).chain(pending_hold.as_ref()).min().copied();
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Shutdown { kind, done }) => {
@@ -194,11 +202,21 @@ impl NeighborTask {
         }
     }
 
+    /// When the connection waiting aside must have sent its OPEN: the OpenSent hold time
+    /// after it came (RFC 4271 §8.2.2), so one that never speaks does not stay forever.
+    fn pending_hold(&self) -> Option<Instant> {
+        self.pending.as_ref().filter(|p| p.remote_open.is_none()).map(|p| p.since + self.fsm.settings.open_hold)
+    }
+
     async fn fire_timers(&mut self) {
         let now = Instant::now();
         if self.restart_check.is_some_and(|t| t <= now) {
             self.restart_check = None;
             self.restarted().await;
+        }
+        if self.pending_hold().is_some_and(|t| t <= now) {
+            // RFC 4271 §8.2.2: HoldTimer_Expires in OpenSent, on that connection only.
+            self.refuse_pending(Notification::new(code::HOLD_TIMER_EXPIRED, 0, Vec::new()), "no OPEN in time");
         }
         let due: Vec<Timer> = self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();
         for t in due {
@@ -327,28 +345,30 @@ impl NeighborTask {
                     self.refuse(conn, Fsm::collision_cease());
                     return;
                 }
-                // RFC 4724 §4.2: a new connection from a graceful-restart neighbor while the
-                // old one looks Established means it restarted. What the old connection still
-                // holds (a NOTIFICATION, a FIN) is read first: the new connection waits aside
-                // for a moment, and takes over when the old session ends on its own.
+                // RFC 4724 §4.2: a new OPEN from a graceful-restart neighbor while the old
+                // session looks Established means it restarted; a connection alone proves
+                // nothing (a port check from the neighbor router, a half-open attempt). It
+                // waits aside until its OPEN (`pending_message`); a newer one replaces it.
                 if let Some(old) = self.pending.take() {
                     old.close();
                 }
+                self.restart_check = None;
                 let mut conn = conn;
                 self.send_open(&mut conn);
                 self.pending = Some(conn);
-                self.restart_check = Some(Instant::now() + RESTART_CHECK);
             }
         }
     }
 
-    /// The old session still stands after [`RESTART_CHECK`]: drop it without a NOTIFICATION,
-    /// keep the neighbor's routes (helper), carry on with the new connection.
+    /// The old session still stands [`RESTART_CHECK`] after a valid OPEN on the new connection:
+    /// drop it without a NOTIFICATION, keep the neighbor's routes (helper), carry on with the
+    /// new connection (RFC 4724 §4.2).
     async fn restarted(&mut self) {
-        if self.fsm.state() != State::Established || self.pending.is_none() {
+        let opened = self.pending.as_ref().is_some_and(|p| p.remote_open.is_some());
+        if self.fsm.state() != State::Established || !opened {
             return;
         }
-        info!(neighbor = %self.address(), "new connection while Established: neighbor restarted");
+        info!(neighbor = %self.address(), "new OPEN while Established: neighbor restarted");
         if let Some(old) = self.main.take() {
             old.close();
         }
@@ -372,6 +392,15 @@ impl NeighborTask {
             if keepalive {
                 self.fsm_event(Event::KeepaliveReceived).await;
             }
+        }
+    }
+
+    /// Closes the connection waiting aside with `n`; the session on the main connection is
+    /// not touched.
+    fn refuse_pending(&mut self, n: Notification, why: &str) {
+        if let Some(p) = self.pending.take() {
+            debug!(neighbor = %self.address(), remote = %p.remote, reason = why, notification = %n.describe(), "second connection closed");
+            self.refuse(p, n);
         }
     }
 
@@ -454,8 +483,9 @@ impl NeighborTask {
             ConnEvent::HeaderError(e) => {
                 if is_main {
                     self.fsm_event(Event::MessageError(e)).await;
-                } else if let Some(p) = self.pending.take() {
-                    p.close();
+                } else {
+                    // RFC 4271 §6.1: Message Header Error, on that connection only.
+                    self.refuse_pending(Notification::from_error(&e), "bad message header");
                 }
             }
             ConnEvent::Closed(why) => {
@@ -541,24 +571,47 @@ impl NeighborTask {
         }
     }
 
+    /// A message on the connection waiting aside, which is in OpenSent until its OPEN and in
+    /// OpenConfirm after (RFC 4271 §8.2.2). Whatever is wrong with it closes that connection
+    /// alone, with the NOTIFICATION the FSM would send; the main session is not touched.
     async fn pending_message(&mut self, decoded: Result<Message, keel_wire::WireError>) {
+        let Some(has_open) = self.pending.as_ref().map(|p| p.remote_open.is_some()) else { return };
         match decoded {
-            Ok(Message::Open(open)) => {
+            Ok(Message::Open(open)) if !has_open => {
+                // RFC 4271 §6.2 checks before this OPEN may cost the session anything.
+                if let Err(n) = self.fsm.check_open(&open) {
+                    info!(neighbor = %self.address(), asn = open.asn(), router_id = %open.router_id, "OPEN on a second connection refused");
+                    return self.refuse_pending(n, "OPEN refused");
+                }
                 if let Some(p) = self.pending.as_mut() {
                     p.remote_open = Some(open);
                 }
-                self.resolve_collision().await;
-            }
-            Ok(Message::Keepalive) => {
-                if let Some(p) = self.pending.as_mut() {
-                    p.keepalive_seen = p.remote_open.is_some();
+                if self.fsm.state() == State::Established {
+                    // RFC 4724 §4.2: the neighbor restarted, unless the old connection ends
+                    // on its own in the meantime (then the new one simply takes over).
+                    debug!(neighbor = %self.address(), "OPEN on a new connection while Established");
+                    self.restart_check = Some(Instant::now() + RESTART_CHECK);
+                } else {
+                    self.resolve_collision().await;
                 }
             }
-            _ => {
+            Ok(Message::Keepalive) if has_open => {
+                if let Some(p) = self.pending.as_mut() {
+                    p.keepalive_seen = true;
+                }
+            }
+            Ok(Message::Notification(n)) => {
+                debug!(neighbor = %self.address(), notification = %n.describe(), "NOTIFICATION on a second connection");
                 if let Some(p) = self.pending.take() {
                     p.close();
                 }
             }
+            // RFC 6608 §4: an unexpected message in OpenSent / OpenConfirm.
+            Ok(_) => {
+                let state = if has_open { State::OpenConfirm } else { State::OpenSent };
+                self.refuse_pending(fsm_error(state), "unexpected message");
+            }
+            Err(e) => self.refuse_pending(Notification::from_error(&e), "malformed message"),
         }
     }
 
