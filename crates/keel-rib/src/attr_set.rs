@@ -46,6 +46,13 @@ impl AttrTable {
         self.len = self.sets.values().map(|b| b.len()).sum();
     }
 
+    /// Gives the table's unused capacity back (after [`purge`](Self::purge) removed many).
+    pub fn shrink(&mut self) {
+        if self.sets.capacity() > 2 * self.sets.len() + 64 {
+            self.sets.shrink_to_fit();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

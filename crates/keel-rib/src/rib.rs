@@ -721,6 +721,29 @@ impl Rib {
         self.len() == 0
     }
 
+    /// Gives back what large removals left unused: hash tables at under half their capacity
+    /// shrink to fit (a `HashMap` never shrinks by itself), attribute sets no path uses any
+    /// more are dropped. Costs a pass over the tables: call it after the RIB shrank a lot,
+    /// not per withdrawal.
+    pub fn shrink(&mut self) {
+        fn fit<K: std::hash::Hash + Eq, V>(t: &mut HashMap<K, V>) {
+            if t.capacity() > 2 * t.len() + 64 {
+                t.shrink_to_fit();
+            }
+        }
+        for (_, t) in &mut self.tables {
+            fit(t);
+        }
+        for p in self.peers.values_mut() {
+            fit(&mut p.pre_policy);
+        }
+        fit(&mut self.next_hops);
+        self.changed.shrink_to_fit();
+        self.touched.shrink_to_fit();
+        self.attrs.purge();
+        self.attrs.shrink();
+    }
+
     /// Per family, the number of stale paths of `peer` (LLGR-stale ones included) and of
     /// LLGR-stale ones, from counts kept as paths come and go (no walk: the API asks often).
     pub fn stale_counts(&self, peer: PeerId) -> Vec<(Family, StaleCount)> {

@@ -353,7 +353,13 @@ pub struct RibTask {
     rpki: crate::rpki::Rpki,
     /// Next hops the FIB was asked to resolve ([`FibCommand::Resolve`]).
     resolving: FxHashSet<IpAddr>,
+    /// The most destinations the RIB held since memory was last given back.
+    high_water: usize,
 }
+
+/// A RIB that held at least this many destinations and lost half of them gives the memory
+/// back ([`RibTask::give_back_memory`]).
+const SHRINK_FROM: usize = 20_000;
 
 /// keel's own restart (RFC 4724 §4.1): route selection, advertisement and kernel changes wait
 /// for the [`restarting::Deferral`] to end, or for `until`.
@@ -391,6 +397,7 @@ impl RibTask {
             chains: HashMap::new(),
             rpki: crate::rpki::Rpki::disabled(local_asn),
             resolving: FxHashSet::default(),
+            high_water: 0,
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
@@ -518,7 +525,32 @@ impl RibTask {
                 },
             }
             self.propagate().await;
+            self.give_back_memory();
         }
+    }
+
+    /// After a large withdrawal (a leaking neighbor's flood withdrawn, a full-table session
+    /// lost without GR) the tables keep their capacity and the allocator keeps the freed
+    /// pages: keeld would stay at its peak size for good. Once the RIB is down to half of
+    /// its high-water mark, shrink the tables and hand free heap pages back to the system.
+    /// Halving each time keeps the cost (a pass over what is left) in proportion to what
+    /// was removed.
+    fn give_back_memory(&mut self) {
+        let len = self.rib.len();
+        self.high_water = self.high_water.max(len);
+        if self.high_water < SHRINK_FROM || len > self.high_water / 2 {
+            return;
+        }
+        let before = self.high_water;
+        self.high_water = len;
+        self.rib.shrink();
+        for s in self.peers.values_mut().filter_map(|p| p.session.as_mut()) {
+            s.sent.shrink_to_fit();
+            s.pending.shrink_to_fit();
+            s.ordered.shrink_to_fit();
+        }
+        release_free_heap();
+        debug!(from = before, to = len, "RIB shrank: memory given back");
     }
 
     fn handle(&mut self, ev: RibEvent) {
@@ -1330,3 +1362,14 @@ pub fn family_of(p: &Prefix) -> Family {
 
 #[cfg(test)]
 mod tests;
+
+/// Returns free heap pages to the system. glibc's allocator keeps what `free` released
+/// (trimming only the top of the heap, and only past a threshold); `malloc_trim(0)` releases
+/// free pages anywhere in every arena.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
