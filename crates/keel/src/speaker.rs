@@ -105,7 +105,9 @@ pub async fn accept(
     handshake(cfg, stream).await
 }
 
-async fn handshake(
+/// Completes the session on a connection the caller opened itself (to set socket options
+/// such as a small receive buffer first), like [`connect`].
+pub async fn handshake(
     cfg: &SpeakerConfig,
     stream: tokio::net::TcpStream,
 ) -> io::Result<(SessionReader, SessionWriter, Open)> {

@@ -241,10 +241,11 @@ pub struct Neighbor {
     /// Seconds between outgoing connection attempts (RFC 4271 §10 ConnectRetryTime).
     #[serde(default)]
     pub connect_retry_time: Option<u16>,
-    /// RFC 9687: close the session when the neighbor has not read anything for this long
-    /// (at least twice the hold time; default 480 s).
+    /// RFC 9687 SendHoldTime, seconds: close the session when the neighbor has taken nothing
+    /// keel sent it for this long (default 480 s; the timer uses at least twice the negotiated
+    /// hold time). 0 turns the timer off; otherwise it must exceed `hold_time` (§4.4).
     #[serde(default)]
-    pub send_hold_time: Option<u32>,
+    pub send_hold_time: Option<Spanned<u32>>,
     /// Seconds a new connection may take to send its OPEN (RFC 4271 §8.2.2: the hold timer
     /// in OpenSent is "a large value", 4 minutes suggested; default 240). It bounds a
     /// connection from the neighbor's address that never speaks.
@@ -487,6 +488,19 @@ impl Config {
             if let Some(t) = n.open_hold_time.as_ref().filter(|t| *t.get_ref() == 0) {
                 return Err(err(t.span(), "open_hold_time must be at least 1 second (RFC 4271 §8.2.2)".into()));
             }
+            // RFC 9687 §4.4: a non-zero SendHoldTime MUST be greater than the HoldTime (zero
+            // stops the timer, §4.3). Against the configured hold time: the negotiated one is
+            // never larger.
+            if let Some(t) = n.send_hold_time.as_ref().filter(|t| *t.get_ref() != 0 && *t.get_ref() <= u32::from(h)) {
+                return Err(err(
+                    t.span(),
+                    format!(
+                        "send_hold_time {} must be greater than hold_time {h} (RFC 9687 §4.4), or 0 to turn \
+                         the send hold timer off",
+                        t.get_ref()
+                    ),
+                ));
+            }
             for f in n.families.iter().flatten() {
                 f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
             }
@@ -590,6 +604,7 @@ pub fn unprivileged(mut c: Config) -> Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::neighbor::NeighborConfig;
 
     fn error(text: &str) -> ConfigError {
         Config::parse(text, "t.toml").expect_err("config should be rejected")
@@ -630,6 +645,27 @@ mod tests {
         assert_eq!((e.line, e.field.as_str()), (2, "global.asn"), "{e}");
         let e = error("[global]\nasn = 65001\nrouter_id = \"nope\"\n");
         assert_eq!(e.line, 3, "{e}");
+    }
+
+    #[test]
+    fn send_hold_time_must_exceed_the_hold_time() {
+        let base =
+            "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\n";
+        // RFC 9687 §4.4, against the default hold time (90 s) and a configured one.
+        let e = error(&format!("{base}send_hold_time = 1\n"));
+        assert_eq!(
+            e.to_string(),
+            "t.toml:7: neighbor.send_hold_time: send_hold_time 1 must be greater than hold_time 90 \
+             (RFC 9687 §4.4), or 0 to turn the send hold timer off"
+        );
+        let e = error(&format!("{base}hold_time = 3\nsend_hold_time = 3\n"));
+        assert_eq!((e.line, e.field.as_str()), (8, "neighbor.send_hold_time"), "{e}");
+        assert!(e.message.contains("greater than hold_time 3"), "{e}");
+        let sht = |text: &str| Config::parse(text, "t.toml").map(|c| NeighborConfig::from_config(&c)[0].send_hold_time);
+        assert_eq!(sht(&format!("{base}hold_time = 3\nsend_hold_time = 4\n")), Ok(4));
+        assert_eq!(sht(&format!("{base}send_hold_time = 0\n")), Ok(0), "0 turns the timer off (§4.3)");
+        assert_eq!(sht(&format!("{base}hold_time = 0\nsend_hold_time = 1\n")), Ok(1));
+        assert_eq!(sht(base), Ok(480), "RFC 9687 §6: 8 minutes");
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub struct NeighborConfig {
     /// RFC 9494 §4.6: LLGR-stale routes to this neighbor even without LLGR (internal only).
     pub llgr_partial_deployment: bool,
     pub connect_retry: Duration,
-    /// RFC 9687 send hold time floor, seconds (default 480).
+    /// RFC 9687 SendHoldTime, seconds (default 480, 0 = off); the timer uses at least twice
+    /// the negotiated hold time ([`task::send_hold_limit`]).
     pub send_hold_time: u32,
     /// Hold time until the OPEN on a new connection (RFC 4271 §8.2.2, default 4 minutes).
     pub open_hold: Duration,
@@ -101,7 +102,8 @@ impl NeighborConfig {
                     llgr_max_stale_time,
                     llgr_partial_deployment,
                     connect_retry: Duration::from_secs(n.connect_retry_time.unwrap_or(5).into()),
-                    send_hold_time: n.send_hold_time.unwrap_or(480),
+                    // RFC 9687 §6: 8 minutes unless configured.
+                    send_hold_time: n.send_hold_time.as_ref().map_or(480, |t| *t.get_ref()),
                     open_hold: Duration::from_secs(n.open_hold_time.as_ref().map_or(240, |t| *t.get_ref()).into()),
                 }
             })

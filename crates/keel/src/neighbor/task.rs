@@ -39,6 +39,22 @@ const DOWN_GRACE: Duration = Duration::from_secs(15);
 /// still be ending (its NOTIFICATION or FIN is read first, RFC 4724 §4.2).
 const RESTART_CHECK: Duration = Duration::from_millis(200);
 
+/// How often an Established session's send hold timer is checked (RFC 9687), on a tick of its
+/// own: the keepalive timer's follows the hold time (every 30 s at 90 s) and would make the
+/// expiry that late.
+const SEND_HOLD_CHECK: Duration = Duration::from_secs(1);
+
+/// The RFC 9687 SendHoldTime of a session, `None` when the timer does not run: §4.3 stops it
+/// when the SendHoldTime or the negotiated HoldTime is zero. Otherwise the configured value
+/// (default 8 minutes), and at least twice the negotiated HoldTime: §6's default is the
+/// greater of the two.
+pub fn send_hold_limit(send_hold_time: u32, negotiated_hold_time: u16) -> Option<Duration> {
+    if send_hold_time == 0 || negotiated_hold_time == 0 {
+        return None;
+    }
+    Some(Duration::from_secs(u64::from(send_hold_time).max(2 * u64::from(negotiated_hold_time))))
+}
+
 /// Why keel itself ends a session; the Cease it sends depends on what was negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopKind {
@@ -133,6 +149,7 @@ pub fn spawn(
         forwarding,
         restarting,
         restart_check: None,
+        send_hold_check: None,
         ever_established: false,
         started: Instant::now(),
     };
@@ -168,6 +185,8 @@ struct NeighborTask {
     /// A valid OPEN arrived on a new connection while Established: when this passes and the
     /// old session still stands, the neighbor restarted (RFC 4724 §4.2).
     restart_check: Option<Instant>,
+    /// Next look at the send hold timer, while Established.
+    send_hold_check: Option<Instant>,
 }
 
 impl NeighborTask {
@@ -179,8 +198,14 @@ impl NeighborTask {
         self.fsm_event(Event::ManualStart).await;
         loop {
             let pending_hold = self.pending_hold();
-            let next =
-                self.timers.values().chain(self.restart_check.as_ref()).chain(pending_hold.as_ref()).min().copied();
+            let next = self
+                .timers
+                .values()
+                .chain(self.restart_check.as_ref())
+                .chain(pending_hold.as_ref())
+                .chain(self.send_hold_check.as_ref())
+                .min()
+                .copied();
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Shutdown { kind, done }) => {
@@ -218,6 +243,10 @@ impl NeighborTask {
             // RFC 4271 §8.2.2: HoldTimer_Expires in OpenSent, on that connection only.
             self.refuse_pending(Notification::new(code::HOLD_TIMER_EXPIRED, 0, Vec::new()), "no OPEN in time");
         }
+        if self.send_hold_check.is_some_and(|t| t <= now) {
+            self.send_hold_check = None;
+            self.check_send_hold().await;
+        }
         let due: Vec<Timer> = self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();
         for t in due {
             self.timers.remove(&t);
@@ -227,21 +256,39 @@ impl NeighborTask {
                 Timer::Keepalive => Event::KeepaliveTimerExpires,
                 Timer::IdleHold => Event::AutomaticStart,
             };
-            // RFC 9687 §3: checked at each keepalive tick.
-            if t == Timer::Keepalive && self.send_hold_expired() {
-                warn!(neighbor = %self.address(), "send hold timer expired: the neighbor stopped reading");
-                self.fsm_event(Event::SendHoldTimerExpires).await;
-                continue;
-            }
             self.fsm_event(ev).await;
         }
     }
 
-    /// RFC 9687 §3: the larger of 8 minutes and twice the negotiated hold time.
-    fn send_hold_expired(&self) -> bool {
-        let hold = self.fsm.negotiated().map_or(0, |n| n.hold_time as u64);
-        let limit = Duration::from_secs((2 * hold).max(self.config.send_hold_time.into()));
-        self.main.as_ref().and_then(|c| c.send_stalled_for()).is_some_and(|d| d >= limit)
+    /// The SendHoldTime of the Established session, if its send hold timer runs.
+    fn send_hold_limit(&self) -> Option<Duration> {
+        let n = self.fsm.negotiated().filter(|_| self.fsm.state() == State::Established)?;
+        send_hold_limit(self.config.send_hold_time, n.hold_time)
+    }
+
+    /// RFC 9687: the peer has taken nothing of what keel has for it for the SendHoldTime
+    /// (Event 29); else look again in a while. The timer runs in Established only (§4.3).
+    async fn check_send_hold(&mut self) {
+        let Some(limit) = self.send_hold_limit() else { return };
+        let stalled = self.main.as_ref().map_or(Duration::ZERO, |c| c.send_stalled_for());
+        if stalled < limit {
+            self.send_hold_check = Some(Instant::now() + SEND_HOLD_CHECK);
+            return;
+        }
+        // §4.3 and §5: an error is logged (the NOTIFICATION may not get through).
+        warn!(
+            neighbor = %self.address(),
+            stalled_s = stalled.as_secs(),
+            send_hold_time_s = limit.as_secs(),
+            "send hold timer expired: the neighbor has taken nothing keel sent it"
+        );
+        // §4.3: the NOTIFICATION only if it does not delay dropping the connection. It waits
+        // behind what the peer does not take, so it gets no grace: it is written if the kernel
+        // takes it at once, then the connection is aborted.
+        if let Some(c) = self.main.as_mut() {
+            c.set_close_grace(Duration::ZERO);
+        }
+        self.fsm_event(Event::SendHoldTimerExpires).await;
     }
 
     /// The notification `kind` calls for on the current session.
@@ -730,6 +777,9 @@ impl NeighborTask {
                 let local = c.local;
                 let writer: mpsc::Sender<Out> = c.writer.clone();
                 self.ever_established = true;
+                if send_hold_limit(self.config.send_hold_time, n.hold_time).is_some() {
+                    self.send_hold_check = Some(Instant::now() + SEND_HOLD_CHECK);
+                }
                 self.status.send_modify(|s| {
                     s.negotiated = Some(n.clone());
                     s.local_address = Some(local);
@@ -778,5 +828,24 @@ pub(crate) async fn sleep_until(t: Option<Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_hold_limit_follows_rfc_9687() {
+        let s = |secs| Some(Duration::from_secs(secs));
+        // §6: the greater of 8 minutes and twice the negotiated HoldTime.
+        assert_eq!(send_hold_limit(480, 90), s(480));
+        assert_eq!(send_hold_limit(480, 300), s(600));
+        // A configured value, never under twice the negotiated HoldTime.
+        assert_eq!(send_hold_limit(4, 3), s(6));
+        assert_eq!(send_hold_limit(100, 30), s(100));
+        // §4.3: stopped when the SendHoldTime or the negotiated HoldTime is zero.
+        assert_eq!(send_hold_limit(0, 90), None);
+        assert_eq!(send_hold_limit(480, 0), None);
     }
 }

@@ -4,7 +4,7 @@
 use std::io;
 use std::mem;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Linux `struct tcp_md5sig` (include/uapi/linux/tcp.h).
@@ -92,6 +92,63 @@ pub fn set_min_ttl_254(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
 pub fn set_gtsm(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     set_send_ttl_255(fd, ipv6)?;
     set_min_ttl_254(fd, ipv6)
+}
+
+/// What the kernel's TCP says about the sending side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendProgress {
+    /// Octets the peer has acknowledged since the connection opened (`tcpi_bytes_acked`,
+    /// RFC 4898 tcpEStatsAppHCThruOctetsAcked): it grows only while the peer takes data.
+    pub acked: u64,
+    /// Whether the kernel still holds data for the peer: written by keel but not yet sent
+    /// (`tcpi_notsent_bytes`, a zero window stops it there) or sent and not yet acknowledged
+    /// (`tcpi_unacked`, in segments). Together the SIOCOUTQ octets, in one call.
+    pub queued: bool,
+}
+
+/// `TCP_CLOSE` in `tcpi_state` (include/net/tcp_states.h).
+const TCP_CLOSE: u8 = 7;
+
+/// Reads [`SendProgress`] from Linux `TCP_INFO` on `fd`. The RFC 9687 send hold timer needs
+/// it: the peer makes progress when it acknowledges octets, and keel has something to send
+/// as long as the kernel holds any. Fails on a kernel too old to report `tcpi_notsent_bytes`
+/// (before Linux 4.6).
+pub fn send_progress(fd: &impl AsRawFd) -> io::Result<SendProgress> {
+    // SAFETY: all-zero is a valid value for this plain C struct.
+    let mut info: libc::tcp_info = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: valid fd; the kernel writes at most `len` octets into `info` and sets `len` to
+    // how many it wrote.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // An older kernel fills a shorter struct: the fields read below must be in what it wrote.
+    let needed = mem::offset_of!(libc::tcp_info, tcpi_notsent_bytes) + mem::size_of::<u32>();
+    if (len as usize) < needed {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "TCP_INFO without tcpi_notsent_bytes"));
+    }
+    // A closed connection (reset, say) sends nothing more, whatever its counters say.
+    let open = info.tcpi_state != TCP_CLOSE;
+    Ok(SendProgress {
+        acked: info.tcpi_bytes_acked,
+        queued: open && (info.tcpi_notsent_bytes > 0 || info.tcpi_unacked > 0),
+    })
+}
+
+/// Makes the next close of `fd` abortive (SO_LINGER with a zero timeout): the kernel sends a
+/// RST and frees what is still queued at once, instead of keeping an orphan socket that goes on
+/// offering the data to a peer that does not take it.
+pub fn set_abortive_close(fd: &impl AsFd) -> io::Result<()> {
+    socket2::SockRef::from(fd).set_linger(Some(std::time::Duration::ZERO))
 }
 
 /// How to reach one neighbor.
