@@ -7,6 +7,7 @@
 //! LLGR-stale beat LLGR-stale ones (RFC 9494 §4.3) and keel's own routes beat learned ones.
 
 use crate::attr_set::AttrSet;
+use keel_wire::attribute::SegmentType;
 use keel_wire::{Origin, PathAttributes};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -92,8 +93,14 @@ fn origin(a: &PathAttributes) -> Origin {
 fn med(a: &PathAttributes) -> u32 {
     a.med.unwrap_or(0)
 }
+/// The neighboring AS whose MEDs compare (§9.1.2.2 c): the first AS of the first AS_SEQUENCE,
+/// with the confederation segments before it skipped (RFC 5065 §5.2).
 fn neighbor_as(a: &PathAttributes) -> Option<u32> {
-    a.as_path.as_ref().and_then(|p| p.neighbor_as())
+    let first = a.as_path.as_ref()?.segments.iter().find(|s| !s.kind.is_confed())?;
+    match first.kind {
+        SegmentType::Sequence => first.asns.first().copied(),
+        _ => None,
+    }
 }
 /// RFC 4456 §9: ORIGINATOR_ID stands in for the BGP Identifier when present.
 fn router_id(c: &Candidate) -> u32 {
@@ -170,6 +177,7 @@ pub fn decide(candidates: &[Candidate], opts: &Options) -> Option<Decision> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_wire::attribute::AsSegment;
     use keel_wire::{AsPath, NextHop};
 
     fn attrs(f: impl FnOnce(&mut PathAttributes)) -> AttrSet {
@@ -237,6 +245,31 @@ mod tests {
         for (i, (c, step)) in rows.iter().enumerate() {
             let d = decide(c, &Options::default()).unwrap();
             assert_eq!((d.best, d.step), (0, *step), "row {i}");
+        }
+        // RFC 5065 §5.3: confederation segments do not count in the AS_PATH length, and
+        // (§5.2) are skipped to find the neighboring AS whose MEDs compare.
+        let confed = |c: &[u32], s: &[u32], m| {
+            attrs(|a| {
+                a.as_path = Some(AsPath {
+                    segments: vec![
+                        AsSegment { kind: SegmentType::ConfedSequence, asns: c.to_vec() },
+                        AsSegment { kind: SegmentType::Sequence, asns: s.to_vec() },
+                    ],
+                });
+                a.med = Some(m);
+            })
+        };
+        let (three_confed, two_seq) = (confed(&[64512, 64513, 64514], &[65100], 0), attrs(|_| {}));
+        let (from_65001, from_65002) = (confed(&[64512], &[65001, 65100], 9), confed(&[64513], &[65002, 65100], 1));
+        let from_65001_low = confed(&[64514], &[65001, 65100], 5);
+        let rows = [
+            (vec![cand(&three_confed, src(2, false)), cand(&two_seq, src(1, false))], Step::AsPathLength),
+            (vec![cand(&from_65001, src(1, false)), cand(&from_65002, src(2, false))], Step::RouterId),
+            (vec![cand(&from_65001_low, src(2, false)), cand(&from_65001, src(1, false))], Step::Med),
+        ];
+        for (i, (c, step)) in rows.iter().enumerate() {
+            let d = decide(c, &Options::default()).unwrap();
+            assert_eq!((d.best, d.step), (0, *step), "confederation row {i}");
         }
         // always_compare_med makes MED decide across ASes.
         let c = [cand(&other_as_med1, src(2, true)), cand(&med10, src(1, true))];

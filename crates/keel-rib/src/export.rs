@@ -1,7 +1,8 @@
 //! What keel sends a neighbor for a destination's best path (RFC 4271 §9.1.3, §5.1):
 //! iBGP split horizon and route reflection (RFC 4456 §8), route server transparency
 //! (RFC 7947 §2.2), well-known communities (RFC 1997), and the attribute rewrites towards
-//! eBGP (AS_PATH prepend, NEXT_HOP self, no LOCAL_PREF, no foreign MED).
+//! eBGP (confederation segments removed and AS_PATH prepended, NEXT_HOP self, no LOCAL_PREF,
+//! no foreign MED).
 
 use crate::attr_set::AttrSet;
 use crate::decision::DEFAULT_LOCAL_PREF;
@@ -78,6 +79,14 @@ fn export_attributes(family: Family, best: &AttrSet, source: Option<&PeerInfo>, 
     }
     let mut out = best.clone();
     let o = &mut out.attributes;
+    if target_ebgp {
+        // RFC 5065 §4.1 c), §5: confederation segments "MUST NOT" go to a peer outside the
+        // confederation, and every external neighbor is (keel is a member of none). Removed
+        // before the prepend below; route-server clients get the path without them too.
+        if let Some(p) = o.as_path.as_mut() {
+            p.strip_confed();
+        }
+    }
     match source {
         // iBGP-learned towards iBGP: only by route reflection (RFC 4456 §8).
         Some(s) if !s.ebgp() && !target_ebgp => {
@@ -211,6 +220,36 @@ mod tests {
         assert_eq!(out.attributes.as_path, Some(AsPath::sequence(vec![65001])));
         assert_eq!(out.next_hop, NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)));
         assert_eq!(out.attributes.med, Some(7));
+    }
+
+    /// Issue 16 defect 4, one row per target: confederation segments of an internal
+    /// neighbor's path (RFC 5065 §4.1 c), §5) go to no external neighbor, route-server clients
+    /// included, and stay as they are towards internal ones (§4.1 a).
+    #[test]
+    fn confederation_segments_never_leave() {
+        use keel_wire::attribute::{AsSegment, SegmentType};
+        let confed = AsPath {
+            segments: vec![
+                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![65010] },
+                AsSegment { kind: SegmentType::Sequence, asns: vec![65020] },
+                AsSegment { kind: SegmentType::ConfedSet, asns: vec![65011] },
+            ],
+        };
+        let a = set(|a| a.as_path = Some(confed.clone()));
+        let s = PeerInfo { route_reflector_client: true, ..peer(65000, 1) };
+        let rows = [
+            (peer(65002, 2), AsPath::sequence(vec![65000, 65020])),
+            (PeerInfo { route_server_client: true, ..peer(65003, 3) }, AsPath::sequence(vec![65020])),
+            (peer(65000, 4), confed.clone()),
+        ];
+        for (t, want) in rows {
+            let out = export(F, &a, PeerId(1), Some(&s), PeerId(9), &t, false).unwrap();
+            assert_eq!(out.attributes.as_path, Some(want), "to AS {}", t.asn);
+        }
+        // keel's own routes are stored without any: nothing to strip, the AS is still added.
+        let own = set(|a| a.as_path = Some(AsPath::default()));
+        let out = export(F, &own, PeerId::LOCAL, None, PeerId(2), &peer(65002, 2), false).unwrap();
+        assert_eq!(out.attributes.as_path, Some(AsPath::sequence(vec![65000])));
     }
 
     #[test]

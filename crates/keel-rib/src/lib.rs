@@ -7,6 +7,7 @@ pub mod export;
 pub mod graceful_restart;
 pub mod policy;
 pub mod rib;
+pub mod update_checks;
 
 pub use attr_set::{AttrSet, AttrTable};
 pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Received, Rib, StaleCount};

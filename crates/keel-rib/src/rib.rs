@@ -55,11 +55,14 @@ pub struct PeerInfo {
     /// RFC 9494 §4.6 partial deployment: an internal neighbor without LLGR still gets
     /// LLGR-stale routes, with NO_EXPORT and LOCAL_PREF 0.
     pub long_lived_to_internal: bool,
+    /// RFC 4271 §6.3: an external neighbor's AS_PATH must start with its AS (off for a route
+    /// server, which does not prepend its AS, RFC 7947 §2.2). Ignored for internal neighbors.
+    pub enforce_first_as: bool,
 }
 
 impl PeerInfo {
     /// A neighbor that imports and exports everything, without a reflection or route-server
-    /// role; the cluster id is the local router id.
+    /// role, whose first AS is checked when external; the cluster id is the local router id.
     pub fn new(
         address: IpAddr,
         asn: u32,
@@ -82,6 +85,7 @@ impl PeerInfo {
             route_server_client: false,
             long_lived: Vec::new(),
             long_lived_to_internal: false,
+            enforce_first_as: true,
         }
     }
 

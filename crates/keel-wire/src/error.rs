@@ -106,11 +106,22 @@ pub struct WireError {
     /// The NOTIFICATION data field (RFC 4271 §6 says what it holds for each subcode).
     pub data: Vec<u8>,
     pub reason: String,
+    /// The type code of the path attribute the error is about, when it is about one: the
+    /// session layer needs it where the reaction depends on the neighbor, which the codec does
+    /// not know (RFC 7606 §7.5, §7.9, §7.10: discard, not withdraw, from an external neighbor).
+    pub attribute: Option<u8>,
 }
 
 impl WireError {
     pub fn new(code: u8, subcode: u8, reason: impl Into<String>) -> Self {
-        WireError { action: Action::SessionReset, code, subcode, data: Vec::new(), reason: reason.into() }
+        WireError {
+            action: Action::SessionReset,
+            code,
+            subcode,
+            data: Vec::new(),
+            reason: reason.into(),
+            attribute: None,
+        }
     }
     pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.data = data.into();
@@ -118,6 +129,11 @@ impl WireError {
     }
     pub fn with_action(mut self, action: Action) -> Self {
         self.action = action;
+        self
+    }
+    /// Names the path attribute (type code) the error is about.
+    pub fn with_attribute(mut self, code: u8) -> Self {
+        self.attribute = Some(code);
         self
     }
     pub(crate) fn header(subcode: u8, reason: impl Into<String>) -> Self {

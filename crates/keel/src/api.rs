@@ -85,6 +85,8 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
         "address": h.config.address,
         "asn": h.config.asn,
         "description": h.config.description,
+        // RFC 4271 §6.3 first-AS check (always false for iBGP).
+        "enforce_first_as": h.config.enforce_first_as,
         "state": s.state.name(),
         "uptime_s": if established { s.since.elapsed().as_secs() } else { 0 },
         "state_since_s": s.since.elapsed().as_secs(),

@@ -15,8 +15,9 @@ use keel_rib::export::export;
 use keel_rib::graceful_restart::helper::{self, Ending, Helper};
 use keel_rib::graceful_restart::restarting::{self, Awaited};
 use keel_rib::policy::{Chain, Context, RouteKey, Verdict};
+use keel_rib::update_checks::{self, check_update};
 use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
-use keel_wire::attribute::{AsPath, Origin};
+use keel_wire::attribute::{AsPath, Origin, SegmentType};
 use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
 use keel_wire::{RefreshSubtype, RouteRefresh};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -45,6 +46,9 @@ pub struct PeerPolicy {
     pub route_server_client: bool,
     /// RFC 9494 §4.6: LLGR-stale routes to this internal neighbor even without LLGR.
     pub long_lived_to_internal: bool,
+    /// RFC 4271 §6.3: the external neighbor's AS_PATH must start with its AS
+    /// ([`keel_rib::update_checks`]).
+    pub enforce_first_as: bool,
 }
 
 #[derive(Debug)]
@@ -126,7 +130,10 @@ pub struct RouteView {
     pub path_id: Option<u32>,
     pub neighbor: Option<IpAddr>,
     pub next_hop: String,
+    /// Every AS in order, segment types dropped (kept as it always was).
     pub as_path: Vec<u32>,
+    /// The same path with its segment types (RFC 4271 §4.3, RFC 5065 §3).
+    pub as_path_segments: Vec<SegmentView>,
     pub origin: Option<&'static str>,
     pub communities: Vec<String>,
     pub large_communities: Vec<String>,
@@ -137,6 +144,32 @@ pub struct RouteView {
     pub llgr_stale: bool,
     /// RPKI origin validation (RFC 6811): "valid", "invalid", "not-found"; null without VRPs.
     pub rpki: Option<&'static str>,
+}
+
+/// One AS_PATH segment as the API shows it: `{"type": "as_sequence", "asns": [65001]}`, the
+/// type one of `as_set`, `as_sequence`, `as_confed_sequence`, `as_confed_set`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SegmentView {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub asns: Vec<u32>,
+}
+
+impl SegmentView {
+    fn of(path: &AsPath) -> Vec<SegmentView> {
+        path.segments
+            .iter()
+            .map(|s| SegmentView {
+                kind: match s.kind {
+                    SegmentType::Set => "as_set",
+                    SegmentType::Sequence => "as_sequence",
+                    SegmentType::ConfedSequence => "as_confed_sequence",
+                    SegmentType::ConfedSet => "as_confed_set",
+                },
+                asns: s.asns.clone(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -479,6 +512,7 @@ impl RibTask {
             cluster_id: self.cluster_id,
             route_server_client: policy.route_server_client,
             long_lived_to_internal: policy.long_lived_to_internal,
+            enforce_first_as: policy.enforce_first_as,
             ..PeerInfo::new(
                 local_address,
                 self.local_asn,
@@ -774,11 +808,15 @@ impl RibTask {
             self.deferral_event(|d| d.end_of_rib(address, family));
             return;
         }
-        let withdraw_all = update.treat_as_withdraw();
-        if withdraw_all {
-            warn!(neighbor = %address, errors = ?update.errors, "UPDATE treated as withdraw (RFC 7606)");
+        let Some(info) = self.rib.peer(id) else { return };
+        // What the codec could not judge without knowing the neighbor (RFC 5065 §5, RFC 4271
+        // §6.3, RFC 7606 §7.2, §7.5, §7.9, §7.10); its findings join the codec's errors.
+        check_update(&mut update, info);
+        let local_address = info.local_address;
+        for e in &update.errors {
+            warn!(neighbor = %address, error = %e, "UPDATE error handled per RFC 7606");
         }
-        let ebgp = self.rib.peer(id).is_some_and(|p| p.ebgp());
+        let withdraw_all = update.treat_as_withdraw();
         for (family, nlri) in update.withdrawn_routes() {
             self.rib.withdraw(id, family, nlri.prefix, nlri.path_id.unwrap_or(0));
         }
@@ -787,10 +825,6 @@ impl RibTask {
         let mut common = std::mem::take(&mut update.attributes);
         let mp = common.mp_reach.take();
         common.mp_unreach = None;
-        if ebgp {
-            // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored.
-            common.local_pref = None;
-        }
         let classic =
             (Family::IPV4_UNICAST, common.next_hop.take().map(NextHop::V4), std::mem::take(&mut update.announced));
         let groups: Vec<_> = std::iter::once(classic)
@@ -800,11 +834,24 @@ impl RibTask {
         let mut common = Some(common);
         let count = groups.len();
         let import = self.chains.get(&address).map(|c| c.import.clone()).filter(|c| !c.is_accept_all());
-        let local_address = self.rib.peer(id).map_or(address, |p| p.local_address);
         let validator = import.as_ref().filter(|c| c.uses_rpki()).map(|_| self.rpki.validator());
         for (i, (family, next_hop, nlri)) in groups.into_iter().enumerate() {
+            // RFC 4271 §6.3: a NEXT_HOP that is keel's own address is logged and its routes are
+            // ignored, no NOTIFICATION. The announcement still replaces what the neighbor sent
+            // before for these prefixes, so they end up withdrawn, like the other UPDATE errors
+            // the session survives.
+            let own_next_hop = next_hop.filter(|nh| update_checks::next_hop_is_local(nh, local_address));
+            if let Some(nh) = own_next_hop {
+                warn!(
+                    neighbor = %address,
+                    next_hop = %nh,
+                    %family,
+                    routes = nlri.len(),
+                    "NEXT_HOP is keel's own address: routes ignored (RFC 4271 §6.3)"
+                );
+            }
             let set = match (withdraw_all, next_hop) {
-                (false, Some(nh)) => {
+                (false, Some(nh)) if own_next_hop.is_none() => {
                     let attributes = if i + 1 == count {
                         common.take().unwrap_or_default()
                     } else {
@@ -1242,6 +1289,7 @@ impl RibTask {
                 set.next_hop.to_string()
             },
             as_path: a.as_path.as_ref().map(|p| p.asns().collect()).unwrap_or_default(),
+            as_path_segments: a.as_path.as_ref().map(SegmentView::of).unwrap_or_default(),
             origin: a.origin.map(Origin::name),
             communities: a.communities.iter().map(|c| c.to_string()).collect(),
             large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
@@ -1343,7 +1391,12 @@ struct ViewFlags {
 
 impl PeerPolicy {
     fn default_ibgp() -> Self {
-        PeerPolicy { route_reflector_client: false, route_server_client: false, long_lived_to_internal: false }
+        PeerPolicy {
+            route_reflector_client: false,
+            route_server_client: false,
+            long_lived_to_internal: false,
+            enforce_first_as: false,
+        }
     }
 }
 

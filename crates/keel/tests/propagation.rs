@@ -4,6 +4,13 @@
 mod common;
 
 use common::*;
+use keel::speaker::{self, SessionWriter, SpeakerConfig};
+use keel_wire::attribute::{AsSegment, SegmentType};
+use keel_wire::{AsPath, CodecOptions, Family, Message, NextHop, Nlri, Origin, PathAttributes, Update};
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const ALL: &str = "import = \"all\"\nexport = \"all\"";
 
@@ -80,4 +87,116 @@ fn route_reflector_reflects_between_clients() {
     assert_eq!(r[0]["local_pref"], 100);
     assert_eq!(r[0]["as_path"], serde_json::json!([]));
     drop(a);
+}
+
+/// A speaker at 127.0.0.`me` in AS `asn` connecting to keeld at 127.0.0.`keeld`.
+fn speaker_config(me: u8, asn: u32, keeld: u8) -> SpeakerConfig {
+    SpeakerConfig {
+        local: IpAddr::V4(Ipv4Addr::new(127, 0, 0, me)),
+        remote: SocketAddr::from(([127, 0, 0, keeld], 179)),
+        asn,
+        router_id: Ipv4Addr::new(192, 0, 2, me),
+        hold_time: 90,
+        families: vec![Family::IPV4_UNICAST],
+        graceful_restart: None,
+        long_lived: Vec::new(),
+    }
+}
+
+/// An UPDATE announcing `prefix` with `path`, next hop 127.0.0.`me`.
+fn announcement(prefix: &str, path: &[(SegmentType, &[u32])], me: u8) -> Vec<u8> {
+    let segments = path.iter().map(|(kind, asns)| AsSegment { kind: *kind, asns: asns.to_vec() }).collect();
+    let attributes =
+        PathAttributes { origin: Some(Origin::Igp), as_path: Some(AsPath { segments }), ..Default::default() };
+    let mut out = Vec::new();
+    keel_wire::builder::announce(
+        Family::IPV4_UNICAST,
+        &attributes,
+        NextHop::V4(Ipv4Addr::new(127, 0, 0, me)),
+        &[Nlri::new(prefix.parse().unwrap())],
+        &CodecOptions::default(),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+/// Keeps a speaker's session up past keeld's 9 s hold time.
+fn keep_alive(rt: &tokio::runtime::Runtime, mut w: SessionWriter) {
+    rt.spawn(async move {
+        while w.keepalive().await.is_ok() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+}
+
+/// Issue 16 defect 4, through keeld: an external neighbor's AS_PATH with AS_CONFED_SEQUENCE is
+/// treat-as-withdraw (RFC 5065 §5, RFC 7606 §7.2); an internal neighbor's is kept, shown with
+/// its segment types in `as_path_segments`, and sent to an external neighbor without its
+/// confederation segments (RFC 5065 §4.1, §5).
+#[test]
+fn confederation_segments_from_external_neighbor_are_withdrawn_and_never_leave() {
+    use SegmentType::{ConfedSequence, Sequence};
+    // keeld 54 (AS 65054); speakers 55 (eBGP, sends), 56 (eBGP, listens), 57 (iBGP, sends).
+    let n = |last, asn| Neighbor { last, asn, extra: ALL };
+    let k = keeld_with("confed", 54, 65054, &[n(55, 65055), n(56, 65056), n(57, 65054)], "", &[]);
+    wait_for("keeld's API", || json(&k.api(), &["show", "neighbors", "--json"]));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let received: Arc<Mutex<Vec<Update>>> = Arc::default();
+    let (mut rd, w) = rt.block_on(speaker::connect(&speaker_config(56, 65056, 54))).map(|(r, w, _)| (r, w)).unwrap();
+    keep_alive(&rt, w);
+    let sink = received.clone();
+    rt.spawn(async move {
+        while let Ok(Some(m)) = rd.next().await {
+            if let Message::Update(u) = m {
+                sink.lock().unwrap().push(*u);
+            }
+        }
+    });
+    // From outside: a confederation segment behind the right first AS, then a clean route.
+    let (_, mut external, _) = rt.block_on(speaker::connect(&speaker_config(55, 65055, 54))).unwrap();
+    let bad =
+        announcement("198.51.100.0/24", &[(Sequence, &[65055]), (ConfedSequence, &[65010]), (Sequence, &[65020])], 55);
+    let good = announcement("203.0.113.0/24", &[(Sequence, &[65055, 65020])], 55);
+    rt.block_on(async {
+        external.send(&bad).await.unwrap();
+        external.send(&good).await.unwrap();
+    });
+    keep_alive(&rt, external);
+    // From inside: kept, confederation segments and all.
+    let (_, mut internal, _) = rt.block_on(speaker::connect(&speaker_config(57, 65054, 54))).unwrap();
+    let inside = announcement("192.0.2.0/24", &[(ConfedSequence, &[65010]), (Sequence, &[65030])], 57);
+    rt.block_on(internal.send(&inside)).unwrap();
+    keep_alive(&rt, internal);
+    let announced = |prefix: &str| {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.announced.iter().any(|n| n.prefix.to_string() == prefix))
+            .filter_map(|u| u.attributes.as_path.clone())
+            .collect::<Vec<_>>()
+    };
+    let at_56 = wait_for("both clean routes at 56", || {
+        Some((announced("203.0.113.0/24"), announced("192.0.2.0/24"))).filter(|(a, b)| !a.is_empty() && !b.is_empty())
+    });
+    assert_eq!(at_56.0, vec![AsPath::sequence(vec![65054, 65055, 65020])]);
+    assert_eq!(at_56.1, vec![AsPath::sequence(vec![65054, 65030])], "no confederation segment leaves");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(announced("198.51.100.0/24"), Vec::<AsPath>::new(), "the malformed route went on");
+    let r = routes(&k.api(), &[]);
+    let prefixes: Vec<&str> = r.iter().filter_map(|x| x["prefix"].as_str()).collect();
+    assert_eq!(prefixes, vec!["192.0.2.0/24", "203.0.113.0/24"], "{r:?}");
+    // The JSON keeps the segment types beside the flat list.
+    assert_eq!(r[0]["as_path"], json!([65010, 65030]));
+    assert_eq!(
+        r[0]["as_path_segments"],
+        json!([{"type": "as_confed_sequence", "asns": [65010]}, {"type": "as_sequence", "asns": [65030]}])
+    );
+    assert_eq!(r[1]["as_path_segments"], json!([{"type": "as_sequence", "asns": [65055, 65020]}]));
+    // The session with the external neighbor stayed up; keeld said why it dropped the route.
+    let n55 = json(&k.api(), &["show", "neighbor", "127.0.0.55", "--json"]).unwrap();
+    assert_eq!((n55["state"].as_str(), n55["established_transitions"].as_u64()), (Some("established"), Some(1)));
+    let log = std::fs::read_to_string(k.dir.join("keeld.log")).unwrap_or_default();
+    assert!(log.contains("RFC 7606") && log.contains("AS_CONFED"), "{log}");
 }

@@ -94,6 +94,34 @@ impl AsPath {
         }
     }
 
+    /// True when the path holds an AS_CONFED_SEQUENCE or AS_CONFED_SET (RFC 5065 §3).
+    pub fn has_confed(&self) -> bool {
+        self.segments.iter().any(|s| s.kind.is_confed())
+    }
+
+    /// Removes every AS_CONFED_SEQUENCE and AS_CONFED_SET, as RFC 5065 §4.1 c) says before a
+    /// path goes to a neighbor outside the confederation; AS_SEQUENCEs the removal made
+    /// neighbors are joined (same ASes, same order, same length).
+    pub fn strip_confed(&mut self) {
+        if !self.has_confed() {
+            return;
+        }
+        let mut out: Vec<AsSegment> = Vec::with_capacity(self.segments.len());
+        for s in std::mem::take(&mut self.segments).into_iter().filter(|s| !s.kind.is_confed()) {
+            match out.last_mut() {
+                Some(l)
+                    if l.kind == SegmentType::Sequence
+                        && s.kind == SegmentType::Sequence
+                        && l.asns.len() + s.asns.len() <= 255 =>
+                {
+                    l.asns.extend_from_slice(&s.asns)
+                }
+                _ => out.push(s),
+            }
+        }
+        self.segments = out;
+    }
+
     pub fn contains(&self, asn: u32) -> bool {
         self.segments.iter().any(|s| s.asns.contains(&asn))
     }
@@ -246,6 +274,28 @@ mod tests {
         assert_eq!(p.to_string(), "(64512 64513) 65001 65002 {1,2,3}");
         assert_eq!(p.origin_as(), None);
         assert_eq!(p.neighbor_as(), None);
+    }
+
+    #[test]
+    fn rfc5065_confederation_segments_found_and_stripped() {
+        let confed = |kind, a: &[u32]| AsSegment { kind, asns: a.to_vec() };
+        let mut p = AsPath {
+            segments: vec![
+                seq(&[65001]),
+                confed(SegmentType::ConfedSequence, &[64512, 64513]),
+                confed(SegmentType::ConfedSet, &[64514]),
+                seq(&[65002]),
+                AsSegment { kind: SegmentType::Set, asns: vec![1, 2] },
+            ],
+        };
+        assert!(p.has_confed());
+        let length = p.path_length();
+        p.strip_confed();
+        assert!(!p.has_confed());
+        assert_eq!(p.segments, vec![seq(&[65001, 65002]), AsSegment { kind: SegmentType::Set, asns: vec![1, 2] }]);
+        // RFC 5065 §5.3: the confederation segments never counted, so the length is the same.
+        assert_eq!(p.path_length(), length);
+        assert!(!AsPath::sequence(vec![65001]).has_confed());
     }
 
     #[test]

@@ -222,20 +222,18 @@ pub(crate) fn decode(
             }
             continue;
         }
-        let withdraw = |sub: u8, reason: String| {
-            WireError::update(sub, reason).with_data(attr_bytes(fl, c, value)).with_action(Action::TreatAsWithdraw)
+        let attr_error = |sub: u8, reason: String| {
+            WireError::update(sub, reason).with_data(attr_bytes(fl, c, value)).with_attribute(c)
         };
-        let discard = |sub: u8, reason: String| {
-            WireError::update(sub, reason).with_data(attr_bytes(fl, c, value)).with_action(Action::AttributeDiscard)
-        };
+        let withdraw = |sub: u8, reason: String| attr_error(sub, reason).with_action(Action::TreatAsWithdraw);
+        let discard = |sub: u8, reason: String| attr_error(sub, reason).with_action(Action::AttributeDiscard);
         let Some(expected) = expected_flags(c) else {
             if fl & flags::OPTIONAL == 0 {
                 // RFC 4271 §6.3: unrecognized well-known attribute.
-                return Err(WireError::update(
+                return Err(attr_error(
                     update::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
                     format!("unrecognized well-known attribute {c}"),
-                )
-                .with_data(attr_bytes(fl, c, value)));
+                ));
             }
             if fl & flags::TRANSITIVE != 0 {
                 // RFC 4271 §5: pass on unrecognized optional transitive attributes, Partial set.
@@ -248,8 +246,7 @@ pub(crate) fn decode(
             continue;
         };
         if fl & (flags::OPTIONAL | flags::TRANSITIVE) != expected {
-            let e = WireError::update(update::ATTRIBUTE_FLAGS_ERROR, format!("{} has flags {fl:#04x}", attr_name(c)))
-                .with_data(attr_bytes(fl, c, value));
+            let e = attr_error(update::ATTRIBUTE_FLAGS_ERROR, format!("{} has flags {fl:#04x}", attr_name(c)));
             match c {
                 // RFC 7606 §7.11: a malformed MP attribute ends the session.
                 code::MP_REACH_NLRI | code::MP_UNREACH_NLRI => return Err(e),
@@ -419,7 +416,8 @@ pub(crate) fn decode(
 
 fn mp_error(e: mp_reach::MpError, fl: u8, c: u8, value: &[u8]) -> WireError {
     let err = WireError::update(update::OPTIONAL_ATTRIBUTE_ERROR, format!("{}: {}", attr_name(c), e.reason))
-        .with_data(attr_bytes(fl, c, value));
+        .with_data(attr_bytes(fl, c, value))
+        .with_attribute(c);
     // RFC 7606 §7.11 / RFC 4760 §7: disable the family if known, else reset the session.
     match e.family {
         Some(f) => err.with_action(Action::AfiSafiDisable(f)),
@@ -543,6 +541,7 @@ pub(crate) fn check_mandatory(a: &PathAttributes, has_ipv4_nlri: bool) -> Option
     Some(
         WireError::update(update::MISSING_WELL_KNOWN_ATTRIBUTE, format!("{} missing", attr_name(missing)))
             .with_data([missing])
+            .with_attribute(missing)
             .with_action(Action::TreatAsWithdraw),
     )
 }

@@ -269,8 +269,7 @@ pub fn routes_table(list: &[Value]) -> String {
             (Some(true), _, _) => "*",
             _ => " ",
         };
-        let path: Vec<String> =
-            r["as_path"].as_array().map(|a| a.iter().map(|x| x.to_string()).collect()).unwrap_or_default();
+        let path = path_text(r);
         let comms: Vec<&str> =
             r["communities"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         let opt = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
@@ -283,12 +282,32 @@ pub fn routes_table(list: &[Value]) -> String {
             opt(&r["local_pref"]),
             opt(&r["med"]),
             if rpki { format!("{:<10}", r["rpki"].as_str().unwrap_or("-")) } else { String::new() },
-            if path.is_empty() { "i".to_string() } else { path.join(" ") },
+            if path.is_empty() { "i".to_string() } else { path },
             comms.join(" ")
         );
     }
     let _ = writeln!(out, "{} route(s); * best, S stale, L LLGR-stale", list.len());
     out
+}
+
+/// A route's AS path as BIRD and FRR print it: `65001 {65002,65003} (64512) [64513]` for a
+/// sequence, a set, a confederation sequence and a confederation set (from
+/// `as_path_segments`; a flat `as_path` when a keeld too old to send them answers).
+fn path_text(r: &Value) -> String {
+    let asns = |v: &Value, sep: &str| {
+        v.as_array().map(|a| a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(sep)).unwrap_or_default()
+    };
+    let Some(segments) = r["as_path_segments"].as_array() else { return asns(&r["as_path"], " ") };
+    let parts: Vec<String> = segments
+        .iter()
+        .map(|s| match s["type"].as_str() {
+            Some("as_set") => format!("{{{}}}", asns(&s["asns"], ",")),
+            Some("as_confed_sequence") => format!("({})", asns(&s["asns"], " ")),
+            Some("as_confed_set") => format!("[{}]", asns(&s["asns"], ",")),
+            _ => asns(&s["asns"], " "),
+        })
+        .collect();
+    parts.join(" ")
 }
 
 pub fn show(api: &Path, what: Show) -> Result<()> {
@@ -496,5 +515,18 @@ mod tests {
         assert!(lines[0].contains("RPKI      AS path"), "{with}");
         assert!(lines[1].contains("invalid   65002"), "{with}");
         assert!(lines[2].contains("-         65002"), "{with}");
+    }
+
+    /// The table keeps the segment types the JSON has (RFC 4271 §4.3, RFC 5065 §3).
+    #[test]
+    fn routes_table_shows_segment_types() {
+        let r = serde_json::json!({"prefix": "192.0.2.0/24", "as_path": [64512, 65002, 65003, 65004, 64513],
+            "as_path_segments": [{"type": "as_confed_sequence", "asns": [64512]},
+                {"type": "as_sequence", "asns": [65002]}, {"type": "as_set", "asns": [65003, 65004]},
+                {"type": "as_confed_set", "asns": [64513]}]});
+        assert_eq!(path_text(&r), "(64512) 65002 {65003,65004} [64513]");
+        let flat = serde_json::json!({"as_path": [65002, 65003]});
+        assert_eq!(path_text(&flat), "65002 65003");
+        assert!(routes_table(&[r]).contains("(64512) 65002 {65003,65004} [64513]"));
     }
 }

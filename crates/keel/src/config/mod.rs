@@ -269,6 +269,12 @@ pub struct Neighbor {
     /// RFC 7947: act as a transparent route server towards this neighbor.
     #[serde(default)]
     pub route_server_client: bool,
+    /// RFC 4271 §6.3: an UPDATE from this external neighbor whose AS_PATH does not start with
+    /// its AS is treat-as-withdraw (RFC 7606 §7.2). Unset: on for eBGP (as BIRD and FRR).
+    /// Set it to false when the neighbor is a route server, which does not prepend its own AS
+    /// (RFC 7947 §2.2). Meaningless for iBGP: `true` there is an error.
+    #[serde(default)]
+    pub enforce_first_as: Option<Spanned<bool>>,
     /// Add-Path (RFC 7911) to advertise: "off", "receive", "send" or "both".
     #[serde(default)]
     pub add_path: AddPathMode,
@@ -504,6 +510,16 @@ impl Config {
             for f in n.families.iter().flatten() {
                 f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
             }
+            if let Some(e) = n.enforce_first_as.as_ref().filter(|e| *e.get_ref()) {
+                if n.asn.get_ref() == g.asn.get_ref() {
+                    return Err(err(
+                        e.span(),
+                        "enforce_first_as applies to external neighbors only: an internal neighbor's AS_PATH \
+                         starts with whichever AS the route came from (RFC 4271 §6.3)"
+                            .into(),
+                    ));
+                }
+            }
             if let Some(g) = &n.graceful_restart {
                 check_gr(g)?;
             }
@@ -549,6 +565,13 @@ impl Config {
         let names =
             |v: &Option<Spanned<PolicyNames>>| v.as_ref().map_or(vec![default.to_string()], |s| s.get_ref().to_vec());
         (self.policy.chain(&names(&n.import)), self.policy.chain(&names(&n.export)))
+    }
+
+    /// Whether keel checks that this neighbor's AS_PATHs start with its AS (RFC 4271 §6.3):
+    /// as configured for eBGP, on when unset; never for iBGP.
+    pub fn enforce_first_as(&self, n: &Neighbor) -> bool {
+        let ebgp = n.asn.get_ref() != self.global.asn.get_ref();
+        ebgp && n.enforce_first_as.as_ref().is_none_or(|e| *e.get_ref())
     }
 
     /// Graceful-restart settings for one neighbor: global values with its overrides.
@@ -723,6 +746,31 @@ mod tests {
         .unwrap();
         let g = c.graceful_restart_for(&c.neighbors[0]);
         assert_eq!((g.mode, g.restart_time), (GrMode::Helper, 90));
+    }
+
+    /// RFC 4271 §6.3 first-AS check, one row per neighbor block: (neighbor AS, key line,
+    /// the check on, or the field of the error).
+    #[test]
+    fn enforce_first_as_defaults_on_for_ebgp_only() {
+        let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+        let rows: [(u32, &str, Result<bool, &str>); 7] = [
+            (65002, "", Ok(true)),
+            (65002, "enforce_first_as = true", Ok(true)),
+            // A route server as neighbor: it does not prepend its AS (RFC 7947 §2.2).
+            (65002, "enforce_first_as = false", Ok(false)),
+            (65001, "", Ok(false)),
+            (65001, "enforce_first_as = false", Ok(false)),
+            (65001, "enforce_first_as = true", Err("neighbor.enforce_first_as")),
+            (65002, "enforce_first_as = \"yes\"", Err("neighbor.enforce_first_as")),
+        ];
+        for (asn, line, want) in rows {
+            let text = format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = {asn}\n{line}\n");
+            match (Config::parse(&text, "t.toml"), want) {
+                (Ok(c), Ok(on)) => assert_eq!(c.enforce_first_as(&c.neighbors[0]), on, "{asn} {line}"),
+                (Err(e), Err(field)) => assert_eq!((e.line, e.field.as_str()), (7, field), "{asn} {line}: {e}"),
+                (got, _) => panic!("{asn} {line}: {got:?}"),
+            }
+        }
     }
 
     const POLICY: &str = "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n\

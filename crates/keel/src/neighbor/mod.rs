@@ -32,6 +32,9 @@ pub struct NeighborConfig {
     pub ttl_security: bool,
     pub route_reflector_client: bool,
     pub route_server_client: bool,
+    /// RFC 4271 §6.3 first-AS check on this neighbor's AS_PATHs: the configured value for an
+    /// external neighbor (default on), always off for an internal one.
+    pub enforce_first_as: bool,
     pub add_path: AddPathMode,
     pub graceful_restart: GracefulRestart,
     pub llgr_families: Vec<LongLivedFamily>,
@@ -96,6 +99,7 @@ impl NeighborConfig {
                     ttl_security: n.ttl_security,
                     route_reflector_client: n.route_reflector_client,
                     route_server_client: n.route_server_client,
+                    enforce_first_as: config.enforce_first_as(n),
                     add_path: n.add_path,
                     graceful_restart: config.graceful_restart_for(n),
                     llgr_families,

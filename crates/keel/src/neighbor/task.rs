@@ -592,9 +592,8 @@ impl NeighborTask {
             Message::Update(update) => {
                 if self.fsm.state() == State::Established {
                     self.status.send_modify(|s| s.updates_received += 1);
-                    for e in &update.errors {
-                        warn!(neighbor = %self.address(), error = %e, "UPDATE error handled per RFC 7606");
-                    }
+                    // The RIB task logs the UPDATE's RFC 7606 errors, after the checks that
+                    // depend on the neighbor (keel_rib::update_checks) have added theirs.
                     let ev = RibEvent::Update { address: self.address(), update };
                     if self.rib.send(ev).await.is_err() {
                         return;
@@ -791,6 +790,7 @@ impl NeighborTask {
                     route_reflector_client: c.route_reflector_client,
                     route_server_client: c.route_server_client,
                     long_lived_to_internal: c.llgr_partial_deployment,
+                    enforce_first_as: c.enforce_first_as,
                 };
                 let gr = &c.graceful_restart;
                 let helper = keel_rib::graceful_restart::helper::Settings {
