@@ -15,7 +15,7 @@ use crate::neighbor::transport;
 use crate::neighbor::NeighborConfig;
 use crate::rib_task::{Network, RibEvent, RibTask};
 use crate::{api, metrics::Metrics};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -395,6 +395,9 @@ impl AsRawFd for SocketFd {
 }
 
 async fn accept_loop(daemon: Arc<Daemon>, listener: Arc<TcpListener>) {
+    // Refusals are logged once a minute per address: a flood of connections must not flood
+    // the log (the map is bounded; it only spaces the lines out).
+    let mut refused_logged: HashMap<IpAddr, std::time::Instant> = HashMap::new();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -410,11 +413,22 @@ async fn accept_loop(daemon: Arc<Daemon>, listener: Arc<TcpListener>) {
             v4 => v4,
         };
         let handle = daemon.neighbors.read().await.get(&ip).cloned();
-        match handle {
-            Some(h) => {
-                let _ = h.commands.send(Command::Incoming(stream)).await;
+        let why = match handle {
+            // Never wait on one neighbor's task here: a busy one must not hold up the
+            // connections of every other neighbor. Its own connection attempts carry on.
+            Some(h) => match h.commands.try_send(Command::Incoming(stream)) {
+                Ok(()) => continue,
+                Err(_) => "the neighbor's task is busy",
+            },
+            None => "not a configured neighbor",
+        };
+        let now = std::time::Instant::now();
+        if refused_logged.get(&ip).is_none_or(|t| now.duration_since(*t) >= std::time::Duration::from_secs(60)) {
+            if refused_logged.len() >= 1024 {
+                refused_logged.clear();
             }
-            None => info!(%peer, "connection from an unknown address refused"),
+            refused_logged.insert(ip, now);
+            info!(%peer, reason = why, "connection refused (logged once a minute per address)");
         }
     }
 }
