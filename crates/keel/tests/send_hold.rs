@@ -11,8 +11,7 @@ mod common;
 
 use common::*;
 use keel::speaker::{self, SessionReader, SessionWriter, SpeakerConfig};
-use keel_wire::Family;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
@@ -102,16 +101,7 @@ fn send_hold_timer_expiry_releases_the_connection() {
     std::fs::create_dir_all(&dir).unwrap();
     let keeld = start_with_config(dir.clone(), &config(&dir));
     wait_for("keeld's API", || json(&keeld.api(), &["show", "neighbors", "--json"]));
-    let cfg = SpeakerConfig {
-        local: IpAddr::V4(Ipv4Addr::new(127, 0, 0, PEER)),
-        remote: SocketAddr::from(([127, 0, 0, ME], 179)),
-        asn: 65000 + PEER as u32,
-        router_id: Ipv4Addr::new(192, 0, 2, PEER),
-        hold_time: 3,
-        families: vec![Family::IPV4_UNICAST],
-        graceful_restart: None,
-        long_lived: Vec::new(),
-    };
+    let cfg = SpeakerConfig { hold_time: 3, ..common::session::speaker_config(PEER, ME, None) };
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The peer's reading halves: a stuck peer keeps its end open, so nothing but keeld itself
     // can release keeld's end.

@@ -663,9 +663,15 @@ impl keel_fib::Fib for Recording {
     }
 }
 
-/// keeld restarting with `inherited` in the kernel: a FIB
-/// task and a RIB task in selection deferral for `deferral`, started as the daemon does.
-async fn restarting_with_fib(inherited: &[&str], deferral: Duration, expected: Vec<IpAddr>) -> (Rig, FibLog) {
+/// keeld starting with `inherited` in the kernel: a FIB task and a RIB task started as the
+/// daemon does, the RIB in selection deferral for `deferral` (waiting for `expected`) when
+/// given, and holding inherited routes for `hold`.
+async fn with_inherited_routes(
+    inherited: &[&str],
+    deferral: Option<Duration>,
+    hold: Duration,
+    expected: Vec<IpAddr>,
+) -> (Rig, FibLog) {
     let (recording, log) = Recording::inherited(inherited);
     let (tx, rx) = mpsc::channel(1024);
     let (fib_tx, fib_rx) = mpsc::channel(64);
@@ -675,7 +681,7 @@ async fn restarting_with_fib(inherited: &[&str], deferral: Duration, expected: V
     tokio::spawn(fib.run(fib_rx));
     // The FIB is ready a little before the RIB, as in the daemon.
     tokio::time::advance(Duration::from_millis(5)).await;
-    let restarting = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let restarting = Arc::new(std::sync::atomic::AtomicBool::new(deferral.is_some()));
     let task = RibTask::new(
         KEEL_AS,
         Ipv4Addr::new(192, 0, 2, 100),
@@ -684,8 +690,8 @@ async fn restarting_with_fib(inherited: &[&str], deferral: Duration, expected: V
         Vec::new(),
         Some(fib_tx),
     )
-    .with_deferral(Some(deferral), restarting, expected, None)
-    .with_inherited_hold(deferral);
+    .with_deferral(deferral, restarting, expected, None)
+    .with_inherited_hold(hold);
     tokio::spawn(task.run(rx));
     (Rig { tx }, log)
 }
@@ -698,7 +704,8 @@ async fn restarting_with_fib(inherited: &[&str], deferral: Duration, expected: V
 async fn restart_deferral_ended_by_timer_deletes_no_inherited_route() {
     let a = Neighbor::new(1, 65001, false);
     let inherited = ["198.51.100.0/24", "203.0.113.0/24", "192.0.2.128/25"];
-    let (rig, log) = restarting_with_fib(&inherited, Duration::from_secs(120), vec![a.address]).await;
+    let deferral = Duration::from_secs(120);
+    let (rig, log) = with_inherited_routes(&inherited, Some(deferral), deferral, vec![a.address]).await;
     rig.send(a.up()).await;
     rig.send(a.announce(&["198.51.100.0/24", "203.0.113.0/24"], &[65001], vec![])).await;
     rig.routes().await;
@@ -729,24 +736,7 @@ async fn restart_deferral_ended_by_timer_deletes_no_inherited_route() {
 async fn inherited_routes_not_chosen_again_go_after_the_hold() {
     let a = Neighbor::new(1, 65001, false);
     let inherited = ["198.51.100.0/24", "192.0.2.128/25"];
-    let (recording, log) = Recording::inherited(&inherited);
-    let (tx, rx) = mpsc::channel(1024);
-    let (fib_tx, fib_rx) = mpsc::channel(64);
-    let mut fib =
-        crate::fib_task::FibTask::new(recording, tx.clone(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
-    fib.inherit().await;
-    tokio::spawn(fib.run(fib_rx));
-    let task = RibTask::new(
-        KEEL_AS,
-        Ipv4Addr::new(192, 0, 2, 100),
-        Ipv4Addr::new(192, 0, 2, 100),
-        Default::default(),
-        Vec::new(),
-        Some(fib_tx),
-    )
-    .with_inherited_hold(Duration::from_secs(120));
-    tokio::spawn(task.run(rx));
-    let rig = Rig { tx };
+    let (rig, log) = with_inherited_routes(&inherited, None, Duration::from_secs(120), Vec::new()).await;
     rig.send(a.up()).await;
     rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
     rig.routes().await;
