@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -68,12 +67,30 @@ impl Connection {
         let remote = stream.peer_addr()?;
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
+        Ok(Self::start_io(id, rd, wr, local, remote, outgoing, events))
+    }
+
+    /// The same over any byte stream: the session fuzz harness (`neighbor::fuzz`) plays the
+    /// peer through an in-memory pipe.
+    pub fn start_io<R, W>(
+        id: u64,
+        rd: R,
+        wr: W,
+        local: SocketAddr,
+        remote: SocketAddr,
+        outgoing: bool,
+        events: mpsc::Sender<(u64, ConnEvent)>,
+    ) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (writer, rx) = mpsc::channel(WRITE_QUEUE);
         let busy_since = Arc::new(AtomicU64::new(0));
         let epoch = std::time::Instant::now();
         tokio::spawn(write_loop(id, wr, rx, events.clone(), busy_since.clone(), epoch));
         let reader = tokio::spawn(read_loop(id, rd, events));
-        Ok(Connection {
+        Connection {
             id,
             outgoing,
             local,
@@ -85,7 +102,7 @@ impl Connection {
             keepalive_seen: false,
             busy_since,
             epoch,
-        })
+        }
     }
 
     /// How long the peer has not taken what keel writes (RFC 9687 §3), if it is stuck.
@@ -110,10 +127,15 @@ impl Connection {
     }
 }
 
-async fn read_loop(id: u64, mut rd: OwnedReadHalf, events: mpsc::Sender<(u64, ConnEvent)>) {
-    // Framing accepts up to 65535 octets; the neighbor task decodes with the negotiated
-    // limit, so an over-long message still gets its NOTIFICATION (RFC 8654 §4).
-    let framing = CodecOptions { extended_message: true, ..CodecOptions::default() };
+/// How the reader cuts the stream into messages: up to 65535 octets whatever was negotiated;
+/// the neighbor task decodes with the negotiated limit, so an over-long message still gets its
+/// NOTIFICATION (RFC 8654 §4).
+pub fn framing() -> CodecOptions {
+    CodecOptions { extended_message: true, ..CodecOptions::default() }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(id: u64, mut rd: R, events: mpsc::Sender<(u64, ConnEvent)>) {
+    let framing = framing();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         buf.reserve(64 * 1024);
@@ -148,9 +170,9 @@ async fn read_loop(id: u64, mut rd: OwnedReadHalf, events: mpsc::Sender<(u64, Co
     }
 }
 
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     id: u64,
-    mut wr: OwnedWriteHalf,
+    mut wr: W,
     mut rx: mpsc::Receiver<Out>,
     events: mpsc::Sender<(u64, ConnEvent)>,
     busy_since: Arc<AtomicU64>,
