@@ -1,12 +1,14 @@
 //! The JSON API over HTTP on a Unix socket (axum). `keel` is its client. The JSON names are a
 //! contract that scripts rely on.
 
+use crate::access::PeerCredentials;
 use crate::daemon::Daemon;
 use crate::json;
 use crate::neighbor::task::{Command, NeighborHandle, StopKind};
 use crate::rib_task::{PeerCounts, RibEvent, RouteFilter};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,6 +19,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
+use tracing::warn;
 
 pub fn router(daemon: Arc<Daemon>) -> Router {
     Router::new()
@@ -31,7 +34,41 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/policies", get(policies))
         .route("/v1/policies/{name}", get(policy))
         .route("/v1/policies/{name}/test", get(test_policy))
+        .layer(axum::middleware::from_fn_with_state(daemon.clone(), guard))
         .with_state(daemon)
+}
+
+/// Serves a request that changes keeld (see [`crate::access::is_mutating`]) only when the
+/// connection's peer credentials allow it; otherwise 403 with the reason (issue 16).
+async fn guard(State(d): State<Arc<Daemon>>, request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    if !crate::access::is_mutating(&method, &path) {
+        return next.run(request).await;
+    }
+    let peer = request.extensions().get::<ConnectInfo<PeerCredentials>>().and_then(|c| c.0 .0.clone());
+    let admins = d.api_access.clone();
+    let (decision, peer) = tokio::task::spawn_blocking(move || {
+        // The user database (NSS: files, maybe LDAP) may block; not on the runtime's threads.
+        let decision = admins.check(peer.as_ref(), crate::access::user_groups);
+        (decision, peer)
+    })
+    .await
+    .unwrap_or_else(|_| (Err("the permission check failed".into()), None));
+    match decision {
+        Ok(()) => next.run(request).await,
+        Err(why) => {
+            warn!(
+                %method,
+                %path,
+                uid = peer.as_ref().map(|p| p.uid),
+                gid = peer.as_ref().map(|p| p.gid),
+                pid = peer.as_ref().and_then(|p| p.pid),
+                reason = %why,
+                "API request refused"
+            );
+            error(StatusCode::FORBIDDEN, format!("{method} {path} changes keeld: {why}"))
+        }
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

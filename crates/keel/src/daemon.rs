@@ -45,6 +45,8 @@ pub struct Daemon {
     pub reexec: std::sync::atomic::AtomicBool,
     /// Fingerprints of each neighbor's import and export chains as the RIB task has them.
     policy_fingerprints: RwLock<BTreeMap<IpAddr, (u64, u64)>>,
+    /// Who may change keeld through the API (`[global] api_group`).
+    pub api_access: crate::access::Admins,
 }
 
 pub fn networks(config: &Config) -> Vec<Network> {
@@ -144,6 +146,7 @@ impl Daemon {
             restarting: restarting.clone(),
             reexec: std::sync::atomic::AtomicBool::new(false),
             policy_fingerprints: RwLock::new(BTreeMap::new()),
+            api_access: crate::access::Admins::new(config.global.api_gid),
         });
         write_state(&config, false);
         // The restart's length, for `keel check`: from the previous keeld's exit record to the
@@ -168,17 +171,15 @@ impl Daemon {
         }
         // API.
         let api_path = config.global.api.clone();
-        if let Some(dir) = api_path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = std::fs::remove_file(&api_path);
-        let api_listener = tokio::net::UnixListener::bind(&api_path)
+        let api_listener = bind_api(&api_path, config.global.api_gid)
             .map_err(|e| anyhow::anyhow!("cannot bind API socket {}: {e}", api_path.display()))?;
-        info!(path = %api_path.display(), "API listening");
+        info!(path = %api_path.display(), group = %daemon.api_access.group, "API listening");
         tokio::spawn({
             let router = api::router(daemon.clone());
             async move {
-                if let Err(e) = axum::serve(api_listener, router).await {
+                // Each connection carries its peer's credentials to the handlers (api::guard).
+                let service = router.into_make_service_with_connect_info::<crate::access::PeerCredentials>();
+                if let Err(e) = axum::serve(api_listener, service).await {
                     error!(error = %e, "API server failed");
                 }
             }
@@ -322,8 +323,11 @@ impl Daemon {
             || new.global.listen.iter().map(|a| *a.get_ref()).collect::<Vec<SocketAddr>>()
                 != old.global.listen.iter().map(|a| *a.get_ref()).collect::<Vec<SocketAddr>>()
             || new.global.api != old.global.api
+            || new.global.api_gid != old.global.api_gid
         {
-            return Err("changes to global asn, router_id, listen or api need a restart (keel restart)".into());
+            return Err(
+                "changes to global asn, router_id, listen, api or api_group need a restart (keel restart)".into()
+            );
         }
         let wanted: BTreeMap<IpAddr, NeighborConfig> =
             NeighborConfig::from_config(&new).into_iter().map(|n| (n.address, n)).collect();
@@ -383,6 +387,41 @@ async fn start_fib<F: keel_fib::Fib + Send + 'static>(
     task.inherit().await;
     tokio::spawn(task.run(rx));
     tx
+}
+
+/// The API socket at `path`: mode 0660 whatever keeld's umask, in group `gid` (else keeld's
+/// own), so that only root, keeld's user and that group can connect (issue 16).
+///
+/// The order makes it race-free: bind(2) creates the file with the umask's mode, chmod and
+/// chown fix mode and group, and only then listen(2) opens it; until then a connect(2) gets
+/// ECONNREFUSED, so nobody is ever served through a socket with the wrong permissions. (Setting
+/// a restrictive umask around bind would change it for every thread of keeld, and fchmod of the
+/// socket before bind is a Linux implementation detail that the umask still narrows.)
+fn bind_api(path: &std::path::Path, gid: Option<u32>) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        // Not world-writable even under umask 000: whoever can write the directory can put
+        // another socket in keeld's place.
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot give it to api_group (gid {gid}; keeld must be root or in it): {e}"),
+            )
+        })?;
+    }
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(socket.into())
 }
 
 /// A borrowed raw fd, for socket options on a tokio listener.

@@ -1,5 +1,6 @@
 //! keel: config, sessions, API and CLI around the pure crates (keel-wire, keel-rib, keel-fib).
 
+pub mod access;
 pub mod api;
 pub mod bench;
 pub mod cli;

@@ -38,8 +38,13 @@ pub fn request(api: &Path, method: &str, path: &str) -> Result<Value> {
         body = dechunk(&body)?;
     }
     let value: Value = serde_json::from_slice(&body).context("API answered with something that is not JSON")?;
+    let message = value.get("error").and_then(Value::as_str).unwrap_or("request failed");
+    if status == 403 {
+        // The API socket's permission check (issue 16): say so, not only what was refused.
+        bail!("keeld refused this request (permission denied): {message}");
+    }
     if !(200..300).contains(&status) {
-        bail!("{}", value.get("error").and_then(Value::as_str).unwrap_or("request failed"));
+        bail!("{message}");
     }
     Ok(value)
 }

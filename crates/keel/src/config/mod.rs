@@ -57,6 +57,13 @@ pub struct Global {
     pub listen: Vec<Spanned<SocketAddr>>,
     #[serde(default = "default_api")]
     pub api: PathBuf,
+    /// The group of the API socket (mode 0660) whose members may change keeld through it
+    /// (`keel stop`, `reload`, `restart`, `clear`); unset: keeld's own group (issue 16).
+    #[serde(default)]
+    pub api_group: Option<Spanned<String>>,
+    /// `api_group`'s gid, looked up when the file is read.
+    #[serde(skip)]
+    pub api_gid: Option<u32>,
     #[serde(default)]
     pub metrics: Option<SocketAddr>,
     #[serde(default = "default_state_dir")]
@@ -401,6 +408,8 @@ impl Config {
             }
         })?;
         cfg.validate(text, file)?;
+        cfg.global.api_gid =
+            cfg.global.api_group.as_ref().and_then(|g| crate::access::group_gid(g.get_ref()).ok().flatten());
         cfg.graceful_restart = GracefulRestart::default().apply(&cfg.graceful_restart_raw);
         let err = |span: std::ops::Range<usize>, message: String| ConfigError {
             file: file.to_string(),
@@ -446,6 +455,18 @@ impl Config {
         }
         if g.router_id.get_ref().is_unspecified() {
             return Err(err(g.router_id.span(), "router_id 0.0.0.0 is not a valid BGP identifier".into()));
+        }
+        if let Some(group) = &g.api_group {
+            match crate::access::group_gid(group.get_ref()) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(err(
+                        group.span(),
+                        format!("no group {:?} on this system (see getent group)", group.get_ref()),
+                    ))
+                }
+                Err(e) => return Err(err(group.span(), e)),
+            }
         }
         let check_gr = |o: &GracefulRestartOverride| match &o.restart_time {
             Some(t) if *t.get_ref() > MAX_RESTART_TIME => Err(err(
@@ -689,6 +710,19 @@ mod tests {
         assert_eq!(sht(&format!("{base}send_hold_time = 0\n")), Ok(0), "0 turns the timer off (§4.3)");
         assert_eq!(sht(&format!("{base}hold_time = 0\nsend_hold_time = 1\n")), Ok(1));
         assert_eq!(sht(base), Ok(480), "RFC 9687 §6: 8 minutes");
+    }
+
+    #[test]
+    fn api_group_must_exist() {
+        let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+        assert_eq!(Config::parse(base, "t.toml").unwrap().global.api_gid, None);
+        // Group 0 exists everywhere keel runs, under the name the system gives it.
+        let root = crate::access::Admins::new(Some(0)).group;
+        let c = Config::parse(&format!("{base}api_group = \"{root}\"\n"), "t.toml").unwrap();
+        assert_eq!(c.global.api_gid, Some(0));
+        let e = error(&format!("{base}api_group = \"no-such-group-keel\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (4, "global.api_group"), "{e}");
+        assert!(e.message.contains("no group \"no-such-group-keel\""), "{e}");
     }
 
     #[test]

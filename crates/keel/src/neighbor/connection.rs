@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -86,6 +86,34 @@ impl SendHold {
     }
 }
 
+/// The writing half of a connection: a TCP socket's, or (for the session fuzz harness,
+/// `neighbor::fuzz`) an in-memory pipe's, which has no kernel queue to ask and nothing to
+/// abort.
+pub trait WriteSide: AsyncWrite + Unpin + Send + 'static {
+    /// How far the peer got: the send hold timer's input (RFC 9687).
+    fn progress(&self) -> std::io::Result<transport::SendProgress>;
+    /// Makes the close abortive (a RST that frees what the kernel holds).
+    fn abort(&self) -> std::io::Result<()>;
+}
+
+impl WriteSide for OwnedWriteHalf {
+    fn progress(&self) -> std::io::Result<transport::SendProgress> {
+        transport::send_progress(self.as_ref())
+    }
+    fn abort(&self) -> std::io::Result<()> {
+        transport::set_abortive_close(self.as_ref())
+    }
+}
+
+impl WriteSide for tokio::io::WriteHalf<tokio::io::DuplexStream> {
+    fn progress(&self) -> std::io::Result<transport::SendProgress> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+    fn abort(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct Connection {
     pub id: u64,
     pub outgoing: bool,
@@ -120,6 +148,24 @@ impl Connection {
         let remote = stream.peer_addr()?;
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
+        Ok(Self::start_io(id, rd, wr, local, remote, outgoing, events))
+    }
+
+    /// The same over any byte stream: the session fuzz harness (`neighbor::fuzz`) plays the
+    /// peer through an in-memory pipe.
+    pub fn start_io<R, W>(
+        id: u64,
+        rd: R,
+        wr: W,
+        local: SocketAddr,
+        remote: SocketAddr,
+        outgoing: bool,
+        events: mpsc::Sender<(u64, ConnEvent)>,
+    ) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: WriteSide,
+    {
         let (writer, rx) = mpsc::channel(WRITE_QUEUE);
         let (close, close_rx) = oneshot::channel();
         let stalled_ms = Arc::new(AtomicU64::new(0));
@@ -134,7 +180,7 @@ impl Connection {
         };
         tokio::spawn(w.run(close_rx));
         let reader = tokio::spawn(read_loop(id, rd, events));
-        Ok(Connection {
+        Connection {
             id,
             outgoing,
             local,
@@ -148,7 +194,7 @@ impl Connection {
             close: Some(close),
             close_grace: CLOSE_GRACE,
             stalled_ms,
-        })
+        }
     }
 
     /// How long the peer has taken nothing of what keel has for it (RFC 9687 send hold timer;
@@ -186,10 +232,15 @@ impl Drop for Connection {
     }
 }
 
-async fn read_loop(id: u64, mut rd: OwnedReadHalf, events: mpsc::Sender<(u64, ConnEvent)>) {
-    // Framing accepts up to 65535 octets; the neighbor task decodes with the negotiated
-    // limit, so an over-long message still gets its NOTIFICATION (RFC 8654 §4).
-    let framing = CodecOptions { extended_message: true, ..CodecOptions::default() };
+/// How the reader cuts the stream into messages: up to 65535 octets whatever was negotiated;
+/// the neighbor task decodes with the negotiated limit, so an over-long message still gets its
+/// NOTIFICATION (RFC 8654 §4).
+pub fn framing() -> CodecOptions {
+    CodecOptions { extended_message: true, ..CodecOptions::default() }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(id: u64, mut rd: R, events: mpsc::Sender<(u64, ConnEvent)>) {
+    let framing = framing();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         buf.reserve(64 * 1024);
@@ -225,9 +276,9 @@ async fn read_loop(id: u64, mut rd: OwnedReadHalf, events: mpsc::Sender<(u64, Co
 }
 
 /// The writing side: the write half, what is queued for it, and the send hold measure.
-struct Writer {
+struct Writer<W> {
     id: u64,
-    wr: OwnedWriteHalf,
+    wr: W,
     rx: mpsc::Receiver<Out>,
     events: mpsc::Sender<(u64, ConnEvent)>,
     hold: SendHold,
@@ -244,7 +295,7 @@ enum Step {
     Sample,
 }
 
-impl Writer {
+impl<W: WriteSide> Writer<W> {
     async fn run(mut self, mut close: oneshot::Receiver<Duration>) {
         let mut sample = tokio::time::interval(PROGRESS_SAMPLE);
         sample.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -294,7 +345,7 @@ impl Writer {
         self.rx.close();
         let deadline = Instant::now() + grace;
         if !matches!(tokio::time::timeout_at(deadline, self.drain(current)).await, Ok(Ok(()))) {
-            if let Err(e) = transport::set_abortive_close(self.wr.as_ref()) {
+            if let Err(e) = self.wr.abort() {
                 debug!(error = %e, "cannot set SO_LINGER 0; the kernel keeps what is queued");
             }
         }
@@ -316,7 +367,7 @@ impl Writer {
         self.wr.shutdown().await?;
         // Closing the socket with data still unacknowledged would leave the kernel an orphan
         // socket offering it to the peer for minutes.
-        while transport::send_progress(self.wr.as_ref()).is_ok_and(|p| p.queued) {
+        while self.wr.progress().is_ok_and(|p| p.queued) {
             tokio::time::sleep(DRAIN_POLL).await;
         }
         Ok(())
@@ -324,7 +375,7 @@ impl Writer {
 
     /// Feeds the send hold measure one observation of the peer's progress.
     fn sample(&mut self, writing: bool) {
-        let (acked, queued) = match transport::send_progress(self.wr.as_ref()) {
+        let (acked, queued) = match self.wr.progress() {
             Ok(p) => (p.acked, p.queued || writing),
             // Without TCP_INFO, a write that does not complete is all there is to see.
             Err(_) => (self.handed, writing),

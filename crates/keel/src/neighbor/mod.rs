@@ -2,6 +2,9 @@
 
 pub mod connection;
 pub mod fsm;
+/// Needs tokio's paused clock (`test-util`), which production builds leave out.
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod negotiate;
 pub mod status;
 pub mod task;

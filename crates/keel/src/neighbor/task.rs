@@ -22,7 +22,7 @@ use crate::rib_task::{PeerPolicy, RibEvent};
 use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -76,6 +76,13 @@ pub enum StopKind {
 #[derive(Debug)]
 pub enum Command {
     Incoming(TcpStream),
+    /// An incoming connection that is an in-memory pipe, with the addresses it stands for:
+    /// the session fuzz harness (`neighbor::fuzz`) plays the peer through it.
+    IncomingPipe {
+        io: tokio::io::DuplexStream,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
     /// Close the session as `kind` says; start again afterwards when `restart`.
     Stop {
         kind: StopKind,
@@ -322,6 +329,11 @@ impl NeighborTask {
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Incoming(stream) => self.incoming(stream).await,
+            Command::IncomingPipe { io, local, remote } => {
+                let (rd, wr) = tokio::io::split(io);
+                let conn = Connection::start_io(self.new_id(), rd, wr, local, remote, false, self.events.clone());
+                self.accept(conn).await;
+            }
             Command::Stop { kind, restart } => {
                 self.stop(kind).await;
                 if restart {
@@ -359,6 +371,11 @@ impl NeighborTask {
                 return;
             }
         };
+        self.accept(conn).await;
+    }
+
+    /// Takes an incoming connection as the FSM's state allows (RFC 4271 §6.8, RFC 4724 §4.2).
+    async fn accept(&mut self, conn: Connection) {
         match self.fsm.state() {
             State::Idle | State::Connect | State::Active => {
                 if !self.fsm.accept_incoming() {

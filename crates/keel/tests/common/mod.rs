@@ -108,16 +108,28 @@ pub fn keeld_with(
 }
 
 pub fn start_with_config(dir: PathBuf, config: &str) -> Keeld {
+    start_with_umask(dir, config, None)
+}
+
+/// Like [`start_with_config`], keeld running under `umask` when given (what a service manager
+/// or a shell would have set).
+pub fn start_with_umask(dir: PathBuf, config: &str, umask: Option<libc::mode_t>) -> Keeld {
+    use std::os::unix::process::CommandExt;
     let path = dir.join("keel.toml");
     std::fs::write(&path, config).unwrap();
     let log = std::fs::File::create(dir.join("keeld.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_keeld"))
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start keeld");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keeld"));
+    command.arg("--config").arg(&path).stdout(Stdio::null()).stderr(log);
+    if let Some(mask) = umask {
+        // SAFETY: umask is async-signal-safe and touches only the child's own state.
+        unsafe {
+            command.pre_exec(move || {
+                libc::umask(mask);
+                Ok(())
+            });
+        }
+    }
+    let child = command.spawn().expect("start keeld");
     Keeld { child, dir }
 }
 
