@@ -827,9 +827,20 @@ impl RibTask {
         common.mp_unreach = None;
         let classic =
             (Family::IPV4_UNICAST, common.next_hop.take().map(NextHop::V4), std::mem::take(&mut update.announced));
+        // Routes of a family the session did not negotiate (RFC 4760 §8: the Multiprotocol
+        // capability says which ones a speaker may send) are ignored and logged, as BIRD and
+        // FRR do; they must not reach the RIB or the kernel.
+        let negotiated = peer.session.as_ref().map(|s| s.negotiated.families.clone()).unwrap_or_default();
         let groups: Vec<_> = std::iter::once(classic)
             .chain(mp.map(|m| (m.family, Some(m.next_hop), m.nlri)))
             .filter(|(_, _, nlri)| !nlri.is_empty())
+            .filter(|(family, _, nlri)| {
+                let ok = negotiated.contains(family);
+                if !ok {
+                    warn!(neighbor = %address, %family, routes = nlri.len(), "routes of a family not negotiated ignored");
+                }
+                ok
+            })
             .collect();
         let mut common = Some(common);
         let count = groups.len();

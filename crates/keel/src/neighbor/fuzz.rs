@@ -371,7 +371,12 @@ impl Oracle {
             .mp_reach
             .iter()
             .flat_map(|m| m.nlri.iter().map(move |n| (m.family, n, !ours(m.next_hop.addr()))));
+        let negotiated = self.negotiated.as_ref().map(|n| n.families.clone()).unwrap_or_default();
         for (family, n, usable) in classic.chain(mp) {
+            // RFC 4760 §8: routes of a family not negotiated are ignored (and replace nothing).
+            if !negotiated.contains(&family) {
+                continue;
+            }
             if withdraw || looped || !usable {
                 self.remove(family, n);
             } else {

@@ -752,3 +752,27 @@ async fn inherited_routes_not_chosen_again_go_after_the_hold() {
     assert_eq!(log.len(), 1, "{log:?}");
     assert!(matches!(&log[0], keel_fib::FibChange::Delete(p) if p.to_string() == "192.0.2.128/25"), "{log:?}");
 }
+
+/// RFC 4760 §8: a session carries the families both sides advertised. IPv6 routes from a
+/// neighbor that negotiated IPv4 unicast only are ignored: they reach neither the RIB nor the
+/// kernel (found by the session fuzz harness).
+#[tokio::test(start_paused = true)]
+async fn routes_of_a_family_not_negotiated_are_ignored() {
+    let rig = Rig::start();
+    let a = Neighbor::new(1, 65001, false);
+    rig.send(a.up()).await;
+    let attributes = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::sequence(vec![65001])),
+        ..Default::default()
+    };
+    let nlri = [Nlri::new("2001:db8:1::/48".parse().expect("prefix"))];
+    let hop = NextHop::V6 { global: "2001:db8::9".parse().expect("address"), link_local: None };
+    let mut bytes = Vec::new();
+    builder::announce(Family::IPV6_UNICAST, &attributes, hop, &nlri, &CodecOptions::default(), &mut bytes)
+        .expect("encode");
+    rig.send(a.update(&bytes)).await;
+    rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
+    let routes: Vec<String> = rig.routes().await.into_iter().map(|r| r.prefix).collect();
+    assert_eq!(routes, vec!["198.51.100.0/24"], "the IPv4 route only");
+}
