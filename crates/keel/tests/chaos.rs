@@ -27,6 +27,7 @@
 mod common;
 
 use common::netns::{ip, Lab};
+use common::rng::Rng;
 use common::*;
 use keel::speaker::{self, SpeakerConfig};
 use keel_wire::attribute::{AsPath, Origin};
@@ -42,25 +43,6 @@ use std::time::{Duration, Instant};
 /// IPv6 routes c sends: the load keel installs while it may be killed.
 const LOAD: u32 = 3000;
 const DEFERRAL: u64 = 4;
-
-/// splitmix64: a schedule that a seed reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn millis(&mut self, max: u64) -> Duration {
-        Duration::from_millis(self.below(max + 1))
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Peer c: a scripted GR speaker in namespace r
@@ -514,7 +496,7 @@ fn chaos_restarts_keep_the_kernel_equal_to_the_best_paths_and_delete_nothing_unc
             _ => EndOfRib::Never,
         };
         c.plan(end_of_rib);
-        let how = [Disruption::Kill, Disruption::Term, Disruption::KeelRestart][rng.below(3) as usize];
+        let how = [Disruption::Kill, Disruption::Term, Disruption::KeelRestart][rng.below(3)];
         let neighbor = rng.below(4); // 0: c restarts itself first, 1: b does, else: nobody
         let second = rng.below(3) == 0; // a second disruption while the first restart runs
         let before = kernel(&lab.r);
@@ -537,7 +519,7 @@ fn chaos_restarts_keep_the_kernel_equal_to_the_best_paths_and_delete_nothing_unc
         if second {
             // During the load or the deferral of the restart just begun.
             std::thread::sleep(rng.millis(DEFERRAL * 1000));
-            let again = [Disruption::Kill, Disruption::Term, Disruption::KeelRestart][rng.below(3) as usize];
+            let again = [Disruption::Kill, Disruption::Term, Disruption::KeelRestart][rng.below(3)];
             eprintln!("cycle {cycle}: then {again:?}");
             disrupt(&mut dut, again, with_d);
         }

@@ -4,31 +4,11 @@
 //! splices, duplicated messages, random bytes). The number of inputs bounds the run, not a
 //! clock; each input runs on tokio's paused clock.
 
+mod common;
+
+use common::rng::Rng;
 use keel::neighbor::fuzz::{run, seeds, Outcome};
 use std::path::PathBuf;
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a few lines, the same sequence on every machine and
-/// every release, which a registry RNG does not promise.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform enough in 0..n (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
 
 /// Offsets of the messages in a raw stream (where a marker starts), past the two control bytes.
 fn message_starts(v: &[u8]) -> Vec<usize> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod rng;
 pub mod session;
 
 use serde_json::Value;
