@@ -3,9 +3,10 @@
 
 use crate::access::PeerCredentials;
 use crate::daemon::Daemon;
+use crate::events::RibEvent;
 use crate::json;
 use crate::neighbor::task::{Command, NeighborHandle, StopKind};
-use crate::rib_task::{PeerCounts, RibEvent, RouteFilter};
+use crate::views::{PeerCounts, RouteFilter};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;

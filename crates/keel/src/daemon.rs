@@ -9,11 +9,12 @@
 //! ```
 
 use crate::config::Config;
-use crate::fib_task::{FibCommand, FibTask};
+use crate::events::{FibCommand, ForwardingState, Network, RestartState, RibEvent};
+use crate::fib_task::FibTask;
 use crate::neighbor::task::{self, Command, NeighborHandle, StopKind};
 use crate::neighbor::transport;
 use crate::neighbor::NeighborConfig;
-use crate::rib_task::{Network, RibEvent, RibTask};
+use crate::rib_task::RibTask;
 use crate::{api, metrics::Metrics};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -38,9 +39,9 @@ pub struct Daemon {
     listeners: RwLock<Vec<Arc<TcpListener>>>,
     shutdown: watch::Sender<Option<StopKind>>,
     /// The GR F bit keel advertises (RFC 4724 §3).
-    forwarding: task::ForwardingState,
+    forwarding: ForwardingState,
     /// The GR R bit keel advertises while it restarts (RFC 4724 §4.1).
-    restarting: task::RestartState,
+    restarting: RestartState,
     /// `keel restart`: after the graceful stop, run the (possibly new) keeld binary again.
     pub reexec: std::sync::atomic::AtomicBool,
     /// Fingerprints of each neighbor's import and export chains as the RIB task has them.
@@ -78,11 +79,11 @@ impl Daemon {
             info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
         }
         let started = Instant::now();
-        let restarting: task::RestartState = Arc::new(std::sync::atomic::AtomicBool::new(restart));
+        let restarting: RestartState = Arc::new(std::sync::atomic::AtomicBool::new(restart));
         let deferral = restart.then(|| std::time::Duration::from_secs(gr.selection_deferral_time.into()));
         // Without a FIB keel is not in the forwarding path: a restart of keel cannot disturb
         // forwarding. With one, the FIB task says whether routes survived (RFC 4724 §3).
-        let forwarding: task::ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
+        let forwarding: ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
         let fib = if config.fib.enabled {
             let tx = match config.fib.backend {
                 crate::config::FibBackend::Kernel => {
@@ -379,7 +380,7 @@ impl Daemon {
 async fn start_fib<F: keel_fib::Fib + Send + 'static>(
     fib: F,
     rib: &mpsc::Sender<RibEvent>,
-    forwarding: &task::ForwardingState,
+    forwarding: &ForwardingState,
     metrics: &Arc<Metrics>,
 ) -> mpsc::Sender<FibCommand> {
     let (tx, rx) = mpsc::channel(64);

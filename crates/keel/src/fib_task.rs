@@ -6,29 +6,13 @@
 //! an earlier run) are kept until `keep_owned_for` has passed; those not chosen again by then
 //! are deleted, so a restart never removes a route that is still right.
 
-use crate::rib_task::{FibUpdate, RibEvent};
+use crate::events::{FibCommand, FibUpdate, ForwardingState, RibEvent};
 use keel_fib::{Fib, FibChange, FibRoute, NextHop};
 use keel_wire::Prefix;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
-
-#[derive(Debug)]
-pub enum FibCommand {
-    Routes(Vec<FibUpdate>),
-    /// Delete every keel route (`keel stop --withdraw`, graceful restart disabled).
-    Flush(oneshot::Sender<()>),
-    /// Selection deferral is over and every best path was sent: kernel routes from the
-    /// previous run that were not chosen again go now (RFC 4724 §4.1).
-    SweepInherited,
-    /// keeld is leaving for a graceful restart: keep the kernel as it is, whatever the RIB
-    /// does while sessions close (RFC 4724 §4.1).
-    Freeze(oneshot::Sender<()>),
-    /// A next hop the RIB has just seen: its IGP metric goes back to the RIB before the
-    /// decision needs it (RFC 4271 §9.1.2.2 e), during selection deferral too.
-    Resolve(IpAddr),
-}
 
 pub struct FibTask<F: Fib> {
     fib: F,
@@ -41,7 +25,7 @@ pub struct FibTask<F: Fib> {
     installed: HashMap<Prefix, FibRoute>,
     /// The GR F bit: set when keel's routes survived in the kernel, or once keel has
     /// converged after a cold start (from then on its forwarding state is its own).
-    forwarding: crate::neighbor::task::ForwardingState,
+    forwarding: ForwardingState,
     /// Inherited routes confirmed unchanged / replaced by the new decision (RFC 4724 §4.1).
     kept: usize,
     replaced: usize,
@@ -51,7 +35,7 @@ pub struct FibTask<F: Fib> {
 }
 
 impl<F: Fib + Send + 'static> FibTask<F> {
-    pub fn new(fib: F, rib: mpsc::Sender<RibEvent>, forwarding: crate::neighbor::task::ForwardingState) -> Self {
+    pub fn new(fib: F, rib: mpsc::Sender<RibEvent>, forwarding: ForwardingState) -> Self {
         FibTask {
             fib,
             rib,

@@ -2,7 +2,7 @@
 //! NOTIFICATIONs per neighbor, prefix counts (filled in from the RIB at scrape time).
 
 use crate::neighbor::fsm::State;
-use crate::rib_task::PeerCounts;
+use crate::views::PeerCounts;
 use keel_wire::Notification;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -7,214 +7,29 @@
 //! pending set (bounded by the table size, one entry per destination however often it
 //! changes) and is retried on a short tick; the RIB task never waits for one slow neighbor.
 
+use crate::events::{sleep_until, FibCommand, FibUpdate, Network, PeerPolicy, RestartState, RibEvent};
 use crate::neighbor::connection::Out;
 use crate::neighbor::fsm::DownReason;
 use crate::neighbor::negotiate::Negotiated;
 use crate::rpki::RpkiState;
+use crate::views::{PeerCounts, RestartView, RouteFilter, RouteView, SegmentView};
 use keel_rib::export::export;
 use keel_rib::graceful_restart::helper::{self, Ending, Helper};
 use keel_rib::graceful_restart::restarting::{self, Awaited};
 use keel_rib::policy::{Chain, Context, RouteKey, Verdict};
 use keel_rib::update_checks::{self, check_update};
 use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
-use keel_wire::attribute::{AsPath, Origin, SegmentType};
+use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
 use keel_wire::{RefreshSubtype, RouteRefresh};
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-
-/// A route keel originates (`[[network]]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Network {
-    pub prefix: Prefix,
-    pub next_hop: Option<IpAddr>,
-    pub communities: Vec<Community>,
-}
-
-/// Per-session settings the RIB applies (RFC 4456, RFC 7947, RFC 9494 §4.6). Import and
-/// export policies come separately ([`RibEvent::SetPolicy`]): they change without a reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerPolicy {
-    pub route_reflector_client: bool,
-    pub route_server_client: bool,
-    /// RFC 9494 §4.6: LLGR-stale routes to this internal neighbor even without LLGR.
-    pub long_lived_to_internal: bool,
-    /// RFC 4271 §6.3: the external neighbor's AS_PATH must start with its AS
-    /// ([`keel_rib::update_checks`]).
-    pub enforce_first_as: bool,
-}
-
-#[derive(Debug)]
-pub enum RibEvent {
-    PeerUp {
-        address: IpAddr,
-        negotiated: Arc<Negotiated>,
-        local: SocketAddr,
-        policy: PeerPolicy,
-        /// Graceful restart helper settings for this neighbor (RFC 4724 §4.2).
-        helper: helper::Settings,
-        writer: mpsc::Sender<Out>,
-    },
-    PeerDown {
-        address: IpAddr,
-        reason: DownReason,
-    },
-    /// A neighbor's import and export chains, at start and when a reload changed them
-    /// (`*_fingerprint` tells what changed): its routes are re-evaluated from the stored
-    /// Adj-RIB-In and its Adj-RIB-Out recomputed, without a session reset.
-    SetPolicy {
-        address: IpAddr,
-        import: Arc<Chain>,
-        export: Arc<Chain>,
-        import_fingerprint: u64,
-        export_fingerprint: u64,
-    },
-    /// The neighbor was removed from the configuration: its routes go, stale or not.
-    PeerRemoved {
-        address: IpAddr,
-    },
-    /// The neighbor could not be reached since keeld started: selection deferral does not
-    /// wait for it (RFC 4724 §4.1).
-    PeerUnreachable {
-        address: IpAddr,
-    },
-    Update {
-        address: IpAddr,
-        update: Box<Update>,
-    },
-    /// ROUTE-REFRESH received: send our routes of the family again (RFC 2918 §4).
-    RouteRefresh {
-        address: IpAddr,
-        family: Family,
-    },
-    SetNetworks(Vec<Network>),
-    /// What the FIB learned about a BGP next hop: IGP metric, or `None` when unreachable.
-    NextHop {
-        address: IpAddr,
-        metric: Option<u32>,
-    },
-    Routes {
-        filter: RouteFilter,
-        reply: oneshot::Sender<Vec<RouteView>>,
-    },
-    Counts {
-        reply: oneshot::Sender<HashMap<IpAddr, PeerCounts>>,
-    },
-    Restart {
-        reply: oneshot::Sender<RestartView>,
-    },
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct RouteFilter {
-    pub family: Option<Family>,
-    pub prefix: Option<Prefix>,
-    pub neighbor: Option<IpAddr>,
-    pub stale: bool,
-    /// Show what was advertised to this neighbor (its Adj-RIB-Out) instead.
-    pub advertised: Option<IpAddr>,
-}
-
-/// A route as the API shows it (JSON names are a contract).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RouteView {
-    pub prefix: String,
-    pub family: String,
-    pub path_id: Option<u32>,
-    pub neighbor: Option<IpAddr>,
-    pub next_hop: String,
-    /// Every AS in order, segment types dropped (kept as it always was).
-    pub as_path: Vec<u32>,
-    /// The same path with its segment types (RFC 4271 §4.3, RFC 5065 §3).
-    pub as_path_segments: Vec<SegmentView>,
-    pub origin: Option<&'static str>,
-    pub communities: Vec<String>,
-    pub large_communities: Vec<String>,
-    pub local_pref: Option<u32>,
-    pub med: Option<u32>,
-    pub best: bool,
-    pub stale: bool,
-    pub llgr_stale: bool,
-    /// RPKI origin validation (RFC 6811): "valid", "invalid", "not-found"; null without VRPs.
-    pub rpki: Option<&'static str>,
-}
-
-/// One AS_PATH segment as the API shows it: `{"type": "as_sequence", "asns": [65001]}`, the
-/// type one of `as_set`, `as_sequence`, `as_confed_sequence`, `as_confed_set`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SegmentView {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub asns: Vec<u32>,
-}
-
-impl SegmentView {
-    fn of(path: &AsPath) -> Vec<SegmentView> {
-        path.segments
-            .iter()
-            .map(|s| SegmentView {
-                kind: match s.kind {
-                    SegmentType::Set => "as_set",
-                    SegmentType::Sequence => "as_sequence",
-                    SegmentType::ConfedSequence => "as_confed_sequence",
-                    SegmentType::ConfedSet => "as_confed_set",
-                },
-                asns: s.asns.clone(),
-            })
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct PeerCounts {
-    pub received_prefixes: usize,
-    pub advertised_prefixes: usize,
-    pub stale_prefixes: usize,
-    pub llgr_stale_prefixes: usize,
-    pub end_of_rib_received: BTreeSet<Family>,
-    pub end_of_rib_sent: BTreeSet<Family>,
-    /// UPDATE messages sent to the neighbor by this keeld, End-of-RIB markers included, over
-    /// all its sessions.
-    pub updates_sent: u64,
-    /// The neighbor is restarting and its routes are kept (RFC 4724 §4.2).
-    pub helper_active: bool,
-    pub stale_families: Vec<Family>,
-    /// Stale paths per family.
-    pub stale_by_family: BTreeMap<String, usize>,
-    /// Graceful-restart timers running, with the seconds left ("restart", "stale_routes",
-    /// "long_lived_stale:FAMILY").
-    pub timers: BTreeMap<String, u64>,
-    /// LLGR-stale paths per family.
-    pub llgr_stale_by_family: BTreeMap<String, usize>,
-    /// Families in LLGR now: their routes are LLGR-stale (RFC 9494 §4.2).
-    pub long_lived_families: Vec<Family>,
-    /// While keel itself restarts: what its selection deferral still awaits from this
-    /// neighbor ("session", or the families whose End-of-RIB is missing).
-    pub deferral_awaits: Option<Vec<String>>,
-}
-
-/// keel's own restart, for `/v1/status` (RFC 4724 §4.1).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct RestartView {
-    /// Selection deferral is running: nothing is advertised or installed yet.
-    pub deferring: bool,
-    pub deferral_seconds_left: Option<u64>,
-    pub awaited_neighbors: Vec<IpAddr>,
-}
-
-/// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FibUpdate {
-    pub prefix: Prefix,
-    pub next_hops: Vec<IpAddr>,
-}
 
 /// Destinations sent per write to one neighbor.
 const FLUSH_BATCH: usize = 4096;
@@ -369,7 +184,7 @@ pub struct RibTask {
     peers: HashMap<IpAddr, Peer>,
     next_id: u32,
     networks: Vec<Network>,
-    fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>,
+    fib: Option<mpsc::Sender<FibCommand>>,
     /// Graceful-restart timers per neighbor.
     timers: BTreeMap<(IpAddr, helper::Timer), Instant>,
     /// Set while keeld restarts: nothing is advertised or installed until it ends.
@@ -399,7 +214,7 @@ const SHRINK_FROM: usize = 20_000;
 struct Deferral {
     until: Instant,
     state: restarting::Deferral<IpAddr>,
-    restarting: crate::neighbor::task::RestartState,
+    restarting: RestartState,
     /// Told when the deferral ends (keeld records how long its restart took).
     ended: Option<oneshot::Sender<()>>,
 }
@@ -411,7 +226,7 @@ impl RibTask {
         cluster_id: Ipv4Addr,
         options: keel_rib::decision::Options,
         networks: Vec<Network>,
-        fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>,
+        fib: Option<mpsc::Sender<FibCommand>>,
     ) -> Self {
         let mut t = RibTask {
             local_asn,
@@ -448,7 +263,7 @@ impl RibTask {
     pub fn with_deferral(
         mut self,
         deferral: Option<Duration>,
-        restarting: crate::neighbor::task::RestartState,
+        restarting: RestartState,
         expected: Vec<IpAddr>,
         ended: Option<oneshot::Sender<()>>,
     ) -> Self {
@@ -541,7 +356,7 @@ impl RibTask {
             tokio::select! {
                 // Timers that are due go before events that arrived after them.
                 biased;
-                _ = crate::neighbor::task::sleep_until(next_timer), if next_timer.is_some() => self.fire_timers(),
+                _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers(),
                 ev = rx.recv() => {
                     let Some(ev) = ev else { return };
                     self.handle(ev);
@@ -898,7 +713,7 @@ impl RibTask {
     /// of every destination using it. A full FIB queue only delays it to the first install.
     fn resolve(&mut self, addr: IpAddr) {
         let Some(fib) = &self.fib else { return };
-        if self.resolving.insert(addr) && fib.try_send(crate::fib_task::FibCommand::Resolve(addr)).is_err() {
+        if self.resolving.insert(addr) && fib.try_send(FibCommand::Resolve(addr)).is_err() {
             self.resolving.remove(&addr);
         }
     }
@@ -933,7 +748,7 @@ impl RibTask {
         // queue: nothing still chosen is ever deleted, not even for a moment.
         if deferral_ended || std::mem::take(&mut self.sweep_due) {
             if let Some(fib) = &self.fib {
-                let _ = fib.send(crate::fib_task::FibCommand::SweepInherited).await;
+                let _ = fib.send(FibCommand::SweepInherited).await;
             }
         }
         // After the deferral nothing was advertised yet: each neighbor's first advertisement
@@ -970,7 +785,7 @@ impl RibTask {
             .iter()
             .map(|c| FibUpdate { prefix: c.prefix, next_hops: fib_next_hops(self.rib.dest(c.family, &c.prefix)) })
             .collect();
-        let _ = fib.send(crate::fib_task::FibCommand::Routes(updates)).await;
+        let _ = fib.send(FibCommand::Routes(updates)).await;
     }
 
     /// Every destination with a best path, in [`Session::order`]'s order, from one pass over
@@ -990,7 +805,7 @@ impl RibTask {
         let Some(fib) = &self.fib else { return };
         let updates: Vec<FibUpdate> =
             self.rib.iter(None).map(|(_, p, d)| FibUpdate { prefix: *p, next_hops: fib_next_hops(Some(d)) }).collect();
-        let _ = fib.send(crate::fib_task::FibCommand::Routes(updates)).await;
+        let _ = fib.send(FibCommand::Routes(updates)).await;
     }
 
     /// Writes pending changes to one neighbor as far as its queue allows. The export (RFC 4271

@@ -17,8 +17,8 @@ use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::config::GrMode;
+use crate::events::{sleep_until, ForwardingState, PeerPolicy, RestartState, RibEvent};
 use crate::metrics::Metrics;
-use crate::rib_task::{PeerPolicy, RibEvent};
 use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};
 use std::collections::HashMap;
@@ -104,14 +104,6 @@ pub struct NeighborHandle {
     pub commands: mpsc::Sender<Command>,
     pub status: watch::Receiver<NeighborStatus>,
 }
-
-/// Whether keel's forwarding state is preserved right now (the GR F bit, RFC 4724 §3),
-/// shared by all neighbor tasks and set by the daemon.
-pub type ForwardingState = Arc<std::sync::atomic::AtomicBool>;
-
-/// keel's own restart state: the R bit in its OPENs (RFC 4724 §4.1), true from a restart
-/// until selection deferral has ended and End-of-RIB went out; shared like [`ForwardingState`].
-pub type RestartState = Arc<std::sync::atomic::AtomicBool>;
 
 pub fn spawn(
     config: NeighborConfig,
@@ -838,13 +830,6 @@ impl NeighborTask {
                 self.status.send_modify(|s| s.last_error = Some(why));
             }
         }
-    }
-}
-
-pub(crate) async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -6,6 +6,7 @@ use crate::neighbor::negotiate::Negotiated;
 use keel_wire::attribute::{AsSegment, SegmentType};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::{Capability, CodecOptions, Open};
+use std::net::SocketAddr;
 
 const V4: Family = Family::IPV4_UNICAST;
 const KEEL_AS: u32 = 65000;
@@ -145,7 +146,7 @@ impl Rig {
     }
 
     /// A RIB task that hands kernel work to `fib` (none: no FIB).
-    fn with_fib(fib: Option<mpsc::Sender<crate::fib_task::FibCommand>>) -> Rig {
+    fn with_fib(fib: Option<mpsc::Sender<crate::events::FibCommand>>) -> Rig {
         let (tx, rx) = mpsc::channel(1024);
         let task = RibTask::new(
             KEEL_AS,
@@ -472,7 +473,7 @@ async fn a_new_next_hop_is_resolved_once_as_soon_as_it_is_seen() {
     rig.routes().await;
     let mut resolved = Vec::new();
     while let Ok(cmd) = fib_rx.try_recv() {
-        if let crate::fib_task::FibCommand::Resolve(addr) = cmd {
+        if let crate::events::FibCommand::Resolve(addr) = cmd {
             resolved.push(addr);
         }
     }

@@ -1,0 +1,145 @@
+//! The messages between keeld's tasks, and the state they share: what a neighbor task, the
+//! RIB task, the FIB task and the API send each other. Every task module imports this one and
+//! none imports another task's module, so the tasks stay apart (one floor down, as holo's
+//! `events.rs`).
+//!
+//! ```text
+//!   neighbor task --RibEvent--> RIB task --FibCommand--> FIB task
+//!        ^                        |   ^                     |
+//!        +--- Out (bytes) --------+   +---- RibEvent::NextHop
+//!   API --RibEvent::{Routes, Counts, Restart} (with a reply channel)--> RIB task
+//! ```
+
+use crate::neighbor::connection::Out;
+use crate::neighbor::fsm::DownReason;
+use crate::neighbor::negotiate::Negotiated;
+use crate::views::{PeerCounts, RestartView, RouteFilter, RouteView};
+use keel_rib::graceful_restart::helper;
+use keel_rib::policy::Chain;
+use keel_wire::{Community, Family, Prefix, Update};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// A route keel originates (`[[network]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub prefix: Prefix,
+    pub next_hop: Option<IpAddr>,
+    pub communities: Vec<Community>,
+}
+
+/// Per-session settings the RIB applies (RFC 4456, RFC 7947, RFC 9494 §4.6). Import and
+/// export policies come separately ([`RibEvent::SetPolicy`]): they change without a reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerPolicy {
+    pub route_reflector_client: bool,
+    pub route_server_client: bool,
+    /// RFC 9494 §4.6: LLGR-stale routes to this internal neighbor even without LLGR.
+    pub long_lived_to_internal: bool,
+    /// RFC 4271 §6.3: the external neighbor's AS_PATH must start with its AS
+    /// ([`keel_rib::update_checks`]).
+    pub enforce_first_as: bool,
+}
+
+#[derive(Debug)]
+pub enum RibEvent {
+    PeerUp {
+        address: IpAddr,
+        negotiated: Arc<Negotiated>,
+        local: SocketAddr,
+        policy: PeerPolicy,
+        /// Graceful restart helper settings for this neighbor (RFC 4724 §4.2).
+        helper: helper::Settings,
+        writer: mpsc::Sender<Out>,
+    },
+    PeerDown {
+        address: IpAddr,
+        reason: DownReason,
+    },
+    /// A neighbor's import and export chains, at start and when a reload changed them
+    /// (`*_fingerprint` tells what changed): its routes are re-evaluated from the stored
+    /// Adj-RIB-In and its Adj-RIB-Out recomputed, without a session reset.
+    SetPolicy {
+        address: IpAddr,
+        import: Arc<Chain>,
+        export: Arc<Chain>,
+        import_fingerprint: u64,
+        export_fingerprint: u64,
+    },
+    /// The neighbor was removed from the configuration: its routes go, stale or not.
+    PeerRemoved {
+        address: IpAddr,
+    },
+    /// The neighbor could not be reached since keeld started: selection deferral does not
+    /// wait for it (RFC 4724 §4.1).
+    PeerUnreachable {
+        address: IpAddr,
+    },
+    Update {
+        address: IpAddr,
+        update: Box<Update>,
+    },
+    /// ROUTE-REFRESH received: send our routes of the family again (RFC 2918 §4).
+    RouteRefresh {
+        address: IpAddr,
+        family: Family,
+    },
+    SetNetworks(Vec<Network>),
+    /// What the FIB learned about a BGP next hop: IGP metric, or `None` when unreachable.
+    NextHop {
+        address: IpAddr,
+        metric: Option<u32>,
+    },
+    Routes {
+        filter: RouteFilter,
+        reply: oneshot::Sender<Vec<RouteView>>,
+    },
+    Counts {
+        reply: oneshot::Sender<HashMap<IpAddr, PeerCounts>>,
+    },
+    Restart {
+        reply: oneshot::Sender<RestartView>,
+    },
+}
+
+/// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FibUpdate {
+    pub prefix: Prefix,
+    pub next_hops: Vec<IpAddr>,
+}
+
+#[derive(Debug)]
+pub enum FibCommand {
+    Routes(Vec<FibUpdate>),
+    /// Delete every keel route (`keel stop --withdraw`, graceful restart disabled).
+    Flush(oneshot::Sender<()>),
+    /// Selection deferral is over and every best path was sent: kernel routes from the
+    /// previous run that were not chosen again go now (RFC 4724 §4.1).
+    SweepInherited,
+    /// keeld is leaving for a graceful restart: keep the kernel as it is, whatever the RIB
+    /// does while sessions close (RFC 4724 §4.1).
+    Freeze(oneshot::Sender<()>),
+    /// A next hop the RIB has just seen: its IGP metric goes back to the RIB before the
+    /// decision needs it (RFC 4271 §9.1.2.2 e), during selection deferral too.
+    Resolve(IpAddr),
+}
+
+/// Whether keel's forwarding state is preserved right now (the GR F bit, RFC 4724 §3),
+/// shared by all neighbor tasks and set by the daemon.
+pub type ForwardingState = Arc<std::sync::atomic::AtomicBool>;
+
+/// keel's own restart state: the R bit in its OPENs (RFC 4724 §4.1), true from a restart
+/// until selection deferral has ended and End-of-RIB went out; shared like [`ForwardingState`].
+pub type RestartState = Arc<std::sync::atomic::AtomicBool>;
+
+/// Sleeps until `t`, forever when there is none (a `select!` branch with no timer).
+pub(crate) async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
