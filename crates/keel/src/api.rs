@@ -16,7 +16,6 @@ use axum::{Json, Router};
 use keel_wire::capability::{GracefulRestart, LongLivedFamily};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -74,14 +73,6 @@ async fn guard(State(d): State<Arc<Daemon>>, request: Request, next: Next) -> Re
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
-}
-
-pub async fn peer_counts(daemon: &Daemon) -> HashMap<IpAddr, PeerCounts> {
-    let (reply, rx) = oneshot::channel();
-    if daemon.rib.send(RibEvent::Counts { reply }).await.is_err() {
-        return HashMap::new();
-    }
-    rx.await.unwrap_or_default()
 }
 
 fn gr_view(g: &GracefulRestart) -> Value {
@@ -177,7 +168,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
 }
 
 async fn neighbors(State(d): State<Arc<Daemon>>) -> Json<Vec<Value>> {
-    let counts = peer_counts(&d).await;
+    let counts = d.peer_counts().await;
     let list = d.neighbors.read().await;
     Json(list.values().map(|h| neighbor_view(h, counts.get(&h.config.address))).collect())
 }
@@ -186,7 +177,7 @@ async fn neighbor(State(d): State<Arc<Daemon>>, Path(address): Path<String>) -> 
     let Ok(address) = address.parse::<IpAddr>() else {
         return error(StatusCode::BAD_REQUEST, format!("{address:?} is not an IP address"));
     };
-    let counts = peer_counts(&d).await;
+    let counts = d.peer_counts().await;
     match d.neighbors.read().await.get(&address) {
         Some(h) => Json(neighbor_view(h, counts.get(&address))).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no neighbor {address}")),

@@ -16,4 +16,5 @@ pub mod policy_view;
 pub mod rib_task;
 pub mod rpki;
 pub mod speaker;
+pub mod startup;
 pub mod views;

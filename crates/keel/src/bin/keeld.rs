@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(keel::daemon::Daemon::run(config, args.config.clone())) {
+    match runtime.block_on(keel::startup::run(config, args.config.clone())) {
         Ok(true) => {
             drop(runtime);
             // `keel restart`: the same pid runs the binary now on disk (systemd keeps tracking it).

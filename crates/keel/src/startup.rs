@@ -1,0 +1,274 @@
+//! keeld's start-up and stop: the RIB task, the FIB task, one task per neighbor, the BGP
+//! listeners, the API and metrics servers; then the wait for SIGHUP (reload), SIGTERM or
+//! `keel stop`, and the stop sequence that leaves the kernel's routes for a graceful restart.
+//! The top of the daemon: it wires [`crate::daemon::Daemon`] to the API ([`crate::api`]), which
+//! in turn only knows the `Daemon`.
+//!
+//! ```text
+//!  listener --TcpStream--> neighbor task --UPDATE--> RIB task --bytes--> neighbor writer
+//!                              ^   |                     ^
+//!  API (Unix socket) ----------+---+---------------------+   metrics (TCP, optional)
+//! ```
+
+use crate::api;
+use crate::config::Config;
+use crate::daemon::listen::accept_loop;
+use crate::daemon::state::{read_state, update_state, write_state};
+use crate::daemon::{networks, Daemon};
+use crate::events::{FibCommand, ForwardingState, RestartState, RibEvent};
+use crate::fib_task::FibTask;
+use crate::metrics::Metrics;
+use crate::neighbor::task::{Command, NeighborHandle, StopKind};
+use crate::neighbor::transport;
+use crate::neighbor::NeighborConfig;
+use crate::rib_task::RibTask;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, RwLock};
+use tracing::{error, info};
+
+/// Depth of the queue into the RIB task, in events (an UPDATE each).
+const RIB_QUEUE: usize = 1024;
+
+/// Runs keeld until it is told to stop; `Ok(true)` when it should run again (`keel
+/// restart`). Errors only for what prevents starting at all.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<bool> {
+    let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
+    let metrics = Arc::new(Metrics::default());
+    // keeld restarts when it ran before (its state file is there) and is a restarting
+    // speaker: R=1 and selection deferral until End-of-RIB (RFC 4724 §4.1).
+    let previous = read_state(&config);
+    let gr = &config.graceful_restart;
+    let restart = previous.is_some() && gr.mode == crate::config::GrMode::Restart;
+    if let Some(p) = &previous {
+        info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
+    }
+    let started = Instant::now();
+    let restarting: RestartState = Arc::new(std::sync::atomic::AtomicBool::new(restart));
+    let deferral = restart.then(|| std::time::Duration::from_secs(gr.selection_deferral_time.into()));
+    // Without a FIB keel is not in the forwarding path: a restart of keel cannot disturb
+    // forwarding. With one, the FIB task says whether routes survived (RFC 4724 §3).
+    let forwarding: ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
+    let fib = if config.fib.enabled {
+        let tx = match config.fib.backend {
+            crate::config::FibBackend::Kernel => {
+                let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
+                    .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
+                start_fib(f, &rib, &forwarding, &metrics).await
+            }
+            crate::config::FibBackend::Memory => {
+                let path = config.global.state_dir.join("fib.journal");
+                let _ = std::fs::create_dir_all(&config.global.state_dir);
+                let f = keel_fib::JournalFib::open(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot open the in-memory FIB {}: {e}", path.display()))?;
+                start_fib(f, &rib, &forwarding, &metrics).await
+            }
+        };
+        info!(table = config.fib.table, protocol = config.fib.protocol, backend = ?config.fib.backend, "FIB enabled");
+        Some(tx)
+    } else {
+        None
+    };
+    let router_id = *config.global.router_id.get_ref();
+    let options = keel_rib::decision::Options {
+        always_compare_med: config.global.always_compare_med,
+        max_paths: config.global.max_paths.max(1) as usize,
+    };
+    let (deferral_ended, deferral_ended_rx) = tokio::sync::oneshot::channel();
+    let rib_task = RibTask::new(
+        *config.global.asn.get_ref(),
+        router_id,
+        config.global.cluster_id.unwrap_or(router_id),
+        options,
+        networks(&config),
+        fib.clone(),
+    )
+    .with_deferral(
+        deferral,
+        restarting.clone(),
+        config.neighbors.iter().map(|n| *n.address.get_ref()).collect(),
+        Some(deferral_ended),
+    )
+    .with_rpki(crate::rpki::Rpki::start(&config.rpki, *config.global.asn.get_ref()))
+    // Kernel routes of an earlier run are kept while the RIB converges: until the
+    // deferral ends when keel restarts, else for up to the selection deferral time; with
+    // graceful restart disabled they go at once.
+    .with_inherited_hold(match gr.mode {
+        crate::config::GrMode::Disabled => std::time::Duration::ZERO,
+        _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
+    });
+    tokio::spawn(rib_task.run(rib_rx));
+    let (shutdown, mut shutdown_rx) = watch::channel(None);
+    let daemon = Arc::new(Daemon {
+        config_path,
+        config: RwLock::new(config.clone()),
+        neighbors: RwLock::new(BTreeMap::new()),
+        rib,
+        metrics: metrics.clone(),
+        started,
+        listeners: RwLock::new(Vec::new()),
+        shutdown,
+        forwarding: forwarding.clone(),
+        restarting: restarting.clone(),
+        reexec: std::sync::atomic::AtomicBool::new(false),
+        policy_fingerprints: RwLock::new(BTreeMap::new()),
+        api_access: crate::access::Admins::new(config.global.api_gid),
+    });
+    write_state(&config, false);
+    // The restart's length, for `keel check`: from the previous keeld's exit record to the
+    // end of this one's selection deferral. Only a clean exit recorded when it happened.
+    let measured = previous.as_ref().filter(|p| restart && p.clean_exit).map(|p| p.seconds_ago);
+    let state_dir = config.global.state_dir.clone();
+    tokio::spawn(async move {
+        if let (Ok(()), Some(down)) = (deferral_ended_rx.await, measured) {
+            let seconds = down + started.elapsed().as_secs();
+            info!(seconds, "restart measured (previous exit to end of selection deferral)");
+            update_state(&state_dir, serde_json::json!({ "last_restart_seconds": seconds }));
+        }
+    });
+
+    // BGP listeners.
+    for addr in &config.global.listen {
+        let addr = *addr.get_ref();
+        let l = Arc::new(transport::listen(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?);
+        info!(%addr, "listening for BGP");
+        daemon.listeners.write().await.push(l.clone());
+        tokio::spawn(accept_loop(daemon.clone(), l));
+    }
+    // API.
+    let api_path = config.global.api.clone();
+    let api_listener = bind_api(&api_path, config.global.api_gid)
+        .map_err(|e| anyhow::anyhow!("cannot bind API socket {}: {e}", api_path.display()))?;
+    info!(path = %api_path.display(), group = %daemon.api_access.group, "API listening");
+    tokio::spawn({
+        let router = api::router(daemon.clone());
+        async move {
+            // Each connection carries its peer's credentials to the handlers (api::guard).
+            let service = router.into_make_service_with_connect_info::<crate::access::PeerCredentials>();
+            if let Err(e) = axum::serve(api_listener, service).await {
+                error!(error = %e, "API server failed");
+            }
+        }
+    });
+    // Metrics.
+    if let Some(addr) = config.global.metrics {
+        let l = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind metrics {addr}: {e}"))?;
+        info!(%addr, "metrics listening");
+        let d = daemon.clone();
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let d = d.clone();
+                async move {
+                    let counts = d.peer_counts().await;
+                    let restarting = d.restarting.load(std::sync::atomic::Ordering::Relaxed);
+                    d.metrics.render(&counts, restarting)
+                }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(l, router).await;
+        });
+    }
+    // Neighbors, their policies first.
+    daemon.set_policies(&config).await;
+    for n in NeighborConfig::from_config(&config) {
+        daemon.add_neighbor(n).await;
+    }
+    // Signals.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let kind = loop {
+        tokio::select! {
+            _ = hup.recv() => match daemon.reload().await {
+                Ok(s) => info!(summary = %s, "configuration reloaded (SIGHUP)"),
+                Err(e) => error!(error = %e, "reload refused; the running configuration stays"),
+            },
+            _ = term.recv() => break StopKind::Graceful,
+            _ = tokio::signal::ctrl_c() => break StopKind::Graceful,
+            _ = shutdown_rx.changed() => if let Some(k) = *shutdown_rx.borrow() { break k },
+        }
+    };
+    info!(?kind, "stopping");
+    // Kernel routes stay for a graceful restart (RFC 4724 §4.1); otherwise they go.
+    let mode = daemon.config.read().await.graceful_restart.mode;
+    let graceful = kind == StopKind::Graceful && mode == crate::config::GrMode::Restart;
+    if let (Some(fib), true) = (&fib, graceful) {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        if fib.send(FibCommand::Freeze(done)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+    let handles: Vec<NeighborHandle> = daemon.neighbors.read().await.values().cloned().collect();
+    let mut waits = Vec::new();
+    for h in handles {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        if h.commands.send(Command::Shutdown { kind, done }).await.is_ok() {
+            waits.push(rx);
+        }
+    }
+    for w in waits {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+    }
+    if let (Some(fib), false) = (&fib, graceful) {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        if fib.send(FibCommand::Flush(done)).await.is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), rx).await;
+        }
+    }
+    let _ = std::fs::remove_file(&api_path);
+    write_state(&*daemon.config.read().await, true);
+    Ok(daemon.reexec.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Starts the FIB task on `fib` after reading back what an earlier run left there.
+async fn start_fib<F: keel_fib::Fib + Send + 'static>(
+    fib: F,
+    rib: &mpsc::Sender<RibEvent>,
+    forwarding: &ForwardingState,
+    metrics: &Arc<Metrics>,
+) -> mpsc::Sender<FibCommand> {
+    let (tx, rx) = mpsc::channel(64);
+    let mut task = FibTask::new(fib, rib.clone(), forwarding.clone()).with_metrics(metrics.clone());
+    task.inherit().await;
+    tokio::spawn(task.run(rx));
+    tx
+}
+
+/// The API socket at `path`: mode 0660 whatever keeld's umask, in group `gid` (else keeld's
+/// own), so that only root, keeld's user and that group can connect (issue 16).
+///
+/// The order makes it race-free: bind(2) creates the file with the umask's mode, chmod and
+/// chown fix mode and group, and only then listen(2) opens it; until then a connect(2) gets
+/// ECONNREFUSED, so nobody is ever served through a socket with the wrong permissions. (Setting
+/// a restrictive umask around bind would change it for every thread of keeld, and fchmod of the
+/// socket before bind is a Linux implementation detail that the umask still narrows.)
+fn bind_api(path: &std::path::Path, gid: Option<u32>) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        // Not world-writable even under umask 000: whoever can write the directory can put
+        // another socket in keeld's place.
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot give it to api_group (gid {gid}; keeld must be root or in it): {e}"),
+            )
+        })?;
+    }
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(socket.into())
+}
