@@ -27,22 +27,51 @@ pub struct PrefixEntry {
     pub le: u8,
 }
 
+/// Why a word of a policy (a prefix-list entry, a community pattern) could not be read; the
+/// configuration adds the file, line and field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    #[error("empty prefix-list entry")]
+    EmptyEntry,
+    /// keel-wire's reason the prefix is not one.
+    #[error("{0}")]
+    Prefix(String),
+    #[error("{entry:?}: {word} needs a prefix length after it")]
+    MissingLength { entry: String, word: String },
+    #[error("{entry:?}: expected `ge N` or `le N` after the prefix, found {word:?}")]
+    UnexpectedWord { entry: String, word: String },
+    #[error("{entry:?}: lengths must satisfy {len} <= ge <= le <= {max}")]
+    Lengths { entry: String, len: u8, max: u8 },
+    /// One part of a pattern (`*` allowed).
+    #[error("{text:?} is not a {what} or *")]
+    Part { text: String, what: &'static str },
+    /// The whole pattern, `what` saying its form.
+    #[error("{text:?} is not a {what}")]
+    Pattern { text: String, what: &'static str },
+    #[error("{text:?}: 0x needs 16 hex digits ({digits} given)")]
+    HexDigits { text: String, digits: usize },
+    #[error("{text:?}: unknown extended community kind {kind:?} (rt, ro)")]
+    ExtendedKind { text: String, kind: String },
+    #[error("{text:?}: {asn:?} is not a 2-octet AS")]
+    TwoOctetAs { text: String, asn: String },
+}
+
 impl std::str::FromStr for PrefixEntry {
-    type Err = String;
+    type Err = SyntaxError;
     /// `PREFIX [ge N] [le N]`, e.g. `203.0.113.0/24 ge 25 le 28`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, SyntaxError> {
         let mut words = s.split_whitespace();
-        let prefix: Prefix = words.next().ok_or("empty prefix-list entry")?.parse()?;
+        let prefix: Prefix = words.next().ok_or(SyntaxError::EmptyEntry)?.parse().map_err(SyntaxError::Prefix)?;
         let (mut ge, mut le) = (None, None);
         while let Some(w) = words.next() {
             let n: u8 = words
                 .next()
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| format!("{s:?}: {w} needs a prefix length after it"))?;
+                .ok_or_else(|| SyntaxError::MissingLength { entry: s.into(), word: w.into() })?;
             match w {
                 "ge" => ge = Some(n),
                 "le" => le = Some(n),
-                _ => return Err(format!("{s:?}: expected `ge N` or `le N` after the prefix, found {w:?}")),
+                _ => return Err(SyntaxError::UnexpectedWord { entry: s.into(), word: w.into() }),
             }
         }
         let max = if prefix.is_ipv4() { 32 } else { 128 };
@@ -50,7 +79,7 @@ impl std::str::FromStr for PrefixEntry {
         // `ge` alone means "up to the longest prefix".
         let le = le.unwrap_or(if ge > prefix.len() { max } else { prefix.len() });
         if !(prefix.len() <= ge && ge <= le && le <= max) {
-            return Err(format!("{s:?}: lengths must satisfy {} <= ge <= le <= {max}", prefix.len()));
+            return Err(SyntaxError::Lengths { entry: s.into(), len: prefix.len(), max });
         }
         Ok(PrefixEntry { prefix, ge, le })
     }
@@ -146,50 +175,55 @@ impl ExtendedPattern {
     }
 }
 
-fn parse_part<T: std::str::FromStr>(s: &str, what: &str) -> Result<Option<T>, String> {
+fn parse_part<T: std::str::FromStr>(s: &str, what: &'static str) -> Result<Option<T>, SyntaxError> {
     if s == "*" {
         return Ok(None);
     }
-    s.parse().map(Some).map_err(|_| format!("{s:?} is not a {what} or *"))
+    s.parse().map(Some).map_err(|_| SyntaxError::Part { text: s.into(), what })
 }
 
 impl std::str::FromStr for CommunityPattern {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, v) = s.split_once(':').ok_or_else(|| format!("{s:?} is not a community (ASN:VALUE, * allowed)"))?;
+    type Err = SyntaxError;
+    fn from_str(s: &str) -> Result<Self, SyntaxError> {
+        let (a, v) = s
+            .split_once(':')
+            .ok_or_else(|| SyntaxError::Pattern { text: s.into(), what: "community (ASN:VALUE, * allowed)" })?;
         Ok(CommunityPattern(parse_part(a, "16-bit number")?, parse_part(v, "16-bit number")?))
     }
 }
 
 impl std::str::FromStr for LargePattern {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = SyntaxError;
+    fn from_str(s: &str) -> Result<Self, SyntaxError> {
         let p: Vec<&str> = s.split(':').collect();
-        let [a, b, c] = p.as_slice() else { return Err(format!("{s:?} is not a large community (A:B:C, * allowed)")) };
+        let [a, b, c] = p.as_slice() else {
+            return Err(SyntaxError::Pattern { text: s.into(), what: "large community (A:B:C, * allowed)" });
+        };
         Ok(LargePattern(parse_part(a, "number")?, parse_part(b, "number")?, parse_part(c, "number")?))
     }
 }
 
 impl std::str::FromStr for ExtendedPattern {
-    type Err = String;
+    type Err = SyntaxError;
     /// `rt:ASN:VALUE` / `ro:ASN:VALUE` (value may be `*`), or an exact `0x` + 16 hex digits.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, SyntaxError> {
         if let Some(hex) = s.strip_prefix("0x") {
             return s
                 .parse::<ExtendedCommunity>()
                 .map(ExtendedPattern::exact)
-                .map_err(|_| format!("{s:?}: 0x needs 16 hex digits ({} given)", hex.len()));
+                .map_err(|_| SyntaxError::HexDigits { text: s.into(), digits: hex.len() });
         }
         let p: Vec<&str> = s.split(':').collect();
         let [kind, asn, value] = p.as_slice() else {
-            return Err(format!("{s:?} is not an extended community (rt:ASN:VALUE, ro:ASN:VALUE or 0x...)"));
+            let what = "extended community (rt:ASN:VALUE, ro:ASN:VALUE or 0x...)";
+            return Err(SyntaxError::Pattern { text: s.into(), what });
         };
         let sub = match *kind {
             "rt" => 0x02,
             "ro" => 0x03,
-            _ => return Err(format!("{s:?}: unknown extended community kind {kind:?} (rt, ro)")),
+            _ => return Err(SyntaxError::ExtendedKind { text: s.into(), kind: (*kind).into() }),
         };
-        let asn: u16 = asn.parse().map_err(|_| format!("{s:?}: {asn:?} is not a 2-octet AS"))?;
+        let asn: u16 = asn.parse().map_err(|_| SyntaxError::TwoOctetAs { text: s.into(), asn: (*asn).into() })?;
         let value: Option<u32> = parse_part(value, "32-bit number")?;
         let a = asn.to_be_bytes();
         let v = value.unwrap_or(0).to_be_bytes();

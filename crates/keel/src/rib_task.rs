@@ -828,7 +828,7 @@ impl RibTask {
             let Ok(permit) = s.writer.try_reserve() else { return };
             let mut bytes = Vec::new();
             for f in std::mem::take(&mut s.borr_owed) {
-                bytes.extend(refresh(f, RefreshSubtype::Begin).unwrap_or_default());
+                bytes.extend(encoded(address, "BoRR", refresh(f, RefreshSubtype::Begin)));
                 if !s.eorr_owed.contains(&f) {
                     s.eorr_owed.push(f);
                 }
@@ -923,7 +923,7 @@ impl RibTask {
             let mut bytes = Vec::new();
             let mut updates = 0;
             for (family, nlri) in &withdraw {
-                updates += builder::withdraw(*family, nlri, &codec, &mut bytes).unwrap_or(0);
+                updates += encoded(address, "withdrawal", builder::withdraw(*family, nlri, &codec, &mut bytes));
             }
             for (family, set, nlri) in announce.iter().filter(|a| !a.2.is_empty()) {
                 match builder::announce(*family, &set.attributes, set.next_hop, nlri, &codec, &mut bytes) {
@@ -934,22 +934,21 @@ impl RibTask {
                         for n in nlri {
                             s.sent.remove(&(*family, n.prefix));
                         }
-                        updates += builder::withdraw(*family, nlri, &codec, &mut bytes).unwrap_or(0);
+                        updates += encoded(address, "withdrawal", builder::withdraw(*family, nlri, &codec, &mut bytes));
                     }
                 }
             }
             if !s.backlog() {
                 // RFC 4724 §4.1: End-of-RIB after the initial advertisement, per family.
                 for f in std::mem::take(&mut s.eor_owed) {
-                    if let Ok(eor) = Update::end_of_rib(f).encode(&codec) {
-                        bytes.extend_from_slice(&eor);
-                        updates += 1;
-                    }
+                    let eor = encoded(address, "End-of-RIB", Update::end_of_rib(f).encode(&codec));
+                    updates += usize::from(!eor.is_empty());
+                    bytes.extend_from_slice(&eor);
                     end_of_rib_sent.insert(f);
                 }
                 // RFC 7313 §4: EoRR once the refreshed routes are out.
                 for f in std::mem::take(&mut s.eorr_owed) {
-                    bytes.extend(refresh(f, RefreshSubtype::End).unwrap_or_default());
+                    bytes.extend(encoded(address, "EoRR", refresh(f, RefreshSubtype::End)));
                 }
             }
             if !bytes.is_empty() {
@@ -1040,7 +1039,7 @@ impl RibTask {
         let mut bytes = Vec::new();
         for f in &s.negotiated.families {
             let m = Message::RouteRefresh(RouteRefresh { family: *f, subtype: RefreshSubtype::Request });
-            bytes.extend(m.encode(&codec).unwrap_or_default());
+            bytes.extend(encoded(address, "ROUTE-REFRESH", m.encode(&codec)));
         }
         info!(neighbor = %address, "route refresh requested after an import policy change");
         let _ = s.writer.try_send(Out::Bytes(bytes));
@@ -1241,6 +1240,15 @@ pub fn family_of(p: &Prefix) -> Family {
 
 #[cfg(test)]
 mod tests;
+
+/// What an encoder made, or the error logged and nothing: a message keel cannot encode is a
+/// bug to see in the log, not to pass over in silence (nor a reason to stop the RIB task).
+fn encoded<T: Default>(neighbor: IpAddr, what: &str, r: Result<T, keel_wire::EncodeError>) -> T {
+    r.unwrap_or_else(|e| {
+        warn!(%neighbor, error = %e, message = what, "cannot encode a message: not sent");
+        T::default()
+    })
+}
 
 /// Returns free heap pages to the system. glibc's allocator keeps what `free` released
 /// (trimming only the top of the heap, and only past a threshold); `malloc_trim(0)` releases

@@ -119,16 +119,19 @@ pub struct Policies {
 
 type Err<'a> = &'a dyn Fn(Range<usize>, String) -> ConfigError;
 
-fn parse_each<T: std::str::FromStr<Err = String>>(items: &[Spanned<String>], err: Err) -> Result<Vec<T>, ConfigError> {
-    items.iter().map(|s| s.get_ref().parse::<T>().map_err(|e| err(s.span(), e))).collect()
+fn parse_each<T: std::str::FromStr<Err: std::fmt::Display>>(
+    items: &[Spanned<String>],
+    err: Err,
+) -> Result<Vec<T>, ConfigError> {
+    items.iter().map(|s| s.get_ref().parse::<T>().map_err(|e| err(s.span(), e.to_string()))).collect()
 }
 
 /// Parses every string of a one-or-many value; errors point at the value.
-fn parse_spanned<T: std::str::FromStr<Err = String>>(
+fn parse_spanned<T: std::str::FromStr<Err: std::fmt::Display>>(
     v: &Spanned<OneOrMany<String>>,
     err: Err,
 ) -> Result<Vec<T>, ConfigError> {
-    v.get_ref().to_vec().iter().map(|s| s.parse::<T>().map_err(|e| err(v.span(), e))).collect()
+    v.get_ref().to_vec().iter().map(|s| s.parse::<T>().map_err(|e| err(v.span(), e.to_string()))).collect()
 }
 
 fn fingerprint(v: &impl Serialize) -> u64 {
