@@ -10,18 +10,51 @@
 //!   API --RibEvent::{Routes, Counts, Restart} (with a reply channel)--> RIB task
 //! ```
 
-use crate::neighbor::connection::Out;
-use crate::neighbor::fsm::DownReason;
-use crate::neighbor::negotiate::Negotiated;
+use crate::negotiate::Negotiated;
 use crate::views::{PeerCounts, RestartView, RouteFilter, RouteView};
 use keel_rib::graceful_restart::helper;
 use keel_rib::policy::Chain;
 use keel_wire::{Community, Family, Prefix, Update};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+
+/// What a writer task is asked to do.
+#[derive(Debug)]
+pub enum Out {
+    /// Whole encoded messages, possibly several back to back.
+    Bytes(Vec<u8>),
+    /// Write what is queued, then close the connection (as [`Connection::close`] does).
+    Close,
+}
+
+/// Why a session ended: what graceful restart will base its decision on (RFC 4724 §4,
+/// RFC 8538 §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DownReason {
+    TcpFailure,
+    /// A new connection came while the session was Established: the neighbor restarted
+    /// (RFC 4724 §4.2).
+    Restarted,
+    HoldTimerExpired,
+    NotificationSent {
+        code: u8,
+        subcode: u8,
+    },
+    NotificationReceived {
+        code: u8,
+        subcode: u8,
+    },
+    /// `code`/`subcode` of the Cease sent, if any.
+    AdministrativeStop {
+        code: Option<u8>,
+        subcode: Option<u8>,
+    },
+}
 
 /// A route keel originates (`[[network]]`).
 #[derive(Debug, Clone, PartialEq, Eq)]

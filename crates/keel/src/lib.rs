@@ -11,6 +11,7 @@ pub mod fib_task;
 pub mod json;
 pub mod lab;
 pub mod metrics;
+pub mod negotiate;
 pub mod neighbor;
 pub mod policy_view;
 pub mod rib_task;

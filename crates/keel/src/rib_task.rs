@@ -7,10 +7,10 @@
 //! pending set (bounded by the table size, one entry per destination however often it
 //! changes) and is retried on a short tick; the RIB task never waits for one slow neighbor.
 
+use crate::events::DownReason;
+use crate::events::Out;
 use crate::events::{sleep_until, FibCommand, FibUpdate, Network, PeerPolicy, RestartState, RibEvent};
-use crate::neighbor::connection::Out;
-use crate::neighbor::fsm::DownReason;
-use crate::neighbor::negotiate::Negotiated;
+use crate::negotiate::Negotiated;
 use crate::rpki::RpkiState;
 use crate::views::{PeerCounts, RestartView, RouteFilter, RouteView, SegmentView};
 use keel_rib::export::export;

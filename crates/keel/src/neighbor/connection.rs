@@ -21,15 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::debug;
 
 use super::transport;
-
-/// What a writer task is asked to do.
-#[derive(Debug)]
-pub enum Out {
-    /// Whole encoded messages, possibly several back to back.
-    Bytes(Vec<u8>),
-    /// Write what is queued, then close the connection (as [`Connection::close`] does).
-    Close,
-}
+use crate::events::Out;
 
 /// What a connection reports to its neighbor task.
 #[derive(Debug)]

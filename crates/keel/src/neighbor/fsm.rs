@@ -13,7 +13,8 @@
 //!  any error / NOTIFICATION / TCP loss / hold timer --> Idle (then automatic start after backoff)
 //! ```
 
-use super::negotiate::Negotiated;
+use crate::events::DownReason;
+use crate::negotiate::Negotiated;
 use keel_wire::error::{cease, code, open as open_err};
 use keel_wire::{Notification, Open, WireError};
 use serde::Serialize;
@@ -89,31 +90,6 @@ pub enum Event {
     RouteRefreshReceived,
     /// RFC 9687: the peer has not read what keel sends for the send hold time.
     SendHoldTimerExpires,
-}
-
-/// Why a session ended: what graceful restart will base its decision on (RFC 4724 §4,
-/// RFC 8538 §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum DownReason {
-    TcpFailure,
-    /// A new connection came while the session was Established: the neighbor restarted
-    /// (RFC 4724 §4.2).
-    Restarted,
-    HoldTimerExpired,
-    NotificationSent {
-        code: u8,
-        subcode: u8,
-    },
-    NotificationReceived {
-        code: u8,
-        subcode: u8,
-    },
-    /// `code`/`subcode` of the Cease sent, if any.
-    AdministrativeStop {
-        code: Option<u8>,
-        subcode: Option<u8>,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -27,12 +27,12 @@
 
 use super::connection;
 use super::fsm::State;
-use super::negotiate::Negotiated;
 use super::task::{self, Command, StopKind};
 use super::NeighborConfig;
 use crate::config::Config;
 use crate::events::RibEvent;
 use crate::metrics::Metrics;
+use crate::negotiate::Negotiated;
 use crate::rib_task::RibTask;
 use crate::views::{RouteFilter, RouteView};
 use keel_wire::attribute::{AsPath, Origin};

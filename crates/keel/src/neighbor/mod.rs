@@ -5,7 +5,6 @@ pub mod fsm;
 /// Needs tokio's paused clock (`test-util`), which production builds leave out.
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
-pub mod negotiate;
 pub mod status;
 pub mod task;
 pub mod transport;

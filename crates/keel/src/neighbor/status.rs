@@ -2,7 +2,7 @@
 //! metrics and logs.
 
 use super::fsm::State;
-use super::negotiate::Negotiated;
+use crate::negotiate::Negotiated;
 use keel_wire::Notification;
 use serde::Serialize;
 use std::sync::Arc;

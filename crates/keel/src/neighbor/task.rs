@@ -11,13 +11,14 @@
 //! aside is in OpenSent (keel's OPEN went out on it): it gets the OpenSent hold time to send its
 //! OPEN, and whatever goes wrong on it closes it alone (RFC 4271 §8.2.2), never the session.
 
-use super::connection::{ConnEvent, Connection, Out};
-use super::fsm::{fsm_error, Action, DownReason, Event, Fsm, Settings, State, Timer};
+use super::connection::{ConnEvent, Connection};
+use super::fsm::{fsm_error, Action, Event, Fsm, Settings, State, Timer};
 use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::config::GrMode;
 use crate::events::{sleep_until, ForwardingState, PeerPolicy, RestartState, RibEvent};
+use crate::events::{DownReason, Out};
 use crate::metrics::Metrics;
 use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};

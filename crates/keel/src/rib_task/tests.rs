@@ -2,7 +2,7 @@
 //! and hours here without a real wait (RFC 4724 §4.2, RFC 9494 §4.2).
 
 use super::*;
-use crate::neighbor::negotiate::Negotiated;
+use crate::negotiate::Negotiated;
 use keel_wire::attribute::{AsSegment, SegmentType};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::{Capability, CodecOptions, Open};
