@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod api;
+pub mod api_client;
 pub mod bench;
 pub mod cli;
 pub mod config;

@@ -12,7 +12,7 @@
 //! "neighbor"?, "verdict"?, "reason", "fix"}], "summary": {"pass", "warn", "fail"}}`; `fix` is
 //! empty for PASS.
 
-use super::client::request;
+use crate::api_client::request;
 use crate::config::{Config, GrMode, GracefulRestart, LongLived, DEFAULT_NAME};
 use anyhow::{Context, Result};
 use clap::Args;

@@ -6,7 +6,6 @@
 //! `keel check` audits graceful-restart readiness (see [`check`]).
 
 pub mod check;
-pub mod client;
 pub mod decode;
 pub mod show;
 
@@ -89,7 +88,7 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    let api = client::api_path(cli.api.as_deref());
+    let api = crate::api_client::api_path(cli.api.as_deref());
     let result = match cli.command {
         Command::Decode(args) => return decode::run(&args),
         Command::TestPolicy(args) => {

@@ -1,6 +1,6 @@
 //! `keel show`, `keel clear`, `keel reload`, `keel stop`: keeld's API as tables or JSON.
 
-use super::client::request;
+use crate::api_client::request;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::Value;

@@ -10,6 +10,7 @@
 
 use super::peers::{PeerStats, UPSTREAM_RESTART_TIME};
 use super::process::{Daemon, Task};
+use super::roles::{DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN, TAP_ASN};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::Family;
@@ -19,9 +20,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// BIRD's AS number as the upstream.
-pub const ASN: u32 = 65101;
 
 pub struct BirdUpstream {
     dir: PathBuf,
@@ -47,7 +45,7 @@ fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Pat
         c.push_str("}\n");
     }
     c.push_str(&format!(
-        "protocol bgp keel {{\n  local {local} as {ASN};\n  neighbor {} port {} as 65000;\n  multihop;\n  strict bind on;\n\
+        "protocol bgp keel {{\n  local {local} as {DAEMON_UPSTREAM_ASN};\n  neighbor {} port {} as {KEELD_ASN};\n  multihop;\n  strict bind on;\n\
          \x20 hold time 240;\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n\
          \x20 graceful restart on;\n  graceful restart time {UPSTREAM_RESTART_TIME};\n\
          \x20 long lived graceful restart on;\n  long lived stale time {};\n\
@@ -117,20 +115,17 @@ impl BirdObserver {
         let stale = super::peers::LONG_LIVED_STALE_TIME;
         let config = format!(
             "router id {local};\nlog \"{}\" {{ info, warning, error, fatal }};\nprotocol device {{}}\n\
-             protocol bgp keel {{\n  local {local} as {};\n  neighbor {} port {} as 65000;\n  multihop;\n  strict bind on;\n\
+             protocol bgp keel {{\n  local {local} as {OBSERVER_ASN};\n  neighbor {} port {} as {KEELD_ASN};\n  multihop;\n  strict bind on;\n\
              \x20 hold time 240;\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n\
              \x20 graceful restart on;\n  long lived graceful restart on;\n  long lived stale time {stale};\n\
              \x20 ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n\
-             protocol bgp tap {{\n  local {local} as {};\n  neighbor {tap} as {};\n  multihop;\n  strict bind on;\n  passive on;\n\
+             protocol bgp tap {{\n  local {local} as {OBSERVER_ASN};\n  neighbor {tap} as {TAP_ASN};\n  multihop;\n  strict bind on;\n  passive on;\n\
              \x20 graceful restart on;\n  long lived graceful restart on;\n  long lived stale time {stale};\n\
              \x20 ipv4 {{ import none; export all; next hop self; }};\n\
              \x20 ipv6 {{ import none; export all; next hop address 2001:db8::3; }};\n}}\n",
             dir.join("bird.log").display(),
-            super::observer::ASN,
             keel.ip(),
             keel.port(),
-            super::observer::ASN,
-            super::observer::TAP_ASN,
         );
         std::fs::write(dir.join("bird.conf"), config)?;
         let mut daemon = Daemon::default();

@@ -14,6 +14,7 @@
 
 use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
 use super::process::{file_tail, Daemon, Task};
+use super::roles::{DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN, TAP_ASN};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::Family;
@@ -52,15 +53,14 @@ fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Pat
         "frr defaults traditional\nhostname keel-lab-upstream\nlog file {}/bgpd.log informational\n\
          route-map OUT4 permit 10\n set ip next-hop 192.0.2.1\n!\n\
          route-map OUT6 permit 10\n set ipv6 next-hop global 2001:db8::1\n!\n\
-         router bgp {asn}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n no bgp network import-check\n\
+         router bgp {DAEMON_UPSTREAM_ASN}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n no bgp network import-check\n\
          \x20bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n\
          \x20bgp graceful-restart restart-time {UPSTREAM_RESTART_TIME}\n bgp graceful-restart select-defer-time 5\n\
          \x20bgp long-lived-graceful-restart stale-time {LONG_LIVED_STALE_TIME}\n\
-         \x20neighbor {k} remote-as 65000\n neighbor {k} port {}\n neighbor {k} update-source {local}\n\
+         \x20neighbor {k} remote-as {KEELD_ASN}\n neighbor {k} port {}\n neighbor {k} update-source {local}\n\
          \x20neighbor {k} ebgp-multihop 2\n neighbor {k} timers 10 30\n neighbor {k} timers connect 1\n",
         dir.display(),
         keel.port(),
-        asn = super::bird::ASN,
     );
     for (family, afi) in [(Family::IPV4_UNICAST, "ipv4"), (Family::IPV6_UNICAST, "ipv6")] {
         c.push_str(&format!(" address-family {afi} unicast\n"));
@@ -177,19 +177,17 @@ impl FrrObserver {
             "frr defaults traditional\nhostname keel-lab-observer\nlog file {}/bgpd.log informational\n\
              route-map TAP4 permit 10\n set ip next-hop 192.0.2.3\n!\n\
              route-map TAP6 permit 10\n set ipv6 next-hop global 2001:db8::3\n!\n\
-             router bgp {asn}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n\
+             router bgp {OBSERVER_ASN}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n\
              \x20bgp graceful-restart\n bgp long-lived-graceful-restart stale-time {LONG_LIVED_STALE_TIME}\n\
-             \x20neighbor {k} remote-as 65000\n neighbor {k} port {}\n neighbor {k} update-source {local}\n\
+             \x20neighbor {k} remote-as {KEELD_ASN}\n neighbor {k} port {}\n neighbor {k} update-source {local}\n\
              \x20neighbor {k} ebgp-multihop 2\n neighbor {k} timers 10 30\n neighbor {k} timers connect 1\n\
-             \x20neighbor {tap} remote-as {tap_asn}\n neighbor {tap} update-source {local}\n\
+             \x20neighbor {tap} remote-as {TAP_ASN}\n neighbor {tap} update-source {local}\n\
              \x20neighbor {tap} ebgp-multihop 2\n neighbor {tap} passive\n neighbor {tap} advertisement-interval 0\n\
              \x20address-family ipv4 unicast\n  neighbor {tap} route-map TAP4 out\n exit-address-family\n\
              \x20address-family ipv6 unicast\n  neighbor {k} activate\n  neighbor {tap} activate\n\
              \x20 neighbor {tap} route-map TAP6 out\n exit-address-family\n!\n",
             dir.display(),
             keel.port(),
-            asn = super::observer::ASN,
-            tap_asn = super::observer::TAP_ASN,
         );
         prepare(&dir, &config)?;
         let mut daemon = Daemon::default();

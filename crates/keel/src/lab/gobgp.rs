@@ -13,6 +13,7 @@
 
 use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
 use super::process::{file_tail, Daemon, Task};
+use super::roles::{DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN, TAP_ASN};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{builder, CodecOptions, Family};
@@ -53,14 +54,14 @@ fn families() -> String {
 fn config(local: Ipv4Addr, keel: SocketAddr) -> String {
     format!(
         "[global.config]\n  as = {asn}\n  router-id = \"{local}\"\n  port = 179\n  local-address-list = [\"{local}\"]\n\
-         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = 65000\n    admin-down = true\n\
+         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = {KEELD_ASN}\n    admin-down = true\n\
          \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n\
          \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    remote-port = {port}\n\
          \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
          \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = {UPSTREAM_RESTART_TIME}\n\
          \x20   notification-enabled = true\n    long-lived-enabled = true\n{}",
         families(),
-        asn = super::bird::ASN,
+        asn = DAEMON_UPSTREAM_ASN,
         k = keel.ip(),
         port = keel.port(),
     )
@@ -233,7 +234,7 @@ impl GoBgpObserver {
         std::fs::create_dir_all(&dir)?;
         let config = format!(
             "[global.config]\n  as = {asn}\n  router-id = \"{local}\"\n  port = 179\n  local-address-list = [\"{local}\"]\n\
-             [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = 65000\n\
+             [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = {KEELD_ASN}\n\
              \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n\
              \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    remote-port = {port}\n\
              \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
@@ -245,8 +246,8 @@ impl GoBgpObserver {
              \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
              \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n\
              \x20   notification-enabled = true\n    long-lived-enabled = true\n{families}",
-            asn = super::observer::ASN,
-            tap_asn = super::observer::TAP_ASN,
+            asn = OBSERVER_ASN,
+            tap_asn = TAP_ASN,
             k = keel.ip(),
             port = keel.port(),
             families = families(),

@@ -12,7 +12,8 @@
 
 use super::peers::{self, Observer, PeerStats};
 use super::process::Task;
-use super::{bird, frr, gobgp, PeerKind};
+use super::roles::{Addresses, PeerKind, OBSERVER_ASN, TAP_ASN};
+use super::{bird, frr, gobgp};
 use anyhow::Result;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -20,10 +21,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The observer's AS number (keeld's lab configuration peers with it).
-pub const ASN: u32 = 64999;
-/// The tap's AS number, behind a daemon observer.
-pub const TAP_ASN: u32 = 64998;
 /// The tap's hold time (RFC 4271 §4.2): GoBGP refuses a session without one.
 const TAP_HOLD_TIME: u16 = 90;
 
@@ -114,14 +111,14 @@ pub struct ObserverPeer {
 
 impl ObserverPeer {
     /// keel's speaker, peering with keeld from `addresses.observer`.
-    pub fn speaker(addresses: &super::process::Addresses) -> ObserverPeer {
+    pub fn speaker(addresses: &Addresses) -> ObserverPeer {
         let speaker = Observer::new();
         let task = Task(tokio::spawn(Observer::run(
             speaker.state.clone(),
             speaker.stats.clone(),
             addresses.observer,
             addresses.keel,
-            (ASN, 0),
+            (OBSERVER_ASN, 0),
         )));
         let stats = speaker.stats.clone();
         ObserverPeer { kind: "keel", speaker, stats, daemon: None, _tasks: vec![task] }
@@ -132,7 +129,7 @@ impl ObserverPeer {
     pub fn daemon(
         kind: PeerKind,
         dir: PathBuf,
-        addresses: &super::process::Addresses,
+        addresses: &Addresses,
         api: PathBuf,
         keeld: Arc<AtomicI32>,
     ) -> Result<ObserverPeer> {

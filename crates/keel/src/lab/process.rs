@@ -5,7 +5,6 @@
 
 use anyhow::{bail, Context, Result};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,41 +28,10 @@ impl Drop for TempDir {
     }
 }
 
-/// Where the speakers live: 127.77.N.1 (upstream), .2 (keeld), .3 (observer), .4 (with
-/// `--peer`, keel's speaker behind the observing daemon), N chosen from the pid and moved on
-/// while keeld's address and port are taken; port 179 as root, else 1790.
-#[derive(Debug, Clone, Copy)]
-pub struct Addresses {
-    pub upstream: Ipv4Addr,
-    pub keel: SocketAddr,
-    pub observer: Ipv4Addr,
-    pub tap: Ipv4Addr,
-}
-
+/// Whether this process runs as root (effective uid 0).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
-}
-
-impl Addresses {
-    pub fn pick() -> Result<Addresses> {
-        let port = if is_root() { 179 } else { 1790 };
-        let seed = std::process::id();
-        for i in 0..200u32 {
-            let n = ((seed + i) % 200 + 20) as u8;
-            let keel = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 77, n, 2)), port);
-            // Free now, so keeld can bind it (the listener closes at once).
-            if std::net::TcpListener::bind(keel).is_ok() {
-                return Ok(Addresses {
-                    upstream: Ipv4Addr::new(127, 77, n, 1),
-                    keel,
-                    observer: Ipv4Addr::new(127, 77, n, 3),
-                    tap: Ipv4Addr::new(127, 77, n, 4),
-                });
-            }
-        }
-        bail!("no free address in 127.77.20-219.2 port {port}")
-    }
 }
 
 /// keeld: next to this executable, else on PATH.
@@ -356,7 +324,7 @@ impl Drop for Daemon {
 /// API does not answer.
 pub async fn api_get(api: &Path, path: &str) -> Option<serde_json::Value> {
     let (api, path) = (api.to_path_buf(), path.to_string());
-    tokio::task::spawn_blocking(move || crate::cli::client::request(&api, "GET", &path)).await.ok()?.ok()
+    tokio::task::spawn_blocking(move || crate::api_client::request(&api, "GET", &path)).await.ok()?.ok()
 }
 
 /// The last `lines` lines of a file (a daemon's log), for error messages.

@@ -3,7 +3,7 @@
 //! (session states, UPDATE rates and route counts per peer; keeld's process; scenarios as
 //! shaded spans). No scripts and no external assets: it opens anywhere, offline.
 
-use super::{ScenarioResult, Timeline, PEERS};
+use super::results::{ScenarioResult, Timeline, PEERS};
 use std::fmt::Write;
 
 /// Figures about the whole run.
@@ -352,7 +352,7 @@ pub fn html(results: &[ScenarioResult], timeline: &Timeline, summary: &Summary) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::Sample;
+    use crate::lab::results::Sample;
 
     fn result(scenario: &'static str, gr: bool) -> ScenarioResult {
         ScenarioResult {

@@ -1,4 +1,7 @@
 //! A minimal HTTP/1.1 client for keeld's API on its Unix socket (one request per connection).
+//!
+//! It sits below its two users, the CLI (`keel show`, `keel check`) and the restart rehearsal
+//! (`keel lab` polls the keeld under test), so neither has to reach into the other.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
