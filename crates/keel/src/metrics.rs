@@ -1,7 +1,6 @@
 //! Prometheus metrics (text exposition format): sessions by state, messages and
 //! NOTIFICATIONs per neighbor, prefix counts (filled in from the RIB at scrape time).
 
-use crate::neighbor::fsm::State;
 use crate::views::PeerCounts;
 use keel_wire::Notification;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -118,15 +117,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// A new neighbor starts in Idle (RFC 4271 §8.2.2).
     pub fn neighbor_added(&self) {
-        self.sessions.get_or_create(&StateLabel { state: State::Idle.name().into() }).inc();
+        self.sessions.get_or_create(&StateLabel { state: "idle".into() }).inc();
     }
-    pub fn neighbor_removed(&self, state: State) {
-        self.sessions.get_or_create(&StateLabel { state: state.name().into() }).dec();
+    /// States by their names (`State::name`).
+    pub fn neighbor_removed(&self, state: &str) {
+        self.sessions.get_or_create(&StateLabel { state: state.into() }).dec();
     }
-    pub fn state_change(&self, from: State, to: State) {
-        self.sessions.get_or_create(&StateLabel { state: from.name().into() }).dec();
-        self.sessions.get_or_create(&StateLabel { state: to.name().into() }).inc();
+    pub fn state_change(&self, from: &str, to: &str) {
+        self.sessions.get_or_create(&StateLabel { state: from.into() }).dec();
+        self.sessions.get_or_create(&StateLabel { state: to.into() }).inc();
     }
     pub fn message_received(&self, neighbor: IpAddr, kind: &str) {
         self.received.get_or_create(&MessageLabel { neighbor: neighbor.to_string(), message_type: kind.into() }).inc();

@@ -14,7 +14,7 @@ use crate::api;
 use crate::config::Config;
 use crate::daemon::listen::accept_loop;
 use crate::daemon::state::{read_state, update_state, write_state};
-use crate::daemon::{networks, Daemon};
+use crate::daemon::Daemon;
 use crate::events::{FibCommand, ForwardingState, RestartState, RibEvent};
 use crate::fib_task::FibTask;
 use crate::metrics::Metrics;
@@ -83,7 +83,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         router_id,
         config.global.cluster_id.unwrap_or(router_id),
         options,
-        networks(&config),
+        config.networks(),
         fib.clone(),
     )
     .with_deferral(

@@ -396,6 +396,20 @@ fn is_continuation(line: &str) -> bool {
 }
 
 impl Config {
+    /// The `[[network]]`s as the RIB task takes them (validated when the file was read).
+    pub fn networks(&self) -> Vec<crate::events::Network> {
+        self.networks
+            .iter()
+            .filter_map(|n| {
+                Some(crate::events::Network {
+                    prefix: n.prefix.get_ref().parse().ok()?,
+                    next_hop: n.next_hop,
+                    communities: n.communities.iter().filter_map(|c| c.get_ref().parse().ok()).collect(),
+                })
+            })
+            .collect()
+    }
+
     /// Parses and validates `text`; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| {

@@ -10,7 +10,7 @@ pub mod state;
 pub use state::{last_restart_seconds, STATE_FILE};
 
 use crate::config::Config;
-use crate::events::{ForwardingState, Network, RestartState, RibEvent};
+use crate::events::{ForwardingState, RestartState, RibEvent};
 use crate::metrics::Metrics;
 use crate::neighbor::task::{self, Command, NeighborHandle, StopKind};
 use crate::neighbor::transport;
@@ -44,20 +44,6 @@ pub struct Daemon {
     pub(crate) policy_fingerprints: RwLock<BTreeMap<IpAddr, (u64, u64)>>,
     /// Who may change keeld through the API (`[global] api_group`).
     pub api_access: crate::access::Admins,
-}
-
-pub fn networks(config: &Config) -> Vec<Network> {
-    config
-        .networks
-        .iter()
-        .filter_map(|n| {
-            Some(Network {
-                prefix: n.prefix.get_ref().parse().ok()?,
-                next_hop: n.next_hop,
-                communities: n.communities.iter().filter_map(|c| c.get_ref().parse().ok()).collect(),
-            })
-        })
-        .collect()
 }
 
 impl Daemon {
@@ -159,7 +145,7 @@ impl Daemon {
                     let (done, rx) = tokio::sync::oneshot::channel();
                     let _ = h.commands.send(Command::Shutdown { kind, done }).await;
                     let _ = rx.await;
-                    self.metrics.neighbor_removed(h.status.borrow().state);
+                    self.metrics.neighbor_removed(h.status.borrow().state.name());
                     self.neighbors.write().await.remove(&addr);
                     if other.is_none() {
                         let _ = self.rib.send(RibEvent::PeerRemoved { address: addr }).await;
@@ -179,7 +165,7 @@ impl Daemon {
                 self.add_neighbor(n).await;
             }
         }
-        let _ = self.rib.send(RibEvent::SetNetworks(networks(&new))).await;
+        let _ = self.rib.send(RibEvent::SetNetworks(new.networks())).await;
         // The RTR clients run on the configuration keeld started with.
         let rpki = if new.rpki != old.rpki { "; [rpki] changes apply at the next start (keel restart)" } else { "" };
         *self.config.write().await = new;

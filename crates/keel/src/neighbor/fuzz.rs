@@ -423,7 +423,7 @@ async fn session(input: &[u8]) -> Result<Outcome, String> {
     let (rib, rib_rx) = mpsc::channel(1024);
     let c = &s.config;
     let options = keel_rib::decision::Options { always_compare_med: false, max_paths: 1 };
-    let rib_task = RibTask::new(LOCAL_AS, LOCAL_ID, LOCAL_ID, options, crate::daemon::networks(c), None);
+    let rib_task = RibTask::new(LOCAL_AS, LOCAL_ID, LOCAL_ID, options, c.networks(), None);
     tokio::spawn(rib_task.run(rib_rx));
     let (import, export) = c.neighbor_policy(&c.neighbors[0]);
     let ev = RibEvent::SetPolicy {

@@ -710,7 +710,7 @@ impl NeighborTask {
         let (before, after) = (self.published, self.fsm.state());
         if before != after {
             self.published = after;
-            self.metrics.state_change(before, after);
+            self.metrics.state_change(before.name(), after.name());
             self.status.send_modify(|s| {
                 s.state = after;
                 s.since = std::time::Instant::now();
