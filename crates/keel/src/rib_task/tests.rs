@@ -777,3 +777,32 @@ async fn routes_of_a_family_not_negotiated_are_ignored() {
     let routes: Vec<String> = rig.routes().await.into_iter().map(|r| r.prefix).collect();
     assert_eq!(routes, vec!["198.51.100.0/24"], "the IPv4 route only");
 }
+
+/// The FIB task takes consecutive route batches together; a command queued right behind them
+/// (here the sweep) keeps its place. It used to be taken off the queue and dropped, so the
+/// inherited route nobody chose stayed in the kernel for good.
+#[tokio::test(start_paused = true)]
+async fn a_sweep_queued_behind_route_batches_is_not_lost() {
+    let (recording, log) = Recording::inherited(&["198.51.100.0/24", "192.0.2.128/25"]);
+    let (rib_tx, _rib_rx) = mpsc::channel(16);
+    let (fib_tx, fib_rx) = mpsc::channel(16);
+    let mut fib = crate::fib_task::FibTask::new(recording, rib_tx, Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    fib.inherit().await;
+    let hop = IpAddr::from([192, 0, 2, 9]);
+    let update = |p: &str| FibUpdate { prefix: p.parse().expect("prefix"), next_hops: vec![hop] };
+    // All queued before the task reads any of it.
+    fib_tx.send(FibCommand::Routes(vec![update("198.51.100.0/24")])).await.expect("queue");
+    fib_tx.send(FibCommand::Routes(vec![update("203.0.113.0/24")])).await.expect("queue");
+    fib_tx.send(FibCommand::SweepInherited).await.expect("queue");
+    drop(fib_tx);
+    fib.run(fib_rx).await;
+    let log = log.lock().expect("log").clone();
+    let deleted: Vec<String> = log
+        .iter()
+        .filter_map(|c| match c {
+            keel_fib::FibChange::Delete(p) => Some(p.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deleted, vec!["192.0.2.128/25"], "the sweep ran: {log:?}");
+}
