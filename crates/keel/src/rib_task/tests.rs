@@ -630,6 +630,16 @@ struct Recording {
 
 type FibLog = Arc<std::sync::Mutex<Vec<keel_fib::FibChange>>>;
 
+/// The prefixes deleted from the kernel, in order.
+fn deletes(log: &[keel_fib::FibChange]) -> Vec<String> {
+    log.iter()
+        .filter_map(|c| match c {
+            keel_fib::FibChange::Delete(p) => Some(p.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Recording {
     /// A table holding `inherited` (via 192.0.2.9, on a connected /24) as an earlier keeld
     /// left it, and the log of what is done to it from now on.
@@ -719,13 +729,7 @@ async fn restart_deferral_ended_by_timer_deletes_no_inherited_route() {
         tokio::task::yield_now().await;
     }
     let log = log.lock().expect("log").clone();
-    let deleted: Vec<String> = log
-        .iter()
-        .filter_map(|c| match c {
-            keel_fib::FibChange::Delete(p) => Some(p.to_string()),
-            _ => None,
-        })
-        .collect();
+    let deleted = deletes(&log);
     let upserted = log.iter().filter(|c| matches!(c, keel_fib::FibChange::Upsert(_))).count();
     assert_eq!(deleted, vec!["192.0.2.128/25"], "only the route no longer chosen goes");
     assert_eq!(upserted, 0, "the two routes chosen again stay untouched");
@@ -797,12 +801,6 @@ async fn a_sweep_queued_behind_route_batches_is_not_lost() {
     drop(fib_tx);
     fib.run(fib_rx).await;
     let log = log.lock().expect("log").clone();
-    let deleted: Vec<String> = log
-        .iter()
-        .filter_map(|c| match c {
-            keel_fib::FibChange::Delete(p) => Some(p.to_string()),
-            _ => None,
-        })
-        .collect();
+    let deleted = deletes(&log);
     assert_eq!(deleted, vec!["192.0.2.128/25"], "the sweep ran: {log:?}");
 }
