@@ -2,15 +2,13 @@
 
 use keel_wire::capability::{AddPathFamily, Capability, GracefulRestart, LongLivedFamily};
 use keel_wire::{CodecOptions, Family, Open};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The outcome of an OPEN exchange. Plain data, so a later release can hand it to a new
 /// process with the socket (hitless upgrade).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Negotiated {
-    #[serde(skip)]
     pub local: Open,
-    #[serde(skip)]
     pub remote: Open,
     /// Smaller of the two hold times (RFC 4271 §4.2); 0 means no keepalives, no hold timer.
     pub hold_time: u16,

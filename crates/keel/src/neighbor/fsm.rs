@@ -17,12 +17,12 @@ use crate::events::DownReason;
 use crate::negotiate::Negotiated;
 use keel_wire::error::{cease, code, open as open_err};
 use keel_wire::{Notification, Open, WireError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 /// RFC 4271 §8.2.2 states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Idle,
@@ -46,7 +46,7 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timer {
     ConnectRetry,
@@ -112,7 +112,7 @@ pub enum Action {
 }
 
 /// What the FSM needs to know about the neighbor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     pub local_open: Open,
     pub local_router_id: Ipv4Addr,
@@ -125,7 +125,9 @@ pub struct Settings {
     pub idle_hold_max: Duration,
 }
 
-#[derive(Debug, Clone)]
+/// The session's state as plain data, apart from its socket and timers' clocks: it can be
+/// written out and read back (by a new keeld process taking over the session).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fsm {
     pub settings: Settings,
     state: State,
@@ -395,6 +397,22 @@ mod tests {
         let a = fsm.handle(Event::KeepaliveReceived);
         assert!(matches!(a.last(), Some(Action::Established(_))));
         assert_eq!(fsm.state(), State::Established);
+    }
+
+    /// Session state is plain data (issue 17, for the hitless upgrade of issue 21): an
+    /// Established FSM written out and read back is the same FSM, and carries on the same.
+    #[test]
+    fn established_session_state_round_trips_through_json() {
+        let mut fsm = Fsm::new(settings(false));
+        up(&mut fsm);
+        assert_eq!(fsm.state(), State::Established);
+        let text = serde_json::to_string(&fsm).expect("serialize");
+        let mut back: Fsm = serde_json::from_str(&text).expect("deserialize");
+        assert_eq!(back, fsm);
+        assert_eq!(back.negotiated().map(|n| n.hold_time), Some(30));
+        assert_eq!(back.handle(Event::KeepaliveReceived), fsm.handle(Event::KeepaliveReceived));
+        assert_eq!(back.handle(Event::HoldTimerExpires), fsm.handle(Event::HoldTimerExpires));
+        assert_eq!(back.state(), State::Idle);
     }
 
     #[test]
