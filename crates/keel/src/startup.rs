@@ -30,12 +30,30 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, RwLock};
 use tracing::{error, info};
 
+/// What keeps keeld from starting at all. Nothing else does: a neighbor that cannot be
+/// reached is only a session that stays down.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the kernel FIB: {0}")]
+    KernelFib(keel_fib::FibError),
+    #[error("cannot open the in-memory FIB {}: {source}", .path.display())]
+    MemoryFib { path: PathBuf, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot bind API socket {}: {source}", .path.display())]
+    ApiSocket { path: PathBuf, source: std::io::Error },
+    #[error("cannot bind metrics {addr}: {source}")]
+    Metrics { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+}
+
 /// Depth of the queue into the RIB task, in events (an UPDATE each).
 const RIB_QUEUE: usize = 1024;
 
 /// Runs keeld until it is told to stop; `Ok(true)` when it should run again (`keel
 /// restart`). Errors only for what prevents starting at all.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<bool> {
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, StartError> {
     let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
     let metrics = Arc::new(Metrics::default());
     // keeld restarts when it ran before (its state file is there) and is a restarting
@@ -55,15 +73,15 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let fib = if config.fib.enabled {
         let tx = match config.fib.backend {
             crate::config::FibBackend::Kernel => {
-                let f = keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol)
-                    .map_err(|e| anyhow::anyhow!("cannot open the kernel FIB: {e}"))?;
+                let f =
+                    keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol).map_err(StartError::KernelFib)?;
                 start_fib(f, &rib, &forwarding, &metrics).await
             }
             crate::config::FibBackend::Memory => {
                 let path = config.global.state_dir.join("fib.journal");
                 let _ = std::fs::create_dir_all(&config.global.state_dir);
                 let f = keel_fib::JournalFib::open(&path)
-                    .map_err(|e| anyhow::anyhow!("cannot open the in-memory FIB {}: {e}", path.display()))?;
+                    .map_err(|source| StartError::MemoryFib { path: path.clone(), source })?;
                 start_fib(f, &rib, &forwarding, &metrics).await
             }
         };
@@ -133,7 +151,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     // BGP listeners.
     for addr in &config.global.listen {
         let addr = *addr.get_ref();
-        let l = Arc::new(transport::listen(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?);
+        let l = Arc::new(transport::listen(addr).map_err(|source| StartError::Listen { addr, source })?);
         info!(%addr, "listening for BGP");
         daemon.listeners.write().await.push(l.clone());
         tokio::spawn(accept_loop(daemon.clone(), l));
@@ -141,7 +159,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     // API.
     let api_path = config.global.api.clone();
     let api_listener = bind_api(&api_path, config.global.api_gid)
-        .map_err(|e| anyhow::anyhow!("cannot bind API socket {}: {e}", api_path.display()))?;
+        .map_err(|source| StartError::ApiSocket { path: api_path.clone(), source })?;
     info!(path = %api_path.display(), group = %daemon.api_access.group, "API listening");
     tokio::spawn({
         let router = api::router(daemon.clone());
@@ -155,7 +173,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     });
     // Metrics.
     if let Some(addr) = config.global.metrics {
-        let l = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind metrics {addr}: {e}"))?;
+        let l = TcpListener::bind(addr).await.map_err(|source| StartError::Metrics { addr, source })?;
         info!(%addr, "metrics listening");
         let d = daemon.clone();
         let router = axum::Router::new().route(
@@ -179,8 +197,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         daemon.add_neighbor(n).await;
     }
     // Signals.
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(StartError::Signals)?;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(StartError::Signals)?;
     let kind = loop {
         tokio::select! {
             _ = hup.recv() => match daemon.reload().await {

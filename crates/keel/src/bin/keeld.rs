@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         }
         Ok(false) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keeld: {e:#}");
+            eprintln!("keeld: {e}");
             ExitCode::FAILURE
         }
     }
