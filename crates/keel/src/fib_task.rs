@@ -29,8 +29,6 @@ pub struct FibTask<F: Fib> {
     /// Inherited routes confirmed unchanged / replaced by the new decision (RFC 4724 §4.1).
     kept: usize,
     replaced: usize,
-    /// The inherited routes were swept: later sweeps have nothing to do.
-    swept: bool,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
@@ -45,7 +43,6 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             forwarding,
             kept: 0,
             replaced: 0,
-            swept: false,
             metrics: None,
         }
     }
@@ -131,10 +128,6 @@ impl<F: Fib + Send + 'static> FibTask<F> {
     }
 
     async fn sweep_inherited(&mut self) {
-        if self.swept {
-            return;
-        }
-        self.swept = true;
         self.forwarding.store(true, std::sync::atomic::Ordering::Relaxed);
         let stale: Vec<FibChange> = self.inherited.drain().map(FibChange::Delete).collect();
         for c in &stale {

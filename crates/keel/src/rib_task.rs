@@ -7,9 +7,7 @@
 //! pending set (bounded by the table size, one entry per destination however often it
 //! changes) and is retried on a short tick; the RIB task never waits for one slow neighbor.
 
-use crate::events::DownReason;
-use crate::events::Out;
-use crate::events::{sleep_until, FibCommand, FibUpdate, Network, PeerPolicy, RestartState, RibEvent};
+use crate::events::{sleep_until, DownReason, FibCommand, FibUpdate, Network, Out, PeerPolicy, RestartState, RibEvent};
 use crate::negotiate::Negotiated;
 use crate::rpki::RpkiState;
 use crate::views::{PeerCounts, RestartView, RouteFilter, RouteView, SegmentView};
@@ -645,12 +643,12 @@ impl RibTask {
         // Routes of a family the session did not negotiate (RFC 4760 §8: the Multiprotocol
         // capability says which ones a speaker may send) are ignored and logged, as BIRD and
         // FRR do; they must not reach the RIB or the kernel.
-        let negotiated = peer.session.as_ref().map(|s| s.negotiated.families.clone()).unwrap_or_default();
+        let negotiated = peer.session.as_ref().map(|s| s.negotiated.clone());
         let groups: Vec<_> = std::iter::once(classic)
             .chain(mp.map(|m| (m.family, Some(m.next_hop), m.nlri)))
             .filter(|(_, _, nlri)| !nlri.is_empty())
             .filter(|(family, _, nlri)| {
-                let ok = negotiated.contains(family);
+                let ok = negotiated.as_ref().is_some_and(|n| n.families.contains(family));
                 if !ok {
                     warn!(neighbor = %address, %family, routes = nlri.len(), "routes of a family not negotiated ignored");
                 }

@@ -67,12 +67,7 @@ impl Neighbor {
 
     /// Announces `prefixes` with AS path `path` (and `communities`).
     fn announce(&self, prefixes: &[&str], path: &[u32], communities: Vec<Community>) -> RibEvent {
-        let attributes = PathAttributes {
-            origin: Some(Origin::Igp),
-            as_path: Some(AsPath::sequence(path.to_vec())),
-            communities,
-            ..Default::default()
-        };
+        let attributes = PathAttributes { communities, ..igp_path(path) };
         self.announce_attributes(prefixes, &attributes, NextHop::V4(Ipv4Addr::new(192, 0, 2, 9)))
     }
 
@@ -82,12 +77,14 @@ impl Neighbor {
         self.announce_attributes(prefixes, &attributes, NextHop::V4(Ipv4Addr::new(192, 0, 2, 9)))
     }
 
-    /// Announces `prefixes` with `attributes` and `next_hop`, through the codec.
+    /// Announces `prefixes` (all of one family) with `attributes` and `next_hop`, through the
+    /// codec.
     fn announce_attributes(&self, prefixes: &[&str], attributes: &PathAttributes, next_hop: NextHop) -> RibEvent {
         let nlri: Vec<Nlri> = prefixes.iter().map(|p| Nlri::new(p.parse().expect("prefix"))).collect();
+        let family = nlri.first().map_or(V4, |n| family_of(&n.prefix));
         let opts = CodecOptions::default();
         let mut bytes = Vec::new();
-        builder::announce(V4, attributes, next_hop, &nlri, &opts, &mut bytes).expect("encode");
+        builder::announce(family, attributes, next_hop, &nlri, &opts, &mut bytes).expect("encode");
         self.update(&bytes)
     }
 
@@ -134,6 +131,11 @@ impl Neighbor {
         }
         (announced, withdrawn)
     }
+}
+
+/// ORIGIN IGP and AS_PATH `path`, one AS_SEQUENCE.
+fn igp_path(path: &[u32]) -> PathAttributes {
+    PathAttributes { origin: Some(Origin::Igp), as_path: Some(AsPath::sequence(path.to_vec())), ..Default::default() }
 }
 
 struct Rig {
@@ -547,11 +549,7 @@ async fn rfc4271_6_3_next_hop_of_keel_itself_is_ignored() {
     let rig = Rig::start();
     let a = Neighbor::new(1, 65001, false);
     rig.send(a.up()).await;
-    let attributes = PathAttributes {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::sequence(vec![65001])),
-        ..Default::default()
-    };
+    let attributes = igp_path(&[65001]);
     let rows = [
         (Ipv4Addr::new(192, 0, 2, 9), true),
         (Ipv4Addr::new(127, 0, 0, 100), false),
@@ -766,17 +764,9 @@ async fn routes_of_a_family_not_negotiated_are_ignored() {
     let rig = Rig::start();
     let a = Neighbor::new(1, 65001, false);
     rig.send(a.up()).await;
-    let attributes = PathAttributes {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::sequence(vec![65001])),
-        ..Default::default()
-    };
-    let nlri = [Nlri::new("2001:db8:1::/48".parse().expect("prefix"))];
+    let attributes = igp_path(&[65001]);
     let hop = NextHop::V6 { global: "2001:db8::9".parse().expect("address"), link_local: None };
-    let mut bytes = Vec::new();
-    builder::announce(Family::IPV6_UNICAST, &attributes, hop, &nlri, &CodecOptions::default(), &mut bytes)
-        .expect("encode");
-    rig.send(a.update(&bytes)).await;
+    rig.send(a.announce_attributes(&["2001:db8:1::/48"], &attributes, hop)).await;
     rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
     let routes: Vec<String> = rig.routes().await.into_iter().map(|r| r.prefix).collect();
     assert_eq!(routes, vec!["198.51.100.0/24"], "the IPv4 route only");
