@@ -15,7 +15,7 @@
 
 mod support;
 
-use keel::speaker::SpeakerConfig;
+use keel_lab::speaker::SpeakerConfig;
 use keel_rpki::{route_origin_asn, RpkiState, VrpTable};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Family, Message};

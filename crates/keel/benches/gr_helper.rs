@@ -9,7 +9,7 @@
 
 mod support;
 
-use keel::speaker::{self, SpeakerConfig};
+use keel_lab::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{Family, Message};

@@ -9,7 +9,7 @@
 
 mod support;
 
-use keel::speaker::SpeakerConfig;
+use keel_lab::speaker::SpeakerConfig;
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::{Community, Family, Message};

@@ -10,7 +10,7 @@
 
 mod support;
 
-use keel::speaker::SpeakerConfig;
+use keel_lab::speaker::SpeakerConfig;
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message};

@@ -6,7 +6,7 @@
 //! KEEL_BENCH_SESSIONS (1000), KEEL_BENCH_REST_S (60), KEEL_BENCH_LOAD_S (30),
 //! KEEL_BENCH_ROUTES (1050000 IPv4 + a fifth as many IPv6 in the load phase).
 
-use keel::speaker::{self, SpeakerConfig};
+use keel_lab::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Family, Message};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

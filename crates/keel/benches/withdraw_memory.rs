@@ -7,7 +7,7 @@
 
 mod support;
 
-use keel::speaker::SpeakerConfig;
+use keel_lab::speaker::SpeakerConfig;
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{builder, CodecOptions, Family};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

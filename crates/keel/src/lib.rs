@@ -2,21 +2,17 @@
 
 pub mod access;
 pub mod api;
-pub mod api_client;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod fib_task;
 pub mod json;
-pub mod lab;
 pub mod metrics;
 pub mod negotiate;
 pub mod neighbor;
 pub mod policy_view;
 pub mod rib_task;
 pub mod rpki;
-pub mod speaker;
 pub mod startup;
 pub mod views;

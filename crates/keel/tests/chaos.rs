@@ -29,7 +29,7 @@ mod common;
 use common::netns::{ip, Lab};
 use common::rng::Rng;
 use common::*;
-use keel::speaker::{self, SpeakerConfig};
+use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{builder, CodecOptions, Family, NextHop, Nlri, PathAttributes, Update};

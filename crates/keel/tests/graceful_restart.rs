@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use keel::speaker::{self, SpeakerConfig};
+use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message, NextHop, Nlri, PathAttributes, Update};
 use serde_json::Value;

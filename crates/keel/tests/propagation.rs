@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use keel::speaker::{self, SessionWriter, SpeakerConfig};
+use keel_lab::speaker::{self, SessionWriter, SpeakerConfig};
 use keel_wire::attribute::{AsSegment, SegmentType};
 use keel_wire::{AsPath, CodecOptions, Family, Message, NextHop, Nlri, Origin, PathAttributes, Update};
 use serde_json::json;

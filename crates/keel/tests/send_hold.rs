@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use keel::speaker::{self, SessionReader, SessionWriter, SpeakerConfig};
+use keel_lab::speaker::{self, SessionReader, SessionWriter, SpeakerConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};

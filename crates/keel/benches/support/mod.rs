@@ -74,7 +74,7 @@ pub struct Proc(pub u32);
 
 impl Proc {
     pub fn stat(&self) -> (f64, u64, u64) {
-        let (cpu, rss) = keel::lab::process::proc_stat(self.0 as i32).unwrap_or_default();
+        let (cpu, rss) = keel_lab::lab::process::proc_stat(self.0 as i32).unwrap_or_default();
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap_or_default();
         let hwm = status
             .lines()
@@ -88,11 +88,11 @@ impl Proc {
 
 /// Connects a speaker, retrying while keeld is still starting (up to 10 s).
 pub async fn connect(
-    cfg: &keel::speaker::SpeakerConfig,
-) -> (keel::speaker::SessionReader, keel::speaker::SessionWriter, keel_wire::Open) {
+    cfg: &keel_lab::speaker::SpeakerConfig,
+) -> (keel_lab::speaker::SessionReader, keel_lab::speaker::SessionWriter, keel_wire::Open) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        match keel::speaker::connect(cfg).await {
+        match keel_lab::speaker::connect(cfg).await {
             Ok(s) => return s,
             Err(e) if std::time::Instant::now() > deadline => panic!("session from {}: {e}", cfg.local),
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,

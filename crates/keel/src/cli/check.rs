@@ -12,10 +12,10 @@
 //! "neighbor"?, "verdict"?, "reason", "fix"}], "summary": {"pass", "warn", "fail"}}`; `fix` is
 //! empty for PASS.
 
-use crate::api_client::request;
 use crate::config::{Config, GrMode, GracefulRestart, LongLived, DEFAULT_NAME};
 use anyhow::{Context, Result};
 use clap::Args;
+use keel_api::request;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::fmt::Write as _;

@@ -1,6 +1,6 @@
 //! The `keel` command line: one subcommand per tool.
 //!
-//! `keel lab` runs the restart rehearsal ([`crate::lab`]). `keel decode` turns BGP messages given as hex into one JSON object per message (see
+//! `keel lab` runs the restart rehearsal ([`keel_lab::lab`]). `keel decode` turns BGP messages given as hex into one JSON object per message (see
 //! [`decode`] for the exact output shape). `keel show`, `clear`, `reload` and `stop` talk to a
 //! running keeld through its API socket (`--api`, else `$KEEL_API`, else the default path).
 //! `keel check` audits graceful-restart readiness (see [`check`]).
@@ -33,9 +33,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Restart rehearsal on this machine: keeld between a generated upstream and an observer,
     /// restarted, crashed and disturbed with and without graceful restart; prints what moved.
-    Lab(crate::lab::LabArgs),
+    Lab(keel_lab::lab::LabArgs),
     /// Benchmark keeld against BIRD, FRR, GoBGP and OpenBGPD (converge, churn, helper, restart).
-    Bench(crate::bench::BenchArgs),
+    Bench(keel_lab::bench::BenchArgs),
     /// Show neighbors and routes of a running keeld.
     #[command(subcommand)]
     Show(show::Show),
@@ -88,7 +88,7 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    let api = crate::api_client::api_path(cli.api.as_deref());
+    let api = keel_api::api_path(cli.api.as_deref());
     let result = match cli.command {
         Command::Decode(args) => return decode::run(&args),
         Command::TestPolicy(args) => {
@@ -102,8 +102,8 @@ pub fn run(cli: Cli) -> ExitCode {
             };
         }
         Command::Check(args) => return check::run(&api, &args),
-        Command::Lab(args) => return crate::lab::run(&args),
-        Command::Bench(args) => return crate::bench::run(&args),
+        Command::Lab(args) => return keel_lab::lab::run(&args),
+        Command::Bench(args) => return keel_lab::bench::run(&args),
         Command::Show(what) => show::show(&api, what),
         Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
             &api,

@@ -1,8 +1,8 @@
 //! `keel show`, `keel clear`, `keel reload`, `keel stop`: keeld's API as tables or JSON.
 
-use crate::api_client::request;
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use keel_api::request;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;

@@ -1,8 +1,8 @@
-//! Scripted neighbors for tests: keel's own speaker (`keel::speaker`) kept Established in the
+//! Scripted neighbors for tests: keel's own speaker (`keel_lab::speaker`) kept Established in the
 //! background, and raw TCP connections from a neighbor's address that say as little as a test
 //! wants (a port check, half a header).
 
-use keel::speaker::{self, SpeakerConfig};
+use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::capability::GracefulRestart;
 use keel_wire::{CodecOptions, Family, Message, NextHop, Nlri, PathAttributes, Update};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -20,7 +20,7 @@
 
 use crate::common::*;
 use crate::daemons::{bird_static, community_number, gobgp_attr, Bird, BirdSession, Frr, FrrPeer, GoBgp};
-use keel::speaker::{self, SpeakerConfig};
+use keel_lab::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Community, Family, Message, Prefix};
 use serde_json::{json, Value};

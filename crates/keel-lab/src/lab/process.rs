@@ -324,7 +324,7 @@ impl Drop for Daemon {
 /// API does not answer.
 pub async fn api_get(api: &Path, path: &str) -> Option<serde_json::Value> {
     let (api, path) = (api.to_path_buf(), path.to_string());
-    tokio::task::spawn_blocking(move || crate::api_client::request(&api, "GET", &path)).await.ok()?.ok()
+    tokio::task::spawn_blocking(move || keel_api::request(&api, "GET", &path)).await.ok()?.ok()
 }
 
 /// The last `lines` lines of a file (a daemon's log), for error messages.
