@@ -2,25 +2,24 @@
 //! the hold/keepalive/connect-retry timers, decodes what the peer sends and hands UPDATEs to
 //! the RIB task in order.
 //!
-//! Connection collisions (RFC 4271 §6.8): an incoming connection that arrives while our own is
-//! in OpenSent/OpenConfirm is kept aside; we send our OPEN on it, and once both sides' BGP
-//! Identifiers are known the connection initiated by the higher Identifier wins, the other
-//! gets Cease/Connection Collision Resolution. A new connection while Established is refused
-//! with the same Cease, except from a graceful-restart neighbor: that one waits aside, and only
-//! a valid OPEN on it means the neighbor restarted (RFC 4724 §4.2). A connection that waits
-//! aside is in OpenSent (keel's OPEN went out on it): it gets the OpenSent hold time to send its
-//! OPEN, and whatever goes wrong on it closes it alone (RFC 4271 §8.2.2), never the session.
+//! Rooms: [`second_connection`] (collisions, RFC 4271 §6.8, and a graceful-restart neighbor's
+//! new connection, RFC 4724 §4.2), [`send_hold`] (RFC 9687).
+
+mod second_connection;
+mod send_hold;
 
 use super::connection::{ConnEvent, Connection};
-use super::fsm::{fsm_error, Action, Event, Fsm, Settings, State, Timer};
+use super::fsm::{Action, Event, Fsm, Settings, State, Timer};
 use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::config::GrMode;
-use crate::events::{sleep_until, DownReason, ForwardingState, Out, PeerPolicy, RestartState, RibEvent};
+use crate::events::{sleep_until, ForwardingState, Out, PeerPolicy, RestartState, RibEvent};
 use crate::metrics::Metrics;
 use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};
+pub use send_hold::send_hold_limit;
+use send_hold::SEND_HOLD_CHECK;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -34,26 +33,6 @@ use tracing::{debug, info, warn};
 /// A neighbor that could not be reached for this long after keeld started is taken as down by
 /// selection deferral.
 const DOWN_GRACE: Duration = Duration::from_secs(15);
-
-/// How long a new connection waits aside, once its OPEN arrived, while the old session might
-/// still be ending (its NOTIFICATION or FIN is read first, RFC 4724 §4.2).
-const RESTART_CHECK: Duration = Duration::from_millis(200);
-
-/// How often an Established session's send hold timer is checked (RFC 9687), on a tick of its
-/// own: the keepalive timer's follows the hold time (every 30 s at 90 s) and would make the
-/// expiry that late.
-const SEND_HOLD_CHECK: Duration = Duration::from_secs(1);
-
-/// The RFC 9687 SendHoldTime of a session, `None` when the timer does not run: §4.3 stops it
-/// when the SendHoldTime or the negotiated HoldTime is zero. Otherwise the configured value
-/// (default 8 minutes), and at least twice the negotiated HoldTime: §6's default is the
-/// greater of the two.
-pub fn send_hold_limit(send_hold_time: u32, negotiated_hold_time: u16) -> Option<Duration> {
-    if send_hold_time == 0 || negotiated_hold_time == 0 {
-        return None;
-    }
-    Some(Duration::from_secs(u64::from(send_hold_time).max(2 * u64::from(negotiated_hold_time))))
-}
 
 /// Why keel itself ends a session; the Cease it sends depends on what was negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,12 +205,6 @@ impl NeighborTask {
         }
     }
 
-    /// When the connection waiting aside must have sent its OPEN: the OpenSent hold time
-    /// after it came (RFC 4271 §8.2.2), so one that never speaks does not stay forever.
-    fn pending_hold(&self) -> Option<Instant> {
-        self.pending.as_ref().filter(|p| p.remote_open.is_none()).map(|p| p.since + self.fsm.settings.open_hold)
-    }
-
     async fn fire_timers(&mut self) {
         let now = Instant::now();
         if self.restart_check.is_some_and(|t| t <= now) {
@@ -257,37 +230,6 @@ impl NeighborTask {
             };
             self.fsm_event(ev).await;
         }
-    }
-
-    /// The SendHoldTime of the Established session, if its send hold timer runs.
-    fn send_hold_limit(&self) -> Option<Duration> {
-        let n = self.fsm.negotiated().filter(|_| self.fsm.state() == State::Established)?;
-        send_hold_limit(self.config.send_hold_time, n.hold_time)
-    }
-
-    /// RFC 9687: the peer has taken nothing of what keel has for it for the SendHoldTime
-    /// (Event 29); else look again in a while. The timer runs in Established only (§4.3).
-    async fn check_send_hold(&mut self) {
-        let Some(limit) = self.send_hold_limit() else { return };
-        let stalled = self.main.as_ref().map_or(Duration::ZERO, |c| c.send_stalled_for());
-        if stalled < limit {
-            self.send_hold_check = Some(Instant::now() + SEND_HOLD_CHECK);
-            return;
-        }
-        // §4.3 and §5: an error is logged (the NOTIFICATION may not get through).
-        warn!(
-            neighbor = %self.address(),
-            stalled_s = stalled.as_secs(),
-            send_hold_time_s = limit.as_secs(),
-            "send hold timer expired: the neighbor has taken nothing keel sent it"
-        );
-        // §4.3: the NOTIFICATION only if it does not delay dropping the connection. It waits
-        // behind what the peer does not take, so it gets no grace: it is written if the kernel
-        // takes it at once, then the connection is aborted.
-        if let Some(c) = self.main.as_mut() {
-            c.set_close_grace(Duration::ZERO);
-        }
-        self.fsm_event(Event::SendHoldTimerExpires).await;
     }
 
     /// The notification `kind` calls for on the current session.
@@ -364,108 +306,6 @@ impl NeighborTask {
             }
         };
         self.accept(conn).await;
-    }
-
-    /// Takes an incoming connection as the FSM's state allows (RFC 4271 §6.8, RFC 4724 §4.2).
-    async fn accept(&mut self, conn: Connection) {
-        match self.fsm.state() {
-            State::Idle | State::Connect | State::Active => {
-                if !self.fsm.accept_incoming() {
-                    debug!(neighbor = %self.address(), "incoming connection refused: neighbor is shut down");
-                    self.refuse(conn, Notification::new(code::CEASE, cease::CONNECTION_REJECTED, Vec::new()));
-                    return;
-                }
-                if let Some((_, h)) = self.connecting.take() {
-                    h.abort();
-                }
-                if let Some(old) = self.main.take() {
-                    old.close();
-                }
-                debug!(neighbor = %self.address(), remote = %conn.remote, "incoming connection accepted");
-                self.main = Some(conn);
-                self.fsm_event(Event::TcpConnected).await;
-            }
-            State::OpenSent | State::OpenConfirm => {
-                if let Some(old) = self.pending.take() {
-                    old.close();
-                }
-                let mut conn = conn;
-                self.send_open(&mut conn);
-                self.pending = Some(conn);
-            }
-            State::Established => {
-                let graceful = self.config.graceful_restart.mode != GrMode::Disabled
-                    && self.fsm.negotiated().is_some_and(|n| n.remote_graceful_restart().is_some());
-                if !graceful {
-                    // RFC 4271 §6.8: a collision with an Established session closes the new one.
-                    self.refuse(conn, Fsm::collision_cease());
-                    return;
-                }
-                // RFC 4724 §4.2: a new OPEN from a graceful-restart neighbor while the old
-                // session looks Established means it restarted; a connection alone proves
-                // nothing (a port check from the neighbor router, a half-open attempt). It
-                // waits aside until its OPEN (`pending_message`); a newer one replaces it.
-                if let Some(old) = self.pending.take() {
-                    old.close();
-                }
-                self.restart_check = None;
-                let mut conn = conn;
-                self.send_open(&mut conn);
-                self.pending = Some(conn);
-            }
-        }
-    }
-
-    /// The old session still stands [`RESTART_CHECK`] after a valid OPEN on the new connection:
-    /// drop it without a NOTIFICATION, keep the neighbor's routes (helper), carry on with the
-    /// new connection (RFC 4724 §4.2).
-    async fn restarted(&mut self) {
-        let opened = self.pending.as_ref().is_some_and(|p| p.remote_open.is_some());
-        if self.fsm.state() != State::Established || !opened {
-            return;
-        }
-        info!(neighbor = %self.address(), "new OPEN while Established: neighbor restarted");
-        if let Some(old) = self.main.take() {
-            old.close();
-        }
-        for t in [Timer::Hold, Timer::Keepalive] {
-            self.timers.remove(&t);
-        }
-        self.codec = CodecOptions::default();
-        self.status.send_modify(|s| s.negotiated = None);
-        let _ = self.rib.send(RibEvent::PeerDown { address: self.address(), reason: DownReason::Restarted }).await;
-        self.fsm.reset_to_active();
-        self.main = self.pending.take();
-        self.take_over().await;
-    }
-
-    /// The connection that waited aside is now the main one: replay what it received.
-    async fn take_over(&mut self) {
-        let (open, keepalive) = self.main.as_ref().map_or((None, false), |c| (c.remote_open.clone(), c.keepalive_seen));
-        self.fsm_event(Event::TcpConnected).await;
-        if let Some(open) = open {
-            self.fsm_event(Event::OpenReceived(Box::new(open))).await;
-            if keepalive {
-                self.fsm_event(Event::KeepaliveReceived).await;
-            }
-        }
-    }
-
-    /// Closes the connection waiting aside with `n`; the session on the main connection is
-    /// not touched.
-    fn refuse_pending(&mut self, n: Notification, why: &str) {
-        if let Some(p) = self.pending.take() {
-            debug!(neighbor = %self.address(), remote = %p.remote, reason = why, notification = %n.describe(), "second connection closed");
-            self.refuse(p, n);
-        }
-    }
-
-    fn refuse(&mut self, conn: Connection, n: Notification) {
-        if let Ok(b) = Message::Notification(n.clone()).encode(&CodecOptions::default()) {
-            conn.try_send(b);
-        }
-        self.record_sent(&n);
-        conn.close();
     }
 
     fn new_id(&mut self) -> u64 {
@@ -626,76 +466,6 @@ impl NeighborTask {
         }
     }
 
-    /// A message on the connection waiting aside, which is in OpenSent until its OPEN and in
-    /// OpenConfirm after (RFC 4271 §8.2.2). Whatever is wrong with it closes that connection
-    /// alone, with the NOTIFICATION the FSM would send; the main session is not touched.
-    async fn pending_message(&mut self, decoded: Result<Message, keel_wire::WireError>) {
-        let Some(has_open) = self.pending.as_ref().map(|p| p.remote_open.is_some()) else { return };
-        match decoded {
-            Ok(Message::Open(open)) if !has_open => {
-                // RFC 4271 §6.2 checks before this OPEN may cost the session anything.
-                if let Err(n) = self.fsm.check_open(&open) {
-                    info!(neighbor = %self.address(), asn = open.asn(), router_id = %open.router_id, "OPEN on a second connection refused");
-                    return self.refuse_pending(n, "OPEN refused");
-                }
-                if let Some(p) = self.pending.as_mut() {
-                    p.remote_open = Some(open);
-                }
-                if self.fsm.state() == State::Established {
-                    // RFC 4724 §4.2: the neighbor restarted, unless the old connection ends
-                    // on its own in the meantime (then the new one simply takes over).
-                    debug!(neighbor = %self.address(), "OPEN on a new connection while Established");
-                    self.restart_check = Some(Instant::now() + RESTART_CHECK);
-                } else {
-                    self.resolve_collision().await;
-                }
-            }
-            Ok(Message::Keepalive) if has_open => {
-                if let Some(p) = self.pending.as_mut() {
-                    p.keepalive_seen = true;
-                }
-            }
-            Ok(Message::Notification(n)) => {
-                debug!(neighbor = %self.address(), notification = %n.describe(), "NOTIFICATION on a second connection");
-                if let Some(p) = self.pending.take() {
-                    p.close();
-                }
-            }
-            // RFC 6608 §4: an unexpected message in OpenSent / OpenConfirm.
-            Ok(_) => {
-                let state = if has_open { State::OpenConfirm } else { State::OpenSent };
-                self.refuse_pending(fsm_error(state), "unexpected message");
-            }
-            Err(e) => self.refuse_pending(Notification::from_error(&e), "malformed message"),
-        }
-    }
-
-    /// RFC 4271 §6.8, once the BGP Identifier on both connections is known.
-    async fn resolve_collision(&mut self) {
-        let Some(pending_open) = self.pending.as_ref().and_then(|p| p.remote_open.clone()) else { return };
-        if self.fsm.state() != State::OpenConfirm {
-            return;
-        }
-        let local_id = u32::from(self.config.router_id);
-        let remote_id = u32::from(pending_open.router_id);
-        let main_outgoing = self.main.as_ref().is_some_and(|c| c.outgoing);
-        // Keep the connection initiated by the speaker with the higher BGP Identifier.
-        let keep_main = (local_id > remote_id) == main_outgoing;
-        info!(neighbor = %self.address(), keep_main, "connection collision resolved");
-        if keep_main {
-            if let Some(p) = self.pending.take() {
-                self.refuse(p, Fsm::collision_cease());
-            }
-            return;
-        }
-        if let Some(old) = self.main.take() {
-            self.refuse(old, Fsm::collision_cease());
-        }
-        self.main = self.pending.take();
-        self.fsm.reset_to_active();
-        self.take_over().await;
-    }
-
     async fn fsm_event(&mut self, ev: Event) {
         let actions = self.fsm.handle(ev);
         for a in actions {
@@ -830,24 +600,5 @@ impl NeighborTask {
                 self.status.send_modify(|s| s.last_error = Some(why));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn send_hold_limit_follows_rfc_9687() {
-        let s = |secs| Some(Duration::from_secs(secs));
-        // §6: the greater of 8 minutes and twice the negotiated HoldTime.
-        assert_eq!(send_hold_limit(480, 90), s(480));
-        assert_eq!(send_hold_limit(480, 300), s(600));
-        // A configured value, never under twice the negotiated HoldTime.
-        assert_eq!(send_hold_limit(4, 3), s(6));
-        assert_eq!(send_hold_limit(100, 30), s(100));
-        // §4.3: stopped when the SendHoldTime or the negotiated HoldTime is zero.
-        assert_eq!(send_hold_limit(0, 90), None);
-        assert_eq!(send_hold_limit(480, 0), None);
     }
 }

@@ -1,0 +1,211 @@
+//! Configuration parsing and validation: every error names file, line and field.
+
+use super::*;
+use crate::neighbor::NeighborConfig;
+
+fn error(text: &str) -> ConfigError {
+    Config::parse(text, "t.toml").expect_err("config should be rejected")
+}
+
+#[test]
+fn embedded_default_is_valid() {
+    let c = Config::parse(DEFAULT, DEFAULT_NAME).unwrap();
+    assert!(c.neighbors.is_empty());
+    assert_eq!(c.graceful_restart.mode, GrMode::Restart);
+    assert!(c.global.listen.iter().all(|a| a.get_ref().ip().is_loopback()));
+}
+
+#[test]
+fn unknown_key_names_file_line_and_field() {
+    let e = error("[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\nbogus = 1\n");
+    assert_eq!((e.file.as_str(), e.line, e.field.as_str()), ("t.toml", 4, "global.bogus"));
+    assert!(e.message.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn bad_values_are_located() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    let e = error(&format!("{base}[graceful_restart]\nrestart_time = 5000\n"));
+    assert_eq!((e.line, e.field.as_str()), (5, "graceful_restart.restart_time"), "{e}");
+    assert!(e.message.contains("4095"), "{e}");
+    let e = error(&format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nhold_time = 2\n"));
+    assert_eq!((e.line, e.field.as_str()), (7, "neighbor.hold_time"), "{e}");
+    let e = error(&format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nopen_hold_time = 0\n"));
+    assert_eq!((e.line, e.field.as_str()), (7, "neighbor.open_hold_time"), "{e}");
+    let e =
+        error(&format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nfamilies = [\"ipv5-unicast\"]\n"));
+    assert_eq!((e.line, e.field.as_str()), (7, "neighbor.families"), "{e}");
+    let e = error(&format!("{base}[[network]]\nprefix = \"198.51.100.1/24\"\n"));
+    assert!(e.message.contains("host bits"), "{e}");
+    let e = error("[global]\nasn = 0\nrouter_id = \"192.0.2.1\"\n");
+    assert_eq!((e.line, e.field.as_str()), (2, "global.asn"), "{e}");
+    let e = error("[global]\nasn = 65001\nrouter_id = \"nope\"\n");
+    assert_eq!(e.line, 3, "{e}");
+}
+
+#[test]
+fn send_hold_time_must_exceed_the_hold_time() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\n";
+    // RFC 9687 §4.4, against the default hold time (90 s) and a configured one.
+    let e = error(&format!("{base}send_hold_time = 1\n"));
+    assert_eq!(
+        e.to_string(),
+        "t.toml:7: neighbor.send_hold_time: send_hold_time 1 must be greater than hold_time 90 \
+         (RFC 9687 §4.4), or 0 to turn the send hold timer off"
+    );
+    let e = error(&format!("{base}hold_time = 3\nsend_hold_time = 3\n"));
+    assert_eq!((e.line, e.field.as_str()), (8, "neighbor.send_hold_time"), "{e}");
+    assert!(e.message.contains("greater than hold_time 3"), "{e}");
+    let sht = |text: &str| Config::parse(text, "t.toml").map(|c| NeighborConfig::from_config(&c)[0].send_hold_time);
+    assert_eq!(sht(&format!("{base}hold_time = 3\nsend_hold_time = 4\n")), Ok(4));
+    assert_eq!(sht(&format!("{base}send_hold_time = 0\n")), Ok(0), "0 turns the timer off (§4.3)");
+    assert_eq!(sht(&format!("{base}hold_time = 0\nsend_hold_time = 1\n")), Ok(1));
+    assert_eq!(sht(base), Ok(480), "RFC 9687 §6: 8 minutes");
+}
+
+#[test]
+fn api_group_must_exist() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    assert_eq!(Config::parse(base, "t.toml").unwrap().global.api_gid, None);
+    // Group 0 exists everywhere keel runs, under the name the system gives it.
+    let root = crate::access::Admins::new(Some(0)).group;
+    let c = Config::parse(&format!("{base}api_group = \"{root}\"\n"), "t.toml").unwrap();
+    assert_eq!(c.global.api_gid, Some(0));
+    let e = error(&format!("{base}api_group = \"no-such-group-keel\"\n"));
+    assert_eq!((e.line, e.field.as_str()), (4, "global.api_group"), "{e}");
+    assert!(e.message.contains("no group \"no-such-group-keel\""), "{e}");
+}
+
+#[test]
+fn fib_backend_is_kernel_unless_memory_is_asked() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[fib]\nenabled = true\n";
+    assert_eq!(Config::parse(base, "t.toml").unwrap().fib.backend, FibBackend::Kernel);
+    let c = Config::parse(&format!("{base}backend = \"memory\"\n"), "t.toml").unwrap();
+    assert_eq!(c.fib.backend, FibBackend::Memory);
+    let e = error(&format!("{base}backend = \"disk\"\n"));
+    assert_eq!((e.line, e.field.as_str()), (6, "fib.backend"), "{e}");
+}
+
+#[test]
+fn rpki_caches() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    let c = Config::parse(base, "t.toml").unwrap();
+    assert!(c.rpki.cache.is_empty());
+    let c = Config::parse(
+        &format!(
+            "{base}[[rpki.cache]]\naddress = \"192.0.2.7\"\n\
+             [[rpki.cache]]\naddress = \"2001:db8::7\"\nport = 8282\nrefresh = 60\nretry = 5\nexpire = 900\n"
+        ),
+        "t.toml",
+    )
+    .unwrap();
+    let (a, b) = (&c.rpki.cache[0], &c.rpki.cache[1]);
+    assert_eq!(
+        (a.address.get_ref().to_string(), *a.port.get_ref(), a.refresh.is_none()),
+        ("192.0.2.7".into(), 323, true)
+    );
+    assert_eq!(*b.port.get_ref(), 8282);
+    assert_eq!(
+        (b.refresh.as_ref().map(|v| *v.get_ref()), b.expire.as_ref().map(|v| *v.get_ref())),
+        (Some(60), Some(900))
+    );
+    let e = error(&format!("{base}[[rpki.cache]]\naddress = \"192.0.2.7\"\nexpire = 60\n"));
+    assert_eq!((e.line, e.field.as_str()), (6, "rpki.cache.expire"), "{e}");
+    assert!(e.message.contains("RFC 8210"), "{e}");
+    let e = error(&format!("{base}[[rpki.cache]]\naddress = \"192.0.2.7\"\n[[rpki.cache]]\naddress = \"192.0.2.7\"\n"));
+    assert_eq!((e.line, e.field.as_str()), (7, "rpki.cache.address"), "{e}");
+    let e = error(&format!("{base}[[rpki.cache]]\naddress = \"cache.example\"\n"));
+    assert_eq!((e.line, e.field.as_str()), (5, "rpki.cache.address"), "{e}");
+    let e = error(&format!("{base}[rpki]\ncaches = []\n"));
+    assert_eq!((e.line, e.field.as_str()), (5, "rpki.caches"), "{e}");
+}
+
+#[test]
+fn neighbor_overrides_graceful_restart() {
+    let c = Config::parse(
+        "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n[graceful_restart]\nrestart_time = 90\n\
+         [[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\n[neighbor.graceful_restart]\nmode = \"helper\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    let g = c.graceful_restart_for(&c.neighbors[0]);
+    assert_eq!((g.mode, g.restart_time), (GrMode::Helper, 90));
+}
+
+/// RFC 4271 §6.3 first-AS check, one row per neighbor block: (neighbor AS, key line,
+/// the check on, or the field of the error).
+#[test]
+fn enforce_first_as_defaults_on_for_ebgp_only() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    let rows: [(u32, &str, Result<bool, &str>); 7] = [
+        (65002, "", Ok(true)),
+        (65002, "enforce_first_as = true", Ok(true)),
+        // A route server as neighbor: it does not prepend its AS (RFC 7947 §2.2).
+        (65002, "enforce_first_as = false", Ok(false)),
+        (65001, "", Ok(false)),
+        (65001, "enforce_first_as = false", Ok(false)),
+        (65001, "enforce_first_as = true", Err("neighbor.enforce_first_as")),
+        (65002, "enforce_first_as = \"yes\"", Err("neighbor.enforce_first_as")),
+    ];
+    for (asn, line, want) in rows {
+        let text = format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = {asn}\n{line}\n");
+        match (Config::parse(&text, "t.toml"), want) {
+            (Ok(c), Ok(on)) => assert_eq!(c.enforce_first_as(&c.neighbors[0]), on, "{asn} {line}"),
+            (Err(e), Err(field)) => assert_eq!((e.line, e.field.as_str()), (7, field), "{asn} {line}: {e}"),
+            (got, _) => panic!("{asn} {line}: {got:?}"),
+        }
+    }
+}
+
+const POLICY: &str = "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n\
+    [[prefix_list]]\nname = \"bogons\"\nprefixes = [\"192.0.2.0/24 le 32\", \"10.0.0.0/8 le 32\"]\n\
+    [[policy]]\nname = \"upstream-in\"\n\
+    [[policy.term]]\nname = \"bogons\"\nmatch.prefix_list = \"bogons\"\nthen = \"reject\"\n\
+    [[policy.term]]\nmatch.as_path_regex = \"^65001 \"\nmatch.community = [\"65001:*\"]\n\
+    set.local_pref = 200\nset.remove_communities = [\"65001:*\"]\nset.prepend = 2\nthen = \"accept\"\n\
+    [[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65001\nimport = [\"upstream-in\", \"all\"]\n";
+
+#[test]
+fn policies_compile_and_neighbors_get_their_chains() {
+    let c = Config::parse(POLICY, "t.toml").unwrap();
+    let (import, export) = c.neighbor_policy(&c.neighbors[0]);
+    assert_eq!(import.chain.links.len(), 2);
+    assert!(export.chain.is_reject_all(), "eBGP without export: none (RFC 8212)");
+    let keel_rib::policy::Link::Policy(p) = &import.chain.links[0] else { panic!("{:?}", import.chain) };
+    assert_eq!((p.name.as_str(), p.terms.len(), p.terms[1].name.as_str()), ("upstream-in", 2, "term 2"));
+    assert_eq!(p.terms[1].matches.len(), 2);
+    assert_eq!(p.terms[1].actions.len(), 3);
+    // The fingerprint follows what a policy says, not where it is written.
+    let moved = Config::parse(&POLICY.replace("[[policy]]", "\n\n[[policy]]"), "t.toml").unwrap();
+    assert_eq!(moved.neighbor_policy(&moved.neighbors[0]).0.fingerprint, import.fingerprint);
+    let changed = Config::parse(&POLICY.replace("local_pref = 200", "local_pref = 300"), "t.toml").unwrap();
+    assert_ne!(changed.neighbor_policy(&changed.neighbors[0]).0.fingerprint, import.fingerprint);
+    // A change in a referenced prefix list changes it too.
+    let list = Config::parse(&POLICY.replace("10.0.0.0/8 le 32", "10.0.0.0/8"), "t.toml").unwrap();
+    assert_ne!(list.neighbor_policy(&list.neighbors[0]).0.fingerprint, import.fingerprint);
+}
+
+#[test]
+fn policy_errors_are_located() {
+    for (from, to, field, message) in [
+        ("import = [\"upstream-in\", \"all\"]", "import = \"nope\"", "neighbor.import", "no [[policy]] named \"nope\""),
+        (
+            "prefix_list = \"bogons\"",
+            "prefix_list = \"martians\"",
+            "policy.term.match.prefix_list",
+            "no [[prefix_list]]",
+        ),
+        ("\"^65001 \"", "\"^(65001\"", "policy.term.match.as_path_regex", "bad regular expression"),
+        ("then = \"reject\"", "then = \"drop\"", "policy.term.then", "expected \"accept\" or \"reject\""),
+        ("10.0.0.0/8 le 32", "10.0.0.0/8 le 40", "prefix_list.prefixes", "lengths must satisfy"),
+        ("[\"65001:*\"]", "[\"65001:x\"]", "policy.term.match.community", "not a 16-bit number"),
+        ("name = \"upstream-in\"", "name = \"all\"", "policy.name", "reserved"),
+    ] {
+        assert!(POLICY.contains(from), "{from}");
+        let text = POLICY.replace(from, to);
+        let line = text[..text.find(to).unwrap()].matches('\n').count() + 1;
+        let e = error(&text);
+        assert_eq!((e.line, e.field.as_str()), (line, field), "{to}: {e}");
+        assert!(e.message.contains(message), "{to}: {e}");
+    }
+}
