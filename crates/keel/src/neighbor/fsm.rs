@@ -46,7 +46,7 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timer {
     ConnectRetry,
@@ -354,11 +354,11 @@ impl Fsm {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use keel_wire::Capability;
 
-    fn settings(passive: bool) -> Settings {
+    pub(crate) fn settings(passive: bool) -> Settings {
         Settings {
             local_open: Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), vec![Capability::RouteRefresh]),
             local_router_id: Ipv4Addr::new(192, 0, 2, 1),
@@ -375,7 +375,7 @@ mod tests {
         Event::OpenReceived(Box::new(Open::new(asn, hold, Ipv4Addr::new(192, 0, 2, 2), vec![])))
     }
 
-    fn up(fsm: &mut Fsm) -> Vec<Action> {
+    pub(crate) fn up(fsm: &mut Fsm) -> Vec<Action> {
         fsm.handle(Event::ManualStart);
         fsm.handle(Event::TcpConnected);
         fsm.handle(remote(65002, 30));

@@ -1,10 +1,12 @@
-//! One neighbor: its FSM, capability negotiation, TCP transport and the task that drives them.
+//! One neighbor: its FSM, capability negotiation, TCP transport and the task that drives them;
+//! [`session`] holds the session as plain data (FSM and timers), apart from its socket.
 
 pub mod connection;
 pub mod fsm;
 /// Needs tokio's paused clock (`test-util`), which production builds leave out.
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
+pub mod session;
 pub mod status;
 pub mod task;
 pub mod transport;

@@ -10,6 +10,7 @@ mod send_hold;
 
 use super::connection::{ConnEvent, Connection};
 use super::fsm::{Action, Event, Fsm, Settings, State, Timer};
+use super::session::Timers;
 use super::status::{NeighborStatus, NotificationRecord};
 use super::transport::Transport;
 use super::NeighborConfig;
@@ -20,7 +21,6 @@ use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};
 pub use send_hold::send_hold_limit;
 use send_hold::SEND_HOLD_CHECK;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,7 +116,7 @@ pub fn spawn(
         main: None,
         pending: None,
         connecting: None,
-        timers: HashMap::new(),
+        timers: Timers::default(),
         events,
         codec: CodecOptions::default(),
         rib,
@@ -145,7 +145,7 @@ struct NeighborTask {
     pending: Option<Connection>,
     /// The outgoing connection attempt, by connection id.
     connecting: Option<(u64, JoinHandle<()>)>,
-    timers: HashMap<Timer, Instant>,
+    timers: Timers,
     events: mpsc::Sender<(u64, ConnEvent)>,
     /// How to decode what the peer sends (negotiated once the OPENs are exchanged).
     codec: CodecOptions,
@@ -178,7 +178,8 @@ impl NeighborTask {
             let pending_hold = self.pending_hold();
             let next = self
                 .timers
-                .values()
+                .next()
+                .iter()
                 .chain(self.restart_check.as_ref())
                 .chain(pending_hold.as_ref())
                 .chain(self.send_hold_check.as_ref())
@@ -219,9 +220,7 @@ impl NeighborTask {
             self.send_hold_check = None;
             self.check_send_hold().await;
         }
-        let due: Vec<Timer> = self.timers.iter().filter(|(_, &t)| t <= now).map(|(k, _)| *k).collect();
-        for t in due {
-            self.timers.remove(&t);
+        for t in self.timers.take_expired(now) {
             let ev = match t {
                 Timer::ConnectRetry => Event::ConnectRetryTimerExpires,
                 Timer::Hold => Event::HoldTimerExpires,
@@ -537,10 +536,10 @@ impl NeighborTask {
                 self.record_sent(&n);
             }
             Action::Timer(t, Some(d)) => {
-                self.timers.insert(t, Instant::now() + d);
+                self.timers.start(t, Instant::now(), d);
             }
             Action::Timer(t, None) => {
-                self.timers.remove(&t);
+                self.timers.stop(t);
             }
             Action::Established(n) => {
                 let n = Arc::new(*n);

@@ -91,7 +91,7 @@ impl NeighborTask {
             old.close();
         }
         for t in [Timer::Hold, Timer::Keepalive] {
-            self.timers.remove(&t);
+            self.timers.stop(t);
         }
         self.codec = CodecOptions::default();
         self.status.send_modify(|s| s.negotiated = None);
