@@ -1,24 +1,25 @@
 //! The RIB task: owns the RIB (every neighbor's paths, Loc-RIB, the decision process) and
-//! each neighbor's Adj-RIB-Out. It takes UPDATEs from neighbor tasks in order, and after
-//! every batch of events advertises what changed to each Established neighbor and tells the
-//! FIB task.
+//! each neighbor's Adj-RIB-Out ([`keel_rib::adj_rib_out`]). It takes UPDATEs from neighbor
+//! tasks in order, and after every batch of events hands what changed to each Established
+//! neighbor's Adj-RIB-Out, writes the UPDATEs it packs, and tells the FIB task.
 //!
-//! Backpressure: a neighbor whose write queue is full keeps its changed destinations in a
-//! pending set (bounded by the table size, one entry per destination however often it
-//! changes) and is retried on a short tick; the RIB task never waits for one slow neighbor.
+//! Backpressure: a neighbor whose write queue is full keeps its changed destinations in its
+//! Adj-RIB-Out's pending set (bounded by the table size, one entry per destination however
+//! often it changes) and is retried on a short tick; the RIB task never waits for one slow
+//! neighbor.
 
 use crate::events::{sleep_until, DownReason, FibCommand, FibUpdate, Network, Out, PeerPolicy, RestartState, RibEvent};
 use crate::negotiate::Negotiated;
 use crate::rpki::RpkiState;
 use crate::views::{PeerCounts, RestartView, RouteFilter, RouteView, SegmentView};
-use keel_rib::export::export;
+use keel_rib::adj_rib_out::{self, AdjRibOut, ExportPolicy, PackError};
 use keel_rib::graceful_restart::helper::{self, Ending, Helper};
 use keel_rib::graceful_restart::restarting::{self, Awaited};
 use keel_rib::policy::{Chain, Context, RouteKey, Verdict};
 use keel_rib::update_checks::{self, check_update};
 use keel_rib::{AttrSet, Changed, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
-use keel_wire::{builder, Community, Family, Message, NextHop, Nlri, PathAttributes, Prefix, Update};
+use keel_wire::{Community, Family, Message, NextHop, PathAttributes, Prefix, Update};
 use keel_wire::{RefreshSubtype, RouteRefresh};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,54 +30,17 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-/// Destinations sent per write to one neighbor.
-const FLUSH_BATCH: usize = 4096;
-/// A pending set larger than this is sorted by attribute set before it is sent.
-const ORDER_THRESHOLD: usize = 4 * FLUSH_BATCH;
+/// What one write to a neighbor holds at most: a write-queue slot's worth of UPDATEs
+/// ([`AdjRibOut::pack`]'s budget).
+const WRITE_BUDGET: usize = 64 * 1024;
 /// Events taken from the queue before changes are flushed.
 const EVENT_BATCH: usize = 512;
 
 struct Session {
     negotiated: Arc<Negotiated>,
     writer: mpsc::Sender<Out>,
-    /// Adj-RIB-Out: the best path each destination was last advertised from. What was sent
-    /// is a function of it, so equal sources mean nothing to send, and the exported copies
-    /// need not be kept.
-    sent: FxHashMap<(Family, Prefix), Sent>,
-    /// Destinations to (re)consider for this neighbor.
-    pending: FxHashSet<(Family, Prefix)>,
-    /// Bumped when the export policy changes.
-    export_epoch: u32,
-    /// A large backlog taken out of `pending` in the order of its best paths' attribute sets,
-    /// so that prefixes sharing attributes share UPDATEs (the whole table after a session
-    /// comes up, or after a neighbor's routes turned LLGR-stale).
-    ordered: Vec<(Family, Prefix)>,
-    /// Families whose End-of-RIB is still owed after the initial advertisement.
-    eor_owed: Vec<Family>,
-    /// Enhanced Route Refresh (RFC 7313 §4): families asked for again, owed a BoRR before
-    /// their routes and an EoRR after them.
-    borr_owed: Vec<Family>,
-    eorr_owed: Vec<Family>,
-}
-
-impl Session {
-    /// Destinations still to (re)consider for this neighbor.
-    fn backlog(&self) -> bool {
-        !self.pending.is_empty() || !self.ordered.is_empty()
-    }
-
-    /// Moves `pending` into `ordered`, sorted so that destinations whose best paths share an
-    /// attribute set are sent together (taken from the end). The order is only a hint: each
-    /// destination is exported from its best path when its turn comes.
-    fn order(&mut self, rib: &Rib) {
-        let mut v: Vec<(usize, (Family, Prefix))> = self
-            .pending
-            .drain()
-            .map(|(f, p)| (rib.best(f, &p).map_or(0, |b| Arc::as_ptr(&b.attrs) as usize), (f, p)))
-            .collect();
-        v.sort_unstable_by_key(|(attrs, (f, _))| (*f, *attrs));
-        self.ordered = v.into_iter().map(|(_, k)| k).collect();
-    }
+    /// What the neighbor was sent and is still owed (keel_rib::adj_rib_out).
+    adj_rib_out: AdjRibOut,
 }
 
 /// The kernel route of a destination: its best path's and multipath next hops; none (delete)
@@ -89,21 +53,6 @@ fn fib_next_hops(d: Option<&keel_rib::rib::Dest>) -> Vec<IpAddr> {
         _ => Vec::new(),
     }
 }
-
-/// The source of an advertised route: its neighbor, attribute set and whether it was
-/// LLGR-stale (RFC 9494 §4.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Sent {
-    source: PeerId,
-    attrs: Arc<AttrSet>,
-    llgr_stale: bool,
-    /// [`Session::export_epoch`] when sent: a new export policy sends everything again.
-    epoch: u32,
-}
-
-/// The export of one batch, per source attribute set (and LLGR flag and export-policy route
-/// key): the index of its UPDATE group, or `None` when not sent.
-type ExportSlots = FxHashMap<(Family, PeerId, *const AttrSet, bool, Option<RouteKey>), Option<usize>>;
 
 /// Import policy for one route, shared through `memo` by the routes of an UPDATE: the
 /// attributes to store, `None` when rejected.
@@ -125,20 +74,6 @@ fn import_route(
     };
     memo.insert(key, r.clone());
     r
-}
-
-/// Export policy on what the export rules made of a route: `None` when rejected. LLGR_STALE
-/// stays even if the policy removes it (RFC 9494 §4.3).
-fn export_policy(chain: &Chain, ctx: &Context, key: &RouteKey, set: AttrSet, llgr_stale: bool) -> Option<AttrSet> {
-    let out = chain.evaluate_keyed(ctx, key, &set);
-    if out.verdict == Verdict::Reject {
-        return None;
-    }
-    let mut set = out.attrs.unwrap_or(set);
-    if llgr_stale && !set.attributes.communities.contains(&Community::LLGR_STALE) {
-        set.attributes.communities.push(Community::LLGR_STALE);
-    }
-    Some(set)
 }
 
 struct Peer {
@@ -343,7 +278,7 @@ impl RibTask {
         let mut vrps = self.rpki.subscribe();
         let mut rpki_on = self.rpki.is_enabled();
         loop {
-            let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| s.backlog()));
+            let backlog = self.peers.values().any(|p| p.session.as_ref().is_some_and(|s| s.adj_rib_out.backlog()));
             let next_timer = self
                 .timers
                 .values()
@@ -392,9 +327,7 @@ impl RibTask {
         self.high_water = len;
         self.rib.shrink();
         for s in self.peers.values_mut().filter_map(|p| p.session.as_mut()) {
-            s.sent.shrink_to_fit();
-            s.pending.shrink_to_fit();
-            s.ordered.shrink_to_fit();
+            s.adj_rib_out.shrink_to_fit();
         }
         release_free_heap();
         debug!(from = before, to = len, "RIB shrank: memory given back");
@@ -423,9 +356,12 @@ impl RibTask {
                 self.rib.track_paths |= info.route_server_client;
                 self.rib.add_peer(id, info);
                 // Initial advertisement: the whole Loc-RIB of the negotiated families.
-                let families = negotiated.families.clone();
-                let pending: FxHashSet<(Family, Prefix)> =
-                    self.rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)).collect();
+                let adj_rib_out = AdjRibOut::new(
+                    negotiated.families.clone(),
+                    negotiated.codec_send(),
+                    negotiated.enhanced_route_refresh,
+                    &self.rib,
+                );
                 let peer = self.peers.entry(address).or_insert_with(|| Peer {
                     id,
                     session: None,
@@ -440,17 +376,7 @@ impl RibTask {
                 peer.end_of_rib_sent.clear();
                 peer.last = Some(negotiated.clone());
                 let actions = peer.helper.session_up(negotiated.remote_graceful_restart(), &negotiated.long_lived());
-                peer.session = Some(Session {
-                    negotiated,
-                    writer,
-                    sent: FxHashMap::default(),
-                    pending,
-                    export_epoch: 0,
-                    ordered: Vec::new(),
-                    eor_owed: families,
-                    borr_owed: Vec::new(),
-                    eorr_owed: Vec::new(),
-                });
+                peer.session = Some(Session { negotiated, writer, adj_rib_out });
                 self.graceful_restart(address, actions);
                 if let Some(n) = self.peers.get(&address).and_then(|p| p.last.clone()) {
                     self.deferral_event(|d| d.peer_up(address, n.remote_graceful_restart(), &n.families));
@@ -502,13 +428,8 @@ impl RibTask {
             }
             RibEvent::Update { address, update } => self.apply_update(address, update),
             RibEvent::RouteRefresh { address, family } => {
-                let dests: Vec<(Family, Prefix)> = self.rib.iter(Some(family)).map(|(f, p, _)| (f, *p)).collect();
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
-                    s.sent.retain(|(f, _), _| *f != family);
-                    s.pending.extend(dests);
-                    if s.negotiated.enhanced_route_refresh && !s.borr_owed.contains(&family) {
-                        s.borr_owed.push(family);
-                    }
+                    s.adj_rib_out.route_refresh(family, &self.rib);
                 }
             }
             RibEvent::SetNetworks(networks) => self.set_networks(networks),
@@ -539,7 +460,7 @@ impl RibTask {
                             *a,
                             PeerCounts {
                                 received_prefixes: self.rib.received(p.id),
-                                advertised_prefixes: p.session.as_ref().map_or(0, |s| s.sent.len()),
+                                advertised_prefixes: p.session.as_ref().map_or(0, |s| s.adj_rib_out.len()),
                                 stale_prefixes: stale.iter().map(|(_, n)| n.stale).sum(),
                                 stale_by_family: stale.iter().map(|(f, n)| (f.to_string(), n.stale)).collect(),
                                 llgr_stale_prefixes: stale.iter().map(|(_, n)| n.long_lived).sum(),
@@ -736,9 +657,7 @@ impl RibTask {
         if !touched.is_empty() {
             for (p, s) in self.peers.values_mut().filter_map(|p| p.session.as_mut().map(|s| (p.id, s))) {
                 if self.rib.peer(p).is_some_and(|i| i.route_server_client) {
-                    let families = &s.negotiated.families;
-                    s.pending
-                        .extend(touched.iter().filter(|c| families.contains(&c.family)).map(|c| (c.family, c.prefix)));
+                    s.adj_rib_out.consider(touched.iter().map(|c| (c.family, c.prefix)));
                 }
             }
         }
@@ -751,23 +670,16 @@ impl RibTask {
         }
         // After the deferral nothing was advertised yet: each neighbor's first advertisement
         // is the whole table, ordered in one pass instead of a lookup per changed prefix.
-        let initial = if deferral_ended { self.initial_order() } else { Vec::new() };
+        let initial = if deferral_ended { adj_rib_out::initial_order(&self.rib) } else { Vec::new() };
         if !changed.is_empty() || deferral_ended {
             for p in self.peers.values_mut() {
                 if let Some(s) = p.session.as_mut() {
                     let rs_client = self.rib.peer(p.id).is_some_and(|i| i.route_server_client);
-                    if deferral_ended && s.sent.is_empty() && !rs_client {
-                        let families = &s.negotiated.families;
-                        s.pending.clear();
-                        s.ordered = initial.iter().filter(|(f, _)| families.contains(f)).copied().collect();
+                    if deferral_ended && s.adj_rib_out.is_empty() && !rs_client {
+                        s.adj_rib_out.advertise_in_order(&initial);
                         continue;
                     }
-                    s.pending.extend(
-                        changed
-                            .iter()
-                            .filter(|c| s.negotiated.families.contains(&c.family))
-                            .map(|c| (c.family, c.prefix)),
-                    );
+                    s.adj_rib_out.consider(changed.iter().map(|c| (c.family, c.prefix)));
                 }
             }
         }
@@ -786,18 +698,6 @@ impl RibTask {
         let _ = fib.send(FibCommand::Routes(updates)).await;
     }
 
-    /// Every destination with a best path, in [`Session::order`]'s order, from one pass over
-    /// the tables.
-    fn initial_order(&self) -> Vec<(Family, Prefix)> {
-        let mut v: Vec<(Family, usize, Prefix)> = self
-            .rib
-            .iter(None)
-            .filter_map(|(f, p, d)| d.best_path().map(|b| (f, Arc::as_ptr(&b.attrs) as usize, *p)))
-            .collect();
-        v.sort_unstable_by_key(|(f, attrs, _)| (*f, *attrs));
-        v.into_iter().map(|(f, _, p)| (f, p)).collect()
-    }
-
     /// Every destination's kernel route, for the FIB (which touches only what differs).
     async fn tell_fib_all(&mut self) {
         let Some(fib) = &self.fib else { return };
@@ -806,153 +706,31 @@ impl RibTask {
         let _ = fib.send(FibCommand::Routes(updates)).await;
     }
 
-    /// Writes pending changes to one neighbor as far as its queue allows. The export (RFC 4271
-    /// §9.1.3) is computed once per source attribute set in a batch, and prefixes sharing the
-    /// result share one UPDATE.
+    /// Writes what one neighbor is owed as far as its queue allows: the Adj-RIB-Out packs,
+    /// this task only hands the bytes to the neighbor's writer.
     fn flush(&mut self, address: IpAddr) {
         let RibTask { peers, rib, chains, local_asn, rpki, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
-        let id = peer.id;
-        let Peer { session, end_of_rib_sent, updates_sent, .. } = peer;
+        let Peer { id, session, end_of_rib_sent, updates_sent, .. } = peer;
         let Some(s) = session.as_mut() else { return };
-        let Some(target) = rib.peer(id).cloned() else { return };
-        let export_chain = chains.get(&address).map(|c| c.export.clone()).filter(|c| !c.is_accept_all());
-        let validator = export_chain.as_ref().filter(|c| c.uses_rpki()).map(|_| rpki.validator());
-        let epoch = s.export_epoch;
-        let codec = s.negotiated.codec_send();
-        let refresh = |family, subtype| Message::RouteRefresh(RouteRefresh { family, subtype }).encode(&codec);
-        if !s.borr_owed.is_empty() {
-            // BoRR goes out before any of the routes it announces (RFC 7313 §4).
+        let chain = chains.get(&address).map(|c| c.export.clone());
+        // The VRPs are looked at only by a chain with an `rpki` match.
+        let validator = chain.as_ref().filter(|c| c.uses_rpki()).map(|_| rpki.validator());
+        let policy = ExportPolicy {
+            chain: chain.as_deref(),
+            vrps: validator.as_ref().and_then(|v| v.table()).map(|t| &**t),
+            local_asn: *local_asn,
+        };
+        while s.adj_rib_out.has_work() {
             let Ok(permit) = s.writer.try_reserve() else { return };
-            let mut bytes = Vec::new();
-            for f in std::mem::take(&mut s.borr_owed) {
-                bytes.extend(encoded(address, "BoRR", refresh(f, RefreshSubtype::Begin)));
-                if !s.eorr_owed.contains(&f) {
-                    s.eorr_owed.push(f);
-                }
+            let packed = s.adj_rib_out.pack(rib, *id, &policy, WRITE_BUDGET);
+            log_pack_errors(address, &packed.errors);
+            if packed.bytes.is_empty() {
+                return;
             }
-            permit.send(Out::Bytes(bytes));
-        }
-        while s.backlog() || !s.eor_owed.is_empty() || !s.eorr_owed.is_empty() {
-            if s.ordered.is_empty() && s.pending.len() > ORDER_THRESHOLD {
-                s.order(rib);
-            }
-            let Ok(permit) = s.writer.try_reserve() else { return };
-            // Destinations taken from `ordered` may be in `pending` again; they are then
-            // considered twice, the second time finding nothing new to send.
-            let from_pending = s.ordered.is_empty();
-            let batch: Vec<(Family, Prefix)> = if from_pending {
-                s.pending.iter().take(FLUSH_BATCH).copied().collect()
-            } else {
-                s.ordered.split_off(s.ordered.len().saturating_sub(FLUSH_BATCH))
-            };
-            let mut exports: ExportSlots = FxHashMap::default();
-            let mut announce: Vec<(Family, AttrSet, Vec<Nlri>)> = Vec::new();
-            let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
-            for key @ (family, prefix) in &batch {
-                if from_pending {
-                    s.pending.remove(key);
-                }
-                // RPKI state for export policy: from the Loc-RIB best path's origin.
-                let rpki = validator.as_ref().and_then(|v| {
-                    v.state(prefix, rib.best(*family, prefix).and_then(|b| b.attrs.attributes.as_path.as_ref()))
-                });
-                let ctx = Context {
-                    family: *family,
-                    prefix,
-                    rpki,
-                    local_asn: *local_asn,
-                    local_address: target.local_address,
-                };
-                let route_key = export_chain.as_ref().map(|c| c.route_key(&ctx));
-                // The export of one path to this neighbor: its UPDATE group, or `None`.
-                let mut slot_for = |path: &keel_rib::Path| {
-                    let llgr = rib.is_llgr_stale(*family, path);
-                    let slot = *exports
-                        .entry((*family, path.peer, Arc::as_ptr(&path.attrs), llgr, route_key))
-                        .or_insert_with(|| {
-                            let source = (path.peer != PeerId::LOCAL).then(|| rib.peer(path.peer)).flatten();
-                            let set = export(*family, &path.attrs, path.peer, source, id, &target, llgr)?;
-                            let set = match (&export_chain, &route_key) {
-                                (Some(chain), Some(k)) => export_policy(chain, &ctx, k, set, llgr)?,
-                                _ => set,
-                            };
-                            announce.push((*family, set, Vec::new()));
-                            Some(announce.len() - 1)
-                        });
-                    slot.map(|i| (i, Sent { source: path.peer, attrs: path.attrs.clone(), llgr_stale: llgr, epoch }))
-                };
-                let out = match rib.dest(*family, prefix) {
-                    None => None,
-                    Some(dest) => {
-                        let best = dest.best_path();
-                        match best.and_then(&mut slot_for) {
-                            Some(x) => Some(x),
-                            // RFC 7947 §2.3.2: a route-server client gets the best path it may
-                            // have, not nothing, when the overall best is filtered for it.
-                            None if target.route_server_client && dest.paths.len() > 1 => {
-                                let allowed: Vec<&keel_rib::Path> = dest
-                                    .paths
-                                    .iter()
-                                    .filter(|p| best.is_none_or(|b| !std::ptr::eq(*p, b)))
-                                    .filter(|p| slot_for(p).is_some())
-                                    .collect();
-                                rib.best_of(*family, &allowed).and_then(slot_for)
-                            }
-                            None => None,
-                        }
-                    }
-                };
-                match out {
-                    Some((i, sent)) => {
-                        if s.sent.get(key) == Some(&sent) {
-                            continue;
-                        }
-                        s.sent.insert(*key, sent);
-                        announce[i].2.push(Nlri::new(*prefix));
-                    }
-                    None => {
-                        if s.sent.remove(key).is_some() {
-                            withdraw.entry(*family).or_default().push(Nlri::new(*prefix));
-                        }
-                    }
-                }
-            }
-            let mut bytes = Vec::new();
-            let mut updates = 0;
-            for (family, nlri) in &withdraw {
-                updates += encoded(address, "withdrawal", builder::withdraw(*family, nlri, &codec, &mut bytes));
-            }
-            for (family, set, nlri) in announce.iter().filter(|a| !a.2.is_empty()) {
-                match builder::announce(*family, &set.attributes, set.next_hop, nlri, &codec, &mut bytes) {
-                    Ok(n) => updates += n,
-                    Err(e) => {
-                        // RFC 8654 §4: too large even after shedding; withdraw instead.
-                        warn!(neighbor = %address, error = %e, routes = nlri.len(), "routes not sent");
-                        for n in nlri {
-                            s.sent.remove(&(*family, n.prefix));
-                        }
-                        updates += encoded(address, "withdrawal", builder::withdraw(*family, nlri, &codec, &mut bytes));
-                    }
-                }
-            }
-            if !s.backlog() {
-                // RFC 4724 §4.1: End-of-RIB after the initial advertisement, per family.
-                for f in std::mem::take(&mut s.eor_owed) {
-                    let eor = encoded(address, "End-of-RIB", Update::end_of_rib(f).encode(&codec));
-                    updates += usize::from(!eor.is_empty());
-                    bytes.extend_from_slice(&eor);
-                    end_of_rib_sent.insert(f);
-                }
-                // RFC 7313 §4: EoRR once the refreshed routes are out.
-                for f in std::mem::take(&mut s.eorr_owed) {
-                    bytes.extend(encoded(address, "EoRR", refresh(f, RefreshSubtype::End)));
-                }
-            }
-            if !bytes.is_empty() {
-                *updates_sent += updates as u64;
-                permit.send(Out::Bytes(bytes));
-            }
+            end_of_rib_sent.extend(packed.end_of_rib);
+            *updates_sent += packed.updates as u64;
+            permit.send(Out::Bytes(packed.bytes));
         }
     }
 
@@ -1001,13 +779,8 @@ impl RibTask {
 
     /// Considers every destination again for `address`, as after an export policy change.
     fn reexport(&mut self, address: IpAddr) {
-        let dests: Vec<(Family, Prefix)> = self.rib.iter(None).map(|(f, p, _)| (f, *p)).collect();
         if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
-            s.export_epoch = s.export_epoch.wrapping_add(1);
-            let families = s.negotiated.families.clone();
-            let sent: Vec<(Family, Prefix)> = s.sent.keys().copied().collect();
-            s.pending.extend(dests.into_iter().filter(|(f, _)| families.contains(f)));
-            s.pending.extend(sent);
+            s.adj_rib_out.export_policy_changed(&self.rib);
         }
     }
 
@@ -1128,31 +901,21 @@ impl RibTask {
     /// What `to` was sent (Adj-RIB-Out, RFC 4271 §3.2): the exported attributes.
     fn advertised(&self, to: IpAddr, f: &RouteFilter) -> Vec<RouteView> {
         let Some(peer) = self.peers.get(&to) else { return Vec::new() };
-        let (Some(s), Some(target)) = (peer.session.as_ref(), self.rib.peer(peer.id)) else { return Vec::new() };
+        let Some(s) = peer.session.as_ref() else { return Vec::new() };
         let rpki = self.rpki.validator();
+        let policy = ExportPolicy {
+            chain: self.chains.get(&to).map(|c| &*c.export),
+            vrps: rpki.table().map(|t| &**t),
+            local_asn: self.local_asn,
+        };
         let mut v: Vec<RouteView> = s
-            .sent
-            .iter()
+            .adj_rib_out
+            .sent()
             .filter(|((family, prefix), _)| {
                 f.family.is_none_or(|x| x == *family) && f.prefix.is_none_or(|p| p == *prefix)
             })
             .filter_map(|((family, prefix), sent)| {
-                let src = (sent.source != PeerId::LOCAL).then(|| self.rib.peer(sent.source)).flatten();
-                let out = export(*family, &sent.attrs, sent.source, src, peer.id, target, sent.llgr_stale)?;
-                let out = match self.chains.get(&to).map(|c| &c.export).filter(|c| !c.is_accept_all()) {
-                    Some(chain) => {
-                        let state = rpki.state(prefix, sent.attrs.attributes.as_path.as_ref());
-                        let ctx = Context {
-                            family: *family,
-                            prefix,
-                            rpki: state,
-                            local_asn: self.local_asn,
-                            local_address: target.local_address,
-                        };
-                        export_policy(chain, &ctx, &chain.route_key(&ctx), out, sent.llgr_stale)?
-                    }
-                    None => out,
-                };
+                let out = adj_rib_out::exported(&self.rib, peer.id, &policy, *family, prefix, sent)?;
                 let mut view =
                     Self::view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() });
                 view.rpki = rpki.state(prefix, sent.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
@@ -1238,6 +1001,20 @@ pub fn family_of(p: &Prefix) -> Family {
 
 #[cfg(test)]
 mod tests;
+
+/// Logs what the Adj-RIB-Out could not encode while packing.
+fn log_pack_errors(neighbor: IpAddr, errors: &[PackError]) {
+    for e in errors {
+        match e {
+            PackError::RoutesNotSent { routes, error, .. } => {
+                warn!(%neighbor, %error, routes, "routes not sent");
+            }
+            PackError::Message { message, error } => {
+                warn!(%neighbor, %error, message, "cannot encode a message: not sent");
+            }
+        }
+    }
+}
 
 /// What an encoder made, or the error logged and nothing: a message keel cannot encode is a
 /// bug to see in the log, not to pass over in silence (nor a reason to stop the RIB task).

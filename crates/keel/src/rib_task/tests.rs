@@ -5,7 +5,7 @@ use super::*;
 use crate::negotiate::Negotiated;
 use keel_wire::attribute::{AsSegment, SegmentType};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily, LongLivedFamily};
-use keel_wire::{Capability, CodecOptions, Open};
+use keel_wire::{builder, Capability, CodecOptions, Nlri, Open};
 use std::net::SocketAddr;
 
 const V4: Family = Family::IPV4_UNICAST;
