@@ -221,10 +221,11 @@ impl AdjRibOut {
         self.queue.shrink_to_fit();
     }
 
-    /// Packs what `target` is owed into whole messages, at most `budget` octets of them (one
-    /// message whatever its size when even the first does not fit, so a budget of 0 still makes
-    /// progress). Returns less only when nothing is left to do; returns nothing when `target`
-    /// is not in `rib`. Recorded as sent when packed: the caller writes every byte it gets.
+    /// Packs what `target` is owed into whole messages, at most `budget` octets of them: it
+    /// stops before the first message that would pass the budget (kept for the next call), or
+    /// when nothing is left to do. The first message comes whatever its size, so a budget of 0
+    /// still makes progress. Returns nothing when `target` is not in `rib`. What is packed
+    /// counts as sent: the caller writes every byte it gets.
     pub fn pack(&mut self, rib: &Rib, target: PeerId, policy: &ExportPolicy, budget: usize) -> Packed {
         let mut packed = Packed::default();
         let Some(info) = rib.peer(target) else { return packed };
