@@ -1,6 +1,18 @@
-//! keel-rib: Adj-RIB-In, Loc-RIB, the decision process (RFC 4271 §9.1) and what each
-//! neighbor is sent (§9.1.3). Pure: no I/O, no clock.
+//! keel-rib: Adj-RIB-In, Loc-RIB, the decision process (RFC 4271 §9.1), what each neighbor is
+//! sent (§9.1.3) and each neighbor's Adj-RIB-Out with the UPDATE packing (§3.2, §9.2). Pure:
+//! no I/O, no clock.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`rib`] | every neighbor's paths per destination (Adj-RIB-In), the best path (Loc-RIB), GR generations |
+//! | [`decision`] | the decision process as an ordering of candidates |
+//! | [`export`] | the export rules: split horizon, route reflection, route server, attribute rewrites |
+//! | [`adj_rib_out`] | what one neighbor was sent, and its encoded UPDATEs up to a byte budget |
+//! | [`policy`] | import and export policy chains |
+//! | [`update_checks`] | the UPDATE checks that need to know the neighbor |
+//! | [`graceful_restart`] | the helper and restarting-speaker machines: events in, actions out |
 
+pub mod adj_rib_out;
 pub mod attr_set;
 pub mod decision;
 pub mod export;
@@ -9,5 +21,6 @@ pub mod policy;
 pub mod rib;
 pub mod update_checks;
 
+pub use adj_rib_out::AdjRibOut;
 pub use attr_set::{AttrSet, AttrTable};
 pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Received, Rib, StaleCount};

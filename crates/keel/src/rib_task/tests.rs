@@ -2,10 +2,12 @@
 //! and hours here without a real wait (RFC 4724 §4.2, RFC 9494 §4.2).
 
 use super::*;
+use crate::events::{DownReason, FibUpdate};
 use crate::negotiate::Negotiated;
+use crate::views::{PeerCounts, RouteFilter, RouteView};
 use keel_wire::attribute::{AsSegment, SegmentType};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily, LongLivedFamily};
-use keel_wire::{Capability, CodecOptions, Open};
+use keel_wire::{builder, Capability, CodecOptions, Community, Message, Open};
 use std::net::SocketAddr;
 
 const V4: Family = Family::IPV4_UNICAST;

@@ -1,0 +1,557 @@
+//! Adj-RIB-Out (RFC 4271 §3.2) and UPDATE packing: what one neighbor was sent, what is still
+//! to consider for it, and the encoded messages that bring it up to date (RFC 4271 §9.2).
+//!
+//! An [`AdjRibOut`] lives as long as one session. It does not keep the exported attributes:
+//! it keeps, per destination, the best path the route was last advertised from ([`Sent`]),
+//! since what goes out is a function of that path, the target and the export policy. A
+//! destination whose source is unchanged therefore costs a comparison, not an export.
+//!
+//! Changed destinations wait in a pending set (one entry per destination however often it
+//! changes, so the backlog of a slow neighbor is bounded by the table size).
+//! [`AdjRibOut::pack`] takes them in batches of [`BATCH`]: the export (RFC 4271 §9.1.3, then
+//! the export policy) is computed once per source attribute set in a batch, and the prefixes
+//! sharing the result share UPDATEs. A large backlog (the whole table after a session comes up,
+//! or after a neighbor's routes turned LLGR-stale) is first sorted by attribute set, so that
+//! prefixes sharing attributes fall into the same batch. Once the backlog is empty the
+//! End-of-RIB markers owed after the initial advertisement (RFC 4724 §4.1) and the EoRR owed
+//! after an enhanced route refresh (RFC 7313 §4) follow; a BoRR goes before the routes it
+//! announces.
+//!
+//! [`AdjRibOut::pack`] hands out whole messages up to a byte budget: a batch whose UPDATEs do
+//! not all fit waits, encoded, for the next call. The caller only writes the bytes. Encoding
+//! failures come back as [`PackError`]s for the caller to log: nothing is dropped silently.
+//!
+//! Pure: no I/O, no clock; the same calls give the same bytes.
+
+use crate::attr_set::AttrSet;
+use crate::export::export;
+use crate::policy::{Chain, Context, RouteKey, Verdict};
+use crate::rib::{Path, PeerId, PeerInfo, Rib};
+use keel_rpki::{RpkiState, VrpTable};
+use keel_wire::{builder, header, Community, EncodeError, Family, Message, MessageType, Nlri, Prefix};
+use keel_wire::{CodecOptions, RefreshSubtype, RouteRefresh, Update};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::Arc;
+
+/// Destinations considered per batch: the unit within which prefixes sharing an exported
+/// attribute set share UPDATEs.
+pub const BATCH: usize = 4096;
+/// A pending set larger than this is sorted by attribute set before it is sent.
+const ORDER_THRESHOLD: usize = 4 * BATCH;
+
+/// The source of an advertised route: its neighbor, attribute set and whether it was
+/// LLGR-stale (RFC 9494 §4.3). What was sent is computed again from it ([`exported`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub source: PeerId,
+    pub attrs: Arc<AttrSet>,
+    pub llgr_stale: bool,
+    /// The export policy generation when sent: a new export policy sends everything again.
+    epoch: u32,
+}
+
+/// A neighbor's export policy and what it may look at.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportPolicy<'a> {
+    /// The neighbor's export chain; `None` or "all" sends what the export rules allow,
+    /// unchanged.
+    pub chain: Option<&'a Chain>,
+    /// The VRPs for the chain's `rpki` matches (RFC 6811); `None` when there are none (such a
+    /// match then fails).
+    pub vrps: Option<&'a VrpTable>,
+    /// keel's AS: for `prepend`, and the origin of keel's own routes when validating.
+    pub local_asn: u32,
+}
+
+impl ExportPolicy<'_> {
+    /// The chain, unless it sends everything unchanged.
+    fn chain(&self) -> Option<&Chain> {
+        self.chain.filter(|c| !c.is_accept_all())
+    }
+
+    /// RFC 6811 state of a route with `as_path`'s origin, when VRPs are there.
+    fn rpki(&self, prefix: &Prefix, as_path: Option<&keel_wire::AsPath>) -> Option<RpkiState> {
+        self.vrps.map(|t| t.validate_route(prefix, as_path, self.local_asn))
+    }
+}
+
+/// What [`AdjRibOut::pack`] made.
+#[derive(Debug, Default)]
+pub struct Packed {
+    /// Whole messages back to back: UPDATEs, and the ROUTE-REFRESH BoRR and EoRR markers.
+    pub bytes: Vec<u8>,
+    /// UPDATE messages in `bytes`, End-of-RIB markers included.
+    pub updates: usize,
+    /// Families whose End-of-RIB marker is in `bytes`.
+    pub end_of_rib: Vec<Family>,
+    /// What could not be encoded while packing, for the caller to log.
+    pub errors: Vec<PackError>,
+}
+
+/// A message that could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PackError {
+    /// RFC 8654 §4: an attribute set too large for a message even after shedding. Its routes
+    /// are withdrawn instead (where they were sent before).
+    #[error("{routes} routes of {family} not sent: {error}")]
+    RoutesNotSent { family: Family, routes: usize, error: EncodeError },
+    /// A message keel cannot encode (a bug): not sent.
+    #[error("cannot encode a {message}: {error}")]
+    Message { message: &'static str, error: EncodeError },
+}
+
+/// One neighbor's Adj-RIB-Out for the life of a session.
+#[derive(Debug)]
+pub struct AdjRibOut {
+    /// The session's families (RFC 4760 §8): only their destinations are considered.
+    families: Vec<Family>,
+    /// How messages to this neighbor are encoded (4-octet AS, Extended Message, Add-Path).
+    codec: CodecOptions,
+    /// RFC 7313: a route refresh is framed by BoRR and EoRR.
+    enhanced_route_refresh: bool,
+    /// The best path each destination was last advertised from.
+    sent: FxHashMap<(Family, Prefix), Sent>,
+    /// Destinations to (re)consider.
+    pending: FxHashSet<(Family, Prefix)>,
+    /// A large backlog taken out of `pending` in the order of its best paths' attribute sets
+    /// (taken from the end). The order is only a hint: each destination is exported from its
+    /// best path when its turn comes.
+    ordered: Vec<(Family, Prefix)>,
+    /// Bumped when the export policy changes.
+    epoch: u32,
+    /// Families whose End-of-RIB is owed after the initial advertisement.
+    end_of_rib_owed: Vec<Family>,
+    /// RFC 7313 §4: families asked for again, owed a BoRR before their routes and an EoRR
+    /// after them.
+    borr_owed: Vec<Family>,
+    eorr_owed: Vec<Family>,
+    /// Encoded messages not handed out yet (past the last call's budget).
+    queue: Vec<u8>,
+    /// End offsets in `queue` of End-of-RIB markers, with their family.
+    queued_end_of_rib: Vec<(usize, Family)>,
+}
+
+impl AdjRibOut {
+    /// A session came up on `families`: its initial advertisement is every destination of
+    /// those families in `rib`, and an End-of-RIB per family follows it (RFC 4724 §4.1).
+    pub fn new(families: Vec<Family>, codec: CodecOptions, enhanced_route_refresh: bool, rib: &Rib) -> Self {
+        let pending = rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)).collect();
+        AdjRibOut {
+            end_of_rib_owed: families.clone(),
+            families,
+            codec,
+            enhanced_route_refresh,
+            sent: FxHashMap::default(),
+            pending,
+            ordered: Vec::new(),
+            epoch: 0,
+            borr_owed: Vec::new(),
+            eorr_owed: Vec::new(),
+            queue: Vec::new(),
+            queued_end_of_rib: Vec::new(),
+        }
+    }
+
+    /// How many destinations the neighbor holds a route for.
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+
+    /// What the neighbor holds: destination and the path it was sent from.
+    pub fn sent(&self) -> impl Iterator<Item = (&(Family, Prefix), &Sent)> {
+        self.sent.iter()
+    }
+
+    /// Destinations to consider again (their best path changed, or their paths did for a
+    /// route-server client); those of families the session does not carry are left out.
+    pub fn consider(&mut self, dests: impl IntoIterator<Item = (Family, Prefix)>) {
+        let families = &self.families;
+        self.pending.extend(dests.into_iter().filter(|(f, _)| families.contains(f)));
+    }
+
+    /// Replaces the backlog by `order` (as [`initial_order`] gives it), for a first
+    /// advertisement of the whole table in one pass instead of a lookup per destination.
+    pub fn advertise_in_order(&mut self, order: &[(Family, Prefix)]) {
+        self.pending.clear();
+        self.ordered = order.iter().filter(|(f, _)| self.families.contains(f)).copied().collect();
+    }
+
+    /// The neighbor asked for `family` again (RFC 2918): everything is sent anew, framed by
+    /// BoRR and EoRR with enhanced route refresh (RFC 7313 §4).
+    pub fn route_refresh(&mut self, family: Family, rib: &Rib) {
+        self.sent.retain(|(f, _), _| *f != family);
+        self.pending.extend(rib.iter(Some(family)).map(|(f, p, _)| (f, *p)));
+        if self.enhanced_route_refresh && !self.borr_owed.contains(&family) {
+            self.borr_owed.push(family);
+        }
+    }
+
+    /// The export policy changed: every destination is considered again, and those sent
+    /// before are sent again even where their source did not change.
+    pub fn export_policy_changed(&mut self, rib: &Rib) {
+        self.epoch = self.epoch.wrapping_add(1);
+        let families = &self.families;
+        self.pending.extend(rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)));
+        self.pending.extend(self.sent.keys().copied());
+    }
+
+    /// Destinations still to consider, or messages still to hand out.
+    pub fn backlog(&self) -> bool {
+        self.to_consider() || !self.queue.is_empty()
+    }
+
+    /// Anything left for [`pack`](Self::pack) to do: a backlog or a marker owed.
+    pub fn has_work(&self) -> bool {
+        self.backlog() || !self.end_of_rib_owed.is_empty() || !self.borr_owed.is_empty() || !self.eorr_owed.is_empty()
+    }
+
+    fn to_consider(&self) -> bool {
+        !self.pending.is_empty() || !self.ordered.is_empty()
+    }
+
+    /// Gives back the memory of a backlog that is gone.
+    pub fn shrink_to_fit(&mut self) {
+        self.sent.shrink_to_fit();
+        self.pending.shrink_to_fit();
+        self.ordered.shrink_to_fit();
+        self.queue.shrink_to_fit();
+    }
+
+    /// Packs what `target` is owed into whole messages, at most `budget` octets of them: it
+    /// stops before the first message that would pass the budget (kept for the next call), or
+    /// when nothing is left to do. The first message comes whatever its size, so a budget of 0
+    /// still makes progress. Returns nothing when `target` is not in `rib`. What is packed
+    /// counts as sent: the caller writes every byte it gets.
+    pub fn pack(&mut self, rib: &Rib, target: PeerId, policy: &ExportPolicy, budget: usize) -> Packed {
+        let mut packed = Packed::default();
+        let Some(info) = rib.peer(target) else { return packed };
+        loop {
+            let emptied = self.hand_out(&mut packed, budget);
+            let full = !packed.bytes.is_empty() && packed.bytes.len() >= budget;
+            if !emptied || full || !self.has_work() {
+                return packed;
+            }
+            self.encode_next(rib, target, info, policy, &mut packed.errors);
+        }
+    }
+
+    /// Moves whole messages from the queue into `packed` while they fit `budget`; true when
+    /// the queue was emptied.
+    fn hand_out(&mut self, packed: &mut Packed, budget: usize) -> bool {
+        let mut cut = 0;
+        let mut updates = 0;
+        while let Some(rest) = self.queue.get(cut..).filter(|r| !r.is_empty()) {
+            // The queue holds messages this module encoded; a header it cannot read (a bug)
+            // ends the walk with the rest taken as one piece.
+            let (len, update) = match header::parse(rest, &self.codec) {
+                Ok(Some(h)) if h.length > 0 => (h.length.min(rest.len()), h.message_type == MessageType::Update),
+                _ => (rest.len(), false),
+            };
+            let first = packed.bytes.is_empty() && cut == 0;
+            if !first && packed.bytes.len() + cut + len > budget {
+                break;
+            }
+            cut += len;
+            updates += usize::from(update);
+        }
+        packed.updates += updates;
+        let mut marks = std::mem::take(&mut self.queued_end_of_rib);
+        marks.retain(|&(end, family)| {
+            let out = end <= cut;
+            if out {
+                packed.end_of_rib.push(family);
+            }
+            !out
+        });
+        self.queued_end_of_rib = marks.into_iter().map(|(end, f)| (end - cut, f)).collect();
+        if cut == self.queue.len() {
+            if packed.bytes.is_empty() {
+                packed.bytes = std::mem::take(&mut self.queue);
+            } else {
+                packed.bytes.append(&mut self.queue);
+            }
+            true
+        } else {
+            packed.bytes.extend_from_slice(&self.queue[..cut]);
+            self.queue.drain(..cut);
+            false
+        }
+    }
+
+    /// Encodes the next step into the queue: the BoRRs owed, or one batch of destinations
+    /// and, once the backlog is through, the markers that follow it.
+    fn encode_next(
+        &mut self,
+        rib: &Rib,
+        target: PeerId,
+        info: &PeerInfo,
+        policy: &ExportPolicy,
+        errors: &mut Vec<PackError>,
+    ) {
+        if !self.borr_owed.is_empty() {
+            // BoRR goes out before any of the routes it announces (RFC 7313 §4).
+            for f in std::mem::take(&mut self.borr_owed) {
+                self.refresh(f, RefreshSubtype::Begin, errors);
+                if !self.eorr_owed.contains(&f) {
+                    self.eorr_owed.push(f);
+                }
+            }
+            return;
+        }
+        self.encode_batch(rib, target, info, policy, errors);
+        if !self.to_consider() {
+            // RFC 4724 §4.1: End-of-RIB after the initial advertisement, per family.
+            for f in std::mem::take(&mut self.end_of_rib_owed) {
+                self.encode("End-of-RIB", errors, |out, codec| {
+                    out.extend(Update::end_of_rib(f).encode(codec)?);
+                    Ok(())
+                });
+                self.queued_end_of_rib.push((self.queue.len(), f));
+            }
+            // RFC 7313 §4: EoRR once the refreshed routes are out.
+            for f in std::mem::take(&mut self.eorr_owed) {
+                self.refresh(f, RefreshSubtype::End, errors);
+            }
+        }
+    }
+
+    /// The next destinations to consider.
+    fn take_batch(&mut self, rib: &Rib) -> Vec<(Family, Prefix)> {
+        if self.ordered.is_empty() && self.pending.len() > ORDER_THRESHOLD {
+            self.ordered = order(self.pending.drain(), rib);
+        }
+        // Destinations taken from `ordered` may be in `pending` again; they are then
+        // considered twice, the second time finding nothing new to send.
+        if self.ordered.is_empty() {
+            let batch: Vec<_> = self.pending.iter().take(BATCH).copied().collect();
+            for key in &batch {
+                self.pending.remove(key);
+            }
+            batch
+        } else {
+            self.ordered.split_off(self.ordered.len().saturating_sub(BATCH))
+        }
+    }
+
+    /// Exports one batch and encodes what changed: withdrawals first, then one run of
+    /// UPDATEs per exported attribute set.
+    fn encode_batch(
+        &mut self,
+        rib: &Rib,
+        target: PeerId,
+        info: &PeerInfo,
+        policy: &ExportPolicy,
+        errors: &mut Vec<PackError>,
+    ) {
+        let batch = self.take_batch(rib);
+        let mut exports = Exports::new(rib, target, info, policy, self.epoch);
+        let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
+        for key @ (family, prefix) in &batch {
+            match exports.route(*family, prefix) {
+                Some((group, sent)) => {
+                    if self.sent.get(key) == Some(&sent) {
+                        continue;
+                    }
+                    self.sent.insert(*key, sent);
+                    exports.groups[group].2.push(Nlri::new(*prefix));
+                }
+                None => {
+                    if self.sent.remove(key).is_some() {
+                        withdraw.entry(*family).or_default().push(Nlri::new(*prefix));
+                    }
+                }
+            }
+        }
+        for (family, nlri) in &withdraw {
+            self.encode("withdrawal", errors, |out, codec| builder::withdraw(*family, nlri, codec, out).map(drop));
+        }
+        for (family, set, nlri) in exports.groups.iter().filter(|g| !g.2.is_empty()) {
+            let start = self.queue.len();
+            if let Err(error) =
+                builder::announce(*family, &set.attributes, set.next_hop, nlri, &self.codec, &mut self.queue)
+            {
+                // RFC 8654 §4: too large even after shedding; withdraw instead.
+                self.queue.truncate(start);
+                errors.push(PackError::RoutesNotSent { family: *family, routes: nlri.len(), error });
+                for n in nlri {
+                    self.sent.remove(&(*family, n.prefix));
+                }
+                self.encode("withdrawal", errors, |out, codec| builder::withdraw(*family, nlri, codec, out).map(drop));
+            }
+        }
+    }
+
+    /// Appends what `encode` writes to the queue; on failure nothing, and the error.
+    fn encode(
+        &mut self,
+        message: &'static str,
+        errors: &mut Vec<PackError>,
+        encode: impl FnOnce(&mut Vec<u8>, &CodecOptions) -> Result<(), EncodeError>,
+    ) {
+        let start = self.queue.len();
+        if let Err(error) = encode(&mut self.queue, &self.codec) {
+            self.queue.truncate(start);
+            errors.push(PackError::Message { message, error });
+        }
+    }
+
+    /// A ROUTE-REFRESH BoRR or EoRR marker (RFC 7313 §4).
+    fn refresh(&mut self, family: Family, subtype: RefreshSubtype, errors: &mut Vec<PackError>) {
+        let message = if subtype == RefreshSubtype::Begin { "BoRR" } else { "EoRR" };
+        self.encode(message, errors, |out, codec| {
+            out.extend(Message::RouteRefresh(RouteRefresh { family, subtype }).encode(codec)?);
+            Ok(())
+        });
+    }
+}
+
+/// Every destination of `rib` with a best path, in the order [`AdjRibOut::pack`] sorts a
+/// large backlog into, from one pass over the tables (for [`AdjRibOut::advertise_in_order`]).
+pub fn initial_order(rib: &Rib) -> Vec<(Family, Prefix)> {
+    let mut v: Vec<(Family, usize, Prefix)> =
+        rib.iter(None).filter_map(|(f, p, d)| d.best_path().map(|b| (f, Arc::as_ptr(&b.attrs) as usize, *p))).collect();
+    v.sort_unstable_by_key(|(f, attrs, _)| (*f, *attrs));
+    v.into_iter().map(|(f, _, p)| (f, p)).collect()
+}
+
+/// `dests` sorted so that destinations whose best paths share an attribute set are sent
+/// together (taken from the end).
+fn order(dests: impl Iterator<Item = (Family, Prefix)>, rib: &Rib) -> Vec<(Family, Prefix)> {
+    let mut v: Vec<(usize, (Family, Prefix))> =
+        dests.map(|(f, p)| (rib.best(f, &p).map_or(0, |b| Arc::as_ptr(&b.attrs) as usize), (f, p))).collect();
+    v.sort_unstable_by_key(|(attrs, (f, _))| (*f, *attrs));
+    v.into_iter().map(|(_, k)| k).collect()
+}
+
+/// The attributes `sent` went out with to `target`, computed again (for showing the
+/// Adj-RIB-Out); `None` if they would not go out now.
+pub fn exported(
+    rib: &Rib,
+    target: PeerId,
+    policy: &ExportPolicy,
+    family: Family,
+    prefix: &Prefix,
+    sent: &Sent,
+) -> Option<AttrSet> {
+    let info = rib.peer(target)?;
+    let source = (sent.source != PeerId::LOCAL).then(|| rib.peer(sent.source)).flatten();
+    let out = export(family, &sent.attrs, sent.source, source, target, info, sent.llgr_stale)?;
+    match policy.chain() {
+        Some(chain) => {
+            let rpki = policy.rpki(prefix, sent.attrs.attributes.as_path.as_ref());
+            let ctx = Context { family, prefix, rpki, local_asn: policy.local_asn, local_address: info.local_address };
+            export_policy(chain, &ctx, &chain.route_key(&ctx), out, sent.llgr_stale)
+        }
+        None => Some(out),
+    }
+}
+
+/// Export policy on what the export rules made of a route: `None` when rejected. LLGR_STALE
+/// stays even if the policy removes it (RFC 9494 §4.3).
+fn export_policy(chain: &Chain, ctx: &Context, key: &RouteKey, set: AttrSet, llgr_stale: bool) -> Option<AttrSet> {
+    let out = chain.evaluate_keyed(ctx, key, &set);
+    if out.verdict == Verdict::Reject {
+        return None;
+    }
+    let mut set = out.attrs.unwrap_or(set);
+    if llgr_stale && !set.attributes.communities.contains(&Community::LLGR_STALE) {
+        set.attributes.communities.push(Community::LLGR_STALE);
+    }
+    Some(set)
+}
+
+/// The export of one batch, per source attribute set (and LLGR flag and export-policy route
+/// key): the index of its UPDATE group, or `None` when not sent.
+type Slots = FxHashMap<(Family, PeerId, *const AttrSet, bool, Option<RouteKey>), Option<usize>>;
+
+/// The exports of one batch to one neighbor: computed once per source attribute set, the
+/// prefixes grouped by the attributes they go out with.
+struct Exports<'a> {
+    exporter: Exporter<'a>,
+    slots: Slots,
+    /// The UPDATE groups: family, exported attributes, prefixes.
+    groups: Vec<(Family, AttrSet, Vec<Nlri>)>,
+}
+
+/// What the export of a path to one neighbor depends on besides the path.
+struct Exporter<'a> {
+    rib: &'a Rib,
+    target: PeerId,
+    info: &'a PeerInfo,
+    /// The export chain, unless it sends everything unchanged.
+    chain: Option<&'a Chain>,
+    /// The VRPs, when the chain looks at the RPKI state (else it is not computed).
+    vrps: Option<&'a VrpTable>,
+    local_asn: u32,
+    epoch: u32,
+}
+
+impl<'a> Exports<'a> {
+    fn new(rib: &'a Rib, target: PeerId, info: &'a PeerInfo, policy: &ExportPolicy<'a>, epoch: u32) -> Self {
+        let chain = policy.chain.filter(|c| !c.is_accept_all());
+        let vrps = policy.vrps.filter(|_| chain.is_some_and(|c| c.uses_rpki()));
+        let exporter = Exporter { rib, target, info, chain, vrps, local_asn: policy.local_asn, epoch };
+        Exports { exporter, slots: Slots::default(), groups: Vec::new() }
+    }
+
+    /// What a destination goes out as: its UPDATE group and its [`Sent`] record, `None` to
+    /// withdraw it.
+    fn route(&mut self, family: Family, prefix: &Prefix) -> Option<(usize, Sent)> {
+        let Exporter { rib, info, chain, vrps, local_asn, .. } = self.exporter;
+        let dest = rib.dest(family, prefix)?;
+        let best = dest.best_path();
+        // RPKI state for the export policy: from the Loc-RIB best path's origin.
+        let as_path = best.and_then(|b| b.attrs.attributes.as_path.as_ref());
+        let rpki = vrps.map(|t| t.validate_route(prefix, as_path, local_asn));
+        let ctx = Context { family, prefix, rpki, local_asn, local_address: info.local_address };
+        let key = chain.map(|c| c.route_key(&ctx));
+        if let Some(out) = best.and_then(|b| self.slot(&ctx, key, b)) {
+            return Some(out);
+        }
+        // RFC 7947 §2.3.2: a route-server client gets the best path it may have, not
+        // nothing, when the overall best is filtered for it.
+        if !info.route_server_client || dest.paths.len() < 2 {
+            return None;
+        }
+        let allowed: Vec<&Path> = dest
+            .paths
+            .iter()
+            .filter(|p| best.is_none_or(|b| !std::ptr::eq(*p, b)))
+            .filter(|p| self.slot(&ctx, key, p).is_some())
+            .collect();
+        rib.best_of(family, &allowed).and_then(|p| self.slot(&ctx, key, p))
+    }
+
+    /// The export of one path to the target: its UPDATE group (made on first use) and
+    /// [`Sent`] record, or `None`.
+    fn slot(&mut self, ctx: &Context, key: Option<RouteKey>, path: &Path) -> Option<(usize, Sent)> {
+        let Exports { exporter, slots, groups } = self;
+        let llgr = exporter.rib.is_llgr_stale(ctx.family, path);
+        let slot = *slots.entry((ctx.family, path.peer, Arc::as_ptr(&path.attrs), llgr, key)).or_insert_with(|| {
+            let set = exporter.export(ctx, key.as_ref(), path, llgr)?;
+            groups.push((ctx.family, set, Vec::new()));
+            Some(groups.len() - 1)
+        });
+        let epoch = exporter.epoch;
+        slot.map(|i| (i, Sent { source: path.peer, attrs: path.attrs.clone(), llgr_stale: llgr, epoch }))
+    }
+}
+
+impl Exporter<'_> {
+    /// The export rules (RFC 4271 §9.1.3), then the export policy.
+    fn export(&self, ctx: &Context, key: Option<&RouteKey>, path: &Path, llgr: bool) -> Option<AttrSet> {
+        let source = (path.peer != PeerId::LOCAL).then(|| self.rib.peer(path.peer)).flatten();
+        let set = export(ctx.family, &path.attrs, path.peer, source, self.target, self.info, llgr)?;
+        match (self.chain, key) {
+            (Some(chain), Some(k)) => export_policy(chain, ctx, k, set, llgr),
+            _ => Some(set),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,375 @@
+//! The Adj-RIB-Out without a daemon: a RIB with one upstream, one downstream neighbor, and
+//! the bytes [`AdjRibOut::pack`] gives, decoded.
+
+use super::*;
+use crate::policy::{Action, Link, Policy, Term};
+use crate::rib::tests::info;
+use keel_wire::{AsPath, NextHop, Origin, PathAttributes};
+use std::net::{IpAddr, Ipv4Addr};
+
+const V4: Family = Family::IPV4_UNICAST;
+const V6: Family = Family::IPV6_UNICAST;
+const UPSTREAM: PeerId = PeerId(1);
+const DOWNSTREAM: PeerId = PeerId(2);
+const NO_POLICY: ExportPolicy = ExportPolicy { chain: None, vrps: None, local_asn: 65000 };
+
+/// ORIGIN IGP, AS_PATH `path`, MED `med`.
+fn set(path: &[u32], med: u32) -> AttrSet {
+    AttrSet {
+        attributes: PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(path.to_vec())),
+            med: Some(med),
+            ..Default::default()
+        },
+        next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)),
+    }
+}
+
+/// 10.x.y.0/24 for the `i`th prefix.
+fn prefix(i: usize) -> Prefix {
+    let [_, _, x, y] = (i as u32).to_be_bytes();
+    Prefix::new(IpAddr::from([10, x, y, 0]), 24).expect("prefix")
+}
+
+/// A RIB with an external upstream (AS 65001) and an external downstream (AS 65002).
+fn rib() -> Rib {
+    let mut rib = Rib::default();
+    rib.add_peer(UPSTREAM, info(65001, 1));
+    rib.add_peer(DOWNSTREAM, info(65002, 2));
+    rib
+}
+
+/// `rib` with prefixes `0..n` from the upstream, prefix `i` with attribute set `i % sets`.
+fn loaded(n: usize, sets: usize) -> Rib {
+    let mut rib = rib();
+    let sets: Vec<Arc<AttrSet>> = (0..sets).map(|s| rib.attrs.intern(set(&[65001], s as u32))).collect();
+    for i in 0..n {
+        rib.announce(UPSTREAM, V4, prefix(i), 0, sets[i % sets.len()].clone());
+    }
+    rib.take_changed();
+    rib
+}
+
+fn session(rib: &Rib) -> AdjRibOut {
+    AdjRibOut::new(vec![V4], CodecOptions::default(), false, rib)
+}
+
+/// Packs everything at `budget`; every call's output, in order.
+fn drain(out: &mut AdjRibOut, rib: &Rib, budget: usize) -> Vec<Packed> {
+    let mut v = Vec::new();
+    while out.has_work() {
+        let p = out.pack(rib, DOWNSTREAM, &NO_POLICY, budget);
+        assert!(!p.bytes.is_empty(), "a call with work left made no progress");
+        v.push(p);
+        assert!(v.len() < 1_000_000, "no end");
+    }
+    v
+}
+
+/// The messages in `bytes`, decoded with `codec`.
+fn messages(bytes: &[u8], codec: &CodecOptions) -> Vec<Message> {
+    let mut rest = bytes;
+    let mut v = Vec::new();
+    while !rest.is_empty() {
+        let frame = Message::next_frame(rest, codec).expect("frame").expect("whole message");
+        v.push(Message::decode(frame, codec).expect("decodes"));
+        rest = &rest[frame.len()..];
+    }
+    v
+}
+
+fn updates(bytes: &[u8]) -> Vec<Update> {
+    messages(bytes, &CodecOptions::default())
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Update(u) => Some(*u),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The prefixes announced in `bytes`, and those withdrawn.
+fn announced_withdrawn(bytes: &[u8]) -> (Vec<Prefix>, Vec<Prefix>) {
+    let (mut a, mut w) = (Vec::new(), Vec::new());
+    for u in updates(bytes) {
+        a.extend(u.announced.iter().map(|n| n.prefix));
+        w.extend(u.withdrawn_routes().map(|(_, n)| n.prefix));
+    }
+    (a, w)
+}
+
+fn sorted(mut v: Vec<Prefix>) -> Vec<Prefix> {
+    v.sort();
+    v
+}
+
+#[test]
+fn initial_advertisement_groups_prefixes_by_attributes_then_end_of_rib() {
+    let rib = loaded(10, 2);
+    let mut out = session(&rib);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    let u = updates(&p.bytes);
+    assert_eq!(u.len(), 3, "one UPDATE per attribute set, then End-of-RIB: {u:?}");
+    assert_eq!(p.updates, 3);
+    assert_eq!(u[2].as_end_of_rib(), Some(V4), "End-of-RIB last (RFC 4724 §4.1)");
+    assert_eq!(p.end_of_rib, vec![V4]);
+    assert!(p.errors.is_empty());
+    for x in &u[..2] {
+        assert_eq!(x.announced.len(), 5);
+        // Exported to an external neighbor: keel's AS prepended, next hop self.
+        assert_eq!(x.attributes.as_path, Some(AsPath::sequence(vec![65000, 65001])));
+        assert_eq!(x.attributes.next_hop, Some(Ipv4Addr::new(127, 0, 0, 100)));
+    }
+    assert_eq!(sorted(announced_withdrawn(&p.bytes).0), sorted((0..10).map(prefix).collect()));
+    assert_eq!(out.len(), 10);
+    assert!(!out.has_work());
+    assert!(out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes.is_empty(), "nothing more");
+}
+
+#[test]
+fn end_of_rib_follows_an_empty_table_at_once() {
+    let rib = rib();
+    let mut out = AdjRibOut::new(vec![V4, V6], CodecOptions::default(), false, &rib);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    let eor: Vec<_> = updates(&p.bytes).iter().map(|u| u.as_end_of_rib()).collect();
+    assert_eq!(eor, vec![Some(V4), Some(V6)]);
+    assert_eq!((p.end_of_rib, p.updates), (vec![V4, V6], 2));
+}
+
+/// Each call stays within the budget, each message within 4096 octets, and the stream is
+/// the same whatever the budget.
+#[test]
+fn packing_respects_the_budget_and_the_message_limit() {
+    // 4000 prefixes of one attribute set: several full messages.
+    let rib = loaded(4000, 1);
+    let whole = session(&rib).pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes;
+    assert!(whole.len() > 3 * 4096, "{}", whole.len());
+    let mut rest = whole.as_slice();
+    while let Some(frame) = Message::next_frame(rest, &CodecOptions::default()).expect("frame") {
+        assert!(frame.len() <= 4096, "{}", frame.len());
+        rest = &rest[frame.len()..];
+    }
+    for budget in [5000, 4096, 9000] {
+        let mut out = session(&rib);
+        let chunks = drain(&mut out, &rib, budget);
+        assert!(chunks.len() > 1);
+        assert!(chunks.iter().all(|c| c.bytes.len() <= budget), "budget {budget}");
+        assert_eq!(chunks.concat_bytes(), whole, "budget {budget}: same stream");
+        let eor: Vec<_> = chunks.iter().map(|c| c.end_of_rib.clone()).collect();
+        assert_eq!(eor.iter().flatten().count(), 1);
+        assert_eq!(eor.last(), Some(&vec![V4]), "reported with the chunk that carries it");
+        assert_eq!(chunks.iter().map(|c| c.updates).sum::<usize>(), updates(&whole).len());
+    }
+}
+
+#[test]
+fn a_budget_of_zero_hands_out_one_message_per_call() {
+    let rib = loaded(3000, 7);
+    let whole = session(&rib).pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes;
+    let mut out = session(&rib);
+    let chunks = drain(&mut out, &rib, 0);
+    assert!(chunks.iter().all(|c| messages(&c.bytes, &CodecOptions::default()).len() == 1));
+    assert_eq!(chunks.len(), updates(&whole).len());
+    assert_eq!(chunks.concat_bytes(), whole);
+}
+
+trait Concat {
+    fn concat_bytes(&self) -> Vec<u8>;
+}
+
+impl Concat for Vec<Packed> {
+    fn concat_bytes(&self) -> Vec<u8> {
+        self.iter().flat_map(|c| c.bytes.iter().copied()).collect()
+    }
+}
+
+#[test]
+fn a_withdrawn_route_is_withdrawn_once_and_an_unknown_one_not_at_all() {
+    let mut rib = loaded(4, 1);
+    let mut out = session(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    rib.withdraw(UPSTREAM, V4, prefix(1), 0);
+    out.consider([(V4, prefix(1)), (V4, prefix(99))]);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!(announced_withdrawn(&p.bytes), (vec![], vec![prefix(1)]));
+    assert_eq!((p.updates, out.len()), (1, 3));
+    out.consider([(V4, prefix(1))]);
+    assert!(out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes.is_empty(), "withdrawn already");
+}
+
+#[test]
+fn a_route_is_sent_again_only_when_its_source_changed() {
+    let mut rib = loaded(4, 1);
+    let mut out = session(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    out.consider((0..4).map(|i| (V4, prefix(i))));
+    assert!(out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes.is_empty(), "unchanged: nothing");
+    let other = rib.attrs.intern(set(&[65001, 65003], 0));
+    rib.announce(UPSTREAM, V4, prefix(2), 0, other);
+    out.consider((0..4).map(|i| (V4, prefix(i))));
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    let u = updates(&p.bytes);
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].announced.iter().map(|n| n.prefix).collect::<Vec<_>>(), vec![prefix(2)]);
+    assert_eq!(u[0].attributes.as_path, Some(AsPath::sequence(vec![65000, 65001, 65003])));
+}
+
+#[test]
+fn a_new_export_policy_sends_everything_again_through_it() {
+    let rib = loaded(4, 1);
+    let mut out = session(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    let term = Term { name: "med".into(), matches: vec![], actions: vec![Action::SetMed(77)], verdict: None };
+    let chain =
+        Chain { links: vec![Link::Policy(Arc::new(Policy { name: "p".into(), terms: vec![term] })), Link::AcceptAll] };
+    let policy = ExportPolicy { chain: Some(&chain), ..NO_POLICY };
+    out.export_policy_changed(&rib);
+    let p = out.pack(&rib, DOWNSTREAM, &policy, usize::MAX);
+    let u = updates(&p.bytes);
+    assert_eq!(u.len(), 1, "no End-of-RIB again");
+    assert_eq!((u[0].announced.len(), u[0].attributes.med), (4, Some(77)));
+    let (family, sent) = out.sent().map(|((f, _), s)| (*f, s.clone())).next().expect("sent");
+    let shown = exported(&rib, DOWNSTREAM, &policy, family, &prefix(0), &sent).expect("exported");
+    assert_eq!(shown.attributes.med, Some(77), "the Adj-RIB-Out shows what went out");
+}
+
+#[test]
+fn add_path_sends_path_id_zero_for_the_one_path() {
+    let rib = loaded(3, 1);
+    let codec = CodecOptions { add_path: vec![V4], ..Default::default() };
+    let mut out = AdjRibOut::new(vec![V4], codec.clone(), false, &rib);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    let sent: Vec<_> = messages(&p.bytes, &codec)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Update(u) => Some(u.announced),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().all(|n| n.path_id == Some(0)), "{sent:?}");
+    let plain = session(&rib).pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes;
+    assert_eq!(p.bytes.len(), plain.len() + 3 * 4, "a 4-octet id per prefix on the wire (RFC 7911 §3)");
+}
+
+#[test]
+fn enhanced_route_refresh_frames_the_routes_with_borr_and_eorr() {
+    let rib = loaded(4, 1);
+    let mut out = AdjRibOut::new(vec![V4], CodecOptions::default(), true, &rib);
+    drain(&mut out, &rib, usize::MAX);
+    out.route_refresh(V4, &rib);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    let kinds: Vec<String> = messages(&p.bytes, &CodecOptions::default())
+        .iter()
+        .map(|m| match m {
+            Message::RouteRefresh(r) => r.subtype.name().to_string(),
+            Message::Update(u) => format!("update {}", u.announced.len()),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, vec!["begin", "update 4", "end"]);
+    assert_eq!(p.updates, 1, "the markers are no UPDATEs");
+}
+
+#[test]
+fn plain_route_refresh_sends_the_family_again_unframed() {
+    let rib = loaded(4, 1);
+    let mut out = session(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    out.route_refresh(V4, &rib);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!(messages(&p.bytes, &CodecOptions::default()).len(), 1);
+    assert_eq!(sorted(announced_withdrawn(&p.bytes).0), sorted((0..4).map(prefix).collect()));
+}
+
+/// RFC 8654 §4: attributes too large for 4096 octets are not sent; the route sent before
+/// them is withdrawn, and the error comes back to be logged.
+#[test]
+fn attributes_too_large_for_a_message_withdraw_the_route() {
+    let mut rib = loaded(2, 1);
+    let mut out = session(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    let mut big = set(&[65001], 0);
+    big.attributes.communities = (0..1100).map(|i| Community(0xfde8_0000 + i)).collect();
+    let big = rib.attrs.intern(big);
+    rib.announce(UPSTREAM, V4, prefix(0), 0, big);
+    out.consider([(V4, prefix(0))]);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!(announced_withdrawn(&p.bytes), (vec![], vec![prefix(0)]));
+    assert!(
+        matches!(
+            &p.errors[..],
+            [PackError::RoutesNotSent { family: V4, routes: 1, error: EncodeError::TooLarge { .. } }]
+        ),
+        "{:?}",
+        p.errors
+    );
+    assert_eq!(out.len(), 1, "only the other route is held");
+}
+
+/// RFC 7947 §2.3.2: when the best path is the client's own (split horizon), it gets the
+/// next best rather than nothing.
+#[test]
+fn a_route_server_client_gets_the_best_path_it_may_have() {
+    let mut rib = rib();
+    let client = PeerInfo { route_server_client: true, ..info(65002, 2) };
+    rib.add_peer(DOWNSTREAM, client);
+    let own = rib.attrs.intern(set(&[65002], 0));
+    let other = rib.attrs.intern(set(&[65001, 65005, 65006], 0));
+    rib.announce(DOWNSTREAM, V4, prefix(0), 0, own);
+    rib.announce(UPSTREAM, V4, prefix(0), 0, other);
+    assert_eq!(rib.best(V4, &prefix(0)).map(|p| p.peer), Some(DOWNSTREAM), "the client's own path is best");
+    let mut out = session(&rib);
+    let u = updates(&out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes);
+    assert_eq!(u[0].announced.len(), 1);
+    // RFC 7947 §2.2: the route server adds no AS.
+    assert_eq!(u[0].attributes.as_path, Some(AsPath::sequence(vec![65001, 65005, 65006])));
+}
+
+/// A large backlog is sorted by attribute set before it is sent: prefixes sharing one share
+/// UPDATEs across the whole backlog, not just within a batch.
+#[test]
+fn a_large_backlog_shares_updates_across_batches() {
+    let sets = 1000;
+    let rib = loaded(20 * sets, sets);
+    let mut out = session(&rib);
+    let u = updates(&out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes);
+    // One UPDATE per set, plus at most one split set per batch boundary, plus End-of-RIB;
+    // unsorted, each batch of 4096 holds some 4 prefixes of every set: ~5000 UPDATEs.
+    let batches = (20 * sets).div_ceil(BATCH);
+    assert!(u.len() <= sets + batches + 1, "{} UPDATEs", u.len());
+    assert_eq!(u.iter().map(|u| u.announced.len()).sum::<usize>(), 20 * sets);
+}
+
+#[test]
+fn a_target_not_in_the_rib_gets_nothing_and_keeps_its_backlog() {
+    let rib = loaded(4, 1);
+    let mut out = session(&rib);
+    let p = out.pack(&rib, PeerId(9), &NO_POLICY, usize::MAX);
+    assert!(p.bytes.is_empty() && p.errors.is_empty());
+    assert!(out.has_work() && out.backlog());
+}
+
+#[test]
+fn only_the_session_families_are_considered() {
+    let rib = loaded(2, 1);
+    let mut out = AdjRibOut::new(vec![V6], CodecOptions::default(), false, &rib);
+    out.consider([(V4, prefix(0))]);
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    let u = updates(&p.bytes);
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].as_end_of_rib(), Some(V6), "no IPv4 route on an IPv6 session");
+}
+
+#[test]
+fn advertise_in_order_replaces_the_backlog() {
+    let rib = loaded(6, 2);
+    let mut out = session(&rib);
+    let order = initial_order(&rib);
+    assert_eq!(order.len(), 6);
+    out.advertise_in_order(&order[..2]);
+    let (announced, _) = announced_withdrawn(&out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes);
+    assert_eq!(sorted(announced), sorted(order[..2].iter().map(|(_, p)| *p).collect()));
+}
