@@ -1,9 +1,14 @@
 //! A minimal HTTP/1.1 client for keeld's API on its Unix socket (one request per connection).
 //!
-//! It sits below its two users, the CLI (`keel show`, `keel check`) and the restart rehearsal
-//! (`keel lab` polls the keeld under test), so neither has to reach into the other.
+//! It sits below its users, the CLI (`keel show`, `keel check`) and the restart rehearsal
+//! (`keel lab` polls the keeld under test), so none has to reach into another. [`request`]
+//! answers the JSON as it came (what `--json` prints); [`get`] and [`parse`] read it as one of
+//! this crate's types.
 
+use crate::answer::ErrorBody;
 use anyhow::{anyhow, bail, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -41,15 +46,27 @@ pub fn request(api: &Path, method: &str, path: &str) -> Result<Value> {
         body = dechunk(&body)?;
     }
     let value: Value = serde_json::from_slice(&body).context("API answered with something that is not JSON")?;
-    let message = value.get("error").and_then(Value::as_str).unwrap_or("request failed");
+    if (200..300).contains(&status) {
+        return Ok(value);
+    }
+    let message = ErrorBody::deserialize(&value).map_or_else(|_| "request failed".to_string(), |e| e.error);
     if status == 403 {
         // The API socket's permission check (issue 16): say so, not only what was refused.
         bail!("keeld refused this request (permission denied): {message}");
     }
-    if !(200..300).contains(&status) {
-        bail!("{message}");
-    }
-    Ok(value)
+    bail!("{message}")
+}
+
+/// `GET path`, read as a `T` ([`parse`]).
+pub fn get<T: DeserializeOwned>(api: &Path, path: &str) -> Result<T> {
+    parse("GET", path, request(api, "GET", path)?)
+}
+
+/// Reads the answer to `method path` as a `T`. A document that is not one (from a keeld older
+/// or newer than this keel) is an error naming the request and the field, such as
+/// ``GET /v1/status: keeld's answer is not what this keel expects: missing field `pid` ``.
+pub fn parse<T: DeserializeOwned>(method: &str, path: &str, value: Value) -> Result<T> {
+    T::deserialize(value).with_context(|| format!("{method} {path}: keeld's answer is not what this keel expects"))
 }
 
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
@@ -64,5 +81,21 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
         let chunk = b.get(..size).ok_or_else(|| anyhow!("truncated chunk"))?;
         out.extend_from_slice(chunk);
         b = b.get(size + 2..).unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StatusView;
+
+    /// A document without a field this keel needs: an error naming the request and the field.
+    #[test]
+    fn parse_names_the_request_and_the_field() {
+        let partial = serde_json::json!({"asn": 65001, "neighbors": 1});
+        let e = parse::<StatusView>("GET", "/v1/status", partial).expect_err("partial status");
+        let text = format!("{e:#}");
+        assert!(text.starts_with("GET /v1/status: keeld's answer is not what this keel expects"), "{text}");
+        assert!(text.contains("missing field"), "{text}");
     }
 }

@@ -1,10 +1,12 @@
-//! The JSON API over HTTP on a Unix socket (axum). `keel` is its client. The JSON names are a
-//! contract that scripts rely on.
+//! The JSON API over HTTP on a Unix socket (axum). `keel` is its client.
+//!
+//! Every document it serves is a type of the `keel-api` crate, where the JSON contract lives
+//! (scripts rely on its names; that crate's tests pin them): this module only fills those types
+//! from the daemon's state and serializes them.
 
 use crate::access::PeerCredentials;
 use crate::daemon::Daemon;
 use crate::events::RibEvent;
-use crate::json;
 use crate::neighbor::task::{Command, NeighborHandle, StopKind};
 use crate::views::{PeerCounts, RouteFilter};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -13,9 +15,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keel_wire::capability::{GracefulRestart, LongLivedFamily};
+use keel_api::neighbor::{CapabilityNames, GracefulRestartView, LongLivedView, RestartCapability};
+use keel_api::{Answer, ErrorBody, FamilyView, NeighborView, PolicyView, StatusView};
+use keel_wire::{Family, Open};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -72,102 +76,77 @@ async fn guard(State(d): State<Arc<Daemon>>, request: Request, next: Next) -> Re
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
+    (status, Json(ErrorBody { error: message.into() })).into_response()
 }
 
-fn gr_view(g: &GracefulRestart) -> Value {
-    json!({
-        "restart_state": g.restart_state,
-        "notification": g.notification,
-        "restart_time": g.restart_time,
-        "families": g.families.iter().map(|f| {
-            let mut v = json::family(f.family);
-            v["forwarding_state"] = json!(f.forwarding_state);
-            v
-        }).collect::<Vec<_>>(),
-    })
-}
-
-fn llgr_view(v: &[LongLivedFamily]) -> Value {
-    v.iter()
-        .map(|f| {
-            let mut j = json::family(f.family);
-            j["forwarding_state"] = json!(f.forwarding_state);
-            j["stale_time"] = json!(f.stale_time);
-            j
-        })
-        .collect()
-}
-
-/// The JSON of one neighbor (names from the daemon issue).
-pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Value {
+/// The view of one neighbor: its session from the neighbor task, its counts from the RIB task.
+pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> NeighborView {
     let s = h.status.borrow().clone();
     let c = counts.cloned().unwrap_or_default();
     let n = s.negotiated.as_deref();
     // What keel sent on this session (F bit as it was then), else what it would send.
     let local_open = n.map_or_else(|| h.config.local_open(), |n| n.local.clone());
     let established = n.is_some() && s.state == crate::neighbor::fsm::State::Established;
-    let names = |o: &keel_wire::Open| o.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>();
-    let families =
-        |set: &std::collections::BTreeSet<keel_wire::Family>| set.iter().map(|f| json::family(*f)).collect::<Vec<_>>();
-    json!({
-        "address": h.config.address,
-        "asn": h.config.asn,
-        "description": h.config.description,
-        // RFC 4271 §6.3 first-AS check (always false for iBGP).
-        "enforce_first_as": h.config.enforce_first_as,
-        "state": s.state.name(),
-        "uptime_s": if established { s.since.elapsed().as_secs() } else { 0 },
-        "state_since_s": s.since.elapsed().as_secs(),
-        "local_address": s.local_address,
-        "received_prefixes": c.received_prefixes,
-        "advertised_prefixes": c.advertised_prefixes,
-        "stale_prefixes": c.stale_prefixes,
-        "llgr_stale_prefixes": c.llgr_stale_prefixes,
-        "hold_time": n.map(|n| n.hold_time),
-        "keepalive_time": n.map(|n| n.keepalive_time()),
-        "families": n.map(|n| n.families.iter().map(|f| f.to_string()).collect::<Vec<_>>()),
-        "capabilities": {
-            "local": names(&local_open),
-            "remote": n.map(|n| names(&n.remote)),
+    let names = |o: &Open| o.capabilities.iter().map(|c| c.name().to_string()).collect::<Vec<_>>();
+    let objects = |set: &BTreeSet<Family>| set.iter().map(|f| FamilyView::from(*f)).collect::<Vec<_>>();
+    let strings = |list: &[Family]| list.iter().map(Family::to_string).collect::<Vec<_>>();
+    let per_family = |m: &BTreeMap<String, usize>| m.iter().map(|(f, n)| (f.clone(), *n as u64)).collect();
+    let long_lived = |v: &[keel_wire::capability::LongLivedFamily]| v.iter().map(Into::into).collect::<Vec<_>>();
+    NeighborView {
+        address: h.config.address,
+        advertised_prefixes: c.advertised_prefixes as u64,
+        asn: h.config.asn,
+        capabilities: CapabilityNames { local: names(&local_open), remote: n.map(|n| names(&n.remote)) },
+        description: h.config.description.clone(),
+        enforce_first_as: h.config.enforce_first_as,
+        established_transitions: s.established_transitions,
+        families: n.map(|n| n.families.iter().map(Family::to_string).collect()),
+        graceful_restart: GracefulRestartView {
+            end_of_rib_received: objects(&c.end_of_rib_received),
+            end_of_rib_sent: objects(&c.end_of_rib_sent),
+            helper_active: c.helper_active,
+            local: local_open.graceful_restart().map(RestartCapability::from),
+            notification_bit: n.map(|n| n.notification_bit()),
+            remote: n.and_then(|n| n.remote_graceful_restart()).map(RestartCapability::from),
+            selection_deferral_awaits: c.deferral_awaits.clone(),
+            stale_families: strings(&c.stale_families),
+            stale_prefixes_by_family: per_family(&c.stale_by_family),
+            timers: c.timers.clone(),
         },
-        "graceful_restart": {
-            "local": local_open.graceful_restart().map(gr_view),
-            "remote": n.and_then(|n| n.remote_graceful_restart()).map(gr_view),
-            "notification_bit": n.map(|n| n.notification_bit()),
-            "helper_active": c.helper_active,
-            "stale_families": c.stale_families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-            "stale_prefixes_by_family": c.stale_by_family,
-            "end_of_rib_received": families(&c.end_of_rib_received),
-            "end_of_rib_sent": families(&c.end_of_rib_sent),
-            "timers": c.timers,
-            "selection_deferral_awaits": c.deferral_awaits,
-        },
-        "llgr": {
-            "local": local_open.long_lived_graceful_restart().map(llgr_view),
-            "remote": n.and_then(|n| n.remote_long_lived()).map(llgr_view),
+        hold_time: n.map(|n| n.hold_time),
+        keepalive_time: n.map(|n| n.keepalive_time()),
+        last_error: s.last_error,
+        last_notification_received: s.last_notification_received,
+        last_notification_sent: s.last_notification_sent,
+        llgr: LongLivedView {
             // RFC 9494 §4.2: families whose routes are LLGR-stale now, with the seconds left.
-            "active_families": c.long_lived_families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-            "stale_seconds_left": c.long_lived_families.iter().filter_map(|f| {
-                let left = c.timers.get(&format!("long_lived_stale:{f}"))?;
-                Some((f.to_string(), *left))
-            }).collect::<std::collections::BTreeMap<_, _>>(),
-            "stale_prefixes_by_family": c.llgr_stale_by_family,
+            active_families: strings(&c.long_lived_families),
+            local: local_open.long_lived_graceful_restart().map(long_lived),
+            remote: n.and_then(|n| n.remote_long_lived()).map(long_lived),
+            stale_prefixes_by_family: per_family(&c.llgr_stale_by_family),
+            stale_seconds_left: c
+                .long_lived_families
+                .iter()
+                .filter_map(|f| Some((f.to_string(), *c.timers.get(&format!("long_lived_stale:{f}"))?)))
+                .collect(),
         },
-        "last_notification_sent": s.last_notification_sent,
-        "last_notification_received": s.last_notification_received,
-        "last_error": s.last_error,
-        "messages_received": s.messages_received,
+        llgr_stale_prefixes: c.llgr_stale_prefixes as u64,
+        local_address: s.local_address,
+        messages_received: s.messages_received,
         // The neighbor task counts OPEN, KEEPALIVE, NOTIFICATION and ROUTE-REFRESH; the RIB
         // task the UPDATEs it writes.
-        "messages_sent": s.messages_sent + c.updates_sent,
-        "updates_received": s.updates_received,
-        "updates_sent": c.updates_sent,
-        "established_transitions": s.established_transitions,
-    })
+        messages_sent: s.messages_sent + c.updates_sent,
+        received_prefixes: c.received_prefixes as u64,
+        stale_prefixes: c.stale_prefixes as u64,
+        state: s.state.name().to_string(),
+        state_since_s: s.since.elapsed().as_secs(),
+        updates_received: s.updates_received,
+        updates_sent: c.updates_sent,
+        uptime_s: if established { s.since.elapsed().as_secs() } else { 0 },
+    }
 }
 
-async fn neighbors(State(d): State<Arc<Daemon>>) -> Json<Vec<Value>> {
+async fn neighbors(State(d): State<Arc<Daemon>>) -> Json<Vec<NeighborView>> {
     let counts = d.peer_counts().await;
     let list = d.neighbors.read().await;
     Json(list.values().map(|h| neighbor_view(h, counts.get(&h.config.address))).collect())
@@ -208,7 +187,7 @@ async fn clear(State(d): State<Arc<Daemon>>, Path(address): Path<String>, Query(
         Command::Stop { kind: StopKind::Reset { hard: p.hard }, restart: true }
     };
     match h.commands.send(cmd).await {
-        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Ok(()) => Json(Answer::ok()).into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "neighbor task is gone"),
     }
 }
@@ -255,7 +234,7 @@ async fn routes(State(d): State<Arc<Daemon>>, Query(p): Query<RouteParams>) -> R
     }
 }
 
-async fn policies(State(d): State<Arc<Daemon>>) -> Json<Value> {
+async fn policies(State(d): State<Arc<Daemon>>) -> Json<Vec<PolicyView>> {
     Json(crate::policy_view::list(&*d.config.read().await))
 }
 
@@ -279,7 +258,7 @@ async fn test_policy(
 
 async fn reload(State(d): State<Arc<Daemon>>) -> Response {
     match d.reload().await {
-        Ok(summary) => Json(json!({"ok": true, "summary": summary})).into_response(),
+        Ok(summary) => Json(Answer::summary(summary)).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
@@ -290,34 +269,34 @@ struct StopParams {
     withdraw: bool,
 }
 
-async fn stop(State(d): State<Arc<Daemon>>, Query(p): Query<StopParams>) -> Json<Value> {
+async fn stop(State(d): State<Arc<Daemon>>, Query(p): Query<StopParams>) -> Json<Answer> {
     d.request_shutdown(if p.withdraw { StopKind::Withdraw } else { StopKind::Graceful });
-    Json(json!({"ok": true}))
+    Json(Answer::ok())
 }
 
 /// Graceful restart of keeld itself: sessions close so that helpers keep keel's routes, kernel
 /// routes stay, and the keeld binary is executed again (the upgrade path).
-async fn restart(State(d): State<Arc<Daemon>>) -> Json<Value> {
+async fn restart(State(d): State<Arc<Daemon>>) -> Json<Answer> {
     d.reexec.store(true, std::sync::atomic::Ordering::Relaxed);
     d.request_shutdown(StopKind::Graceful);
-    Json(json!({"ok": true}))
+    Json(Answer::ok())
 }
 
-async fn status(State(d): State<Arc<Daemon>>) -> Json<Value> {
+async fn status(State(d): State<Arc<Daemon>>) -> Json<StatusView> {
     let (reply, rx) = oneshot::channel();
     let restart = match d.rib.send(RibEvent::Restart { reply }).await {
         Ok(()) => rx.await.unwrap_or_default(),
         Err(_) => Default::default(),
     };
     let config = d.config.read().await;
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "pid": std::process::id(),
-        "uptime_s": d.started.elapsed().as_secs(),
-        "asn": config.global.asn.get_ref(),
-        "router_id": config.global.router_id.get_ref(),
-        "neighbors": d.neighbors.read().await.len(),
-        "restarting": restart.deferring,
-        "selection_deferral": restart,
-    }))
+    Json(StatusView {
+        asn: *config.global.asn.get_ref(),
+        neighbors: d.neighbors.read().await.len() as u64,
+        pid: std::process::id(),
+        restarting: restart.deferring,
+        router_id: *config.global.router_id.get_ref(),
+        selection_deferral: restart,
+        uptime_s: d.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
 }

@@ -7,7 +7,6 @@ pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod fib_task;
-pub mod json;
 pub mod metrics;
 pub mod negotiate;
 pub mod neighbor;

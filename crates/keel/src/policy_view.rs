@@ -1,26 +1,31 @@
 //! `keel show policy` and `keel test-policy`: a policy as JSON, and what it does to one route.
-//! Shared by the API (the running keeld's configuration) and the CLI (`--config FILE`).
+//! Shared by the API (the running keeld's configuration) and the CLI (`--config FILE`). The
+//! documents are `keel_api::policy`'s types, where the JSON contract lives.
 
 use crate::config::Config;
+use keel_api::policy::{PolicyTest, PolicyView, TermView, TestedRoute};
 use keel_rib::policy::{Chain, Context, Link, Policy, RpkiState, Verdict};
 use keel_rib::AttrSet;
 use keel_wire::{AsPath, Community, ExtendedCommunity, LargeCommunity, NextHop, PathAttributes, Prefix};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 /// A policy's terms as the operator wrote them.
-pub fn describe(p: &Policy) -> Value {
-    json!({
-        "name": p.name,
-        "terms": p.terms.iter().map(|t| json!({
-            "name": t.name,
-            "match": t.matches.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-            "set": t.actions.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            "then": t.verdict.map(verdict_name),
-        })).collect::<Vec<_>>(),
-    })
+pub fn describe(p: &Policy) -> PolicyView {
+    PolicyView {
+        name: p.name.clone(),
+        terms: p
+            .terms
+            .iter()
+            .map(|t| TermView {
+                matches: t.matches.iter().map(|m| m.to_string()).collect(),
+                name: t.name.clone(),
+                set: t.actions.iter().map(|a| a.to_string()).collect(),
+                then: t.verdict.map(|v| verdict_name(v).to_string()),
+            })
+            .collect(),
+    }
 }
 
 fn verdict_name(v: Verdict) -> &'static str {
@@ -30,11 +35,11 @@ fn verdict_name(v: Verdict) -> &'static str {
     }
 }
 
-pub fn list(config: &Config) -> Value {
-    Value::from(config.policy.by_name.values().map(|(p, _)| describe(p)).collect::<Vec<_>>())
+pub fn list(config: &Config) -> Vec<PolicyView> {
+    config.policy.by_name.values().map(|(p, _)| describe(p)).collect()
 }
 
-pub fn show(config: &Config, name: &str) -> Result<Value, String> {
+pub fn show(config: &Config, name: &str) -> Result<PolicyView, String> {
     let (p, _) = config.policy.by_name.get(name).ok_or_else(|| format!("no policy named {name:?}"))?;
     Ok(describe(p))
 }
@@ -67,23 +72,23 @@ fn list_of<T: std::str::FromStr<Err = String>>(v: &Option<String>) -> Result<Vec
     v.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect()
 }
 
-fn route_json(prefix: &Prefix, a: &AttrSet) -> Value {
+fn tested_route(prefix: &Prefix, a: &AttrSet) -> TestedRoute {
     let at = &a.attributes;
-    json!({
-        "prefix": prefix.to_string(),
-        "next_hop": a.next_hop.to_string(),
-        "as_path": at.as_path.as_ref().map(|p| p.asns().collect::<Vec<_>>()).unwrap_or_default(),
-        "communities": at.communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "large_communities": at.large_communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "extended_communities": at.extended_communities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-        "local_pref": at.local_pref,
-        "med": at.med,
-    })
+    TestedRoute {
+        as_path: at.as_path.as_ref().map(|p| p.asns().collect()).unwrap_or_default(),
+        communities: at.communities.iter().map(|c| c.to_string()).collect(),
+        extended_communities: at.extended_communities.iter().map(|c| c.to_string()).collect(),
+        large_communities: at.large_communities.iter().map(|c| c.to_string()).collect(),
+        local_pref: at.local_pref,
+        med: at.med,
+        next_hop: a.next_hop.to_string(),
+        prefix: prefix.to_string(),
+    }
 }
 
 /// Runs policy `name` (or `"all"`/`"none"`) on the route: the verdict, the terms that
 /// matched, and the route before and after.
-pub fn test(config: &Config, name: &str, r: &TestRoute) -> Result<Value, String> {
+pub fn test(config: &Config, name: &str, r: &TestRoute) -> Result<PolicyTest, String> {
     let prefix: Prefix = r.prefix.parse()?;
     let link = match name {
         "all" => Link::AcceptAll,
@@ -126,13 +131,13 @@ pub fn test(config: &Config, name: &str, r: &TestRoute) -> Result<Value, String>
     let key = chain.route_key(&ctx);
     let out = chain.evaluate_traced(&ctx, &key, &attrs, &mut |p, t| matched.push(format!("{}/{}", p.name, t.name)));
     let after = out.attrs.as_ref().unwrap_or(&attrs);
-    Ok(json!({
-        "policy": name,
-        "verdict": verdict_name(out.verdict),
-        "matched_terms": matched,
-        "route": route_json(&prefix, &attrs),
-        "result": (out.verdict == Verdict::Accept).then(|| route_json(&prefix, after)),
-    }))
+    Ok(PolicyTest {
+        matched_terms: matched,
+        policy: name.to_string(),
+        result: (out.verdict == Verdict::Accept).then(|| tested_route(&prefix, after)),
+        route: tested_route(&prefix, &attrs),
+        verdict: verdict_name(out.verdict).to_string(),
+    })
 }
 
 /// Policies a chain refers to, by name (for the neighbor view).

@@ -1,9 +1,11 @@
-//! What the RIB task shows the API (JSON field names are a contract: scripts read them):
-//! routes, per-neighbor counts, keel's own restart, and the query for routes.
+//! What the RIB task shows the API: routes, per-neighbor counts, keel's own restart, and the
+//! query for routes.
+//!
+//! The JSON contract is not here but in the `keel-api` crate: [`RouteView`] and
+//! [`RestartView`] are its types, which the RIB task fills and `crate::api` serializes as they
+//! are; [`PeerCounts`] is the RIB task's answer that `crate::api` turns into neighbor views.
 
-use keel_wire::attribute::{AsPath, SegmentType};
 use keel_wire::{Family, Prefix};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -17,57 +19,17 @@ pub struct RouteFilter {
     pub advertised: Option<IpAddr>,
 }
 
-/// A route as the API shows it (JSON names are a contract).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RouteView {
-    pub prefix: String,
-    pub family: String,
-    pub path_id: Option<u32>,
-    pub neighbor: Option<IpAddr>,
-    pub next_hop: String,
-    /// Every AS in order, segment types dropped (kept as it always was).
-    pub as_path: Vec<u32>,
-    /// The same path with its segment types (RFC 4271 §4.3, RFC 5065 §3).
-    pub as_path_segments: Vec<SegmentView>,
-    pub origin: Option<&'static str>,
-    pub communities: Vec<String>,
-    pub large_communities: Vec<String>,
-    pub local_pref: Option<u32>,
-    pub med: Option<u32>,
-    pub best: bool,
-    pub stale: bool,
-    pub llgr_stale: bool,
-    /// RPKI origin validation (RFC 6811): "valid", "invalid", "not-found"; null without VRPs.
-    pub rpki: Option<&'static str>,
-}
+/// A route as the RIB task builds it for the API: its one-word fields (origin, RPKI state,
+/// segment type) hold the `&'static str` names keel-wire and keel-rib give.
+pub type RouteView = keel_api::RouteView<&'static str>;
 
-/// One AS_PATH segment as the API shows it: `{"type": "as_sequence", "asns": [65001]}`, the
-/// type one of `as_set`, `as_sequence`, `as_confed_sequence`, `as_confed_set`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct SegmentView {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub asns: Vec<u32>,
-}
+/// One AS_PATH segment of a [`RouteView`]; `SegmentView::of(&as_path)` makes them.
+pub type SegmentView = keel_api::SegmentView<&'static str>;
 
-impl SegmentView {
-    pub fn of(path: &AsPath) -> Vec<SegmentView> {
-        path.segments
-            .iter()
-            .map(|s| SegmentView {
-                kind: match s.kind {
-                    SegmentType::Set => "as_set",
-                    SegmentType::Sequence => "as_sequence",
-                    SegmentType::ConfedSequence => "as_confed_sequence",
-                    SegmentType::ConfedSet => "as_confed_set",
-                },
-                asns: s.asns.clone(),
-            })
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+/// What the RIB task knows of one neighbor: its prefix counts and graceful-restart state.
+/// Not a document itself: `crate::api` puts these numbers into the neighbor's
+/// [`keel_api::NeighborView`], with families as the API names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerCounts {
     pub received_prefixes: usize,
     pub advertised_prefixes: usize,
@@ -96,10 +58,4 @@ pub struct PeerCounts {
 }
 
 /// keel's own restart, for `/v1/status` (RFC 4724 §4.1).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct RestartView {
-    /// Selection deferral is running: nothing is advertised or installed yet.
-    pub deferring: bool,
-    pub deferral_seconds_left: Option<u64>,
-    pub awaited_neighbors: Vec<IpAddr>,
-}
+pub use keel_api::RestartView;

@@ -70,7 +70,7 @@
 //! hex gives `code`, `subcode`, `action`, `offset` all `null`. In every error case the exit
 //! status is 1.
 
-use crate::json::{afi, safi, FamilyView, NameOrNumber};
+use keel_api::{FamilyView, NameOrNumber};
 use keel_wire::attribute::{AsPath, NextHop, SegmentType};
 use keel_wire::capability::{Capability, GracefulRestart};
 use keel_wire::header::{self, MARKER};
@@ -299,11 +299,11 @@ impl MessageView {
             Message::Notification(n) => MessageView::Notification(NotificationView::new(n)),
             Message::Keepalive => MessageView::Keepalive,
             Message::RouteRefresh(r) => MessageView::RouteRefresh(RouteRefreshView {
-                afi: afi(r.family.afi),
-                safi: safi(r.family.safi),
+                afi: NameOrNumber::afi(r.family.afi),
+                safi: NameOrNumber::safi(r.family.safi),
                 subtype: match r.subtype {
                     RefreshSubtype::Reserved(s) => NameOrNumber::Number(s.into()),
-                    s => NameOrNumber::Name(s.name()),
+                    s => NameOrNumber::Name(s.name().to_string()),
                 },
             }),
         }
@@ -369,8 +369,8 @@ pub struct CapabilityFamily {
 impl CapabilityFamily {
     fn new(f: Family) -> Self {
         CapabilityFamily {
-            afi: afi(f.afi),
-            safi: safi(f.safi),
+            afi: NameOrNumber::afi(f.afi),
+            safi: NameOrNumber::safi(f.safi),
             forwarding_state: None,
             stale_time: None,
             send: None,
@@ -385,8 +385,8 @@ impl CapabilityView {
         let mut v = CapabilityView { code: c.code(), name: c.name(), ..Default::default() };
         match c {
             Capability::Multiprotocol(f) => {
-                v.afi = Some(afi(f.afi));
-                v.safi = Some(safi(f.safi));
+                v.afi = Some(NameOrNumber::afi(f.afi));
+                v.safi = Some(NameOrNumber::safi(f.safi));
             }
             Capability::GracefulRestart(GracefulRestart { restart_state, notification, restart_time, families }) => {
                 v.restart_state = Some(*restart_state);
@@ -431,7 +431,7 @@ impl CapabilityView {
                     entries
                         .iter()
                         .map(|e| CapabilityFamily {
-                            next_hop_afi: Some(afi(e.next_hop_afi)),
+                            next_hop_afi: Some(NameOrNumber::afi(e.next_hop_afi)),
                             ..CapabilityFamily::new(e.family)
                         })
                         .collect(),
@@ -599,8 +599,8 @@ impl AttributesView {
                     NextHop::V6 { global, link_local } => (global.to_string(), link_local.map(|l| l.to_string())),
                 };
                 MpReachView {
-                    afi: afi(m.family.afi),
-                    safi: safi(m.family.safi),
+                    afi: NameOrNumber::afi(m.family.afi),
+                    safi: NameOrNumber::safi(m.family.safi),
                     next_hop,
                     link_local_next_hop: link_local,
                 }

@@ -1,8 +1,18 @@
 //! `keel show`, `keel clear`, `keel reload`, `keel stop`: keeld's API as tables or JSON.
+//!
+//! `--json` prints keeld's answer as it came; the tables read it as the `keel-api` types,
+//! where the JSON contract lives, so a document keeld no longer sends the same way is an error
+//! naming the field, not a table of `?`.
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use keel_api::request;
+use keel_api::neighbor::{GracefulRestartView, LongLivedFamily, RestartCapability};
+use keel_api::policy::TestedRoute;
+use keel_api::{
+    get, parse, request, Answer, FamilyView, NameOrNumber, NeighborView, PolicyTest, PolicyView, RouteView,
+    SegmentView, StatusView,
+};
+use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -79,6 +89,12 @@ fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// A value as JSON text (`null`, `true`, `["192.0.2.2"]`): how the tables have always printed
+/// fields that may be null or a list.
+fn json_text<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 fn duration(s: u64) -> String {
     let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
     if d > 0 {
@@ -88,19 +104,19 @@ fn duration(s: u64) -> String {
     }
 }
 
-fn gr_summary(g: &Value) -> String {
-    let side = |v: &Value| {
-        if v.is_null() {
-            return "-".to_string();
+/// `restart+N/helper`: each side's graceful restart (`-` for none).
+fn gr_summary(g: &GracefulRestartView) -> String {
+    let side = |c: Option<&RestartCapability>| match c {
+        None => "-".to_string(),
+        Some(c) => {
+            let mode = if c.families.is_empty() { "helper" } else { "restart" };
+            format!("{mode}{}", if c.notification { "+N" } else { "" })
         }
-        let mode = if v["families"].as_array().is_some_and(|f| !f.is_empty()) { "restart" } else { "helper" };
-        let n = if v["notification"].as_bool() == Some(true) { "+N" } else { "" };
-        format!("{mode}{n}")
     };
-    format!("{}/{}", side(&g["local"]), side(&g["remote"]))
+    format!("{}/{}", side(g.local.as_ref()), side(g.remote.as_ref()))
 }
 
-pub fn neighbors_table(list: &[Value]) -> String {
+pub fn neighbors_table(list: &[NeighborView]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -108,149 +124,147 @@ pub fn neighbors_table(list: &[Value]) -> String {
         "Neighbor", "AS", "State", "Up/Down", "Rcvd", "Sent", "Stale", "GR local/remote"
     );
     for n in list {
-        let state = n["state"].as_str().unwrap_or("?");
-        let since = if state == "established" { n["uptime_s"].as_u64() } else { n["state_since_s"].as_u64() };
-        let info = n["last_notification_received"]["description"]
-            .as_str()
-            .or(n["last_error"].as_str())
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let since = if n.is_established() { n.uptime_s } else { n.state_since_s };
+        let info = n.last_notification_received.as_ref().map(|r| &r.description).or(n.last_error.as_ref());
         let _ = writeln!(
             out,
             "{:<24} {:>10} {:<12} {:>10} {:>8} {:>8} {:>6}  {:<17} {}",
-            n["address"].as_str().unwrap_or("?"),
-            n["asn"].to_string(),
-            state,
-            duration(since.unwrap_or(0)),
-            n["received_prefixes"].to_string(),
-            n["advertised_prefixes"].to_string(),
-            n["stale_prefixes"].to_string(),
-            gr_summary(&n["graceful_restart"]),
-            if state == "established" { String::new() } else { info },
+            n.address.to_string(),
+            n.asn,
+            n.state,
+            duration(since),
+            n.received_prefixes,
+            n.advertised_prefixes,
+            n.stale_prefixes,
+            gr_summary(&n.graceful_restart),
+            if n.is_established() { "" } else { info.map_or("", String::as_str) },
         );
     }
     out
 }
 
-fn families(v: &Value) -> String {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| {
-                    let mut s = format!("{}-{}", f["afi"].as_str().unwrap_or("?"), f["safi"].as_str().unwrap_or("?"));
-                    if f["forwarding_state"].as_bool() == Some(true) {
-                        s.push_str("(F)");
-                    }
-                    if let Some(t) = f["stale_time"].as_u64() {
-                        let _ = write!(s, " stale {t}s");
-                    }
-                    s
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "none".into())
+/// `ipv4-unicast` (`?` for a part keel has no name for).
+fn family_text(afi: &NameOrNumber, safi: &NameOrNumber) -> String {
+    format!("{}-{}", afi.name().unwrap_or("?"), safi.name().unwrap_or("?"))
 }
 
-pub fn neighbor_detail(n: &Value) -> String {
+/// Families joined by commas, `none` for none.
+fn family_list(families: impl IntoIterator<Item = String>) -> String {
+    let list: Vec<String> = families.into_iter().collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn restart_families(c: &RestartCapability) -> String {
+    family_list(
+        c.families
+            .iter()
+            .map(|f| format!("{}{}", family_text(&f.afi, &f.safi), if f.forwarding_state { "(F)" } else { "" })),
+    )
+}
+
+fn long_lived_families(list: Option<&Vec<LongLivedFamily>>) -> String {
+    family_list(list.into_iter().flatten().map(|f| {
+        let fwd = if f.forwarding_state { "(F)" } else { "" };
+        format!("{}{fwd} stale {}s", family_text(&f.afi, &f.safi), f.stale_time)
+    }))
+}
+
+fn end_of_rib(list: &[FamilyView]) -> String {
+    family_list(list.iter().map(|f| family_text(&f.afi, &f.safi)))
+}
+
+pub fn neighbor_detail(n: &NeighborView) -> String {
     let mut o = String::new();
-    let gr = &n["graceful_restart"];
-    let _ = writeln!(
-        o,
-        "Neighbor {} AS {}  {}",
-        n["address"].as_str().unwrap_or("?"),
-        n["asn"],
-        n["description"].as_str().unwrap_or("")
-    );
-    let _ = writeln!(
-        o,
-        "  State:            {} for {}",
-        n["state"].as_str().unwrap_or("?"),
-        duration(n["state_since_s"].as_u64().unwrap_or(0))
-    );
-    let _ = writeln!(o, "  Local address:    {}", n["local_address"].as_str().unwrap_or("-"));
-    let _ = writeln!(o, "  Hold/keepalive:   {}/{}", n["hold_time"], n["keepalive_time"]);
-    let list = |v: &Value| {
-        v.as_array().map_or("-".to_string(), |a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
-    };
-    let _ = writeln!(o, "  Families:         {}", list(&n["families"]));
-    let _ = writeln!(o, "  Capabilities:     local  {}", list(&n["capabilities"]["local"]));
-    let _ = writeln!(o, "                    remote {}", list(&n["capabilities"]["remote"]));
+    let gr = &n.graceful_restart;
+    let _ = writeln!(o, "Neighbor {} AS {}  {}", n.address, n.asn, n.description.as_deref().unwrap_or(""));
+    let _ = writeln!(o, "  State:            {} for {}", n.state, duration(n.state_since_s));
+    let local = n.local_address.map_or_else(|| "-".to_string(), |a| a.to_string());
+    let _ = writeln!(o, "  Local address:    {local}");
+    let _ = writeln!(o, "  Hold/keepalive:   {}/{}", json_text(&n.hold_time), json_text(&n.keepalive_time));
+    let list = |v: Option<&Vec<String>>| v.map_or_else(|| "-".to_string(), |a| a.join(" "));
+    let _ = writeln!(o, "  Families:         {}", list(n.families.as_ref()));
+    let _ = writeln!(o, "  Capabilities:     local  {}", list(Some(&n.capabilities.local)));
+    let _ = writeln!(o, "                    remote {}", list(n.capabilities.remote.as_ref()));
     let _ = writeln!(
         o,
         "  Prefixes:         received {}, advertised {}, stale {}, llgr-stale {}",
-        n["received_prefixes"], n["advertised_prefixes"], n["stale_prefixes"], n["llgr_stale_prefixes"]
+        n.received_prefixes, n.advertised_prefixes, n.stale_prefixes, n.llgr_stale_prefixes
     );
-    let _ = writeln!(o, "  Graceful restart: {}  (N bit negotiated: {})", gr_summary(gr), gr["notification_bit"]);
-    for side in ["local", "remote"] {
-        let g = &gr[side];
-        if g.is_null() {
-            let _ = writeln!(o, "    {side:<7} none");
-        } else {
-            let _ = writeln!(
-                o,
-                "    {side:<7} R={} N={} restart time {}s, families: {}",
-                u8::from(g["restart_state"].as_bool() == Some(true)),
-                u8::from(g["notification"].as_bool() == Some(true)),
-                g["restart_time"],
-                families(&g["families"])
-            );
+    let _ =
+        writeln!(o, "  Graceful restart: {}  (N bit negotiated: {})", gr_summary(gr), json_text(&gr.notification_bit));
+    for (side, g) in [("local", &gr.local), ("remote", &gr.remote)] {
+        match g {
+            None => {
+                let _ = writeln!(o, "    {side:<7} none");
+            }
+            Some(g) => {
+                let _ = writeln!(
+                    o,
+                    "    {side:<7} R={} N={} restart time {}s, families: {}",
+                    u8::from(g.restart_state),
+                    u8::from(g.notification),
+                    g.restart_time,
+                    restart_families(g)
+                );
+            }
         }
     }
-    let timers = gr["timers"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k} {v}s left")).collect::<Vec<_>>().join(", "))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "none running".into());
-    let _ = writeln!(o, "    helper active: {}; timers: {timers}", gr["helper_active"]);
-    if let Some(m) = gr["stale_prefixes_by_family"].as_object().filter(|m| !m.is_empty()) {
-        let v: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let timers: Vec<String> = gr.timers.iter().map(|(k, v)| format!("{k} {v}s left")).collect();
+    let timers = if timers.is_empty() { "none running".to_string() } else { timers.join(", ") };
+    let _ = writeln!(o, "    helper active: {}; timers: {timers}", gr.helper_active);
+    if !gr.stale_prefixes_by_family.is_empty() {
+        let v: Vec<String> = gr.stale_prefixes_by_family.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(o, "    stale prefixes: {}", v.join(", "));
     }
     let _ = writeln!(
         o,
         "    End-of-RIB received: {}; sent: {}",
-        families(&gr["end_of_rib_received"]),
-        families(&gr["end_of_rib_sent"])
+        end_of_rib(&gr.end_of_rib_received),
+        end_of_rib(&gr.end_of_rib_sent)
     );
-    if let Some(w) = gr["selection_deferral_awaits"].as_array() {
-        let w: Vec<&str> = w.iter().filter_map(Value::as_str).collect();
+    if let Some(w) = &gr.selection_deferral_awaits {
         let _ = writeln!(o, "    keel restarting: its selection deferral awaits {} from this neighbor", w.join(", "));
     }
-    for side in ["local", "remote"] {
-        let _ = writeln!(o, "  LLGR {side:<7}      {}", families(&n["llgr"][side]));
+    for (side, l) in [("local", &n.llgr.local), ("remote", &n.llgr.remote)] {
+        let _ = writeln!(o, "  LLGR {side:<7}      {}", long_lived_families(l.as_ref()));
     }
-    if let Some(m) = n["llgr"]["stale_seconds_left"].as_object().filter(|m| !m.is_empty()) {
-        let counts = &n["llgr"]["stale_prefixes_by_family"];
-        let v: Vec<String> = m
+    if !n.llgr.stale_seconds_left.is_empty() {
+        let counts = &n.llgr.stale_prefixes_by_family;
+        let v: Vec<String> = n
+            .llgr
+            .stale_seconds_left
             .iter()
-            .map(|(f, left)| format!("{f} ({} prefixes, {left}s left)", counts[f].as_u64().unwrap_or(0)))
+            .map(|(f, left)| format!("{f} ({} prefixes, {left}s left)", counts.get(f).copied().unwrap_or(0)))
             .collect();
         let _ = writeln!(o, "    long-lived stale: {}", v.join(", "));
     }
-    for (label, key) in
-        [("Last NOTIFICATION sent", "last_notification_sent"), ("Last NOTIFICATION rcvd", "last_notification_received")]
-    {
-        if let Some(d) = n[key]["description"].as_str() {
-            let _ = writeln!(o, "  {label}: {d}");
+    for (label, record) in [
+        ("Last NOTIFICATION sent", &n.last_notification_sent),
+        ("Last NOTIFICATION rcvd", &n.last_notification_received),
+    ] {
+        if let Some(r) = record {
+            let _ = writeln!(o, "  {label}: {}", r.description);
         }
     }
-    if let Some(e) = n["last_error"].as_str() {
+    if let Some(e) = &n.last_error {
         let _ = writeln!(o, "  Last error:       {e}");
     }
     let _ = writeln!(
         o,
         "  Messages:         received {} ({} UPDATEs), sent {} ({} UPDATEs)",
-        n["messages_received"], n["updates_received"], n["messages_sent"], n["updates_sent"]
+        n.messages_received, n.updates_received, n.messages_sent, n.updates_sent
     );
     o
 }
 
-pub fn routes_table(list: &[Value]) -> String {
+pub fn routes_table(list: &[RouteView]) -> String {
     let mut out = String::new();
     // The RPKI column only when keel validates (RFC 6811).
-    let rpki = list.iter().any(|r| r["rpki"].is_string());
+    let rpki = list.iter().any(|r| r.rpki.is_some());
     let _ = writeln!(
         out,
         "  {:<24} {:<18} {:<26} {:>6} {:>6}  {}{:<20} Communities",
@@ -263,27 +277,28 @@ pub fn routes_table(list: &[Value]) -> String {
         "AS path"
     );
     for r in list {
-        let flag = match (r["best"].as_bool(), r["stale"].as_bool(), r["llgr_stale"].as_bool()) {
-            (_, _, Some(true)) => "L",
-            (_, Some(true), _) => "S",
-            (Some(true), _, _) => "*",
-            _ => " ",
+        let flag = if r.llgr_stale {
+            "L"
+        } else if r.stale {
+            "S"
+        } else if r.best {
+            "*"
+        } else {
+            " "
         };
         let path = path_text(r);
-        let comms: Vec<&str> =
-            r["communities"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let opt = |v: &Value| if v.is_null() { "-".to_string() } else { v.to_string() };
+        let opt = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
         let _ = writeln!(
             out,
             "{flag} {:<24} {:<18} {:<26} {:>6} {:>6}  {}{:<20} {}",
-            r["prefix"].as_str().unwrap_or("?"),
-            r["neighbor"].as_str().unwrap_or("local"),
-            r["next_hop"].as_str().unwrap_or("?"),
-            opt(&r["local_pref"]),
-            opt(&r["med"]),
-            if rpki { format!("{:<10}", r["rpki"].as_str().unwrap_or("-")) } else { String::new() },
+            r.prefix,
+            r.neighbor.map_or_else(|| "local".to_string(), |n| n.to_string()),
+            r.next_hop,
+            opt(r.local_pref),
+            opt(r.med),
+            if rpki { format!("{:<10}", r.rpki.as_deref().unwrap_or("-")) } else { String::new() },
             if path.is_empty() { "i".to_string() } else { path },
-            comms.join(" ")
+            r.communities.join(" ")
         );
     }
     let _ = writeln!(out, "{} route(s); * best, S stale, L LLGR-stale", list.len());
@@ -292,19 +307,21 @@ pub fn routes_table(list: &[Value]) -> String {
 
 /// A route's AS path as BIRD and FRR print it: `65001 {65002,65003} (64512) [64513]` for a
 /// sequence, a set, a confederation sequence and a confederation set (from
-/// `as_path_segments`; a flat `as_path` when a keeld too old to send them answers).
-fn path_text(r: &Value) -> String {
-    let asns = |v: &Value, sep: &str| {
-        v.as_array().map(|a| a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(sep)).unwrap_or_default()
-    };
-    let Some(segments) = r["as_path_segments"].as_array() else { return asns(&r["as_path"], " ") };
-    let parts: Vec<String> = segments
+/// `as_path_segments`; the flat `as_path` when there are none, as from a keeld too old to
+/// send them).
+fn path_text(r: &RouteView) -> String {
+    let asns = |v: &[u32], sep: &str| v.iter().map(u32::to_string).collect::<Vec<_>>().join(sep);
+    if r.as_path_segments.is_empty() {
+        return asns(&r.as_path, " ");
+    }
+    let parts: Vec<String> = r
+        .as_path_segments
         .iter()
-        .map(|s| match s["type"].as_str() {
-            Some("as_set") => format!("{{{}}}", asns(&s["asns"], ",")),
-            Some("as_confed_sequence") => format!("({})", asns(&s["asns"], " ")),
-            Some("as_confed_set") => format!("[{}]", asns(&s["asns"], ",")),
-            _ => asns(&s["asns"], " "),
+        .map(|s| match s.kind.as_str() {
+            SegmentView::<String>::AS_SET => format!("{{{}}}", asns(&s.asns, ",")),
+            SegmentView::<String>::AS_CONFED_SEQUENCE => format!("({})", asns(&s.asns, " ")),
+            SegmentView::<String>::AS_CONFED_SET => format!("[{}]", asns(&s.asns, ",")),
+            _ => asns(&s.asns, " "),
         })
         .collect();
     parts.join(" ")
@@ -313,27 +330,31 @@ fn path_text(r: &Value) -> String {
 pub fn show(api: &Path, what: Show) -> Result<()> {
     match what {
         Show::Neighbors(f) => {
-            let v = request(api, "GET", "/v1/neighbors")?;
+            let path = "/v1/neighbors";
+            let v = request(api, "GET", path)?;
             if f.json {
                 print_json(&v);
             } else {
-                let status = request(api, "GET", "/v1/status")?;
-                if status["restarting"] == true {
-                    let d = &status["selection_deferral"];
+                let status: StatusView = get(api, "/v1/status")?;
+                if status.restarting {
+                    let d = &status.selection_deferral;
                     println!(
                         "keel is restarting: selection deferred for up to {} s more, awaiting End-of-RIB from {}",
-                        d["deferral_seconds_left"], d["awaited_neighbors"]
+                        json_text(&d.deferral_seconds_left),
+                        json_text(&d.awaited_neighbors)
                     );
                 }
-                print!("{}", neighbors_table(v.as_array().map(Vec::as_slice).unwrap_or_default()));
+                let list: Vec<NeighborView> = parse("GET", path, v)?;
+                print!("{}", neighbors_table(&list));
             }
         }
         Show::Neighbor { address, json } => {
-            let v = request(api, "GET", &format!("/v1/neighbors/{}", encode(&address)))?;
+            let path = format!("/v1/neighbors/{}", encode(&address));
+            let v = request(api, "GET", &path)?;
             if json.json {
                 print_json(&v);
             } else {
-                print!("{}", neighbor_detail(&v));
+                print!("{}", neighbor_detail(&parse("GET", &path, v)?));
             }
         }
         Show::Routes(a) => {
@@ -344,29 +365,35 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
                 ("stale", a.stale.then(|| "true".to_string())),
                 ("advertised", a.advertised),
             ]);
-            let v = request(api, "GET", &format!("/v1/routes{q}"))?;
+            let path = format!("/v1/routes{q}");
+            let v = request(api, "GET", &path)?;
             if a.json {
                 print_json(&v);
             } else {
-                print!("{}", routes_table(v.as_array().map(Vec::as_slice).unwrap_or_default()));
+                let list: Vec<RouteView> = parse("GET", &path, v)?;
+                print!("{}", routes_table(&list));
             }
         }
         Show::Policy { name, config, json } => {
-            let v = match (&config, &name) {
-                (Some(path), name) => {
-                    let c = crate::config::Config::load(path)?;
-                    match name {
-                        Some(n) => crate::policy_view::show(&c, n).map_err(anyhow::Error::msg)?,
-                        None => crate::policy_view::list(&c),
+            let path = match &name {
+                Some(n) => format!("/v1/policies/{}", encode(n)),
+                None => "/v1/policies".to_string(),
+            };
+            let v = match &config {
+                Some(file) => {
+                    let c = crate::config::Config::load(file)?;
+                    match &name {
+                        Some(n) => serde_json::to_value(crate::policy_view::show(&c, n).map_err(anyhow::Error::msg)?)?,
+                        None => serde_json::to_value(crate::policy_view::list(&c))?,
                     }
                 }
-                (None, Some(n)) => request(api, "GET", &format!("/v1/policies/{}", encode(n)))?,
-                (None, None) => request(api, "GET", "/v1/policies")?,
+                None => request(api, "GET", &path)?,
             };
             if json.json {
                 print_json(&v);
             } else {
-                let list = if v.is_array() { v.as_array().cloned().unwrap_or_default() } else { vec![v] };
+                let list: Vec<PolicyView> =
+                    if name.is_some() { vec![parse("GET", &path, v)?] } else { parse("GET", &path, v)? };
                 for p in &list {
                     print!("{}", policy_text(p));
                 }
@@ -377,21 +404,18 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
 }
 
 /// A policy as text: one block per term.
-pub fn policy_text(p: &Value) -> String {
+pub fn policy_text(p: &PolicyView) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "policy {}", p["name"].as_str().unwrap_or("?"));
-    for t in p["terms"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let _ = writeln!(o, "  term {}", t["name"].as_str().unwrap_or("?"));
-        let lines =
-            |k: &str| t[k].as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect::<Vec<_>>());
-        for m in lines("match").unwrap_or_default() {
+    let _ = writeln!(o, "policy {}", p.name);
+    for t in &p.terms {
+        let _ = writeln!(o, "  term {}", t.name);
+        for m in &t.matches {
             let _ = writeln!(o, "    match {m}");
         }
-        for a in lines("set").unwrap_or_default() {
+        for a in &t.set {
             let _ = writeln!(o, "    set   {a}");
         }
-        let then = t["then"].as_str().unwrap_or("next term");
-        let _ = writeln!(o, "    then  {then}");
+        let _ = writeln!(o, "    then  {}", t.then.as_deref().unwrap_or("next term"));
     }
     o
 }
@@ -429,9 +453,21 @@ pub struct TestPolicyArgs {
 }
 
 pub fn test_policy(api: &Path, a: TestPolicyArgs) -> Result<ExitCodeValue> {
+    let q = query(&[
+        ("prefix", Some(a.prefix.clone())),
+        ("as_path", a.as_path.clone()),
+        ("communities", a.communities.clone()),
+        ("large_communities", a.large_communities.clone()),
+        ("extended_communities", a.extended_communities.clone()),
+        ("local_pref", a.local_pref.map(|v| v.to_string())),
+        ("med", a.med.map(|v| v.to_string())),
+        ("next_hop", a.next_hop.clone()),
+        ("rpki", a.rpki.clone()),
+    ]);
+    let path = format!("/v1/policies/{}/test{q}", encode(&a.name));
     let v = match &a.config {
-        Some(path) => {
-            let c = crate::config::Config::load(path)?;
+        Some(file) => {
+            let c = crate::config::Config::load(file)?;
             let next_hop = match &a.next_hop {
                 Some(n) => Some(n.parse().map_err(|_| anyhow::anyhow!("{n:?} is not an IP address"))?),
                 None => None,
@@ -447,35 +483,44 @@ pub fn test_policy(api: &Path, a: TestPolicyArgs) -> Result<ExitCodeValue> {
                 next_hop,
                 rpki: a.rpki.clone(),
             };
-            crate::policy_view::test(&c, &a.name, &r).map_err(anyhow::Error::msg)?
+            serde_json::to_value(crate::policy_view::test(&c, &a.name, &r).map_err(anyhow::Error::msg)?)?
         }
-        None => {
-            let q = query(&[
-                ("prefix", Some(a.prefix.clone())),
-                ("as_path", a.as_path.clone()),
-                ("communities", a.communities.clone()),
-                ("large_communities", a.large_communities.clone()),
-                ("extended_communities", a.extended_communities.clone()),
-                ("local_pref", a.local_pref.map(|v| v.to_string())),
-                ("med", a.med.map(|v| v.to_string())),
-                ("next_hop", a.next_hop.clone()),
-                ("rpki", a.rpki.clone()),
-            ]);
-            request(api, "GET", &format!("/v1/policies/{}/test{q}", encode(&a.name)))?
-        }
+        None => request(api, "GET", &path)?,
     };
+    let test: PolicyTest = parse("GET", &path, v.clone())?;
     if a.json {
         print_json(&v);
     } else {
-        let terms: Vec<&str> =
-            v["matched_terms"].as_array().map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        println!("{} {}: {}", v["policy"].as_str().unwrap_or("?"), a.prefix, v["verdict"].as_str().unwrap_or("?"));
-        println!("  matched terms: {}", if terms.is_empty() { "none".to_string() } else { terms.join(", ") });
-        if !v["result"].is_null() {
-            print!("{}", routes_table(&[v["result"].clone()]));
+        println!("{} {}: {}", test.policy, a.prefix, test.verdict);
+        let terms = if test.matched_terms.is_empty() { "none".to_string() } else { test.matched_terms.join(", ") };
+        println!("  matched terms: {terms}");
+        if let Some(r) = test.result.clone() {
+            print!("{}", routes_table(&[tested_route(r)]));
         }
     }
-    Ok(if v["verdict"] == "accept" { ExitCodeValue::Accepted } else { ExitCodeValue::Rejected })
+    Ok(if test.accepted() { ExitCodeValue::Accepted } else { ExitCodeValue::Rejected })
+}
+
+/// A route a policy returned, for [`routes_table`]: no flags, no neighbor, no RPKI column.
+fn tested_route(r: TestedRoute) -> RouteView {
+    RouteView {
+        prefix: r.prefix,
+        family: String::new(),
+        path_id: None,
+        neighbor: None,
+        next_hop: r.next_hop,
+        as_path: r.as_path,
+        as_path_segments: Vec::new(),
+        origin: None,
+        communities: r.communities,
+        large_communities: r.large_communities,
+        local_pref: r.local_pref,
+        med: r.med,
+        best: false,
+        stale: false,
+        llgr_stale: false,
+        rpki: None,
+    }
 }
 
 /// `keel test-policy` exits 0 when the route is accepted, 1 when rejected.
@@ -490,10 +535,12 @@ pub fn post(api: &Path, path: &str, json: bool, done: &str) -> Result<()> {
     let v = request(api, "POST", path)?;
     if json {
         print_json(&v);
-    } else if let Some(s) = v["summary"].as_str() {
-        println!("{done}: {s}");
     } else {
-        println!("{done}");
+        let answer: Answer = parse("POST", path, v)?;
+        match answer.summary {
+            Some(s) => println!("{done}: {s}"),
+            None => println!("{done}"),
+        }
     }
     Ok(())
 }
@@ -502,15 +549,32 @@ pub fn post(api: &Path, path: &str, json: bool, done: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn route(rpki: Option<&str>) -> RouteView {
+        RouteView {
+            prefix: "192.0.2.0/24".into(),
+            family: "ipv4-unicast".into(),
+            path_id: None,
+            neighbor: Some("127.0.0.2".parse().expect("address")),
+            next_hop: "192.0.2.2".into(),
+            as_path: vec![65002],
+            as_path_segments: Vec::new(),
+            origin: Some("igp".into()),
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            local_pref: None,
+            med: None,
+            best: true,
+            stale: false,
+            llgr_stale: false,
+            rpki: rpki.map(String::from),
+        }
+    }
+
     #[test]
     fn routes_table_shows_rpki_only_when_validating() {
-        let route = |rpki: Value| {
-            serde_json::json!({"prefix": "192.0.2.0/24", "neighbor": "127.0.0.2", "next_hop": "192.0.2.2",
-                "as_path": [65002], "best": true, "local_pref": null, "med": null, "rpki": rpki})
-        };
-        let without = routes_table(&[route(Value::Null)]);
+        let without = routes_table(&[route(None)]);
         assert!(!without.contains("RPKI"), "{without}");
-        let with = routes_table(&[route("invalid".into()), route(Value::Null)]);
+        let with = routes_table(&[route(Some("invalid")), route(None)]);
         let lines: Vec<&str> = with.lines().collect();
         assert!(lines[0].contains("RPKI      AS path"), "{with}");
         assert!(lines[1].contains("invalid   65002"), "{with}");
@@ -520,12 +584,19 @@ mod tests {
     /// The table keeps the segment types the JSON has (RFC 4271 §4.3, RFC 5065 §3).
     #[test]
     fn routes_table_shows_segment_types() {
-        let r = serde_json::json!({"prefix": "192.0.2.0/24", "as_path": [64512, 65002, 65003, 65004, 64513],
-            "as_path_segments": [{"type": "as_confed_sequence", "asns": [64512]},
-                {"type": "as_sequence", "asns": [65002]}, {"type": "as_set", "asns": [65003, 65004]},
-                {"type": "as_confed_set", "asns": [64513]}]});
+        let segment = |kind: &str, asns: &[u32]| SegmentView { kind: kind.to_string(), asns: asns.to_vec() };
+        let r = RouteView {
+            as_path: vec![64512, 65002, 65003, 65004, 64513],
+            as_path_segments: vec![
+                segment("as_confed_sequence", &[64512]),
+                segment("as_sequence", &[65002]),
+                segment("as_set", &[65003, 65004]),
+                segment("as_confed_set", &[64513]),
+            ],
+            ..route(None)
+        };
         assert_eq!(path_text(&r), "(64512) 65002 {65003,65004} [64513]");
-        let flat = serde_json::json!({"as_path": [65002, 65003]});
+        let flat = RouteView { as_path: vec![65002, 65003], ..route(None) };
         assert_eq!(path_text(&flat), "65002 65003");
         assert!(routes_table(&[r]).contains("(64512) 65002 {65003,65004} [64513]"));
     }

@@ -1,34 +1,19 @@
 //! What a neighbor task publishes about itself (through a `watch` channel) for the API,
-//! metrics and logs.
+//! metrics and logs. `crate::api` turns it into the neighbor's `keel_api::NeighborView`; the
+//! last NOTIFICATIONs are kept already as the API shows them ([`NotificationRecord`], from
+//! keel-api, where the JSON contract lives).
 
 use super::fsm::State;
 use crate::negotiate::Negotiated;
 use keel_wire::Notification;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct NotificationRecord {
-    pub code: u8,
-    pub subcode: u8,
-    pub description: String,
-    /// For a Hard Reset, the encapsulated cause (RFC 8538 §3).
-    pub hard_reset_inner: Option<(u8, u8)>,
-    /// Unix seconds.
-    pub time: u64,
-}
+pub use keel_api::neighbor::NotificationRecord;
 
-impl NotificationRecord {
-    pub fn new(n: &Notification) -> Self {
-        NotificationRecord {
-            code: n.code,
-            subcode: n.subcode,
-            description: n.describe(),
-            hard_reset_inner: n.hard_reset_inner().map(|i| (i.code, i.subcode)),
-            time: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        }
-    }
+/// `n`, sent or received now.
+pub fn notification_record(n: &Notification) -> NotificationRecord {
+    NotificationRecord::new(n, SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ mod send_hold;
 use super::connection::{ConnEvent, Connection};
 use super::fsm::{Action, Event, Fsm, Settings, State, Timer};
 use super::session::Timers;
-use super::status::{NeighborStatus, NotificationRecord};
+use super::status::{notification_record, NeighborStatus};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::config::GrMode;
@@ -344,7 +344,7 @@ impl NeighborTask {
 
     fn record_sent(&self, n: &Notification) {
         self.metrics.notification(self.address(), "sent", n);
-        self.status.send_modify(|s| s.last_notification_sent = Some(NotificationRecord::new(n)));
+        self.status.send_modify(|s| s.last_notification_sent = Some(notification_record(n)));
     }
 
     async fn conn_event(&mut self, id: u64, ev: ConnEvent) {
@@ -452,7 +452,7 @@ impl NeighborTask {
             Message::Notification(n) => {
                 info!(neighbor = %self.address(), notification = %n.describe(), "NOTIFICATION received");
                 self.metrics.notification(self.address(), "received", &n);
-                self.status.send_modify(|s| s.last_notification_received = Some(NotificationRecord::new(&n)));
+                self.status.send_modify(|s| s.last_notification_received = Some(notification_record(&n)));
                 self.fsm_event(Event::NotificationReceived(n)).await;
             }
             Message::Keepalive => self.fsm_event(Event::KeepaliveReceived).await,
