@@ -4,14 +4,16 @@
 //!
 //! `cargo bench -p keel-rib --bench adj_rib_out`
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use keel_rib::adj_rib_out::{AdjRibOut, ExportPolicy};
-use keel_rib::{AttrSet, PeerId, PeerInfo, Rib};
+use keel_rib::{PeerId, Rib};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Family};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
+use support::{load, peer};
 
 const UPSTREAM: PeerId = PeerId(1);
 const DOWNSTREAM: PeerId = PeerId(2);
@@ -19,29 +21,12 @@ const DOWNSTREAM: PeerId = PeerId(2);
 const BUDGET: usize = 64 * 1024;
 const FAMILIES: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
 
-fn peer(last: u8, asn: u32) -> PeerInfo {
-    PeerInfo::new(
-        IpAddr::from([127, 0, 0, last]),
-        asn,
-        Ipv4Addr::new(192, 0, 2, last),
-        65000,
-        Ipv4Addr::new(192, 0, 2, 100),
-        IpAddr::from([127, 0, 0, 100]),
-    )
-}
-
 /// A RIB holding the upstream's full table, and an external downstream neighbor.
 fn loaded(table: &Table) -> Rib {
     let mut rib = Rib::default();
     rib.add_peer(UPSTREAM, peer(1, table.peer_as));
     rib.add_peer(DOWNSTREAM, peer(2, 65002));
-    for g in &table.groups {
-        let set = rib.attrs.intern(AttrSet { attributes: g.attributes.clone(), next_hop: g.next_hop });
-        for n in &g.prefixes {
-            rib.announce(UPSTREAM, g.family, n.prefix, 0, set.clone());
-        }
-    }
-    rib.take_changed();
+    load(&mut rib, UPSTREAM, table);
     rib
 }
 

@@ -4,37 +4,23 @@
 //!
 //! `cargo bench -p keel-rib --bench rib`
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use keel_rib::decision::{decide, Candidate, Options, Source};
-use keel_rib::{AttrSet, AttrTable, PeerId, PeerInfo, Rib};
+use keel_rib::{AttrSet, AttrTable, PeerId, Rib};
 use keel_tablegen::{Table, TableSpec};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn peer(last: u8, asn: u32) -> PeerInfo {
-    PeerInfo::new(
-        IpAddr::from([127, 0, 0, last]),
-        asn,
-        Ipv4Addr::new(192, 0, 2, last),
-        65000,
-        Ipv4Addr::new(192, 0, 2, 100),
-        IpAddr::from([127, 0, 0, 100]),
-    )
-}
+use support::{load, peer};
 
 /// A RIB holding one peer's full table.
 fn loaded(table: &Table) -> Rib {
     let mut rib = Rib::default();
     rib.add_peer(PeerId(1), peer(1, table.peer_as));
-    for g in &table.groups {
-        let set = rib.attrs.intern(AttrSet { attributes: g.attributes.clone(), next_hop: g.next_hop });
-        for n in &g.prefixes {
-            rib.announce(PeerId(1), g.family, n.prefix, 0, set.clone());
-        }
-    }
-    rib.take_changed();
+    load(&mut rib, PeerId(1), table);
     rib
 }
 
