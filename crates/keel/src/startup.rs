@@ -34,6 +34,9 @@ use tracing::{error, info};
 /// reached is only a session that stays down.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Another keeld has the state directory (or it cannot be locked): nothing was changed.
+    #[error(transparent)]
+    StateDir(#[from] crate::daemon::state::LockError),
     #[error("cannot open the kernel FIB: {0}")]
     KernelFib(keel_fib::FibError),
     #[error("cannot open the in-memory FIB {}: {source}", .path.display())]
@@ -51,9 +54,27 @@ pub enum StartError {
 /// Depth of the queue into the RIB task, in events (an UPDATE each).
 const RIB_QUEUE: usize = 1024;
 
+/// The state directory's lock. A keeld killed a moment ago may still be exiting, and its lock
+/// goes with it: a held lock is tried again for a second before keeld gives up.
+async fn take_state_lock(dir: &std::path::Path) -> Result<crate::daemon::state::StateLock, StartError> {
+    use crate::daemon::state::{lock_state_dir, LockError};
+    let deadline = Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match lock_state_dir(dir) {
+            Err(LockError::Held { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            r => return Ok(r?),
+        }
+    }
+}
+
 /// Runs keeld until it is told to stop; `Ok(true)` when it should run again (`keel
 /// restart`). Errors only for what prevents starting at all.
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, StartError> {
+    // One keeld per state directory, taken before anything is read or written: a second
+    // keeld leaves the first one's state file, FIB journal and API socket alone.
+    let _state_lock = take_state_lock(&config.global.state_dir).await?;
     let (rib, rib_rx) = mpsc::channel(RIB_QUEUE);
     let metrics = Arc::new(Metrics::default());
     // keeld restarts when it ran before (its state file is there) and is a restarting

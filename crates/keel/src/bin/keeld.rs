@@ -11,9 +11,10 @@ struct Args {
     /// Configuration file (TOML). Without it, the embedded default (loopback only, no neighbors).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Validate the configuration, print a one-line summary and exit (1 when invalid).
-    #[arg(long)]
-    check_config: bool,
+    /// Validate the configuration (FILE, else --config, else the embedded default), print a
+    /// one-line summary and exit (1 when invalid).
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    check_config: Option<Option<PathBuf>>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -31,7 +32,20 @@ fn raise_fd_limit() {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(Some(file)) = &args.check_config {
+        match &args.config {
+            Some(c) if c != file => {
+                eprintln!(
+                    "keeld: --config {} and --check-config {} name two files: give one",
+                    c.display(),
+                    file.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            _ => args.config = Some(file.clone()),
+        }
+    }
     let (config, name) = match &args.config {
         Some(p) => (Config::load(p), p.display().to_string()),
         None => (Config::embedded_default().map(keel::config::unprivileged), DEFAULT_NAME.to_string()),
@@ -43,7 +57,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.check_config {
+    if args.check_config.is_some() {
         println!("{name}: ok: {}", config.summary());
         return ExitCode::SUCCESS;
     }
