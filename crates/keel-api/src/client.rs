@@ -18,11 +18,28 @@ use std::time::Duration;
 /// Default API socket (`[global] api` in the default configuration).
 pub const DEFAULT_API: &str = "/run/keel/keel.sock";
 
-/// The socket: `--api`, else `$KEEL_API`, else the default.
+/// Where keeld keeps its API socket and state when it does not run as root and the embedded
+/// default would need root: `keel-UID` in the temporary directory. keeld and `keel` both take
+/// it from here, so they agree.
+pub fn unprivileged_dir(uid: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("keel-{uid}"))
+}
+
+/// The socket: `--api`, else `$KEEL_API`, else the first of these that is there: the default
+/// (`/run/keel/keel.sock`), `$XDG_RUNTIME_DIR/keel/keel.sock`, keeld's non-root fallback
+/// ([`unprivileged_dir`]); else the default.
 pub fn api_path(flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("KEEL_API").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_API))
+    if let Some(p) = flag.map(Path::to_path_buf).or_else(|| std::env::var_os("KEEL_API").map(PathBuf::from)) {
+        return p;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let candidates = [
+        Some(PathBuf::from(DEFAULT_API)),
+        std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("keel/keel.sock")),
+        Some(unprivileged_dir(uid).join("keel.sock")),
+    ];
+    candidates.into_iter().flatten().find(|p| p.exists()).unwrap_or_else(|| PathBuf::from(DEFAULT_API))
 }
 
 /// Sends `method path` and returns the JSON body; a non-2xx status becomes an error holding

@@ -37,7 +37,7 @@ pub mod route;
 pub mod status;
 
 pub use answer::{Answer, ErrorBody};
-pub use client::{api_path, get, parse, request, DEFAULT_API};
+pub use client::{api_path, get, parse, request, unprivileged_dir, DEFAULT_API};
 pub use family::{FamilyView, NameOrNumber};
 pub use neighbor::NeighborView;
 pub use policy::{PolicyTest, PolicyView};

@@ -41,7 +41,7 @@ pub enum StartError {
     KernelFib(keel_fib::FibError),
     #[error("cannot open the in-memory FIB {}: {source}", .path.display())]
     MemoryFib { path: PathBuf, source: std::io::Error },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}{}", listen_hint(.addr, .source))]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cannot bind API socket {}: {source}", .path.display())]
     ApiSocket { path: PathBuf, source: std::io::Error },
@@ -49,6 +49,28 @@ pub enum StartError {
     Metrics { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cannot handle signals: {0}")]
     Signals(std::io::Error),
+}
+
+/// What to do about a listening socket keeld could not have.
+fn listen_hint(addr: &std::net::SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+            " (port {} needs root or CAP_NET_BIND_SERVICE: run keeld as root, give it the capability, or \
+             listen on a port above 1023 in [global] listen)",
+            addr.port()
+        ),
+        std::io::ErrorKind::AddrInUse => format!(
+            " (another process listens on port {}: stop it, or change [global] listen; `ss -ltnp` names it)",
+            addr.port()
+        ),
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!(
+                " ({} is not an address of this machine: add it to an interface or change [global] listen)",
+                addr.ip()
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 /// Depth of the queue into the RIB task, in events (an UPDATE each).

@@ -639,7 +639,7 @@ impl Config {
 }
 
 /// The embedded default, adjusted for an unprivileged user: BGP on port 1179 instead of 179,
-/// API socket and state under /tmp/keel-UID.
+/// API socket and state in `keel_api::unprivileged_dir` (`keel-UID` in the temporary directory).
 pub fn unprivileged(mut c: Config) -> Config {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
@@ -653,7 +653,7 @@ pub fn unprivileged(mut c: Config) -> Config {
             *a = toml::Spanned::new(a.span(), addr);
         }
     }
-    let dir = PathBuf::from(format!("/tmp/keel-{uid}"));
+    let dir = keel_api::unprivileged_dir(uid);
     c.global.api = dir.join("keel.sock");
     c.global.state_dir = dir;
     c
