@@ -6,9 +6,7 @@
 //! These tests switch users with setpriv(1) and create a group with groupadd(8): they need
 //! root, as the rest of the suite does.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;

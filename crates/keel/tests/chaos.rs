@@ -24,11 +24,9 @@
 //! `KEEL_CHAOS_CYCLES` (default 6) and `KEEL_CHAOS_SEED` (default: from the clock, printed)
 //! set the length and the schedule; the long form is in docs/benchmarks.md ("Robustness").
 
-mod common;
-
-use common::netns::{ip, Lab};
-use common::rng::Rng;
-use common::*;
+use crate::common::netns::{ip, Lab};
+use crate::common::rng::Rng;
+use crate::common::*;
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};

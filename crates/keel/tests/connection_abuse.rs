@@ -11,10 +11,8 @@
 //!  127.0.0.97, .98 (strangers) -/    and 127.0.0.90 <-- 127.0.0.91 (GR speaker)
 //! ```
 
-mod common;
-
-use common::session::{self, Session};
-use common::*;
+use crate::common::session::{self, Session};
+use crate::common::*;
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message, Open};
 use serde_json::Value;

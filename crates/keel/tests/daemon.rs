@@ -1,9 +1,7 @@
 //! keeld against keeld on loopback: sessions, routes both ways, the CLI, and the NOTIFICATION
 //! each kind of stop sends (RFC 8538 §5.1 with and without the N bit).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 #[test]

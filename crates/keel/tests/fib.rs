@@ -8,10 +8,8 @@
 //!  ns "h":                                vb 192.0.2.2/24, lo 198.51.100.1/32
 //! ```
 
-mod common;
-
-use common::netns::Lab;
-use common::*;
+use crate::common::netns::Lab;
+use crate::common::*;
 use std::time::Duration;
 
 const A: &str = r#"[global]

@@ -5,9 +5,7 @@
 //!  b (65062, restarts) --> a (65061, helper) --> c (65063, observer)
 //! ```
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message, NextHop, Nlri, PathAttributes, Update};

@@ -1,7 +1,7 @@
 //! keel against BIRD 2: session, routes both ways, capabilities and End-of-RIB.
 
-use crate::common::*;
-use crate::daemons::{Bird, BirdPeer};
+use super::common::*;
+use super::daemons::{Bird, BirdPeer};
 
 /// The lines of the section `title` in `show protocols all` (up to the next line that is
 /// indented no deeper than the title).

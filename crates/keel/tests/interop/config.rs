@@ -3,8 +3,8 @@
 //! against three BIRDs: an unchanged session stays, a changed one restarts, a new one comes
 //! up, a broken file changes nothing.
 
-use crate::common::*;
-use crate::daemons::{Bird, BirdPeer};
+use super::common::*;
+use super::daemons::{Bird, BirdPeer};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 //! (graceful-restart settings, routes, channels, route-maps), so the ways of starting and
 //! configuring a daemon that are known to work live in one place.
 
-use crate::common::*;
+use super::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

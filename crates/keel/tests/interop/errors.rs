@@ -3,7 +3,7 @@
 //! keel-wire), that the session comes back afterwards, and that another Established neighbor
 //! of the same keeld is left alone (same session, uptime still growing).
 
-use crate::common::*;
+use super::common::*;
 use keel_wire::{Message, Notification};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};

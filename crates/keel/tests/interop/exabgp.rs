@@ -1,8 +1,8 @@
 //! keel against ExaBGP: session, routes both ways, capabilities and End-of-RIB, read from the
 //! JSON ExaBGP hands its API process (a sink script that appends it to a file).
 
-use crate::common::*;
-use crate::daemons::{ExaBgp, ExaPeer};
+use super::common::*;
+use super::daemons::{ExaBgp, ExaPeer};
 use serde_json::Value;
 
 #[test]

@@ -1,8 +1,8 @@
 //! keel against FRR bgpd in standalone mode (`-Z`, no zebra): session, routes both ways,
 //! capabilities (GR with the N bit, LLGR) and End-of-RIB.
 
-use crate::common::*;
-use crate::daemons::{Frr, FrrPeer};
+use super::common::*;
+use super::daemons::{Frr, FrrPeer};
 
 #[test]
 fn frr_session_routes_capabilities_end_of_rib() {

@@ -1,8 +1,8 @@
 //! keel against GoBGP: session, routes both ways, capabilities (GR with N, LLGR) and
 //! End-of-RIB.
 
-use crate::common::*;
-use crate::daemons::{community_number, gobgp_attr, GoBgp};
+use super::common::*;
+use super::daemons::{community_number, gobgp_attr, GoBgp};
 
 /// The lines of one capability in `gobgp neighbor X` (the line `name:\t...` and the deeper
 /// indented lines after it).

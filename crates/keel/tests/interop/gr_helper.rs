@@ -33,8 +33,8 @@
 //! - ExaBGP: F=1 for every family (no F=0 case with it); `manual-eor true` keeps it from
 //!   sending End-of-RIB.
 
-use crate::common::*;
-use crate::daemons::{bird_static, Bird, BirdPeer, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
+use super::common::*;
+use super::daemons::{bird_static, Bird, BirdPeer, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -43,8 +43,8 @@
 //! - ExaBGP 4.2 has no LLGR capability at all (not in its code): the GR-capable observer
 //!   without LLGR.
 
-use crate::common::*;
-use crate::daemons::{bird_static, gobgp_attr, Bird, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
+use super::common::*;
+use super::daemons::{bird_static, gobgp_attr, Bird, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,8 +2,8 @@
 //! one never does, and keel's listener drops unsigned connection attempts from a neighbor
 //! that has a password.
 
-use crate::common::*;
-use crate::daemons::{Bird, BirdPeer};
+use super::common::*;
+use super::daemons::{Bird, BirdPeer};
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -14,8 +14,8 @@
 //! - A MED that keel's import policy set counts as learned from the neighboring AS: keel does
 //!   not pass it to another AS (RFC 4271 §5.1.4); only the export policy's MED reaches FRR.
 
-use crate::common::*;
-use crate::daemons::{bird_static, Bird, BirdSession, Frr, FrrPeer};
+use super::common::*;
+use super::daemons::{bird_static, Bird, BirdSession, Frr, FrrPeer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::process::Command;

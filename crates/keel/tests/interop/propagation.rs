@@ -18,8 +18,8 @@
 //!   with an outbound route-map.
 //! - GoBGP prepends its own AS to the `aspath` given to `gobgp global rib add`.
 
-use crate::common::*;
-use crate::daemons::{bird_static, community_number, gobgp_attr, Bird, BirdSession, Frr, FrrPeer, GoBgp};
+use super::common::*;
+use super::daemons::{bird_static, community_number, gobgp_attr, Bird, BirdSession, Frr, FrrPeer, GoBgp};
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Community, Family, Message, Prefix};

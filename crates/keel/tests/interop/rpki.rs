@@ -11,8 +11,8 @@
 //! that are not invalid, re-evaluated when the VRPs change (a route invalid before comes back
 //! from the stored Adj-RIB-In, without a route refresh).
 
-use crate::common::*;
-use crate::daemons::{bird_static, Bird, BirdSession};
+use super::common::*;
+use super::daemons::{bird_static, Bird, BirdSession};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

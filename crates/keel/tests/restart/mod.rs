@@ -26,8 +26,6 @@
 //! - ExaBGP 4.2 sets R=1 in its OPEN after any session loss (reactor/peer.py `_restarted`),
 //!   so a restarting keel never waits for its End-of-RIB; the silent peer here is a thread.
 
-mod common;
-
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -310,7 +308,7 @@ impl Keeld {
         self.proc = Some(Proc::spawn("keeld", &self.dir.join("keeld.log"), cmd));
         wait_for("keeld's API", Duration::from_secs(10), || {
             self.proc.as_mut().unwrap().assert_running();
-            common::json(&self.api(), &["show", "neighbors", "--json"]).ok_or_else(|| "no answer".to_string())
+            crate::common::json(&self.api(), &["show", "neighbors", "--json"]).ok_or_else(|| "no answer".to_string())
         });
     }
 
@@ -336,7 +334,7 @@ impl Keeld {
             std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default().matches("keeld starting").count()
         };
         let before = runs(&self.dir);
-        let (ok, out) = common::keel(&self.api(), &["restart"]);
+        let (ok, out) = crate::common::keel(&self.api(), &["restart"]);
         assert!(ok, "keel restart: {out}");
         wait_for("keeld's new run", Duration::from_secs(15), || {
             Some(())
@@ -372,7 +370,7 @@ impl Keeld {
     }
 
     fn neighbor(&self, address: &str) -> Option<Value> {
-        common::json(&self.api(), &["show", "neighbor", address, "--json"])
+        crate::common::json(&self.api(), &["show", "neighbor", address, "--json"])
     }
 
     /// Established and End-of-RIB sent (so selection deferral is over for it).
@@ -985,7 +983,7 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
     let converged = |a: &Keeld, b: &Keeld| -> Result<(), String> {
         a.converged_with(BIRD)?;
         b.converged_with(KEEL)?;
-        let b_has = common::routes(&b.api(), &["--prefix", "203.0.113.0/24"]);
+        let b_has = crate::common::routes(&b.api(), &["--prefix", "203.0.113.0/24"]);
         if !lab.has_upstream_route() || b_has.is_empty() {
             return Err(format!("kernel: {} b: {b_has:?}", lab.keel_routes()));
         }
@@ -1002,8 +1000,8 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
             a.start();
         } else {
             let (api_a, api_b) = (a.api(), b.api());
-            let t = std::thread::spawn(move || common::keel(&api_b, &["restart"]));
-            let (ok, out) = common::keel(&api_a, &["restart"]);
+            let t = std::thread::spawn(move || crate::common::keel(&api_b, &["restart"]));
+            let (ok, out) = crate::common::keel(&api_a, &["restart"]);
             assert!(ok, "keel restart a: {out}");
             assert!(t.join().unwrap().0, "keel restart b");
         }

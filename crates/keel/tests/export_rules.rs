@@ -1,9 +1,7 @@
 //! Route propagation through keeld between keeld peers on loopback: best-path selection,
 //! attribute rewrites towards eBGP, withdrawals, RFC 8212 defaults, route reflection.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use keel_lab::speaker::{self, SessionWriter, SpeakerConfig};
 use keel_wire::attribute::{AsSegment, SegmentType};
 use keel_wire::{AsPath, CodecOptions, Family, Message, NextHop, Nlri, Origin, PathAttributes, Update};

@@ -2,9 +2,7 @@
 //! the exit status; a restart of keeld is measured into its state file and read back. The
 //! live audit against BIRD is in the interop tests (`interop/check.rs`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

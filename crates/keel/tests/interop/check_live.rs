@@ -1,8 +1,8 @@
 //! `keel check --live` against BIRD: a neighbor without graceful restart is a FAIL with the
 //! verdict `flushes`; one with it (the contrast) `keeps`.
 
-use crate::common::*;
-use crate::daemons::{Bird, BirdPeer};
+use super::common::*;
+use super::daemons::{Bird, BirdPeer};
 use serde_json::Value;
 use std::process::Command;
 
