@@ -36,9 +36,11 @@
 //!
 //! Nothing a test does may change what another one sees: no `umask`, working directory,
 //! environment variable or signal handler of this process is changed (a child's umask is set
-//! between fork and exec), `setns` is used only on threads a test starts for it. Packaged
-//! services that hold `*:179` are stopped once per run (a `Once` in `interop::common`); `keel
-//! lab` runs one at a time (a mutex in [`lab`]).
+//! between fork and exec, see `keel_lab::process::Spawn`), `setns` is used only on threads a
+//! test starts for it (`keel_lab::netns::enter`). Packaged services that hold `*:179` are
+//! stopped once per run, before the first daemon starts and while every other test that
+//! starts one waits ([`common::preflight`]); `keel lab` runs one at a time (a mutex in
+//! [`lab`]).
 
 mod common;
 

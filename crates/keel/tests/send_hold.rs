@@ -98,7 +98,7 @@ fn send_hold_timer_expiry_releases_the_connection() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let keeld = start_with_config(dir.clone(), &config(&dir));
-    wait_for("keeld's API", || json(&keeld.api(), &["show", "neighbors", "--json"]));
+    wait_for("keeld's API", WAIT, || json(&keeld.api(), &["show", "neighbors", "--json"]));
     let cfg = SpeakerConfig { hold_time: 3, ..crate::common::session::speaker_config(PEER, ME, None) };
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The peer's reading halves: a stuck peer keeps its end open, so nothing but keeld itself
@@ -106,7 +106,7 @@ fn send_hold_timer_expiry_releases_the_connection() {
     let mut stuck = Vec::new();
     for cycle in 1..=CYCLES {
         let small_mss = cycle % 2 == 1;
-        let (rd, mut wr, port) = wait_for("session established", || rt.block_on(connect(&cfg, small_mss)).ok());
+        let (rd, mut wr, port) = wait_for("session established", WAIT, || rt.block_on(connect(&cfg, small_mss)).ok());
         rt.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -117,7 +117,7 @@ fn send_hold_timer_expiry_releases_the_connection() {
             }
         });
         let what = format!("cycle {cycle} (small MSS: {small_mss}): the send hold timer to expire");
-        wait_for(&what, || (expiries(&dir) >= cycle).then_some(()));
+        wait_for(&what, WAIT, || (expiries(&dir) >= cycle).then_some(()));
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let left: Vec<_> = keeld_sockets().into_iter().filter(|&(p, _)| p == port).collect();

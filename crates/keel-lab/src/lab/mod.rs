@@ -37,10 +37,11 @@ pub mod report;
 pub mod results;
 pub mod roles;
 
+use crate::keeld::Keeld;
 use anyhow::{bail, Context, Result};
 use observer::ObserverPeer;
 use peers::{PeerStats, Upstream};
-use process::{Keeld, Task, TempDir};
+use process::{Task, TempDir};
 use results::{Sample, ScenarioResult, Timeline};
 use roles::{Addresses, PeerKind, DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN};
 use std::path::PathBuf;
@@ -382,7 +383,7 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
     // SAFETY: mallopt has no preconditions.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let keeld_exe = process::find_keeld(args.keeld.as_deref())?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new(&format!("keel-lab-{}", std::process::id()))?;
     let addresses = Addresses::pick()?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (v4, v6) = (args.routes, args.routes / 5);
@@ -452,16 +453,19 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
 
 async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> Result<Vec<ScenarioResult>> {
     let mode = if graceful_restart { "with GR" } else { "without GR" };
-    let state_dir = lab.dir.0.join(if graceful_restart { "gr" } else { "no-gr" });
-    let mut keeld =
-        Keeld::new(lab.keeld_exe.clone(), state_dir.clone(), &lab.keeld_config(&state_dir, graceful_restart))?;
+    let state_dir = lab.dir.path().join(if graceful_restart { "gr" } else { "no-gr" });
+    let log = std::env::var("KEEL_LAB_LOG").unwrap_or_else(|_| "info".into());
+    // Its own process group: a Ctrl-C at the terminal reaches the lab, which ends keeld.
+    let mut keeld = Keeld::new(lab.keeld_exe.clone(), state_dir.clone())?.env("KEEL_LOG", &log).own_process_group();
+    keeld.write_config(&lab.keeld_config(&state_dir, graceful_restart))?;
     keeld.start()?;
-    let daemon_dir = |name: &str| lab.dir.0.join(format!("{name}-{}", if graceful_restart { "gr" } else { "no-gr" }));
+    let daemon_dir =
+        |name: &str| lab.dir.path().join(format!("{name}-{}", if graceful_restart { "gr" } else { "no-gr" }));
     let (a, v4, v6) = (&lab.addresses, lab.ipv4, lab.ipv6);
     let observer = match lab.peer {
         Some(kind) => {
             let dir = daemon_dir(&format!("{}-observer", peer_name(Some(kind))));
-            ObserverPeer::daemon(kind, dir, a, keeld.api(), keeld.current.clone())?
+            ObserverPeer::daemon(kind, dir, a, keeld.api(), keeld.pid_watch())?
         }
         None => ObserverPeer::speaker(a),
     };
@@ -483,7 +487,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         lab.timeline.clone(),
         lab.started,
         [upstream.stats(), observer.stats.clone()],
-        keeld.current.clone(),
+        keeld.pid_watch(),
         lab.progress.clone(),
         lab.feed.routes,
         lab.tty,
@@ -526,7 +530,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         results.push(r);
     }
     topo.upstream.vanish().await;
-    topo.keeld.stop(libc::SIGKILL, Duration::from_secs(5)).await;
+    topo.keeld.stop_async(libc::SIGKILL, Duration::from_secs(5)).await;
     Ok(results)
 }
 
@@ -600,14 +604,14 @@ async fn run_scenario(
     let sessions_before = upstream_sessions(lab, topo).await;
     let before = snapshot(topo, lab.traffic.is_some());
     let sent_before = lab.traffic.as_ref().map(|t| t.sent());
-    let first_pid = topo.keeld.pids.len().saturating_sub(1);
+    let first_pid = topo.keeld.pids().len().saturating_sub(1);
     let start = lab.now();
     let t0 = Instant::now();
     let deadline = || Instant::now() + connect_time(lab);
     match scenario {
         Scenario::Restart | Scenario::Crash => {
             let signal = if scenario == Scenario::Restart { libc::SIGTERM } else { libc::SIGKILL };
-            topo.keeld.stop(signal, Duration::from_secs(15)).await;
+            topo.keeld.stop_async(signal, Duration::from_secs(15)).await;
             topo.upstream.keel_leaves();
             topo.keeld.start()?;
             let fed = feed_while_keeld_runs(lab, topo, false).await;
@@ -634,7 +638,7 @@ async fn run_scenario(
     let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
     let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
     let after = snapshot(topo, lab.traffic.is_some());
-    let keeld_pids = topo.keeld.pids[first_pid..].to_vec();
+    let keeld_pids = topo.keeld.pids()[first_pid..].to_vec();
     let disrupted = if scenario.keel_restarts() {
         keeld_pids.len() > 1
     } else {
@@ -756,7 +760,7 @@ async fn settle(
         // With --netns: the traffic flow arrives whole again (every route is in the kernel).
         let forwarding = lab.traffic.as_ref().is_none_or(|t| t.forwarding());
         let done =
-            observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
+            observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.running();
         if done {
             // The quiet period is part of the wait, not of the recovery.
             let last = topo.observer.view().last_update.unwrap_or(t0).max(t0);

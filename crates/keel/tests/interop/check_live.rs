@@ -8,7 +8,7 @@ use std::process::Command;
 
 #[test]
 fn check_live_fails_for_bird_without_graceful_restart() {
-    let dir = TempDir::new("check");
+    let dir = temp_dir("check");
     let (keel_addr, no_gr, gr) = ("127.0.2.1", "127.0.2.2", "127.0.2.3");
     let kdir = dir.sub("keel");
     let config = format!(

@@ -1,6 +1,6 @@
 //! The real daemons keeld peers with: BIRD 2, FRR bgpd, GoBGP and ExaBGP. For each one its
 //! configuration towards keel, how it is started (in its own directory, bound to its own
-//! 127.0.0.x:179, ended by pid; see [`Proc`]) and how the tests ask it what it holds.
+//! 127.0.0.x:179, ended by pid; see [`Process`]) and how the tests ask it what it holds.
 //!
 //! Every test module starts its daemons from here and passes in only what its case needs
 //! (graceful-restart settings, routes, channels, route-maps), so the ways of starting and
@@ -16,7 +16,7 @@ use std::process::Command;
 
 /// A BIRD 2 instance in its own directory, in the foreground (`-f`), ended by pid.
 pub struct Bird {
-    pub proc: Proc,
+    pub proc: Process,
     pub ctl: PathBuf,
     pub log: PathBuf,
 }
@@ -135,7 +135,7 @@ impl Bird {
         if recovery {
             cmd.arg("-R");
         }
-        let proc = Proc::spawn(name, dir, cmd, std::slice::from_ref(&log));
+        let proc = spawn(name, dir, cmd, std::slice::from_ref(&log));
         let b = Bird { proc, ctl, log };
         wait_for("BIRD's control socket", DEADLINE, || {
             b.proc.assert_running();
@@ -193,7 +193,7 @@ impl Bird {
 
 /// FRR bgpd in standalone mode (`-Z`, no zebra), its vty socket in its directory.
 pub struct Frr {
-    pub proc: Proc,
+    pub proc: Process,
     pub dir: PathBuf,
 }
 
@@ -292,7 +292,7 @@ impl Frr {
             .arg("--vty_socket")
             .arg(dir)
             .args(["-A", "127.0.0.1", "-P", "0"]);
-        let proc = Proc::spawn(name, dir, cmd, &[dir.join("bgpd.log")]);
+        let proc = spawn(name, dir, cmd, &[dir.join("bgpd.log")]);
         let f = Frr { proc, dir: dir.to_path_buf() };
         wait_for("FRR bgpd's vty", DEADLINE, || {
             f.proc.assert_running();
@@ -351,7 +351,7 @@ impl Frr {
 
 /// gobgpd with its gRPC API on LOCAL:50051, driven with the `gobgp` CLI.
 pub struct GoBgp {
-    pub proc: Proc,
+    pub proc: Process,
     pub api_host: String,
 }
 
@@ -448,7 +448,7 @@ impl GoBgp {
         if p.restarting {
             cmd.arg("-r");
         }
-        let proc = Proc::spawn(name, dir, cmd, &[]);
+        let proc = spawn(name, dir, cmd, &[]);
         let g = GoBgp { proc, api_host: p.local.to_string() };
         wait_for("GoBGP's API", DEADLINE, || {
             g.proc.assert_running();
@@ -515,7 +515,7 @@ pub fn community_number(c: &str) -> u64 {
 // ExaBGP
 
 pub struct ExaBgp {
-    pub proc: Proc,
+    pub proc: Process,
     /// One JSON object per line: what ExaBGP received and its state changes (written only
     /// when it was started with [`ExaPeer::api`]).
     pub api_log: PathBuf,
@@ -594,7 +594,7 @@ impl ExaBgp {
             .env("exabgp.log.level", "INFO")
             .env("exabgp.api.cli", "false");
         let logs = if p.api { vec![log, api_log.clone()] } else { vec![log] };
-        let proc = Proc::spawn(name, dir, cmd, &logs);
+        let proc = spawn(name, dir, cmd, &logs);
         ExaBgp { proc, api_log }
     }
 

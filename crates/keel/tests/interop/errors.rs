@@ -24,7 +24,7 @@ fn router_id(addr: &str) -> Ipv4Addr {
 }
 
 fn setup(name: &str, keel_addr: &str, peer: &str, peer_hold: u16, bystander_addr: &'static str) -> Setup {
-    let dir = TempDir::new(name);
+    let dir = temp_dir(name);
     let kdir = dir.sub("keel");
     let neighbor = |addr: &str, hold: u16| keel_neighbor(addr, asn_of(addr), keel_addr, hold);
     let config = format!(

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 #[test]
 fn exabgp_session_routes_capabilities_end_of_rib() {
-    let dir = TempDir::new("exabgp");
+    let dir = temp_dir("exabgp");
     let (keel_addr, exa_addr) = ("127.0.0.141", "127.0.0.142");
     let keel = start_keel_for_daemon(&dir, keel_addr, 65141, exa_addr, 65142);
     let exa = ExaBgp::start(

@@ -22,7 +22,7 @@ fn capability(text: &str, name: &str) -> Vec<String> {
 
 #[test]
 fn gobgp_session_routes_capabilities_end_of_rib() {
-    let dir = TempDir::new("gobgp");
+    let dir = temp_dir("gobgp");
     let (keel_addr, gobgp_addr) = ("127.0.0.131", "127.0.0.132");
     let keel = start_keel_for_daemon(&dir, keel_addr, 65131, gobgp_addr, 65132);
     let gobgp = GoBgp::start(&dir.sub("gobgp"), gobgp_addr, 65132, keel_addr, 65131);

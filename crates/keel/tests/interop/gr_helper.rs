@@ -72,7 +72,7 @@ fn start_keel_with(dir: &TempDir, keel: &str, up: &str, obs: &str, gr: &str, obs
 }
 
 fn keel_log(keel: &Keel) -> String {
-    read(&keel.config.with_file_name("keeld.out"))
+    keel.log()
 }
 
 /// Prefixes keel holds from `neighbor`, sorted, and how many of them are stale.
@@ -86,7 +86,7 @@ fn keel_routes(keel: &Keel, neighbor: &str) -> (Vec<String>, usize) {
 /// Waits until keel has End-of-RIB for both families from `up` and exactly `prefixes` from it.
 fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
     wait_for(&format!("keel to hold {prefixes:?} from {up} and its End-of-RIBs"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let (have, stale) = keel_routes(keel, up);
         let eor = families(&n["graceful_restart"]["end_of_rib_received"]);
@@ -101,7 +101,7 @@ fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
 /// Waits until keel keeps the upstream's routes as stale while it is away or restarting.
 fn wait_helper_active(keel: &Keel, up: &str, stale: usize) -> Value {
     wait_for(&format!("keel to keep {up}'s {stale} routes as stale"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let gr = &n["graceful_restart"];
         if gr["helper_active"] == true && n["stale_prefixes"] == stale {
@@ -138,7 +138,7 @@ fn assert_keeps(keel: &Keel, up: &str, n: &Value, restart_time: u64) {
 /// Waits until keel's helper is done with `up` (no stale route left, not active).
 fn wait_helper_done(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel's helper for {up} to finish"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         if n["graceful_restart"]["helper_active"] == false && n["stale_prefixes"] == 0 {
             Ok(n)
@@ -372,7 +372,7 @@ fn start_exabgp(
 }
 
 /// kill -9, and reap.
-fn crash(p: &Proc) {
+fn crash(p: &Process) {
     p.signal(libc::SIGKILL);
     p.stop();
 }
@@ -412,7 +412,7 @@ fn assert_only_withdrawn(obs: &Observer, base: Seen, kept: &[&str], gone: usize)
 /// withdrawal.
 #[test]
 fn gr_helper_bird_graceful_restart() {
-    let dir = TempDir::new("gr-helper-bird");
+    let dir = temp_dir("gr-helper-bird");
     let (keel_addr, up, obs_addr) = ("127.0.0.201", "127.0.0.202", "127.0.0.203");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -425,7 +425,7 @@ fn gr_helper_bird_graceful_restart() {
 
     bird.birdc("graceful restart");
     wait_for("BIRD to exit after `graceful restart`", DEADLINE, || {
-        bird.proc.exited().then_some(()).ok_or_else(|| "still running".to_string())
+        (!bird.proc.running()).then_some(()).ok_or_else(|| "still running".to_string())
     });
     let n = wait_helper_active(&keel, up, 3);
     assert_keeps(&keel, up, &n, 20);
@@ -448,7 +448,7 @@ fn gr_helper_bird_graceful_restart() {
 /// F=1: kept until End-of-RIB, the observer (BIRD) hears nothing.
 #[test]
 fn gr_helper_bird_kill() {
-    let dir = TempDir::new("gr-helper-bird-kill");
+    let dir = temp_dir("gr-helper-bird-kill");
     let (keel_addr, up, obs_addr) = ("127.0.0.204", "127.0.0.205", "127.0.0.206");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -491,7 +491,7 @@ fn gr_helper_bird_kill() {
 /// restart (RFC 4724 §4, RFC 8538 §4), keel withdraws the routes at once.
 #[test]
 fn gr_helper_bird_notification_without_n_bit() {
-    let dir = TempDir::new("gr-helper-bird-no-n");
+    let dir = temp_dir("gr-helper-bird-no-n");
     let (keel_addr, up, obs_addr) = ("127.0.0.207", "127.0.0.208", "127.0.0.209");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -529,7 +529,7 @@ fn gr_helper_bird_notification_without_n_bit() {
 /// without one route: kept until FRR's End-of-RIB, then exactly that route is withdrawn.
 #[test]
 fn gr_helper_frr_kill() {
-    let dir = TempDir::new("gr-helper-frr-kill");
+    let dir = temp_dir("gr-helper-frr-kill");
     let (keel_addr, up, obs_addr) = ("127.0.0.211", "127.0.0.212", "127.0.0.213");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -563,7 +563,7 @@ fn gr_helper_frr_kill() {
 /// keel withdraws everything at once (RFC 8538 §3), the observer loses all routes.
 #[test]
 fn gr_helper_frr_clear_soft_graceful_hard() {
-    let dir = TempDir::new("gr-helper-frr-clear");
+    let dir = temp_dir("gr-helper-frr-clear");
     let (keel_addr, up, obs_addr) = ("127.0.0.214", "127.0.0.215", "127.0.0.216");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -627,7 +627,7 @@ fn gr_helper_frr_clear_soft_graceful_hard() {
 /// GoBGP's End-of-RIB, then exactly that route is withdrawn.
 #[test]
 fn gr_helper_gobgp_kill_restart_r() {
-    let dir = TempDir::new("gr-helper-gobgp-r");
+    let dir = temp_dir("gr-helper-gobgp-r");
     let (keel_addr, up, obs_addr) = ("127.0.0.221", "127.0.0.222", "127.0.0.223");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -658,7 +658,7 @@ fn gr_helper_gobgp_kill_restart_r() {
 /// stale routes as the session comes up (RFC 4724 §4.2), the observer loses them.
 #[test]
 fn gr_helper_gobgp_restart_without_r_flushes() {
-    let dir = TempDir::new("gr-helper-gobgp-f0");
+    let dir = temp_dir("gr-helper-gobgp-f0");
     let (keel_addr, up, obs_addr) = ("127.0.0.224", "127.0.0.225", "127.0.0.226");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -698,7 +698,7 @@ fn gr_helper_gobgp_restart_without_r_flushes() {
 /// back.
 #[test]
 fn gr_helper_exabgp_no_capability_in_new_open() {
-    let dir = TempDir::new("gr-helper-exa-nocap");
+    let dir = temp_dir("gr-helper-exa-nocap");
     let (keel_addr, up, obs_addr) = ("127.0.0.231", "127.0.0.232", "127.0.0.233");
     let keel = start_keel_with(&dir, keel_addr, up, obs_addr, "", "route_server_client = true\n");
     let obs = Observer::gobgp(&dir.sub("observer"), obs_addr, keel_addr);
@@ -739,7 +739,7 @@ fn gr_helper_exabgp_no_capability_in_new_open() {
 /// exactly it; the observer hears nothing before that.
 #[test]
 fn gr_helper_exabgp_no_end_of_rib_stale_timer() {
-    let dir = TempDir::new("gr-helper-exa-noeor");
+    let dir = temp_dir("gr-helper-exa-noeor");
     let (keel_addr, up, obs_addr) = ("127.0.0.217", "127.0.0.218", "127.0.0.219");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "stale_routes_time = 3\n");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -779,7 +779,7 @@ fn gr_helper_exabgp_no_end_of_rib_stale_timer() {
 /// then withdraws them all (RFC 4724 §4.2); the observer hears nothing before.
 #[test]
 fn gr_helper_exabgp_restart_timer_expires() {
-    let dir = TempDir::new("gr-helper-exa-timer");
+    let dir = temp_dir("gr-helper-exa-timer");
     let (keel_addr, up, obs_addr) = ("127.0.0.227", "127.0.0.228", "127.0.0.229");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);

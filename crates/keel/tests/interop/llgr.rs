@@ -102,7 +102,7 @@ fn keel_show(keel: &Keel, args: &[&str]) -> String {
 }
 
 fn keel_log(keel: &Keel) -> String {
-    read(&keel.config.with_file_name("keeld.out"))
+    keel.log()
 }
 
 /// keel's path for `prefix` from `neighbor` (`Null` when it has none).
@@ -135,7 +135,7 @@ fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
     let mut want: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
     want.sort();
     wait_for(&format!("keel to hold {want:?} from {up} and its End-of-RIBs"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let have = keel_prefixes(keel, up);
         let eor = families(&n["graceful_restart"]["end_of_rib_received"]).len();
@@ -159,7 +159,7 @@ fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
 /// Waits until keel keeps `up`'s routes (GR helper active) after it went away.
 fn wait_helper_active(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel to keep {up}'s routes as stale"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         (n["graceful_restart"]["helper_active"] == true && n["state"] != "established")
             .then_some(n.clone())
@@ -170,7 +170,7 @@ fn wait_helper_active(keel: &Keel, up: &str) -> Value {
 /// Waits until `up`'s IPv4 routes are LLGR-stale in keel (its LLGR phase began).
 fn wait_long_lived(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel to make {up}'s routes LLGR-stale"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         (n["llgr"]["active_families"] == json!(["ipv4-unicast"]))
             .then_some(n.clone())
@@ -199,7 +199,7 @@ fn assert_long_lived(n: &Value, llgr_stale: u64, stale_time: u64) {
 /// Waits until keel is done with `up`: nothing stale or LLGR-stale, no timer, helper idle.
 fn wait_helper_done(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel's helper for {up} to finish"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let done = n["graceful_restart"]["helper_active"] == false
             && n["stale_prefixes"] == 0
@@ -213,7 +213,7 @@ fn wait_helper_done(keel: &Keel, up: &str) -> Value {
 }
 
 /// kill -9, and reap.
-fn crash(p: &Proc) {
+fn crash(p: &Process) {
     p.signal(libc::SIGKILL);
     p.stop();
 }
@@ -570,7 +570,7 @@ fn bird_upstream(local: &str, keel: &str, restart_time: u16, routes: &[&str]) ->
 /// the LLGR-stale routes go at the OPEN, and the observers hold what they held at first.
 #[test]
 fn llgr_bird_upstream_goes_away_and_returns() {
-    let dir = TempDir::new("llgr-bird");
+    let dir = temp_dir("llgr-bird");
     let (k, up, up2, obs_llgr, obs_plain) = ("127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5");
     let keel = start_keel(&dir, k, &[upstream(up), upstream(up2), observer(obs_llgr, ""), observer(obs_plain, "")]);
     let bdir = dir.sub("bird");
@@ -741,7 +741,7 @@ fn start_frr_upstream(dir: &Path, name: &str, local: &str, keel: &str) -> Frr {
 /// observer holds the routes as before, without LLGR_STALE.
 #[test]
 fn llgr_frr_upstream_goes_away_and_returns() {
-    let dir = TempDir::new("llgr-frr");
+    let dir = temp_dir("llgr-frr");
     let (k, up, obs_bird, obs_gobgp, obs_exa) = ("127.0.1.11", "127.0.1.12", "127.0.1.13", "127.0.1.14", "127.0.1.15");
     let keel = start_keel(
         &dir,
@@ -823,7 +823,7 @@ fn llgr_frr_upstream_goes_away_and_returns() {
 /// with LLGR_STALE; 6 s later keel withdraws it from both.
 #[test]
 fn llgr_gobgp_upstream_stale_time_ends() {
-    let dir = TempDir::new("llgr-gobgp");
+    let dir = temp_dir("llgr-gobgp");
     let (k, up, obs_bird, obs_frr) = ("127.0.1.21", "127.0.1.22", "127.0.1.23", "127.0.1.24");
     let capped = Neighbor { extra: "[neighbor.long_lived_graceful_restart]\nmax_stale_time = 6\n", ..upstream(up) };
     let keel = start_keel(&dir, k, &[capped, observer(obs_bird, ""), observer(obs_frr, "")]);
@@ -904,7 +904,7 @@ fn llgr_gobgp_upstream_stale_time_ends() {
 /// external ExaBGP with it (the option is for internal neighbors only) have them withdrawn.
 #[test]
 fn llgr_partial_deployment_to_internal_neighbors() {
-    let dir = TempDir::new("llgr-partial");
+    let dir = temp_dir("llgr-partial");
     let (k, up, ibgp_partial, ibgp, ebgp_partial) =
         ("127.0.1.31", "127.0.1.32", "127.0.1.33", "127.0.1.34", "127.0.1.35");
     let partial = "[neighbor.long_lived_graceful_restart]\npartial_deployment = true\n";
@@ -967,7 +967,7 @@ fn llgr_partial_deployment_to_internal_neighbors() {
 /// its End-of-RIB ends LLGR.
 #[test]
 fn llgr_bird_lost_again_before_end_of_rib() {
-    let dir = TempDir::new("llgr-flap");
+    let dir = temp_dir("llgr-flap");
     let (k, up, obs_llgr) = ("127.0.1.41", "127.0.1.42", "127.0.1.43");
     let keel = start_keel(&dir, k, &[upstream(up), observer(obs_llgr, "")]);
     let bdir = dir.sub("bird");
@@ -1018,7 +1018,7 @@ fn llgr_bird_lost_again_before_end_of_rib() {
 /// LLGR_STALE to the BIRD observer.
 #[test]
 fn llgr_frr_stale_time_zero_ends_with_the_restart_time() {
-    let dir = TempDir::new("llgr-zero");
+    let dir = temp_dir("llgr-zero");
     let (k, up, obs_llgr) = ("127.0.1.51", "127.0.1.52", "127.0.1.53");
     let keel = start_keel(&dir, k, &[upstream(up), observer(obs_llgr, "")]);
     let p = FrrPeer {

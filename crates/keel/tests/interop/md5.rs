@@ -9,7 +9,7 @@ use std::time::Duration;
 
 #[test]
 fn md5_right_password_connects_wrong_password_never() {
-    let dir = TempDir::new("md5");
+    let dir = temp_dir("md5");
     let (keel_addr, good, bad) = ("127.0.0.181", "127.0.0.182", "127.0.0.183");
     let kdir = dir.sub("keel");
     let neighbor = |addr: &str, asn: u32| keel_neighbor(addr, asn, keel_addr, 9) + "password = \"secret\"\n";

@@ -58,4 +58,5 @@ mod llgr;
 mod md5;
 mod policy;
 mod propagation;
+mod raw_peer;
 mod rpki;

@@ -328,7 +328,7 @@ fn bird_since(bird: &Bird) -> String {
 
 #[test]
 fn policy_filters_and_rewrites_between_bird_and_frr_and_reloads_without_reset() {
-    let dir = TempDir::new("policy");
+    let dir = temp_dir("policy");
     let keel = Keel::start(&dir.sub("keel"), KEEL, &keel_config(&dir, &BEFORE));
     let bird = start_bird(&dir);
     let frr = Frr::start(
@@ -519,5 +519,5 @@ fn policy_filters_and_rewrites_between_bird_and_frr_and_reloads_without_reset() 
             Err(format!("{n} IPv4 prefixes"))
         }
     });
-    keel.proc.assert_running();
+    keel.keeld.assert_running();
 }

@@ -41,10 +41,10 @@ fn write_vrps(path: &Path, vrps: &[(&str, u8, u32)]) {
 }
 
 /// StayRTR on [`CACHE`], re-reading `vrps` every second.
-fn start_stayrtr(dir: &Path, vrps: &Path, name: &str) -> Proc {
+fn start_stayrtr(dir: &Path, vrps: &Path, name: &str) -> Process {
     let mut cmd = Command::new(require("stayrtr"));
     cmd.arg("-cache").arg(vrps).args(["-bind", CACHE, "-checktime=false", "-metrics.addr", "", "-refresh", "1"]);
-    let p = Proc::spawn(name, dir, cmd, &[]);
+    let p = spawn(name, dir, cmd, &[]);
     let out = dir.join(format!("{name}.out"));
     wait_for("StayRTR to serve", DEADLINE, || {
         p.assert_running();
@@ -96,7 +96,7 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 fn wait_states(keel: &Keel, what: &str, want: &BTreeMap<String, String>) {
     wait_for(what, DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let now = states(keel);
         if now == *want {
             Ok(())
@@ -108,7 +108,7 @@ fn wait_states(keel: &Keel, what: &str, want: &BTreeMap<String, String>) {
 
 #[test]
 fn rpki_states_follow_stayrtr_and_survive_its_outage() {
-    let dir = TempDir::new("rpki");
+    let dir = temp_dir("rpki");
     let (keel_asn, bird_asn) = (asn_of(KEEL), asn_of(BIRD));
     let cache_dir = dir.sub("stayrtr");
     let vrps = cache_dir.join("vrps.json");
@@ -192,13 +192,13 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
     wait_states(&keel, "states following the changed file", &second);
     // The two routes rejected before come back from the stored Adj-RIB-In.
     wait_filtered(&keel, &second);
-    let log = read(&kdir.join("keeld.out"));
+    let log = read(&kdir.join("keeld.log"));
     assert!(log.contains("reset=false"), "the change came as a serial update:\n{log}");
 
     // The cache dies: the states stay (no flush; the VRPs expire only after 7200 s).
     stayrtr.stop();
     wait_for("keel to notice the cache is gone", DEADLINE, || {
-        let log = read(&kdir.join("keeld.out"));
+        let log = read(&kdir.join("keeld.log"));
         if log.contains("RTR cache connection lost") {
             Ok(())
         } else {

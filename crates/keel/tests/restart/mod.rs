@@ -26,13 +26,23 @@
 //! - ExaBGP 4.2 sets R=1 in its OPEN after any session loss (reactor/peer.py `_restarted`),
 //!   so a restarting keel never waits for its End-of-RIB; the silent peer here is a thread.
 
+mod daemons;
+mod lab;
+mod traffic;
+
+use daemons::{Bird, Frr, GoBgp};
+use keel_lab::keeld::Keeld;
+use keel_lab::netns::Namespace;
+use keel_lab::process::{Ending, Process, Spawn};
+use keel_lab::wait::wait_every;
+use lab::Lab;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use traffic::{Capture, Ping, SilentPeer};
 
 const KEEL: &str = "192.0.2.1";
 const BIRD: &str = "192.0.2.2";
@@ -45,215 +55,83 @@ const TARGET: &str = "198.51.100.1";
 // ---------------------------------------------------------------------------------------------
 // Tools and processes
 
-/// A tool the tests need: missing means failure, never a skip.
-fn require(binary: &str) -> PathBuf {
-    // /usr/lib/frr first: /usr/sbin/bgpd is OpenBGPD's when openbgpd is installed.
-    for d in ["/usr/lib/frr", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = Path::new(d).join(binary);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{binary} is not installed (Debian packages: scripts/test-packages.txt)");
+/// How often the restart tests poll: they check invariants (kernel route present, BIRD
+/// holding keel's route) at every poll.
+const POLL: Duration = Duration::from_millis(50);
+
+/// [`wait_every`] at [`POLL`].
+fn wait_for<T, A: keel_lab::wait::Attempt<T>>(what: &str, timeout: Duration, f: impl FnMut() -> A) -> T {
+    wait_every(what, timeout, POLL, f)
 }
 
+/// Runs a command to completion: (success, stdout + stderr).
 fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    let (code, out, err) = keel_lab::process::run(cmd);
+    (code == 0, out + &err)
 }
 
-fn ip(args: &[&str]) -> String {
-    let (ok, out) = run(Command::new(require("ip")).args(args));
-    assert!(ok, "ip {args:?}: {out}");
-    out
-}
-
-/// `ip netns exec NS program args...`
-fn in_ns(ns: &str, program: &Path) -> Command {
-    let mut c = Command::new(require("ip"));
-    c.args(["netns", "exec", ns]).arg(program);
-    c
-}
-
-/// Polls `f` every 50 ms until it gives `Ok`; fails with its last error after `timeout`.
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if start.elapsed() >= timeout => panic!("timed out after {timeout:?} waiting for {what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// A child process (started through `ip netns exec`, which execs: the pid is the daemon's),
-/// ended by its pid on drop; it also dies with the test process (PDEATHSIG).
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &str, log: &Path, mut cmd: Command) -> Proc {
-        let f = File::options().create(true).append(true).open(log).unwrap();
-        cmd.stdin(Stdio::null()).stdout(f.try_clone().unwrap()).stderr(f);
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { name: name.into(), child, log: log.into() }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) of our own, not yet reaped child.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn assert_running(&mut self) {
-        assert!(self.running(), "{} exited:\n{}", self.name, tail(&self.log));
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) {
-        let name = self.name.clone();
-        wait_for(&format!("{name} to exit"), timeout, || if self.running() { Err("running".into()) } else { Ok(()) });
-    }
-
-    fn stop(&mut self) {
-        if self.running() {
-            self.signal(libc::SIGTERM);
-            let until = Instant::now() + Duration::from_secs(2);
-            while self.running() && Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!("--- {} ({})\n{}", self.name, self.log.display(), tail(&self.log));
-        }
-    }
-}
-
-fn tail(path: &Path) -> String {
-    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-// ---------------------------------------------------------------------------------------------
-// The lab: three namespaces
-
-struct Lab {
-    h: String,
-    k: String,
-    u: String,
-    dir: PathBuf,
-}
-
-impl Lab {
-    fn new(tag: &str) -> Lab {
-        require("ip");
-        let id = std::process::id();
-        let lab = Lab {
-            h: format!("keel-rs-{tag}-h-{id}"),
-            k: format!("keel-rs-{tag}-k-{id}"),
-            u: format!("keel-rs-{tag}-u-{id}"),
-            dir: std::env::temp_dir().join(format!("keel-rs-{tag}-{id}")),
-        };
-        let _ = std::fs::remove_dir_all(&lab.dir);
-        std::fs::create_dir_all(&lab.dir).unwrap();
-        for ns in [&lab.h, &lab.k, &lab.u] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
-            ip(&["netns", "add", ns]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        let (h, k, u) = (lab.h.as_str(), lab.k.as_str(), lab.u.as_str());
-        ip(&["-n", k, "link", "add", "vk1", "type", "veth", "peer", "name", "vh", "netns", h]);
-        ip(&["-n", k, "link", "add", "vk2", "type", "veth", "peer", "name", "vu", "netns", u]);
-        ip(&["-n", k, "addr", "add", "192.0.2.129/25", "dev", "vk1"]);
-        ip(&["-n", k, "addr", "add", "192.0.2.1/25", "dev", "vk2"]);
-        ip(&["-n", h, "addr", "add", "192.0.2.130/25", "dev", "vh"]);
-        for last in 2..=6 {
-            ip(&["-n", u, "addr", "add", &format!("192.0.2.{last}/25"), "dev", "vu"]);
-        }
-        ip(&["-n", u, "addr", "add", "198.51.100.1/32", "dev", "lo"]);
-        for (ns, dev) in [(k, "vk1"), (k, "vk2"), (h, "vh"), (u, "vu")] {
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        ip(&["-n", h, "route", "add", "default", "via", "192.0.2.129"]);
-        ip(&["-n", u, "route", "add", "192.0.2.128/25", "via", "192.0.2.1"]);
-        let (ok, out) = run(in_ns(k, &require("sysctl")).args(["-qw", "net.ipv4.ip_forward=1"]));
-        assert!(ok, "sysctl in {k}: {out}");
-        lab
-    }
-
-    fn sub(&self, name: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    /// keel's kernel routes (protocol 186) in namespace K.
-    fn keel_routes(&self) -> String {
-        ip(&["-n", &self.k, "route", "show", "proto", "186"])
-    }
-
-    fn has_upstream_route(&self) -> bool {
-        self.keel_routes().contains("198.51.100.0/24 via 192.0.2.2 dev vk2")
-    }
-
-    /// `ip -n K monitor route`, recorded to a file.
-    fn monitor(&self) -> (Proc, PathBuf) {
-        let log = self.dir.join("monitor.txt");
-        let _ = std::fs::remove_file(&log);
-        let p = Proc::spawn("ip monitor", &log, {
-            let mut c = Command::new(require("ip"));
-            c.args(["-n", &self.k, "monitor", "route"]);
-            c
-        });
-        std::thread::sleep(Duration::from_millis(200));
-        (p, log)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in [&self.h, &self.k, &self.u] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        if std::thread::panicking() {
-            eprintln!("restart test failed; files kept in {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+/// Starts `cmd` as `name`, stdout and stderr appended to `log`; ended by its pid on drop
+/// (SIGTERM, SIGKILL after 2 s), also when the test process dies.
+fn spawn(name: &str, log: &Path, cmd: Command) -> Process {
+    let how = Spawn { log: Some(log.to_path_buf()), ..Spawn::default() };
+    let mut p = Process::spawn(name, cmd, &how).unwrap_or_else(|e| panic!("{e:#}"));
+    p.ending = Ending::Term(Duration::from_secs(2));
+    p
 }
 
 // ---------------------------------------------------------------------------------------------
 // keeld
 
-struct Keeld {
-    ns: String,
-    dir: PathBuf,
-    proc: Option<Proc>,
+/// keeld in namespace `ns`, living in `dir`, started on `config` (API up).
+fn start_keeld(ns: &Namespace, dir: PathBuf, config: &str) -> Keeld {
+    let mut k = Keeld::new(crate::common::keeld_bin(), dir).expect("keeld's directory").in_netns(ns);
+    k.write_config(config).expect("keeld's configuration");
+    up(&mut k);
+    k
+}
+
+/// Starts keeld again (the last run ended) and waits for its API.
+fn up(k: &mut Keeld) {
+    k.start().expect("start keeld");
+    k.wait_api(Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// `keel restart`, returning once the new run has started (so that nothing after it reads
+/// the old run's API by mistake): the same process runs again (re-exec in place).
+fn keel_restart(k: &Keeld) {
+    let runs = |k: &Keeld| k.log().matches("keeld starting").count();
+    let before = runs(k);
+    let (ok, out) = crate::common::keel(&k.api(), &["restart"]);
+    assert!(ok, "keel restart: {out}");
+    wait_for("keeld's new run", Duration::from_secs(15), || {
+        Some(()).filter(|_| runs(k) > before && k.api().exists()).ok_or_else(|| "old run still up".to_string())
+    });
+}
+
+/// In keeld's log of its current run: the selection deferral ended after the session
+/// with `peer` was established (so on that neighbor's End-of-RIB or R bit, not because
+/// a failed first connection made keel stop waiting for it).
+fn deferral_ended_after_session_with(k: &Keeld, peer: &str) -> Result<(), String> {
+    let log = k.log();
+    let run = &log[log.rfind("keeld starting").ok_or("no run in the log")?..];
+    let up = run.find(&format!("session established neighbor={peer} ")).ok_or("no session in this run")?;
+    let over = run.find("selection deferral over").ok_or("deferral not over")?;
+    if up < over {
+        Ok(())
+    } else {
+        Err(format!("deferral over before the session with {peer} came up:\n{run}"))
+    }
+}
+
+/// Established and End-of-RIB sent (so selection deferral is over for it).
+fn converged_with(k: &Keeld, address: &str) -> Result<Value, String> {
+    let n = k.neighbor(address).map_err(|e| format!("{e:#}"))?;
+    let eor_sent = n["graceful_restart"]["end_of_rib_sent"].as_array().is_some_and(|a| !a.is_empty());
+    if n["state"] == "established" && eor_sent {
+        Ok(n)
+    } else {
+        Err(format!("state {} end_of_rib_sent {}", n["state"], n["graceful_restart"]["end_of_rib_sent"]))
+    }
 }
 
 /// A keeld configuration: `networks` as (prefix, next hop), neighbors as (address, asn).
@@ -282,507 +160,6 @@ fn keel_config(
         c += &format!("[[network]]\nprefix = \"{p}\"\nnext_hop = \"{nh}\"\n");
     }
     c
-}
-
-impl Keeld {
-    fn new(ns: &str, dir: PathBuf, config: &str) -> Keeld {
-        let mut k = Keeld { ns: ns.into(), dir, proc: None };
-        k.write_config(config);
-        k.start();
-        k
-    }
-
-    fn write_config(&self, config: &str) {
-        std::fs::write(self.dir.join("keel.toml"), config).unwrap();
-    }
-
-    fn api(&self) -> PathBuf {
-        self.dir.join("keel.sock")
-    }
-
-    fn start(&mut self) {
-        assert!(self.proc.as_mut().is_none_or(|p| !p.running()), "keeld already runs");
-        self.proc = None;
-        let mut cmd = in_ns(&self.ns, Path::new(env!("CARGO_BIN_EXE_keeld")));
-        cmd.arg("--config").arg(self.dir.join("keel.toml"));
-        self.proc = Some(Proc::spawn("keeld", &self.dir.join("keeld.log"), cmd));
-        wait_for("keeld's API", Duration::from_secs(10), || {
-            self.proc.as_mut().unwrap().assert_running();
-            crate::common::json(&self.api(), &["show", "neighbors", "--json"]).ok_or_else(|| "no answer".to_string())
-        });
-    }
-
-    fn proc(&mut self) -> &mut Proc {
-        self.proc.as_mut().expect("keeld started")
-    }
-
-    fn kill(&mut self) {
-        self.proc().signal(libc::SIGKILL);
-        self.proc().wait_exit(Duration::from_secs(5));
-    }
-
-    fn term(&mut self) {
-        self.proc().signal(libc::SIGTERM);
-        self.proc().wait_exit(Duration::from_secs(10));
-    }
-
-    /// `keel restart`: the same process runs again (re-exec in place).
-    /// `keel restart`, returning once the new run has started (so that nothing after it reads
-    /// the old run's API by mistake).
-    fn restart(&mut self) {
-        let runs = |dir: &Path| {
-            std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default().matches("keeld starting").count()
-        };
-        let before = runs(&self.dir);
-        let (ok, out) = crate::common::keel(&self.api(), &["restart"]);
-        assert!(ok, "keel restart: {out}");
-        wait_for("keeld's new run", Duration::from_secs(15), || {
-            Some(())
-                .filter(|_| runs(&self.dir) > before && self.api().exists())
-                .ok_or_else(|| "old run still up".to_string())
-        });
-    }
-
-    /// In keeld's log of its current run: the selection deferral ended after the session
-    /// with `peer` was established (so on that neighbor's End-of-RIB or R bit, not because
-    /// a failed first connection made keel stop waiting for it).
-    fn deferral_ended_after_session_with(&self, peer: &str) -> Result<(), String> {
-        let log = std::fs::read_to_string(self.dir.join("keeld.log")).unwrap_or_default();
-        let run = &log[log.rfind("keeld starting").ok_or("no run in the log")?..];
-        let up = run.find(&format!("session established neighbor={peer} ")).ok_or("no session in this run")?;
-        let over = run.find("selection deferral over").ok_or("deferral not over")?;
-        if up < over {
-            Ok(())
-        } else {
-            Err(format!("deferral over before the session with {peer} came up:\n{run}"))
-        }
-    }
-
-    /// `GET /v1/status` over the API socket.
-    fn status(&self) -> Value {
-        use std::io::Read;
-        let mut s = std::os::unix::net::UnixStream::connect(self.api()).expect("keeld's API");
-        s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let body = text.split_once("\r\n\r\n").map_or("", |x| x.1);
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("/v1/status ({e}): {text}"))
-    }
-
-    fn neighbor(&self, address: &str) -> Option<Value> {
-        crate::common::json(&self.api(), &["show", "neighbor", address, "--json"])
-    }
-
-    /// Established and End-of-RIB sent (so selection deferral is over for it).
-    fn converged_with(&self, address: &str) -> Result<Value, String> {
-        let n = self.neighbor(address).ok_or("no API answer")?;
-        let eor_sent = n["graceful_restart"]["end_of_rib_sent"].as_array().is_some_and(|a| !a.is_empty());
-        if n["state"] == "established" && eor_sent {
-            Ok(n)
-        } else {
-            Err(format!("state {} end_of_rib_sent {}", n["state"], n["graceful_restart"]["end_of_rib_sent"]))
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The real daemons, all in namespace U
-
-struct Bird {
-    proc: Proc,
-    ctl: PathBuf,
-}
-
-impl Bird {
-    /// BIRD at 192.0.2.2 (AS 65002): GR helper, announces 198.51.100.0/24 with itself as next
-    /// hop. No kernel protocol: BIRD never touches namespace U's table.
-    fn start(lab: &Lab, extra: &str, recovery: bool) -> Bird {
-        let bird = require("bird");
-        require("birdc");
-        let dir = lab.sub("bird");
-        let conf = format!(
-            r#"router id {BIRD};
-log "{dir}/bird.log" all;
-protocol device {{ scan time 1; }}
-protocol static s4 {{ ipv4; route {UPSTREAM} blackhole; }}
-protocol bgp keel {{
-  local {BIRD} as 65002;
-  neighbor {KEEL} as 65001;
-  strict bind on;
-  hold time 9; keepalive time 3;
-  connect delay time 1; connect retry time 1; error wait time 1, 2;
-  graceful restart on; graceful restart time 120;
-  {extra}
-  ipv4 {{ import all; export all; }};
-}}
-"#,
-            dir = dir.display()
-        );
-        std::fs::write(dir.join("bird.conf"), conf).unwrap();
-        let ctl = dir.join("bird.ctl");
-        let mut cmd = in_ns(&lab.u, &bird);
-        cmd.arg("-f").arg("-c").arg(dir.join("bird.conf")).arg("-s").arg(&ctl);
-        if recovery {
-            cmd.arg("-R");
-        }
-        let mut b = Bird { proc: Proc::spawn("bird", &dir.join("bird.out"), cmd), ctl };
-        wait_for("BIRD's control socket", Duration::from_secs(10), || {
-            b.proc.assert_running();
-            let (ok, out) = run(Command::new("birdc").arg("-s").arg(&b.ctl).arg("show status"));
-            if ok && out.contains("Daemon is up and running") {
-                Ok(())
-            } else {
-                Err(out)
-            }
-        });
-        b
-    }
-
-    fn birdc(&self, command: &str) -> String {
-        let (ok, out) = run(Command::new("birdc").arg("-s").arg(&self.ctl).arg(command));
-        assert!(ok, "birdc {command}: {out}");
-        out
-    }
-
-    /// IPv4 prefixes BIRD holds from keel.
-    fn prefixes(&mut self) -> BTreeSet<String> {
-        self.proc.assert_running();
-        self.birdc("show route protocol keel")
-            .lines()
-            .filter(|l| !l.starts_with(char::is_whitespace))
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|w| w.contains('/') && w.contains('.'))
-            .map(String::from)
-            .collect()
-    }
-
-    /// The lines of "Neighbor capabilities" in `show protocols all keel` (keel's OPEN as BIRD
-    /// understood it).
-    fn neighbor_caps(&self) -> Vec<String> {
-        let text = self.birdc("show protocols all keel");
-        let mut lines = text.lines().skip_while(|l| !l.contains("Neighbor capabilities")).skip(1);
-        let indent = |l: &str| l.len() - l.trim_start().len();
-        let first: Vec<String> = lines.by_ref().take_while(|l| indent(l) > 4).map(|l| l.trim().to_string()).collect();
-        first
-    }
-
-    fn established(&self) -> bool {
-        self.birdc("show protocols keel").contains("Established")
-    }
-}
-
-struct Frr {
-    _proc: Proc,
-    dir: PathBuf,
-}
-
-impl Frr {
-    /// FRR bgpd `-Z` (no zebra) at 192.0.2.4 (AS 65004), GR helper, announces nothing.
-    fn start(lab: &Lab) -> Frr {
-        let bgpd = require("bgpd");
-        require("vtysh");
-        let dir = lab.sub("frr");
-        let conf = format!(
-            "frr defaults traditional
-hostname peer4
-log file {d}/bgpd.log
-router bgp 65004
- bgp router-id {FRR}
- no bgp ebgp-requires-policy
- bgp graceful-restart
- bgp graceful-restart restart-time 120
- timers bgp 3 9
- neighbor {KEEL} remote-as 65001
- neighbor {KEEL} update-source {FRR}
- neighbor {KEEL} ebgp-multihop 2
- neighbor {KEEL} timers connect 1
-!
-",
-            d = dir.display()
-        );
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-        let user = passwd.lines().find(|l| l.starts_with("frr:")).expect("user frr (package frr)");
-        let f: Vec<&str> = user.split(':').collect();
-        let (uid, gid) = (f[2].parse().unwrap(), f[3].parse().unwrap());
-        let path = dir.join("bgpd.conf");
-        std::fs::write(&path, conf).unwrap();
-        for p in [&lab.dir, &dir, &path] {
-            let _ = std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755));
-        }
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
-        let mut cmd = in_ns(&lab.u, &bgpd);
-        cmd.args(["-Z", "-l", FRR, "-f"]).arg(&path).arg("-i").arg(dir.join("bgpd.pid"));
-        cmd.arg("--vty_socket").arg(&dir).args(["-A", "127.0.0.1", "-P", "0"]);
-        let f = Frr { _proc: Proc::spawn("bgpd", &dir.join("bgpd.out"), cmd), dir };
-        wait_for("FRR's vty", Duration::from_secs(10), || f.json("show bgp summary json").map(|_| ()));
-        f
-    }
-
-    fn json(&self, command: &str) -> Result<Value, String> {
-        let (ok, out) =
-            run(Command::new("vtysh").arg("--vty_socket").arg(&self.dir).args(["-d", "bgpd", "-c", command]));
-        if !ok {
-            return Err(out);
-        }
-        serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))
-    }
-
-    fn prefixes(&self) -> BTreeSet<String> {
-        let v = self.json("show bgp ipv4 unicast json").expect("FRR's RIB");
-        v["routes"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, paths)| paths.as_array().is_some_and(|p| p.iter().any(|p| p["peerId"] == KEEL)))
-            .map(|(p, _)| p.clone())
-            .collect()
-    }
-}
-
-struct GoBgp {
-    _proc: Proc,
-    ns: String,
-}
-
-impl GoBgp {
-    /// gobgpd at 192.0.2.3 (AS 65003), GR helper for IPv4, announces nothing.
-    fn start(lab: &Lab) -> GoBgp {
-        let gobgpd = require("gobgpd");
-        require("gobgp");
-        let dir = lab.sub("gobgp");
-        let conf = format!(
-            r#"[global.config]
-  as = 65003
-  router-id = "{GOBGP}"
-  port = 179
-  local-address-list = ["{GOBGP}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "{KEEL}"
-    peer-as = 65001
-  [neighbors.timers.config]
-    hold-time = 9
-    keepalive-interval = 3
-    connect-retry = 1
-  [neighbors.transport.config]
-    local-address = "{GOBGP}"
-  [neighbors.graceful-restart.config]
-    enabled = true
-    restart-time = 120
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-    [neighbors.afi-safis.mp-graceful-restart.config]
-      enabled = true
-"#
-        );
-        std::fs::write(dir.join("gobgp.toml"), conf).unwrap();
-        let mut cmd = in_ns(&lab.u, &gobgpd);
-        cmd.arg("-f").arg(dir.join("gobgp.toml")).args(["--api-hosts", &format!("{GOBGP}:50051")]);
-        let g = GoBgp { _proc: Proc::spawn("gobgpd", &dir.join("gobgpd.out"), cmd), ns: lab.u.clone() };
-        wait_for("GoBGP's API", Duration::from_secs(10), || {
-            let (ok, out) = g.cli(&["global"]);
-            if ok && out.contains("AS") {
-                Ok(())
-            } else {
-                Err(out)
-            }
-        });
-        g
-    }
-
-    fn cli(&self, args: &[&str]) -> (bool, String) {
-        run(in_ns(&self.ns, &require("gobgp")).args(["-u", GOBGP]).args(args))
-    }
-
-    fn prefixes(&self) -> BTreeSet<String> {
-        let (ok, out) = self.cli(&["global", "rib", "-a", "ipv4", "-j"]);
-        assert!(ok, "gobgp global rib: {out}");
-        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("gobgp JSON ({e}): {out}"));
-        v.as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, paths)| paths.as_array().is_some_and(|p| p.iter().any(|p| p["neighbor-ip"] == KEEL)))
-            .map(|(p, _)| p.clone())
-            .collect()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Traffic, route monitor, capture
-
-/// `ping -i 0.01` from namespace H through keel to 198.51.100.1 in namespace U.
-struct Ping {
-    proc: Proc,
-    out: PathBuf,
-}
-
-impl Ping {
-    fn start(lab: &Lab, name: &str) -> Ping {
-        let out = lab.dir.join(format!("ping-{name}.txt"));
-        let mut cmd = in_ns(&lab.h, &require("ping"));
-        cmd.args(["-n", "-i", "0.01", "-W", "1", TARGET]);
-        let mut p = Ping { proc: Proc::spawn("ping", &out, cmd), out };
-        wait_for("the first ping reply", Duration::from_secs(5), || {
-            p.proc.assert_running();
-            Some(()).filter(|_| !p.replies().is_empty()).ok_or_else(|| tail(&p.out))
-        });
-        p
-    }
-
-    /// icmp_seq of every reply so far.
-    fn replies(&self) -> Vec<u64> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("bytes from"))
-            .filter_map(|l| l.split("icmp_seq=").nth(1)?.split_whitespace().next()?.parse().ok())
-            .collect()
-    }
-
-    /// Stops the pings; asserts every echo request up to the last answered one was answered.
-    /// Returns how many were answered.
-    fn stop_and_check(mut self, what: &str) -> usize {
-        self.proc.signal(libc::SIGINT);
-        self.proc.wait_exit(Duration::from_secs(5));
-        let seqs: BTreeSet<u64> = self.replies().into_iter().collect();
-        let last = *seqs.last().expect("replies");
-        let missing: Vec<u64> = (1..=last).filter(|s| !seqs.contains(s)).collect();
-        assert!(missing.is_empty(), "{what}: {} of {last} pings lost: {missing:?}", missing.len());
-        seqs.len()
-    }
-}
-
-/// tshark on namespace K's interface towards U, BGP only.
-struct Capture {
-    proc: Proc,
-    file: PathBuf,
-}
-
-impl Capture {
-    fn start(lab: &Lab) -> Capture {
-        let file = lab.dir.join("bgp.pcap");
-        let log = lab.dir.join("tshark.out");
-        let mut cmd = in_ns(&lab.k, &require("tshark"));
-        cmd.args(["-i", "vk2", "-f", "tcp port 179", "-w"]).arg(&file);
-        let mut c = Capture { proc: Proc::spawn("tshark", &log, cmd), file };
-        wait_for("tshark to capture", Duration::from_secs(10), || {
-            c.proc.assert_running();
-            Some(()).filter(|_| tail(&log).contains("Capturing on")).ok_or_else(|| tail(&log))
-        });
-        c
-    }
-
-    /// Stops the capture and decodes keel's OPENs: (destination, R bit, F bits per family).
-    fn keel_opens(mut self) -> Vec<(String, bool, Vec<bool>)> {
-        self.proc.signal(libc::SIGINT);
-        self.proc.wait_exit(Duration::from_secs(10));
-        let (ok, text) = run(Command::new(require("tshark")).arg("-r").arg(&self.file).args(["-V", "-Y", "bgp"]));
-        assert!(ok, "tshark -r: {text}");
-        let mut opens = Vec::new();
-        for frame in text.split("\nFrame ") {
-            let Some(ip) = frame.lines().find(|l| l.starts_with("Internet Protocol Version 4, Src: ")) else {
-                continue;
-            };
-            let src = ip.split("Src: ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("");
-            let dst = ip.split("Dst: ").nth(1).unwrap_or("").trim().to_string();
-            if src != KEEL || !frame.contains("OPEN Message") || !frame.contains("Graceful Restart capability") {
-                continue;
-            }
-            let flag = |l: &str| l.trim_end().ends_with("True") || l.trim_end().ends_with("Yes");
-            let restart = frame.lines().filter(|l| l.contains("Restart state:")).any(flag);
-            let forwarding: Vec<bool> =
-                frame.lines().filter(|l| l.contains("Preserve forwarding state:")).map(flag).collect();
-            opens.push((dst, restart, forwarding));
-        }
-        opens
-    }
-}
-
-/// A GR-capable peer (R=0, IPv4 listed) that never sends End-of-RIB: a restarting keel waits
-/// for it until selection_deferral_time. A thread of the test process in namespace U
-/// (setns), listening on 192.0.2.6:179 (AS 65006); it answers OPEN and KEEPALIVEs, ignores
-/// the rest. (ExaBGP cannot play this part: after losing a session it sends R=1 in its next
-/// OPEN, and keel does not wait for restarting neighbors.)
-struct SilentPeer {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl SilentPeer {
-    fn start(ns: &str) -> SilentPeer {
-        use std::io::Read;
-        use std::sync::atomic::Ordering;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (stop2, ns) = (stop.clone(), ns.to_string());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let f = File::open(format!("/run/netns/{ns}")).expect("namespace file");
-            // SAFETY: setns(2) on this thread only, with a valid namespace fd.
-            let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-            let l = std::net::TcpListener::bind((SILENT, 179)).expect("bind 192.0.2.6:179");
-            l.set_nonblocking(true).unwrap();
-            ready_tx.send(()).unwrap();
-            let open: Vec<u8> = {
-                let caps = [
-                    &[1u8, 4, 0, 1, 0, 1][..],              // IPv4 unicast
-                    &[64, 6, 0x00, 120, 0, 1, 1, 0x00][..], // GR: R=0, 120 s, IPv4 F=0
-                    &[65, 4, 0, 0, 0xfd, 0xee][..],         // AS 65006
-                ]
-                .concat();
-                let mut body = vec![4u8, 0xfd, 0xee, 0, 9, 192, 0, 2, 6, caps.len() as u8 + 2, 2, caps.len() as u8];
-                body.extend_from_slice(&caps);
-                let mut m = vec![0xffu8; 16];
-                m.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
-                m.push(1);
-                m.extend_from_slice(&body);
-                m
-            };
-            let mut keepalive = vec![0xffu8; 16];
-            keepalive.extend_from_slice(&[0, 19, 4]);
-            while !stop2.load(Ordering::Relaxed) {
-                let Ok((mut c, _)) = l.accept() else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                let _ = c.set_nonblocking(false);
-                let _ = c.set_read_timeout(Some(Duration::from_millis(200)));
-                if c.write_all(&open).and_then(|_| c.write_all(&keepalive)).is_err() {
-                    continue;
-                }
-                let mut last = Instant::now();
-                let mut buf = [0u8; 4096];
-                while !stop2.load(Ordering::Relaxed) {
-                    match c.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                        }
-                        Err(_) => break,
-                    }
-                    if last.elapsed() >= Duration::from_secs(1) {
-                        if c.write_all(&keepalive).is_err() {
-                            break;
-                        }
-                        last = Instant::now();
-                    }
-                }
-            }
-        });
-        ready_rx.recv_timeout(Duration::from_secs(5)).expect("silent peer listening");
-        SilentPeer { stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for SilentPeer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// keel's OPENs to `to` in the capture: at least one; each with F=1 for every family; R=1 in
@@ -821,9 +198,9 @@ fn set(v: &[&str]) -> BTreeSet<String> {
 #[test]
 fn forwarding_survives_kill_term_and_keel_restart() {
     let lab = Lab::new("fwd");
-    let mut bird = Bird::start(&lab, "", false);
+    let bird = Bird::start(&lab, "", false);
     let config = keel_config(&lab.sub("keel"), KEEL, 65001, 30, true, &[(BIRD, 65002)], &[("203.0.113.0/24", KEEL)]);
-    let mut keel = Keeld::new(&lab.k, lab.sub("keel"), &config);
+    let mut keel = start_keeld(&lab.k, lab.sub("keel"), &config);
     wait_for("the upstream route in K's kernel", Duration::from_secs(15), || {
         Some(()).filter(|_| lab.has_upstream_route()).ok_or_else(|| lab.keel_routes())
     });
@@ -831,7 +208,7 @@ fn forwarding_survives_kill_term_and_keel_restart() {
         Some(()).filter(|_| bird.prefixes().contains("203.0.113.0/24")).ok_or_else(|| "not yet".to_string())
     });
     let before = lab.keel_routes();
-    let (mut monitor, mlog) = lab.monitor();
+    let (monitor, mlog) = lab.monitor();
 
     for how in ["SIGKILL", "SIGTERM", "keel restart"] {
         let ping = Ping::start(&lab, how);
@@ -839,9 +216,9 @@ fn forwarding_survives_kill_term_and_keel_restart() {
         match how {
             "SIGKILL" | "SIGTERM" => {
                 if how == "SIGKILL" {
-                    keel.kill();
+                    keel.kill().unwrap();
                 } else {
-                    keel.term();
+                    keel.term(Duration::from_secs(10)).unwrap();
                 }
                 // keeld stays away for a second: forwarding and BIRD's copy stay.
                 let until = Instant::now() + Duration::from_secs(1);
@@ -850,19 +227,19 @@ fn forwarding_survives_kill_term_and_keel_restart() {
                     assert!(bird.prefixes().contains("203.0.113.0/24"), "{how}: BIRD dropped keel's route");
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                keel.start();
+                up(&mut keel);
             }
-            _ => keel.restart(),
+            _ => keel_restart(&keel),
         }
         // While keel restarts: kernel route and BIRD's copy of keel's route stay.
         let n = wait_for(&format!("{how}: keel back with BIRD"), Duration::from_secs(15), || {
             assert!(lab.has_upstream_route(), "{how}: kernel route lost during the restart");
             assert!(bird.prefixes().contains("203.0.113.0/24"), "{how}: BIRD dropped keel's route");
-            keel.converged_with(BIRD)
+            converged_with(&keel, BIRD)
         });
         assert!(n["graceful_restart"]["remote"].is_object(), "{n}");
         let back = started.elapsed();
-        keel.deferral_ended_after_session_with(BIRD).unwrap_or_else(|e| panic!("{how}: {e}"));
+        deferral_ended_after_session_with(&keel, BIRD).unwrap_or_else(|e| panic!("{how}: {e}"));
         let caps = bird.neighbor_caps();
         assert!(caps.iter().any(|l| l == "Restart recovery"), "{how}: BIRD saw R=0: {caps:?}");
         assert!(caps.iter().any(|l| l == "AF preserved: ipv4"), "{how}: BIRD saw F=0: {caps:?}");
@@ -891,13 +268,13 @@ fn forwarding_survives_kill_term_and_keel_restart() {
 #[test]
 fn helpers_keep_routes_and_get_exactly_the_new_ones() {
     let lab = Lab::new("nbr");
-    let mut bird = Bird::start(&lab, "", false);
+    let bird = Bird::start(&lab, "", false);
     let gobgp = GoBgp::start(&lab);
     let frr = Frr::start(&lab);
     let kdir = lab.sub("keel");
     let neighbors = [(BIRD, 65002), (GOBGP, 65003), (FRR, 65004)];
     let both = [("203.0.113.0/25", KEEL), ("203.0.113.128/25", KEEL)];
-    let mut keel = Keeld::new(&lab.k, kdir.clone(), &keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &both));
+    let keel = start_keeld(&lab.k, kdir.clone(), &keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &both));
     let ours =
         |s: BTreeSet<String>| -> BTreeSet<String> { s.into_iter().filter(|p| p.starts_with("203.0.113.")).collect() };
     let all = set(&["203.0.113.0/25", "203.0.113.128/25"]);
@@ -910,18 +287,18 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
         }
     });
     for (a, _) in neighbors {
-        wait_for("End-of-RIB to each helper", Duration::from_secs(10), || keel.converged_with(a));
+        wait_for("End-of-RIB to each helper", Duration::from_secs(10), || converged_with(&keel, a));
     }
     let capture = Capture::start(&lab);
-    keel.write_config(&keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &both[..1]));
-    keel.restart();
+    keel.write_config(&keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &both[..1])).unwrap();
+    keel_restart(&keel);
     // Until keel's End-of-RIB to a helper, that helper keeps both routes.
     let mut pending: Vec<&str> = neighbors.iter().map(|(a, _)| *a).collect();
     let mut polls = 0;
     wait_for("keel's End-of-RIB to every helper", Duration::from_secs(20), || {
         polls += 1;
         for a in pending.clone() {
-            if keel.converged_with(a).is_ok() {
+            if converged_with(&keel, a).is_ok() {
                 pending.retain(|x| *x != a);
                 continue;
             }
@@ -931,7 +308,7 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
                 _ => ours(frr.prefixes()),
             };
             // A route may go just after an End-of-RIB the API had not shown yet.
-            if held != all && keel.converged_with(a).is_err() {
+            if held != all && converged_with(&keel, a).is_err() {
                 panic!("{a} lost keel's routes before keel's End-of-RIB: {held:?}");
             }
         }
@@ -978,11 +355,11 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
     // can end b's deferral early; b is started before a for a's sake.
     let b_conf = keel_config(&bdir, BIRD, 65002, 120, false, &[(KEEL, 65001)], &[(UPSTREAM, BIRD)])
         .replace("connect_retry_time = 1\n", "connect_retry_time = 1\npassive = true\n");
-    let mut b = Keeld::new(&lab.u, bdir, &b_conf);
-    let mut a = Keeld::new(&lab.k, adir, &a_conf);
+    let mut b = start_keeld(&lab.u, bdir, &b_conf);
+    let mut a = start_keeld(&lab.k, adir, &a_conf);
     let converged = |a: &Keeld, b: &Keeld| -> Result<(), String> {
-        a.converged_with(BIRD)?;
-        b.converged_with(KEEL)?;
+        converged_with(a, BIRD)?;
+        converged_with(b, KEEL)?;
         let b_has = crate::common::routes(&b.api(), &["--prefix", "203.0.113.0/24"]);
         if !lab.has_upstream_route() || b_has.is_empty() {
             return Err(format!("kernel: {} b: {b_has:?}", lab.keel_routes()));
@@ -994,10 +371,10 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
     for how in ["SIGKILL both", "keel restart on both"] {
         let start = Instant::now();
         if how == "SIGKILL both" {
-            a.kill();
-            b.kill();
-            b.start();
-            a.start();
+            a.kill().unwrap();
+            b.kill().unwrap();
+            up(&mut b);
+            up(&mut a);
         } else {
             let (api_a, api_b) = (a.api(), b.api());
             let t = std::thread::spawn(move || crate::common::keel(&api_b, &["restart"]));
@@ -1013,14 +390,14 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
         for (k, peer) in [(&a, BIRD), (&b, KEEL)] {
             let n = k.neighbor(peer).unwrap();
             assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "{how}: the peer's R bit: {n}");
-            let st = k.status();
+            let st = k.status().unwrap();
             assert_eq!(st["restarting"], false, "{how}: deferral over: {st}");
         }
         assert!(took < Duration::from_secs(10), "{how}: {took:?}");
         // b ended its deferral on a's R=1 (a sends End-of-RIB only after its own deferral).
-        b.deferral_ended_after_session_with(KEEL).unwrap_or_else(|e| panic!("{how}: b: {e}"));
+        deferral_ended_after_session_with(&b, KEEL).unwrap_or_else(|e| panic!("{how}: b: {e}"));
         if how == "SIGKILL both" {
-            a.deferral_ended_after_session_with(BIRD).unwrap_or_else(|e| panic!("{how}: a: {e}"));
+            deferral_ended_after_session_with(&a, BIRD).unwrap_or_else(|e| panic!("{how}: a: {e}"));
         }
         eprintln!("{how}: converged in {took:?}");
     }
@@ -1037,8 +414,8 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
 #[test]
 fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
     let lab = Lab::new("boot");
-    let mut bird = Bird::start(&lab, "", false);
-    let _silent = SilentPeer::start(&lab.u);
+    let bird = Bird::start(&lab, "", false);
+    let _silent = SilentPeer::start(lab.u.name());
     let kdir = lab.sub("keel");
     let deferral: u64 = 6;
     let config = keel_config(
@@ -1050,9 +427,9 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
         &[(BIRD, 65002), (SILENT, 65006)],
         &[("203.0.113.0/24", KEEL)],
     );
-    let mut keel = Keeld::new(&lab.k, kdir, &config);
+    let mut keel = start_keeld(&lab.k, kdir, &config);
     wait_for("first convergence", Duration::from_secs(15), || {
-        keel.converged_with(SILENT)?;
+        converged_with(&keel, SILENT)?;
         if lab.has_upstream_route() && bird.prefixes().contains("203.0.113.0/24") {
             Ok(())
         } else {
@@ -1060,12 +437,12 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
         }
     });
 
-    keel.kill();
-    ip(&["-n", &lab.k, "route", "flush", "proto", "186"]);
+    keel.kill().unwrap();
+    lab.k.ip(&["route", "flush", "proto", "186"]).unwrap();
     assert!(!lab.has_upstream_route());
-    let (mut monitor, mlog) = lab.monitor();
+    let (monitor, mlog) = lab.monitor();
     let t0 = Instant::now();
-    keel.start();
+    up(&mut keel);
     // BIRD sees keel's new OPEN: R=1, F=0 ("AF preserved" lists nothing) and flushes at once.
     let caps = wait_for("BIRD re-established with keel", Duration::from_secs(10), || {
         let caps = bird.neighbor_caps();
@@ -1087,7 +464,7 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
     assert!(!lab.has_upstream_route(), "nothing installed during the deferral");
     // The deferral ends on its timer; keel converges normally.
     wait_for("keel re-converged", Duration::from_secs(deferral + 10), || {
-        keel.converged_with(BIRD)?;
+        converged_with(&keel, BIRD)?;
         if lab.has_upstream_route() && bird.prefixes().contains("203.0.113.0/24") {
             Ok(())
         } else {
@@ -1103,7 +480,7 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
     drop(monitor);
     let seen = contains_route(&mlog, "198.51.100.0/24");
     assert!(!seen.is_empty(), "ip monitor route saw the route come back");
-    let _ = keel.proc().running();
+    let _ = keel.running();
     let _ = writeln!(std::io::stderr(), "reboot case: re-converged in {:?}", t0.elapsed());
 }
 
@@ -1123,9 +500,9 @@ fn deferral_waits_for_a_helper_that_refuses_the_first_connection() {
     let kdir = lab.sub("keel");
     let neighbors = [(BIRD, 65002), (GOBGP, 65003)];
     let nets = [("203.0.113.0/24", KEEL)];
-    let mut keel = Keeld::new(&lab.k, kdir.clone(), &keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &nets));
+    let keel = start_keeld(&lab.k, kdir.clone(), &keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &nets));
     for (a, _) in neighbors {
-        wait_for("End-of-RIB to each neighbor", Duration::from_secs(15), || keel.converged_with(a));
+        wait_for("End-of-RIB to each neighbor", Duration::from_secs(15), || converged_with(&keel, a));
     }
     wait_for("GoBGP holding keel's route", Duration::from_secs(10), || {
         Some(()).filter(|_| gobgp.prefixes().contains("203.0.113.0/24")).ok_or_else(|| "not yet".to_string())
@@ -1136,7 +513,7 @@ fn deferral_waits_for_a_helper_that_refuses_the_first_connection() {
         Some(()).filter(|_| lab.has_upstream_route()).ok_or_else(|| lab.keel_routes())
     });
     let capture = Capture::start(&lab);
-    keel.restart();
-    wait_for("keel's End-of-RIB to GoBGP", Duration::from_secs(20), || keel.converged_with(GOBGP));
+    keel_restart(&keel);
+    wait_for("keel's End-of-RIB to GoBGP", Duration::from_secs(20), || converged_with(&keel, GOBGP));
     assert_opens(&capture.keel_opens(), GOBGP, true);
 }
