@@ -20,7 +20,7 @@
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
 //! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
 //! | `interop` | 127.0.0.111-.253, 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24, 127.0.4.0/24 (table in [`interop`]); GoBGP's gRPC on its own address, port 50051; StayRTR 127.0.4.3:8282 |
-//! | `lab` | 127.77.N.0/24 (`keel lab`, N from its pid, free ports checked) |
+//! | `lab` | 127.77.N.0/24 (`keel lab`; N from its pid, claimed with a listener on .250) |
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!
 //! Free: 127.0.0.2-.20, .29-.30, .39-.40, .58-.60, .76-.83, .88-.89, .92, .100-.110, .254 and
@@ -39,8 +39,8 @@
 //! between fork and exec, see `keel_lab::process::Spawn`), `setns` is used only on threads a
 //! test starts for it (`keel_lab::netns::enter`). Packaged services that hold `*:179` are
 //! stopped once per run, before the first daemon starts and while every other test that
-//! starts one waits ([`common::preflight`]); `keel lab` runs one at a time (a mutex in
-//! [`lab`]).
+//! starts one waits ([`common::preflight`]). Each `keel lab` claims its 127.77.N.0/24 while it
+//! runs, so labs run side by side.
 
 mod common;
 
