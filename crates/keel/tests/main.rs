@@ -3,8 +3,10 @@
 //! `cargo test -p keel --test main interop::llgr`, `cargo test -p keel --test main fib::`.
 //!
 //! They run keeld, keel, real BGP daemons and network namespaces as root; `scripts/test` installs
-//! what they need. Shared machinery (keeld handle, namespaces, polling, daemon drivers) is in
-//! `keel_lab`; [`common`] adds what needs this crate's binaries.
+//! what they need. Shared machinery is in `keel_lab`: the keeld handle (`keel_lab::keeld`),
+//! namespaces (`keel_lab::netns`), processes and temporary directories (`keel_lab::process`),
+//! polling (`keel_lab::wait`) and one driver per daemon (`keel_lab::daemons`); [`common`] adds
+//! what needs this crate's binaries.
 //!
 //! # Addresses
 //!
@@ -19,7 +21,7 @@
 //! | `send_hold` | 127.0.0.74, .75 |
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
 //! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
-//! | `interop` | 127.0.0.111-.253, 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24, 127.0.4.0/24 (table in [`interop`]); GoBGP's gRPC on its own address, port 50051; StayRTR 127.0.4.3:8282 |
+//! | `interop` | 127.0.0.111-.253, 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24, 127.0.4.0/24 (table in [`interop`]); GoBGP's gRPC on its own address, port 50051 (its pprof listener, 127.0.0.1:6060 for every gobgpd, is off); StayRTR 127.0.4.3:8282 |
 //! | `lab` | 127.77.N.0/24 (`keel lab`; N from its pid, claimed with a listener on .250) |
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!

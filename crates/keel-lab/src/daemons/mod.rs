@@ -1,13 +1,28 @@
 //! The real BGP daemons keeld meets in the tests, the lab and the benchmarks, one driver per
 //! daemon, and what they need of the host.
 //!
-//! Every daemon runs in its own directory, bound to its own 127.0.0.0/8 address (or inside a
-//! namespace), and is ended by its pid ([`crate::process::Process`]).
+//! Each driver says how its daemon is started (`command`), asked (its CLI) and configured
+//! towards keel, for every user; the tests use its struct ([`bird::Bird`], [`frr::Frr`],
+//! [`gobgp::GoBgp`], [`exabgp::ExaBgp`], [`stayrtr::start`]), whose methods fail the calling
+//! test, the lab and `keel bench` its functions, which return errors. Every daemon runs in its
+//! own directory, bound to its own 127.0.0.0/8 address (or inside a namespace), and is ended by
+//! its pid ([`crate::process::Process`]). Recipes and quirks: /work/shared/interop.md.
+
+pub mod bird;
+pub mod exabgp;
+pub mod frr;
+pub mod gobgp;
+pub mod openbgpd;
+pub mod stayrtr;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// How long the drivers wait for a daemon to answer, or for a state it normally reaches in a
+/// few seconds.
+pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Daemons that Debian starts as services and that would hold `*:179`.
 const SERVICE_DAEMONS: [&str; 6] = ["bird", "bgpd", "gobgpd", "watchfrr", "zebra", "exabgp"];

@@ -1,7 +1,7 @@
 //! keel against BIRD 2: session, routes both ways, capabilities and End-of-RIB.
 
 use super::common::*;
-use super::daemons::{Bird, BirdPeer};
+use super::daemons::*;
 
 /// The lines of the section `title` in `show protocols all` (up to the next line that is
 /// indented no deeper than the title).
@@ -23,7 +23,7 @@ fn bird_session_routes_capabilities_end_of_rib() {
     let dir = temp_dir("bird");
     let (keel_addr, bird_addr) = ("127.0.0.111", "127.0.0.112");
     let keel = start_keel_for_daemon(&dir, keel_addr, 65111, bird_addr, 65112);
-    let bird = Bird::start(
+    let bird = bird_peer(
         &dir.sub("bird"),
         &BirdPeer {
             local: bird_addr,

@@ -2,7 +2,7 @@
 //! verdict `flushes`; one with it (the contrast) `keeps`.
 
 use super::common::*;
-use super::daemons::{Bird, BirdPeer};
+use super::daemons::*;
 use serde_json::Value;
 use std::process::Command;
 
@@ -28,8 +28,8 @@ fn check_live_fails_for_bird_without_graceful_restart() {
         routes: false,
     };
     let bird_no_gr =
-        Bird::start(&dir.sub("bird-no-gr"), &peer(no_gr, "graceful restart off; long lived graceful restart off;"));
-    let bird_gr = Bird::start(&dir.sub("bird-gr"), &peer(gr, ""));
+        bird_peer(&dir.sub("bird-no-gr"), &peer(no_gr, "graceful restart off; long lived graceful restart off;"));
+    let bird_gr = bird_peer(&dir.sub("bird-gr"), &peer(gr, ""));
     for (addr, bird) in [(no_gr, &bird_no_gr), (gr, &bird_gr)] {
         keel.wait_established(addr);
         bird.wait_established();

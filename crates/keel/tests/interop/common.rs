@@ -1,16 +1,15 @@
 //! Shared machinery of the interop tests on top of `keel_lab`'s harness: a temporary
-//! directory per test, daemons started and ended by pid in it, keeld with its JSON API, the
-//! configuration pieces every test gives keel, and checks of what keel says about a neighbor.
+//! directory per test, keeld with its JSON API, the configuration pieces every test gives
+//! keel, and checks of what keel says about a neighbor. The daemons are in [`super::daemons`].
 
 pub use super::raw_peer::*;
 pub use crate::common::keeld_bin;
 pub use keel_lab::keeld::Keeld;
-pub use keel_lab::process::{require, run, Process, TempDir};
+pub use keel_lab::process::{run, Process, TempDir};
 pub use keel_lab::wait::{holds_for, wait_for};
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// How long a test waits for something that normally takes a few seconds.
@@ -22,19 +21,6 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 pub fn temp_dir(name: &str) -> TempDir {
     crate::common::preflight();
     TempDir::new(&format!("keel-interop-{}/{name}", std::process::id())).unwrap_or_else(|e| panic!("{e:#}"))
-}
-
-/// Starts `cmd` in `dir` as `name` (stdout and stderr in `dir/NAME.out`), ended by its pid
-/// (SIGTERM, then SIGKILL after a second) when dropped; `extra_logs` are shown with its own
-/// when the test fails.
-pub fn spawn(name: &str, dir: &Path, mut cmd: Command, extra_logs: &[PathBuf]) -> Process {
-    cmd.current_dir(dir);
-    let how = keel_lab::process::Spawn {
-        log: Some(dir.join(format!("{name}.out"))),
-        extra_logs: extra_logs.to_vec(),
-        ..Default::default()
-    };
-    Process::spawn(name, cmd, &how).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 pub fn write(path: &Path, text: &str) {

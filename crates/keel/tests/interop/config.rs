@@ -4,7 +4,7 @@
 //! up, a broken file changes nothing.
 
 use super::common::*;
-use super::daemons::{Bird, BirdPeer};
+use super::daemons::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -135,7 +135,7 @@ fn config_reload_keeps_unchanged_sessions() {
     let first = format!("{global}{}{}{network}", neighbor(a, 65192, 9), neighbor(b, 65193, 9));
     let keel = Keel::start(&kdir, keel_addr, &first);
     let bird = |name: &str, local, asn| {
-        Bird::start(
+        bird_peer(
             &dir.sub(name),
             &BirdPeer { local, asn, keel: keel_addr, keel_asn: 65191, hold_time: 9, extra: "", routes: false },
         )

@@ -2,7 +2,7 @@
 //! JSON ExaBGP hands its API process (a sink script that appends it to a file).
 
 use super::common::*;
-use super::daemons::{ExaBgp, ExaPeer};
+use super::daemons::*;
 use serde_json::Value;
 
 #[test]

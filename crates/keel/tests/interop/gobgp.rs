@@ -2,7 +2,7 @@
 //! End-of-RIB.
 
 use super::common::*;
-use super::daemons::{community_number, gobgp_attr, GoBgp};
+use super::daemons::*;
 
 /// The lines of one capability in `gobgp neighbor X` (the line `name:\t...` and the deeper
 /// indented lines after it).
@@ -25,7 +25,7 @@ fn gobgp_session_routes_capabilities_end_of_rib() {
     let dir = temp_dir("gobgp");
     let (keel_addr, gobgp_addr) = ("127.0.0.131", "127.0.0.132");
     let keel = start_keel_for_daemon(&dir, keel_addr, 65131, gobgp_addr, 65132);
-    let gobgp = GoBgp::start(&dir.sub("gobgp"), gobgp_addr, 65132, keel_addr, 65131);
+    let gobgp = gobgp_peer(&dir.sub("gobgp"), gobgp_addr, 65132, keel_addr, 65131);
     gobgp.ok(&["global", "rib", "add", "203.0.113.0/24", "nexthop", "192.0.2.132", "community", "65132:7"]);
     gobgp.ok(&[
         "global",

@@ -3,7 +3,7 @@
 //! that has a password.
 
 use super::common::*;
-use super::daemons::{Bird, BirdPeer};
+use super::daemons::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -24,8 +24,8 @@ fn md5_right_password_connects_wrong_password_never() {
         extra,
         routes: false,
     };
-    let bird_good = Bird::start(&dir.sub("bird-good"), &peer(good, 65182, "password \"secret\";"));
-    let bird_bad = Bird::start(&dir.sub("bird-bad"), &peer(bad, 65183, "password \"wrong\";"));
+    let bird_good = bird_peer(&dir.sub("bird-good"), &peer(good, 65182, "password \"secret\";"));
+    let bird_bad = bird_peer(&dir.sub("bird-bad"), &peer(bad, 65183, "password \"wrong\";"));
 
     keel.wait_established(good);
     bird_good.wait_established();

@@ -19,7 +19,7 @@
 //! - GoBGP prepends its own AS to the `aspath` given to `gobgp global rib add`.
 
 use super::common::*;
-use super::daemons::{bird_static, community_number, gobgp_attr, Bird, BirdSession, Frr, FrrPeer, GoBgp};
+use super::daemons::*;
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Community, Family, Message, Prefix};
@@ -148,7 +148,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
             &format!("import none; export filter {{ {filter} }}; next hop address 192.0.2.241;"),
             &format!("import none; export filter {{ {filter} }}; next hop address 2001:db8::241;"),
         );
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
+    let bird = bird_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // GoBGP (it prepends its AS 65241 to the given AS path):
     //   A [65241 65241 65241]  -> loses on AS path length
@@ -157,7 +157,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
     //   D [65241]              -> loses on router id
     //   E [65241 65241]        -> loses on AS path length
     //   F 2001:db8:242::/48 [65241], only here
-    let gobgp = GoBgp::start(&dir.sub("gobgp"), g, 65241, k, 65240);
+    let gobgp = gobgp_peer(&dir.sub("gobgp"), g, 65241, k, 65240);
     let add = |family: &str, args: &[&str]| {
         let mut a = vec!["global", "rib", "add", "-a", family];
         a.extend_from_slice(args);
@@ -187,7 +187,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
     add("ipv6", &["2001:db8:242::/48", "origin", "igp", "nexthop", "2001:db8::242", "community", "65241:26"]);
 
     // FRR takes keel's 127/8 next hops only with `bgp allow-martian-nexthop` (8.4).
-    let frr = Frr::start(
+    let frr = frr_with(
         &dir.sub("frr"),
         "bgpd",
         &FrrPeer {
@@ -299,11 +299,11 @@ fn propagation_route_reflector_between_bird_and_frr() {
     let body = bird_static("s4", "ipv4", &["203.0.113.0/24"])
         + &bird_static("s6", "ipv6", &["2001:db8:246::/48"])
         + &bird_bgp(b, 65245, k, 65245, &filter("192.0.2.246"), &filter("2001:db8::246"));
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
+    let bird = bird_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // FRR (client, router id 192.0.2.247): 198.51.100.0/24 and 2001:db8:247::/48, LOCAL_PREF
     // 130, community 65245:7.
-    let frr = Frr::start(
+    let frr = frr_with(
         &dir.sub("frr"),
         "bgpd",
         &FrrPeer {
@@ -401,10 +401,10 @@ fn propagation_route_server_is_transparent_between_bird_and_gobgp() {
     let body = bird_static("s4", "ipv4", &["203.0.113.0/24"])
         + &bird_static("s6", "ipv6", &["2001:db8:251::/48"])
         + &bird_bgp(b, 65251, k, 65250, &filter("192.0.2.251"), &filter("2001:db8::251"));
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
+    let bird = bird_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // GoBGP: 198.51.100.0/24 MED 44 and 2001:db8:252::/48 MED 46.
-    let gobgp = GoBgp::start(&dir.sub("gobgp"), g, 65252, k, 65250);
+    let gobgp = gobgp_peer(&dir.sub("gobgp"), g, 65252, k, 65250);
     gobgp.ok(&["global", "rib", "add", "-a", "ipv4", "198.51.100.0/24", "nexthop", "192.0.2.252", "med", "44"]);
     gobgp.ok(&["global", "rib", "add", "-a", "ipv6", "2001:db8:252::/48", "nexthop", "2001:db8::252", "med", "46"]);
 

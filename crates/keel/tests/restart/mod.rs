@@ -30,7 +30,7 @@ mod daemons;
 mod lab;
 mod traffic;
 
-use daemons::{Bird, Frr, GoBgp};
+use daemons::{start_bird, start_frr, start_gobgp};
 use keel_lab::keeld::Keeld;
 use keel_lab::netns::Namespace;
 use keel_lab::process::{Ending, Process, Spawn};
@@ -198,7 +198,7 @@ fn set(v: &[&str]) -> BTreeSet<String> {
 #[test]
 fn forwarding_survives_kill_term_and_keel_restart() {
     let lab = Lab::new("fwd");
-    let bird = Bird::start(&lab, "", false);
+    let bird = start_bird(&lab, "", false);
     let config = keel_config(&lab.sub("keel"), KEEL, 65001, 30, true, &[(BIRD, 65002)], &[("203.0.113.0/24", KEEL)]);
     let mut keel = start_keeld(&lab.k, lab.sub("keel"), &config);
     wait_for("the upstream route in K's kernel", Duration::from_secs(15), || {
@@ -268,9 +268,9 @@ fn forwarding_survives_kill_term_and_keel_restart() {
 #[test]
 fn helpers_keep_routes_and_get_exactly_the_new_ones() {
     let lab = Lab::new("nbr");
-    let bird = Bird::start(&lab, "", false);
-    let gobgp = GoBgp::start(&lab);
-    let frr = Frr::start(&lab);
+    let bird = start_bird(&lab, "", false);
+    let gobgp = start_gobgp(&lab);
+    let frr = start_frr(&lab);
     let kdir = lab.sub("keel");
     let neighbors = [(BIRD, 65002), (GOBGP, 65003), (FRR, 65004)];
     let both = [("203.0.113.0/25", KEEL), ("203.0.113.128/25", KEEL)];
@@ -279,7 +279,7 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
         |s: BTreeSet<String>| -> BTreeSet<String> { s.into_iter().filter(|p| p.starts_with("203.0.113.")).collect() };
     let all = set(&["203.0.113.0/25", "203.0.113.128/25"]);
     wait_for("every helper holding keel's two routes", Duration::from_secs(20), || {
-        let got = (ours(bird.prefixes()), ours(gobgp.prefixes()), ours(frr.prefixes()));
+        let got = (ours(bird.prefixes()), ours(gobgp.prefixes_from(KEEL)), ours(frr.prefixes_from(KEEL)));
         if got == (all.clone(), all.clone(), all.clone()) && lab.has_upstream_route() {
             Ok(())
         } else {
@@ -304,8 +304,8 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
             }
             let held = match a {
                 BIRD => ours(bird.prefixes()),
-                GOBGP => ours(gobgp.prefixes()),
-                _ => ours(frr.prefixes()),
+                GOBGP => ours(gobgp.prefixes_from(KEEL)),
+                _ => ours(frr.prefixes_from(KEEL)),
             };
             // A route may go just after an End-of-RIB the API had not shown yet.
             if held != all && converged_with(&keel, a).is_err() {
@@ -321,7 +321,7 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
     assert!(polls > 1, "the helpers were polled during the restart");
     let kept = set(&["203.0.113.0/25"]);
     wait_for("each helper holding exactly keel's new routes", Duration::from_secs(10), || {
-        let got = (ours(bird.prefixes()), ours(gobgp.prefixes()), ours(frr.prefixes()));
+        let got = (ours(bird.prefixes()), ours(gobgp.prefixes_from(KEEL)), ours(frr.prefixes_from(KEEL)));
         if got == (kept.clone(), kept.clone(), kept.clone()) {
             Ok(())
         } else {
@@ -414,7 +414,7 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
 #[test]
 fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
     let lab = Lab::new("boot");
-    let bird = Bird::start(&lab, "", false);
+    let bird = start_bird(&lab, "", false);
     let _silent = SilentPeer::start(lab.u.name());
     let kdir = lab.sub("keel");
     let deferral: u64 = 6;
@@ -495,8 +495,8 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
 #[test]
 fn deferral_waits_for_a_helper_that_refuses_the_first_connection() {
     let lab = Lab::new("idle");
-    let _bird = Bird::start(&lab, "", false);
-    let gobgp = GoBgp::start(&lab);
+    let _bird = start_bird(&lab, "", false);
+    let gobgp = start_gobgp(&lab);
     let kdir = lab.sub("keel");
     let neighbors = [(BIRD, 65002), (GOBGP, 65003)];
     let nets = [("203.0.113.0/24", KEEL)];
@@ -505,7 +505,7 @@ fn deferral_waits_for_a_helper_that_refuses_the_first_connection() {
         wait_for("End-of-RIB to each neighbor", Duration::from_secs(15), || converged_with(&keel, a));
     }
     wait_for("GoBGP holding keel's route", Duration::from_secs(10), || {
-        Some(()).filter(|_| gobgp.prefixes().contains("203.0.113.0/24")).ok_or_else(|| "not yet".to_string())
+        Some(()).filter(|_| gobgp.prefixes_from(KEEL).contains("203.0.113.0/24")).ok_or_else(|| "not yet".to_string())
     });
     // F=1 after the restart needs forwarding state to keep: BIRD's route in the kernel first
     // (End-of-RIB sent to BIRD does not mean its route has arrived).

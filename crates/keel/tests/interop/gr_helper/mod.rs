@@ -34,7 +34,7 @@
 //!   sending End-of-RIB.
 
 use super::common::*;
-use super::daemons::{bird_static, Bird, BirdPeer, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
+use super::daemons::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -184,7 +184,7 @@ fn start_frr(dir: &Path, name: &str, local: &str, keel: &str, routes: &[&str], g
         ipv6: &[],
         route_map: Some(""),
     };
-    Frr::start(dir, name, &p)
+    frr_with(dir, name, &p)
 }
 
 /// Starts gobgpd peering with keel (restart time 20, no LLGR); `-r` (graceful restart: R and
@@ -201,7 +201,7 @@ fn start_gobgp(dir: &Path, name: &str, local: &str, keel: &str, restarting: bool
         admin_down: down,
         restarting,
     };
-    GoBgp::start_with(dir, name, &p)
+    gobgp_with(dir, name, &p)
 }
 
 fn gobgp_add(g: &GoBgp, routes: &[&str]) {
@@ -283,7 +283,7 @@ fn gr_helper_bird_graceful_restart() {
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20;";
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     let n = wait_keel_converged(&keel, up, &ROUTES);
     assert_remote_gr(&n, 20, false, false);
     let base = obs.wait_settled(&ROUTES);
@@ -297,7 +297,7 @@ fn gr_helper_bird_graceful_restart() {
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &ROUTES));
 
     // Back in recovery mode (R=1, F=1) without 203.0.113.128/25.
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
     let n = keel.wait_established(up);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "BIRD's R bit after -R: {n}");
     assert_remote_gr(&n, 20, false, true);
@@ -319,7 +319,7 @@ fn gr_helper_bird_kill() {
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20;";
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     wait_keel_converged(&keel, up, &ROUTES);
     let base = obs.wait_settled(&ROUTES);
 
@@ -328,7 +328,7 @@ fn gr_helper_bird_kill() {
     let n = wait_helper_active(&keel, up, 3);
     assert_keeps(&keel, up, &n, 20);
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &ROUTES));
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
     let n = keel.wait_established(up);
     assert_remote_gr(&n, 20, false, true);
     let base = assert_only_withdrawn(&obs, base, &KEPT, 1);
@@ -338,7 +338,7 @@ fn gr_helper_bird_kill() {
     crash(&bird.proc);
     wait_helper_active(&keel, up, 2);
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &KEPT));
-    let _bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, keel_addr, &KEPT, gr), false);
+    let _bird = bird_with(&bdir, "bird3", up, &bird_upstream(up, keel_addr, &KEPT, gr), false);
     let n = keel.wait_established(up);
     assert_remote_gr(&n, 20, false, false);
     wait_helper_done(&keel, up);
@@ -362,7 +362,7 @@ fn gr_helper_bird_notification_without_n_bit() {
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20; connect delay time 5;";
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     let n = wait_keel_converged(&keel, up, &ROUTES);
     assert_eq!(n["graceful_restart"]["notification_bit"], false, "{n}");
     let base = obs.wait_settled(&ROUTES);

@@ -19,7 +19,7 @@ pub(super) enum Observer {
 
 impl Observer {
     pub(super) fn bird(dir: &Path, local: &str, keel: &str) -> Observer {
-        let b = Bird::start(
+        let b = bird_peer(
             dir,
             &BirdPeer {
                 local,
@@ -35,7 +35,7 @@ impl Observer {
     }
 
     pub(super) fn gobgp(dir: &Path, local: &str, keel: &str) -> Observer {
-        Observer::GoBgp(GoBgp::start(dir, local, asn_of(local), keel, asn_of(keel)), keel.to_string())
+        Observer::GoBgp(gobgp_peer(dir, local, asn_of(local), keel, asn_of(keel)), keel.to_string())
     }
 
     pub(super) fn assert_running(&self) {

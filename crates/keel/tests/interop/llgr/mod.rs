@@ -44,7 +44,7 @@
 //!   without LLGR.
 
 use super::common::*;
-use super::daemons::{bird_static, gobgp_attr, Bird, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
+use super::daemons::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -267,9 +267,9 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     let (k, up, up2, obs_llgr, obs_plain) = ("127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5");
     let keel = start_keel(&dir, k, &[upstream(up), upstream(up2), observer(obs_llgr, ""), observer(obs_plain, "")]);
     let bdir = dir.sub("bird");
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 5, &ALL), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, k, 5, &ALL), false);
     // The second upstream: GoBGP, a longer AS path for SHARED (GoBGP prepends its AS).
-    let gobgp = GoBgp::start_with(
+    let gobgp = gobgp_with(
         &dir.sub("gobgp"),
         "gobgpd",
         &GoBgpPeer {
@@ -365,7 +365,7 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     // Back in recovery mode without OWN: LLGR F=1 keeps the routes until End-of-RIB, which
     // makes those sent again plain and withdraws OWN (RFC 9494 §4.2).
     let back = [SHARED, OWN_NO_LLGR];
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 5, &back), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, k, 5, &back), true);
     let n = keel.wait_established(up);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "BIRD's R bit with -R: {n}");
     assert!(n["llgr"]["remote"].as_array().unwrap().iter().all(|f| f["forwarding_state"] == true), "{n}");
@@ -391,7 +391,7 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     let n = wait_long_lived(&keel, up);
     assert_long_lived(&n, 1, 60);
     obs.wait_holds(&[route(SHARED, &[65003, 65003], &[])]);
-    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 5, &ALL), false);
+    let bird = bird_with(&bdir, "bird3", up, &bird_upstream(up, k, 5, &ALL), false);
     wait_for("keel to delete the LLGR-stale routes at BIRD's OPEN", DEADLINE, || {
         let log = keel_log(&keel);
         let flushed = "ipv4-unicast: stale routes flushed: F bit clear in the new LLGR capability";
@@ -424,7 +424,7 @@ fn start_frr_upstream(dir: &Path, name: &str, local: &str, keel: &str) -> Frr {
         ipv6: &[],
         route_map: Some(""),
     };
-    Frr::start(dir, name, &p)
+    frr_with(dir, name, &p)
 }
 
 /// kill -9 of FRR (restart time 4 s, long-lived stale time 60 s), started again later.
@@ -520,7 +520,7 @@ fn llgr_gobgp_upstream_stale_time_ends() {
     let (k, up, obs_bird, obs_frr) = ("127.0.1.21", "127.0.1.22", "127.0.1.23", "127.0.1.24");
     let capped = Neighbor { extra: "[neighbor.long_lived_graceful_restart]\nmax_stale_time = 6\n", ..upstream(up) };
     let keel = start_keel(&dir, k, &[capped, observer(obs_bird, ""), observer(obs_frr, "")]);
-    let gobgp = GoBgp::start_with(
+    let gobgp = gobgp_with(
         &dir.sub("gobgp"),
         "gobgpd",
         &GoBgpPeer {
@@ -611,7 +611,7 @@ fn llgr_partial_deployment_to_internal_neighbors() {
             observer(ebgp_partial, partial),
         ],
     );
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", up, &bird_upstream(up, k, 3, &ALL), false);
+    let bird = bird_with(&dir.sub("bird"), "bird", up, &bird_upstream(up, k, 3, &ALL), false);
     let no_gr = " bgp graceful-restart-disable\n";
     let observers = [
         Observer::frr(&dir.sub("frr-partial"), "internal FRR (partial deployment)", ibgp_partial, asn_of(k), k, no_gr),
@@ -664,7 +664,7 @@ fn llgr_bird_lost_again_before_end_of_rib() {
     let (k, up, obs_llgr) = ("127.0.1.41", "127.0.1.42", "127.0.1.43");
     let keel = start_keel(&dir, k, &[upstream(up), observer(obs_llgr, "")]);
     let bdir = dir.sub("bird");
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 2, &ALL), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, k, 2, &ALL), false);
     let obs = Observer::bird(&dir.sub("bird-observer"), obs_llgr, k);
     wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
     let before = [route(SHARED, &[65042], &[]), route(OWN, &[65042], &[]), route(OWN_NO_LLGR, &[65042], &[NO_LLGR])];
@@ -677,7 +677,7 @@ fn llgr_bird_lost_again_before_end_of_rib() {
     let during = [route(SHARED, &[65042], &[LLGR_STALE]), route(OWN, &[65042], &[LLGR_STALE])];
     obs.wait_holds(&during);
 
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 2, &ALL), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, k, 2, &ALL), true);
     let n = keel.wait_established(up);
     let eor = families(&n["graceful_restart"]["end_of_rib_received"]);
     assert!(eor.is_empty(), "BIRD in recovery sent End-of-RIB at once ({eor:?}): the case cannot be made");
@@ -694,7 +694,7 @@ fn llgr_bird_lost_again_before_end_of_rib() {
     assert!(left <= expected + 1.0, "long-lived stale timer restarted: {left} s left, {expected:.1} s expected");
     assert!(keel_log(&keel).contains("1 long-lived (TcpFailure)"), "keel's log");
 
-    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 2, &ALL), true);
+    let bird = bird_with(&bdir, "bird3", up, &bird_upstream(up, k, 2, &ALL), true);
     let n = wait_helper_done(&keel, up);
     assert_eq!(n["established_transitions"], 3, "{n}");
     wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
@@ -724,7 +724,7 @@ fn llgr_frr_stale_time_zero_ends_with_the_restart_time() {
         ipv6: &[],
         route_map: Some(""),
     };
-    let frr = Frr::start(&dir.sub("frr"), "bgpd", &p);
+    let frr = frr_with(&dir.sub("frr"), "bgpd", &p);
     let obs = Observer::bird(&dir.sub("bird-observer"), obs_llgr, k);
     let n = wait_keel_converged(&keel, up, &[SHARED, OWN]);
     assert_remote_llgr(&n, 0, "FRR");

@@ -51,7 +51,7 @@ impl Observer {
             ipv4: "import all; export none;",
             ipv6: "import none; export none;",
         };
-        let b = Bird::start_with(dir, "bird-observer", local, &session.conf(), false);
+        let b = bird_with(dir, "bird-observer", local, &session.conf(), false);
         Observer { name: "BIRD (LLGR)", daemon: Daemon::Bird(b), keel: keel.into(), keel_asn: Some(asn_of(keel)) }
     }
 
@@ -68,7 +68,7 @@ impl Observer {
             ipv6: &[],
             route_map: None,
         };
-        let f = Frr::start(dir, "bgpd-observer", &p);
+        let f = frr_with(dir, "bgpd-observer", &p);
         let keel_asn = (asn != asn_of(keel)).then(|| asn_of(keel));
         Observer { name, daemon: Daemon::Frr(f), keel: keel.into(), keel_asn }
     }
@@ -86,7 +86,7 @@ impl Observer {
             admin_down: false,
             restarting: false,
         };
-        let g = GoBgp::start_with(dir, "gobgpd-observer", &p);
+        let g = gobgp_with(dir, "gobgpd-observer", &p);
         Observer { name: "GoBGP (LLGR)", daemon: Daemon::GoBgp(g), keel: keel.into(), keel_asn: None }
     }
 
