@@ -7,10 +7,12 @@ use crate::wait::wait_for;
 use std::path::Path;
 use std::process::Command;
 
-/// `stayrtr -cache VRPS -bind ADDRESS:PORT` (no time check, no metrics listener, refresh 1 s).
-pub fn command(vrps: &Path, bind: &str) -> Command {
+/// `stayrtr -cache VRPS -bind ADDRESS:PORT` (no time check, no metrics listener), re-reading
+/// the file every `refresh` seconds.
+pub fn command(vrps: &Path, bind: &str, refresh: u32) -> Command {
     let mut cmd = Command::new(find("stayrtr").unwrap_or_else(|| "stayrtr".into()));
-    cmd.arg("-cache").arg(vrps).args(["-bind", bind, "-checktime=false", "-metrics.addr", "", "-refresh", "1"]);
+    cmd.arg("-cache").arg(vrps).args(["-bind", bind, "-checktime=false", "-metrics.addr", "", "-refresh"]);
+    cmd.arg(refresh.to_string());
     cmd
 }
 
@@ -27,11 +29,11 @@ pub fn write_vrps(path: &Path, vrps: &[(&str, u8, u32)]) {
     std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("cannot rename {}: {e}", tmp.display()));
 }
 
-/// StayRTR (process `name`, output in `DIR/NAME.out`) serving `vrps` on `bind`, once it says
-/// it serves; ended by pid. Fails the calling test.
+/// StayRTR (process `name`, output in `DIR/NAME.out`) serving `vrps` on `bind`, re-reading it
+/// every second, once it says it serves; ended by pid. Fails the calling test.
 pub fn start(dir: &Path, name: &str, vrps: &Path, bind: &str) -> Process {
     crate::process::require("stayrtr");
-    let mut cmd = command(vrps, bind);
+    let mut cmd = command(vrps, bind, 1);
     cmd.current_dir(dir);
     let out = dir.join(format!("{name}.out"));
     let p = Process::spawn(name, cmd, &Spawn { log: Some(out.clone()), ..Spawn::default() })

@@ -55,14 +55,9 @@ const TARGET: &str = "198.51.100.1";
 // ---------------------------------------------------------------------------------------------
 // Tools and processes
 
-/// How often the restart tests poll: they check invariants (kernel route present, BIRD
-/// holding keel's route) at every poll.
+/// How often the restart tests poll ([`wait_every`]): they check invariants (kernel route
+/// present, BIRD holding keel's route) at every poll.
 const POLL: Duration = Duration::from_millis(50);
-
-/// [`wait_every`] at [`POLL`].
-fn wait_for<T, A: keel_lab::wait::Attempt<T>>(what: &str, timeout: Duration, f: impl FnMut() -> A) -> T {
-    wait_every(what, timeout, POLL, f)
-}
 
 /// Runs a command to completion: (success, stdout + stderr).
 fn run(cmd: &mut Command) -> (bool, String) {
@@ -103,7 +98,7 @@ fn keel_restart(k: &Keeld) {
     let before = runs(k);
     let (ok, out) = crate::common::keel(&k.api(), &["restart"]);
     assert!(ok, "keel restart: {out}");
-    wait_for("keeld's new run", Duration::from_secs(15), || {
+    wait_every("keeld's new run", Duration::from_secs(15), POLL, || {
         Some(()).filter(|_| runs(k) > before && k.api().exists()).ok_or_else(|| "old run still up".to_string())
     });
 }
@@ -201,10 +196,10 @@ fn forwarding_survives_kill_term_and_keel_restart() {
     let bird = start_bird(&lab, "", false);
     let config = keel_config(&lab.sub("keel"), KEEL, 65001, 30, true, &[(BIRD, 65002)], &[("203.0.113.0/24", KEEL)]);
     let mut keel = start_keeld(&lab.k, lab.sub("keel"), &config);
-    wait_for("the upstream route in K's kernel", Duration::from_secs(15), || {
+    wait_every("the upstream route in K's kernel", Duration::from_secs(15), POLL, || {
         Some(()).filter(|_| lab.has_upstream_route()).ok_or_else(|| lab.keel_routes())
     });
-    wait_for("BIRD holding keel's route", Duration::from_secs(15), || {
+    wait_every("BIRD holding keel's route", Duration::from_secs(15), POLL, || {
         Some(()).filter(|_| bird.prefixes().contains("203.0.113.0/24")).ok_or_else(|| "not yet".to_string())
     });
     let before = lab.keel_routes();
@@ -232,7 +227,7 @@ fn forwarding_survives_kill_term_and_keel_restart() {
             _ => keel_restart(&keel),
         }
         // While keel restarts: kernel route and BIRD's copy of keel's route stay.
-        let n = wait_for(&format!("{how}: keel back with BIRD"), Duration::from_secs(15), || {
+        let n = wait_every(&format!("{how}: keel back with BIRD"), Duration::from_secs(15), POLL, || {
             assert!(lab.has_upstream_route(), "{how}: kernel route lost during the restart");
             assert!(bird.prefixes().contains("203.0.113.0/24"), "{how}: BIRD dropped keel's route");
             converged_with(&keel, BIRD)
@@ -278,7 +273,7 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
     let ours =
         |s: BTreeSet<String>| -> BTreeSet<String> { s.into_iter().filter(|p| p.starts_with("203.0.113.")).collect() };
     let all = set(&["203.0.113.0/25", "203.0.113.128/25"]);
-    wait_for("every helper holding keel's two routes", Duration::from_secs(20), || {
+    wait_every("every helper holding keel's two routes", Duration::from_secs(20), POLL, || {
         let got = (ours(bird.prefixes()), ours(gobgp.prefixes_from(KEEL)), ours(frr.prefixes_from(KEEL)));
         if got == (all.clone(), all.clone(), all.clone()) && lab.has_upstream_route() {
             Ok(())
@@ -287,7 +282,7 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
         }
     });
     for (a, _) in neighbors {
-        wait_for("End-of-RIB to each helper", Duration::from_secs(10), || converged_with(&keel, a));
+        wait_every("End-of-RIB to each helper", Duration::from_secs(10), POLL, || converged_with(&keel, a));
     }
     let capture = Capture::start(&lab);
     keel.write_config(&keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &both[..1])).unwrap();
@@ -295,7 +290,7 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
     // Until keel's End-of-RIB to a helper, that helper keeps both routes.
     let mut pending: Vec<&str> = neighbors.iter().map(|(a, _)| *a).collect();
     let mut polls = 0;
-    wait_for("keel's End-of-RIB to every helper", Duration::from_secs(20), || {
+    wait_every("keel's End-of-RIB to every helper", Duration::from_secs(20), POLL, || {
         polls += 1;
         for a in pending.clone() {
             if converged_with(&keel, a).is_ok() {
@@ -320,7 +315,7 @@ fn helpers_keep_routes_and_get_exactly_the_new_ones() {
     });
     assert!(polls > 1, "the helpers were polled during the restart");
     let kept = set(&["203.0.113.0/25"]);
-    wait_for("each helper holding exactly keel's new routes", Duration::from_secs(10), || {
+    wait_every("each helper holding exactly keel's new routes", Duration::from_secs(10), POLL, || {
         let got = (ours(bird.prefixes()), ours(gobgp.prefixes_from(KEEL)), ours(frr.prefixes_from(KEEL)));
         if got == (kept.clone(), kept.clone(), kept.clone()) {
             Ok(())
@@ -366,7 +361,7 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
         }
         Ok(())
     };
-    wait_for("first convergence", Duration::from_secs(15), || converged(&a, &b));
+    wait_every("first convergence", Duration::from_secs(15), POLL, || converged(&a, &b));
 
     for how in ["SIGKILL both", "keel restart on both"] {
         let start = Instant::now();
@@ -382,7 +377,7 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
             assert!(ok, "keel restart a: {out}");
             assert!(t.join().unwrap().0, "keel restart b");
         }
-        wait_for(&format!("{how}: both converged"), Duration::from_secs(10), || {
+        wait_every(&format!("{how}: both converged"), Duration::from_secs(10), POLL, || {
             assert!(lab.has_upstream_route(), "{how}: kernel route lost");
             converged(&a, &b)
         });
@@ -428,7 +423,7 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
         &[("203.0.113.0/24", KEEL)],
     );
     let mut keel = start_keeld(&lab.k, kdir, &config);
-    wait_for("first convergence", Duration::from_secs(15), || {
+    wait_every("first convergence", Duration::from_secs(15), POLL, || {
         converged_with(&keel, SILENT)?;
         if lab.has_upstream_route() && bird.prefixes().contains("203.0.113.0/24") {
             Ok(())
@@ -444,7 +439,7 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
     let t0 = Instant::now();
     up(&mut keel);
     // BIRD sees keel's new OPEN: R=1, F=0 ("AF preserved" lists nothing) and flushes at once.
-    let caps = wait_for("BIRD re-established with keel", Duration::from_secs(10), || {
+    let caps = wait_every("BIRD re-established with keel", Duration::from_secs(10), POLL, || {
         let caps = bird.neighbor_caps();
         if bird.established() && caps.iter().any(|l| l.starts_with("AF preserved:")) {
             Ok(caps)
@@ -463,7 +458,7 @@ fn reboot_advertises_f0_helper_flushes_and_keel_reconverges() {
     assert!(flushed.is_empty(), "BIRD kept keel's stale routes despite F=0: {flushed:?}");
     assert!(!lab.has_upstream_route(), "nothing installed during the deferral");
     // The deferral ends on its timer; keel converges normally.
-    wait_for("keel re-converged", Duration::from_secs(deferral + 10), || {
+    wait_every("keel re-converged", Duration::from_secs(deferral + 10), POLL, || {
         converged_with(&keel, BIRD)?;
         if lab.has_upstream_route() && bird.prefixes().contains("203.0.113.0/24") {
             Ok(())
@@ -502,18 +497,18 @@ fn deferral_waits_for_a_helper_that_refuses_the_first_connection() {
     let nets = [("203.0.113.0/24", KEEL)];
     let keel = start_keeld(&lab.k, kdir.clone(), &keel_config(&kdir, KEEL, 65001, 60, true, &neighbors, &nets));
     for (a, _) in neighbors {
-        wait_for("End-of-RIB to each neighbor", Duration::from_secs(15), || converged_with(&keel, a));
+        wait_every("End-of-RIB to each neighbor", Duration::from_secs(15), POLL, || converged_with(&keel, a));
     }
-    wait_for("GoBGP holding keel's route", Duration::from_secs(10), || {
+    wait_every("GoBGP holding keel's route", Duration::from_secs(10), POLL, || {
         Some(()).filter(|_| gobgp.prefixes_from(KEEL).contains("203.0.113.0/24")).ok_or_else(|| "not yet".to_string())
     });
     // F=1 after the restart needs forwarding state to keep: BIRD's route in the kernel first
     // (End-of-RIB sent to BIRD does not mean its route has arrived).
-    wait_for("BIRD's route in the kernel", Duration::from_secs(15), || {
+    wait_every("BIRD's route in the kernel", Duration::from_secs(15), POLL, || {
         Some(()).filter(|_| lab.has_upstream_route()).ok_or_else(|| lab.keel_routes())
     });
     let capture = Capture::start(&lab);
     keel_restart(&keel);
-    wait_for("keel's End-of-RIB to GoBGP", Duration::from_secs(20), || converged_with(&keel, GOBGP));
+    wait_every("keel's End-of-RIB to GoBGP", Duration::from_secs(20), POLL, || converged_with(&keel, GOBGP));
     assert_opens(&capture.keel_opens(), GOBGP, true);
 }

@@ -2,8 +2,9 @@
 //! capture of keel's OPENs, and a GR peer that never sends End-of-RIB.
 
 use super::lab::Lab;
-use super::{run, spawn, wait_for, KEEL, SILENT, TARGET};
+use super::{run, spawn, KEEL, POLL, SILENT, TARGET};
 use keel_lab::process::{file_tail, require, Process};
+use keel_lab::wait::wait_every;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ impl Ping {
         let mut cmd = lab.h.command(require("ping"));
         cmd.args(["-n", "-i", "0.01", "-W", "1", TARGET]);
         let p = Ping { proc: spawn("ping", &out, cmd), out };
-        wait_for("the first ping reply", Duration::from_secs(5), || {
+        wait_every("the first ping reply", Duration::from_secs(5), POLL, || {
             p.proc.assert_running();
             Some(()).filter(|_| !p.replies().is_empty()).ok_or_else(|| file_tail(&p.out, 30))
         });
@@ -65,7 +66,7 @@ impl Capture {
         let mut cmd = lab.k.command(require("tshark"));
         cmd.args(["-i", "vk2", "-f", "tcp port 179", "-w"]).arg(&file);
         let c = Capture { proc: spawn("tshark", &log, cmd), file };
-        wait_for("tshark to capture", Duration::from_secs(10), || {
+        wait_every("tshark to capture", Duration::from_secs(10), POLL, || {
             c.proc.assert_running();
             Some(()).filter(|_| file_tail(&log, 30).contains("Capturing on")).ok_or_else(|| file_tail(&log, 30))
         });
