@@ -22,7 +22,7 @@ use keel_wire::{CodecOptions, Family, Message};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
-use support::{env, policy, rpki, Keeld};
+use support::{env, policy, rpki};
 
 const LISTEN: &str = "127.0.0.50:179";
 const DOWNSTREAM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 49);
@@ -117,8 +117,7 @@ fn main() {
     };
     drop(tables);
     let stayrtr = with_rpki.then(|| rpki::Stayrtr::start(&vrps, RTR_CACHE));
-    let keeld = Keeld::start_logging("convergence", LISTEN, &config, "warn,keel::rpki=info");
-    let proc = keeld.proc();
+    let keeld = support::keeld_logging("convergence", LISTEN, &config, "warn,keel::rpki=info");
     if with_rpki {
         // Measure import with validation, not the RTR download: wait until keeld uses the VRPs.
         let t = Instant::now();
@@ -128,7 +127,7 @@ fn main() {
             assert!(t.elapsed() < Duration::from_secs(120), "keeld has no VRPs after 120 s:\n{}", keeld.log());
             std::thread::sleep(Duration::from_millis(100));
         }
-        let (cpu, _, hwm) = proc.stat();
+        let (cpu, _, hwm) = support::stat(&keeld);
         println!(
             "keeld uses the {distinct} VRPs after {:.1} s (keeld CPU {cpu:.2} s, peak RSS {:.0} MiB so far)",
             t.elapsed().as_secs_f64(),
@@ -170,7 +169,7 @@ fn main() {
             }
             (seen.len(), updates)
         });
-        let (cpu0, _, _) = proc.stat();
+        let (cpu0, _, _) = support::stat(&keeld);
         let load = support::load_average();
         let start = Instant::now();
         let mut senders = Vec::new();
@@ -199,7 +198,7 @@ fn main() {
         let sent = start.elapsed();
         let (got, updates) = tokio::time::timeout(Duration::from_secs(600), counter).await.expect("timeout").unwrap();
         let done = start.elapsed();
-        let (cpu1, rss, hwm) = proc.stat();
+        let (cpu1, rss, hwm) = support::stat(&keeld);
         let paths = upstreams * (v4 + v6);
         println!(
             "{upstreams} upstream(s) -> keeld{} -> 1 downstream: {got}/{expected} prefixes at the downstream in {:.2} s \

@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{env, feed, Keeld};
+use support::{env, feed};
 
 const LISTEN: &str = "127.0.0.80:179";
 const UP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 81);
@@ -39,8 +39,7 @@ fn main() {
          [[neighbor]]\naddress = \"{DOWN}\"\nasn = 64999\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
         table.peer_as
     );
-    let keeld = Keeld::start("gr-helper", LISTEN, &config);
-    let proc = keeld.proc();
+    let keeld = support::keeld("gr-helper", LISTEN, &config);
     let remote: SocketAddr = LISTEN.parse().unwrap();
     let gr = |restarting: bool| GracefulRestart {
         restart_state: restarting,
@@ -92,7 +91,7 @@ fn main() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (u0, a0, w0) = (updates.load(Ordering::Relaxed), announced.load(Ordering::Relaxed), withdrawn.load(Ordering::Relaxed));
-        let (cpu0, _, _) = proc.stat();
+        let (cpu0, _, _) = support::stat(&keeld);
         // The upstream's control plane dies (TCP loss), then comes back with R=1/F=1.
         drop(urd);
         uwr.close().await;
@@ -108,7 +107,7 @@ fn main() {
         }
         let sweep_done = last.lock().unwrap().saturating_duration_since(eor_sent);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let (cpu1, rss, _) = proc.stat();
+        let (cpu1, rss, _) = support::stat(&keeld);
         println!(
             "helper restart of a {total}-prefix neighbor, {gone} prefixes gone: downstream saw {during} UPDATEs while it was away, \
              then {} UPDATEs with {} withdrawals and {} announcements (ideal: {gone} withdrawals, 0 announcements); \

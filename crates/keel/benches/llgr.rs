@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{env, feed, Keeld};
+use support::{env, feed};
 
 const LISTEN: &str = "127.0.0.84:179";
 const UP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 85);
@@ -60,8 +60,7 @@ fn main() {
          [[neighbor]]\naddress = \"{DOWN_PLAIN}\"\nasn = 64999\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
         table.peer_as
     );
-    let keeld = Keeld::start("llgr", LISTEN, &config);
-    let proc = keeld.proc();
+    let keeld = support::keeld("llgr", LISTEN, &config);
     let remote: SocketAddr = LISTEN.parse().unwrap();
     let gr = GracefulRestart {
         restart_state: false,
@@ -114,7 +113,7 @@ fn main() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let before: Vec<_> = seen.iter().map(|s| s.snapshot()).collect();
-        let (cpu0, _, _) = proc.stat();
+        let (cpu0, _, _) = support::stat(&keeld);
         // The upstream goes away for good (TCP loss).
         drop(urd);
         uwr.close().await;
@@ -127,7 +126,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let (cpu1, rss, peak) = proc.stat();
+        let (cpu1, rss, peak) = support::stat(&keeld);
         let llgr_starts = gone + Duration::from_secs(RESTART_TIME.into());
         for (name, s, b) in [("LLGR downstream", &seen[0], before[0]), ("non-LLGR downstream", &seen[1], before[1])] {
             let (u, a, l, w) = s.snapshot();

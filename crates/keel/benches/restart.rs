@@ -10,28 +10,17 @@
 
 mod support;
 
+use keel_lab::keeld::Keeld;
+use keel_lab::netns::Namespace;
+use keel_lab::process::{Process, Spawn};
 use keel_lab::speaker::SpeakerConfig;
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{env, Proc};
-
-fn ip(args: &[&str]) {
-    let ok = Command::new("ip").args(args).status().is_ok_and(|s| s.success());
-    assert!(ok, "ip {args:?} failed");
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use support::env;
 
 const KEEL: &str = "127.0.0.1";
 
@@ -41,19 +30,18 @@ fn main() {
     }
     let v4 = env("KEEL_BENCH_ROUTES", 1_050_000) as usize;
     let v6 = env("KEEL_BENCH_V6", 230_000) as usize;
-    let ns = Netns(format!("keel-bench-restart-{}", std::process::id()));
-    ip(&["netns", "add", &ns.0]);
-    ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-    ip(&["-n", &ns.0, "link", "add", "va", "type", "veth", "peer", "name", "vb"]);
-    ip(&["-n", &ns.0, "link", "set", "va", "up"]);
-    ip(&["-n", &ns.0, "link", "set", "vb", "up"]);
+    let ns = Namespace::create(&format!("keel-bench-restart-{}", std::process::id())).expect("namespace");
+    let ip = |args: &[&str]| {
+        ns.ip(args).unwrap_or_else(|e| panic!("{e:#}"));
+    };
+    ip(&["link", "add", "va", "type", "veth", "peer", "name", "vb"]);
+    ip(&["link", "set", "va", "up"]);
+    ip(&["link", "set", "vb", "up"]);
     // The generated tables' next hops (RFC 2544 / RFC 5180 benchmarking ranges) are on-link.
-    ip(&["-n", &ns.0, "addr", "add", "198.18.0.100/15", "dev", "va"]);
-    ip(&["-n", &ns.0, "addr", "add", "2001:2::100/48", "dev", "va", "nodad"]);
+    ip(&["addr", "add", "198.18.0.100/15", "dev", "va"]);
+    ip(&["addr", "add", "2001:2::100/48", "dev", "va", "nodad"]);
     // This thread joins the namespace: the speakers' sockets live there too.
-    let f = std::fs::File::open(format!("/var/run/netns/{}", ns.0)).expect("namespace");
-    // SAFETY: a valid namespace fd; only this thread changes namespace.
-    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+    let entered = ns.enter().expect("setns");
 
     let spec = TableSpec { ipv4_routes: v4, ipv6_routes: v6, ..TableSpec::default() };
     let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
@@ -82,17 +70,10 @@ fn main() {
     config.push_str(
         "[[neighbor]]\naddress = \"127.0.0.20\"\nasn = 64999\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
     );
-    std::fs::write(dir.join("keel.toml"), &config).unwrap();
-    let start_keeld = || {
-        Command::new("ip")
-            .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_keeld"), "--config"])
-            .arg(dir.join("keel.toml"))
-            .env("KEEL_LOG", std::env::var("KEEL_LOG").unwrap_or_else(|_| "warn".into()))
-            .stderr(std::fs::File::options().create(true).append(true).open(dir.join("keeld.log")).unwrap())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("keeld")
-    };
+    let log = std::env::var("KEEL_LOG").unwrap_or_else(|_| "warn".into());
+    let mut keeld =
+        Keeld::new(env!("CARGO_BIN_EXE_keeld"), dir.clone()).expect("dir").in_netns(&ns).env("KEEL_LOG", &log);
+    keeld.write_config(&config).unwrap();
     let remote: SocketAddr = format!("{KEEL}:179").parse().unwrap();
     let gr = GracefulRestart {
         restart_state: false,
@@ -148,15 +129,13 @@ fn main() {
             (t0.elapsed(), prefixes, writers)
         })
     };
-    let mut keeld = start_keeld();
+    keeld.start().expect("keeld");
     let (first, n1, writers) = run(Instant::now());
     // Let the FIB finish installing before the crash.
     let routes = || {
-        let out = Command::new("ip").args(["-n", &ns.0, "route", "show", "proto", "186"]).output().unwrap().stdout;
-        let out6 =
-            Command::new("ip").args(["-n", &ns.0, "-6", "route", "show", "proto", "186"]).output().unwrap().stdout;
-        out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()
-            + out6.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()
+        let out = ns.ip(&["route", "show", "proto", "186"]).unwrap();
+        let out6 = ns.ip(&["-6", "route", "show", "proto", "186"]).unwrap();
+        out.lines().filter(|l| !l.is_empty()).count() + out6.lines().filter(|l| !l.is_empty()).count()
     };
     let deadline = Instant::now() + Duration::from_secs(180);
     while routes() < v4 + v6 && Instant::now() < deadline {
@@ -168,25 +147,22 @@ fn main() {
         first.as_secs_f64()
     );
     // Crash, then start again while `ip monitor route` watches the kernel table.
-    let _ = keeld.kill();
-    let _ = keeld.wait();
+    keeld.kill().expect("SIGKILL keeld");
     drop(writers);
     let monitor_out = dir.join("monitor.txt");
-    let mut monitor = Command::new("ip")
-        .args(["-n", &ns.0, "monitor", "route"])
+    let mut monitor = Command::new("ip");
+    monitor
+        .args(["-n", ns.name(), "monitor", "route"])
         .stdout(std::fs::File::create(&monitor_out).unwrap())
-        .stderr(std::fs::File::create(dir.join("monitor.err")).unwrap())
-        .spawn()
-        .expect("ip monitor");
+        .stderr(std::fs::File::create(dir.join("monitor.err")).unwrap());
+    let monitor = Process::spawn("ip monitor", monitor, &Spawn::default()).expect("ip monitor");
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
-    let mut keeld = start_keeld();
-    let proc = Proc(keeld.id());
+    keeld.start().expect("keeld");
     let (again, n2, writers) = run(t0);
     std::thread::sleep(Duration::from_secs(2));
-    let (_, rss, hwm) = proc.stat();
-    let _ = monitor.kill();
-    let _ = monitor.wait();
+    let (_, rss, hwm) = support::stat(&keeld);
+    monitor.stop_with(libc::SIGKILL, Duration::from_secs(5));
     let changes = std::fs::read_to_string(&monitor_out).unwrap_or_default().lines().count();
     let overruns = std::fs::read_to_string(dir.join("monitor.err")).unwrap_or_default().lines().count();
     println!(
@@ -203,7 +179,7 @@ fn main() {
     }
     drop(writers);
     let _ = keeld.kill();
-    let _ = keeld.wait();
+    drop(entered);
     if std::env::var_os("KEEL_BENCH_KEEP").is_some() {
         println!("kept {} (keeld.log: both runs)", dir.display());
     } else {

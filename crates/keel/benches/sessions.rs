@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{env, Keeld};
+use support::env;
 
 /// 127.1.x.y for session `i`.
 fn address(i: usize) -> Ipv4Addr {
@@ -75,8 +75,7 @@ fn main() {
             64512 + (i % 1000)
         ));
     }
-    let keeld = Keeld::start("sessions", LISTEN, &config);
-    let proc = keeld.proc();
+    let keeld = support::keeld("sessions", LISTEN, &config);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -122,13 +121,13 @@ fn main() {
             up_rx.recv().await;
         }
         let all_up = start.elapsed();
-        let (cpu0, rss_up, _) = proc.stat();
+        let (cpu0, rss_up, _) = support::stat(&keeld);
         println!("sessions: {sessions} Established in {:.2} s; keeld RSS {:.1} MiB", all_up.as_secs_f64(), rss_up as f64 / 1024.0);
         // Rest.
         let rest_from = start.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(rest_s)).await;
         let rest_to = start.elapsed().as_secs_f64();
-        let (cpu1, rss_rest, _) = proc.stat();
+        let (cpu1, rss_rest, _) = support::stat(&keeld);
         let (n, med, p99, max) = jitter(&arrivals, rest_from, rest_to);
         println!(
             "at rest ({rest_s} s): keeld CPU {:.2}% of one core, RSS {:.1} MiB; keepalive interval deviation over {n} intervals: median {med:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",
@@ -154,7 +153,7 @@ fn main() {
         let sent = t.elapsed();
         tokio::time::sleep(Duration::from_secs(load_s)).await;
         let load_to = start.elapsed().as_secs_f64();
-        let (cpu2, rss_load, hwm) = proc.stat();
+        let (cpu2, rss_load, hwm) = support::stat(&keeld);
         let (n, med, p99, max) = jitter(&arrivals, load_from, load_to);
         println!(
             "under load ({} IPv4 + {} IPv6 routes written in {:.2} s, {load_s} s window): keeld CPU {:.1} s, RSS {:.1} MiB (peak {:.1} MiB); keepalive deviation over {n} intervals: median {med:.1} ms, p99 {p99:.1} ms, max {max:.1} ms",

@@ -12,7 +12,7 @@ use keel_tablegen::{Table, TableSpec};
 use keel_wire::{builder, CodecOptions, Family};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
-use support::{env, Keeld};
+use support::env;
 
 const LISTEN: &str = "127.0.0.80:179";
 const UPSTREAM: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 81);
@@ -56,7 +56,7 @@ fn main() {
     for g in table.family(Family::IPV4_UNICAST) {
         builder::withdraw(Family::IPV4_UNICAST, &g.prefixes, &opts, &mut withdraw).expect("encode");
     }
-    let keeld = Keeld::start(
+    let keeld = support::keeld(
         "withdraw-memory",
         LISTEN,
         &format!(
@@ -65,10 +65,9 @@ fn main() {
             table.peer_as
         ),
     );
-    let api = keeld.dir.join("keel.sock");
-    let proc = keeld.proc();
+    let api = keeld.api();
     std::thread::sleep(Duration::from_millis(500));
-    let (_, idle, _) = proc.stat();
+    let (_, idle, _) = support::stat(&keeld);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let cfg = SpeakerConfig {
         local: IpAddr::V4(UPSTREAM),
@@ -84,7 +83,7 @@ fn main() {
     rt.block_on(writer.send(&feed)).expect("send the table");
     let load = wait_until(&api, "the table", |n| n as usize == count);
     std::thread::sleep(Duration::from_secs(1));
-    let (_, loaded, _) = proc.stat();
+    let (_, loaded, _) = support::stat(&keeld);
     if drop_session {
         rt.block_on(writer.close());
     } else {
@@ -92,7 +91,7 @@ fn main() {
     }
     let gone = wait_until(&api, "the withdrawals", |n| n == 0);
     std::thread::sleep(Duration::from_secs(2));
-    let (cpu, after, peak) = proc.stat();
+    let (cpu, after, peak) = support::stat(&keeld);
     println!(
         "{count} prefixes ({}): loaded in {load:.1} s, {} in {gone:.1} s; keeld RSS idle {:.0} MiB, with the table {:.0} MiB, \
          peak {:.0} MiB, after {:.0} MiB ({:.0}% of the table's growth given back); CPU {cpu:.1} s",

@@ -6,9 +6,7 @@
 //! These tests switch users with setpriv(1) and create a group with groupadd(8): they need
 //! root, as the rest of the suite does.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,18 +59,18 @@ fn keel_as(setpriv_args: &[&str], keel: &Path, api: &Path, args: &[&str]) -> (bo
 const NOBODY: &[&str] = &["--reuid=nobody", "--regid=nogroup", "--clear-groups"];
 
 fn up(k: &Keeld) {
-    wait_for("keeld's API", || json(&k.api(), &["show", "neighbors", "--json"]));
+    wait_for("keeld's API", WAIT, || json(&k.api(), &["show", "neighbors", "--json"]));
 }
 
-fn still_running(k: &mut Keeld) {
-    assert!(matches!(k.child.try_wait(), Ok(None)), "keeld exited");
+fn still_running(k: &Keeld) {
+    assert!(k.running(), "keeld exited");
     assert!(json(&k.api(), &["show", "neighbors", "--json"]).is_some(), "keeld does not answer root");
 }
 
-fn stopped_by_root(k: &mut Keeld) {
+fn stopped_by_root(k: &Keeld) {
     let (ok, out) = keel(&k.api(), &["stop"]);
     assert!(ok, "root's keel stop: {out}");
-    let status = wait_for("keeld to exit", || k.child.try_wait().ok().flatten());
+    let status = wait_for("keeld to exit", WAIT, || if k.running() { None } else { k.exit_status() });
     assert!(status.success(), "keeld exit status {status}");
 }
 
@@ -88,16 +86,16 @@ fn under_umask_000_the_socket_is_0660_and_nobody_cannot_stop_keeld() {
     assert_root();
     let dir = test_dir("umask");
     let keel_bin = keel_for_nobody(&dir);
-    let mut k = start_with_umask(dir.clone(), &config(&dir, ""), Some(0));
+    let k = start(Keeld::new(keeld_bin(), dir.clone()).unwrap().umask(0), &config(&dir, ""));
     up(&k);
     let (ok, out) = keel_as(NOBODY, &keel_bin, &k.api(), &["stop"]);
     assert!(!ok, "user nobody stopped keeld: {out}");
     assert!(out.contains("Permission denied"), "{out}");
-    still_running(&mut k);
+    still_running(&k);
     // Without api_group the socket keeps keeld's own group (root's here).
     // SAFETY: getegid has no preconditions.
     assert_eq!(mode_and_gid(&k.api()), (0o660, unsafe { libc::getegid() }));
-    stopped_by_root(&mut k);
+    stopped_by_root(&k);
 }
 
 /// A group that exists for one test: created with groupadd, removed on drop.
@@ -135,7 +133,8 @@ fn api_group_members_may_change_keeld_and_others_may_only_read() {
     let group = TempGroup::new(&format!("keelapi{}", std::process::id()));
     let dir = test_dir("group");
     let keel_bin = keel_for_nobody(&dir);
-    let mut k = start_with_umask(dir.clone(), &config(&dir, &format!("api_group = \"{}\"", group.name)), Some(0));
+    let group_config = config(&dir, &format!("api_group = \"{}\"", group.name));
+    let k = start(Keeld::new(keeld_bin(), dir.clone()).unwrap().umask(0), &group_config);
     up(&k);
     let api = k.api();
     assert_eq!(mode_and_gid(&api), (0o660, group.gid));
@@ -160,7 +159,7 @@ fn api_group_members_may_change_keeld_and_others_may_only_read() {
         assert!(!ok, "keel {args:?} as nobody was accepted: {out}");
         assert!(out.contains("refused") && out.contains(&group.name) && out.contains("65534"), "{args:?}: {out}");
     }
-    still_running(&mut k);
+    still_running(&k);
     let n = json(&api, &["show", "neighbor", "127.0.0.99", "--json"]).unwrap();
     assert_eq!(n["last_notification_sent"], serde_json::Value::Null, "the refused clear reached the neighbor");
     let log = std::fs::read_to_string(dir.join("keeld.log")).unwrap();
@@ -170,7 +169,7 @@ fn api_group_members_may_change_keeld_and_others_may_only_read() {
     group.add_member("nobody");
     let (ok, out) = keel_as(NOBODY, &keel_bin, &api, &["reload"]);
     assert!(ok && out.contains("reloaded"), "{out}");
-    stopped_by_root(&mut k);
+    stopped_by_root(&k);
 }
 
 #[test]

@@ -17,6 +17,7 @@ fn is_root() -> bool {
 
 #[test]
 fn quick_bench_gives_figures_for_every_dut() {
+    crate::common::preflight();
     let dir = std::env::temp_dir().join(format!("keel-bench-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let duts: &[&str] =

@@ -24,11 +24,10 @@
 //! `KEEL_CHAOS_CYCLES` (default 6) and `KEEL_CHAOS_SEED` (default: from the clock, printed)
 //! set the length and the schedule; the long form is in docs/benchmarks.md ("Robustness").
 
-mod common;
-
-use common::netns::{ip, Lab};
-use common::rng::Rng;
-use common::*;
+use crate::common::netns::{ip, Lab};
+use crate::common::rng::Rng;
+use crate::common::*;
+use keel_lab::process::{Ending, Process, Spawn};
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
@@ -36,7 +35,6 @@ use keel_wire::{builder, CodecOptions, Family, NextHop, Nlri, PathAttributes, Up
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -110,10 +108,8 @@ impl ScriptedPeer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (plan2, ns) = (plan.clone(), ns.to_string());
         let thread = std::thread::spawn(move || {
-            let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("namespace file");
-            // SAFETY: setns(2) on this thread only, with a valid namespace fd.
-            let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            // This thread only: the test's other threads stay where they are.
+            let _entered = keel_lab::netns::enter(&ns).expect("setns");
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.3:179").await.expect("bind 127.0.0.3:179");
@@ -245,65 +241,29 @@ fn config_b(dir: &Path) -> String {
 /// keeld a: started, stopped and killed by this test; its directory (state, log) is kept
 /// across runs, as /var/lib/keel is.
 struct Dut {
-    ns: String,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-    runs: u32,
+    keeld: Keeld,
 }
 
 impl Dut {
     fn start(&mut self, with_d: bool) {
-        std::fs::write(self.dir.join("keel.toml"), config_a(&self.dir, with_d)).expect("config");
-        self.runs += 1;
-        let log = std::fs::File::options().create(true).append(true).open(self.dir.join("keeld.log")).expect("log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_keeld"), "--config"])
-            .arg(self.dir.join("keel.toml"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start keeld a");
-        self.child = Some(child);
+        self.keeld.write_config(&config_a(self.keeld.dir(), with_d)).expect("config");
+        self.keeld.start().expect("start keeld a");
     }
 
     fn api(&self) -> std::path::PathBuf {
-        self.dir.join("keel.sock")
+        self.keeld.api()
     }
 
+    /// Sends `sig` and waits (20 s at most) for keeld a to exit.
     fn signal(&mut self, sig: libc::c_int) {
-        if let Some(c) = self.child.as_mut() {
-            // SAFETY: kill(2) of our own child, not yet reaped.
-            unsafe {
-                libc::kill(c.id() as i32, sig);
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            assert!(matches!(c.try_wait(), Ok(Some(_))), "keeld a did not exit on signal {sig}");
+        if self.keeld.running() {
+            self.keeld.signal(sig);
+            assert!(self.keeld.wait_exit(Duration::from_secs(20)), "keeld a did not exit on signal {sig}");
         }
-        self.child = None;
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("keeld.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-}
-
-impl Drop for Dut {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        self.keeld.log_tail(40)
     }
 }
 
@@ -372,7 +332,7 @@ fn converge(dut: &Dut, lab: &Lab, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = String::new();
     while Instant::now() < deadline {
-        let k = kernel(&lab.r);
+        let k = kernel(lab.r.name());
         match best(&dut.api()) {
             Some(b) if b == want && k == want => return,
             Some(b) => {
@@ -424,7 +384,7 @@ fn disrupt(dut: &mut Dut, how: Disruption, with_d: bool) {
         }
         Disruption::KeelRestart => {
             // The config on disk is what the re-executed keeld reads.
-            std::fs::write(dut.dir.join("keel.toml"), config_a(&dut.dir, with_d)).expect("config");
+            dut.keeld.write_config(&config_a(dut.keeld.dir(), with_d)).expect("config");
             let (ok, out) = keel(&dut.api(), &["restart"]);
             if !ok {
                 // Not up yet (an earlier disruption moments ago): kill it instead.
@@ -438,33 +398,24 @@ fn disrupt(dut: &mut Dut, how: Disruption, with_d: bool) {
 
 /// Runs `ip monitor route` in namespace r into a file for the whole test.
 struct Monitor {
-    child: Child,
+    _process: Process,
     path: std::path::PathBuf,
 }
 
 impl Monitor {
     fn start(ns: &str, path: std::path::PathBuf) -> Monitor {
-        let f = std::fs::File::create(&path).expect("monitor file");
-        let child = Command::new("ip")
-            .args(["-n", ns, "-ts", "monitor", "route"])
-            .stdout(f)
-            .stderr(Stdio::null())
-            .spawn()
+        let _ = std::fs::remove_file(&path);
+        let cmd = keel_lab::process::command("ip", &["-n", ns, "-ts", "monitor", "route"]);
+        let mut p = Process::spawn("ip monitor", cmd, &Spawn { log: Some(path.clone()), ..Spawn::default() })
             .expect("ip monitor");
-        Monitor { child, path }
+        p.ending = Ending::Kill;
+        Monitor { _process: p, path }
     }
     fn len(&self) -> usize {
         std::fs::read_to_string(&self.path).map(|s| s.len()).unwrap_or(0)
     }
     fn since(&self, offset: usize) -> String {
         std::fs::read_to_string(&self.path).ok().and_then(|s| s.get(offset..).map(str::to_string)).unwrap_or_default()
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -477,13 +428,14 @@ fn chaos_restarts_keep_the_kernel_equal_to_the_best_paths_and_delete_nothing_unc
     eprintln!("chaos: {cycles} cycles, KEEL_CHAOS_SEED={seed}");
     let mut rng = Rng(seed);
     let lab = Lab::new("chaos");
-    let c = ScriptedPeer::start(&lab.r);
+    let c = ScriptedPeer::start(lab.r.name());
     let b = lab.keeld("b", &config_b(Path::new("DIR")));
-    let dir = std::env::temp_dir().join(format!("keel-chaos-a-{}", lab.r));
+    let dir = std::env::temp_dir().join(format!("keel-chaos-a-{}", lab.r.name()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let monitor = Monitor::start(&lab.r, dir.join("monitor.log"));
-    let mut dut = Dut { ns: lab.r.clone(), dir, child: None, runs: 0 };
+    let keeld =
+        Keeld::new(keeld_bin(), dir.clone()).expect("keeld a's directory").in_netns(&lab.r).remove_dir_on_drop();
+    let monitor = Monitor::start(lab.r.name(), dir.join("monitor.log"));
+    let mut dut = Dut { keeld };
     dut.start(false);
     converge(&dut, &lab, "first start");
 
@@ -499,7 +451,7 @@ fn chaos_restarts_keep_the_kernel_equal_to_the_best_paths_and_delete_nothing_unc
         let how = [Disruption::Kill, Disruption::Term, Disruption::KeelRestart][rng.below(3)];
         let neighbor = rng.below(4); // 0: c restarts itself first, 1: b does, else: nobody
         let second = rng.below(3) == 0; // a second disruption while the first restart runs
-        let before = kernel(&lab.r);
+        let before = kernel(lab.r.name());
         let offset = monitor.len();
         let c_sessions = c.plan.lock().expect("plan").sessions;
         let mut restarting: Vec<&str> = Vec::new();
@@ -525,9 +477,9 @@ fn chaos_restarts_keep_the_kernel_equal_to_the_best_paths_and_delete_nothing_unc
         }
         converge(&dut, &lab, &format!("cycle {cycle} (seed {seed})"));
         if neighbor == 0 {
-            wait_for("c back", || Some(()).filter(|_| c.plan.lock().expect("plan").sessions > c_sessions));
+            wait_for("c back", WAIT, || Some(()).filter(|_| c.plan.lock().expect("plan").sessions > c_sessions));
         }
-        let after = kernel(&lab.r);
+        let after = kernel(lab.r.name());
         let gone = deleted(&monitor.since(offset));
         // Prefixes of a neighbor that was restarting itself when keel did (see the module doc).
         let excuse = |p: &str| {
@@ -558,7 +510,7 @@ fn chaos_restarts_keep_the_kernel_equal_to_the_best_paths_and_delete_nothing_unc
     eprintln!(
         "chaos: {cycles} cycles, {} keeld runs, {checked} unchanged routes checked for deletions, {excused} excused \
          (neighbor restarting itself), {kept_total} kept in place",
-        dut.runs
+        dut.keeld.pids().len()
     );
     assert!(checked > 0, "the deletion check looked at something");
 }

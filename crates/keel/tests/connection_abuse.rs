@@ -11,10 +11,8 @@
 //!  127.0.0.97, .98 (strangers) -/    and 127.0.0.90 <-- 127.0.0.91 (GR speaker)
 //! ```
 
-mod common;
-
-use common::session::{self, Session};
-use common::*;
+use crate::common::session::{self, Session};
+use crate::common::*;
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message, Open};
 use serde_json::Value;
@@ -55,14 +53,14 @@ fn start(test: &str, me: u8, gr: u8, plain: Option<u8>, rt: &tokio::runtime::Run
     let mut ns = vec![Neighbor { last: gr, asn: 65000 + gr as u32, extra: &gr_extra }];
     ns.extend(plain.map(|last| Neighbor { last, asn: 65000 + last as u32, extra: ALL }));
     let k = keeld_with(test, me, 65000 + me as u32, &ns, "", &[]);
-    wait_for("keeld's API", || json(&k.api(), &["show", "neighbors", "--json"]));
+    wait_for("keeld's API", WAIT, || json(&k.api(), &["show", "neighbors", "--json"]));
     let mut sessions = Vec::new();
     for (last, cap, prefix) in
         [(gr, Some(gr_cap()), "198.51.100.0/24")].into_iter().chain(plain.map(|p| (p, None, "203.0.113.0/24")))
     {
         let cfg = session::speaker_config(last, me, cap);
         sessions.push(rt.block_on(session::keep_session(&cfg, &session::announce(last, prefix))));
-        wait_for("route received", || {
+        wait_for("route received", WAIT, || {
             Some(neighbor(&k.api(), &format!("127.0.0.{last}")))
                 .filter(|n| n["state"] == "established" && n["received_prefixes"] == 1)
         });
@@ -193,7 +191,9 @@ fn connection_flood_leaves_established_sessions_alone() {
     assert!(sessions.iter().all(|s| !s.ended.is_finished()), "an Established connection was closed");
     sessions[0].send(session::announce_only(95, "192.0.2.0/24"));
     sessions[1].send(session::announce_only(96, "198.18.0.0/15"));
-    wait_for("new routes over both sessions", || Some(()).filter(|_| routes(&api, &[]).len() == routes_before + 2));
+    wait_for("new routes over both sessions", WAIT, || {
+        Some(()).filter(|_| routes(&api, &[]).len() == routes_before + 2)
+    });
     assert_undisturbed(&api, 95, 2);
     assert_undisturbed(&api, 96, 2);
 }
@@ -238,6 +238,6 @@ fn bad_open_on_second_connection_is_refused_and_session_stays() {
     assert!(routes(&api, &["--stale"]).is_empty());
     assert!(!sessions[0].ended.is_finished(), "the Established connection was closed");
     sessions[0].send(session::announce_only(91, "192.0.2.0/24"));
-    wait_for("new route", || Some(()).filter(|_| routes(&api, &[]).len() == 2));
+    wait_for("new route", WAIT, || Some(()).filter(|_| routes(&api, &[]).len() == 2));
     assert_undisturbed(&api, 91, 2);
 }

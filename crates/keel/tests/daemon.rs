@@ -1,9 +1,7 @@
 //! keeld against keeld on loopback: sessions, routes both ways, the CLI, and the NOTIFICATION
 //! each kind of stop sends (RFC 8538 §5.1 with and without the N bit).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 #[test]
@@ -16,19 +14,19 @@ fn two_keelds_exchange_routes_and_show_them() {
     assert_eq!(n["graceful_restart"]["remote"]["notification"], true);
     assert_eq!(n["graceful_restart"]["notification_bit"], true);
     // Routes both ways, with End-of-RIB for both families.
-    let routes = wait_for("route from b", || {
+    let routes = wait_for("route from b", WAIT, || {
         json(&a.api(), &["show", "routes", "--neighbor", "127.0.0.22", "--json"])
             .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
     });
     assert_eq!(routes[0]["prefix"], "2001:db8:22::/48");
     assert_eq!(routes[0]["as_path"], serde_json::json!([65022]));
     assert_eq!(routes[0]["communities"], serde_json::json!(["65000:22"]));
-    let r = wait_for("route from a", || {
+    let r = wait_for("route from a", WAIT, || {
         json(&b.api(), &["show", "routes", "--prefix", "198.51.100.0/24", "--neighbor", "127.0.0.21", "--json"])
             .filter(|v| v.as_array().is_some_and(|a| a.len() == 1))
     });
     assert_eq!(r[0]["next_hop"], "127.0.0.21");
-    let n = wait_for("End-of-RIB", || {
+    let n = wait_for("End-of-RIB", WAIT, || {
         json(&b.api(), &["show", "neighbor", "127.0.0.21", "--json"])
             .filter(|v| v["graceful_restart"]["end_of_rib_received"].as_array().is_some_and(|a| a.len() == 2))
     });
@@ -54,7 +52,7 @@ fn clear_hard_sends_hard_reset_when_n_was_exchanged() {
     established(&b.api(), "127.0.0.23");
     let (ok, _) = keel(&a.api(), &["clear", "neighbor", "127.0.0.24", "--hard"]);
     assert!(ok);
-    let n = wait_for("hard reset seen by b", || {
+    let n = wait_for("hard reset seen by b", WAIT, || {
         json(&b.api(), &["show", "neighbor", "127.0.0.23", "--json"])
             .filter(|v| !v["last_notification_received"].is_null())
     });
@@ -73,7 +71,7 @@ fn stop_is_graceful_with_n_and_withdraw_is_a_hard_reset() {
     // Planned stop: Cease/Administrative Reset (graceful with N, RFC 8538 §5.1).
     let (ok, _) = keel(&a.api(), &["stop"]);
     assert!(ok);
-    let n = wait_for("cease seen", || {
+    let n = wait_for("cease seen", WAIT, || {
         json(&b.api(), &["show", "neighbor", "127.0.0.25", "--json"])
             .filter(|v| !v["last_notification_received"].is_null())
     });
@@ -83,7 +81,7 @@ fn stop_is_graceful_with_n_and_withdraw_is_a_hard_reset() {
     established(&b.api(), "127.0.0.25");
     let (ok, _) = keel(&a.api(), &["stop", "--withdraw"]);
     assert!(ok);
-    let n = wait_for("hard reset seen", || {
+    let n = wait_for("hard reset seen", WAIT, || {
         json(&b.api(), &["show", "neighbor", "127.0.0.25", "--json"])
             .filter(|v| v["last_notification_received"]["subcode"] == 9)
     });
@@ -99,7 +97,7 @@ fn without_n_bit_no_hard_reset_is_ever_sent() {
     assert_eq!(n["graceful_restart"]["notification_bit"], false);
     let (ok, _) = keel(&a.api(), &["clear", "neighbor", "127.0.0.28", "--hard"]);
     assert!(ok);
-    let n = wait_for("cease seen", || {
+    let n = wait_for("cease seen", WAIT, || {
         json(&b.api(), &["show", "neighbor", "127.0.0.27", "--json"])
             .filter(|v| !v["last_notification_received"].is_null())
     });
@@ -130,13 +128,13 @@ fn add_path_is_negotiated_and_path_ids_arrive() {
     let b = keeld("addpath", 36, 35, "", "add_path = \"receive\"", "203.0.113.0/24");
     let n = established(&b.api(), "127.0.0.35");
     assert!(n["capabilities"]["remote"].as_array().unwrap().contains(&serde_json::json!("add-path")));
-    let r = wait_for("route with path id", || {
+    let r = wait_for("route with path id", WAIT, || {
         json(&b.api(), &["show", "routes", "--neighbor", "127.0.0.35", "--json"])
             .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
     });
     assert_eq!(r[0]["path_id"], 0);
     // a only receives path ids where b sends them: b advertised receive only.
-    let r = wait_for("route without path id", || {
+    let r = wait_for("route without path id", WAIT, || {
         json(&a.api(), &["show", "routes", "--neighbor", "127.0.0.36", "--json"])
             .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
     });
@@ -158,13 +156,13 @@ fn after_a_restart_selection_is_deferred_until_the_timer_when_a_neighbor_stays_a
         dir = dir.display()
     );
     let k = start_with_config(dir, &config);
-    wait_for("keeld up", || json(&k.api(), &["show", "neighbors", "--json"]));
+    wait_for("keeld up", WAIT, || json(&k.api(), &["show", "neighbors", "--json"]));
     let (_, table) = keel(&k.api(), &["show", "neighbors"]);
     assert!(table.contains("keel is restarting"), "{table}");
     let n = json(&k.api(), &["show", "neighbor", "127.0.0.38", "--json"]).unwrap();
     assert_eq!(n["graceful_restart"]["selection_deferral_awaits"], serde_json::json!(["session"]));
     // The passive neighbor never comes: the timer ends the deferral.
-    wait_for("deferral over", || {
+    wait_for("deferral over", WAIT, || {
         let (_, t) = keel(&k.api(), &["show", "neighbors"]);
         (!t.contains("keel is restarting")).then_some(())
     });

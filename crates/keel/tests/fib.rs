@@ -8,10 +8,8 @@
 //!  ns "h":                                vb 192.0.2.2/24, lo 198.51.100.1/32
 //! ```
 
-mod common;
-
-use common::netns::Lab;
-use common::*;
+use crate::common::netns::Lab;
+use crate::common::*;
 use std::time::Duration;
 
 const A: &str = r#"[global]
@@ -57,13 +55,13 @@ fn best_path_is_installed_forwards_and_is_withdrawn() {
     assert!(!lab.ping("198.51.100.1"), "no route yet");
     let a = lab.keeld("a", A);
     let b = lab.keeld("b", B);
-    let routes = wait_for("kernel route", || Some(lab.keel_routes()).filter(|r| r.contains("198.51.100.0/24")));
+    let routes = wait_for("kernel route", WAIT, || Some(lab.keel_routes()).filter(|r| r.contains("198.51.100.0/24")));
     assert!(routes.contains("198.51.100.0/24 via 192.0.2.2 dev va"), "{routes}");
     assert!(lab.ping("198.51.100.1"), "traffic follows the BGP route");
     // b withdraws (stop --withdraw): the kernel route goes.
     let (ok, _) = keel(&b.api(), &["stop", "--withdraw"]);
     assert!(ok);
-    wait_for("route removed", || Some(()).filter(|_| !lab.keel_routes().contains("198.51.100.0/24")));
+    wait_for("route removed", WAIT, || Some(()).filter(|_| !lab.keel_routes().contains("198.51.100.0/24")));
     assert!(!lab.ping("198.51.100.1"));
     drop(a);
 }
@@ -73,11 +71,11 @@ fn graceful_stop_leaves_kernel_routes_and_withdraw_removes_them() {
     let lab = Lab::new("gr");
     let a = lab.keeld("a", A);
     let _b = lab.keeld("b", B);
-    wait_for("kernel route", || Some(()).filter(|_| lab.keel_routes().contains("198.51.100.0/24")));
+    wait_for("kernel route", WAIT, || Some(()).filter(|_| lab.keel_routes().contains("198.51.100.0/24")));
     // Planned stop with graceful restart: forwarding stays (RFC 4724 §4.1).
     let (ok, _) = keel(&a.api(), &["stop"]);
     assert!(ok);
-    wait_for("keeld a exited", || std::fs::metadata(a.api()).err().map(|_| ()));
+    wait_for("keeld a exited", WAIT, || std::fs::metadata(a.api()).err().map(|_| ()));
     std::thread::sleep(Duration::from_millis(300));
     assert!(lab.keel_routes().contains("198.51.100.0/24"), "route kept across the stop");
     assert!(lab.ping("198.51.100.1"), "still forwarding while keeld is away");
@@ -88,7 +86,7 @@ fn graceful_stop_leaves_kernel_routes_and_withdraw_removes_them() {
     assert!(lab.keel_routes().contains("198.51.100.0/24"));
     let (ok, _) = keel(&a.api(), &["stop", "--withdraw"]);
     assert!(ok);
-    wait_for("route flushed", || Some(()).filter(|_| !lab.keel_routes().contains("198.51.100.0/24")));
+    wait_for("route flushed", WAIT, || Some(()).filter(|_| !lab.keel_routes().contains("198.51.100.0/24")));
 }
 
 #[test]
@@ -96,9 +94,9 @@ fn keel_restart_keeps_forwarding_and_comes_back_with_r_bit() {
     let lab = Lab::new("rs");
     let a = lab.keeld("a", A);
     let b = lab.keeld("b", B);
-    wait_for("kernel route", || Some(()).filter(|_| lab.keel_routes().contains("198.51.100.0/24")));
+    wait_for("kernel route", WAIT, || Some(()).filter(|_| lab.keel_routes().contains("198.51.100.0/24")));
     let before = lab.keel_routes();
-    let pid = a.child.id();
+    let pid = a.pid().expect("keeld a runs");
     // Sessions so far (a connection collision at start may already have cost one).
     let sessions = json(&b.api(), &["show", "neighbor", "127.0.0.1", "--json"])
         .and_then(|n| n["established_transitions"].as_u64())
@@ -126,7 +124,7 @@ fn keel_restart_keeps_forwarding_and_comes_back_with_r_bit() {
     assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok(), "same pid after the restart");
     // Selection deferral ends on b's End-of-RIB; the route is chosen again, not re-installed.
     established(&a.api(), "127.0.0.2");
-    wait_for("deferral over", || {
+    wait_for("deferral over", WAIT, || {
         json(&a.api(), &["show", "routes", "--json"])
             .filter(|v| v.as_array().is_some_and(|a| a.iter().any(|r| r["best"] == true)))
     });

@@ -5,9 +5,7 @@
 //!  b (65062, restarts) --> a (65061, helper) --> c (65063, observer)
 //! ```
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message, NextHop, Nlri, PathAttributes, Update};
@@ -21,7 +19,7 @@ const ALL: &str = "import = \"all\"\nexport = \"all\"";
 fn start_a(test: &str, me: u8, b: u8, c: u8, global: &str) -> Keeld {
     let ns = [b, c].map(|last| Neighbor { last, asn: 65000 + last as u32, extra: ALL });
     let a = keeld_with(test, me, 65000 + me as u32, &ns, global, &[]);
-    wait_for("a's API", || json(&a.api(), &["show", "neighbors", "--json"]));
+    wait_for("a's API", WAIT, || json(&a.api(), &["show", "neighbors", "--json"]));
     a
 }
 
@@ -50,7 +48,7 @@ fn neighbor_restart_causes_no_update_downstream_and_eor_sweeps_what_is_gone() {
     let a = start_a("grh", 61, 62, 63, "");
     let c = keeld_with("grh", 63, 65063, &[Neighbor { last: 61, asn: 65061, extra: ALL }], "", &[]);
     let b = start_b("grh", 62, 61, "", &["198.51.100.0/24", "203.0.113.0/24"]);
-    wait_for("both routes at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 2));
+    wait_for("both routes at c", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).len() == 2));
     let n = established(&a.api(), "127.0.0.62");
     assert_eq!(n["graceful_restart"]["remote"]["restart_time"], 120);
     std::thread::sleep(Duration::from_millis(300));
@@ -58,7 +56,7 @@ fn neighbor_restart_causes_no_update_downstream_and_eor_sweeps_what_is_gone() {
 
     // b crashes: a keeps its routes as stale, c hears nothing.
     drop(b);
-    let n = wait_for("helper active", || {
+    let n = wait_for("helper active", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.62")).filter(|n| n["graceful_restart"]["helper_active"] == true)
     });
     assert_eq!(n["stale_prefixes"], 2);
@@ -69,8 +67,8 @@ fn neighbor_restart_causes_no_update_downstream_and_eor_sweeps_what_is_gone() {
     // b is back with one of the two routes: after its End-of-RIB the other is withdrawn,
     // and that withdrawal is the only UPDATE c sees.
     let _b = start_b("grh", 62, 61, "", &["198.51.100.0/24"]);
-    wait_for("sweep", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
-    let n = wait_for("helper done", || {
+    wait_for("sweep", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    let n = wait_for("helper done", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.62")).filter(|n| n["graceful_restart"]["helper_active"] == false)
     });
     assert_eq!((n["stale_prefixes"].as_u64(), n["received_prefixes"].as_u64()), (Some(0), Some(1)));
@@ -85,20 +83,20 @@ fn restart_timer_expiry_withdraws_and_hard_reset_flushes_at_once() {
     let c = keeld_with("grt", 66, 65066, &[Neighbor { last: 64, asn: 65064, extra: ALL }], "", &[]);
     // b advertises a 2 s restart time.
     let b = start_b("grt", 65, 64, "[graceful_restart]\nrestart_time = 2", &["198.51.100.0/24"]);
-    wait_for("route at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    wait_for("route at c", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
     drop(b);
-    wait_for("helper active", || {
+    wait_for("helper active", WAIT, || {
         Some(()).filter(|_| neighbor(&a.api(), "127.0.0.65")["graceful_restart"]["helper_active"] == true)
     });
     assert_eq!(routes(&c.api(), &[]).len(), 1, "kept while the restart timer runs");
-    wait_for("withdrawn at c after the restart time", || Some(()).filter(|_| routes(&c.api(), &[]).is_empty()));
+    wait_for("withdrawn at c after the restart time", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).is_empty()));
 
     // Hard Reset (stop --withdraw with N exchanged): no retention at all.
     let b = start_b("grt", 65, 64, "", &["198.51.100.0/24"]);
-    wait_for("route at c again", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    wait_for("route at c again", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
     let (ok, _) = keel(&b.api(), &["stop", "--withdraw"]);
     assert!(ok);
-    wait_for("flushed", || Some(()).filter(|_| routes(&c.api(), &[]).is_empty()));
+    wait_for("flushed", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).is_empty()));
     let n = neighbor(&a.api(), "127.0.0.65");
     assert_eq!(n["graceful_restart"]["helper_active"], false);
     assert_eq!(n["last_notification_received"]["subcode"], 9);
@@ -109,13 +107,13 @@ fn graceful_reset_with_n_keeps_routes_on_both_sides() {
     let a = start_a("grr", 67, 68, 69, "");
     let c = keeld_with("grr", 69, 65069, &[Neighbor { last: 67, asn: 65067, extra: ALL }], "", &[]);
     let b = start_b("grr", 68, 67, "", &["198.51.100.0/24"]);
-    wait_for("route at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    wait_for("route at c", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
     std::thread::sleep(Duration::from_millis(300));
     let before = updates_at_c(&c, 67);
     // `keel clear neighbor` = Cease/Administrative Reset: graceful with N (RFC 8538 §5.1).
     let (ok, _) = keel(&b.api(), &["clear", "neighbor", "127.0.0.67"]);
     assert!(ok);
-    wait_for("re-established", || {
+    wait_for("re-established", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.68"))
             .filter(|n| n["established_transitions"] == 2 && n["graceful_restart"]["helper_active"] == false)
     });
@@ -172,7 +170,7 @@ fn new_connection_while_established_is_a_restart() {
         wr.send(&route("198.51.100.0/24")).await.unwrap();
         (rd, wr)
     });
-    wait_for("route at c", || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
+    wait_for("route at c", WAIT, || Some(()).filter(|_| routes(&c.api(), &[]).len() == 1));
     std::thread::sleep(Duration::from_millis(300));
     let before = updates_at_c(&c, 71);
     // The "rebooted" neighbor connects again; the old connection is still open.
@@ -186,7 +184,7 @@ fn new_connection_while_established_is_a_restart() {
         });
         std::mem::forget(wr2);
     });
-    let n = wait_for("restart handled", || {
+    let n = wait_for("restart handled", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.72"))
             .filter(|n| n["established_transitions"] == 2 && n["state"] == "established")
     });
@@ -205,11 +203,11 @@ fn new_connection_while_established_is_a_restart() {
 #[test]
 fn bare_connection_does_not_reset_graceful_restart_neighbor() {
     let a = keeld_with("grbare", 84, 65084, &[Neighbor { last: 85, asn: 65085, extra: ALL }], "", &[]);
-    wait_for("a's API", || json(&a.api(), &["show", "neighbors", "--json"]));
+    wait_for("a's API", WAIT, || json(&a.api(), &["show", "neighbors", "--json"]));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cfg = session::speaker_config(85, 84, Some(gr_cap()));
     let s = rt.block_on(session::keep_session(&cfg, &session::announce(85, "198.51.100.0/24")));
-    let n = wait_for("route received", || {
+    let n = wait_for("route received", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.85")).filter(|n| n["state"] == "established" && n["received_prefixes"] == 1)
     });
     assert_eq!(n["established_transitions"], 1, "{n}");
@@ -253,17 +251,17 @@ fn bare_connection_does_not_reset_graceful_restart_neighbor() {
 #[test]
 fn new_open_on_second_connection_keeps_routes_stale_until_end_of_rib() {
     let a = keeld_with("gropen", 86, 65086, &[Neighbor { last: 87, asn: 65087, extra: ALL }], "", &[]);
-    wait_for("a's API", || json(&a.api(), &["show", "neighbors", "--json"]));
+    wait_for("a's API", WAIT, || json(&a.api(), &["show", "neighbors", "--json"]));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cfg = session::speaker_config(87, 86, Some(gr_cap()));
     let first = rt.block_on(session::keep_session(&cfg, &session::announce(87, "198.51.100.0/24")));
-    wait_for("route received", || {
+    wait_for("route received", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.87")).filter(|n| n["state"] == "established" && n["received_prefixes"] == 1)
     });
 
     // The neighbor "rebooted": a new session, no routes yet.
     let second = rt.block_on(session::keep_session(&cfg, &[]));
-    let n = wait_for("restart handled", || {
+    let n = wait_for("restart handled", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.87"))
             .filter(|n| n["established_transitions"] == 2 && n["state"] == "established")
     });
@@ -275,7 +273,7 @@ fn new_open_on_second_connection_keeps_routes_stale_until_end_of_rib() {
 
     // End-of-RIB on the new session ends the helper's work.
     second.send(session::announce(87, "198.51.100.0/24"));
-    let n = wait_for("helper done", || {
+    let n = wait_for("helper done", WAIT, || {
         Some(neighbor(&a.api(), "127.0.0.87")).filter(|n| n["graceful_restart"]["helper_active"] == false)
     });
     assert_eq!((n["stale_prefixes"].as_u64(), n["received_prefixes"].as_u64()), (Some(0), Some(1)), "{n}");

@@ -4,7 +4,8 @@
 //! observer's RIB. Every process the lab started is gone afterwards, its directory too, and
 //! its HTML report opens in headless Chromium without console errors, with one SVG series per
 //! peer. Chromium is required (scripts/test installs it); `llgr` is not asserted (LLGR is
-//! still being implemented). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x.
+//! still being implemented). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x;
+//! labs run side by side (each claims its N for its lifetime).
 //! `--peer bird`, `--peer frr` and `--peer gobgp` run that daemon as the upstream and as the
 //! observer (root, like the interop tests); what leaves the daemon observer's table is counted
 //! by keel's speaker behind it. `--netns` (root) runs keeld with the kernel FIB inside namespaces the
@@ -16,9 +17,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ROUTES: u64 = 6000;
-
-/// One rehearsal at a time: two labs whose pids match modulo 200 would pick the same addresses.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Processes whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<String> {
@@ -69,6 +67,7 @@ fn console_lines(log: &str) -> Vec<&str> {
 
 /// Runs `keel lab ARGS --json` in `dir`; the results and the lab's pid.
 fn lab(dir: &Path, args: &[&str]) -> (Vec<Value>, u32) {
+    crate::common::preflight();
     let child = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("lab")
         .args(args)
@@ -96,7 +95,6 @@ fn assert_nothing_left(lab_pid: u32) {
 
 #[test]
 fn lab_with_bird_as_upstream_and_observer() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let results = lab_with_peer("bird");
     for r in &results {
         let (gr, s) = (r["graceful_restart"] == true, &r["scenario"]);
@@ -139,7 +137,6 @@ fn result<'a>(results: &'a [Value], scenario: &str, gr: bool) -> &'a Value {
 
 #[test]
 fn lab_with_frr_as_upstream_and_observer() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // keel's restart waits until FRR's startup window (R=1 in its OPENs) has passed.
     let results = lab_with_peer("frr");
     // FRR helps keel's restart and restarts gracefully itself (SIGTERM: Cease with the N bit;
@@ -153,7 +150,6 @@ fn lab_with_frr_as_upstream_and_observer() {
 
 #[test]
 fn lab_with_gobgp_as_upstream_and_observer() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let results = lab_with_peer("gobgp");
     for s in ["restart", "peer-restart"] {
         let r = result(&results, s, true);
@@ -226,7 +222,6 @@ fn lab_netns_counts_packets_lost() {
 
 #[test]
 fn lab_rehearsal_with_and_without_graceful_restart() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("keel-test-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

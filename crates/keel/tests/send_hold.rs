@@ -7,17 +7,15 @@
 //! window of RFC 9687 §3. keeld has a few thousand `[[network]]`s to advertise to it, far more
 //! than the two sockets' buffers hold.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use keel_lab::speaker::{self, SessionReader, SessionWriter, SpeakerConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
 
-const ME: u8 = 93;
-const PEER: u8 = 94;
+const ME: u8 = 74;
+const PEER: u8 = 75;
 /// Each network has its own communities, so each goes out in an UPDATE of its own (~120 octets):
 /// about 700 kB in all.
 const NETWORKS: usize = 6000;
@@ -100,15 +98,15 @@ fn send_hold_timer_expiry_releases_the_connection() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let keeld = start_with_config(dir.clone(), &config(&dir));
-    wait_for("keeld's API", || json(&keeld.api(), &["show", "neighbors", "--json"]));
-    let cfg = SpeakerConfig { hold_time: 3, ..common::session::speaker_config(PEER, ME, None) };
+    wait_for("keeld's API", WAIT, || json(&keeld.api(), &["show", "neighbors", "--json"]));
+    let cfg = SpeakerConfig { hold_time: 3, ..crate::common::session::speaker_config(PEER, ME, None) };
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The peer's reading halves: a stuck peer keeps its end open, so nothing but keeld itself
     // can release keeld's end.
     let mut stuck = Vec::new();
     for cycle in 1..=CYCLES {
         let small_mss = cycle % 2 == 1;
-        let (rd, mut wr, port) = wait_for("session established", || rt.block_on(connect(&cfg, small_mss)).ok());
+        let (rd, mut wr, port) = wait_for("session established", WAIT, || rt.block_on(connect(&cfg, small_mss)).ok());
         rt.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -119,7 +117,7 @@ fn send_hold_timer_expiry_releases_the_connection() {
             }
         });
         let what = format!("cycle {cycle} (small MSS: {small_mss}): the send hold timer to expire");
-        wait_for(&what, || (expiries(&dir) >= cycle).then_some(()));
+        wait_for(&what, WAIT, || (expiries(&dir) >= cycle).then_some(()));
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let left: Vec<_> = keeld_sockets().into_iter().filter(|&(p, _)| p == port).collect();

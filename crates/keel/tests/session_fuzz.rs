@@ -4,9 +4,7 @@
 //! splices, duplicated messages, random bytes). The number of inputs bounds the run, not a
 //! clock; each input runs on tokio's paused clock.
 
-mod common;
-
-use common::rng::Rng;
+use crate::common::rng::Rng;
 use keel::neighbor::fuzz::{run, seeds, Outcome};
 use std::path::PathBuf;
 

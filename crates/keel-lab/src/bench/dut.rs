@@ -46,9 +46,9 @@ impl DutKind {
     fn program(self) -> Option<PathBuf> {
         let p = match self {
             DutKind::Bird => "/usr/sbin/bird",
-            DutKind::Frr => crate::lab::frr::BGPD,
+            DutKind::Frr => crate::daemons::frr::BGPD,
             DutKind::Gobgp => "/usr/bin/gobgpd",
-            DutKind::Openbgpd => "/usr/sbin/bgpd",
+            DutKind::Openbgpd => crate::daemons::openbgpd::BGPD,
             DutKind::Keel | DutKind::Direct => return None,
         };
         Some(PathBuf::from(p)).filter(|p| p.is_file())
@@ -221,10 +221,7 @@ impl Dut {
                 );
                 af += &format!("  neighbor {m} route-map NONE in\n");
                 c += &format!(" address-family ipv4 unicast\n{af} exit-address-family\n!\n");
-                write(&dir.join("bgpd.conf"), &c)?;
-                let (uid, gid) = frr_ids()?;
-                std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
-                std::os::unix::fs::chown(dir.join("bgpd.conf"), Some(uid), Some(gid))?;
+                crate::daemons::frr::install_config(dir, &c)?;
             }
             DutKind::Gobgp => {
                 let neighbor = |a: Ipv4Addr, asn: u32| {
@@ -292,31 +289,14 @@ impl Dut {
                 c.arg("--config").arg(dir.join("keel.toml")).env("KEEL_LOG", "warn");
                 c
             }
-            DutKind::Bird => {
-                let mut c = Command::new("/usr/sbin/bird");
-                c.arg("-f").arg("-c").arg(dir.join("bird.conf")).arg("-s").arg(dir.join("bird.ctl"));
-                if recovery {
-                    c.arg("-R");
-                }
-                c
-            }
-            DutKind::Frr => crate::lab::frr::command(dir, ip.into(), Some(self.layout.dut.port())),
+            DutKind::Bird => crate::daemons::bird::command(dir, recovery),
+            DutKind::Frr => crate::daemons::frr::command(dir, ip.into(), Some(self.layout.dut.port())),
             DutKind::Gobgp => {
-                let mut c = Command::new("/usr/bin/gobgpd");
-                c.arg("-f").arg(dir.join("gobgp.toml")).args(["--api-hosts", &format!("{ip}:50051"), "-l", "warn"]);
-                if recovery {
-                    c.arg("-r");
-                }
+                let mut c = crate::daemons::gobgp::command(&dir.join("gobgp.toml"), &ip.to_string(), recovery);
+                c.args(["-l", "warn"]);
                 c
             }
-            DutKind::Openbgpd => {
-                // Its processes chroot to user _openbgpd's home, which systemd's unit would
-                // create (RuntimeDirectory); nothing else does.
-                std::fs::create_dir_all("/run/openbgpd").context("cannot create /run/openbgpd")?;
-                let mut c = Command::new("/usr/sbin/bgpd");
-                c.arg("-d").arg("-f").arg(dir.join("bgpd.conf"));
-                c
-            }
+            DutKind::Openbgpd => crate::daemons::openbgpd::command(&dir.join("bgpd.conf"))?,
         };
         let log = std::fs::File::create(dir.join(format!("{}.out", self.kind.name())))?;
         cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).current_dir(dir).process_group(0);
@@ -402,11 +382,7 @@ impl Dut {
                 self.wait_listening(Duration::from_secs(20))
             }
             DutKind::Bird => {
-                let _ = Command::new("/usr/sbin/birdc")
-                    .arg("-s")
-                    .arg(self.dir.join("bird.ctl"))
-                    .arg("graceful restart")
-                    .output();
+                let _ = crate::daemons::bird::birdc(&self.dir.join("bird.ctl"), "graceful restart");
                 self.stop(libc::SIGTERM);
                 self.spawn(true)
             }
@@ -431,15 +407,6 @@ impl Drop for Dut {
         self.stop(libc::SIGKILL);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn frr_ids() -> Result<(u32, u32)> {
-    let passwd = std::fs::read_to_string("/etc/passwd")?;
-    let line = passwd.lines().find(|l| l.starts_with("frr:")).context("user frr missing: is frr installed?")?;
-    let f: Vec<&str> = line.split(':').collect();
-    let uid = f.get(2).and_then(|v| v.parse().ok()).context("bad frr line in /etc/passwd")?;
-    let gid = f.get(3).and_then(|v| v.parse().ok()).context("bad frr line in /etc/passwd")?;
-    Ok((uid, gid))
 }
 
 /// CPU seconds and summed VmRSS (KiB) of every live process in group `pgid`.

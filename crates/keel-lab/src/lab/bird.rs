@@ -59,14 +59,8 @@ fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Pat
 }
 
 fn birdc(dir: &Path, command: &str) -> Result<String> {
-    let out = Command::new("birdc")
-        .arg("-s")
-        .arg(dir.join("bird.ctl"))
-        .args(command.split(' '))
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run birdc")?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let (_, out, _) = crate::daemons::bird::birdc(&dir.join("bird.ctl"), command).context("cannot run birdc")?;
+    Ok(out)
 }
 
 /// Session state and exported routes from `show protocols all keel`.
@@ -92,11 +86,7 @@ fn require() -> Result<()> {
 }
 
 fn spawn(daemon: &mut Daemon, dir: &Path, recovery: bool) -> Result<()> {
-    let mut command = Command::new("bird");
-    command.arg("-f").arg("-c").arg(dir.join("bird.conf")).arg("-s").arg(dir.join("bird.ctl"));
-    if recovery {
-        command.arg("-R");
-    }
+    let mut command = crate::daemons::bird::command(dir, recovery);
     command.stdout(Stdio::null()).stderr(Stdio::null());
     daemon.spawn(command, "bird")
 }

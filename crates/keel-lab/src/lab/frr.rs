@@ -15,6 +15,7 @@
 use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
 use super::process::{file_tail, Daemon, Task};
 use super::roles::{DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN, TAP_ASN};
+use crate::daemons::frr::{command, BGPD};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::Family;
@@ -24,8 +25,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub const BGPD: &str = "/usr/lib/frr/bgpd";
 
 /// FRR 8.4 sets R=1 in its OPENs while its startup timer runs (about 120 s, the default
 /// restart time, whatever `restart-time` says; measured): it claims to be restarting, so a
@@ -78,14 +77,8 @@ fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Pat
 }
 
 fn vtysh(dir: &Path, command: &str) -> Result<String> {
-    let out = Command::new("vtysh")
-        .arg("--vty_socket")
-        .arg(dir)
-        .args(["-d", "bgpd", "-c", command])
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run vtysh")?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let (_, out, _) = crate::daemons::frr::vtysh(dir, &[command]).context("cannot run vtysh")?;
+    Ok(out)
 }
 
 /// Whether every family's session with keeld is established, and the prefixes sent on it,
@@ -108,15 +101,6 @@ fn dropped(dir: &Path, keel: &str) -> Option<u64> {
     v["ipv4Unicast"]["peers"][keel]["connectionsDropped"].as_u64()
 }
 
-/// The uid and gid of user frr (bgpd drops to it; its directory must be its own).
-fn frr_ids() -> Result<(u32, u32)> {
-    let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
-    let line = passwd.lines().find(|l| l.starts_with("frr:")).context("no user frr: is the frr package installed?")?;
-    let f: Vec<&str> = line.split(':').collect();
-    let id = |i: usize| f.get(i).and_then(|s| s.parse().ok()).context("bad /etc/passwd line for frr");
-    Ok((id(2)?, id(3)?))
-}
-
 /// Checks that FRR can run, then writes `config` as DIR/bgpd.conf, both owned by user frr.
 fn prepare(dir: &Path, config: &str) -> Result<()> {
     if !Path::new(BGPD).is_file() || Command::new("vtysh").arg("--version").output().is_err() {
@@ -125,32 +109,7 @@ fn prepare(dir: &Path, config: &str) -> Result<()> {
     if !super::process::is_root() {
         bail!("--peer frr needs root (bgpd listens on port 179 of its address)");
     }
-    std::fs::create_dir_all(dir)?;
-    let conf = dir.join("bgpd.conf");
-    std::fs::write(&conf, config)?;
-    let (uid, gid) = frr_ids()?;
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
-    std::os::unix::fs::chown(&conf, Some(uid), Some(gid))?;
-    Ok(())
-}
-
-/// bgpd standalone (`-Z`, no zebra) on `local`, port `port` (else 179), with its config, pid
-/// file and vty socket in `dir`; also the FRR of `keel bench`.
-pub fn command(dir: &Path, local: std::net::IpAddr, port: Option<u16>) -> Command {
-    let mut command = Command::new(BGPD);
-    command.arg("-Z").args(["-l", &local.to_string()]);
-    if let Some(port) = port {
-        command.args(["-p", &port.to_string()]);
-    }
-    command
-        .arg("-f")
-        .arg(dir.join("bgpd.conf"))
-        .arg("-i")
-        .arg(dir.join("bgpd.pid"))
-        .arg("--vty_socket")
-        .arg(dir)
-        .args(["-A", "127.0.0.1", "-P", "0"]);
-    command
+    crate::daemons::frr::install_config(dir, config)
 }
 
 /// Starts bgpd on `local`, its vty socket in `dir`.

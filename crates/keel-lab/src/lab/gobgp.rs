@@ -130,9 +130,7 @@ pub fn mrt(ipv4: usize, ipv6: usize, local: Ipv4Addr) -> Result<Vec<u8>> {
 }
 
 fn gobgp(local: Ipv4Addr, args: &[&str]) -> Result<(bool, String)> {
-    let out = Command::new("gobgp")
-        .args(["-u", &local.to_string()])
-        .args(args)
+    let out = crate::daemons::gobgp::cli_command(&local.to_string(), None, args)
         .stdin(Stdio::null())
         .output()
         .context("cannot run gobgp")?;
@@ -206,18 +204,9 @@ fn require() -> Result<()> {
 /// Starts gobgpd with DIR/gobgp.toml, its API on LOCAL:50051, its log in DIR/gobgpd.log.
 fn spawn(daemon: &mut Daemon, dir: &std::path::Path, local: Ipv4Addr, restarting: bool) -> Result<()> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("gobgpd.log"))?;
-    let mut command = Command::new("gobgpd");
-    command
-        .arg("-f")
-        .arg(dir.join("gobgp.toml"))
-        .args(["--api-hosts", &format!("{local}:50051")])
-        // Two gobgpds run at once (upstream and observer): no pprof listener on 127.0.0.1:6060.
-        .arg("--pprof-disable")
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    if restarting {
-        command.arg("-r");
-    }
+    // Two gobgpds run at once (upstream and observer): the driver's has no pprof listener.
+    let mut command = crate::daemons::gobgp::command(&dir.join("gobgp.toml"), &local.to_string(), restarting);
+    command.stdout(log.try_clone()?).stderr(log);
     daemon.spawn(command, "gobgpd")
 }
 

@@ -36,11 +36,13 @@ pub mod process;
 pub mod report;
 pub mod results;
 pub mod roles;
+mod upstream;
 
+use crate::keeld::Keeld;
 use anyhow::{bail, Context, Result};
 use observer::ObserverPeer;
 use peers::{PeerStats, Upstream};
-use process::{Keeld, Task, TempDir};
+use process::{Task, TempDir};
 use results::{Sample, ScenarioResult, Timeline};
 use roles::{Addresses, PeerKind, DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN};
 use std::path::PathBuf;
@@ -48,6 +50,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use upstream::UpstreamPeer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -204,93 +207,6 @@ impl Lab {
     }
 }
 
-/// The upstream: keel's own speaker, or a real daemon with `--peer`.
-enum UpstreamPeer {
-    Speaker(Upstream),
-    Bird(bird::BirdUpstream),
-    Frr(frr::FrrUpstream),
-    GoBgp(gobgp::GoBgpUpstream),
-}
-
-impl UpstreamPeer {
-    fn stats(&self) -> Arc<PeerStats> {
-        match self {
-            UpstreamPeer::Speaker(u) => u.stats.clone(),
-            UpstreamPeer::Bird(b) => b.stats.clone(),
-            UpstreamPeer::Frr(f) => f.stats.clone(),
-            UpstreamPeer::GoBgp(g) => g.stats.clone(),
-        }
-    }
-
-    async fn connect_and_feed(&mut self, restarting: bool, deadline: Instant) -> Result<()> {
-        match self {
-            UpstreamPeer::Speaker(u) => Ok(u.connect_and_feed(restarting, deadline).await?),
-            UpstreamPeer::Bird(b) => b.connect_and_feed(restarting, deadline).await,
-            UpstreamPeer::Frr(f) => f.connect_and_feed(restarting, deadline).await,
-            UpstreamPeer::GoBgp(g) => g.connect_and_feed(restarting, deadline).await,
-        }
-    }
-
-    /// Whether its whole table is sent on an established session.
-    fn ready(&self) -> bool {
-        match self {
-            UpstreamPeer::Speaker(u) => {
-                u.end_of_rib_sent.is_some() && u.stats.established.load(std::sync::atomic::Ordering::Relaxed)
-            }
-            UpstreamPeer::Bird(b) => b.ready(),
-            UpstreamPeer::Frr(f) => f.ready(),
-            UpstreamPeer::GoBgp(g) => g.ready(),
-        }
-    }
-
-    /// When FRR's startup window ends ([`frr::STARTUP_WINDOW`]).
-    fn startup_ends(&self) -> Option<Instant> {
-        match self {
-            UpstreamPeer::Frr(f) => Some(f.startup_ends),
-            _ => None,
-        }
-    }
-
-    /// keeld goes away: the speaker drops its dead session; the daemons reconnect by themselves.
-    fn keel_leaves(&mut self) {
-        if let UpstreamPeer::Speaker(u) = self {
-            u.close();
-        }
-    }
-
-    /// The upstream restarts: TCP loss (speaker, GoBGP: SIGKILL), `birdc graceful restart`
-    /// (BIRD), SIGTERM (FRR: Cease with the N bit).
-    async fn restart(&mut self) {
-        match self {
-            UpstreamPeer::Speaker(u) => u.close(),
-            UpstreamPeer::Bird(b) => b.graceful_stop().await,
-            UpstreamPeer::Frr(f) => f.graceful_stop().await,
-            UpstreamPeer::GoBgp(g) => g.kill().await,
-        }
-    }
-
-    /// The upstream disappears without a word: TCP loss (speaker) or SIGKILL (BIRD).
-    async fn vanish(&mut self) {
-        match self {
-            UpstreamPeer::Speaker(u) => u.close(),
-            UpstreamPeer::Bird(b) => b.kill().await,
-            UpstreamPeer::Frr(f) => f.kill().await,
-            UpstreamPeer::GoBgp(g) => g.kill().await,
-        }
-    }
-
-    /// Cease/Hard Reset (speaker, FRR); BIRD, without the N bit, resets with
-    /// Cease/Administrative Reset; GoBGP with `gobgp neighbor X reset`.
-    async fn hard_reset(&mut self) {
-        match self {
-            UpstreamPeer::Speaker(u) => u.hard_reset().await,
-            UpstreamPeer::Bird(b) => b.reset().await,
-            UpstreamPeer::Frr(f) => f.reset().await,
-            UpstreamPeer::GoBgp(g) => g.reset().await,
-        }
-    }
-}
-
 /// One mode's topology: keeld, the upstream, the observer and the sampler.
 struct Topology {
     keeld: Keeld,
@@ -382,7 +298,7 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
     // SAFETY: mallopt has no preconditions.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let keeld_exe = process::find_keeld(args.keeld.as_deref())?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new(&format!("keel-lab-{}", std::process::id()))?;
     let addresses = Addresses::pick()?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (v4, v6) = (args.routes, args.routes / 5);
@@ -452,16 +368,19 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
 
 async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> Result<Vec<ScenarioResult>> {
     let mode = if graceful_restart { "with GR" } else { "without GR" };
-    let state_dir = lab.dir.0.join(if graceful_restart { "gr" } else { "no-gr" });
-    let mut keeld =
-        Keeld::new(lab.keeld_exe.clone(), state_dir.clone(), &lab.keeld_config(&state_dir, graceful_restart))?;
+    let state_dir = lab.dir.path().join(if graceful_restart { "gr" } else { "no-gr" });
+    let log = std::env::var("KEEL_LAB_LOG").unwrap_or_else(|_| "info".into());
+    // Its own process group: a Ctrl-C at the terminal reaches the lab, which ends keeld.
+    let mut keeld = Keeld::new(lab.keeld_exe.clone(), state_dir.clone())?.env("KEEL_LOG", &log).own_process_group();
+    keeld.write_config(&lab.keeld_config(&state_dir, graceful_restart))?;
     keeld.start()?;
-    let daemon_dir = |name: &str| lab.dir.0.join(format!("{name}-{}", if graceful_restart { "gr" } else { "no-gr" }));
+    let daemon_dir =
+        |name: &str| lab.dir.path().join(format!("{name}-{}", if graceful_restart { "gr" } else { "no-gr" }));
     let (a, v4, v6) = (&lab.addresses, lab.ipv4, lab.ipv6);
     let observer = match lab.peer {
         Some(kind) => {
             let dir = daemon_dir(&format!("{}-observer", peer_name(Some(kind))));
-            ObserverPeer::daemon(kind, dir, a, keeld.api(), keeld.current.clone())?
+            ObserverPeer::daemon(kind, dir, a, keeld.api(), keeld.pid_watch())?
         }
         None => ObserverPeer::speaker(a),
     };
@@ -483,7 +402,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         lab.timeline.clone(),
         lab.started,
         [upstream.stats(), observer.stats.clone()],
-        keeld.current.clone(),
+        keeld.pid_watch(),
         lab.progress.clone(),
         lab.feed.routes,
         lab.tty,
@@ -526,7 +445,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         results.push(r);
     }
     topo.upstream.vanish().await;
-    topo.keeld.stop(libc::SIGKILL, Duration::from_secs(5)).await;
+    topo.keeld.stop_async(libc::SIGKILL, Duration::from_secs(5)).await;
     Ok(results)
 }
 
@@ -600,14 +519,14 @@ async fn run_scenario(
     let sessions_before = upstream_sessions(lab, topo).await;
     let before = snapshot(topo, lab.traffic.is_some());
     let sent_before = lab.traffic.as_ref().map(|t| t.sent());
-    let first_pid = topo.keeld.pids.len().saturating_sub(1);
+    let first_pid = topo.keeld.pids().len().saturating_sub(1);
     let start = lab.now();
     let t0 = Instant::now();
     let deadline = || Instant::now() + connect_time(lab);
     match scenario {
         Scenario::Restart | Scenario::Crash => {
             let signal = if scenario == Scenario::Restart { libc::SIGTERM } else { libc::SIGKILL };
-            topo.keeld.stop(signal, Duration::from_secs(15)).await;
+            topo.keeld.stop_async(signal, Duration::from_secs(15)).await;
             topo.upstream.keel_leaves();
             topo.keeld.start()?;
             let fed = feed_while_keeld_runs(lab, topo, false).await;
@@ -634,7 +553,7 @@ async fn run_scenario(
     let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
     let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
     let after = snapshot(topo, lab.traffic.is_some());
-    let keeld_pids = topo.keeld.pids[first_pid..].to_vec();
+    let keeld_pids = topo.keeld.pids()[first_pid..].to_vec();
     let disrupted = if scenario.keel_restarts() {
         keeld_pids.len() > 1
     } else {
@@ -756,7 +675,7 @@ async fn settle(
         // With --netns: the traffic flow arrives whole again (every route is in the kernel).
         let forwarding = lab.traffic.as_ref().is_none_or(|t| t.forwarding());
         let done =
-            observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.alive();
+            observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.running();
         if done {
             // The quiet period is part of the wait, not of the recovery.
             let last = topo.observer.view().last_update.unwrap_or(t0).max(t0);

@@ -20,11 +20,9 @@
 //! end); all addresses are documentation (RFC 5737), benchmarking (RFC 2544, RFC 5180) or
 //! loopback addresses.
 
+use crate::netns::{veth, Entered, Namespace};
 use anyhow::{bail, Context, Result};
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -35,33 +33,14 @@ pub const RATE: u64 = 1000;
 /// The receiver's UDP port.
 const PORT: u16 = 9;
 
-/// The two namespaces; deleted on drop (after the main thread went back to its own).
+/// The two namespaces; the main thread goes back to its own, then both are deleted, on drop.
 pub struct Netns {
+    /// Dropped first: the calling thread back in its own namespace.
+    _entered: Entered,
+    keel_ns: Namespace,
+    traffic_ns: Namespace,
     pub keel: String,
     pub traffic: String,
-    original: File,
-    entered: bool,
-}
-
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run ip {}", args.join(" ")))?;
-    if !out.status.success() {
-        bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
-}
-
-fn enter(path: &str) -> Result<()> {
-    let f = File::open(path).with_context(|| format!("cannot open {path}"))?;
-    // SAFETY: a valid namespace fd; setns affects only the calling thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        bail!("setns {path}: {}", std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 impl Netns {
@@ -69,55 +48,42 @@ impl Netns {
     /// keel namespace (threads and processes it starts from then on live there too).
     pub fn create() -> Result<Netns> {
         let id = std::process::id();
-        let original = File::open("/proc/thread-self/ns/net").context("cannot open this thread's namespace")?;
-        let (k, t) = (format!("kl-{id}-k"), format!("kl-{id}-t"));
         let (a, b) = (format!("kl-{id}-a"), format!("kl-{id}-b"));
-        let mut ns = Netns { keel: k.clone(), traffic: t.clone(), original, entered: false };
-        for name in [&k, &t] {
-            ip(&["netns", "add", name])?;
-            ip(&["-n", name, "link", "set", "lo", "up"])?;
+        let k = Namespace::create(&format!("kl-{id}-k"))?;
+        let t = Namespace::create(&format!("kl-{id}-t"))?;
+        for ns in [&k, &t] {
+            ns.sysctl("net.ipv4.conf.all.rp_filter=0")?;
+            ns.sysctl("net.ipv4.conf.default.rp_filter=0")?;
         }
-        let sysctl = |name: &str, key: &str| -> Result<()> {
-            let out = Command::new("ip")
-                .args(["netns", "exec", name, "sysctl", "-q", "-w", key])
-                .stdin(Stdio::null())
-                .output()
-                .context("cannot run sysctl")?;
-            if !out.status.success() {
-                bail!("sysctl {key} in {name}: {}", String::from_utf8_lossy(&out.stderr).trim());
-            }
-            Ok(())
-        };
-        for name in [&k, &t] {
-            sysctl(name, "net.ipv4.conf.all.rp_filter=0")?;
-            sysctl(name, "net.ipv4.conf.default.rp_filter=0")?;
-        }
-        ip(&["-n", &k, "link", "add", &a, "type", "veth", "peer", "name", &b, "netns", &t])?;
-        ip(&["-n", &k, "addr", "add", "198.51.100.1/24", "dev", &a])?;
-        ip(&["-n", &k, "link", "set", &a, "up"])?;
-        ip(&["-n", &t, "addr", "add", "198.51.100.2/24", "dev", &b])?;
-        ip(&["-n", &t, "addr", "add", "198.18.0.1/15", "dev", &b])?;
-        ip(&["-n", &t, "link", "set", &b, "up"])?;
+        veth(&k, &a, &t, &b)?;
+        k.ip(&["addr", "add", "198.51.100.1/24", "dev", &a])?;
+        k.ip(&["link", "set", &a, "up"])?;
+        t.ip(&["addr", "add", "198.51.100.2/24", "dev", &b])?;
+        t.ip(&["addr", "add", "198.18.0.1/15", "dev", &b])?;
+        t.ip(&["link", "set", &b, "up"])?;
         // The generated table's next hops (198.18.0.1, 2001:2::1) are on the veth.
-        ip(&["-n", &k, "route", "add", "198.18.0.0/15", "dev", &a])?;
-        ip(&["-n", &k, "-6", "route", "add", "2001:2::/48", "dev", &a])?;
+        k.ip(&["route", "add", "198.18.0.0/15", "dev", &a])?;
+        k.ip(&["-6", "route", "add", "2001:2::/48", "dev", &a])?;
         // kl-t accepts packets to any IPv4 address (a `local` route in table local).
-        ip(&["-n", &t, "route", "add", "local", "0.0.0.0/0", "dev", "lo"])?;
-        enter(&format!("/run/netns/{k}"))?;
-        ns.entered = true;
-        Ok(ns)
+        t.ip(&["route", "add", "local", "0.0.0.0/0", "dev", "lo"])?;
+        let entered = k.enter()?;
+        Ok(Netns {
+            _entered: entered,
+            keel: k.name().to_string(),
+            traffic: t.name().to_string(),
+            keel_ns: k,
+            traffic_ns: t,
+        })
     }
-}
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if self.entered {
-            // SAFETY: the fd of the namespace this thread started in.
-            unsafe { libc::setns(self.original.as_raw_fd(), libc::CLONE_NEWNET) };
-        }
-        for name in [&self.keel, &self.traffic] {
-            let _ = Command::new("ip").args(["netns", "del", name]).stderr(Stdio::null()).status();
-        }
+    /// The namespace the traffic's receiver lives in.
+    pub fn traffic_namespace(&self) -> &Namespace {
+        &self.traffic_ns
+    }
+
+    /// The namespace keeld and the lab's speakers live in.
+    pub fn keel_namespace(&self) -> &Namespace {
+        &self.keel_ns
     }
 }
 
@@ -139,15 +105,16 @@ impl Traffic {
         let sent = Arc::new(AtomicU64::new(0));
         let received: Arc<Mutex<Vec<u64>>> = Arc::default();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
-        let path = format!("/run/netns/{}", ns.traffic);
         let (stop_r, received_r) = (stop.clone(), received.clone());
+        let traffic = ns.traffic.clone();
         let receiver = std::thread::Builder::new().name("lab-receiver".into()).spawn(move || {
-            let socket = enter(&path).and_then(|()| {
+            // The receiver thread stays in kl-t until it ends.
+            let socket = crate::netns::enter(&traffic).and_then(|entered| {
                 let s = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).context("receiver socket")?;
                 s.set_read_timeout(Some(Duration::from_millis(100)))?;
-                Ok(s)
+                Ok((entered, s))
             });
-            let socket = match socket {
+            let (_entered, socket) = match socket {
                 Ok(s) => {
                     let _ = ready_tx.send(Ok(()));
                     s

@@ -29,9 +29,13 @@ pub const OBSERVER_ASN: u32 = 64999;
 /// The tap's AS number, behind a daemon observer.
 pub const TAP_ASN: u32 = 64998;
 
+/// The listener on 127.77.N.250 that claims N for this lab ([`Addresses::pick`]).
+static CLAIM: std::sync::OnceLock<std::net::TcpListener> = std::sync::OnceLock::new();
+
 /// Where the speakers live: 127.77.N.1 (upstream), .2 (keeld), .3 (observer), .4 (with
 /// `--peer`, keel's speaker behind the observing daemon), N chosen from the pid and moved on
-/// while keeld's address and port are taken; port 179 as root, else 1790.
+/// while keeld's address and port are taken, or N is claimed by another lab; port 179 as
+/// root, else 1790.
 #[derive(Debug, Clone, Copy)]
 pub struct Addresses {
     pub upstream: Ipv4Addr,
@@ -47,8 +51,16 @@ impl Addresses {
         for i in 0..200u32 {
             let n = ((seed + i) % 200 + 20) as u8;
             let keel = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 77, n, 2)), port);
+            // 127.77.N.250 is held for the lab's lifetime: two labs started at once (whose
+            // pids may pick the same N) never share N, though keeld binds its address only later.
+            let Ok(claim) =
+                std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 77, n, 250)), port))
+            else {
+                continue;
+            };
             // Free now, so keeld can bind it (the listener closes at once).
             if std::net::TcpListener::bind(keel).is_ok() {
+                let _ = CLAIM.set(claim);
                 return Ok(Addresses {
                     upstream: Ipv4Addr::new(127, 77, n, 1),
                     keel,

@@ -1,12 +1,11 @@
-//! Shared by the harness-less benchmarks: start keeld on a generated config, read its CPU and
-//! memory from /proc.
+//! Shared by the harness-less benchmarks: keeld (`keel_lab`'s handle) on a generated config,
+//! its CPU and memory, speakers that wait for it, a table as UPDATEs.
 #![allow(dead_code)]
 
 pub mod policy;
 pub mod rpki;
 
-use std::path::PathBuf;
-use std::process::{Child, Command};
+pub use keel_lab::keeld::Keeld;
 
 pub fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -18,72 +17,34 @@ pub fn load_average() -> String {
     l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-/// keeld started by a benchmark; killed on drop.
-pub struct Keeld {
-    pub child: Child,
-    pub dir: PathBuf,
+/// keeld for a benchmark (`keel_lab`'s handle): in `$TMPDIR/keel-bench-NAME-PID`, `body`
+/// appended to a `[global]` section (AS 65000, listening on `listen`), `KEEL_LOG=warn`; killed
+/// and its directory removed on drop.
+pub fn keeld(name: &str, listen: &str, body: &str) -> Keeld {
+    keeld_logging(name, listen, body, "warn")
 }
 
-impl Keeld {
-    /// Starts keeld with `body` appended to a `[global]` section (AS 65000, listening on `listen`).
-    pub fn start(name: &str, listen: &str, body: &str) -> Keeld {
-        Keeld::start_logging(name, listen, body, "warn")
-    }
-
-    /// [`start`](Self::start) with `KEEL_LOG` set to `log` (its log in `dir/keeld.log`).
-    pub fn start_logging(name: &str, listen: &str, body: &str, log: &str) -> Keeld {
-        let dir = std::env::temp_dir().join(format!("keel-bench-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = format!(
-            "[global]\nasn = 65000\nrouter_id = \"192.0.2.40\"\nlisten = [\"{listen}\"]\napi = \"{}\"\nstate_dir = \"{}\"\n{body}",
-            dir.join("keel.sock").display(),
-            dir.display()
-        );
-        let path = dir.join("keel.toml");
-        std::fs::write(&path, config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_keeld"))
-            .arg("--config")
-            .arg(&path)
-            .env("KEEL_LOG", log)
-            .stderr(std::fs::File::create(dir.join("keeld.log")).unwrap())
-            .spawn()
-            .expect("start keeld");
-        Keeld { child, dir }
-    }
-
-    /// What keeld has logged so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("keeld.log")).unwrap_or_default()
-    }
-
-    pub fn proc(&self) -> Proc {
-        Proc(self.child.id())
-    }
+/// [`keeld`] with `KEEL_LOG` set to `log` (its log in `DIR/keeld.log`).
+pub fn keeld_logging(name: &str, listen: &str, body: &str, log: &str) -> Keeld {
+    let dir = std::env::temp_dir().join(format!("keel-bench-{name}-{}", std::process::id()));
+    let config = format!(
+        "[global]\nasn = 65000\nrouter_id = \"192.0.2.40\"\nlisten = [\"{listen}\"]\napi = \"{}\"\nstate_dir = \"{}\"\n{body}",
+        dir.join("keel.sock").display(),
+        dir.display()
+    );
+    let mut k = Keeld::new(env!("CARGO_BIN_EXE_keeld"), dir)
+        .expect("keeld's directory")
+        .env("KEEL_LOG", log)
+        .remove_dir_on_drop();
+    k.write_config(&config).expect("keeld's configuration");
+    k.start().expect("start keeld");
+    k
 }
 
-impl Drop for Keeld {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// CPU seconds, RSS and peak RSS (KiB) of a process, from /proc.
-pub struct Proc(pub u32);
-
-impl Proc {
-    pub fn stat(&self) -> (f64, u64, u64) {
-        let (cpu, rss) = keel_lab::lab::process::proc_stat(self.0 as i32).unwrap_or_default();
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap_or_default();
-        let hwm = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        (cpu, rss, hwm)
-    }
+/// CPU seconds (every run), RSS and peak RSS (KiB) of keeld, from /proc.
+pub fn stat(keeld: &Keeld) -> (f64, u64, u64) {
+    let u = keeld.usage();
+    (u.cpu_seconds, u.rss_kib, u.peak_rss_kib)
 }
 
 /// Connects a speaker, retrying while keeld is still starting (up to 10 s).

@@ -8,7 +8,7 @@ use keel_tablegen::Table;
 use keel_wire::{Family, Prefix};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 /// VRPs for the IPv4 routes of `table` as keeld (AS `local_as`) receives them: among routes
 /// that cover no other route, chosen by a hash of the route's index, a VRP of the route's own
@@ -58,10 +58,7 @@ impl Stayrtr {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("vrps.json");
         write_json(&file, vrps);
-        let child = Command::new("stayrtr")
-            .arg("-cache")
-            .arg(&file)
-            .args(["-bind", bind, "-checktime=false", "-metrics.addr", "", "-refresh", "3600"])
+        let child = keel_lab::daemons::stayrtr::command(&file, bind, 3600)
             .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("stayrtr.log")).unwrap())

@@ -1,42 +1,45 @@
-//! Shared helpers for tests that run keeld and keel: start keeld with a generated config in
-//! its own temporary directory, run the CLI, poll with a deadline.
+//! What the integration tests share on top of `keel_lab`'s harness (the keeld handle
+//! [`Keeld`], namespaces, polling, daemon drivers): this crate's binaries, keeld started as
+//! 127.0.0.x with a generated configuration in its own temporary directory, the `keel` CLI.
 #![allow(dead_code)]
 
 pub mod netns;
 pub mod rng;
 pub mod session;
 
+pub use keel_lab::keeld::Keeld;
+pub use keel_lab::wait::wait_for;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Once;
+use std::time::Duration;
+
+/// How long the keeld-against-keeld tests wait for something that takes a moment.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The keeld binary cargo built for this test run.
+pub fn keeld_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keeld"))
+}
+
+/// The keel binary cargo built for this test run.
+pub fn keel_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keel"))
+}
+
+/// Makes sure no packaged service holds `*:179` (which blocks every 127.0.0.x:179), once per
+/// run, before the first daemon of any test starts; concurrent callers wait for the first.
+pub fn preflight() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(keel_lab::daemons::free_port_179);
+}
 
 /// One `[[neighbor]]` of a generated config.
 pub struct Neighbor<'a> {
     pub last: u8,
     pub asn: u32,
     pub extra: &'a str,
-}
-
-pub struct Keeld {
-    pub child: Child,
-    pub dir: PathBuf,
-}
-
-impl Drop for Keeld {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Keeld {
-    pub fn api(&self) -> PathBuf {
-        self.dir.join("keel.sock")
-    }
 }
 
 /// Starts keeld as 127.0.0.`me` (AS 65000+me) with one eBGP neighbor 127.0.0.`peer`
@@ -48,7 +51,7 @@ pub fn keeld(test: &str, me: u8, peer: u8, extra_global: &str, extra_neighbor: &
 }
 
 pub fn keel(api: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_keel")).arg("--api").arg(api).args(args).output().unwrap();
+    let out = Command::new(keel_bin()).arg("--api").arg(api).args(args).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
@@ -61,22 +64,18 @@ pub fn json(api: &Path, args: &[&str]) -> Option<Value> {
     }
 }
 
-/// Polls `f` until it returns Some, for up to 20 s.
-pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 pub fn established(api: &Path, peer: &str) -> Value {
-    wait_for("session established", || {
+    wait_for("session established", WAIT, || {
         json(api, &["show", "neighbor", peer, "--json"]).filter(|v| v["state"] == "established")
     })
+}
+
+/// A fresh directory for a test's keeld: `$TMPDIR/keel-test-NAME-PID`.
+pub fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("keel-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Starts keeld as 127.0.0.`me` in AS `asn` with several neighbors and networks.
@@ -88,9 +87,7 @@ pub fn keeld_with(
     extra_global: &str,
     networks: &[&str],
 ) -> Keeld {
-    let dir = std::env::temp_dir().join(format!("keel-test-{test}-{me}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = test_dir(&format!("{test}-{me}"));
     let mut config = format!(
         "[global]\nasn = {asn}\nrouter_id = \"192.0.2.{me}\"\nlisten = [\"127.0.0.{me}:179\"]\napi = \"{}\"\nstate_dir = \"{}\"\n{extra_global}\n",
         dir.join("keel.sock").display(),
@@ -108,30 +105,19 @@ pub fn keeld_with(
     start_with_config(dir, &config)
 }
 
+/// keeld on `config` in `dir` (removed when the handle goes, unless the test failed).
 pub fn start_with_config(dir: PathBuf, config: &str) -> Keeld {
-    start_with_umask(dir, config, None)
+    start(Keeld::new(keeld_bin(), dir).expect("keeld's directory"), config)
 }
 
-/// Like [`start_with_config`], keeld running under `umask` when given (what a service manager
-/// or a shell would have set).
-pub fn start_with_umask(dir: PathBuf, config: &str, umask: Option<libc::mode_t>) -> Keeld {
-    use std::os::unix::process::CommandExt;
-    let path = dir.join("keel.toml");
-    std::fs::write(&path, config).unwrap();
-    let log = std::fs::File::create(dir.join("keeld.log")).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keeld"));
-    command.arg("--config").arg(&path).stdout(Stdio::null()).stderr(log);
-    if let Some(mask) = umask {
-        // SAFETY: umask is async-signal-safe and touches only the child's own state.
-        unsafe {
-            command.pre_exec(move || {
-                libc::umask(mask);
-                Ok(())
-            });
-        }
-    }
-    let child = command.spawn().expect("start keeld");
-    Keeld { child, dir }
+/// Writes `config` into keeld's directory and starts it; the directory goes with the handle
+/// unless the test failed.
+pub fn start(keeld: Keeld, config: &str) -> Keeld {
+    preflight();
+    let mut k = keeld.remove_dir_on_drop();
+    k.write_config(config).expect("keeld's configuration");
+    k.start().expect("start keeld");
+    k
 }
 
 /// Routes as `keel show routes --json` with the given extra arguments.

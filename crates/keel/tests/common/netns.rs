@@ -9,82 +9,60 @@
 #![allow(dead_code)]
 
 use super::Keeld;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use keel_lab::netns::{veth, Namespace};
+use std::process::Stdio;
 
-pub fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Two namespaces joined by a veth pair; deleted on drop.
+/// Two namespaces, `keel-TAG-r-PID` and `keel-TAG-h-PID`, joined by a veth pair; deleted on
+/// drop.
 pub struct Lab {
-    pub r: String,
-    pub h: String,
+    pub r: Namespace,
+    pub h: Namespace,
 }
 
 impl Lab {
     pub fn new(tag: &str) -> Lab {
         let id = std::process::id() % 100_000;
-        let lab = Lab { r: format!("keel-{tag}-r-{id}"), h: format!("keel-{tag}-h-{id}") };
-        for ns in [&lab.r, &lab.h] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
-            ip(&["netns", "add", ns]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        ip(&["-n", &lab.r, "link", "add", "va", "type", "veth", "peer", "name", "vb"]);
-        ip(&["-n", &lab.r, "link", "set", "vb", "netns", &lab.h]);
-        ip(&["-n", &lab.r, "addr", "add", "192.0.2.1/24", "dev", "va"]);
-        ip(&["-n", &lab.r, "link", "set", "va", "up"]);
-        ip(&["-n", &lab.h, "addr", "add", "192.0.2.2/24", "dev", "vb"]);
-        ip(&["-n", &lab.h, "link", "set", "vb", "up"]);
-        ip(&["-n", &lab.h, "addr", "add", "198.51.100.1/32", "dev", "lo"]);
-        ip(&["-n", &lab.r, "addr", "add", "2001:db8::1/64", "dev", "va", "nodad"]);
-        ip(&["-n", &lab.h, "addr", "add", "2001:db8::2/64", "dev", "vb", "nodad"]);
+        let ns = |role: &str| Namespace::create(&format!("keel-{tag}-{role}-{id}")).expect("network namespace");
+        let lab = Lab { r: ns("r"), h: ns("h") };
+        let (r, h) = (&lab.r, &lab.h);
+        veth(r, "va", h, "vb").expect("veth pair");
+        let ip = |ns: &Namespace, args: &[&str]| {
+            ns.ip(args).unwrap_or_else(|e| panic!("{e:#}"));
+        };
+        ip(r, &["addr", "add", "192.0.2.1/24", "dev", "va"]);
+        ip(r, &["link", "set", "va", "up"]);
+        ip(h, &["addr", "add", "192.0.2.2/24", "dev", "vb"]);
+        ip(h, &["link", "set", "vb", "up"]);
+        ip(h, &["addr", "add", "198.51.100.1/32", "dev", "lo"]);
+        ip(r, &["addr", "add", "2001:db8::1/64", "dev", "va", "nodad"]);
+        ip(h, &["addr", "add", "2001:db8::2/64", "dev", "vb", "nodad"]);
         lab
     }
 
     pub fn keel_routes(&self) -> String {
-        ip(&["-n", &self.r, "route", "show", "proto", "186"])
+        self.r.ip(&["route", "show", "proto", "186"]).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub fn ping(&self, to: &str) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.r, "ping", "-c", "1", "-W", "1", to])
+        self.r
+            .command("ping")
+            .args(["-c", "1", "-W", "1", to])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     }
 
-    /// Starts keeld inside namespace r.
+    /// Starts keeld inside namespace r, in `$TMPDIR/keel-fibtest-R-NAME` (`DIR` in `config`
+    /// stands for it).
     pub fn keeld(&self, name: &str, config: &str) -> Keeld {
-        let dir = std::env::temp_dir().join(format!("keel-fibtest-{}-{name}", self.r));
-        let _ = std::fs::create_dir_all(&dir);
+        let dir = std::env::temp_dir().join(format!("keel-fibtest-{}-{name}", self.r.name()));
         let config = config.replace("DIR", &dir.display().to_string());
-        start_in_netns(&self.r, dir, &config)
+        super::start(Keeld::new(super::keeld_bin(), dir).expect("keeld's directory").in_netns(&self.r), &config)
     }
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for ns in [&self.r, &self.h] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-pub fn start_in_netns(ns: &str, dir: PathBuf, config: &str) -> Keeld {
-    let path = dir.join("keel.toml");
-    std::fs::write(&path, config).unwrap();
-    let log = std::fs::File::create(dir.join("keeld.log")).unwrap();
-    let child = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_keeld"), "--config"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start keeld in the namespace");
-    Keeld { child, dir }
+/// `ip ARGS`, failing the test on an error; its stdout.
+pub fn ip(args: &[&str]) -> String {
+    keel_lab::netns::ip(args).unwrap_or_else(|e| panic!("{e:#}"))
 }

@@ -3,7 +3,7 @@
 //! keel-wire), that the session comes back afterwards, and that another Established neighbor
 //! of the same keeld is left alone (same session, uptime still growing).
 
-use crate::common::*;
+use super::common::*;
 use keel_wire::{Message, Notification};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ fn router_id(addr: &str) -> Ipv4Addr {
 }
 
 fn setup(name: &str, keel_addr: &str, peer: &str, peer_hold: u16, bystander_addr: &'static str) -> Setup {
-    let dir = TempDir::new(name);
+    let dir = temp_dir(name);
     let kdir = dir.sub("keel");
     let neighbor = |addr: &str, hold: u16| keel_neighbor(addr, asn_of(addr), keel_addr, hold);
     let config = format!(

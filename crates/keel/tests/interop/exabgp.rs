@@ -1,13 +1,13 @@
 //! keel against ExaBGP: session, routes both ways, capabilities and End-of-RIB, read from the
 //! JSON ExaBGP hands its API process (a sink script that appends it to a file).
 
-use crate::common::*;
-use crate::daemons::{ExaBgp, ExaPeer};
+use super::common::*;
+use super::daemons::*;
 use serde_json::Value;
 
 #[test]
 fn exabgp_session_routes_capabilities_end_of_rib() {
-    let dir = TempDir::new("exabgp");
+    let dir = temp_dir("exabgp");
     let (keel_addr, exa_addr) = ("127.0.0.141", "127.0.0.142");
     let keel = start_keel_for_daemon(&dir, keel_addr, 65141, exa_addr, 65142);
     let exa = ExaBgp::start(

@@ -1,15 +1,15 @@
 //! keel against FRR bgpd in standalone mode (`-Z`, no zebra): session, routes both ways,
 //! capabilities (GR with the N bit, LLGR) and End-of-RIB.
 
-use crate::common::*;
-use crate::daemons::{Frr, FrrPeer};
+use super::common::*;
+use super::daemons::*;
 
 #[test]
 fn frr_session_routes_capabilities_end_of_rib() {
-    let dir = TempDir::new("frr");
+    let dir = temp_dir("frr");
     let (keel_addr, frr_addr) = ("127.0.0.121", "127.0.0.122");
     let keel = start_keel_for_daemon(&dir, keel_addr, 65121, frr_addr, 65122);
-    let frr = Frr::start(
+    let frr = frr_with(
         &dir.sub("frr"),
         "bgpd",
         &FrrPeer {

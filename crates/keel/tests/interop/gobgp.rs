@@ -1,8 +1,8 @@
 //! keel against GoBGP: session, routes both ways, capabilities (GR with N, LLGR) and
 //! End-of-RIB.
 
-use crate::common::*;
-use crate::daemons::{community_number, gobgp_attr, GoBgp};
+use super::common::*;
+use super::daemons::*;
 
 /// The lines of one capability in `gobgp neighbor X` (the line `name:\t...` and the deeper
 /// indented lines after it).
@@ -22,10 +22,10 @@ fn capability(text: &str, name: &str) -> Vec<String> {
 
 #[test]
 fn gobgp_session_routes_capabilities_end_of_rib() {
-    let dir = TempDir::new("gobgp");
+    let dir = temp_dir("gobgp");
     let (keel_addr, gobgp_addr) = ("127.0.0.131", "127.0.0.132");
     let keel = start_keel_for_daemon(&dir, keel_addr, 65131, gobgp_addr, 65132);
-    let gobgp = GoBgp::start(&dir.sub("gobgp"), gobgp_addr, 65132, keel_addr, 65131);
+    let gobgp = gobgp_peer(&dir.sub("gobgp"), gobgp_addr, 65132, keel_addr, 65131);
     gobgp.ok(&["global", "rib", "add", "203.0.113.0/24", "nexthop", "192.0.2.132", "community", "65132:7"]);
     gobgp.ok(&[
         "global",

@@ -2,14 +2,14 @@
 //! one never does, and keel's listener drops unsigned connection attempts from a neighbor
 //! that has a password.
 
-use crate::common::*;
-use crate::daemons::{Bird, BirdPeer};
+use super::common::*;
+use super::daemons::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 #[test]
 fn md5_right_password_connects_wrong_password_never() {
-    let dir = TempDir::new("md5");
+    let dir = temp_dir("md5");
     let (keel_addr, good, bad) = ("127.0.0.181", "127.0.0.182", "127.0.0.183");
     let kdir = dir.sub("keel");
     let neighbor = |addr: &str, asn: u32| keel_neighbor(addr, asn, keel_addr, 9) + "password = \"secret\"\n";
@@ -24,8 +24,8 @@ fn md5_right_password_connects_wrong_password_never() {
         extra,
         routes: false,
     };
-    let bird_good = Bird::start(&dir.sub("bird-good"), &peer(good, 65182, "password \"secret\";"));
-    let bird_bad = Bird::start(&dir.sub("bird-bad"), &peer(bad, 65183, "password \"wrong\";"));
+    let bird_good = bird_peer(&dir.sub("bird-good"), &peer(good, 65182, "password \"secret\";"));
+    let bird_bad = bird_peer(&dir.sub("bird-bad"), &peer(bad, 65183, "password \"wrong\";"));
 
     keel.wait_established(good);
     bird_good.wait_established();

@@ -14,8 +14,8 @@
 //! - A MED that keel's import policy set counts as learned from the neighboring AS: keel does
 //!   not pass it to another AS (RFC 4271 §5.1.4); only the export policy's MED reaches FRR.
 
-use crate::common::*;
-use crate::daemons::{bird_static, Bird, BirdSession, Frr, FrrPeer};
+use super::common::*;
+use super::daemons::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -171,7 +171,7 @@ fn start_bird(dir: &TempDir) -> Bird {
             ipv6: &format!("import none; export filter {{ {filter} }}; next hop address 2001:db8::2;"),
         }
         .conf();
-    Bird::start_with(&dir.sub("bird"), "bird", BIRD, &body, false)
+    bird_with(&dir.sub("bird"), "bird", BIRD, &body, false)
 }
 
 /// What FRR should hold for one prefix.
@@ -328,10 +328,10 @@ fn bird_since(bird: &Bird) -> String {
 
 #[test]
 fn policy_filters_and_rewrites_between_bird_and_frr_and_reloads_without_reset() {
-    let dir = TempDir::new("policy");
+    let dir = temp_dir("policy");
     let keel = Keel::start(&dir.sub("keel"), KEEL, &keel_config(&dir, &BEFORE));
     let bird = start_bird(&dir);
-    let frr = Frr::start(
+    let frr = frr_with(
         &dir.sub("frr"),
         "bgpd",
         &FrrPeer {
@@ -519,5 +519,5 @@ fn policy_filters_and_rewrites_between_bird_and_frr_and_reloads_without_reset() 
             Err(format!("{n} IPv4 prefixes"))
         }
     });
-    keel.proc.assert_running();
+    keel.keeld.assert_running();
 }

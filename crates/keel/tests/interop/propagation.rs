@@ -18,15 +18,14 @@
 //!   with an outbound route-map.
 //! - GoBGP prepends its own AS to the `aspath` given to `gobgp global rib add`.
 
-use crate::common::*;
-use crate::daemons::{bird_static, community_number, gobgp_attr, Bird, BirdSession, Frr, FrrPeer, GoBgp};
+use super::common::*;
+use super::daemons::*;
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{CodecOptions, Community, Family, Message, Prefix};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -111,7 +110,7 @@ fn assert_frr_holds(frr: &Frr, keel: &str, expected: &[Expect]) {
 
 #[test]
 fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
-    let dir = TempDir::new("prop-best");
+    let dir = temp_dir("prop-best");
     let (k, b, g, f) = ("127.0.0.240", "127.0.0.241", "127.0.0.242", "127.0.0.243");
     let kdir = dir.sub("keel");
     // BIRD and GoBGP are both in AS 65241, so MED compares between them (RFC 4271
@@ -149,7 +148,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
             &format!("import none; export filter {{ {filter} }}; next hop address 192.0.2.241;"),
             &format!("import none; export filter {{ {filter} }}; next hop address 2001:db8::241;"),
         );
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
+    let bird = bird_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // GoBGP (it prepends its AS 65241 to the given AS path):
     //   A [65241 65241 65241]  -> loses on AS path length
@@ -158,7 +157,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
     //   D [65241]              -> loses on router id
     //   E [65241 65241]        -> loses on AS path length
     //   F 2001:db8:242::/48 [65241], only here
-    let gobgp = GoBgp::start(&dir.sub("gobgp"), g, 65241, k, 65240);
+    let gobgp = gobgp_peer(&dir.sub("gobgp"), g, 65241, k, 65240);
     let add = |family: &str, args: &[&str]| {
         let mut a = vec!["global", "rib", "add", "-a", family];
         a.extend_from_slice(args);
@@ -188,7 +187,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
     add("ipv6", &["2001:db8:242::/48", "origin", "igp", "nexthop", "2001:db8::242", "community", "65241:26"]);
 
     // FRR takes keel's 127/8 next hops only with `bgp allow-martian-nexthop` (8.4).
-    let frr = Frr::start(
+    let frr = frr_with(
         &dir.sub("frr"),
         "bgpd",
         &FrrPeer {
@@ -269,7 +268,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
     gobgp.ok(&["global", "rib", "del", "-a", "ipv6", "2001:db8:242::/48"]);
     expected.retain(|e| e.prefix != "203.0.113.0/26" && e.prefix != "2001:db8:242::/48");
     assert_frr_holds(&frr, k, &expected);
-    keel.proc.assert_running();
+    keel.keeld.assert_running();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,7 +276,7 @@ fn propagation_best_paths_from_bird_and_gobgp_reach_frr() {
 
 #[test]
 fn propagation_route_reflector_between_bird_and_frr() {
-    let dir = TempDir::new("prop-rr");
+    let dir = temp_dir("prop-rr");
     let (k, b, f) = ("127.0.0.245", "127.0.0.246", "127.0.0.247");
     let cluster = "198.51.100.205";
     let kdir = dir.sub("keel");
@@ -300,11 +299,11 @@ fn propagation_route_reflector_between_bird_and_frr() {
     let body = bird_static("s4", "ipv4", &["203.0.113.0/24"])
         + &bird_static("s6", "ipv6", &["2001:db8:246::/48"])
         + &bird_bgp(b, 65245, k, 65245, &filter("192.0.2.246"), &filter("2001:db8::246"));
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
+    let bird = bird_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // FRR (client, router id 192.0.2.247): 198.51.100.0/24 and 2001:db8:247::/48, LOCAL_PREF
     // 130, community 65245:7.
-    let frr = Frr::start(
+    let frr = frr_with(
         &dir.sub("frr"),
         "bgpd",
         &FrrPeer {
@@ -380,7 +379,7 @@ fn propagation_route_reflector_between_bird_and_frr() {
 
 #[test]
 fn propagation_route_server_is_transparent_between_bird_and_gobgp() {
-    let dir = TempDir::new("prop-rs");
+    let dir = temp_dir("prop-rs");
     let (k, b, g) = ("127.0.0.250", "127.0.0.251", "127.0.0.252");
     let kdir = dir.sub("keel");
     let config = format!(
@@ -402,10 +401,10 @@ fn propagation_route_server_is_transparent_between_bird_and_gobgp() {
     let body = bird_static("s4", "ipv4", &["203.0.113.0/24"])
         + &bird_static("s6", "ipv6", &["2001:db8:251::/48"])
         + &bird_bgp(b, 65251, k, 65250, &filter("192.0.2.251"), &filter("2001:db8::251"));
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", b, &body, false);
+    let bird = bird_with(&dir.sub("bird"), "bird", b, &body, false);
 
     // GoBGP: 198.51.100.0/24 MED 44 and 2001:db8:252::/48 MED 46.
-    let gobgp = GoBgp::start(&dir.sub("gobgp"), g, 65252, k, 65250);
+    let gobgp = gobgp_peer(&dir.sub("gobgp"), g, 65252, k, 65250);
     gobgp.ok(&["global", "rib", "add", "-a", "ipv4", "198.51.100.0/24", "nexthop", "192.0.2.252", "med", "44"]);
     gobgp.ok(&["global", "rib", "add", "-a", "ipv6", "2001:db8:252::/48", "nexthop", "2001:db8::252", "med", "46"]);
 
@@ -444,15 +443,10 @@ fn propagation_route_server_is_transparent_between_bird_and_gobgp() {
 // ---------------------------------------------------------------------------------------------
 // 4. A downstream that stops reading
 
-/// keeld's resident set size in kiB.
-fn rss_kib(pid: i32) -> u64 {
-    let status = read(Path::new(&format!("/proc/{pid}/status")));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS for pid {pid}:\n{status}"))
+/// keeld's resident set size in kiB (fails the test when keeld is gone).
+fn rss_kib(keel: &Keel) -> u64 {
+    keel.keeld.assert_running();
+    keel.keeld.usage().rss_kib
 }
 
 /// An Established session whose socket has a small receive buffer, so that what keel
@@ -532,7 +526,7 @@ impl Seen {
 fn propagation_slow_consumer_does_not_hold_up_the_others() {
     const ROUTES: usize = 50_000;
     const ROUNDS: u16 = 12;
-    let dir = TempDir::new("prop-slow");
+    let dir = temp_dir("prop-slow");
     let (k, up, stuck, reader) = ("127.0.0.236", "127.0.0.237", "127.0.0.238", "127.0.0.239");
     let table = Table::generate(&TableSpec { ipv4_routes: ROUTES, ipv6_routes: 0, ..Default::default() });
     let kdir = dir.sub("keel");
@@ -544,8 +538,7 @@ fn propagation_slow_consumer_does_not_hold_up_the_others() {
         neighbor(reader, 65239, k, "none", "all", "passive = true"),
     );
     let keel = Keel::start(&kdir, k, &config);
-    let pid = keel.proc.pid();
-    let rss_start = rss_kib(pid);
+    let rss_start = rss_kib(&keel);
 
     // Round r announces the whole table again with community 65237:r on every route, so
     // every destination changes for both downstreams each round.
@@ -628,7 +621,7 @@ fn propagation_slow_consumer_does_not_hold_up_the_others() {
         let _ = keel.get("/v1/status");
         let _ = keel.routes("prefix=203.0.113.0/24");
         slowest = slowest.max(t.elapsed());
-        *rss_max = (*rss_max).max(rss_kib(pid));
+        *rss_max = (*rss_max).max(rss_kib(&keel));
         n
     };
     let done = wait_for("the reading downstream to hold every route of the last round", DEADLINE, || {

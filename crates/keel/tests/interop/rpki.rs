@@ -11,8 +11,9 @@
 //! that are not invalid, re-evaluated when the VRPs change (a route invalid before comes back
 //! from the stored Adj-RIB-In, without a route refresh).
 
-use crate::common::*;
-use crate::daemons::{bird_static, Bird, BirdSession};
+use super::common::*;
+use super::daemons::*;
+use keel_lab::daemons::stayrtr::{self, write_vrps};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -28,33 +29,9 @@ const BIRD_FILTERED: &str = "127.0.4.4";
 const RPKI_POLICY: &str = "[[policy]]\nname = \"rpki-in\"\n[[policy.term]]\nname = \"invalid\"\n\
     match.rpki = \"invalid\"\nthen = \"reject\"\n";
 
-/// Writes StayRTR's JSON: (prefix, maxLength, origin AS). Renamed into place, so StayRTR never
-/// reads half a file.
-fn write_vrps(path: &Path, vrps: &[(&str, u8, u32)]) {
-    let roas: Vec<serde_json::Value> = vrps
-        .iter()
-        .map(|(p, m, asn)| serde_json::json!({"prefix": p, "maxLength": m, "asn": format!("AS{asn}"), "ta": "test"}))
-        .collect();
-    let tmp = path.with_extension("tmp");
-    write(&tmp, &serde_json::json!({ "roas": roas }).to_string());
-    std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("cannot rename {}: {e}", tmp.display()));
-}
-
 /// StayRTR on [`CACHE`], re-reading `vrps` every second.
-fn start_stayrtr(dir: &Path, vrps: &Path, name: &str) -> Proc {
-    let mut cmd = Command::new(require("stayrtr"));
-    cmd.arg("-cache").arg(vrps).args(["-bind", CACHE, "-checktime=false", "-metrics.addr", "", "-refresh", "1"]);
-    let p = Proc::spawn(name, dir, cmd, &[]);
-    let out = dir.join(format!("{name}.out"));
-    wait_for("StayRTR to serve", DEADLINE, || {
-        p.assert_running();
-        if read(&out).contains("StayRTR Server started") {
-            Ok(())
-        } else {
-            Err(read(&out))
-        }
-    });
-    p
+fn start_stayrtr(dir: &Path, vrps: &Path, name: &str) -> Process {
+    stayrtr::start(dir, name, vrps, CACHE)
 }
 
 /// prefix -> "rpki" of every route keel holds from BIRD ("null" when absent).
@@ -96,7 +73,7 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 fn wait_states(keel: &Keel, what: &str, want: &BTreeMap<String, String>) {
     wait_for(what, DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let now = states(keel);
         if now == *want {
             Ok(())
@@ -108,7 +85,7 @@ fn wait_states(keel: &Keel, what: &str, want: &BTreeMap<String, String>) {
 
 #[test]
 fn rpki_states_follow_stayrtr_and_survive_its_outage() {
-    let dir = TempDir::new("rpki");
+    let dir = temp_dir("rpki");
     let (keel_asn, bird_asn) = (asn_of(KEEL), asn_of(BIRD));
     let cache_dir = dir.sub("stayrtr");
     let vrps = cache_dir.join("vrps.json");
@@ -138,10 +115,10 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
         ipv6: "import none; export all; next hop address 2001:db8::2;",
     };
     let second = BirdSession { local: BIRD_FILTERED, ..session };
-    let _bird = Bird::start_with(&dir.sub("bird"), "bird", BIRD, &(statics.clone() + &session.conf()), false);
+    let _bird = bird_with(&dir.sub("bird"), "bird", BIRD, &(statics.clone() + &session.conf()), false);
     // A second BIRD (same AS, same routes): one BIRD with two sessions to one neighbor
     // address never leaves Start.
-    let _bird2 = Bird::start_with(&dir.sub("bird2"), "bird", BIRD_FILTERED, &(statics + &second.conf()), false);
+    let _bird2 = bird_with(&dir.sub("bird2"), "bird", BIRD_FILTERED, &(statics + &second.conf()), false);
     keel.wait_established(BIRD);
     keel.wait_established(BIRD_FILTERED);
     let d = keel.wait_route(BIRD, "192.0.2.0/24");
@@ -192,13 +169,13 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
     wait_states(&keel, "states following the changed file", &second);
     // The two routes rejected before come back from the stored Adj-RIB-In.
     wait_filtered(&keel, &second);
-    let log = read(&kdir.join("keeld.out"));
+    let log = read(&kdir.join("keeld.log"));
     assert!(log.contains("reset=false"), "the change came as a serial update:\n{log}");
 
     // The cache dies: the states stay (no flush; the VRPs expire only after 7200 s).
     stayrtr.stop();
     wait_for("keel to notice the cache is gone", DEADLINE, || {
-        let log = read(&kdir.join("keeld.out"));
+        let log = read(&kdir.join("keeld.log"));
         if log.contains("RTR cache connection lost") {
             Ok(())
         } else {

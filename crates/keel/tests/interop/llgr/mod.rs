@@ -43,12 +43,15 @@
 //! - ExaBGP 4.2 has no LLGR capability at all (not in its code): the GR-capable observer
 //!   without LLGR.
 
-use crate::common::*;
-use crate::daemons::{bird_static, gobgp_attr, Bird, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
+use super::common::*;
+use super::daemons::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+mod observers;
+use observers::*;
 
 /// RFC 9494 §6 well-known communities, as keel's API writes them.
 const LLGR_STALE: &str = "65535:6";
@@ -102,7 +105,7 @@ fn keel_show(keel: &Keel, args: &[&str]) -> String {
 }
 
 fn keel_log(keel: &Keel) -> String {
-    read(&keel.config.with_file_name("keeld.out"))
+    keel.log()
 }
 
 /// keel's path for `prefix` from `neighbor` (`Null` when it has none).
@@ -135,7 +138,7 @@ fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
     let mut want: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
     want.sort();
     wait_for(&format!("keel to hold {want:?} from {up} and its End-of-RIBs"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let have = keel_prefixes(keel, up);
         let eor = families(&n["graceful_restart"]["end_of_rib_received"]).len();
@@ -159,7 +162,7 @@ fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
 /// Waits until keel keeps `up`'s routes (GR helper active) after it went away.
 fn wait_helper_active(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel to keep {up}'s routes as stale"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         (n["graceful_restart"]["helper_active"] == true && n["state"] != "established")
             .then_some(n.clone())
@@ -170,7 +173,7 @@ fn wait_helper_active(keel: &Keel, up: &str) -> Value {
 /// Waits until `up`'s IPv4 routes are LLGR-stale in keel (its LLGR phase began).
 fn wait_long_lived(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel to make {up}'s routes LLGR-stale"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         (n["llgr"]["active_families"] == json!(["ipv4-unicast"]))
             .then_some(n.clone())
@@ -199,7 +202,7 @@ fn assert_long_lived(n: &Value, llgr_stale: u64, stale_time: u64) {
 /// Waits until keel is done with `up`: nothing stale or LLGR-stale, no timer, helper idle.
 fn wait_helper_done(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel's helper for {up} to finish"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let done = n["graceful_restart"]["helper_active"] == false
             && n["stale_prefixes"] == 0
@@ -213,319 +216,9 @@ fn wait_helper_done(keel: &Keel, up: &str) -> Value {
 }
 
 /// kill -9, and reap.
-fn crash(p: &Proc) {
+fn crash(p: &Process) {
     p.signal(libc::SIGKILL);
     p.stop();
-}
-
-// ---------------------------------------------------------------------------------------------
-// What the observers downstream of keel hold
-
-/// A route as an observer holds it: AS path and communities (sorted, as `ASN:VALUE`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Held {
-    as_path: Vec<u32>,
-    communities: Vec<String>,
-}
-
-type Table = BTreeMap<String, Held>;
-
-/// An expected route: prefix, AS path behind keel, communities.
-fn route(prefix: &str, as_path: &[u32], communities: &[&str]) -> (String, Vec<u32>, Vec<String>) {
-    (prefix.to_string(), as_path.to_vec(), communities.iter().map(|c| c.to_string()).collect())
-}
-
-fn held(as_path: Vec<u32>, mut communities: Vec<String>) -> Held {
-    communities.sort();
-    Held { as_path, communities }
-}
-
-enum Daemon {
-    Bird(Bird),
-    Frr(Frr),
-    GoBgp(GoBgp),
-    ExaBgp(ExaBgp),
-}
-
-struct Observer {
-    name: &'static str,
-    daemon: Daemon,
-    keel: String,
-    /// keel's AS, prepended to what it sends; `None` when keel is the observer's route server
-    /// or the observer is internal.
-    keel_asn: Option<u32>,
-}
-
-impl Observer {
-    /// BIRD with graceful restart and LLGR (it advertises LLGR for IPv4).
-    fn bird(dir: &Path, local: &str, keel: &str) -> Observer {
-        let session = BirdSession {
-            local,
-            asn: asn_of(local),
-            keel,
-            keel_asn: asn_of(keel),
-            hold_time: 9,
-            lines: "graceful restart on; long lived graceful restart on; long lived stale time 300;",
-            ipv4: "import all; export none;",
-            ipv6: "import none; export none;",
-        };
-        let b = Bird::start_with(dir, "bird-observer", local, &session.conf(), false);
-        Observer { name: "BIRD (LLGR)", daemon: Daemon::Bird(b), keel: keel.into(), keel_asn: Some(asn_of(keel)) }
-    }
-
-    /// FRR bgpd in AS `asn` with `router` lines; it takes keel's 127/8 next hops.
-    fn frr(dir: &Path, name: &'static str, local: &str, asn: u32, keel: &str, router: &str) -> Observer {
-        let router = format!(" bgp allow-martian-nexthop\n{router}");
-        let p = FrrPeer {
-            local,
-            asn,
-            keel,
-            keel_asn: asn_of(keel),
-            router: &router,
-            ipv4: &[],
-            ipv6: &[],
-            route_map: None,
-        };
-        let f = Frr::start(dir, "bgpd-observer", &p);
-        let keel_asn = (asn != asn_of(keel)).then(|| asn_of(keel));
-        Observer { name, daemon: Daemon::Frr(f), keel: keel.into(), keel_asn }
-    }
-
-    /// gobgpd with graceful restart and LLGR; keel must be its route server (GoBGP refuses
-    /// keel's 127/8 next hops).
-    fn gobgp(dir: &Path, local: &str, keel: &str) -> Observer {
-        let p = GoBgpPeer {
-            local,
-            asn: asn_of(local),
-            keel,
-            keel_asn: asn_of(keel),
-            restart_time: 30,
-            llgr_stale_time: Some(300),
-            admin_down: false,
-            restarting: false,
-        };
-        let g = GoBgp::start_with(dir, "gobgpd-observer", &p);
-        Observer { name: "GoBGP (LLGR)", daemon: Daemon::GoBgp(g), keel: keel.into(), keel_asn: None }
-    }
-
-    /// ExaBGP with graceful restart, without LLGR (4.2 has none), recording what it receives.
-    fn exabgp(dir: &Path, local: &str, keel: &str) -> Observer {
-        let p = ExaPeer {
-            local,
-            asn: asn_of(local),
-            keel,
-            keel_asn: asn_of(keel),
-            capability: "graceful-restart 30;",
-            routes: &[],
-            extra: "",
-            api: true,
-        };
-        let e = ExaBgp::start(dir, "exabgp-observer", &p);
-        Observer {
-            name: "ExaBGP (no LLGR)",
-            daemon: Daemon::ExaBgp(e),
-            keel: keel.into(),
-            keel_asn: Some(asn_of(keel)),
-        }
-    }
-
-    fn assert_running(&self) {
-        match &self.daemon {
-            Daemon::Bird(b) => b.proc.assert_running(),
-            Daemon::Frr(f) => f.proc.assert_running(),
-            Daemon::GoBgp(g) => g.proc.assert_running(),
-            Daemon::ExaBgp(e) => e.proc.assert_running(),
-        }
-    }
-
-    /// The IPv4 routes the observer holds from keel.
-    fn table(&self) -> Table {
-        self.assert_running();
-        match &self.daemon {
-            Daemon::Bird(b) => bird_table(&b.birdc("show route protocol keel all")),
-            Daemon::Frr(f) => frr_table(f, &self.keel),
-            Daemon::GoBgp(g) => gobgp_table(g, &self.keel),
-            Daemon::ExaBgp(e) => exabgp_table(&e.events()),
-        }
-    }
-
-    /// `routes` as this observer should hold them (keel's AS first unless route server).
-    fn expect(&self, routes: &[(String, Vec<u32>, Vec<String>)]) -> Table {
-        routes
-            .iter()
-            .map(|(prefix, as_path, communities)| {
-                let as_path = self.keel_asn.into_iter().chain(as_path.iter().copied()).collect();
-                (prefix.clone(), held(as_path, communities.clone()))
-            })
-            .collect()
-    }
-
-    /// Fails unless the observer holds exactly `want`.
-    fn holds(&self, want: &Table) -> Result<(), String> {
-        let have = self.table();
-        if have == *want {
-            Ok(())
-        } else {
-            Err(format!("{} holds {have:?}, expected {want:?}", self.name))
-        }
-    }
-
-    /// Waits until the observer holds exactly `routes`.
-    fn wait_holds(&self, routes: &[(String, Vec<u32>, Vec<String>)]) {
-        let want = self.expect(routes);
-        wait_for(&format!("{} to hold {want:?}", self.name), DEADLINE, || self.holds(&want));
-    }
-}
-
-/// Communities in BIRD's `(65535,6) (65002,7)` form as `["65535:6", "65002:7"]`.
-fn bird_communities(text: &str) -> Vec<String> {
-    text.split_whitespace().map(|c| c.trim_matches(|x| x == '(' || x == ')').replace(',', ":")).collect()
-}
-
-/// Parses `birdc show route ... all`: a route starts on an unindented line with its prefix
-/// first, attribute lines follow indented.
-fn bird_table(text: &str) -> Table {
-    let mut t = Table::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        let first = line.split_whitespace().next().unwrap_or("");
-        if !line.starts_with(char::is_whitespace) {
-            current = first.contains('/').then(|| first.to_string());
-            if let Some(p) = &current {
-                t.insert(p.clone(), held(Vec::new(), Vec::new()));
-            }
-            continue;
-        }
-        let (Some(p), l) = (&current, line.trim()) else { continue };
-        let entry = t.get_mut(p).unwrap();
-        if let Some(path) = l.strip_prefix("BGP.as_path:") {
-            entry.as_path = path.split_whitespace().filter_map(|a| a.parse().ok()).collect();
-        } else if let Some(c) = l.strip_prefix("BGP.community:") {
-            *entry = held(entry.as_path.clone(), bird_communities(c));
-        }
-    }
-    t
-}
-
-/// A community in FRR's JSON (well-known ones by name, in camel case) as `ASN:VALUE`.
-fn frr_community(c: &str) -> String {
-    match c {
-        "llgrStale" => LLGR_STALE.into(),
-        "noLlgr" => NO_LLGR.into(),
-        "noExport" => "65535:65281".into(),
-        "noAdvertise" => "65535:65282".into(),
-        other => other.into(),
-    }
-}
-
-/// FRR's IPv4 paths from keel.
-fn frr_table(frr: &Frr, keel: &str) -> Table {
-    let all = frr.json("show bgp ipv4 unicast json");
-    let mut t = Table::new();
-    for prefix in all["routes"].as_object().into_iter().flat_map(|m| m.keys()) {
-        let detail = frr.json(&format!("show bgp ipv4 unicast {prefix} json"));
-        for p in detail["paths"].as_array().into_iter().flatten().filter(|p| p["peer"]["peerId"] == keel) {
-            let as_path = p["aspath"]["string"].as_str().unwrap_or("");
-            let communities = p["community"]["list"].as_array().into_iter().flatten();
-            t.insert(
-                prefix.clone(),
-                held(
-                    as_path.split_whitespace().filter_map(|a| a.parse().ok()).collect(),
-                    communities.filter_map(|c| c.as_str()).map(frr_community).collect(),
-                ),
-            );
-        }
-    }
-    t
-}
-
-/// GoBGP's IPv4 paths from keel.
-fn gobgp_table(g: &GoBgp, keel: &str) -> Table {
-    let rib = g.json(&["global", "rib", "-a", "ipv4", "-j"]);
-    let mut t = Table::new();
-    for (prefix, paths) in rib.as_object().into_iter().flatten() {
-        for p in paths.as_array().into_iter().flatten().filter(|p| p["neighbor-ip"] == keel) {
-            let as_path = gobgp_attr(p, 2)["as_paths"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|s| s["asns"].as_array().cloned().unwrap_or_default())
-                .filter_map(|a| a.as_u64().map(|a| a as u32))
-                .collect();
-            let communities = gobgp_attr(p, 8)["communities"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_u64)
-                .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
-                .collect();
-            t.insert(prefix.clone(), held(as_path, communities));
-        }
-    }
-    t
-}
-
-/// ExaBGP's IPv4 routes from keel, replayed from what it received.
-fn exabgp_table(events: &[Value]) -> Table {
-    let mut t = Table::new();
-    for e in events {
-        if e["type"] == "state" && e["neighbor"]["state"] == "down" {
-            t.clear();
-        }
-        let u = &e["neighbor"]["message"]["update"];
-        for n in u["withdraw"]["ipv4 unicast"].as_array().into_iter().flatten() {
-            t.remove(n["nlri"].as_str().unwrap_or("?"));
-        }
-        let attr = &u["attribute"];
-        let as_path: Vec<u32> =
-            attr["as-path"].as_array().into_iter().flatten().filter_map(|a| a.as_u64().map(|a| a as u32)).collect();
-        let communities: Vec<String> =
-            attr["community"].as_array().into_iter().flatten().map(|c| format!("{}:{}", c[0], c[1])).collect();
-        for nlris in u["announce"]["ipv4 unicast"].as_object().into_iter().flat_map(|m| m.values()) {
-            for n in nlris.as_array().into_iter().flatten() {
-                t.insert(n["nlri"].as_str().unwrap_or("?").to_string(), held(as_path.clone(), communities.clone()));
-            }
-        }
-    }
-    t
-}
-
-/// Checks that keel never sent ExaBGP (no LLGR) a route with LLGR_STALE (RFC 9494 §4.3).
-fn assert_never_llgr_stale(o: &Observer) {
-    let Daemon::ExaBgp(e) = &o.daemon else { return };
-    let events = e.events();
-    let bad: Vec<&Value> = events
-        .iter()
-        .filter(|e| {
-            let c = &e["neighbor"]["message"]["update"]["attribute"]["community"];
-            c.as_array().is_some_and(|c| c.iter().any(|c| *c == json!([65535, 6])))
-        })
-        .collect();
-    assert!(bad.is_empty(), "keel sent LLGR-stale routes to {}: {bad:?}", o.name);
-}
-
-/// Asserts that keel keeps `up`'s routes stale but not LLGR-stale and still best (in every
-/// test here they beat any other path until they are LLGR-stale), and that nothing moves
-/// downstream, while the restart time runs: checks begun later than `until` after `gone` are
-/// skipped, so that a slow machine cannot fail the test by reaching the LLGR phase.
-fn assert_restart_time_quiet(keel: &Keel, up: &str, observers: &[(&Observer, &Table)], gone: Instant, until: Duration) {
-    let mut checked = 0;
-    holds_for("routes kept stale, nothing sent downstream", until.saturating_sub(gone.elapsed()), || {
-        if gone.elapsed() >= until {
-            return Ok(());
-        }
-        let paths = keel.routes(&format!("neighbor={up}"));
-        let kept = |p: &Value| p["stale"] == true && p["llgr_stale"] == false && p["best"] == true;
-        if paths.is_empty() || !paths.iter().all(kept) {
-            return Err(format!("keel's paths from {up}: {paths:?}"));
-        }
-        for (o, want) in observers {
-            o.holds(want)?;
-        }
-        checked += 1;
-        Ok(())
-    });
-    assert!(checked > 0, "no check made within the restart time");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -570,13 +263,13 @@ fn bird_upstream(local: &str, keel: &str, restart_time: u16, routes: &[&str]) ->
 /// the LLGR-stale routes go at the OPEN, and the observers hold what they held at first.
 #[test]
 fn llgr_bird_upstream_goes_away_and_returns() {
-    let dir = TempDir::new("llgr-bird");
+    let dir = temp_dir("llgr-bird");
     let (k, up, up2, obs_llgr, obs_plain) = ("127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5");
     let keel = start_keel(&dir, k, &[upstream(up), upstream(up2), observer(obs_llgr, ""), observer(obs_plain, "")]);
     let bdir = dir.sub("bird");
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 5, &ALL), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, k, 5, &ALL), false);
     // The second upstream: GoBGP, a longer AS path for SHARED (GoBGP prepends its AS).
-    let gobgp = GoBgp::start_with(
+    let gobgp = gobgp_with(
         &dir.sub("gobgp"),
         "gobgpd",
         &GoBgpPeer {
@@ -672,7 +365,7 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     // Back in recovery mode without OWN: LLGR F=1 keeps the routes until End-of-RIB, which
     // makes those sent again plain and withdraws OWN (RFC 9494 §4.2).
     let back = [SHARED, OWN_NO_LLGR];
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 5, &back), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, k, 5, &back), true);
     let n = keel.wait_established(up);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "BIRD's R bit with -R: {n}");
     assert!(n["llgr"]["remote"].as_array().unwrap().iter().all(|f| f["forwarding_state"] == true), "{n}");
@@ -698,7 +391,7 @@ fn llgr_bird_upstream_goes_away_and_returns() {
     let n = wait_long_lived(&keel, up);
     assert_long_lived(&n, 1, 60);
     obs.wait_holds(&[route(SHARED, &[65003, 65003], &[])]);
-    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 5, &ALL), false);
+    let bird = bird_with(&bdir, "bird3", up, &bird_upstream(up, k, 5, &ALL), false);
     wait_for("keel to delete the LLGR-stale routes at BIRD's OPEN", DEADLINE, || {
         let log = keel_log(&keel);
         let flushed = "ipv4-unicast: stale routes flushed: F bit clear in the new LLGR capability";
@@ -731,7 +424,7 @@ fn start_frr_upstream(dir: &Path, name: &str, local: &str, keel: &str) -> Frr {
         ipv6: &[],
         route_map: Some(""),
     };
-    Frr::start(dir, name, &p)
+    frr_with(dir, name, &p)
 }
 
 /// kill -9 of FRR (restart time 4 s, long-lived stale time 60 s), started again later.
@@ -741,7 +434,7 @@ fn start_frr_upstream(dir: &Path, name: &str, local: &str, keel: &str) -> Frr {
 /// observer holds the routes as before, without LLGR_STALE.
 #[test]
 fn llgr_frr_upstream_goes_away_and_returns() {
-    let dir = TempDir::new("llgr-frr");
+    let dir = temp_dir("llgr-frr");
     let (k, up, obs_bird, obs_gobgp, obs_exa) = ("127.0.1.11", "127.0.1.12", "127.0.1.13", "127.0.1.14", "127.0.1.15");
     let keel = start_keel(
         &dir,
@@ -823,11 +516,11 @@ fn llgr_frr_upstream_goes_away_and_returns() {
 /// with LLGR_STALE; 6 s later keel withdraws it from both.
 #[test]
 fn llgr_gobgp_upstream_stale_time_ends() {
-    let dir = TempDir::new("llgr-gobgp");
+    let dir = temp_dir("llgr-gobgp");
     let (k, up, obs_bird, obs_frr) = ("127.0.1.21", "127.0.1.22", "127.0.1.23", "127.0.1.24");
     let capped = Neighbor { extra: "[neighbor.long_lived_graceful_restart]\nmax_stale_time = 6\n", ..upstream(up) };
     let keel = start_keel(&dir, k, &[capped, observer(obs_bird, ""), observer(obs_frr, "")]);
-    let gobgp = GoBgp::start_with(
+    let gobgp = gobgp_with(
         &dir.sub("gobgp"),
         "gobgpd",
         &GoBgpPeer {
@@ -904,7 +597,7 @@ fn llgr_gobgp_upstream_stale_time_ends() {
 /// external ExaBGP with it (the option is for internal neighbors only) have them withdrawn.
 #[test]
 fn llgr_partial_deployment_to_internal_neighbors() {
-    let dir = TempDir::new("llgr-partial");
+    let dir = temp_dir("llgr-partial");
     let (k, up, ibgp_partial, ibgp, ebgp_partial) =
         ("127.0.1.31", "127.0.1.32", "127.0.1.33", "127.0.1.34", "127.0.1.35");
     let partial = "[neighbor.long_lived_graceful_restart]\npartial_deployment = true\n";
@@ -918,7 +611,7 @@ fn llgr_partial_deployment_to_internal_neighbors() {
             observer(ebgp_partial, partial),
         ],
     );
-    let bird = Bird::start_with(&dir.sub("bird"), "bird", up, &bird_upstream(up, k, 3, &ALL), false);
+    let bird = bird_with(&dir.sub("bird"), "bird", up, &bird_upstream(up, k, 3, &ALL), false);
     let no_gr = " bgp graceful-restart-disable\n";
     let observers = [
         Observer::frr(&dir.sub("frr-partial"), "internal FRR (partial deployment)", ibgp_partial, asn_of(k), k, no_gr),
@@ -967,11 +660,11 @@ fn llgr_partial_deployment_to_internal_neighbors() {
 /// its End-of-RIB ends LLGR.
 #[test]
 fn llgr_bird_lost_again_before_end_of_rib() {
-    let dir = TempDir::new("llgr-flap");
+    let dir = temp_dir("llgr-flap");
     let (k, up, obs_llgr) = ("127.0.1.41", "127.0.1.42", "127.0.1.43");
     let keel = start_keel(&dir, k, &[upstream(up), observer(obs_llgr, "")]);
     let bdir = dir.sub("bird");
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, k, 2, &ALL), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, k, 2, &ALL), false);
     let obs = Observer::bird(&dir.sub("bird-observer"), obs_llgr, k);
     wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
     let before = [route(SHARED, &[65042], &[]), route(OWN, &[65042], &[]), route(OWN_NO_LLGR, &[65042], &[NO_LLGR])];
@@ -984,7 +677,7 @@ fn llgr_bird_lost_again_before_end_of_rib() {
     let during = [route(SHARED, &[65042], &[LLGR_STALE]), route(OWN, &[65042], &[LLGR_STALE])];
     obs.wait_holds(&during);
 
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, k, 2, &ALL), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, k, 2, &ALL), true);
     let n = keel.wait_established(up);
     let eor = families(&n["graceful_restart"]["end_of_rib_received"]);
     assert!(eor.is_empty(), "BIRD in recovery sent End-of-RIB at once ({eor:?}): the case cannot be made");
@@ -1001,7 +694,7 @@ fn llgr_bird_lost_again_before_end_of_rib() {
     assert!(left <= expected + 1.0, "long-lived stale timer restarted: {left} s left, {expected:.1} s expected");
     assert!(keel_log(&keel).contains("1 long-lived (TcpFailure)"), "keel's log");
 
-    let bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, k, 2, &ALL), true);
+    let bird = bird_with(&bdir, "bird3", up, &bird_upstream(up, k, 2, &ALL), true);
     let n = wait_helper_done(&keel, up);
     assert_eq!(n["established_transitions"], 3, "{n}");
     wait_keel_converged(&keel, up, &[SHARED, OWN, OWN_NO_LLGR, OWN_V6]);
@@ -1018,7 +711,7 @@ fn llgr_bird_lost_again_before_end_of_rib() {
 /// LLGR_STALE to the BIRD observer.
 #[test]
 fn llgr_frr_stale_time_zero_ends_with_the_restart_time() {
-    let dir = TempDir::new("llgr-zero");
+    let dir = temp_dir("llgr-zero");
     let (k, up, obs_llgr) = ("127.0.1.51", "127.0.1.52", "127.0.1.53");
     let keel = start_keel(&dir, k, &[upstream(up), observer(obs_llgr, "")]);
     let p = FrrPeer {
@@ -1031,7 +724,7 @@ fn llgr_frr_stale_time_zero_ends_with_the_restart_time() {
         ipv6: &[],
         route_map: Some(""),
     };
-    let frr = Frr::start(&dir.sub("frr"), "bgpd", &p);
+    let frr = frr_with(&dir.sub("frr"), "bgpd", &p);
     let obs = Observer::bird(&dir.sub("bird-observer"), obs_llgr, k);
     let n = wait_keel_converged(&keel, up, &[SHARED, OWN]);
     assert_remote_llgr(&n, 0, "FRR");

@@ -1,9 +1,7 @@
 //! Route propagation through keeld between keeld peers on loopback: best-path selection,
 //! attribute rewrites towards eBGP, withdrawals, RFC 8212 defaults, route reflection.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use keel_lab::speaker::{self, SessionWriter, SpeakerConfig};
 use keel_wire::attribute::{AsSegment, SegmentType};
 use keel_wire::{AsPath, CodecOptions, Family, Message, NextHop, Nlri, Origin, PathAttributes, Update};
@@ -25,7 +23,7 @@ fn best_path_propagates_and_withdrawal_follows() {
     let c = keeld_with("prop", 43, 65043, &[m(41, 65041), m(42, 65042), m(45, 65045)], "", &[]);
     let e = keeld_with("prop", 45, 65045, &[m(43, 65043)], "", &[]);
     // a's path (65041) beats b's (65042 65044) on AS_PATH length.
-    let r = wait_for("two paths at c", || {
+    let r = wait_for("two paths at c", WAIT, || {
         Some(routes(&c.api(), &["--prefix", "198.51.100.0/24"])).filter(|v| v.len() == 2)
     });
     let best: Vec<_> = r.iter().filter(|x| x["best"] == true).collect();
@@ -33,8 +31,9 @@ fn best_path_propagates_and_withdrawal_follows() {
     assert_eq!(best[0]["neighbor"], "127.0.0.41");
     // e (eBGP downstream of c) gets exactly the best path, with c's AS prepended and c as
     // next hop.
-    let r =
-        wait_for("route at e", || Some(routes(&e.api(), &["--prefix", "198.51.100.0/24"])).filter(|v| v.len() == 1));
+    let r = wait_for("route at e", WAIT, || {
+        Some(routes(&e.api(), &["--prefix", "198.51.100.0/24"])).filter(|v| v.len() == 1)
+    });
     assert_eq!(r[0]["as_path"], serde_json::json!([65043, 65041]));
     assert_eq!(r[0]["next_hop"], "127.0.0.43");
     assert_eq!(r[0]["communities"], serde_json::json!(["65000:41"]));
@@ -46,14 +45,16 @@ fn best_path_propagates_and_withdrawal_follows() {
     // a goes away for good (a Hard Reset, so c keeps nothing of it): c switches to b's
     // path, e follows.
     assert!(keel(&a.api(), &["stop", "--withdraw"]).0);
-    let r = wait_for("switch at e", || {
+    let r = wait_for("switch at e", WAIT, || {
         Some(routes(&e.api(), &["--prefix", "198.51.100.0/24"]))
             .filter(|v| v.len() == 1 && v[0]["as_path"].as_array().is_some_and(|p| p.len() == 3))
     });
     assert_eq!(r[0]["as_path"], serde_json::json!([65043, 65042, 65044]));
     // b goes too (its upstream d's route with it): e has nothing left.
     assert!(keel(&b.api(), &["stop", "--withdraw"]).0);
-    wait_for("withdrawal at e", || Some(()).filter(|_| routes(&e.api(), &["--prefix", "198.51.100.0/24"]).is_empty()));
+    wait_for("withdrawal at e", WAIT, || {
+        Some(()).filter(|_| routes(&e.api(), &["--prefix", "198.51.100.0/24"]).is_empty())
+    });
 }
 
 #[test]
@@ -62,7 +63,7 @@ fn ebgp_without_policy_exchanges_nothing() {
     let a = keeld_with("r8212", 46, 65046, &[Neighbor { last: 47, asn: 65047, extra: "" }], "", &["198.51.100.0/24"]);
     let b = keeld_with("r8212", 47, 65047, &[Neighbor { last: 46, asn: 65046, extra: ALL }], "", &["203.0.113.0/24"]);
     established(&a.api(), "127.0.0.47");
-    let n = wait_for("End-of-RIB at b", || {
+    let n = wait_for("End-of-RIB at b", WAIT, || {
         json(&b.api(), &["show", "neighbor", "127.0.0.46", "--json"])
             .filter(|v| v["graceful_restart"]["end_of_rib_received"].as_array().is_some_and(|a| a.len() == 2))
     });
@@ -79,7 +80,7 @@ fn route_reflector_reflects_between_clients() {
     let _rr = keeld_with("rr", 51, 65050, &[client(52), client(53)], "", &[]);
     let a = keeld_with("rr", 52, 65050, &[to_rr(0)], "", &["198.51.100.0/24"]);
     let b = keeld_with("rr", 53, 65050, &[to_rr(0)], "", &[]);
-    let r = wait_for("reflected route", || {
+    let r = wait_for("reflected route", WAIT, || {
         Some(routes(&b.api(), &["--prefix", "198.51.100.0/24"])).filter(|v| v.len() == 1)
     });
     assert_eq!(r[0]["neighbor"], "127.0.0.51");
@@ -140,7 +141,7 @@ fn confederation_segments_from_external_neighbor_are_withdrawn_and_never_leave()
     // keeld 54 (AS 65054); speakers 55 (eBGP, sends), 56 (eBGP, listens), 57 (iBGP, sends).
     let n = |last, asn| Neighbor { last, asn, extra: ALL };
     let k = keeld_with("confed", 54, 65054, &[n(55, 65055), n(56, 65056), n(57, 65054)], "", &[]);
-    wait_for("keeld's API", || json(&k.api(), &["show", "neighbors", "--json"]));
+    wait_for("keeld's API", WAIT, || json(&k.api(), &["show", "neighbors", "--json"]));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let received: Arc<Mutex<Vec<Update>>> = Arc::default();
     let (mut rd, w) = rt.block_on(speaker::connect(&speaker_config(56, 65056, 54))).map(|(r, w, _)| (r, w)).unwrap();
@@ -177,7 +178,7 @@ fn confederation_segments_from_external_neighbor_are_withdrawn_and_never_leave()
             .filter_map(|u| u.attributes.as_path.clone())
             .collect::<Vec<_>>()
     };
-    let at_56 = wait_for("both clean routes at 56", || {
+    let at_56 = wait_for("both clean routes at 56", WAIT, || {
         Some((announced("203.0.113.0/24"), announced("192.0.2.0/24"))).filter(|(a, b)| !a.is_empty() && !b.is_empty())
     });
     assert_eq!(at_56.0, vec![AsPath::sequence(vec![65054, 65055, 65020])]);
@@ -197,6 +198,6 @@ fn confederation_segments_from_external_neighbor_are_withdrawn_and_never_leave()
     // The session with the external neighbor stayed up; keeld said why it dropped the route.
     let n55 = json(&k.api(), &["show", "neighbor", "127.0.0.55", "--json"]).unwrap();
     assert_eq!((n55["state"].as_str(), n55["established_transitions"].as_u64()), (Some("established"), Some(1)));
-    let log = std::fs::read_to_string(k.dir.join("keeld.log")).unwrap_or_default();
+    let log = k.log();
     assert!(log.contains("RFC 7606") && log.contains("AS_CONFED"), "{log}");
 }

@@ -33,12 +33,15 @@
 //! - ExaBGP: F=1 for every family (no F=0 case with it); `manual-eor true` keeps it from
 //!   sending End-of-RIB.
 
-use crate::common::*;
-use crate::daemons::{bird_static, Bird, BirdPeer, BirdSession, ExaBgp, ExaPeer, Frr, FrrPeer, GoBgp, GoBgpPeer};
+use super::common::*;
+use super::daemons::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod observer;
+use observer::*;
 
 /// The upstream's routes before its restart; the tests drop the second during the restart.
 const ROUTES: [&str; 3] = ["198.51.100.0/24", "203.0.113.0/25", "203.0.113.128/25"];
@@ -72,7 +75,7 @@ fn start_keel_with(dir: &TempDir, keel: &str, up: &str, obs: &str, gr: &str, obs
 }
 
 fn keel_log(keel: &Keel) -> String {
-    read(&keel.config.with_file_name("keeld.out"))
+    keel.log()
 }
 
 /// Prefixes keel holds from `neighbor`, sorted, and how many of them are stale.
@@ -86,7 +89,7 @@ fn keel_routes(keel: &Keel, neighbor: &str) -> (Vec<String>, usize) {
 /// Waits until keel has End-of-RIB for both families from `up` and exactly `prefixes` from it.
 fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
     wait_for(&format!("keel to hold {prefixes:?} from {up} and its End-of-RIBs"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let (have, stale) = keel_routes(keel, up);
         let eor = families(&n["graceful_restart"]["end_of_rib_received"]);
@@ -101,7 +104,7 @@ fn wait_keel_converged(keel: &Keel, up: &str, prefixes: &[&str]) -> Value {
 /// Waits until keel keeps the upstream's routes as stale while it is away or restarting.
 fn wait_helper_active(keel: &Keel, up: &str, stale: usize) -> Value {
     wait_for(&format!("keel to keep {up}'s {stale} routes as stale"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         let gr = &n["graceful_restart"];
         if gr["helper_active"] == true && n["stale_prefixes"] == stale {
@@ -138,7 +141,7 @@ fn assert_keeps(keel: &Keel, up: &str, n: &Value, restart_time: u64) {
 /// Waits until keel's helper is done with `up` (no stale route left, not active).
 fn wait_helper_done(keel: &Keel, up: &str) -> Value {
     wait_for(&format!("keel's helper for {up} to finish"), DEADLINE, || {
-        keel.proc.assert_running();
+        keel.keeld.assert_running();
         let n = keel.neighbor(up);
         if n["graceful_restart"]["helper_active"] == false && n["stale_prefixes"] == 0 {
             Ok(n)
@@ -146,144 +149,6 @@ fn wait_helper_done(keel: &Keel, up: &str) -> Value {
             Err(format!("stale_prefixes {} graceful_restart {}", n["stale_prefixes"], n["graceful_restart"]))
         }
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// The observer downstream of keel
-
-/// What the observer's own counters say it received from keel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    /// BIRD: route updates received (Import updates); GoBGP: UPDATE messages received.
-    updates: u64,
-    /// BIRD: route withdrawals received (Import withdraws); GoBGP: withdrawn prefixes.
-    withdraws: u64,
-}
-
-enum Observer {
-    Bird(Bird),
-    GoBgp(GoBgp, String),
-}
-
-impl Observer {
-    fn bird(dir: &Path, local: &str, keel: &str) -> Observer {
-        let b = Bird::start(
-            dir,
-            &BirdPeer {
-                local,
-                asn: asn_of(local),
-                keel,
-                keel_asn: asn_of(keel),
-                hold_time: 9,
-                extra: "graceful restart off; long lived graceful restart off;",
-                routes: false,
-            },
-        );
-        Observer::Bird(b)
-    }
-
-    fn gobgp(dir: &Path, local: &str, keel: &str) -> Observer {
-        Observer::GoBgp(GoBgp::start(dir, local, asn_of(local), keel, asn_of(keel)), keel.to_string())
-    }
-
-    fn assert_running(&self) {
-        match self {
-            Observer::Bird(b) => b.proc.assert_running(),
-            Observer::GoBgp(g, _) => g.proc.assert_running(),
-        }
-    }
-
-    /// The IPv4 prefixes the observer holds from keel, sorted.
-    fn prefixes(&self) -> Vec<String> {
-        self.assert_running();
-        let mut v: Vec<String> = match self {
-            Observer::Bird(b) => b
-                .birdc("show route protocol keel")
-                .lines()
-                .filter(|l| !l.starts_with(char::is_whitespace))
-                .filter_map(|l| l.split_whitespace().next())
-                .filter(|w| w.contains('/') && w.contains('.'))
-                .map(String::from)
-                .collect(),
-            Observer::GoBgp(g, keel) => {
-                let rib = g.json(&["global", "rib", "-a", "ipv4", "-j"]);
-                rib.as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, paths)| paths.as_array().is_some_and(|p| p.iter().any(|p| p["neighbor-ip"] == **keel)))
-                    .map(|(prefix, _)| prefix.clone())
-                    .collect()
-            }
-        };
-        v.sort();
-        v
-    }
-
-    fn seen(&self) -> Seen {
-        self.assert_running();
-        match self {
-            Observer::Bird(b) => {
-                let text = b.protocol();
-                let sum = |what: &str| -> u64 {
-                    text.lines()
-                        .filter_map(|l| l.trim().strip_prefix(what))
-                        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-                        .sum()
-                };
-                Seen { updates: sum("Import updates:"), withdraws: sum("Import withdraws:") }
-            }
-            Observer::GoBgp(g, keel) => {
-                let v = g.json(&["neighbor", keel, "-j"]);
-                let m = &v["state"]["messages"]["received"];
-                Seen {
-                    updates: m["update"].as_u64().unwrap_or(0),
-                    withdraws: m["withdraw_prefix"].as_u64().unwrap_or(0),
-                }
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Observer::Bird(b) => b.protocol(),
-            Observer::GoBgp(g, keel) => g.ok(&["neighbor", keel]),
-        }
-    }
-
-    /// Waits until the observer holds exactly `prefixes` from keel and its counters stay put
-    /// for a moment; returns them.
-    fn wait_settled(&self, prefixes: &[&str]) -> Seen {
-        let want = sorted(prefixes);
-        let mut last: Option<(Seen, Instant)> = None;
-        wait_for(&format!("the observer to hold {want:?} from keel"), DEADLINE, || {
-            let have = self.prefixes();
-            if have != want {
-                last = None;
-                return Err(format!("observer holds {have:?}"));
-            }
-            let s = self.seen();
-            match last {
-                Some((prev, since)) if prev == s && since.elapsed() >= Duration::from_millis(600) => Ok(s),
-                Some((prev, _)) if prev == s => Err("settling".into()),
-                _ => {
-                    last = Some((s, Instant::now()));
-                    Err("settling".into())
-                }
-            }
-        })
-    }
-
-    /// Fails unless the observer still holds `prefixes` and received nothing since `base`.
-    fn quiet(&self, base: Seen, prefixes: &[&str]) -> Result<(), String> {
-        let (have, s) = (self.prefixes(), self.seen());
-        if have != sorted(prefixes) {
-            return Err(format!("observer holds {have:?}, expected {prefixes:?}"));
-        }
-        if s != base {
-            return Err(format!("observer received UPDATEs: {s:?} (before {base:?}):\n{}", self.describe()));
-        }
-        Ok(())
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,7 +184,7 @@ fn start_frr(dir: &Path, name: &str, local: &str, keel: &str, routes: &[&str], g
         ipv6: &[],
         route_map: Some(""),
     };
-    Frr::start(dir, name, &p)
+    frr_with(dir, name, &p)
 }
 
 /// Starts gobgpd peering with keel (restart time 20, no LLGR); `-r` (graceful restart: R and
@@ -336,7 +201,7 @@ fn start_gobgp(dir: &Path, name: &str, local: &str, keel: &str, restarting: bool
         admin_down: down,
         restarting,
     };
-    GoBgp::start_with(dir, name, &p)
+    gobgp_with(dir, name, &p)
 }
 
 fn gobgp_add(g: &GoBgp, routes: &[&str]) {
@@ -372,7 +237,7 @@ fn start_exabgp(
 }
 
 /// kill -9, and reap.
-fn crash(p: &Proc) {
+fn crash(p: &Process) {
     p.signal(libc::SIGKILL);
     p.stop();
 }
@@ -412,27 +277,27 @@ fn assert_only_withdrawn(obs: &Observer, base: Seen, kept: &[&str], gone: usize)
 /// withdrawal.
 #[test]
 fn gr_helper_bird_graceful_restart() {
-    let dir = TempDir::new("gr-helper-bird");
+    let dir = temp_dir("gr-helper-bird");
     let (keel_addr, up, obs_addr) = ("127.0.0.201", "127.0.0.202", "127.0.0.203");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20;";
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     let n = wait_keel_converged(&keel, up, &ROUTES);
     assert_remote_gr(&n, 20, false, false);
     let base = obs.wait_settled(&ROUTES);
 
     bird.birdc("graceful restart");
     wait_for("BIRD to exit after `graceful restart`", DEADLINE, || {
-        bird.proc.exited().then_some(()).ok_or_else(|| "still running".to_string())
+        (!bird.proc.running()).then_some(()).ok_or_else(|| "still running".to_string())
     });
     let n = wait_helper_active(&keel, up, 3);
     assert_keeps(&keel, up, &n, 20);
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &ROUTES));
 
     // Back in recovery mode (R=1, F=1) without 203.0.113.128/25.
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
     let n = keel.wait_established(up);
     assert_eq!(n["graceful_restart"]["remote"]["restart_state"], true, "BIRD's R bit after -R: {n}");
     assert_remote_gr(&n, 20, false, true);
@@ -448,13 +313,13 @@ fn gr_helper_bird_graceful_restart() {
 /// F=1: kept until End-of-RIB, the observer (BIRD) hears nothing.
 #[test]
 fn gr_helper_bird_kill() {
-    let dir = TempDir::new("gr-helper-bird-kill");
+    let dir = temp_dir("gr-helper-bird-kill");
     let (keel_addr, up, obs_addr) = ("127.0.0.204", "127.0.0.205", "127.0.0.206");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20;";
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     wait_keel_converged(&keel, up, &ROUTES);
     let base = obs.wait_settled(&ROUTES);
 
@@ -463,7 +328,7 @@ fn gr_helper_bird_kill() {
     let n = wait_helper_active(&keel, up, 3);
     assert_keeps(&keel, up, &n, 20);
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &ROUTES));
-    let bird = Bird::start_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
+    let bird = bird_with(&bdir, "bird2", up, &bird_upstream(up, keel_addr, &KEPT, gr), true);
     let n = keel.wait_established(up);
     assert_remote_gr(&n, 20, false, true);
     let base = assert_only_withdrawn(&obs, base, &KEPT, 1);
@@ -473,7 +338,7 @@ fn gr_helper_bird_kill() {
     crash(&bird.proc);
     wait_helper_active(&keel, up, 2);
     holds_for("the observer while BIRD is away", Duration::from_secs(1), || obs.quiet(base, &KEPT));
-    let _bird = Bird::start_with(&bdir, "bird3", up, &bird_upstream(up, keel_addr, &KEPT, gr), false);
+    let _bird = bird_with(&bdir, "bird3", up, &bird_upstream(up, keel_addr, &KEPT, gr), false);
     let n = keel.wait_established(up);
     assert_remote_gr(&n, 20, false, false);
     wait_helper_done(&keel, up);
@@ -491,13 +356,13 @@ fn gr_helper_bird_kill() {
 /// restart (RFC 4724 §4, RFC 8538 §4), keel withdraws the routes at once.
 #[test]
 fn gr_helper_bird_notification_without_n_bit() {
-    let dir = TempDir::new("gr-helper-bird-no-n");
+    let dir = temp_dir("gr-helper-bird-no-n");
     let (keel_addr, up, obs_addr) = ("127.0.0.207", "127.0.0.208", "127.0.0.209");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
     let bdir = dir.sub("bird");
     let gr = "graceful restart on; graceful restart time 20; connect delay time 5;";
-    let bird = Bird::start_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
+    let bird = bird_with(&bdir, "bird", up, &bird_upstream(up, keel_addr, &ROUTES, gr), false);
     let n = wait_keel_converged(&keel, up, &ROUTES);
     assert_eq!(n["graceful_restart"]["notification_bit"], false, "{n}");
     let base = obs.wait_settled(&ROUTES);
@@ -529,7 +394,7 @@ fn gr_helper_bird_notification_without_n_bit() {
 /// without one route: kept until FRR's End-of-RIB, then exactly that route is withdrawn.
 #[test]
 fn gr_helper_frr_kill() {
-    let dir = TempDir::new("gr-helper-frr-kill");
+    let dir = temp_dir("gr-helper-frr-kill");
     let (keel_addr, up, obs_addr) = ("127.0.0.211", "127.0.0.212", "127.0.0.213");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -563,7 +428,7 @@ fn gr_helper_frr_kill() {
 /// keel withdraws everything at once (RFC 8538 §3), the observer loses all routes.
 #[test]
 fn gr_helper_frr_clear_soft_graceful_hard() {
-    let dir = TempDir::new("gr-helper-frr-clear");
+    let dir = temp_dir("gr-helper-frr-clear");
     let (keel_addr, up, obs_addr) = ("127.0.0.214", "127.0.0.215", "127.0.0.216");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -627,7 +492,7 @@ fn gr_helper_frr_clear_soft_graceful_hard() {
 /// GoBGP's End-of-RIB, then exactly that route is withdrawn.
 #[test]
 fn gr_helper_gobgp_kill_restart_r() {
-    let dir = TempDir::new("gr-helper-gobgp-r");
+    let dir = temp_dir("gr-helper-gobgp-r");
     let (keel_addr, up, obs_addr) = ("127.0.0.221", "127.0.0.222", "127.0.0.223");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -658,7 +523,7 @@ fn gr_helper_gobgp_kill_restart_r() {
 /// stale routes as the session comes up (RFC 4724 §4.2), the observer loses them.
 #[test]
 fn gr_helper_gobgp_restart_without_r_flushes() {
-    let dir = TempDir::new("gr-helper-gobgp-f0");
+    let dir = temp_dir("gr-helper-gobgp-f0");
     let (keel_addr, up, obs_addr) = ("127.0.0.224", "127.0.0.225", "127.0.0.226");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -698,7 +563,7 @@ fn gr_helper_gobgp_restart_without_r_flushes() {
 /// back.
 #[test]
 fn gr_helper_exabgp_no_capability_in_new_open() {
-    let dir = TempDir::new("gr-helper-exa-nocap");
+    let dir = temp_dir("gr-helper-exa-nocap");
     let (keel_addr, up, obs_addr) = ("127.0.0.231", "127.0.0.232", "127.0.0.233");
     let keel = start_keel_with(&dir, keel_addr, up, obs_addr, "", "route_server_client = true\n");
     let obs = Observer::gobgp(&dir.sub("observer"), obs_addr, keel_addr);
@@ -739,7 +604,7 @@ fn gr_helper_exabgp_no_capability_in_new_open() {
 /// exactly it; the observer hears nothing before that.
 #[test]
 fn gr_helper_exabgp_no_end_of_rib_stale_timer() {
-    let dir = TempDir::new("gr-helper-exa-noeor");
+    let dir = temp_dir("gr-helper-exa-noeor");
     let (keel_addr, up, obs_addr) = ("127.0.0.217", "127.0.0.218", "127.0.0.219");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "stale_routes_time = 3\n");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);
@@ -779,7 +644,7 @@ fn gr_helper_exabgp_no_end_of_rib_stale_timer() {
 /// then withdraws them all (RFC 4724 §4.2); the observer hears nothing before.
 #[test]
 fn gr_helper_exabgp_restart_timer_expires() {
-    let dir = TempDir::new("gr-helper-exa-timer");
+    let dir = temp_dir("gr-helper-exa-timer");
     let (keel_addr, up, obs_addr) = ("127.0.0.227", "127.0.0.228", "127.0.0.229");
     let keel = start_keel(&dir, keel_addr, up, obs_addr, "");
     let obs = Observer::bird(&dir.sub("observer"), obs_addr, keel_addr);

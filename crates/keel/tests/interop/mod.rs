@@ -44,46 +44,19 @@
 //! | policy: import/export policy and reload | 127.0.3.1, BIRD .2, FRR .3 |
 //! | rpki: RTR cache | 127.0.4.1, BIRD .2, BIRD .4 (through an RPKI policy), StayRTR .3:8282 |
 
-#[path = "interop/common.rs"]
-mod common;
-
-#[path = "interop/daemons.rs"]
-mod daemons;
-
-#[path = "interop/bird.rs"]
 mod bird;
-
-#[path = "interop/frr.rs"]
-mod frr;
-
-#[path = "interop/gobgp.rs"]
-mod gobgp;
-
-#[path = "interop/exabgp.rs"]
-mod exabgp;
-
-#[path = "interop/errors.rs"]
-mod errors;
-
-#[path = "interop/md5.rs"]
-mod md5;
-
-#[path = "interop/config.rs"]
+mod check_live;
+mod common;
 mod config;
-
-#[path = "interop/gr_helper.rs"]
+mod daemons;
+mod errors;
+mod exabgp;
+mod frr;
+mod gobgp;
 mod gr_helper;
-
-#[path = "interop/propagation.rs"]
-mod propagation;
-
-#[path = "interop/check.rs"]
-mod check;
-#[path = "interop/llgr.rs"]
 mod llgr;
-
-#[path = "interop/policy.rs"]
+mod md5;
 mod policy;
-
-#[path = "interop/rpki.rs"]
+mod propagation;
+mod raw_peer;
 mod rpki;

@@ -1,14 +1,14 @@
 //! `keel check --live` against BIRD: a neighbor without graceful restart is a FAIL with the
 //! verdict `flushes`; one with it (the contrast) `keeps`.
 
-use crate::common::*;
-use crate::daemons::{Bird, BirdPeer};
+use super::common::*;
+use super::daemons::*;
 use serde_json::Value;
 use std::process::Command;
 
 #[test]
 fn check_live_fails_for_bird_without_graceful_restart() {
-    let dir = TempDir::new("check");
+    let dir = temp_dir("check");
     let (keel_addr, no_gr, gr) = ("127.0.2.1", "127.0.2.2", "127.0.2.3");
     let kdir = dir.sub("keel");
     let config = format!(
@@ -28,8 +28,8 @@ fn check_live_fails_for_bird_without_graceful_restart() {
         routes: false,
     };
     let bird_no_gr =
-        Bird::start(&dir.sub("bird-no-gr"), &peer(no_gr, "graceful restart off; long lived graceful restart off;"));
-    let bird_gr = Bird::start(&dir.sub("bird-gr"), &peer(gr, ""));
+        bird_peer(&dir.sub("bird-no-gr"), &peer(no_gr, "graceful restart off; long lived graceful restart off;"));
+    let bird_gr = bird_peer(&dir.sub("bird-gr"), &peer(gr, ""));
     for (addr, bird) in [(no_gr, &bird_no_gr), (gr, &bird_gr)] {
         keel.wait_established(addr);
         bird.wait_established();

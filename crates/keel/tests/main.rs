@@ -1,0 +1,65 @@
+//! keel's integration tests, built as one binary (one link instead of one per file; the tests of
+//! every module run side by side, two at a time on a two-core machine). Select by module path:
+//! `cargo test -p keel --test main interop::llgr`, `cargo test -p keel --test main fib::`.
+//!
+//! They run keeld, keel, real BGP daemons and network namespaces as root; `scripts/test` installs
+//! what they need. Shared machinery is in `keel_lab`: the keeld handle (`keel_lab::keeld`),
+//! namespaces (`keel_lab::netns`), processes and temporary directories (`keel_lab::process`),
+//! polling (`keel_lab::wait`) and one driver per daemon (`keel_lab::daemons`); [`common`] adds
+//! what needs this crate's binaries.
+//!
+//! # Addresses
+//!
+//! Tests run concurrently in this one process, so every test has addresses of its own. Host
+//! addresses (127.0.0.0/8 routes to `lo`, every speaker binds its own address on port 179):
+//!
+//! | module | host addresses |
+//! |---|---|
+//! | `daemon` | 127.0.0.21-.28, .31-.38 |
+//! | `export_rules` | 127.0.0.41-.47, .51-.57 |
+//! | `graceful_restart` | 127.0.0.61-.69, .71-.73, .84-.87 |
+//! | `send_hold` | 127.0.0.74, .75 |
+//! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
+//! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
+//! | `interop` | 127.0.0.111-.253, 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24, 127.0.4.0/24 (table in [`interop`]); GoBGP's gRPC on its own address, port 50051 (its pprof listener, 127.0.0.1:6060 for every gobgpd, is off); StayRTR 127.0.4.3:8282 |
+//! | `lab` | 127.77.N.0/24 (`keel lab`; N from its pid, claimed with a listener on .250) |
+//! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
+//!
+//! Free: 127.0.0.2-.20, .29-.30, .39-.40, .58-.60, .76-.83, .88-.89, .92, .100-.110, .254 and
+//! 127.0.5.0 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
+//! bench`, not run with the tests) use 127.0.0.40, .50, .80, .84 and 127.0.0.90:8282.
+//!
+//! Modules that run keeld with the kernel FIB (`fib`, `chaos`, `restart`) live in network
+//! namespaces of their own, named `keel-TAG-ROLE-PID` (tags: `fib` fwd, gr, rs; `chaos` chaos;
+//! `restart` rs-fwd, rs-nbr, rs-dual, rs-boot, rs-idle; `keel lab --netns` uses `kl-PID-*`),
+//! where they reuse 127.0.0.1-.4 and 192.0.2.0/24 without meeting the host's.
+//!
+//! # Shared state
+//!
+//! Nothing a test does may change what another one sees: no `umask`, working directory,
+//! environment variable or signal handler of this process is changed (a child's umask is set
+//! between fork and exec, see `keel_lab::process::Spawn`), `setns` is used only on threads a
+//! test starts for it (`keel_lab::netns::enter`). Packaged services that hold `*:179` are
+//! stopped once per run, before the first daemon starts and while every other test that
+//! starts one waits ([`common::preflight`]). Each `keel lab` claims its 127.77.N.0/24 while it
+//! runs, so labs run side by side.
+
+mod common;
+
+mod api_access;
+mod bench;
+mod chaos;
+mod check_config;
+mod connection_abuse;
+mod daemon;
+mod decode;
+mod export_rules;
+mod fib;
+mod graceful_restart;
+mod interop;
+mod lab;
+mod policy_cli;
+mod restart;
+mod send_hold;
+mod session_fuzz;
+mod tshark;
