@@ -30,6 +30,7 @@
 
 pub mod answer;
 pub mod client;
+pub mod decode;
 pub mod family;
 pub mod neighbor;
 pub mod policy;
