@@ -14,6 +14,7 @@
 //! | [`status`] | `GET /v1/status` (with keel's own restart, [`RestartView`]) |
 //! | [`policy`] | `GET /v1/policies`, `/v1/policies/{name}`, `/v1/policies/{name}/test` |
 //! | [`answer`] | what `POST` answers (`reload`, `restart`, `stop`, `clear`); the body of every error |
+//! | [`decode`] | what `keel decode` prints: one document per BGP message, or the error |
 //! | [`family`] | `{"afi": "ipv4", "safi": "unicast"}`, shared by the above and `keel decode` |
 //!
 //! **Field order.** keeld built the neighbor, status, policy and answer documents as
