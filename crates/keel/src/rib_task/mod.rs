@@ -8,10 +8,10 @@
 //! | module | concern |
 //! |---|---|
 //! | this one | the state, the run loop, event dispatch, sessions up and gone, UPDATEs in (RFC 4271 §9, import policy) |
-//! | [`restart`] | graceful-restart coordinator: helper actions and timers, selection deferral, inherited kernel routes |
-//! | [`propagate`] | changes out: to the FIB task, and to each neighbor's Adj-RIB-Out ([`keel_rib::adj_rib_out`], which packs the UPDATEs) |
-//! | [`reevaluate`] | policy re-evaluation without a reset: import, export, RPKI VRPs, ROUTE-REFRESH |
-//! | [`views`] | the API's read model: routes, Adj-RIB-Out, counts, restart state |
+//! | `restart` | graceful-restart coordinator: helper actions and timers, selection deferral, inherited kernel routes |
+//! | `propagate` | changes out: to the FIB task, and to each neighbor's Adj-RIB-Out ([`keel_rib::adj_rib_out`], which packs the UPDATEs) |
+//! | `reevaluate` | policy re-evaluation without a reset: import, export, RPKI VRPs, ROUTE-REFRESH |
+//! | `views` | the API's read model: routes, Adj-RIB-Out, counts, restart state |
 //!
 //! What each neighbor was sent, what it is still owed and the UPDATE packing live in keel-rib
 //! ([`AdjRibOut`]), pure and tested without tokio; this task only writes the bytes it packs.

@@ -2,8 +2,8 @@
 //! the hold/keepalive/connect-retry timers, decodes what the peer sends and hands UPDATEs to
 //! the RIB task in order.
 //!
-//! Rooms: [`second_connection`] (collisions, RFC 4271 §6.8, and a graceful-restart neighbor's
-//! new connection, RFC 4724 §4.2), [`send_hold`] (RFC 9687).
+//! Rooms: `second_connection` (collisions, RFC 4271 §6.8, and a graceful-restart neighbor's
+//! new connection, RFC 4724 §4.2), `send_hold` (RFC 9687).
 
 mod second_connection;
 mod send_hold;
