@@ -25,11 +25,19 @@ pub struct NeighborView {
     pub enforce_first_as: bool,
     /// Times the session reached Established since keeld started.
     pub established_transitions: u64,
+    /// The export policy: its names, else the default and why: `"none (RFC 8212)"` for an
+    /// external neighbor (nothing is announced to it), `"all (iBGP default)"`. Null from a
+    /// keeld older than this field.
+    #[serde(default)]
+    pub export: Option<String>,
     /// The negotiated families as `"ipv4-unicast"`; null while no session is up.
     pub families: Option<Vec<String>>,
     pub graceful_restart: GracefulRestartView,
     /// Negotiated hold time (RFC 4271 §4.2); null while no session is up.
     pub hold_time: Option<u16>,
+    /// The import policy, as `export` (`"none (RFC 8212)"`: nothing from it is accepted).
+    #[serde(default)]
+    pub import: Option<String>,
     pub keepalive_time: Option<u16>,
     pub last_error: Option<String>,
     pub last_notification_received: Option<NotificationRecord>,
@@ -231,6 +239,7 @@ mod tests {
   "description": "peer 2",
   "enforce_first_as": true,
   "established_transitions": 1,
+  "export": "all (iBGP default)",
   "families": [
     "ipv4-unicast",
     "ipv6-unicast"
@@ -289,6 +298,7 @@ mod tests {
     "timers": {}
   },
   "hold_time": 9,
+  "import": "all (iBGP default)",
   "keepalive_time": 3,
   "last_error": null,
   "last_notification_received": null,
@@ -329,7 +339,7 @@ mod tests {
 
     /// The same neighbor gone: keel helps it (stale routes, LLGR timers), and a NOTIFICATION was
     /// received; nothing negotiated any more, so those fields are null.
-    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"hold_time":null,"keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"received_prefixes":2,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
+    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"export":"none (RFC 8212)","families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"hold_time":null,"import":"none (RFC 8212)","keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"received_prefixes":2,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
 
     /// Reading a document and writing it again gives the same bytes: a renamed, retyped,
     /// reordered or dropped field fails here.

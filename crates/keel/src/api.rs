@@ -80,7 +80,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The view of one neighbor: its session from the neighbor task, its counts from the RIB task.
-pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> NeighborView {
+/// `policy`: the neighbor's import and export in words ([`crate::config::Config::policy_facts`]).
+pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (String, String)) -> NeighborView {
     let s = h.status.borrow().clone();
     let c = counts.cloned().unwrap_or_default();
     let n = s.negotiated.as_deref();
@@ -100,6 +101,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Neighbo
         description: h.config.description.clone(),
         enforce_first_as: h.config.enforce_first_as,
         established_transitions: s.established_transitions,
+        export: Some(policy.1),
         families: n.map(|n| n.families.iter().map(Family::to_string).collect()),
         graceful_restart: GracefulRestartView {
             end_of_rib_received: objects(&c.end_of_rib_received),
@@ -114,6 +116,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Neighbo
             timers: c.timers.clone(),
         },
         hold_time: n.map(|n| n.hold_time),
+        import: Some(policy.0),
         keepalive_time: n.map(|n| n.keepalive_time()),
         last_error: s.last_error,
         last_notification_received: s.last_notification_received,
@@ -146,10 +149,20 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>) -> Neighbo
     }
 }
 
+/// The neighbor's import and export in words, from the configuration in use.
+fn policy_facts(config: &crate::config::Config, h: &NeighborHandle) -> (String, String) {
+    config
+        .neighbors
+        .iter()
+        .find(|n| *n.address.get_ref() == h.config.address)
+        .map_or_else(|| (String::new(), String::new()), |n| config.policy_facts(n))
+}
+
 async fn neighbors(State(d): State<Arc<Daemon>>) -> Json<Vec<NeighborView>> {
     let counts = d.peer_counts().await;
+    let config = d.config.read().await;
     let list = d.neighbors.read().await;
-    Json(list.values().map(|h| neighbor_view(h, counts.get(&h.config.address))).collect())
+    Json(list.values().map(|h| neighbor_view(h, counts.get(&h.config.address), policy_facts(&config, h))).collect())
 }
 
 async fn neighbor(State(d): State<Arc<Daemon>>, Path(address): Path<String>) -> Response {
@@ -157,8 +170,9 @@ async fn neighbor(State(d): State<Arc<Daemon>>, Path(address): Path<String>) -> 
         return error(StatusCode::BAD_REQUEST, format!("{address:?} is not an IP address"));
     };
     let counts = d.peer_counts().await;
+    let config = d.config.read().await;
     match d.neighbors.read().await.get(&address) {
-        Some(h) => Json(neighbor_view(h, counts.get(&address))).into_response(),
+        Some(h) => Json(neighbor_view(h, counts.get(&address), policy_facts(&config, h))).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no neighbor {address}")),
     }
 }

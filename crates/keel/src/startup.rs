@@ -178,6 +178,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         policy_fingerprints: RwLock::new(BTreeMap::new()),
         api_access: crate::access::Admins::new(config.global.api_gid),
     });
+    Daemon::warn_rfc_8212(&config);
     write_state(&config, false);
     // The restart's length, for `keel check`: from the previous keeld's exit record to the
     // end of this one's selection deferral. Only a clean exit recorded when it happened.

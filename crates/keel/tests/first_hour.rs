@@ -102,3 +102,24 @@ fn keel_reaches_an_unprivileged_keeld_without_api() {
     assert!(log.contains("127.0.0.1:1179"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_neighbor_without_policy_says_why_nothing_flows() {
+    let dir = test_dir("rfc8212");
+    let text = config(&dir, 4)
+        + "[[neighbor]]\naddress = \"127.0.0.5\"\nasn = 65005\nlocal_address = \"127.0.0.4\"\npassive = true\n\
+           [[neighbor]]\naddress = \"127.0.0.6\"\nasn = 65000\nlocal_address = \"127.0.0.4\"\npassive = true\n\
+           export = \"all\"\n";
+    let k = start_with_config(dir.clone(), &text);
+    k.wait_api(WAIT).expect("keeld's API");
+    let ebgp = json(&k.api(), &["show", "neighbor", "127.0.0.5", "--json"]).expect("neighbor 127.0.0.5");
+    assert_eq!((ebgp["import"].as_str(), ebgp["export"].as_str()), (Some("none (RFC 8212)"), Some("none (RFC 8212)")));
+    let ibgp = json(&k.api(), &["show", "neighbor", "127.0.0.6", "--json"]).expect("neighbor 127.0.0.6");
+    assert_eq!((ibgp["import"].as_str(), ibgp["export"].as_str()), (Some("all (iBGP default)"), Some("all")));
+    let (ok, text) = keel(&k.api(), &["show", "neighbor", "127.0.0.5"]);
+    assert!(ok && text.contains("Import/export:    none (RFC 8212) / none (RFC 8212)"), "{text}");
+    // The log says it at start, once for the external neighbor only.
+    let log = wait_for("the RFC 8212 warning", WAIT, || Some(k.log()).filter(|l| l.contains("RFC 8212")));
+    assert!(log.contains("127.0.0.5") && log.contains("without import and export policy"), "{log}");
+    assert_eq!(log.matches("RFC 8212 makes keel").count(), 1, "{log}");
+}

@@ -126,6 +126,7 @@ pub fn neighbors_table(list: &[NeighborView]) -> String {
     for n in list {
         let since = if n.is_established() { n.uptime_s } else { n.state_since_s };
         let info = n.last_notification_received.as_ref().map(|r| &r.description).or(n.last_error.as_ref());
+        let info = if n.is_established() { rfc_8212_fact(n) } else { info.cloned().unwrap_or_default() };
         let _ = writeln!(
             out,
             "{:<24} {:>10} {:<12} {:>10} {:>8} {:>8} {:>6}  {:<17} {}",
@@ -137,10 +138,22 @@ pub fn neighbors_table(list: &[NeighborView]) -> String {
             n.advertised_prefixes,
             n.stale_prefixes,
             gr_summary(&n.graceful_restart),
-            if n.is_established() { "" } else { info.map_or("", String::as_str) },
+            info,
         );
     }
     out
+}
+
+/// Why an Established session exchanges nothing in a direction: an external neighbor without
+/// import or export policy (RFC 8212); empty otherwise.
+fn rfc_8212_fact(n: &NeighborView) -> String {
+    let none = |p: &Option<String>| p.as_deref().is_some_and(|p| p.starts_with("none (RFC 8212)"));
+    match (none(&n.import), none(&n.export)) {
+        (true, true) => "no import, no export (RFC 8212)".into(),
+        (true, false) => "no import (RFC 8212)".into(),
+        (false, true) => "no export (RFC 8212)".into(),
+        (false, false) => String::new(),
+    }
 }
 
 /// `ipv4-unicast` (`?` for a part keel has no name for).
@@ -187,6 +200,8 @@ pub fn neighbor_detail(n: &NeighborView) -> String {
     let _ = writeln!(o, "  Hold/keepalive:   {}/{}", json_text(&n.hold_time), json_text(&n.keepalive_time));
     let list = |v: Option<&Vec<String>>| v.map_or_else(|| "-".to_string(), |a| a.join(" "));
     let _ = writeln!(o, "  Families:         {}", list(n.families.as_ref()));
+    let policy = |p: &Option<String>| p.clone().unwrap_or_else(|| "-".to_string());
+    let _ = writeln!(o, "  Import/export:    {} / {}", policy(&n.import), policy(&n.export));
     let _ = writeln!(o, "  Capabilities:     local  {}", list(Some(&n.capabilities.local)));
     let _ = writeln!(o, "                    remote {}", list(n.capabilities.remote.as_ref()));
     let _ = writeln!(

@@ -602,6 +602,19 @@ impl Config {
         (self.policy.chain(&names(&n.import)), self.policy.chain(&names(&n.export)))
     }
 
+    /// What the neighbor's import and export are, in words for the API and the log: the
+    /// configured policy names, else the default and why (`"none (RFC 8212)"` for eBGP,
+    /// `"all (iBGP default)"`).
+    pub fn policy_facts(&self, n: &Neighbor) -> (String, String) {
+        let ebgp = n.asn.get_ref() != self.global.asn.get_ref();
+        let fact = |v: &Option<Spanned<PolicyNames>>| match v {
+            Some(names) => names.get_ref().to_vec().join(", "),
+            None if ebgp => "none (RFC 8212)".to_string(),
+            None => "all (iBGP default)".to_string(),
+        };
+        (fact(&n.import), fact(&n.export))
+    }
+
     /// Whether keel checks that this neighbor's AS_PATHs start with its AS (RFC 4271 §6.3):
     /// as configured for eBGP, on when unset; never for iBGP.
     pub fn enforce_first_as(&self, n: &Neighbor) -> bool {

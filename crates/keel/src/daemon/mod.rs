@@ -113,6 +113,26 @@ impl Daemon {
     /// Re-reads the configuration file: unchanged neighbors keep their sessions, changed ones
     /// restart, removed ones get Cease/Peer De-configured, new ones start. A broken file
     /// changes nothing.
+    /// Logs, once per external neighbor without import or export policy, that RFC 8212 makes
+    /// keel exchange nothing in that direction (so an operator sees why no route flows).
+    pub fn warn_rfc_8212(config: &Config) {
+        for n in &config.neighbors {
+            let (import, export) = config.policy_facts(n);
+            let none = |p: &str| p.starts_with("none (RFC 8212)");
+            let missing = match (none(&import), none(&export)) {
+                (true, true) => "import and export",
+                (true, false) => "import",
+                (false, true) => "export",
+                (false, false) => continue,
+            };
+            tracing::warn!(
+                neighbor = %n.address.get_ref(),
+                "external neighbor without {missing} policy: RFC 8212 makes keel accept or announce nothing there \
+                 (set import/export, e.g. import = \"all\")"
+            );
+        }
+    }
+
     pub async fn reload(&self) -> Result<String, String> {
         let Some(path) = &self.config_path else {
             return Err("keeld runs on its embedded default configuration; nothing to reload".into());
@@ -168,6 +188,7 @@ impl Daemon {
         let _ = self.rib.send(RibEvent::SetNetworks(new.networks())).await;
         // The RTR clients run on the configuration keeld started with.
         let rpki = if new.rpki != old.rpki { "; [rpki] changes apply at the next start (keel restart)" } else { "" };
+        Daemon::warn_rfc_8212(&new);
         *self.config.write().await = new;
         Ok(format!(
             "{kept} neighbor(s) kept, {changed} restarted, {removed} removed, {added} added; \
