@@ -116,8 +116,11 @@ fn gtsm_only_accepts_one_hop_peers_that_send_ttl_255() {
     // A peer that sends with the default TTL never gets through (RFC 5082 §3).
     let c = keeld("gtsm", 33, 34, "", gtsm, "198.51.100.0/24");
     let _d = keeld("gtsm", 34, 33, "", "", "203.0.113.0/24");
+    // Under load keeld may take a moment to answer: wait for its API, then give the peer
+    // 3 s of connection attempts.
+    c.wait_api(WAIT).expect("keeld's API");
     std::thread::sleep(Duration::from_secs(3));
-    let n = json(&c.api(), &["show", "neighbor", "127.0.0.34", "--json"]).unwrap();
+    let n = json(&c.api(), &["show", "neighbor", "127.0.0.34", "--json"]).expect("neighbor 127.0.0.34");
     assert_ne!(n["state"], "established");
     assert_eq!(n["established_transitions"], 0);
 }

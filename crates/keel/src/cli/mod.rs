@@ -47,12 +47,14 @@ pub enum Command {
     },
     /// Re-read the configuration file; unchanged sessions stay up.
     Reload {
+        /// Print the API's JSON answer (with the summary of what changed).
         #[arg(long)]
         json: bool,
     },
     /// Restart keeld gracefully, running the keeld binary now on disk (the upgrade path):
     /// neighbors keep keel's routes, kernel routes stay, keeld comes back with R=1.
     Restart {
+        /// Print the API's JSON answer.
         #[arg(long)]
         json: bool,
     },
@@ -62,8 +64,11 @@ pub enum Command {
     /// Stop keeld. Without --withdraw, neighbors that support graceful restart keep keel's
     /// routes; with it, sessions end with Cease/Administrative Shutdown.
     Stop {
+        /// End every session with Cease/Administrative Shutdown (a Hard Reset where the N bit was
+        /// exchanged): neighbors drop keel's routes at once instead of keeping them.
         #[arg(long)]
         withdraw: bool,
+        /// Print the API's JSON answer.
         #[arg(long)]
         json: bool,
     },
@@ -71,12 +76,17 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ClearWhat {
+    /// Reset the session with one neighbor.
     Neighbor {
+        /// The neighbor's address.
         address: String,
+        /// Only ask the neighbor to send its routes again (route refresh); the session stays.
         #[arg(long, conflicts_with = "hard")]
         soft: bool,
+        /// Cease/Hard Reset (RFC 8538): the neighbor flushes keel's routes, keel flushes its.
         #[arg(long)]
         hard: bool,
+        /// Print the API's JSON answer.
         #[arg(long)]
         json: bool,
     },
@@ -123,5 +133,37 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("keel: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every option of `keel` says what it does in `--help`.
+    #[test]
+    fn every_option_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(p.clone());
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "keel", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 }

@@ -23,6 +23,7 @@ pub enum Show {
     Neighbors(JsonFlag),
     /// One neighbor in detail: negotiated capabilities, graceful restart state, counters.
     Neighbor {
+        /// The neighbor's address.
         address: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -31,6 +32,7 @@ pub enum Show {
     Routes(RouteArgs),
     /// A routing policy's terms (all policies without a name).
     Policy {
+        /// The policy's name.
         name: Option<String>,
         /// Read the policy from this configuration file instead of the running keeld.
         #[arg(long)]
@@ -52,8 +54,10 @@ pub struct RouteArgs {
     /// ipv4-unicast, ipv6-unicast, ...
     #[arg(long)]
     pub family: Option<String>,
+    /// Only this prefix, exactly as written: 198.51.100.0/24, 2001:db8::/32.
     #[arg(long)]
     pub prefix: Option<String>,
+    /// Only the paths learned from this neighbor (its address).
     #[arg(long)]
     pub neighbor: Option<String>,
     /// Only stale routes (kept for a restarting neighbor).
@@ -62,6 +66,7 @@ pub struct RouteArgs {
     /// What was advertised to this neighbor (its Adj-RIB-Out), with the attributes it was sent.
     #[arg(long, value_name = "ADDR")]
     pub advertised: Option<String>,
+    /// Print the API's JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -440,6 +445,7 @@ pub fn policy_text(p: &PolicyView) -> String {
 pub struct TestPolicyArgs {
     /// A policy name, or "all" / "none".
     pub name: String,
+    /// The route's prefix: 198.51.100.0/24.
     pub prefix: String,
     /// AS path, leftmost first: 65001,65002.
     #[arg(long)]
@@ -447,14 +453,19 @@ pub struct TestPolicyArgs {
     /// Communities, comma-separated: 65001:100,65001:200.
     #[arg(long)]
     pub communities: Option<String>,
+    /// Large communities (RFC 8092), comma-separated: 65001:1:2,65001:3:4.
     #[arg(long)]
     pub large_communities: Option<String>,
+    /// Extended communities, comma-separated: rt:65001:100, ro:65001:7 or 0x + 16 hex digits.
     #[arg(long)]
     pub extended_communities: Option<String>,
+    /// LOCAL_PREF of the route.
     #[arg(long)]
     pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC of the route.
     #[arg(long)]
     pub med: Option<u32>,
+    /// Next hop of the route (an IPv4 or IPv6 address).
     #[arg(long)]
     pub next_hop: Option<String>,
     /// valid, invalid or not-found.
@@ -463,6 +474,7 @@ pub struct TestPolicyArgs {
     /// Read the policy from this configuration file instead of the running keeld.
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
+    /// Print the verdict, matched terms and resulting attributes as JSON.
     #[arg(long)]
     pub json: bool,
 }
