@@ -4,9 +4,10 @@
 //! Each driver says how its daemon is started (`command`), asked (its CLI) and configured
 //! towards keel, for every user; the tests use its struct ([`bird::Bird`], [`frr::Frr`],
 //! [`gobgp::GoBgp`], [`exabgp::ExaBgp`], [`stayrtr::start`]), whose methods fail the calling
-//! test, the lab and `keel bench` its functions, which return errors. Every daemon runs in its
-//! own directory, bound to its own 127.0.0.0/8 address (or inside a namespace), and is ended by
-//! its pid ([`crate::process::Process`]). Recipes and quirks: /work/shared/interop.md.
+//! test (`try_start` returns the error instead), the lab and `keel bench` its functions, which
+//! return errors. Every daemon is started by [`spawn`] and awaited by [`wait_ready`], runs in
+//! its own directory, bound to its own 127.0.0.0/8 address (or inside a namespace), and is
+//! ended by its pid ([`crate::process::Process`]). Recipes and quirks: /work/shared/interop.md.
 
 pub mod bird;
 pub mod exabgp;
