@@ -168,7 +168,7 @@ impl Keeld {
             log: Some(self.log_path()),
             process_group: self.process_group,
             umask: self.umask,
-            extra_logs: Vec::new(),
+            ..Spawn::default()
         };
         let mut p = Process::spawn("keeld", cmd, &how)?.watched_by(self.current.clone());
         p.ending = Ending::Kill;

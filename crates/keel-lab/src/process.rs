@@ -183,6 +183,9 @@ pub struct Spawn {
     pub umask: Option<libc::mode_t>,
     /// More logs to show when a test fails.
     pub extra_logs: Vec<PathBuf>,
+    /// The child outlives the thread that starts it (one started from tokio's blocking pool,
+    /// whose threads end when idle); else it gets SIGKILL when that thread ends.
+    pub outlive_thread: bool,
 }
 
 /// A child process ended by its pid on drop (see [`Ending`]), also when a test fails (then the
@@ -224,13 +227,15 @@ impl Process {
         if how.process_group {
             cmd.process_group(0);
         }
-        let umask = how.umask;
+        let (umask, die_with_thread) = (how.umask, !how.outlive_thread);
         // SAFETY: prctl and umask are async-signal-safe and change only the child's own state.
         unsafe {
             cmd.pre_exec(move || {
                 // Should the starting thread end (a test binary killed by a timeout), the child
                 // goes with it instead of holding its address for the next run.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if die_with_thread {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                }
                 if let Some(mask) = umask {
                     libc::umask(mask);
                 }
@@ -378,6 +383,17 @@ impl Process {
             self.signal(libc::SIGKILL);
             self.reap(true);
         }
+    }
+
+    /// Sends `signal` to the process's group, waits up to `timeout` for the leader's exit, then
+    /// SIGKILLs whatever is left of the group (see [`Spawn::process_group`]); reaped either way.
+    pub fn stop_group(&self, signal: libc::c_int, timeout: Duration) {
+        let Some(pgid) = self.pid() else { return };
+        self.signal_group(signal);
+        self.wait_exit(timeout);
+        // SAFETY: kill(2) of the group our own child led; nothing of it is left afterwards.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        self.reap(true);
     }
 
     /// Ends the process as its [`Ending`] says and reaps it.

@@ -4,11 +4,11 @@
 //! directory and process group, bound to its own loopback address, ended by its process
 //! group on drop. `direct` is no daemon: the testers talk straight to the monitor.
 
+use crate::process::{Ending, Process, Spawn};
 use anyhow::{bail, Context, Result};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub const DUT_AS: u32 = 65000;
@@ -122,7 +122,8 @@ pub struct Dut {
     pub dir: PathBuf,
     layout: Layout,
     keeld: PathBuf,
-    child: Option<Child>,
+    /// The running daemon, leader of its own process group.
+    process: Option<Process>,
     /// CPU seconds of process groups that ended (restarts).
     dead_cpu: f64,
     /// Largest resident set seen (KiB, summed over the group).
@@ -142,7 +143,7 @@ impl Dut {
             dir,
             layout: layout.clone(),
             keeld: keeld.to_path_buf(),
-            child: None,
+            process: None,
             dead_cpu: 0.0,
             peak_kib: 0,
         };
@@ -178,14 +179,14 @@ impl Dut {
                 write(&dir.join("keel.toml"), &c)?;
             }
             DutKind::Bird => {
-                let mut c = format!(
-                    "router id 192.0.2.88;\nlog \"{}\" {{ warning, error, fatal }};\nprotocol device {{}}\n\
-                     # Tester next hops (198.18.0.0/15) resolve through lo; nothing is exported to a kernel table.\n\
+                let log = dir.join("bird.log");
+                let mut c = crate::daemons::bird::header("192.0.2.88", &log, "{ warning, error, fatal }", "")
+                    + &format!(
+                        "# Tester next hops (198.18.0.0/15) resolve through lo; nothing is exported to a kernel table.\n\
                      protocol static nh {{ ipv4; route 198.18.0.0/15 via \"lo\"; }}\n\
                      template bgp dut {{\n  local {ip} port {port} as {DUT_AS};\n  multihop; strict bind on; passive on;\n  \
                      graceful restart on; graceful restart time {RESTART_TIME};\n  enable extended messages on;\n}}\n",
-                    dir.join("bird.log").display()
-                );
+                    );
                 for (i, (a, asn)) in l.testers.iter().enumerate() {
                     c += &format!(
                         "protocol bgp t{i} from dut {{ neighbor {a} as {asn}; ipv4 {{ import all; export none; }}; }}\n"
@@ -199,13 +200,12 @@ impl Dut {
                 write(&dir.join("bird.conf"), &c)?;
             }
             DutKind::Frr => {
-                let mut c = format!(
-                    "frr defaults traditional\nhostname dut\nlog file {}/bgpd.log warnings\n\
-                     route-map NONE deny 10\n!\nrouter bgp {DUT_AS}\n bgp router-id 192.0.2.88\n \
+                let mut c = crate::daemons::frr::header("dut", dir, Some("warnings"))
+                    + &format!(
+                        "route-map NONE deny 10\n!\nrouter bgp {DUT_AS}\n bgp router-id 192.0.2.88\n \
                      no bgp ebgp-requires-policy\n no bgp network import-check\n bgp graceful-restart\n \
                      bgp graceful-restart restart-time {RESTART_TIME}\n",
-                    dir.display()
-                );
+                    );
                 let mut af = String::new();
                 for (a, asn) in &l.testers {
                     c += &format!(
@@ -235,16 +235,16 @@ impl Dut {
                     )
                 };
                 let testers: Vec<String> = l.testers.iter().map(|(a, _)| format!("\"{a}/32\"")).collect();
-                let mut c = format!(
-                    "[global.config]\n  as = {DUT_AS}\n  router-id = \"192.0.2.88\"\n  port = {port}\n  \
-                     local-address-list = [\"{ip}\"]\n[global.apply-policy.config]\n  export-policy-list = [\"no-testers\"]\n  \
+                let mut c = crate::daemons::gobgp::global(DUT_AS, "192.0.2.88", port, &ip.to_string())
+                    + &format!(
+                        "[global.apply-policy.config]\n  export-policy-list = [\"no-testers\"]\n  \
                      default-export-policy = \"accept-route\"\n  default-import-policy = \"accept-route\"\n\
                      [[defined-sets.neighbor-sets]]\n  neighbor-set-name = \"testers\"\n  neighbor-info-list = [{}]\n\
                      [[policy-definitions]]\n  name = \"no-testers\"\n  [[policy-definitions.statements]]\n    \
                      [policy-definitions.statements.conditions.match-neighbor-set]\n      neighbor-set = \"testers\"\n    \
                      [policy-definitions.statements.actions]\n      route-disposition = \"reject-route\"\n",
-                    testers.join(", ")
-                );
+                        testers.join(", ")
+                    );
                 for (a, asn) in &l.testers {
                     c += &neighbor(*a, *asn);
                 }
@@ -282,7 +282,7 @@ impl Dut {
     pub fn spawn(&mut self, recovery: bool) -> Result<()> {
         let dir = &self.dir;
         let ip = self.layout.ip();
-        let mut cmd = match self.kind {
+        let cmd = match self.kind {
             DutKind::Direct => return Ok(()),
             DutKind::Keel => {
                 let mut c = Command::new(&self.keeld);
@@ -298,10 +298,15 @@ impl Dut {
             }
             DutKind::Openbgpd => crate::daemons::openbgpd::command(&dir.join("bgpd.conf"))?,
         };
-        let log = std::fs::File::create(dir.join(format!("{}.out", self.kind.name())))?;
-        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).current_dir(dir).process_group(0);
-        let child = cmd.spawn().with_context(|| format!("cannot start {}", self.kind.name()))?;
-        self.child = Some(child);
+        let name = self.kind.name();
+        let out = dir.join(format!("{name}.out"));
+        // A fresh output file per run, as before; the restart runs on tokio's blocking pool,
+        // whose threads end while the daemon runs on.
+        let _ = std::fs::remove_file(&out);
+        let how = Spawn { log: Some(out), process_group: true, outlive_thread: true, ..Spawn::default() };
+        let mut process = crate::daemons::spawn(name, cmd, dir, None, &how)?;
+        process.ending = Ending::Kill;
+        self.process = Some(process);
         self.wait_listening(Duration::from_secs(20))
     }
 
@@ -311,10 +316,9 @@ impl Dut {
             if std::net::TcpStream::connect_timeout(&self.layout.dut, Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    bail!("{} exited ({status}) before listening; see {}", self.kind.name(), self.dir.display());
-                }
+            if let Some(p) = self.process.as_ref().filter(|p| !p.running()) {
+                let status = p.exit_status().map_or("an unknown status".to_string(), |s| s.to_string());
+                bail!("{} exited ({status}) before listening; see {}", self.kind.name(), self.dir.display());
             }
             if Instant::now() > deadline {
                 bail!("{} does not listen on {} after {timeout:?}", self.kind.name(), self.layout.dut);
@@ -324,7 +328,7 @@ impl Dut {
     }
 
     fn pgid(&self) -> Option<i32> {
-        self.child.as_ref().map(|c| c.id() as i32)
+        self.process.as_ref().and_then(|p| p.pid())
     }
 
     /// CPU seconds (user + system, every run so far) and summed resident set (KiB) of the
@@ -339,19 +343,8 @@ impl Dut {
     /// Ends the process group with `signal` and reaps the leader; its CPU time is kept.
     pub fn stop(&mut self, signal: i32) {
         let (cpu, _) = self.sample();
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on the process group this Dut started.
-            unsafe { libc::kill(-(c.id() as i32), signal) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // SAFETY: as above; makes sure nothing of the group is left.
-            unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
-            let _ = c.wait();
+        if let Some(p) = self.process.take() {
+            p.stop_group(signal, Duration::from_secs(10));
         }
         self.dead_cpu = cpu;
     }

@@ -11,6 +11,7 @@ use super::DEADLINE;
 use crate::netns::Namespace;
 use crate::process::{find, Process, Spawn};
 use crate::wait::wait_for;
+use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +35,16 @@ pub fn birdc(ctl: &Path, command: &str) -> std::io::Result<(i32, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// `Ok` once BIRD answers on its control socket `ctl` ("Daemon is up and running"), else what
+/// birdc said.
+pub fn up(ctl: &Path) -> std::result::Result<(), String> {
+    match birdc(ctl, "show status") {
+        Ok((0, out, _)) if out.contains("Daemon is up and running") => Ok(()),
+        Ok((_, out, err)) => Err(format!("{out}{err}")),
+        Err(e) => Err(format!("cannot run birdc: {e}")),
+    }
 }
 
 /// The start of a configuration: router id, a log file with what to log (`all`, or
@@ -116,36 +127,31 @@ pub struct Bird {
 
 impl Bird {
     /// Writes `DIR/bird.conf` ([`header`], logging everything to `DIR/bird.log`, then `body`),
-    /// starts BIRD and waits for its control socket.
+    /// starts BIRD and waits for its control socket; fails the test otherwise.
     pub fn start(dir: &Path, body: &str, how: &BirdStart) -> Bird {
         crate::process::require("birdc");
+        Bird::try_start(dir, body, how).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// [`Bird::start`], returning an error instead of failing a test.
+    pub fn try_start(dir: &Path, body: &str, how: &BirdStart) -> Result<Bird> {
         let log = dir.join("bird.log");
         let conf = header(how.router_id, &log, "all", how.device) + body;
-        std::fs::write(dir.join("bird.conf"), conf).unwrap_or_else(|e| panic!("cannot write bird.conf: {e}"));
-        let mut cmd = command(dir, how.recovery);
-        if let Some(ns) = how.netns {
-            let inner = cmd;
-            cmd = ns.command(inner.get_program());
-            cmd.args(inner.get_args());
-        }
-        cmd.current_dir(dir);
+        std::fs::write(dir.join("bird.conf"), conf).context("cannot write bird.conf")?;
         let spawn = Spawn {
             log: Some(dir.join(format!("{}.out", how.name))),
             extra_logs: vec![log.clone()],
             ..Spawn::default()
         };
-        let proc = Process::spawn(how.name, cmd, &spawn).unwrap_or_else(|e| panic!("{e:#}"));
+        let proc = super::spawn(how.name, command(dir, how.recovery), dir, how.netns, &spawn)?;
         let b = Bird { proc, dir: dir.to_path_buf(), ctl: dir.join("bird.ctl"), log };
-        wait_for("BIRD's control socket", DEADLINE, || {
-            b.proc.assert_running();
-            let (code, out, err) = b.birdc_raw("show status");
-            if code == 0 && out.contains("Daemon is up and running") {
-                Ok(())
-            } else {
-                Err(format!("{out}{err}"))
-            }
-        });
-        b
+        super::wait_ready("BIRD's control socket", &b.proc, || up(&b.ctl))?;
+        Ok(b)
+    }
+
+    /// Ends BIRD (SIGTERM, SIGKILL after a second) and reaps it.
+    pub fn stop(&self) {
+        self.proc.stop();
     }
 
     /// `birdc COMMAND`: (exit code, stdout, stderr).

@@ -72,6 +72,23 @@ pub fn vtysh(dir: &Path, commands: &[&str]) -> std::io::Result<(i32, String, Str
     ))
 }
 
+/// `Ok` once the bgpd whose vty socket is in `dir` answers (`show bgp summary json`), else
+/// what vtysh said.
+pub fn vty_up(dir: &Path) -> std::result::Result<(), String> {
+    match vtysh(dir, &["show bgp summary json"]) {
+        Ok((0, out, _)) if out.trim_start().starts_with('{') => Ok(()),
+        Ok((_, out, err)) => Err(format!("{out}{err}")),
+        Err(e) => Err(format!("cannot run vtysh: {e}")),
+    }
+}
+
+/// The start of a configuration: FRR's traditional defaults, `hostname`, and a log file
+/// `DIR/bgpd.log` at `level` (`None`: FRR's default level).
+pub fn header(hostname: &str, dir: &Path, level: Option<&str>) -> String {
+    let level = level.map_or(String::new(), |l| format!(" {l}"));
+    format!("frr defaults traditional\nhostname {hostname}\nlog file {}/bgpd.log{level}\n", dir.display())
+}
+
 /// FRR's `router bgp` with keel as its one neighbor.
 pub struct FrrPeer<'a> {
     pub local: &'a str,
@@ -145,34 +162,31 @@ pub struct Frr {
 
 impl Frr {
     /// Writes `config` (the whole file) into `dir`, starts bgpd (process `name`, its output in
-    /// `DIR/NAME.out`) on `local`, in `netns` if given, and waits for its vty.
+    /// `DIR/NAME.out`) on `local`, in `netns` if given, and waits for its vty; fails the test
+    /// otherwise.
     pub fn start(dir: &Path, name: &str, local: &str, config: &str, netns: Option<&Namespace>) -> Frr {
         crate::process::require("vtysh");
-        install_config(dir, config).unwrap_or_else(|e| panic!("{e:#}"));
-        let mut cmd = command(dir, local.parse().unwrap_or_else(|e| panic!("{local}: {e}")), None);
-        if let Some(ns) = netns {
-            let inner = cmd;
-            cmd = ns.command(inner.get_program());
-            cmd.args(inner.get_args());
-        }
-        cmd.current_dir(dir);
+        Frr::try_start(dir, name, local, config, netns).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// [`Frr::start`], returning an error instead of failing a test.
+    pub fn try_start(dir: &Path, name: &str, local: &str, config: &str, netns: Option<&Namespace>) -> Result<Frr> {
+        install_config(dir, config)?;
+        let local = local.parse().with_context(|| format!("bad address {local}"))?;
         let spawn = Spawn {
             log: Some(dir.join(format!("{name}.out"))),
             extra_logs: vec![dir.join("bgpd.log")],
             ..Spawn::default()
         };
-        let proc = Process::spawn(name, cmd, &spawn).unwrap_or_else(|e| panic!("{e:#}"));
+        let proc = super::spawn(name, command(dir, local, None), dir, netns, &spawn)?;
         let f = Frr { proc, dir: dir.to_path_buf() };
-        wait_for("FRR bgpd's vty", DEADLINE, || {
-            f.proc.assert_running();
-            let (code, out, err) = f.vtysh(&["show bgp summary json"]);
-            if code == 0 && out.trim_start().starts_with('{') {
-                Ok(())
-            } else {
-                Err(format!("{out}{err}"))
-            }
-        });
-        f
+        super::wait_ready("FRR bgpd's vty", &f.proc, || vty_up(&f.dir))?;
+        Ok(f)
+    }
+
+    /// Ends bgpd (SIGTERM, SIGKILL after a second) and reaps it.
+    pub fn stop(&self) {
+        self.proc.stop();
     }
 
     /// `vtysh -c C1 -c C2 ...` on this bgpd: (exit code, stdout, stderr).

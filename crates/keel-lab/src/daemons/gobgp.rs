@@ -10,6 +10,7 @@ use super::DEADLINE;
 use crate::netns::Namespace;
 use crate::process::{find, Process, Spawn};
 use crate::wait::wait_for;
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -38,6 +39,23 @@ pub fn cli_command(api_host: &str, netns: Option<&str>, args: &[&str]) -> Comman
     };
     c.args(["-u", api_host]).args(args);
     c
+}
+
+/// `Ok` once gobgpd's API on `api_host` answers (`gobgp global`), else what the CLI said.
+pub fn api_up(api_host: &str, netns: Option<&str>) -> std::result::Result<(), String> {
+    let out = cli_command(api_host, netns, &["global"]).stdin(std::process::Stdio::null()).output();
+    match out {
+        Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).contains("AS") => Ok(()),
+        Ok(o) => Err(format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))),
+        Err(e) => Err(format!("cannot run gobgp: {e}")),
+    }
+}
+
+/// `[global.config]`: gobgpd's AS, router id, port and the addresses it listens on.
+pub fn global(asn: u32, router_id: &str, port: u16, local: &str) -> String {
+    format!(
+        "[global.config]\n  as = {asn}\n  router-id = \"{router_id}\"\n  port = {port}\n  local-address-list = [\"{local}\"]\n"
+    )
 }
 
 /// gobgpd's configuration towards keel: GR with the N bit for both families.
@@ -71,12 +89,7 @@ impl GoBgpPeer<'_> {
             )
         };
         format!(
-            r#"[global.config]
-  as = {asn}
-  router-id = "192.0.2.{last}"
-  port = 179
-  local-address-list = ["{local}"]
-[[neighbors]]
+            r#"{global}[[neighbors]]
   [neighbors.config]
     neighbor-address = "{keel}"
     peer-as = {keel_asn}
@@ -92,8 +105,12 @@ impl GoBgpPeer<'_> {
     restart-time = {restart_time}
     notification-enabled = true
 {llgr_enabled}{v4}{v6}"#,
-            asn = self.asn,
-            last = self.local.rsplit('.').next().unwrap_or(self.local),
+            global = global(
+                self.asn,
+                &format!("192.0.2.{}", self.local.rsplit('.').next().unwrap_or(self.local)),
+                179,
+                self.local
+            ),
             local = self.local,
             keel = self.keel,
             keel_asn = self.keel_asn,
@@ -115,7 +132,8 @@ pub struct GoBgp {
 
 impl GoBgp {
     /// Writes `config` as `DIR/gobgp.toml`, starts gobgpd (process `name`, output in
-    /// `DIR/NAME.out`) with its API on `api_host`, in `netns` if given, and waits for the API.
+    /// `DIR/NAME.out`) with its API on `api_host`, in `netns` if given, and waits for the API;
+    /// fails the test otherwise.
     pub fn start(
         dir: &Path,
         name: &str,
@@ -125,28 +143,30 @@ impl GoBgp {
         netns: Option<&Namespace>,
     ) -> GoBgp {
         crate::process::require("gobgp");
+        GoBgp::try_start(dir, name, api_host, config, restarting, netns).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// [`GoBgp::start`], returning an error instead of failing a test.
+    pub fn try_start(
+        dir: &Path,
+        name: &str,
+        api_host: &str,
+        config: &str,
+        restarting: bool,
+        netns: Option<&Namespace>,
+    ) -> Result<GoBgp> {
         let conf = dir.join("gobgp.toml");
-        std::fs::write(&conf, config).unwrap_or_else(|e| panic!("cannot write {}: {e}", conf.display()));
-        let mut cmd = command(&conf, api_host, restarting);
-        if let Some(ns) = netns {
-            let inner = cmd;
-            cmd = ns.command(inner.get_program());
-            cmd.args(inner.get_args());
-        }
-        cmd.current_dir(dir);
+        std::fs::write(&conf, config).with_context(|| format!("cannot write {}", conf.display()))?;
         let spawn = Spawn { log: Some(dir.join(format!("{name}.out"))), ..Spawn::default() };
-        let proc = Process::spawn(name, cmd, &spawn).unwrap_or_else(|e| panic!("{e:#}"));
+        let proc = super::spawn(name, command(&conf, api_host, restarting), dir, netns, &spawn)?;
         let g = GoBgp { proc, api_host: api_host.to_string(), netns: netns.map(|n| n.name().to_string()) };
-        wait_for("GoBGP's API", DEADLINE, || {
-            g.proc.assert_running();
-            let (code, out, err) = g.cli(&["global"]);
-            if code == 0 && out.contains("AS") {
-                Ok(())
-            } else {
-                Err(format!("{out}{err}"))
-            }
-        });
-        g
+        super::wait_ready("GoBGP's API", &g.proc, || api_up(&g.api_host, g.netns.as_deref()))?;
+        Ok(g)
+    }
+
+    /// Ends gobgpd (SIGTERM, SIGKILL after a second) and reaps it.
+    pub fn stop(&self) {
+        self.proc.stop();
     }
 
     /// `gobgp ARGS` against this gobgpd: (exit code, stdout, stderr).

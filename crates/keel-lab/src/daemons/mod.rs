@@ -4,9 +4,10 @@
 //! Each driver says how its daemon is started (`command`), asked (its CLI) and configured
 //! towards keel, for every user; the tests use its struct ([`bird::Bird`], [`frr::Frr`],
 //! [`gobgp::GoBgp`], [`exabgp::ExaBgp`], [`stayrtr::start`]), whose methods fail the calling
-//! test, the lab and `keel bench` its functions, which return errors. Every daemon runs in its
-//! own directory, bound to its own 127.0.0.0/8 address (or inside a namespace), and is ended by
-//! its pid ([`crate::process::Process`]). Recipes and quirks: /work/shared/interop.md.
+//! test (`try_start` returns the error instead), the lab and `keel bench` its functions, which
+//! return errors. Every daemon is started by [`spawn`] and awaited by [`wait_ready`], runs in
+//! its own directory, bound to its own 127.0.0.0/8 address (or inside a namespace), and is
+//! ended by its pid ([`crate::process::Process`]). Recipes and quirks: /work/shared/interop.md.
 
 pub mod bird;
 pub mod exabgp;
@@ -15,6 +16,9 @@ pub mod gobgp;
 pub mod openbgpd;
 pub mod stayrtr;
 
+use crate::netns::Namespace;
+use crate::process::{Process, Spawn};
+use anyhow::{anyhow, Result};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,6 +27,38 @@ use std::time::{Duration, Instant};
 /// How long the drivers wait for a daemon to answer, or for a state it normally reaches in a
 /// few seconds.
 pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Starts a driver's `command` as process `name` in `dir`, inside `netns` when given, as `how`
+/// says: the one way the tests, the lab and `keel bench` start a daemon.
+pub fn spawn(name: &str, command: Command, dir: &Path, netns: Option<&Namespace>, how: &Spawn) -> Result<Process> {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = ns.command(command.get_program());
+            c.args(command.get_args());
+            c
+        }
+        None => command,
+    };
+    cmd.current_dir(dir);
+    Process::spawn(name, cmd, how)
+}
+
+/// Asks `ready` until it answers `Ok` (up to [`DEADLINE`]); an error with what it saw last when
+/// it never does, or with `process`'s logs as soon as `process` exits.
+pub fn wait_ready(what: &str, process: &Process, mut ready: impl FnMut() -> Result<(), String>) -> Result<()> {
+    let mut exited = None;
+    let answer = crate::wait::poll(DEADLINE, crate::wait::POLL, || match process.check_running() {
+        Ok(()) => ready(),
+        Err(e) => {
+            exited = Some(e);
+            Ok(())
+        }
+    });
+    if let Some(e) = exited {
+        return Err(e);
+    }
+    answer.map_err(|(e, took)| anyhow!("timed out after {:.1}s waiting for {what}: {e}", took.as_secs_f64()))
+}
 
 /// Daemons that Debian starts as services and that would hold `*:179`.
 const SERVICE_DAEMONS: [&str; 6] = ["bird", "bgpd", "gobgpd", "watchfrr", "zebra", "exabgp"];

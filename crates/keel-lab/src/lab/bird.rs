@@ -11,6 +11,7 @@
 use super::peers::{PeerStats, UPSTREAM_RESTART_TIME};
 use super::process::{Daemon, Task};
 use super::roles::{DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN, TAP_ASN};
+use crate::daemons::bird;
 use anyhow::{bail, Context, Result};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::Family;
@@ -20,6 +21,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What BIRD logs in the lab.
+const LOG: &str = "{ info, warning, error, fatal }";
 
 pub struct BirdUpstream {
     dir: PathBuf,
@@ -31,10 +35,7 @@ pub struct BirdUpstream {
 
 fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Path) -> String {
     let table = Table::generate(&TableSpec { seed: 1, ipv4_routes: ipv4, ipv6_routes: ipv6, peer: 0 });
-    let mut c = format!(
-        "router id {local};\nlog \"{}\" {{ info, warning, error, fatal }};\nprotocol device {{}}\n",
-        dir.join("bird.log").display()
-    );
+    let mut c = bird::header(&local.to_string(), &dir.join("bird.log"), LOG, "");
     for (family, channel) in [(Family::IPV4_UNICAST, "ipv4"), (Family::IPV6_UNICAST, "ipv6")] {
         c.push_str(&format!("protocol static feed_{channel} {{\n  {channel};\n"));
         for g in table.family(family) {
@@ -59,7 +60,7 @@ fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Pat
 }
 
 fn birdc(dir: &Path, command: &str) -> Result<String> {
-    let (_, out, _) = crate::daemons::bird::birdc(&dir.join("bird.ctl"), command).context("cannot run birdc")?;
+    let (_, out, _) = bird::birdc(&dir.join("bird.ctl"), command).context("cannot run birdc")?;
     Ok(out)
 }
 
@@ -86,9 +87,9 @@ fn require() -> Result<()> {
 }
 
 fn spawn(daemon: &mut Daemon, dir: &Path, recovery: bool) -> Result<()> {
-    let mut command = crate::daemons::bird::command(dir, recovery);
+    let mut command = bird::command(dir, recovery);
     command.stdout(Stdio::null()).stderr(Stdio::null());
-    daemon.spawn(command, "bird")
+    daemon.spawn(command, "bird", dir)
 }
 
 /// BIRD observing keeld: a helper for keeld's graceful restart (RFC 4724 §4.2) and LLGR
@@ -103,9 +104,9 @@ impl BirdObserver {
         require()?;
         std::fs::create_dir_all(&dir)?;
         let stale = super::peers::LONG_LIVED_STALE_TIME;
-        let config = format!(
-            "router id {local};\nlog \"{}\" {{ info, warning, error, fatal }};\nprotocol device {{}}\n\
-             protocol bgp keel {{\n  local {local} as {OBSERVER_ASN};\n  neighbor {} port {} as {KEELD_ASN};\n  multihop;\n  strict bind on;\n\
+        let config = bird::header(&local.to_string(), &dir.join("bird.log"), LOG, "")
+            + &format!(
+                "protocol bgp keel {{\n  local {local} as {OBSERVER_ASN};\n  neighbor {} port {} as {KEELD_ASN};\n  multihop;\n  strict bind on;\n\
              \x20 hold time 240;\n  connect delay time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n\
              \x20 graceful restart on;\n  long lived graceful restart on;\n  long lived stale time {stale};\n\
              \x20 ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n\
@@ -113,10 +114,9 @@ impl BirdObserver {
              \x20 graceful restart on;\n  long lived graceful restart on;\n  long lived stale time {stale};\n\
              \x20 ipv4 {{ import none; export all; next hop self; }};\n\
              \x20 ipv6 {{ import none; export all; next hop address 2001:db8::3; }};\n}}\n",
-            dir.join("bird.log").display(),
-            keel.ip(),
-            keel.port(),
-        );
+                keel.ip(),
+                keel.port(),
+            );
         std::fs::write(dir.join("bird.conf"), config)?;
         let mut daemon = Daemon::default();
         spawn(&mut daemon, &dir, false)?;

@@ -15,7 +15,7 @@
 use super::peers::{PeerStats, LONG_LIVED_STALE_TIME, UPSTREAM_RESTART_TIME};
 use super::process::{file_tail, Daemon, Task};
 use super::roles::{DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN, TAP_ASN};
-use crate::daemons::frr::{command, BGPD};
+use crate::daemons::frr::{self, command, BGPD};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::Family;
@@ -48,9 +48,9 @@ fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Pat
     let table = Table::generate(&TableSpec { seed: 1, ipv4_routes: ipv4, ipv6_routes: ipv6, peer: 0 });
     let k = keel.ip();
     // The route-maps come before `router bgp` (else bgpd first sends End-of-RIB without routes).
-    let mut c = format!(
-        "frr defaults traditional\nhostname keel-lab-upstream\nlog file {}/bgpd.log informational\n\
-         route-map OUT4 permit 10\n set ip next-hop 192.0.2.1\n!\n\
+    let mut c = frr::header("keel-lab-upstream", dir, Some("informational"))
+        + &format!(
+            "route-map OUT4 permit 10\n set ip next-hop 192.0.2.1\n!\n\
          route-map OUT6 permit 10\n set ipv6 next-hop global 2001:db8::1\n!\n\
          router bgp {DAEMON_UPSTREAM_ASN}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n no bgp network import-check\n\
          \x20bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n\
@@ -58,7 +58,6 @@ fn config(local: Ipv4Addr, keel: SocketAddr, ipv4: usize, ipv6: usize, dir: &Pat
          \x20bgp long-lived-graceful-restart stale-time {LONG_LIVED_STALE_TIME}\n\
          \x20neighbor {k} remote-as {KEELD_ASN}\n neighbor {k} port {}\n neighbor {k} update-source {local}\n\
          \x20neighbor {k} ebgp-multihop 2\n neighbor {k} timers 10 30\n neighbor {k} timers connect 1\n",
-        dir.display(),
         keel.port(),
     );
     for (family, afi) in [(Family::IPV4_UNICAST, "ipv4"), (Family::IPV6_UNICAST, "ipv6")] {
@@ -116,7 +115,7 @@ fn prepare(dir: &Path, config: &str) -> Result<()> {
 fn spawn(daemon: &mut Daemon, dir: &Path, local: Ipv4Addr) -> Result<()> {
     let mut command = command(dir, local.into(), None);
     command.stdout(Stdio::null()).stderr(Stdio::null());
-    daemon.spawn(command, BGPD)
+    daemon.spawn(command, BGPD, dir)
 }
 
 /// bgpd observing keeld: a helper for keeld's graceful restart (RFC 4724 §4.2) and LLGR
@@ -132,9 +131,9 @@ pub struct FrrObserver {
 impl FrrObserver {
     pub fn start(dir: PathBuf, local: Ipv4Addr, keel: SocketAddr, tap: Ipv4Addr) -> Result<FrrObserver> {
         let k = keel.ip();
-        let config = format!(
-            "frr defaults traditional\nhostname keel-lab-observer\nlog file {}/bgpd.log informational\n\
-             route-map TAP4 permit 10\n set ip next-hop 192.0.2.3\n!\n\
+        let config = frr::header("keel-lab-observer", &dir, Some("informational"))
+            + &format!(
+                "route-map TAP4 permit 10\n set ip next-hop 192.0.2.3\n!\n\
              route-map TAP6 permit 10\n set ipv6 next-hop global 2001:db8::3\n!\n\
              router bgp {OBSERVER_ASN}\n bgp router-id {local}\n no bgp ebgp-requires-policy\n\
              \x20bgp graceful-restart\n bgp long-lived-graceful-restart stale-time {LONG_LIVED_STALE_TIME}\n\
@@ -145,9 +144,8 @@ impl FrrObserver {
              \x20address-family ipv4 unicast\n  neighbor {tap} route-map TAP4 out\n exit-address-family\n\
              \x20address-family ipv6 unicast\n  neighbor {k} activate\n  neighbor {tap} activate\n\
              \x20 neighbor {tap} route-map TAP6 out\n exit-address-family\n!\n",
-            dir.display(),
-            keel.port(),
-        );
+                keel.port(),
+            );
         prepare(&dir, &config)?;
         let mut daemon = Daemon::default();
         spawn(&mut daemon, &dir, local)?;

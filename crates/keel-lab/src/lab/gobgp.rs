@@ -53,15 +53,14 @@ fn families() -> String {
 
 fn config(local: Ipv4Addr, keel: SocketAddr) -> String {
     format!(
-        "[global.config]\n  as = {asn}\n  router-id = \"{local}\"\n  port = 179\n  local-address-list = [\"{local}\"]\n\
-         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = {KEELD_ASN}\n    admin-down = true\n\
+        "{global}[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = {KEELD_ASN}\n    admin-down = true\n\
          \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n\
          \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    remote-port = {port}\n\
          \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
          \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = {UPSTREAM_RESTART_TIME}\n\
          \x20   notification-enabled = true\n    long-lived-enabled = true\n{}",
         families(),
-        asn = DAEMON_UPSTREAM_ASN,
+        global = crate::daemons::gobgp::global(DAEMON_UPSTREAM_ASN, &local.to_string(), 179, &local.to_string()),
         k = keel.ip(),
         port = keel.port(),
     )
@@ -207,7 +206,7 @@ fn spawn(daemon: &mut Daemon, dir: &std::path::Path, local: Ipv4Addr, restarting
     // Two gobgpds run at once (upstream and observer): the driver's has no pprof listener.
     let mut command = crate::daemons::gobgp::command(&dir.join("gobgp.toml"), &local.to_string(), restarting);
     command.stdout(log.try_clone()?).stderr(log);
-    daemon.spawn(command, "gobgpd")
+    daemon.spawn(command, "gobgpd", dir)
 }
 
 /// gobgpd observing keeld: a helper for keeld's graceful restart (RFC 4724 §4.2) and LLGR
@@ -222,8 +221,7 @@ impl GoBgpObserver {
         require()?;
         std::fs::create_dir_all(&dir)?;
         let config = format!(
-            "[global.config]\n  as = {asn}\n  router-id = \"{local}\"\n  port = 179\n  local-address-list = [\"{local}\"]\n\
-             [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = {KEELD_ASN}\n\
+            "{global}[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{k}\"\n    peer-as = {KEELD_ASN}\n\
              \x20 [neighbors.timers.config]\n    hold-time = 30\n    keepalive-interval = 10\n    connect-retry = 1\n    idle-hold-time-after-reset = 1\n\
              \x20 [neighbors.transport.config]\n    local-address = \"{local}\"\n    remote-port = {port}\n\
              \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
@@ -235,7 +233,7 @@ impl GoBgpObserver {
              \x20 [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = 2\n\
              \x20 [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 120\n\
              \x20   notification-enabled = true\n    long-lived-enabled = true\n{families}",
-            asn = OBSERVER_ASN,
+            global = crate::daemons::gobgp::global(OBSERVER_ASN, &local.to_string(), 179, &local.to_string()),
             tap_asn = TAP_ASN,
             k = keel.ip(),
             port = keel.port(),
@@ -296,8 +294,9 @@ impl GoBgpUpstream {
         spawn(&mut self.daemon, &self.dir, self.local, restarting && self.keel_graceful_restart)?;
         let local = self.local;
         loop {
-            let up = tokio::task::spawn_blocking(move || gobgp(local, &["global"])).await?;
-            if matches!(&up, Ok((true, text)) if text.contains("AS")) {
+            let up =
+                tokio::task::spawn_blocking(move || crate::daemons::gobgp::api_up(&local.to_string(), None)).await?;
+            if up.is_ok() {
                 break;
             }
             if Instant::now() > deadline || self.daemon.exited() {

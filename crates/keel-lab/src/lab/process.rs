@@ -7,7 +7,7 @@
 use crate::process::{Ending, Process, Spawn};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 pub use crate::process::{exited, file_tail, is_root, proc_stat, TempDir};
@@ -56,9 +56,10 @@ impl Daemon {
         self.process.is_some()
     }
 
-    pub fn spawn(&mut self, mut command: Command, what: &str) -> Result<()> {
-        command.stdin(Stdio::null());
-        let mut p = Process::spawn(what, command, &Spawn { process_group: true, ..Spawn::default() })?;
+    /// Starts a driver's `command` (see [`crate::daemons::spawn`]) in `dir`, in its own group.
+    pub fn spawn(&mut self, command: Command, what: &str, dir: &Path) -> Result<()> {
+        let mut p =
+            crate::daemons::spawn(what, command, dir, None, &Spawn { process_group: true, ..Spawn::default() })?;
         p.ending = Ending::Kill;
         self.process = Some(p);
         Ok(())

@@ -72,13 +72,9 @@ pub fn bird_with(dir: &Path, name: &str, local: &str, body: &str, recovery: bool
 /// Starts bgpd (process `name`) on `p`'s configuration, with neighbor, graceful-restart and
 /// update debugging in `dir/bgpd.log`, and waits for its vty.
 pub fn frr_with(dir: &Path, name: &str, p: &FrrPeer) -> Frr {
-    let conf = format!(
-        "frr defaults traditional\nhostname peer{last}\nlog file {dir}/bgpd.log\n\
-         debug bgp neighbor-events\ndebug bgp graceful-restart\ndebug bgp updates\n{body}",
-        last = last_octet(p.local),
-        dir = dir.display(),
-        body = p.conf(),
-    );
+    let conf = keel_lab::daemons::frr::header(&format!("peer{}", last_octet(p.local)), dir, None)
+        + "debug bgp neighbor-events\ndebug bgp graceful-restart\ndebug bgp updates\n"
+        + &p.conf();
     Frr::start(dir, name, p.local, &conf, None)
 }
 

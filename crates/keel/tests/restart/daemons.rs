@@ -32,11 +32,9 @@ protocol bgp keel {{
 /// FRR bgpd `-Z` (no zebra) at 192.0.2.4 (AS 65004), GR helper, announces nothing.
 pub fn start_frr(lab: &Lab) -> Frr {
     let dir = lab.sub("frr");
-    let conf = format!(
-        "frr defaults traditional
-hostname peer4
-log file {d}/bgpd.log
-router bgp 65004
+    let conf = keel_lab::daemons::frr::header("peer4", &dir, None)
+        + &format!(
+            "router bgp 65004
  bgp router-id {FRR}
  no bgp ebgp-requires-policy
  bgp graceful-restart
@@ -47,9 +45,8 @@ router bgp 65004
  neighbor {KEEL} ebgp-multihop 2
  neighbor {KEEL} timers connect 1
 !
-",
-        d = dir.display()
-    );
+"
+        );
     // User frr must reach its directory whatever the umask.
     for p in [&lab.dir, &dir] {
         let _ = std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755));
