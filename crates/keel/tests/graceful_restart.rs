@@ -280,3 +280,55 @@ fn new_open_on_second_connection_keeps_routes_stale_until_end_of_rib() {
     assert!(n["last_notification_sent"].is_null(), "{n}");
     assert!(!second.ended.is_finished());
 }
+
+/// A collision the neighbor resolves (RFC 4271 §6.8): keel is Established on the first
+/// connection, the neighbor's second connection sends its OPEN, and the neighbor closes the
+/// first one with Cease/Connection Collision Resolution (as BIRD does). The second connection
+/// carries on as the session: its routes are taken and its keepalive timer runs. Before the
+/// fix, the old session's end (its timers stopped, its SessionDown) was applied after the new
+/// session came up: the RIB took the neighbor as down and ignored its routes, and keel sent no
+/// KEEPALIVE on the new session.
+#[test]
+fn collision_resolved_by_the_neighbor_keeps_the_second_connection() {
+    let a = keeld_with("grcoll", 76, 65076, &[Neighbor { last: 77, asn: 65077, extra: ALL }], "", &[]);
+    wait_for("a's API", WAIT, || json(&a.api(), &["show", "neighbors", "--json"]));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = session::speaker_config(77, 76, Some(gr_cap()));
+    let first = rt.block_on(session::keep_session(&cfg, &[]));
+    wait_for("first session", WAIT, || Some(neighbor(&a.api(), "127.0.0.77")).filter(|n| n["state"] == "established"));
+
+    let codec = keel_wire::CodecOptions::default();
+    let open = keel_wire::Message::Open(cfg.open()).encode(&codec).expect("encode OPEN");
+    let cease = keel_wire::Message::Notification(keel_wire::Notification::new(6, 7, Vec::new()))
+        .encode(&codec)
+        .expect("encode NOTIFICATION");
+    let keepalive = keel_wire::Message::Keepalive.encode(&codec).expect("encode KEEPALIVE");
+    let (keepalives, _second) = rt.block_on(async {
+        use tokio::io::AsyncWriteExt;
+        let mut second = session::bare_connect(77, 76, &open).await;
+        // keel's OPEN on the second connection: the neighbor's OPEN is in.
+        session::read_some(&mut second, 19).await;
+        first.send(cease);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        second.write_all(&keepalive).await.expect("KEEPALIVE");
+        second.write_all(&session::announce(77, "198.51.100.0/24")).await.expect("UPDATE");
+        // Keep the session for 5 s (hold time 9: keel's KEEPALIVE every 3 s); count keel's.
+        let mut seen = 0;
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        while tokio::time::Instant::now() < until {
+            tick.tick().await;
+            second.write_all(&keepalive).await.expect("KEEPALIVE");
+            let (bytes, closed) = tokio::time::timeout(Duration::from_millis(900), session::read_some(&mut second, 19))
+                .await
+                .unwrap_or((Vec::new(), false));
+            seen += session::messages(&bytes).iter().filter(|(t, _)| *t == 4).count();
+            assert!(!closed, "keel closed the second connection");
+        }
+        (seen, second)
+    });
+    let n = neighbor(&a.api(), "127.0.0.77");
+    assert_eq!(n["state"], "established", "{n}");
+    assert_eq!(n["received_prefixes"], 1, "the new session's route was not taken: {n}");
+    assert!(keepalives >= 2, "keel sent {keepalives} KEEPALIVEs in 5 s on the new session: {n}");
+}

@@ -128,6 +128,7 @@ pub fn spawn(
         restarting,
         restart_check: None,
         send_hold_check: None,
+        take_over_next: false,
         ever_established: false,
         started: Instant::now(),
     };
@@ -165,6 +166,9 @@ struct NeighborTask {
     restart_check: Option<Instant>,
     /// Next look at the send hold timer, while Established.
     send_hold_check: Option<Instant>,
+    /// The connection waiting aside became the main one during this event's actions: it
+    /// takes over once they are all done.
+    take_over_next: bool,
 }
 
 impl NeighborTask {
@@ -471,6 +475,9 @@ impl NeighborTask {
             self.act(a).await;
         }
         self.publish_state();
+        if std::mem::take(&mut self.take_over_next) {
+            Box::pin(self.take_over()).await;
+        }
     }
 
     /// Publishes the FSM state to the API and metrics when it changed.
@@ -510,10 +517,12 @@ impl NeighborTask {
                     c.close();
                 }
                 self.codec = CodecOptions::default();
-                // A collision candidate carries on as the connection (RFC 4271 §6.8).
+                // A collision candidate carries on as the connection (RFC 4271 §6.8), once the
+                // rest of this event's actions are done: they belong to the old session (its
+                // timers stopped, its SessionDown sent to the RIB before the new PeerUp).
                 if self.pending.is_some() && self.fsm.accept_incoming() {
                     self.main = self.pending.take();
-                    Box::pin(self.take_over()).await;
+                    self.take_over_next = true;
                 }
             }
             Action::SendOpen => {

@@ -103,6 +103,8 @@ impl NeighborTask {
 
     /// The connection that waited aside is now the main one: replay what it received.
     pub(super) async fn take_over(&mut self) {
+        // The automatic restart the old session's end scheduled is not wanted any more.
+        self.timers.stop(Timer::IdleHold);
         let (open, keepalive) = self.main.as_ref().map_or((None, false), |c| (c.remote_open.clone(), c.keepalive_seen));
         self.fsm_event(Event::TcpConnected).await;
         if let Some(open) = open {
