@@ -1,0 +1,273 @@
+//! The RIB: announce, withdraw, decision, stale marking and sweeps; `info` is shared with the
+//! export tests.
+
+use super::*;
+use keel_wire::{AsPath, PathAttributes};
+
+/// Neighbor 127.0.0.`last` (router id 192.0.2.`last`) of keel AS 65000 at 127.0.0.100;
+/// shared with the export tests.
+pub(crate) fn info(asn: u32, last: u8) -> PeerInfo {
+    PeerInfo::new(
+        IpAddr::from([127, 0, 0, last]),
+        asn,
+        Ipv4Addr::new(192, 0, 2, last),
+        65000,
+        Ipv4Addr::new(192, 0, 2, 100),
+        IpAddr::from([127, 0, 0, 100]),
+    )
+}
+
+fn set(path: &[u32]) -> AttrSet {
+    AttrSet {
+        attributes: PathAttributes { as_path: Some(AsPath::sequence(path.to_vec())), ..Default::default() },
+        next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)),
+    }
+}
+
+const F: Family = Family::IPV4_UNICAST;
+
+fn prefix(s: &str) -> Prefix {
+    s.parse().unwrap()
+}
+
+#[test]
+fn best_path_follows_announcements_and_withdrawals() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    rib.add_peer(PeerId(2), info(65002, 2));
+    let p = prefix("198.51.100.0/24");
+    rib.announce_set(PeerId(1), F, p, 0, set(&[65001, 65010, 65100]));
+    assert_eq!(rib.take_changed(), vec![Changed { family: F, prefix: p }]);
+    rib.announce_set(PeerId(2), F, p, 0, set(&[65002, 65100]));
+    assert_eq!(rib.best(F, &p).unwrap().peer, PeerId(2));
+    assert_eq!(rib.take_changed().len(), 1);
+    // Same attributes again: refreshed, no change.
+    rib.announce_set(PeerId(2), F, p, 0, set(&[65002, 65100]));
+    assert!(rib.take_changed().is_empty());
+    rib.withdraw(PeerId(2), F, p, 0);
+    assert_eq!(rib.best(F, &p).unwrap().peer, PeerId(1));
+    rib.flush_peer(PeerId(1), None);
+    assert!(rib.dest(F, &p).is_none());
+    assert_eq!((rib.received(PeerId(1)), rib.received(PeerId(2))), (0, 0));
+}
+
+#[test]
+fn loops_are_refused() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    rib.announce_set(PeerId(1), F, prefix("198.51.100.0/24"), 0, set(&[65001, 65000, 65100]));
+    assert!(rib.is_empty());
+    let mut s = set(&[65001]);
+    s.attributes.originator_id = Some(Ipv4Addr::new(192, 0, 2, 100));
+    rib.announce_set(PeerId(1), F, prefix("198.51.100.0/24"), 0, s);
+    assert!(rib.is_empty());
+}
+
+#[test]
+fn generations_make_paths_stale_and_sweep_only_old_ones() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    let (a, b) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"));
+    rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+    rib.announce_set(PeerId(1), F, b, 0, set(&[65001]));
+    rib.take_changed();
+    rib.bump_generation(PeerId(1));
+    assert_eq!(rib.stale_count(PeerId(1)), 2);
+    assert!(rib.take_changed().is_empty(), "marking stale changes no best path");
+    rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+    assert!(rib.take_changed().is_empty(), "an unchanged refresh is no change");
+    assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
+    assert_eq!(rib.take_changed(), vec![Changed { family: F, prefix: b }]);
+    assert!(rib.best(F, &a).is_some());
+}
+
+#[test]
+fn multipath_keeps_equal_paths_and_reports_a_change_of_the_set() {
+    let mut rib = Rib::new(Options { always_compare_med: false, max_paths: 4 });
+    rib.add_peer(PeerId(1), info(65001, 1));
+    rib.add_peer(PeerId(2), info(65001, 2));
+    let p = prefix("198.51.100.0/24");
+    let mut other = set(&[65001, 65100]);
+    other.next_hop = NextHop::V4(Ipv4Addr::new(192, 0, 2, 2));
+    rib.announce_set(PeerId(1), F, p, 0, set(&[65001, 65100]));
+    rib.take_changed();
+    rib.announce_set(PeerId(2), F, p, 0, other);
+    assert_eq!(rib.take_changed().len(), 1, "a new equal-cost path changes the multipath set");
+    let hops: Vec<_> = rib.dest(F, &p).unwrap().multipath().map(|x| x.attrs.next_hop).collect();
+    assert_eq!(hops.len(), 2);
+}
+
+#[test]
+fn long_lived_marking_deletes_no_llgr_and_loses_to_any_fresh_path() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    rib.add_peer(PeerId(2), info(65002, 2));
+    let (a, b, c) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"), prefix("192.0.2.0/24"));
+    // Peer 1 has the better paths (shorter AS path) everywhere.
+    rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+    rib.announce_set(PeerId(1), F, b, 0, set(&[65001]));
+    let mut no_llgr = set(&[65001]);
+    no_llgr.attributes.communities = vec![Community::NO_LLGR];
+    rib.announce_set(PeerId(1), F, c, 0, no_llgr);
+    rib.announce_set(PeerId(2), F, a, 0, set(&[65002, 65010, 65100]));
+    rib.take_changed();
+    rib.bump_generation(PeerId(1));
+    assert!(rib.take_changed().is_empty(), "GR stale: nothing moves");
+    assert_eq!(rib.best(F, &a).unwrap().peer, PeerId(1));
+    assert_eq!(rib.enter_long_lived(PeerId(1), F), 1, "the NO_LLGR path is deleted");
+    assert!(rib.dest(F, &c).is_none());
+    assert_eq!(rib.best(F, &a).unwrap().peer, PeerId(2), "LLGR-stale loses to the longer fresh path");
+    let kept = rib.best(F, &b).unwrap();
+    assert!(rib.is_llgr_stale(F, kept), "only path: still best, now LLGR-stale");
+    let mut changed = rib.take_changed();
+    changed.sort();
+    let mut expected: Vec<_> = [a, b, c].into_iter().map(|prefix| Changed { family: F, prefix }).collect();
+    expected.sort();
+    assert_eq!(changed, expected, "every selected path's advertisement changes");
+    assert_eq!(rib.stale_counts(PeerId(1)), vec![(F, StaleCount { stale: 2, long_lived: 2 })]);
+    assert_eq!(rib.received(PeerId(1)), 2);
+    // The neighbor is back and re-sends `a`: fresh again, best again.
+    rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
+    assert_eq!(rib.best(F, &a).unwrap().peer, PeerId(1));
+    assert!(!rib.is_llgr_stale(F, rib.best(F, &a).unwrap()));
+    assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 1);
+    assert!(rib.dest(F, &b).is_none());
+}
+
+#[test]
+fn next_hop_metrics_re_decide_only_where_they_can_matter() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    rib.add_peer(PeerId(2), info(65001, 2));
+    let (both, lone) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"));
+    let via = |last: u8| {
+        let mut a = set(&[65001]);
+        a.next_hop = NextHop::V4(Ipv4Addr::new(192, 0, 2, last));
+        a
+    };
+    rib.announce_set(PeerId(1), F, both, 0, via(11));
+    rib.announce_set(PeerId(2), F, both, 0, via(12));
+    rib.announce_set(PeerId(2), F, lone, 0, via(12));
+    rib.take_changed();
+    // Equal paths: the lower router id (peer 1) wins.
+    assert_eq!(rib.best(F, &both).unwrap().peer, PeerId(1));
+    let nh = |last: u8| IpAddr::from([192, 0, 2, last]);
+    // Metric 0 is what an unknown next hop counted as: nothing to decide again.
+    rib.set_next_hop(nh(12), Some(0));
+    assert!(rib.take_changed().is_empty());
+    // A worse IGP metric to peer 1's next hop: peer 2 wins (RFC 4271 §9.1.2.2 e).
+    rib.set_next_hop(nh(11), Some(100));
+    assert_eq!(rib.take_changed(), vec![Changed { family: F, prefix: both }]);
+    assert_eq!(rib.best(F, &both).unwrap().peer, PeerId(2));
+    // Unreachable: the lone path is no longer eligible (§9.1.2.1).
+    rib.set_next_hop(nh(12), None);
+    let mut changed = rib.take_changed();
+    changed.sort();
+    assert_eq!(changed, vec![Changed { family: F, prefix: both }, Changed { family: F, prefix: lone }]);
+    assert!(rib.best(F, &lone).is_none());
+    assert_eq!(rib.best(F, &both).unwrap().peer, PeerId(1));
+}
+
+/// One step of [`kept_stale_counts_equal_a_walk`].
+#[derive(Debug, Clone)]
+enum Op {
+    Announce { peer: u32, v6: bool, prefix: u8, community: u8 },
+    Withdraw { peer: u32, v6: bool, prefix: u8 },
+    Bump(u32),
+    LongLived(u32, bool),
+    Sweep(u32, Option<bool>),
+    Flush(u32, Option<bool>),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let peer = 1u32..3;
+    let family = proptest::option::of(any::<bool>());
+    prop_oneof![
+        6 => (peer.clone(), any::<bool>(), 0u8..8, 0u8..3)
+            .prop_map(|(peer, v6, prefix, community)| Op::Announce { peer, v6, prefix, community }),
+        3 => (peer.clone(), any::<bool>(), 0u8..8).prop_map(|(peer, v6, prefix)| Op::Withdraw { peer, v6, prefix }),
+        1 => peer.clone().prop_map(Op::Bump),
+        1 => (peer.clone(), any::<bool>()).prop_map(|(p, v6)| Op::LongLived(p, v6)),
+        1 => (peer.clone(), family.clone()).prop_map(|(p, f)| Op::Sweep(p, f)),
+        1 => (peer, family).prop_map(|(p, f)| Op::Flush(p, f)),
+    ]
+}
+
+proptest::proptest! {
+    /// The stale and LLGR-stale counts kept as paths come and go equal a walk over the
+    /// table, whatever the sequence of GR and LLGR events.
+    #[test]
+    fn kept_stale_counts_equal_a_walk(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut rib = Rib::default();
+        rib.add_peer(PeerId(1), info(65001, 1));
+        rib.add_peer(PeerId(2), info(65002, 2));
+        let family = |v6: bool| if v6 { Family::IPV6_UNICAST } else { F };
+        let prefix = |v6: bool, n: u8| -> Prefix {
+            if v6 { format!("2001:db8:{n}::/48").parse().unwrap() } else { format!("198.51.{n}.0/24").parse().unwrap() }
+        };
+        for op in ops {
+            match op {
+                Op::Announce { peer, v6, prefix: n, community } => {
+                    let mut a = set(&[65000 + peer]);
+                    a.attributes.communities = match community {
+                        1 => vec![Community::LLGR_STALE],
+                        2 => vec![Community::NO_LLGR],
+                        _ => vec![],
+                    };
+                    rib.announce_set(PeerId(peer), family(v6), prefix(v6, n), 0, a);
+                }
+                Op::Withdraw { peer, v6, prefix: n } => rib.withdraw(PeerId(peer), family(v6), prefix(v6, n), 0),
+                Op::Bump(peer) => {
+                    rib.bump_generation(PeerId(peer));
+                }
+                Op::LongLived(peer, v6) => {
+                    rib.enter_long_lived(PeerId(peer), family(v6));
+                }
+                Op::Sweep(peer, f) => {
+                    rib.sweep_stale(PeerId(peer), f.map(family));
+                }
+                Op::Flush(peer, f) => {
+                    rib.flush_peer(PeerId(peer), f.map(family));
+                }
+            }
+            for peer in [PeerId(1), PeerId(2)] {
+                proptest::prop_assert_eq!(rib.stale_counts(peer), rib.stale_counts_walked(peer));
+                let walked = rib.iter(None).flat_map(|(_, _, d)| d.paths.iter()).filter(|p| p.peer == peer).count();
+                proptest::prop_assert_eq!(rib.received(peer), walked);
+            }
+        }
+    }
+}
+
+#[test]
+fn routes_before_policy_are_kept_for_re_evaluation_and_follow_generations() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    let (a, b, c) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"), prefix("192.0.2.0/24"));
+    let original = rib.attrs.intern(set(&[65001]));
+    let mut changed = set(&[65001]);
+    changed.attributes.local_pref = Some(300);
+    let changed = rib.attrs.intern(changed);
+    rib.announce_filtered(PeerId(1), F, a, 0, original.clone(), Some(original.clone()));
+    rib.announce_filtered(PeerId(1), F, b, 0, original.clone(), Some(changed.clone()));
+    rib.announce_filtered(PeerId(1), F, c, 0, original.clone(), None);
+    assert_eq!(rib.best(F, &b).unwrap().attrs.attributes.local_pref, Some(300));
+    assert!(rib.dest(F, &c).is_none(), "rejected");
+    let mut got: Vec<(Prefix, bool)> =
+        rib.received_routes(PeerId(1)).iter().map(|r| (r.prefix, Arc::ptr_eq(&r.attrs, &original))).collect();
+    got.sort();
+    assert_eq!(got, vec![(c, true), (a, true), (b, true)], "all three, as received");
+    // Re-evaluation after a policy change keeps the generation: stale stays stale.
+    rib.bump_generation(PeerId(1));
+    let r = rib.received_routes(PeerId(1)).into_iter().find(|r| r.prefix == c).unwrap();
+    rib.put_filtered(PeerId(1), r, Some(original.clone()));
+    assert!(rib.is_stale(rib.best(F, &c).unwrap()), "accepted now, still stale");
+    // A sweep drops stale routes whether accepted or not.
+    assert_eq!(rib.sweep_stale(PeerId(1), None), 3);
+    assert!(rib.received_routes(PeerId(1)).is_empty());
+    // A withdrawal forgets the route before policy too.
+    rib.announce_filtered(PeerId(1), F, c, 0, original.clone(), None);
+    rib.withdraw(PeerId(1), F, c, 0);
+    assert!(rib.received_routes(PeerId(1)).is_empty());
+}
