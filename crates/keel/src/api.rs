@@ -149,20 +149,22 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
     }
 }
 
-/// The neighbor's import and export in words, from the configuration in use.
-fn policy_facts(config: &crate::config::Config, h: &NeighborHandle) -> (String, String) {
-    config
-        .neighbors
-        .iter()
-        .find(|n| *n.address.get_ref() == h.config.address)
-        .map_or_else(|| (String::new(), String::new()), |n| config.policy_facts(n))
+/// Each neighbor's import and export in words, from the configuration in use, by address.
+fn policy_facts(config: &crate::config::Config) -> BTreeMap<IpAddr, (String, String)> {
+    config.neighbors.iter().map(|n| (*n.address.get_ref(), config.policy_facts(n))).collect()
 }
 
 async fn neighbors(State(d): State<Arc<Daemon>>) -> Json<Vec<NeighborView>> {
     let counts = d.peer_counts().await;
-    let config = d.config.read().await;
+    let mut facts = policy_facts(&*d.config.read().await);
     let list = d.neighbors.read().await;
-    Json(list.values().map(|h| neighbor_view(h, counts.get(&h.config.address), policy_facts(&config, h))).collect())
+    Json(
+        list.values()
+            .map(|h| {
+                neighbor_view(h, counts.get(&h.config.address), facts.remove(&h.config.address).unwrap_or_default())
+            })
+            .collect(),
+    )
 }
 
 async fn neighbor(State(d): State<Arc<Daemon>>, Path(address): Path<String>) -> Response {
@@ -170,9 +172,12 @@ async fn neighbor(State(d): State<Arc<Daemon>>, Path(address): Path<String>) -> 
         return error(StatusCode::BAD_REQUEST, format!("{address:?} is not an IP address"));
     };
     let counts = d.peer_counts().await;
-    let config = d.config.read().await;
+    let facts = {
+        let config = d.config.read().await;
+        config.neighbors.iter().find(|n| *n.address.get_ref() == address).map(|n| config.policy_facts(n))
+    };
     match d.neighbors.read().await.get(&address) {
-        Some(h) => Json(neighbor_view(h, counts.get(&address), policy_facts(&config, h))).into_response(),
+        Some(h) => Json(neighbor_view(h, counts.get(&address), facts.unwrap_or_default())).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no neighbor {address}")),
     }
 }

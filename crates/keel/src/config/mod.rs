@@ -595,18 +595,35 @@ impl Config {
     /// A neighbor's import and export chains; unset, "all" for iBGP and "none" for eBGP
     /// (RFC 8212).
     pub fn neighbor_policy(&self, n: &Neighbor) -> (NeighborChain, NeighborChain) {
-        let ebgp = n.asn.get_ref() != self.global.asn.get_ref();
-        let default = if ebgp { "none" } else { "all" };
+        let default = if self.is_external(n) { "none" } else { "all" };
         let names =
             |v: &Option<Spanned<PolicyNames>>| v.as_ref().map_or(vec![default.to_string()], |s| s.get_ref().to_vec());
         (self.policy.chain(&names(&n.import)), self.policy.chain(&names(&n.export)))
+    }
+
+    /// Whether `n` is an external (eBGP) neighbor: another AS than keel's.
+    pub fn is_external(&self, n: &Neighbor) -> bool {
+        n.asn.get_ref() != self.global.asn.get_ref()
+    }
+
+    /// The directions (`"import"`, `"export"`) in which RFC 8212 makes keel exchange nothing
+    /// with `n`: an external neighbor whose policy for it is not set.
+    pub fn unset_under_rfc_8212(&self, n: &Neighbor) -> Vec<&'static str> {
+        if !self.is_external(n) {
+            return Vec::new();
+        }
+        [("import", &n.import), ("export", &n.export)]
+            .into_iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k)
+            .collect()
     }
 
     /// What the neighbor's import and export are, in words for the API and the log: the
     /// configured policy names, else the default and why (`"none (RFC 8212)"` for eBGP,
     /// `"all (iBGP default)"`).
     pub fn policy_facts(&self, n: &Neighbor) -> (String, String) {
-        let ebgp = n.asn.get_ref() != self.global.asn.get_ref();
+        let ebgp = self.is_external(n);
         let fact = |v: &Option<Spanned<PolicyNames>>| match v {
             Some(names) => names.get_ref().to_vec().join(", "),
             None if ebgp => "none (RFC 8212)".to_string(),
@@ -618,8 +635,7 @@ impl Config {
     /// Whether keel checks that this neighbor's AS_PATHs start with its AS (RFC 4271 §6.3):
     /// as configured for eBGP, on when unset; never for iBGP.
     pub fn enforce_first_as(&self, n: &Neighbor) -> bool {
-        let ebgp = n.asn.get_ref() != self.global.asn.get_ref();
-        ebgp && n.enforce_first_as.as_ref().is_none_or(|e| *e.get_ref())
+        self.is_external(n) && n.enforce_first_as.as_ref().is_none_or(|e| *e.get_ref())
     }
 
     /// Graceful-restart settings for one neighbor: global values with its overrides.

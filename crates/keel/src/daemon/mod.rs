@@ -117,14 +117,11 @@ impl Daemon {
     /// keel exchange nothing in that direction (so an operator sees why no route flows).
     pub fn warn_rfc_8212(config: &Config) {
         for n in &config.neighbors {
-            let (import, export) = config.policy_facts(n);
-            let none = |p: &str| p.starts_with("none (RFC 8212)");
-            let missing = match (none(&import), none(&export)) {
-                (true, true) => "import and export",
-                (true, false) => "import",
-                (false, true) => "export",
-                (false, false) => continue,
-            };
+            let unset = config.unset_under_rfc_8212(n);
+            if unset.is_empty() {
+                continue;
+            }
+            let missing = unset.join(" and ");
             tracing::warn!(
                 neighbor = %n.address.get_ref(),
                 "external neighbor without {missing} policy: RFC 8212 makes keel accept or announce nothing there \

@@ -294,7 +294,7 @@ fn neighbor_checks(out: &mut Vec<Finding>, config: &Config, last: &LastRestart) 
             ebgp += 1;
             // RFC 8212: an eBGP session without policy accepts and announces nothing.
             let sides = [("import", &n.import), ("export", &n.export)];
-            let unset: Vec<&str> = sides.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+            let unset = config.unset_under_rfc_8212(n);
             let none: Vec<&str> = sides
                 .iter()
                 .filter(|(_, v)| v.as_ref().is_some_and(|v| v.get_ref().to_vec() == ["none"]))
