@@ -171,6 +171,19 @@ impl Bird {
         self.birdc("show protocols all keel")
     }
 
+    /// BIRD's protocol line for keel and the time of its last state change, to tell later
+    /// whether the session was reset: see [`SessionMark::same_session_as`].
+    pub fn session_mark(&self) -> SessionMark {
+        let line = self.birdc("show protocols keel").lines().find(|l| l.starts_with("keel")).unwrap_or("").to_string();
+        let since_ms = line.split_whitespace().nth(4).and_then(|t| {
+            let (hms, ms) = t.split_once('.')?;
+            let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
+            let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+            Some(((h * 60 + m) * 60 + s) * 1000 + ms.parse::<i64>().ok()?)
+        });
+        SessionMark { line, since_ms }
+    }
+
     /// Whether the session with keel is Established.
     pub fn established(&self) -> bool {
         self.birdc("show protocols keel").contains("Established")
@@ -220,5 +233,24 @@ impl Bird {
         let mut lines = text.lines().skip_while(|l| !l.contains("Neighbor capabilities")).skip(1);
         let indent = |l: &str| l.len() - l.trim_start().len();
         lines.by_ref().take_while(|l| indent(l) > 4).map(|l| l.trim().to_string()).collect()
+    }
+}
+
+/// BIRD's `show protocols keel` line ("keel BGP --- up HH:MM:SS.mmm Established") and its
+/// last state change in milliseconds of the day.
+#[derive(Debug, Clone)]
+pub struct SessionMark {
+    pub line: String,
+    pub since_ms: Option<i64>,
+}
+
+impl SessionMark {
+    /// Whether this mark, taken later, shows the same Established session as `then`. BIRD
+    /// prints the state-change time converted from its monotonic clock anew at each call, so
+    /// it may move by a millisecond with no state change; a reset moves it by the seconds
+    /// between the session's start and the reset.
+    pub fn same_session_as(&self, then: &SessionMark) -> bool {
+        self.line.contains("Established")
+            && matches!((self.since_ms, then.since_ms), (Some(a), Some(b)) if (a - b).abs() <= 20)
     }
 }

@@ -144,24 +144,7 @@ fn config_reload_keeps_unchanged_sessions() {
     keel.wait_established(a);
     keel.wait_established(b);
     let a_up = Instant::now();
-    // BIRD's protocol line ("keel BGP --- up HH:MM:SS.mmm Established"), with the time of its
-    // last state change in milliseconds of the day. BIRD prints that time converted from its
-    // monotonic clock anew at each call, so it may move by a millisecond with no state change:
-    // a restart moves it by the seconds between the session's start and the reload.
-    let since = |bird: &Bird| {
-        let line = bird.birdc("show protocols keel").lines().find(|l| l.starts_with("keel")).unwrap_or("").to_string();
-        let ms = line.split_whitespace().nth(4).and_then(|t| {
-            let (hms, ms) = t.split_once('.')?;
-            let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
-            let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
-            Some(((h * 60 + m) * 60 + s) * 1000 + ms.parse::<i64>().ok()?)
-        });
-        (line, ms)
-    };
-    let same_session = |now: &(String, Option<i64>), then: &(String, Option<i64>)| {
-        now.0.contains("Established") && matches!((now.1, then.1), (Some(a), Some(b)) if (a - b).abs() <= 20)
-    };
-    let a_since = since(&bird_a);
+    let a_since = bird_a.session_mark();
     bird_a.wait_established();
     bird_b.wait_established();
     // Let A's uptime grow to a few seconds so a reset would show.
@@ -216,8 +199,8 @@ fn config_reload_keeps_unchanged_sessions() {
     let uptime = na["uptime_s"].as_u64().unwrap();
     assert!(uptime + 1 >= a_up.elapsed().as_secs(), "A's uptime {uptime}s reset by the reload: {na}");
     assert!(uptime >= before["uptime_s"].as_u64().unwrap(), "A's uptime went down: {na}");
-    let now = since(&bird_a);
-    assert!(same_session(&now, &a_since), "BIRD A's session restarted: {a_since:?} then, {now:?} now");
+    let now = bird_a.session_mark();
+    assert!(now.same_session_as(&a_since), "BIRD A's session restarted: {a_since:?} then, {now:?} now");
     assert!(!read(&bird_a.log).contains("Received: "), "BIRD A got a NOTIFICATION:\n{}", read(&bird_a.log));
     assert_eq!(keel.get("/v1/neighbors").as_array().map(Vec::len), Some(3));
 
@@ -253,8 +236,8 @@ fn config_reload_keeps_unchanged_sessions() {
             Err("not yet".into())
         }
     });
-    let now = since(&bird_a);
-    assert!(same_session(&now, &a_since), "BIRD A's session restarted: {a_since:?} then, {now:?} now");
+    let now = bird_a.session_mark();
+    assert!(now.same_session_as(&a_since), "BIRD A's session restarted: {a_since:?} then, {now:?} now");
 
     // Fixed again, through the API: nothing to change, everything kept.
     write(&keel.config, &second);
