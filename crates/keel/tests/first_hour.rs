@@ -123,3 +123,24 @@ fn a_neighbor_without_policy_says_why_nothing_flows() {
     assert!(log.contains("127.0.0.5") && log.contains("without import and export policy"), "{log}");
     assert_eq!(log.matches("RFC 8212 makes keel").count(), 1, "{log}");
 }
+
+/// `scripts/test` starts and stops BGP daemons and namespaces: run by anyone but root it stops
+/// at once with one sentence that says so, before it installs or starts anything.
+#[test]
+fn the_test_command_refuses_to_run_without_root() {
+    const NOBODY: u32 = 65534;
+    let dir = test_dir("test-command");
+    std::fs::create_dir(dir.join("scripts")).unwrap();
+    let script = dir.join("scripts/test");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test"), &script).unwrap();
+    for (path, mode) in [(&dir, 0o755), (&dir.join("scripts"), 0o755), (&script, 0o755)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = Command::new("bash").arg(&script).uid(NOBODY).gid(NOBODY).output().expect("bash");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("must run as root") && err.contains("disposable machine"), "{err}");
+    assert!(out.stdout.is_empty(), "it went on: {}", String::from_utf8_lossy(&out.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::neighbor::NeighborConfig;
+use std::collections::BTreeSet;
 
 fn error(text: &str) -> ConfigError {
     Config::parse(text, "t.toml").expect_err("config should be rejected")
@@ -208,4 +209,85 @@ fn policy_errors_are_located() {
         assert_eq!((e.line, e.field.as_str()), (line, field), "{to}: {e}");
         assert!(e.message.contains(message), "{to}: {e}");
     }
+}
+
+/// The keys keeld accepts in one table, as serde lists them when it meets an unknown key:
+/// `probe` is a configuration whose last line is that unknown key.
+fn accepted_keys(probe: &str) -> BTreeSet<String> {
+    let e = error(probe);
+    let list = e
+        .message
+        .split_once("expected one of ")
+        .or_else(|| e.message.split_once("expected "))
+        .unwrap_or_else(|| panic!("no key list in {e}"))
+        .1;
+    // serde writes "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
+    list.split(", ").flat_map(|k| k.split(" or ")).map(|k| k.trim().trim_matches('`').to_string()).collect()
+}
+
+/// docs/configuration.md's tables: each `## \`[table]\`` heading (or `## Top level`) with the
+/// keys in the first column of its table, and whether each key's type names a table.
+fn documented_tables() -> Vec<(String, BTreeSet<String>, Vec<String>)> {
+    let text = include_str!("../../../../docs/configuration.md");
+    let mut tables: Vec<(String, BTreeSet<String>, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            let name = if h == "Top level" { String::new() } else { h.trim_matches('`').to_string() };
+            tables.push((name, BTreeSet::new(), Vec::new()));
+        } else if let (Some(row), Some(t)) = (line.strip_prefix("| `"), tables.last_mut()) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            assert_eq!(cells.len(), 4, "docs/configuration.md: a row needs key, type, default, meaning: {line}");
+            assert!(cells.iter().all(|c| !c.trim().is_empty()), "docs/configuration.md: an empty cell: {line}");
+            let key = cells[0].trim_end_matches('`').to_string();
+            if cells[1].contains("table") && !cells[1].starts_with("table of") {
+                t.2.push(key.clone());
+            }
+            assert!(t.1.insert(key), "docs/configuration.md: a key twice: {line}");
+        }
+    }
+    tables
+}
+
+/// A configuration whose last line is an unknown key in `table` (`[[neighbor]]`,
+/// `[neighbor.graceful_restart]`, `[policy.term.match]`; "" for the top level): every
+/// enclosing table is opened the way the documentation writes its heading.
+fn probe(table: &str, headings: &[String]) -> String {
+    let bare = |h: &str| h.trim_matches(|c| c == '[' || c == ']').to_string();
+    let path = bare(table);
+    let mut text = String::new();
+    if !path.is_empty() {
+        let parts: Vec<&str> = path.split('.').collect();
+        for i in 1..=parts.len() {
+            let prefix = parts[..i].join(".");
+            let heading =
+                headings.iter().find(|h| bare(h) == prefix).unwrap_or_else(|| panic!("no heading for {prefix}"));
+            text += &format!("{heading}\n");
+        }
+    }
+    text + "zzz_not_a_key = 1\n"
+}
+
+/// docs/configuration.md lists every key of every table keeld reads, and nothing else: each
+/// table's keys are compared with the ones the parser accepts, and each key whose value is a
+/// table has its own section.
+#[test]
+fn configuration_reference_lists_every_key() {
+    let tables = documented_tables();
+    let headings: Vec<String> = tables.iter().map(|t| t.0.clone()).collect();
+    for (table, keys, subtables) in &tables {
+        let accepted = accepted_keys(&probe(table, &headings));
+        assert_eq!(
+            keys, &accepted,
+            "docs/configuration.md, section {table:?}: documented keys (left) differ from keeld's (right)"
+        );
+        let bare = table.trim_matches(|c| c == '[' || c == ']');
+        for sub in subtables {
+            let path = if bare.is_empty() { sub.clone() } else { format!("{bare}.{sub}") };
+            assert!(
+                headings.iter().any(|h| h.trim_matches(|c| c == '[' || c == ']') == path),
+                "docs/configuration.md: {path} is a table but has no section"
+            );
+        }
+    }
+    assert!(tables.len() >= 16, "only {} sections read from docs/configuration.md", tables.len());
 }
