@@ -353,3 +353,30 @@ fn readme_commands_run_as_written() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's example configuration (the `toml` block that starts with
+/// `# /etc/keel/keel.toml`) passes `keeld --check-config`, and `keel check` finds nothing to
+/// warn about but the restart nobody has measured yet. Its `api_group = "keel"` is read as
+/// `"root"`: the group `keel` exists where the package is installed, not on the test machine.
+#[test]
+fn readme_example_configuration_is_valid_and_checks_clean() {
+    let text = include_str!("../../../README.md");
+    let start = text.find("```toml\n# /etc/keel/keel.toml").expect("README's example configuration");
+    let body = &text[start + "```toml\n".len()..];
+    let example = &body[..body.find("```").expect("end of the example")];
+    assert!(example.contains("api_group = \"keel\""), "the mapping below is stale:\n{example}");
+    let dir = test_dir("readme-example");
+    let file = dir.join("keel.toml");
+    std::fs::write(&file, example.replace("api_group = \"keel\"", "api_group = \"root\"")).unwrap();
+    let out = Command::new(keeld_bin()).arg("--check-config").arg(&file).output().expect("keeld");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(keel_bin()).args(["check", "--json", "--config"]).arg(&file).output().expect("keel");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("keel check --json");
+    let not_passed: Vec<&serde_json::Value> =
+        report["findings"].as_array().into_iter().flatten().filter(|f| f["level"] != "PASS").collect();
+    assert!(
+        not_passed.iter().all(|f| f["id"] == "restart-time-short" && f["level"] == "WARN"),
+        "keel check on the README's example: {not_passed:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
