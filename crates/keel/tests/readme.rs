@@ -212,11 +212,14 @@ fn every_readme_command_is_listed() {
             "README.md shows `{c}`, which no test runs: add it to readme::COMMANDS"
         );
     }
-    for (listed, _) in COMMANDS {
+    for (listed, how) in COMMANDS {
         assert!(
             readme.contains(&normalized(listed)),
             "readme::COMMANDS lists `{listed}`, which README.md no longer shows"
         );
+        if let How::Elsewhere(why) = how {
+            assert!(why.len() > 20, "`{listed}`: say which test runs it, or why none does");
+        }
     }
 }
 
