@@ -12,6 +12,7 @@
 //! | [`neighbor`] | `GET /v1/neighbors` (a list of them), `GET /v1/neighbors/{address}` |
 //! | [`route`] | `GET /v1/routes` (a list) |
 //! | [`status`] | `GET /v1/status` (with keel's own restart, [`RestartView`]) |
+//! | [`rpki`] | `GET /v1/rpki`: the RTR caches and the VRPs in use |
 //! | [`policy`] | `GET /v1/policies`, `/v1/policies/{name}`, `/v1/policies/{name}/test` |
 //! | [`answer`] | what `POST` answers (`reload`, `restart`, `stop`, `clear`); the body of every error |
 //! | [`decode`] | what `keel decode` prints: one document per BGP message, or the error |
@@ -19,8 +20,8 @@
 //!
 //! **Field order.** keeld built the neighbor, status, policy and answer documents as
 //! `serde_json::Value`, whose maps are sorted, so their keys have always gone out in alphabetical
-//! order: those types declare their fields alphabetically to keep the bytes as they were. A route
-//! was always a struct, and keeps its order.
+//! order: those types declare their fields alphabetically to keep the bytes as they were, and the
+//! newer RPKI document follows them. A route was always a struct, and keeps its order.
 //!
 //! **Reading.** A reader gets a clear error, never a panic, from a document that lacks a field
 //! ([`client::parse`] names the request and the field); a field an older keeld did not send is
@@ -36,6 +37,7 @@ pub mod family;
 pub mod neighbor;
 pub mod policy;
 pub mod route;
+pub mod rpki;
 pub mod status;
 
 pub use answer::{Answer, ErrorBody};
@@ -44,4 +46,5 @@ pub use family::{FamilyView, NameOrNumber};
 pub use neighbor::NeighborView;
 pub use policy::{PolicyTest, PolicyView};
 pub use route::{RouteView, SegmentView};
+pub use rpki::{RpkiCacheView, RpkiView, VrpCounts};
 pub use status::{RestartView, StatusView};

@@ -1,6 +1,11 @@
 //! A route: each element of `GET /v1/routes` (Loc-RIB paths, or with `?advertised=ADDRESS` what
 //! was sent to that neighbor, RFC 4271 §3.2).
 //!
+//! The query narrows the list: `family=ipv4-unicast`, `neighbor=ADDRESS`, `stale=true`,
+//! `prefix=P` (that prefix exactly, as written), or `for=ADDRESS` / `for=P` (longest match: the
+//! routes of the most specific prefix covering it that has a best path, per family; among what
+//! was sent with `advertised=`). `prefix=` and `for=` exclude each other.
+//!
 //! Fields keep the order keeld has always sent them in (a route was always a struct).
 //!
 //! A few fields are one word of a fixed vocabulary: the ORIGIN, the RPKI state and each AS_PATH

@@ -718,6 +718,27 @@ impl Rib {
             .flat_map(|(f, t)| t.iter().map(move |(p, d)| (*f, p, d)))
     }
 
+    /// Longest match, per family (all families when `None`): the most specific destination
+    /// that covers `prefix` (itself included) and has a best path, i.e. the Loc-RIB entry that
+    /// forwarding would use for it (RFC 1812 §5.2.4.3). An address is asked as its host prefix
+    /// ([`Prefix::host`]). Tries each shorter length in turn (at most 129 lookups per family):
+    /// for the API, not the hot path.
+    pub fn longest_match<'a>(
+        &'a self,
+        family: Option<Family>,
+        prefix: &'a Prefix,
+    ) -> impl Iterator<Item = (Family, &'a Prefix, &'a Dest)> + 'a {
+        self.tables.iter().filter(move |(f, _)| family.is_none_or(|x| x == *f) && f.afi == prefix.afi()).filter_map(
+            move |(f, t)| {
+                (0..=prefix.len()).rev().find_map(|len| {
+                    let candidate = Prefix::new(prefix.addr(), len)?;
+                    let (p, d) = t.get_key_value(&candidate)?;
+                    d.best_index().is_some().then_some((*f, p, d))
+                })
+            },
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.tables.iter().map(|(_, t)| t.len()).sum()
     }

@@ -42,6 +42,15 @@ impl Prefix {
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
     }
+    /// The prefix of one address: `/32` for IPv4, `/128` for IPv6.
+    pub fn host(addr: IpAddr) -> Self {
+        Prefix { addr, len: if addr.is_ipv4() { 32 } else { 128 } }
+    }
+    /// Whether `other` lies within this prefix: same address family, at least as long, and
+    /// equal to it in this prefix's bits. A prefix covers itself.
+    pub fn covers(&self, other: &Prefix) -> bool {
+        self.len <= other.len && Prefix::new(other.addr, self.len).is_some_and(|p| p == *self)
+    }
     pub fn afi(&self) -> Afi {
         if self.is_ipv4() {
             Afi::IPV4
@@ -180,6 +189,18 @@ mod tests {
         assert_eq!("2001:db8::/32".parse::<Prefix>().unwrap().len(), 32);
         assert!(Prefix::new("::".parse().unwrap(), 129).is_none());
         assert_eq!(Prefix::new("10.0.0.1".parse().unwrap(), 0).unwrap().to_string(), "0.0.0.0/0");
+    }
+
+    #[test]
+    fn covers_and_host() {
+        let p = |s: &str| s.parse::<Prefix>().unwrap();
+        assert!(p("203.0.113.0/24").covers(&p("203.0.113.0/25")));
+        assert!(p("203.0.113.0/24").covers(&p("203.0.113.0/24")));
+        assert!(p("0.0.0.0/0").covers(&Prefix::host("203.0.113.5".parse().unwrap())));
+        assert!(!p("203.0.113.0/25").covers(&p("203.0.113.0/24")));
+        assert!(!p("203.0.113.0/25").covers(&p("203.0.113.128/25")));
+        assert!(!p("::/0").covers(&p("203.0.113.0/24")), "another family");
+        assert_eq!(Prefix::host("2001:db8::1".parse().unwrap()).to_string(), "2001:db8::1/128");
     }
 
     #[test]

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keel_api::neighbor::{CapabilityNames, GracefulRestartView, LongLivedView, RestartCapability};
-use keel_api::{Answer, ErrorBody, FamilyView, NeighborView, PolicyView, StatusView};
-use keel_wire::{Family, Open};
+use keel_api::{Answer, ErrorBody, FamilyView, NeighborView, PolicyView, RpkiView, StatusView};
+use keel_wire::{Family, Open, Prefix};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -35,6 +35,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/stop", post(stop))
         .route("/v1/restart", post(restart))
         .route("/v1/status", get(status))
+        .route("/v1/rpki", get(rpki))
         .route("/v1/policies", get(policies))
         .route("/v1/policies/{name}", get(policy))
         .route("/v1/policies/{name}/test", get(test_policy))
@@ -211,10 +212,15 @@ async fn clear(State(d): State<Arc<Daemon>>, Path(address): Path<String>, Query(
     }
 }
 
+/// `GET /v1/routes` query parameters. `prefix=P` is an exact match (P as written, host bits
+/// clear); `for=ADDR` or `for=P` a longest match: the routes of the most specific prefix in
+/// the Loc-RIB covering it, per family (`keel show routes --prefix`; `--exact` asks `prefix=`).
 #[derive(Deserialize)]
 struct RouteParams {
     family: Option<String>,
     prefix: Option<String>,
+    #[serde(rename = "for")]
+    covering: Option<String>,
     neighbor: Option<String>,
     #[serde(default)]
     stale: bool,
@@ -235,6 +241,15 @@ async fn routes(State(d): State<Arc<Daemon>>, Query(p): Query<RouteParams>) -> R
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         }
     }
+    if let Some(x) = p.covering {
+        if filter.prefix.is_some() {
+            return error(StatusCode::BAD_REQUEST, "prefix= (exact) and for= (longest match) exclude each other");
+        }
+        match parse_address_or_prefix(&x) {
+            Ok(x) => filter.longest_match = Some(x),
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        }
+    }
     for (value, slot) in [(p.neighbor, &mut filter.neighbor), (p.advertised, &mut filter.advertised)] {
         if let Some(n) = value {
             match n.parse() {
@@ -251,6 +266,14 @@ async fn routes(State(d): State<Arc<Daemon>>, Query(p): Query<RouteParams>) -> R
         Ok(v) => Json(v).into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "RIB task is gone"),
     }
+}
+
+/// `203.0.113.5` (its host prefix) or `203.0.113.0/25`.
+fn parse_address_or_prefix(s: &str) -> Result<Prefix, String> {
+    if s.contains('/') {
+        return s.parse();
+    }
+    s.parse::<IpAddr>().map(Prefix::host).map_err(|_| format!("{s:?} is neither an IP address nor a prefix"))
 }
 
 async fn policies(State(d): State<Arc<Daemon>>) -> Json<Vec<PolicyView>> {
@@ -299,6 +322,11 @@ async fn restart(State(d): State<Arc<Daemon>>) -> Json<Answer> {
     d.reexec.store(true, std::sync::atomic::Ordering::Relaxed);
     d.request_shutdown(StopKind::Graceful);
     Json(Answer::ok())
+}
+
+/// The RTR caches and the VRPs in use ([`keel_api::rpki`]).
+async fn rpki(State(d): State<Arc<Daemon>>) -> Json<RpkiView> {
+    Json(d.rpki.view())
 }
 
 async fn status(State(d): State<Arc<Daemon>>) -> Json<StatusView> {

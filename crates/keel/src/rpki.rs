@@ -11,6 +11,9 @@
 //! (which query, version negotiation, timers, atomic updates) is here, because the crate's
 //! client cannot take keel's `refresh`, `retry` and `expire` overrides.
 //!
+//! Each client also keeps its status (state, session, VRP count, last update, intervals) in a
+//! watch channel, read by `GET /v1/rpki` ([`Rpki::view`], `keel show rpki`).
+//!
 //! A cache outage never flushes: a cache's VRPs stay in the merged set until its Expire
 //! Interval (RFC 8210 §6) has passed since its last successful update, and the client
 //! reconnects meanwhile (1 s, doubling up to the Retry Interval) with a Serial Query, so a
@@ -20,6 +23,7 @@
 //! RPKI state rather than "not-found".
 
 use crate::config::RpkiConfig;
+use keel_api::{RpkiCacheView, RpkiView, VrpCounts};
 use keel_rpki::{Change, VrpSet};
 use keel_wire::attribute::AsPath;
 use keel_wire::Prefix;
@@ -57,6 +61,8 @@ pub struct Rpki {
     local_as: u32,
     enabled: bool,
     vrps: watch::Receiver<Snapshot>,
+    /// Each cache's address and status, in configuration order.
+    caches: Arc<Vec<(SocketAddr, watch::Receiver<CacheStatus>)>>,
     /// Held so that [`subscribe`](Self::subscribe)rs wait instead of seeing a closed channel.
     _sender: Arc<watch::Sender<Snapshot>>,
 }
@@ -84,7 +90,7 @@ impl Rpki {
     /// No caches: every route's state is `None`.
     pub fn disabled(local_as: u32) -> Rpki {
         let (tx, rx) = watch::channel(None);
-        Rpki { local_as, enabled: false, vrps: rx, _sender: Arc::new(tx) }
+        Rpki { local_as, enabled: false, vrps: rx, caches: Arc::default(), _sender: Arc::new(tx) }
     }
 
     /// Starts a client per `[[rpki.cache]]` and the merge task (none without caches). Needs a
@@ -97,6 +103,7 @@ impl Rpki {
         let sender = Arc::new(tx);
         let (publish, updates) = mpsc::channel(16);
         let mut names = Vec::new();
+        let mut caches = Vec::new();
         for (index, c) in config.cache.iter().enumerate() {
             let settings = CacheSettings {
                 address: SocketAddr::new(*c.address.get_ref(), *c.port.get_ref()),
@@ -106,6 +113,8 @@ impl Rpki {
             };
             names.push(settings.address);
             let address = settings.address;
+            let (status, status_rx) = watch::channel(CacheStatus::new(&settings));
+            caches.push((address, status_rx));
             let connect = move || async move {
                 let s = timeout(IO_TIMEOUT, tokio::net::TcpStream::connect(address))
                     .await
@@ -113,10 +122,22 @@ impl Rpki {
                 let _ = s.set_nodelay(true);
                 Ok(s)
             };
-            tokio::spawn(run_cache(settings, connect, Publisher { index, tx: publish.clone() }));
+            tokio::spawn(run_cache(settings, connect, Publisher { index, tx: publish.clone() }, StatusBoard(status)));
         }
         tokio::spawn(merge(updates, names, sender.clone()));
-        Rpki { local_as, enabled: true, vrps: rx, _sender: sender }
+        Rpki { local_as, enabled: true, vrps: rx, caches: Arc::new(caches), _sender: sender }
+    }
+
+    /// The caches and the VRPs in use, as `GET /v1/rpki` shows them.
+    pub fn view(&self) -> RpkiView {
+        let now = Instant::now();
+        RpkiView {
+            caches: self.caches.iter().map(|(address, status)| status.borrow().view(*address, now)).collect(),
+            vrps: self.vrps.borrow().as_ref().map(|t| {
+                let (ipv4, ipv6) = t.counts();
+                VrpCounts { ipv4: ipv4 as u64, ipv6: ipv6 as u64 }
+            }),
+        }
     }
 
     /// Whether any cache is configured.
@@ -174,6 +195,8 @@ struct Session {
     /// From the last version 1 End of Data.
     timing: Option<Timing>,
     vrps: VrpSet,
+    /// `vrps` per address family, counted after each update.
+    counts: VrpCounts,
     /// When the last update succeeded: the Expire Interval counts from here.
     last_update: Option<Instant>,
 }
@@ -197,9 +220,123 @@ impl Session {
     }
 }
 
+/// What a cache client is doing ([`RpkiCacheView::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CacheState {
+    /// A TCP connection attempt is under way.
+    Connecting,
+    /// Connected; the first update of this connection is under way.
+    Synchronizing,
+    /// In sync; waiting for a Serial Notify or the Refresh Interval.
+    Connected,
+    /// Not connected; waiting to try again.
+    Down,
+}
+
+impl CacheState {
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheState::Connecting => "connecting",
+            CacheState::Synchronizing => "synchronizing",
+            CacheState::Connected => RpkiCacheView::CONNECTED,
+            CacheState::Down => "down",
+        }
+    }
+}
+
+/// One cache client's status: plain data its task replaces as it goes and the API reads.
+#[derive(Debug, Clone)]
+struct CacheStatus {
+    state: CacheState,
+    /// When `state` began.
+    since: Instant,
+    last_error: Option<String>,
+    version: Option<u8>,
+    /// Session ID and serial of the last End of Data.
+    session: Option<State>,
+    last_update: Option<Instant>,
+    vrps: VrpCounts,
+    /// Intervals in use (RFC 8210 §6), in seconds.
+    refresh: u32,
+    retry: u32,
+    expire: u32,
+}
+
+impl CacheStatus {
+    fn new(settings: &CacheSettings) -> CacheStatus {
+        let mut s = CacheStatus {
+            state: CacheState::Connecting,
+            since: Instant::now(),
+            last_error: None,
+            version: None,
+            session: None,
+            last_update: None,
+            vrps: VrpCounts::default(),
+            refresh: 0,
+            retry: 0,
+            expire: 0,
+        };
+        s.take(&Session::default(), settings);
+        s
+    }
+
+    /// The session's facts: what the client knows across connections.
+    fn take(&mut self, session: &Session, settings: &CacheSettings) {
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        self.version = session.version;
+        self.session = session.state;
+        self.last_update = session.last_update;
+        self.vrps = session.counts;
+        self.refresh = secs(session.refresh(settings));
+        self.retry = secs(session.retry(settings));
+        self.expire = secs(session.expire(settings));
+    }
+
+    fn view(&self, address: SocketAddr, now: Instant) -> RpkiCacheView {
+        let ago = |t: Instant| now.saturating_duration_since(t).as_secs();
+        RpkiCacheView {
+            address: address.ip(),
+            expire_s: self.expire,
+            expires_in_s: self
+                .last_update
+                .map(|t| (t + Duration::from_secs(self.expire.into())).saturating_duration_since(now).as_secs()),
+            last_error: self.last_error.clone(),
+            last_update_s_ago: self.last_update.map(ago),
+            port: address.port(),
+            refresh_s: self.refresh,
+            retry_s: self.retry,
+            serial: self.session.map(|s| s.serial().0),
+            session_id: self.session.map(|s| s.session()),
+            state: self.state.as_str().to_string(),
+            state_since_s: ago(self.since),
+            version: self.version,
+            vrps: self.vrps,
+        }
+    }
+}
+
+/// A cache client's end of its status channel.
+struct StatusBoard(watch::Sender<CacheStatus>);
+
+impl StatusBoard {
+    /// The client is in `state` now, with `session`; `error` (if any) is why it got there.
+    fn report(&self, state: CacheState, session: &Session, settings: &CacheSettings, error: Option<&io::Error>) {
+        self.0.send_modify(|s| {
+            if s.state != state {
+                s.state = state;
+                s.since = Instant::now();
+            }
+            if let Some(e) = error {
+                s.last_error = Some(e.to_string());
+            }
+            s.take(session, settings);
+        });
+    }
+}
+
 /// One cache's client, forever: connect, synchronize, refresh; after an outage reconnect and
 /// drop the cache's VRPs only once they expire.
-async fn run_cache<S, F, C>(settings: CacheSettings, mut connect: C, publish: Publisher)
+async fn run_cache<S, F, C>(settings: CacheSettings, mut connect: C, publish: Publisher, status: StatusBoard)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: Future<Output = io::Result<S>>,
@@ -211,12 +348,15 @@ where
     // One warning per outage; the attempts within it are debug lines.
     let mut reported_down = false;
     loop {
+        status.report(CacheState::Connecting, &session, &settings, None);
         match connect().await {
             Ok(sock) => {
                 debug!(%cache, "RTR cache connected");
+                status.report(CacheState::Synchronizing, &session, &settings, None);
                 let mut sock = BufReader::new(sock);
                 let before = session.last_update;
-                let e = serve(&mut session, &mut sock, &settings, &publish).await;
+                let e = serve(&mut session, &mut sock, &settings, &publish, &status).await;
+                status.report(CacheState::Down, &session, &settings, Some(&e));
                 if session.last_update != before {
                     backoff = FIRST_RETRY;
                     reported_down = false;
@@ -230,11 +370,15 @@ where
                 }
                 reported_down = true;
             }
-            Err(e) if !reported_down => {
-                warn!(%cache, error = %e, "cannot reach RTR cache; retrying");
-                reported_down = true;
+            Err(e) => {
+                status.report(CacheState::Down, &session, &settings, Some(&e));
+                if reported_down {
+                    debug!(%cache, error = %e, "cannot reach RTR cache");
+                } else {
+                    warn!(%cache, error = %e, "cannot reach RTR cache; retrying");
+                    reported_down = true;
+                }
             }
-            Err(e) => debug!(%cache, error = %e, "cannot reach RTR cache"),
         }
         let next = Instant::now() + backoff;
         if let Some(expiry) = session.expires_at(&settings).filter(|&t| t <= next) {
@@ -242,6 +386,7 @@ where
             // RFC 8210 §6: past the Expire Interval the data must no longer be used.
             info!(%cache, vrps = session.vrps.len(), "VRPs of unreachable RTR cache expired; dropped");
             session = Session { version: session.version, ..Session::default() };
+            status.report(CacheState::Down, &session, &settings, None);
             publish.send(None).await;
         }
         sleep_until(next).await;
@@ -256,11 +401,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     sock: &mut BufReader<S>,
     settings: &CacheSettings,
     publish: &Publisher,
+    status: &StatusBoard,
 ) -> io::Error {
     loop {
         if let Err(e) = synchronize(session, sock, settings, publish).await {
             return e;
         }
+        status.report(CacheState::Connected, session, settings, None);
         if let Err(e) = wait_for_refresh(sock, session.refresh(settings)).await {
             return e;
         }
@@ -442,6 +589,8 @@ async fn synchronize<S: AsyncRead + AsyncWrite + Unpin>(
         session.timing = Some(t);
     }
     session.last_update = Some(Instant::now());
+    let ipv4 = session.vrps.iter().filter(|v| v.prefix().is_ipv4()).count() as u64;
+    session.counts = VrpCounts { ipv4, ipv6: session.vrps.len() as u64 - ipv4 };
     let announced = changes.iter().filter(|c| matches!(c, Change::Announce(_))).count();
     info!(
         %cache, version, session_id = end.session(), serial = end.serial().0, reset, announced,

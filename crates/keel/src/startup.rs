@@ -139,6 +139,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         max_paths: config.global.max_paths.max(1) as usize,
     };
     let (deferral_ended, deferral_ended_rx) = tokio::sync::oneshot::channel();
+    let rpki = crate::rpki::Rpki::start(&config.rpki, *config.global.asn.get_ref());
     let rib_task = RibTask::new(
         *config.global.asn.get_ref(),
         router_id,
@@ -153,7 +154,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         config.neighbors.iter().map(|n| *n.address.get_ref()).collect(),
         Some(deferral_ended),
     )
-    .with_rpki(crate::rpki::Rpki::start(&config.rpki, *config.global.asn.get_ref()))
+    .with_rpki(rpki.clone())
     // Kernel routes of an earlier run are kept while the RIB converges: until the
     // deferral ends when keel restarts, else for up to the selection deferral time; with
     // graceful restart disabled they go at once.
@@ -177,6 +178,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         reexec: std::sync::atomic::AtomicBool::new(false),
         policy_fingerprints: RwLock::new(BTreeMap::new()),
         api_access: crate::access::Admins::new(config.global.api_gid),
+        rpki,
     });
     Daemon::warn_rfc_8212(&config);
     write_state(&config, false);

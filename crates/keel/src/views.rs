@@ -12,7 +12,11 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, Default)]
 pub struct RouteFilter {
     pub family: Option<Family>,
+    /// Only this prefix, exactly (`prefix=` in the API).
     pub prefix: Option<Prefix>,
+    /// Only the most specific prefix covering this one, per family: longest match (`for=` in
+    /// the API; an address is its host prefix).
+    pub longest_match: Option<Prefix>,
     pub neighbor: Option<IpAddr>,
     pub stale: bool,
     /// Show what was advertised to this neighbor (its Adj-RIB-Out) instead.

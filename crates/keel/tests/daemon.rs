@@ -22,10 +22,24 @@ fn two_keelds_exchange_routes_and_show_them() {
     assert_eq!(routes[0]["as_path"], serde_json::json!([65022]));
     assert_eq!(routes[0]["communities"], serde_json::json!(["65000:22"]));
     let r = wait_for("route from a", WAIT, || {
-        json(&b.api(), &["show", "routes", "--prefix", "198.51.100.0/24", "--neighbor", "127.0.0.21", "--json"])
-            .filter(|v| v.as_array().is_some_and(|a| a.len() == 1))
+        json(
+            &b.api(),
+            &["show", "routes", "--prefix", "198.51.100.0/24", "--exact", "--neighbor", "127.0.0.21", "--json"],
+        )
+        .filter(|v| v.as_array().is_some_and(|a| a.len() == 1))
     });
     assert_eq!(r[0]["next_hop"], "127.0.0.21");
+    // --prefix without --exact is a longest match: an address, or a more specific prefix,
+    // finds the route covering it; nothing covers 198.51.100.0/23.
+    for covered in ["198.51.100.77", "198.51.100.128/25"] {
+        let v = json(&b.api(), &["show", "routes", "--prefix", covered, "--json"]).unwrap_or_default();
+        assert_eq!(v[0]["prefix"], "198.51.100.0/24", "{covered}: {v}");
+        assert_eq!(v.as_array().map(Vec::len), Some(1), "{covered}: {v}");
+    }
+    let v = json(&b.api(), &["show", "routes", "--prefix", "198.51.100.0/23", "--json"]);
+    assert_eq!(v, Some(serde_json::json!([])));
+    let (ok, out) = keel(&b.api(), &["show", "routes", "--prefix", "198.51.100.77", "--exact"]);
+    assert!(!ok && out.contains("not a prefix"), "--exact wants a prefix: {out}");
     let n = wait_for("End-of-RIB", WAIT, || {
         json(&b.api(), &["show", "neighbor", "127.0.0.21", "--json"])
             .filter(|v| v["graceful_restart"]["end_of_rib_received"].as_array().is_some_and(|a| a.len() == 2))

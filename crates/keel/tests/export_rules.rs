@@ -24,7 +24,7 @@ fn best_path_propagates_and_withdrawal_follows() {
     let e = keeld_with("prop", 45, 65045, &[m(43, 65043)], "", &[]);
     // a's path (65041) beats b's (65042 65044) on AS_PATH length.
     let r = wait_for("two paths at c", WAIT, || {
-        Some(routes(&c.api(), &["--prefix", "198.51.100.0/24"])).filter(|v| v.len() == 2)
+        Some(routes(&c.api(), &["--prefix", "198.51.100.0/24", "--exact"])).filter(|v| v.len() == 2)
     });
     let best: Vec<_> = r.iter().filter(|x| x["best"] == true).collect();
     assert_eq!(best.len(), 1);
@@ -32,7 +32,7 @@ fn best_path_propagates_and_withdrawal_follows() {
     // e (eBGP downstream of c) gets exactly the best path, with c's AS prepended and c as
     // next hop.
     let r = wait_for("route at e", WAIT, || {
-        Some(routes(&e.api(), &["--prefix", "198.51.100.0/24"])).filter(|v| v.len() == 1)
+        Some(routes(&e.api(), &["--prefix", "198.51.100.0/24", "--exact"])).filter(|v| v.len() == 1)
     });
     assert_eq!(r[0]["as_path"], serde_json::json!([65043, 65041]));
     assert_eq!(r[0]["next_hop"], "127.0.0.43");
@@ -40,20 +40,23 @@ fn best_path_propagates_and_withdrawal_follows() {
     // c's Adj-RIB-Out towards e shows the same, as sent.
     let out = routes(&c.api(), &["--advertised", "127.0.0.45"]);
     assert_eq!(out.len(), 1, "{out:?}");
+    // A longest match among what was sent.
+    let covering = routes(&c.api(), &["--advertised", "127.0.0.45", "--prefix", "198.51.100.1"]);
+    assert_eq!(covering, out, "the route covering 198.51.100.1");
     assert_eq!(out[0]["as_path"], serde_json::json!([65043, 65041]));
     assert_eq!(out[0]["next_hop"], "127.0.0.43");
     // a goes away for good (a Hard Reset, so c keeps nothing of it): c switches to b's
     // path, e follows.
     assert!(keel(&a.api(), &["stop", "--withdraw"]).0);
     let r = wait_for("switch at e", WAIT, || {
-        Some(routes(&e.api(), &["--prefix", "198.51.100.0/24"]))
+        Some(routes(&e.api(), &["--prefix", "198.51.100.0/24", "--exact"]))
             .filter(|v| v.len() == 1 && v[0]["as_path"].as_array().is_some_and(|p| p.len() == 3))
     });
     assert_eq!(r[0]["as_path"], serde_json::json!([65043, 65042, 65044]));
     // b goes too (its upstream d's route with it): e has nothing left.
     assert!(keel(&b.api(), &["stop", "--withdraw"]).0);
     wait_for("withdrawal at e", WAIT, || {
-        Some(()).filter(|_| routes(&e.api(), &["--prefix", "198.51.100.0/24"]).is_empty())
+        Some(()).filter(|_| routes(&e.api(), &["--prefix", "198.51.100.0/24", "--exact"]).is_empty())
     });
 }
 
@@ -81,7 +84,7 @@ fn route_reflector_reflects_between_clients() {
     let a = keeld_with("rr", 52, 65050, &[to_rr(0)], "", &["198.51.100.0/24"]);
     let b = keeld_with("rr", 53, 65050, &[to_rr(0)], "", &[]);
     let r = wait_for("reflected route", WAIT, || {
-        Some(routes(&b.api(), &["--prefix", "198.51.100.0/24"])).filter(|v| v.len() == 1)
+        Some(routes(&b.api(), &["--prefix", "198.51.100.0/24", "--exact"])).filter(|v| v.len() == 1)
     });
     assert_eq!(r[0]["neighbor"], "127.0.0.51");
     assert_eq!(r[0]["next_hop"], "127.0.0.52", "reflection keeps the originator's next hop");

@@ -168,6 +168,37 @@ fn next_hop_metrics_re_decide_only_where_they_can_matter() {
     assert_eq!(rib.best(F, &both).unwrap().peer, PeerId(1));
 }
 
+#[test]
+fn longest_match_finds_the_most_specific_covering_destination_with_a_best_path() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    let mut via = |p: &str, last: u8| {
+        let mut a = set(&[65001]);
+        a.next_hop = NextHop::V4(Ipv4Addr::new(192, 0, 2, last));
+        rib.announce_set(PeerId(1), F, prefix(p), 0, a);
+    };
+    via("0.0.0.0/0", 1);
+    via("203.0.113.0/24", 1);
+    via("203.0.113.0/25", 9);
+    let v6 = Family::IPV6_UNICAST;
+    rib.announce_set(PeerId(1), v6, prefix("2001:db8::/32"), 0, set(&[65001]));
+    let matches = |rib: &Rib, family: Option<Family>, q: &str| -> Vec<String> {
+        let q: Prefix = q.parse().unwrap_or_else(|_| Prefix::host(q.parse().unwrap()));
+        rib.longest_match(family, &q).map(|(f, p, _)| format!("{f} {p}")).collect()
+    };
+    assert_eq!(matches(&rib, None, "203.0.113.5"), ["ipv4-unicast 203.0.113.0/25"]);
+    assert_eq!(matches(&rib, None, "203.0.113.0/25"), ["ipv4-unicast 203.0.113.0/25"], "itself");
+    assert_eq!(matches(&rib, None, "203.0.112.0/23"), ["ipv4-unicast 0.0.0.0/0"], "none as long");
+    assert_eq!(matches(&rib, None, "203.0.113.200"), ["ipv4-unicast 203.0.113.0/24"]);
+    assert_eq!(matches(&rib, None, "198.51.100.1"), ["ipv4-unicast 0.0.0.0/0"]);
+    assert_eq!(matches(&rib, None, "2001:db8::1"), ["ipv6-unicast 2001:db8::/32"]);
+    assert!(matches(&rib, None, "2001:db9::1").is_empty());
+    assert!(matches(&rib, Some(v6), "203.0.113.5").is_empty(), "only the family asked");
+    // A destination without an eligible path is not in the Loc-RIB: the next shorter one is.
+    rib.set_next_hop(IpAddr::from([192, 0, 2, 9]), None);
+    assert_eq!(matches(&rib, Some(F), "203.0.113.5"), ["ipv4-unicast 203.0.113.0/24"]);
+}
+
 /// One step of [`kept_stale_counts_equal_a_walk`].
 #[derive(Debug, Clone)]
 enum Op {

@@ -1,23 +1,31 @@
 //! The `keel` command line: one subcommand per tool.
 //!
 //! `keel lab` runs the restart rehearsal ([`keel_lab::lab`]). `keel decode` turns BGP messages given as hex into one JSON object per message (see
-//! [`decode`] for the exact output shape). `keel show`, `clear`, `reload` and `stop` talk to a
-//! running keeld through its API socket (`--api`, else `$KEEL_API`, else the default path).
-//! `keel check` audits graceful-restart readiness (see [`check`]).
+//! [`decode`] for the exact output shape). `keel show`, `clear`, `reload`, `restart`,
+//! `test-policy` and `stop` talk to a running keeld through its API socket (`--api`, else
+//! `$KEEL_API`, else the default path). `keel check` audits graceful-restart readiness (see
+//! [`check`]), of the running keeld with `--live`.
+//!
+//! `--api` belongs to those commands alone ([`show::ApiArgs`], flattened into each), so `keel
+//! lab --help` does not offer it. Scripts have long written it before the command (`keel --api
+//! S show neighbors`): [`Cli::api`] still takes it there, hidden, and refuses it before a
+//! command that does not talk to keeld.
 
 pub mod check;
 pub mod decode;
 pub mod show;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use show::ApiArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(name = "keel", version, about = "keel: tools around the keel BGP-4 daemon")]
 pub struct Cli {
-    /// keeld's API socket (else $KEEL_API, else /run/keel/keel.sock).
-    #[arg(long, global = true)]
+    /// keeld's API socket, before a command that talks to keeld (`keel --api S show
+    /// neighbors`, as scripts have written it); each such command takes --api itself.
+    #[arg(long, value_name = "SOCKET", hide = true)]
     pub api: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -36,12 +44,13 @@ pub enum Command {
     Lab(keel_lab::lab::LabArgs),
     /// Benchmark keeld against BIRD, FRR, GoBGP and OpenBGPD (converge, churn, helper, restart).
     Bench(keel_lab::bench::BenchArgs),
-    /// Show neighbors and routes of a running keeld.
-    #[command(subcommand)]
-    Show(show::Show),
+    /// Show neighbors, routes, policies and RPKI caches of a running keeld.
+    Show(show::ShowArgs),
     /// Reset a session: Cease/Administrative Reset (graceful when the N bit was exchanged),
     /// `--hard` a Hard Reset, `--soft` only a route refresh.
     Clear {
+        #[command(flatten)]
+        api: ApiArgs,
         #[command(subcommand)]
         what: ClearWhat,
     },
@@ -50,6 +59,8 @@ pub enum Command {
         /// Print the API's JSON answer (with the summary of what changed).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// Restart keeld gracefully, running the keeld binary now on disk (the upgrade path):
     /// neighbors keep keel's routes, kernel routes stay, keeld comes back with R=1.
@@ -57,6 +68,8 @@ pub enum Command {
         /// Print the API's JSON answer.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// What a routing policy does to one route: verdict, matched terms, resulting attributes
     /// (exit status 1 when rejected).
@@ -71,7 +84,21 @@ pub enum Command {
         /// Print the API's JSON answer.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
     },
+}
+
+impl Command {
+    /// The name of a command that never talks to keeld (`--api` means nothing to it).
+    fn offline_name(&self) -> Option<&'static str> {
+        match self {
+            Command::Decode(_) => Some("decode"),
+            Command::Lab(_) => Some("lab"),
+            Command::Bench(_) => Some("bench"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,11 +124,25 @@ pub fn main() -> ExitCode {
     run(Cli::parse())
 }
 
+/// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    let api = keel_api::api_path(cli.api.as_deref());
+    let before = cli.api;
+    // The command's own --api, else the one before it, else $KEEL_API, else the default.
+    let socket = |a: &ApiArgs| keel_api::api_path(a.api.as_deref().or(before.as_deref()));
+    if before.is_some() {
+        if let Some(name) = cli.command.offline_name() {
+            let e = Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("--api is for the commands that talk to keeld; `keel {name}` does not"),
+            );
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Decode(args) => return decode::run(&args),
         Command::TestPolicy(args) => {
+            let api = socket(&args.api);
             return match show::test_policy(&api, args) {
                 Ok(show::ExitCodeValue::Accepted) => ExitCode::SUCCESS,
                 Ok(show::ExitCodeValue::Rejected) => ExitCode::from(1),
@@ -111,20 +152,20 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
         }
-        Command::Check(args) => return check::run(&api, &args),
+        Command::Check(args) => return check::run(&socket(&args.api), &args),
         Command::Lab(args) => return keel_lab::lab::run(&args),
         Command::Bench(args) => return keel_lab::bench::run(&args),
-        Command::Show(what) => show::show(&api, what),
-        Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
-            &api,
+        Command::Show(args) => show::show(&socket(&args.api), args.what),
+        Command::Clear { api, what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
+            &socket(&api),
             &format!("/v1/neighbors/{address}/clear?soft={soft}&hard={hard}"),
             json,
             &format!("neighbor {address} cleared"),
         ),
-        Command::Reload { json } => show::post(&api, "/v1/reload", json, "reloaded"),
-        Command::Restart { json } => show::post(&api, "/v1/restart", json, "keeld restarting"),
-        Command::Stop { withdraw, json } => {
-            show::post(&api, &format!("/v1/stop?withdraw={withdraw}"), json, "keeld stopping")
+        Command::Reload { json, api } => show::post(&socket(&api), "/v1/reload", json, "reloaded"),
+        Command::Restart { json, api } => show::post(&socket(&api), "/v1/restart", json, "keeld restarting"),
+        Command::Stop { withdraw, json, api } => {
+            show::post(&socket(&api), &format!("/v1/stop?withdraw={withdraw}"), json, "keeld stopping")
         }
     };
     match result {
@@ -138,8 +179,8 @@ pub fn run(cli: Cli) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::Cli;
-    use clap::CommandFactory;
+    use super::{Cli, Command};
+    use clap::{CommandFactory, Parser};
 
     /// Every subcommand and every option of `keel` says what it does in `--help`.
     #[test]
@@ -165,5 +206,68 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "keel", &mut missing);
         assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
+
+    fn help(args: &[&str]) -> String {
+        let mut cmd = Cli::command();
+        // Propagates the global arguments into the subcommands, as parsing does.
+        cmd.build();
+        let mut c = &mut cmd;
+        for a in args {
+            c = c.find_subcommand_mut(a).unwrap_or_else(|| panic!("no subcommand {a}"));
+        }
+        c.render_long_help().to_string()
+    }
+
+    /// `--api` is offered by the commands that talk to keeld, and by them alone.
+    #[test]
+    fn api_only_where_keeld_is_asked() {
+        for offline in [&["lab"][..], &["bench"], &["decode"]] {
+            assert!(!help(offline).contains("--api"), "keel {offline:?}:\n{}", help(offline));
+        }
+        for online in [
+            &["show"][..],
+            &["show", "routes"],
+            &["show", "rpki"],
+            &["clear", "neighbor"],
+            &["reload"],
+            &["restart"],
+            &["stop"],
+            &["test-policy"],
+            &["check"],
+        ] {
+            assert!(help(online).contains("--api <SOCKET>"), "keel {online:?}:\n{}", help(online));
+        }
+        assert!(!help(&[]).contains("--api"), "hidden before the command");
+    }
+
+    /// Where scripts put `--api`: before the command, after it, after the subcommand.
+    #[test]
+    fn api_is_read_in_every_position() {
+        let socket = |args: &[&str]| -> Option<String> {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let own = match &cli.command {
+                Command::Show(s) => s.api.api.clone(),
+                Command::Stop { api, .. } | Command::Reload { api, .. } | Command::Clear { api, .. } => api.api.clone(),
+                Command::Check(c) => c.api.api.clone(),
+                _ => None,
+            };
+            own.or(cli.api).map(|p| p.display().to_string())
+        };
+        let s = Some("/s".to_string());
+        assert_eq!(socket(&["keel", "--api", "/s", "show", "neighbors"]), s);
+        assert_eq!(socket(&["keel", "show", "--api", "/s", "neighbors"]), s);
+        assert_eq!(socket(&["keel", "show", "neighbors", "--api", "/s"]), s);
+        assert_eq!(socket(&["keel", "show", "routes", "--prefix", "192.0.2.1", "--api", "/s"]), s);
+        assert_eq!(socket(&["keel", "--api", "/s", "stop", "--withdraw"]), s);
+        assert_eq!(socket(&["keel", "clear", "neighbor", "192.0.2.1", "--api", "/s"]), s);
+        assert_eq!(socket(&["keel", "--api", "/s", "check", "--live"]), s);
+        assert_eq!(socket(&["keel", "reload"]), None);
+        // Parsed before the command, refused by `run` for one that does not talk to keeld.
+        let cli = Cli::try_parse_from(["keel", "--api", "/s", "decode", "00"]).expect("parses");
+        assert_eq!(cli.command.offline_name(), Some("decode"));
+        assert!(Cli::try_parse_from(["keel", "lab", "--api", "/s"]).is_err());
+        // --exact needs --prefix.
+        assert!(Cli::try_parse_from(["keel", "show", "routes", "--exact"]).is_err());
     }
 }

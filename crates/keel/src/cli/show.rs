@@ -1,4 +1,5 @@
-//! `keel show`, `keel clear`, `keel reload`, `keel stop`: keeld's API as tables or JSON.
+//! `keel show`, `keel clear`, `keel reload`, `keel stop`: keeld's API as tables or JSON. Each of
+//! these takes `--api` ([`ApiArgs`]); the commands that never talk to keeld do not.
 //!
 //! `--json` prints keeld's answer as it came; the tables read it as the `keel-api` types,
 //! where the JSON contract lives, so a document keeld no longer sends the same way is an error
@@ -10,12 +11,32 @@ use keel_api::neighbor::{GracefulRestartView, LongLivedFamily, RestartCapability
 use keel_api::policy::TestedRoute;
 use keel_api::{
     get, parse, request, Answer, FamilyView, NameOrNumber, NeighborView, PolicyTest, PolicyView, RouteView,
-    SegmentView, StatusView,
+    RpkiCacheView, RpkiView, SegmentView, StatusView,
 };
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// Where keeld's API socket is, for the commands that talk to keeld (flattened into each).
+/// Global within its command, so `keel show --api S neighbors` and `keel show neighbors --api
+/// S` both work; `keel --api S show neighbors` is read by [`super::Cli`].
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApiArgs {
+    /// keeld's API socket (else $KEEL_API, else /run/keel/keel.sock, $XDG_RUNTIME_DIR/keel/keel.sock
+    /// or keeld's non-root fallback, whichever is there).
+    #[arg(long, value_name = "SOCKET", global = true)]
+    pub api: Option<std::path::PathBuf>,
+}
+
+/// `keel show`: what to show, and where keeld is.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(subcommand)]
+    pub what: Show,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum Show {
@@ -30,6 +51,8 @@ pub enum Show {
     },
     /// Routes: received from neighbors and originated by keel.
     Routes(RouteArgs),
+    /// RPKI caches (RFC 8210): state, session, serial, VRP counts, last update, timers.
+    Rpki(JsonFlag),
     /// A routing policy's terms (all policies without a name).
     Policy {
         /// The policy's name.
@@ -54,9 +77,14 @@ pub struct RouteArgs {
     /// ipv4-unicast, ipv6-unicast, ...
     #[arg(long)]
     pub family: Option<String>,
-    /// Only this prefix, exactly as written: 198.51.100.0/24, 2001:db8::/32.
-    #[arg(long)]
+    /// The routes of the most specific prefix covering this address or prefix (longest match,
+    /// like `ip route get`): 203.0.113.5, 203.0.113.0/25, 2001:db8::1.
+    #[arg(long, value_name = "ADDR[/LEN]")]
     pub prefix: Option<String>,
+    /// With --prefix: only that prefix, exactly as written (198.51.100.0/24), not the longest
+    /// match.
+    #[arg(long, requires = "prefix")]
+    pub exact: bool,
     /// Only the paths learned from this neighbor (its address).
     #[arg(long)]
     pub neighbor: Option<String>,
@@ -378,9 +406,12 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
             }
         }
         Show::Routes(a) => {
+            // The API's `prefix=` has always been exact; `for=` is the longest match.
+            let (exact, longest) = if a.exact { (a.prefix, None) } else { (None, a.prefix) };
             let q = query(&[
                 ("family", a.family),
-                ("prefix", a.prefix),
+                ("prefix", exact),
+                ("for", longest),
                 ("neighbor", a.neighbor),
                 ("stale", a.stale.then(|| "true".to_string())),
                 ("advertised", a.advertised),
@@ -392,6 +423,15 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
             } else {
                 let list: Vec<RouteView> = parse("GET", &path, v)?;
                 print!("{}", routes_table(&list));
+            }
+        }
+        Show::Rpki(f) => {
+            let path = "/v1/rpki";
+            let v = request(api, "GET", path)?;
+            if f.json {
+                print_json(&v);
+            } else {
+                print!("{}", rpki_table(&parse("GET", path, v)?));
             }
         }
         Show::Policy { name, config, json } => {
@@ -421,6 +461,52 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `keel show rpki`: one line per cache, then the VRPs in use.
+pub fn rpki_table(v: &RpkiView) -> String {
+    let mut out = String::new();
+    if v.caches.is_empty() {
+        let _ = writeln!(out, "no RPKI cache configured ([[rpki.cache]]): routes have no RPKI state");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<30} {:<13} {:>10} {:>8} {:>10} {:>10}  {:<12} {:<22} Info",
+        "Cache", "State", "Session", "Serial", "VRPs IPv4", "VRPs IPv6", "Updated", "Refresh/retry/expire"
+    );
+    let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    for c in &v.caches {
+        let cache = std::net::SocketAddr::new(c.address, c.port).to_string();
+        let updated = c.last_update_s_ago.map_or_else(|| "never".to_string(), |s| format!("{} ago", duration(s)));
+        let timers = format!("{}/{}/{} s", c.refresh_s, c.retry_s, c.expire_s);
+        let mut info = Vec::new();
+        if c.state != RpkiCacheView::CONNECTED {
+            info.extend(c.last_error.clone());
+            if let Some(left) = c.expires_in_s {
+                info.push(format!("its VRPs expire in {}", duration(left)));
+            }
+        }
+        let line = format!(
+            "{cache:<30} {:<13} {:>10} {:>8} {:>10} {:>10}  {updated:<12} {timers:<22} {}",
+            c.state,
+            opt(c.session_id.map(u64::from)),
+            opt(c.serial.map(u64::from)),
+            c.vrps.ipv4,
+            c.vrps.ipv6,
+            info.join("; ")
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    match &v.vrps {
+        Some(n) => {
+            let _ = writeln!(out, "VRPs in use (every cache's, merged): {} IPv4, {} IPv6", n.ipv4, n.ipv6);
+        }
+        None => {
+            let _ = writeln!(out, "no VRPs in use: no cache has delivered any; routes have no RPKI state");
+        }
+    }
+    out
 }
 
 /// A policy as text: one block per term.
@@ -477,6 +563,8 @@ pub struct TestPolicyArgs {
     /// Print the verdict, matched terms and resulting attributes as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 pub fn test_policy(api: &Path, a: TestPolicyArgs) -> Result<ExitCodeValue> {
@@ -606,6 +694,68 @@ mod tests {
         assert!(lines[0].contains("RPKI      AS path"), "{with}");
         assert!(lines[1].contains("invalid   65002"), "{with}");
         assert!(lines[2].contains("-         65002"), "{with}");
+    }
+
+    fn cache(address: &str, state: &str) -> RpkiCacheView {
+        RpkiCacheView {
+            address: address.parse().expect("address"),
+            expire_s: 7200,
+            expires_in_s: None,
+            last_error: None,
+            last_update_s_ago: None,
+            port: 8282,
+            refresh_s: 3600,
+            retry_s: 600,
+            serial: None,
+            session_id: None,
+            state: state.into(),
+            state_since_s: 3,
+            version: None,
+            vrps: keel_api::VrpCounts::default(),
+        }
+    }
+
+    #[test]
+    fn rpki_table_one_line_per_cache() {
+        let synced = RpkiCacheView {
+            expires_in_s: Some(7195),
+            last_error: Some("cache closed the connection".into()),
+            last_update_s_ago: Some(5),
+            serial: Some(2),
+            session_id: Some(41327),
+            version: Some(1),
+            vrps: keel_api::VrpCounts { ipv4: 3, ipv6: 1 },
+            ..cache("127.0.4.3", RpkiCacheView::CONNECTED)
+        };
+        let lost = RpkiCacheView {
+            state: "down".into(),
+            last_error: Some("Connection refused (os error 111)".into()),
+            ..synced.clone()
+        };
+        let never = RpkiCacheView {
+            last_error: Some("Connection refused (os error 111)".into()),
+            ..cache("2001:db8::7", "down")
+        };
+        let vrps = Some(keel_api::VrpCounts { ipv4: 3, ipv6: 1 });
+        let t = rpki_table(&RpkiView { caches: vec![synced, lost, never], vrps });
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("Cache ") && lines[0].ends_with(" Info"), "{t}");
+        // In sync: no error shown (it is about the connection before).
+        assert!(lines[1].starts_with("127.0.4.3:8282 "), "{t}");
+        assert!(
+            lines[1].contains(" connected ") && lines[1].contains(" 41327 ") && !lines[1].contains("closed"),
+            "{t}"
+        );
+        assert!(lines[1].contains("00:00:05 ago") && lines[1].contains("3600/600/7200 s"), "{t}");
+        assert!(
+            lines[2].contains(" down ") && lines[2].ends_with("refused (os error 111); its VRPs expire in 01:59:55"),
+            "{t}"
+        );
+        assert!(lines[3].starts_with("[2001:db8::7]:8282 ") && lines[3].contains(" never "), "{t}");
+        assert_eq!(lines[4], "VRPs in use (every cache's, merged): 3 IPv4, 1 IPv6");
+        let none = rpki_table(&RpkiView::default());
+        assert!(none.starts_with("no RPKI cache configured"), "{none}");
+        assert!(t.lines().all(|l| l == l.trim_end()), "no trailing blanks:\n{t}");
     }
 
     /// The table keeps the segment types the JSON has (RFC 4271 §4.3, RFC 5065 §3).

@@ -44,6 +44,8 @@ pub struct Daemon {
     pub(crate) policy_fingerprints: RwLock<BTreeMap<IpAddr, (u64, u64)>>,
     /// Who may change keeld through the API (`[global] api_group`).
     pub api_access: crate::access::Admins,
+    /// The RPKI caches' clients (the RIB task validates with a clone), for `GET /v1/rpki`.
+    pub rpki: crate::rpki::Rpki,
 }
 
 impl Daemon {

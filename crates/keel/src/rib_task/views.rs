@@ -17,7 +17,8 @@ use tokio::time::Instant;
 
 impl RibTask {
     /// Routes as the API lists them: what `f.advertised` was sent, else the Adj-RIB-In paths
-    /// (best marked) matching the filter.
+    /// (best marked) matching the filter. With `f.longest_match`, the paths of the Loc-RIB's
+    /// longest match per family ([`keel_rib::Rib::longest_match`]), then the other filters.
     pub(super) fn routes(&self, f: &RouteFilter) -> Vec<RouteView> {
         if let Some(to) = f.advertised {
             return self.advertised(to, f);
@@ -25,7 +26,11 @@ impl RibTask {
         let by_id: HashMap<PeerId, IpAddr> = self.peers.iter().map(|(a, p)| (p.id, *a)).collect();
         let rpki = self.rpki.validator();
         let mut v = Vec::new();
-        for (family, prefix, dest) in self.rib.iter(f.family) {
+        let destinations: Box<dyn Iterator<Item = _>> = match &f.longest_match {
+            Some(q) => Box::new(self.rib.longest_match(f.family, q)),
+            None => Box::new(self.rib.iter(f.family)),
+        };
+        for (family, prefix, dest) in destinations {
             if f.prefix.is_some_and(|p| p != *prefix) {
                 continue;
             }
@@ -61,11 +66,24 @@ impl RibTask {
             vrps: rpki.table().map(|t| &**t),
             local_asn: self.local_asn,
         };
+        let wanted = |family: &Family, prefix: &Prefix| {
+            f.family.is_none_or(|x| x == *family)
+                && f.prefix.is_none_or(|p| p == *prefix)
+                && f.longest_match.is_none_or(|q| prefix.covers(&q))
+        };
+        // Longest match: per family, the longest of the sent prefixes covering the one asked.
+        let mut longest: HashMap<Family, u8> = HashMap::new();
+        if f.longest_match.is_some() {
+            for ((family, prefix), _) in s.adj_rib_out.sent().filter(|((family, prefix), _)| wanted(family, prefix)) {
+                let l = longest.entry(*family).or_default();
+                *l = (*l).max(prefix.len());
+            }
+        }
         let mut v: Vec<RouteView> = s
             .adj_rib_out
             .sent()
             .filter(|((family, prefix), _)| {
-                f.family.is_none_or(|x| x == *family) && f.prefix.is_none_or(|p| p == *prefix)
+                wanted(family, prefix) && (f.longest_match.is_none() || longest.get(family) == Some(&prefix.len()))
             })
             .filter_map(|((family, prefix), sent)| {
                 let out = adj_rib_out::exported(&self.rib, peer.id, &policy, *family, prefix, sent)?;

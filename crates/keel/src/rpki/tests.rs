@@ -76,6 +76,7 @@ type Connections = Arc<Mutex<mpsc::UnboundedReceiver<DuplexStream>>>;
 struct Harness {
     connections: mpsc::UnboundedSender<DuplexStream>,
     published: mpsc::Receiver<(usize, Option<Arc<Vec<Vrp>>>)>,
+    status: watch::Receiver<CacheStatus>,
 }
 
 impl Harness {
@@ -90,8 +91,9 @@ impl Harness {
                 rx.lock().await.try_recv().map_err(|_| io::Error::new(io::ErrorKind::ConnectionRefused, "refused"))
             }
         };
-        tokio::spawn(run_cache(settings, connect, Publisher { index: 0, tx: publish }));
-        Harness { connections: tx, published }
+        let (status_tx, status) = watch::channel(CacheStatus::new(&settings));
+        tokio::spawn(run_cache(settings, connect, Publisher { index: 0, tx: publish }, StatusBoard(status_tx)));
+        Harness { connections: tx, published, status }
     }
 
     /// A new connection for the client's next attempt.
@@ -99,6 +101,17 @@ impl Harness {
         let (client, cache) = tokio::io::duplex(1 << 16);
         self.connections.send(client).unwrap();
         FakeCache { sock: cache }
+    }
+
+    /// The status as `GET /v1/rpki` would show it now.
+    fn view(&self) -> RpkiCacheView {
+        self.status.borrow().view("192.0.2.7:323".parse().unwrap(), Instant::now())
+    }
+
+    /// Waits until the client reports `state`; then its view.
+    async fn wait_state(&mut self, state: &str) -> RpkiCacheView {
+        let view = self.status.wait_for(|s| s.state.as_str() == state).await.expect("client task alive");
+        view.view("192.0.2.7:323".parse().unwrap(), Instant::now())
     }
 
     async fn next_set(&mut self) -> Option<Vec<String>> {
@@ -238,6 +251,41 @@ async fn duplicate_announcement_is_reported_and_the_set_kept() {
     assert_eq!(cache.query().await, Query::Reset { version: 1 });
     cache.update(1, 8, 1, &["+10.0.0.0/8 AS64496", "+192.0.2.0/24 AS1"], TIMING).await;
     assert_eq!(h.next_set().await.unwrap(), ["10.0.0.0/8-8 AS64496", "192.0.2.0/24-24 AS1"]);
+}
+
+/// The status `keel show rpki` reads follows the client: down while refused, synchronizing,
+/// connected in a session, down with its VRPs kept until they expire.
+#[tokio::test(start_paused = true)]
+async fn status_follows_the_session() {
+    let mut h = Harness::start(None, Some(5), None);
+    let down = h.wait_state("down").await;
+    assert_eq!(down.last_error.as_deref(), Some("refused"));
+    assert_eq!((down.session_id, down.serial, down.version, down.last_update_s_ago), (None, None, None, None));
+    assert_eq!((down.refresh_s, down.retry_s, down.expire_s), (3600, 5, 7200), "the RFC 8210 §6 defaults but retry");
+    assert_eq!(down.vrps, VrpCounts::default());
+    let mut cache = h.accept();
+    cache.query().await;
+    assert_eq!(h.view().state, "synchronizing");
+    let timing = Timing { refresh: 900, retry: 60, expire: 1800 };
+    cache.update(1, 7, 3, &["+10.0.0.0/8 AS64496", "+192.0.2.0/24 AS1", "+2001:db8::/32 AS64497"], timing).await;
+    h.next_set().await.unwrap();
+    let up = h.wait_state("connected").await;
+    assert_eq!((up.session_id, up.serial, up.version), (Some(7), Some(3), Some(1)));
+    assert_eq!(up.vrps, VrpCounts { ipv4: 2, ipv6: 1 });
+    assert_eq!((up.refresh_s, up.retry_s, up.expire_s), (900, 5, 1800), "the cache's, but the configured retry");
+    assert_eq!((up.last_update_s_ago, up.expires_in_s), (Some(0), Some(1800)));
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let view = h.view();
+    assert_eq!((view.state.as_str(), view.state_since_s, view.last_update_s_ago), ("connected", 100, Some(100)));
+    // The cache goes away: down, its VRPs and session kept; they expire 1800 s after the update.
+    drop(cache);
+    let down = h.wait_state("down").await;
+    assert_eq!((down.vrps.ipv4, down.serial, down.expires_in_s), (2, Some(3), Some(1700)));
+    assert!(down.last_error.is_some_and(|e| e.contains("closed")), "{:?}", h.view());
+    assert_eq!(h.next_set().await, None);
+    let expired = h.view();
+    assert_eq!((expired.vrps, expired.serial, expired.last_update_s_ago), (VrpCounts::default(), None, None));
+    assert_eq!(expired.version, Some(1), "kept for the next connection");
 }
 
 #[tokio::test]

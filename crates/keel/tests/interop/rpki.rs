@@ -6,6 +6,10 @@
 //! Serial Query); they stay when StayRTR is killed (no flush, RFC 8210 §6 expiry is hours
 //! away); and they follow a changed file once StayRTR runs again with a new session.
 //!
+//! `keel show rpki` follows the cache through it all (connected, its session and serial, VRP
+//! counts; down with its VRPs kept), beside a second cache nothing listens on ([`DEAD_CACHE`]):
+//! down, with the reason, and no VRPs.
+//!
 //! A second BIRD sends the same routes ([`BIRD_FILTERED`]) that keel imports
 //! through an "invalid -> reject" policy: at every step keel holds from it exactly the routes
 //! that are not invalid, re-evaluated when the VRPs change (a route invalid before comes back
@@ -13,6 +17,7 @@
 
 use super::common::*;
 use super::daemons::*;
+use keel_api::{RpkiCacheView, RpkiView, VrpCounts};
 use keel_lab::daemons::stayrtr::{self, write_vrps};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +29,8 @@ const BIRD: &str = "127.0.4.2";
 const CACHE: &str = "127.0.4.3:8282";
 /// BIRD's second session, imported through the RPKI policy.
 const BIRD_FILTERED: &str = "127.0.4.4";
+/// A configured cache no process listens on.
+const DEAD_CACHE: &str = "127.0.4.5:8282";
 
 /// keel's policy for [`BIRD_FILTERED`].
 const RPKI_POLICY: &str = "[[policy]]\nname = \"rpki-in\"\n[[policy.term]]\nname = \"invalid\"\n\
@@ -67,6 +74,31 @@ fn wait_filtered(keel: &Keel, want: &BTreeMap<String, String>) {
     });
 }
 
+/// `keel show rpki --json`, read as the API's type (the CLI's tables read the same).
+fn show_rpki(keel: &Keel) -> RpkiView {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_keel")).args(["show", "rpki", "--json", "--api"]).arg(&keel.api));
+    assert_eq!(out.0, 0, "{out:?}");
+    serde_json::from_str(&out.1).unwrap_or_else(|e| panic!("{e}: {}", out.1))
+}
+
+/// One cache of [`show_rpki`], by `ADDRESS:PORT`.
+fn cache(view: &RpkiView, address: &str) -> RpkiCacheView {
+    let c = view.caches.iter().find(|c| std::net::SocketAddr::new(c.address, c.port).to_string() == address);
+    c.cloned().unwrap_or_else(|| panic!("no cache {address} in {view:?}"))
+}
+
+/// Waits until `keel show rpki` shows `address` in `state` with `vrps` (IPv4, IPv6); returns it.
+fn wait_cache(keel: &Keel, address: &str, state: &str, vrps: (u64, u64)) -> RpkiCacheView {
+    wait_for(&format!("cache {address} {state} with {vrps:?} VRPs"), DEADLINE, || {
+        let c = cache(&show_rpki(keel), address);
+        if c.state == state && (c.vrps.ipv4, c.vrps.ipv6) == vrps {
+            Ok(c)
+        } else {
+            Err(format!("{c:?}"))
+        }
+    })
+}
+
 fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect()
 }
@@ -96,7 +128,8 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
     let config = format!(
         "{}{}[[neighbor]]\naddress = \"{BIRD_FILTERED}\"\nasn = {bird_asn}\nlocal_address = \"{KEEL}\"\n\
          hold_time = 9\nconnect_retry_time = 1\nimport = [\"rpki-in\", \"all\"]\nexport = \"none\"\n\
-         {RPKI_POLICY}[[rpki.cache]]\naddress = \"127.0.4.3\"\nport = 8282\nretry = 1\n",
+         {RPKI_POLICY}[[rpki.cache]]\naddress = \"127.0.4.3\"\nport = 8282\nretry = 1\n\
+         [[rpki.cache]]\naddress = \"127.0.4.5\"\nport = 8282\nretry = 1\n",
         keel_global(&kdir, keel_asn, KEEL),
         keel_neighbor(BIRD, bird_asn, KEEL, 9),
     );
@@ -135,6 +168,14 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
     wait_states(&keel, "all five routes without RPKI state", &none);
     // No state: the policy's rpki match does not hold, every route is accepted.
     wait_filtered(&keel, &none);
+    // Neither cache answers: both down, with why; no VRPs in use.
+    for address in [CACHE, DEAD_CACHE] {
+        let c = wait_cache(&keel, address, "down", (0, 0));
+        assert!(c.last_error.as_deref().is_some_and(|e| e.contains("refused")), "{c:?}");
+        assert_eq!((c.session_id, c.serial, c.last_update_s_ago, c.expires_in_s), (None, None, None, None), "{c:?}");
+        assert_eq!(c.retry_s, 1, "configured");
+    }
+    assert_eq!(show_rpki(&keel).vrps, None);
 
     // The cache comes up: wrong origin, too specific, valid by the path's last AS, not covered.
     write_vrps(&vrps, &[("203.0.113.0/24", 24, 64999), ("198.51.100.0/24", 24, bird_asn), ("192.0.2.0/24", 24, 64496)]);
@@ -148,6 +189,24 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
     ]);
     wait_states(&keel, "states from the first VRP file", &first);
     wait_filtered(&keel, &first);
+    // keel show rpki: StayRTR in sync (its session, serial, three IPv4 VRPs), the other down.
+    let synced = wait_cache(&keel, CACHE, "connected", (3, 0));
+    assert_eq!(synced.version, Some(1), "{synced:?}");
+    assert!(synced.session_id.is_some() && synced.serial.is_some(), "{synced:?}");
+    assert!(synced.last_update_s_ago.is_some_and(|s| s < 60), "{synced:?}");
+    assert_eq!((synced.retry_s, synced.expire_s), (1, 7200), "configured retry, StayRTR's expire");
+    let view = show_rpki(&keel);
+    assert_eq!(view.vrps, Some(VrpCounts { ipv4: 3, ipv6: 0 }));
+    assert_eq!(
+        (cache(&view, DEAD_CACHE).state.as_str(), cache(&view, DEAD_CACHE).vrps),
+        ("down", VrpCounts::default())
+    );
+    let table = run(Command::new(env!("CARGO_BIN_EXE_keel")).args(["show", "rpki", "--api"]).arg(&keel.api));
+    assert_eq!(table.0, 0, "{table:?}");
+    let line = |address: &str| table.1.lines().find(|l| l.starts_with(address)).unwrap_or_default().to_string();
+    assert!(line(CACHE).contains("connected"), "{}", table.1);
+    assert!(line(DEAD_CACHE).contains("down") && line(DEAD_CACHE).contains("refused"), "{}", table.1);
+    assert!(table.1.contains("VRPs in use (every cache's, merged): 3 IPv4, 0 IPv6"), "{}", table.1);
 
     // The file changes while StayRTR runs: it notifies, keel asks for the difference.
     write_vrps(
@@ -171,6 +230,9 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
     wait_filtered(&keel, &second);
     let log = read(&kdir.join("keeld.log"));
     assert!(log.contains("reset=false"), "the change came as a serial update:\n{log}");
+    let updated = wait_cache(&keel, CACHE, "connected", (3, 1));
+    assert_eq!(updated.session_id, synced.session_id, "the same session");
+    assert!(updated.serial > synced.serial, "{updated:?} after {synced:?}");
 
     // The cache dies: the states stay (no flush; the VRPs expire only after 7200 s).
     stayrtr.stop();
@@ -183,6 +245,11 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
         }
     });
     let still_accepted: Vec<String> = second.iter().filter(|(_, s)| *s != "invalid").map(|(p, _)| p.clone()).collect();
+    // keel show rpki: down, its VRPs kept until they expire (hours away).
+    let down = wait_cache(&keel, CACHE, "down", (3, 1));
+    assert!(down.expires_in_s.is_some_and(|s| s > 3600), "{down:?}");
+    assert!(down.last_error.is_some(), "{down:?}");
+    assert_eq!(show_rpki(&keel).vrps, Some(VrpCounts { ipv4: 3, ipv6: 1 }));
     holds_for("states while the cache is down", Duration::from_secs(5), || {
         let (now, filtered) = (states(&keel), accepted(&keel));
         if now == second && filtered == still_accepted {
@@ -204,6 +271,7 @@ fn rpki_states_follow_stayrtr_and_survive_its_outage() {
     ]);
     wait_states(&keel, "states from the restarted cache", &third);
     wait_filtered(&keel, &third);
+    wait_cache(&keel, CACHE, "connected", (1, 0));
     stayrtr.assert_running();
     // keel show routes: the text table has the RPKI column.
     let out = run(Command::new(env!("CARGO_BIN_EXE_keel")).arg("--api").arg(&keel.api).args(["show", "routes"]));

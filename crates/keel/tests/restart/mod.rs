@@ -355,7 +355,7 @@ fn dual_restart_converges_without_waiting_for_the_deferral_timer() {
     let converged = |a: &Keeld, b: &Keeld| -> Result<(), String> {
         converged_with(a, BIRD)?;
         converged_with(b, KEEL)?;
-        let b_has = crate::common::routes(&b.api(), &["--prefix", "203.0.113.0/24"]);
+        let b_has = crate::common::routes(&b.api(), &["--prefix", "203.0.113.0/24", "--exact"]);
         if !lab.has_upstream_route() || b_has.is_empty() {
             return Err(format!("kernel: {} b: {b_has:?}", lab.keel_routes()));
         }

@@ -41,6 +41,9 @@ pub struct CheckArgs {
     /// Print JSON instead of one line per finding.
     #[arg(long)]
     pub json: bool,
+    // Where the running keeld is (with --live).
+    #[command(flatten)]
+    pub api: crate::cli::show::ApiArgs,
 }
 
 /// Runs `keel check`: exit 0 without FAIL, 1 with one, 2 when it could not audit.
