@@ -121,6 +121,17 @@ const COMMANDS: &[(&str, How)] = &[
             },
         },
     ),
+    ("keel show rpki", How::Run { phase: 2, check: |o| o.contains("no RPKI cache configured") }),
+    (
+        "keel show rpki --json",
+        How::Run {
+            phase: 2,
+            check: |o| {
+                serde_json::from_str::<serde_json::Value>(o.trim())
+                    .is_ok_and(|v| v["caches"].as_array().is_some_and(Vec::is_empty) && v["vrps"].is_null())
+            },
+        },
+    ),
     // Readiness audit.
     (
         "keel check --config /etc/keel/keel.toml",
