@@ -439,7 +439,11 @@ impl RibTask {
         // RFC 4486 §4: "received" limits are checked before the UPDATE is applied, so that an
         // UPDATE going over one is never stored, installed or advertised.
         if let Some((family, count, max)) = self.over_before(address, id, &groups) {
-            return self.prefix_limit_exceeded(address, id, family, count, max);
+            self.prefix_limit_exceeded(address, id, family, count, max);
+            // "warn" goes on and applies the UPDATE; "reset" stops here.
+            if self.peers.get(&address).and_then(|p| p.session.as_ref()).is_some_and(|s| s.tripped) {
+                return;
+            }
         }
         let families: Vec<Family> = groups.iter().map(|(f, _, _)| *f).collect();
         for (i, (family, next_hop, nlri)) in groups.into_iter().enumerate() {
