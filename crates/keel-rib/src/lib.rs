@@ -9,6 +9,7 @@
 //! | [`export`] | the export rules: split horizon, route reflection, route server, attribute rewrites |
 //! | [`adj_rib_out`] | what one neighbor was sent, and its encoded UPDATEs up to a byte budget |
 //! | [`policy`] | import and export policy chains |
+//! | [`prefix_limit`] | a neighbor's prefix limits per family: warning and limit crossings (RFC 4486 §4) |
 //! | [`update_checks`] | the UPDATE checks that need to know the neighbor |
 //! | [`graceful_restart`] | the helper and restarting-speaker machines: events in, actions out |
 
@@ -18,9 +19,10 @@ pub mod decision;
 pub mod export;
 pub mod graceful_restart;
 pub mod policy;
+pub mod prefix_limit;
 pub mod rib;
 pub mod update_checks;
 
 pub use adj_rib_out::AdjRibOut;
 pub use attr_set::{AttrSet, AttrTable};
-pub use rib::{Changed, Dest, Generation, Path, PeerId, PeerInfo, Received, Rib, StaleCount};
+pub use rib::{AdjRibInCount, Changed, Dest, Generation, Path, PeerId, PeerInfo, Received, Rib, StaleCount};

@@ -218,7 +218,54 @@ struct Peer {
     received: HashMap<Family, PathCounts>,
     /// Adj-RIB-In before import policy, for routes the policy changed or rejected (the
     /// others are stored as received): what a policy change re-evaluates.
-    pre_policy: HashMap<(Family, Prefix, u32), (Arc<AttrSet>, Generation)>,
+    pre_policy: HashMap<(Family, Prefix, u32), PrePolicy>,
+    /// Per family, the entries of `pre_policy` with no path in the table (rejected by import
+    /// policy): with the paths counted in `received`, the whole Adj-RIB-In of the family, for
+    /// prefix limits ([`Rib::adj_rib_in_count`]) without a walk.
+    rejected: HashMap<Family, usize>,
+}
+
+/// A route kept as received because import policy changed or rejected it.
+#[derive(Debug, Clone)]
+struct PrePolicy {
+    attrs: Arc<AttrSet>,
+    generation: Generation,
+    /// No path of it is in the table: import policy (or a loop) rejected it.
+    rejected: bool,
+}
+
+impl Peer {
+    /// Keeps `rejected` in step with an entry of `pre_policy` that went away.
+    fn forget_pre_policy(&mut self, family: Family, gone: Option<PrePolicy>) {
+        if gone.is_some_and(|g| g.rejected) {
+            if let Some(n) = self.rejected.get_mut(&family) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Drops the entries of `pre_policy` that `keep` refuses, keeping `rejected` in step.
+    fn retain_pre_policy(&mut self, mut keep: impl FnMut(&(Family, Prefix, u32), &PrePolicy) -> bool) {
+        let rejected = &mut self.rejected;
+        self.pre_policy.retain(|k, v| {
+            let stays = keep(k, v);
+            if !stays && v.rejected {
+                if let Some(n) = rejected.get_mut(&k.0) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            stays
+        });
+    }
+}
+
+/// What [`Rib::adj_rib_in_count`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdjRibInCount {
+    /// Every route kept as received, before import policy.
+    Received,
+    /// The routes import policy accepted.
+    Accepted,
 }
 
 /// A route as received from a neighbor, before import policy.
@@ -296,11 +343,11 @@ impl Rib {
     }
 
     pub fn add_peer(&mut self, id: PeerId, info: PeerInfo) {
-        let (generation, long_lived, received, pre_policy) = match self.peers.remove(&id) {
-            Some(p) => (p.generation, p.long_lived, p.received, p.pre_policy),
+        let (generation, long_lived, received, pre_policy, rejected) = match self.peers.remove(&id) {
+            Some(p) => (p.generation, p.long_lived, p.received, p.pre_policy, p.rejected),
             None => Default::default(),
         };
-        self.peers.insert(id, Peer { info, generation, long_lived, received, pre_policy });
+        self.peers.insert(id, Peer { info, generation, long_lived, received, pre_policy, rejected });
     }
 
     pub fn peer(&self, id: PeerId) -> Option<&PeerInfo> {
@@ -353,8 +400,8 @@ impl Rib {
             None => p.long_lived.push((family, current)),
         }
         // Rejected or rewritten routes kept before policy: NO_LLGR ones go too.
-        p.pre_policy.retain(|(f, _, _), (a, g)| {
-            *f != family || *g >= current || !a.attributes.communities.contains(&Community::NO_LLGR)
+        p.retain_pre_policy(|(f, _, _), e| {
+            *f != family || e.generation >= current || !e.attrs.attributes.communities.contains(&Community::NO_LLGR)
         });
         let mut touched = Vec::new();
         let mut removed = 0;
@@ -399,6 +446,34 @@ impl Rib {
         removed
     }
 
+    /// Whether `peer`'s path `path_id` to `prefix` is in the table (accepted).
+    fn holds_path(&self, peer: PeerId, family: Family, prefix: &Prefix, path_id: u32) -> bool {
+        self.dest(family, prefix).is_some_and(|d| d.paths.iter().any(|x| x.peer == peer && x.path_id == path_id))
+    }
+
+    /// Whether `peer`'s route (`prefix`, `path_id`) is in its Adj-RIB-In, accepted by import
+    /// policy or not (a route "none" refused is not kept): a new announcement of it replaces
+    /// the entry (RFC 4271 §3.1), a stale one too (RFC 4724 §4.2), and leaves the count as it
+    /// is. O(1).
+    pub fn in_adj_rib_in(&self, peer: PeerId, family: Family, prefix: &Prefix, path_id: u32) -> bool {
+        self.holds_path(peer, family, prefix, path_id)
+            || self.peers.get(&peer).is_some_and(|p| p.pre_policy.contains_key(&(family, *prefix, path_id)))
+    }
+
+    /// `peer`'s routes of `family`, stale ones included until the sweep that removes them
+    /// (RFC 4724 §4.2): those import policy accepted ([`AdjRibInCount::Accepted`]), or every
+    /// one kept as received, rejected ones included ([`AdjRibInCount::Received`]). One entry
+    /// per prefix and path ID (Add-Path, RFC 7911), however often it was re-sent. From counts
+    /// kept as routes come and go: O(1), for the prefix limit checked on every UPDATE.
+    pub fn adj_rib_in_count(&self, peer: PeerId, family: Family, count: AdjRibInCount) -> usize {
+        let Some(p) = self.peers.get(&peer) else { return 0 };
+        let accepted = p.received.get(&family).map_or(0, PathCounts::total);
+        match count {
+            AdjRibInCount::Accepted => accepted,
+            AdjRibInCount::Received => accepted + p.rejected.get(&family).copied().unwrap_or(0),
+        }
+    }
+
     pub fn received(&self, peer: PeerId) -> usize {
         self.peers.get(&peer).map_or(0, |p| p.received.values().map(PathCounts::total).sum())
     }
@@ -434,6 +509,11 @@ impl Rib {
     /// RFC 4271 §3.1), unless import rules refuse it (then it is withdrawn).
     pub fn announce(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32, attrs: Arc<AttrSet>) {
         let generation = self.generation(peer);
+        // Stored as received: what an import policy made of an earlier announcement is gone.
+        if let Some(p) = self.peers.get_mut(&peer).filter(|p| !p.pre_policy.is_empty()) {
+            let gone = p.pre_policy.remove(&(family, prefix, path_id));
+            p.forget_pre_policy(family, gone);
+        }
         self.announce_at(peer, family, prefix, path_id, attrs, generation);
     }
 
@@ -462,12 +542,21 @@ impl Rib {
             Some(a) => self.announce_at(peer, family, prefix, path_id, a, generation),
             None => self.withdraw(peer, family, prefix, path_id),
         }
+        // Whether the route is in the table now: a route policy accepted may still be refused
+        // (a loop, RFC 4271 §9.1.2); kept before policy, it counts as rejected.
+        let in_table = self.holds_path(peer, family, &prefix, path_id);
         if let Some(p) = self.peers.get_mut(&peer) {
-            if unchanged {
-                p.pre_policy.remove(&(family, prefix, path_id));
+            let key = (family, prefix, path_id);
+            let gone = if unchanged {
+                p.pre_policy.remove(&key)
             } else {
-                p.pre_policy.insert((family, prefix, path_id), (original, generation));
-            }
+                let rejected = !in_table;
+                if rejected {
+                    *p.rejected.entry(family).or_default() += 1;
+                }
+                p.pre_policy.insert(key, PrePolicy { attrs: original, generation, rejected })
+            };
+            p.forget_pre_policy(family, gone);
         }
     }
 
@@ -478,12 +567,12 @@ impl Rib {
         let mut out: Vec<Received> = p
             .pre_policy
             .iter()
-            .map(|((family, prefix, path_id), (attrs, generation))| Received {
+            .map(|((family, prefix, path_id), e)| Received {
                 family: *family,
                 prefix: *prefix,
                 path_id: *path_id,
-                attrs: attrs.clone(),
-                generation: *generation,
+                attrs: e.attrs.clone(),
+                generation: e.generation,
             })
             .collect();
         for (family, table) in &self.tables {
@@ -559,7 +648,8 @@ impl Rib {
     pub fn withdraw(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32) {
         if let Some(p) = self.peers.get_mut(&peer) {
             if !p.pre_policy.is_empty() {
-                p.pre_policy.remove(&(family, prefix, path_id));
+                let gone = p.pre_policy.remove(&(family, prefix, path_id));
+                p.forget_pre_policy(family, gone);
             }
         }
         let Some(table) = self.table_mut(family) else { return };
@@ -598,7 +688,7 @@ impl Rib {
             }
         }
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.pre_policy.retain(|(f, _, _), (_, g)| family.is_some_and(|x| x != *f) || keep(*g));
+            p.retain_pre_policy(|(f, _, _), e| family.is_some_and(|x| x != *f) || keep(e.generation));
             for ((f, g, llgr), n) in gone {
                 if let Some(c) = p.received.get_mut(&f) {
                     c.remove(g, llgr, n);

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keel_api::neighbor::{CapabilityNames, GracefulRestartView, LongLivedView, RestartCapability};
+use keel_api::neighbor::{CapabilityNames, GracefulRestartView, LongLivedView, PrefixLimitView, RestartCapability};
 use keel_api::{Answer, ErrorBody, FamilyView, NeighborView, PolicyView, RpkiView, StatusView};
 use keel_wire::{Family, Open, Prefix};
 use serde::Deserialize;
@@ -140,6 +140,26 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
         // The neighbor task counts OPEN, KEEPALIVE, NOTIFICATION and ROUTE-REFRESH; the RIB
         // task the UPDATEs it writes.
         messages_sent: s.messages_sent + c.updates_sent,
+        prefix_limit: h.config.prefix_limit.as_ref().map(|limit| {
+            let restart_in =
+                s.prefix_limit.restart_at.map(|t| t.saturating_duration_since(std::time::Instant::now()).as_secs());
+            limit
+                .max
+                .iter()
+                .map(|(f, max)| {
+                    let name = f.to_string();
+                    let tripped = s.prefix_limit.tripped.filter(|(x, _)| x == f);
+                    let view = PrefixLimitView {
+                        count: c.prefix_limit_counts.get(&name).copied().unwrap_or(0) as u64,
+                        max: *max,
+                        restart_in: tripped.and(restart_in),
+                        tripped_at: tripped.map(|(_, at)| at),
+                        warning_crossed: s.prefix_limit.warned.contains(f),
+                    };
+                    (name, view)
+                })
+                .collect()
+        }),
         received_prefixes: c.received_prefixes as u64,
         stale_prefixes: c.stale_prefixes as u64,
         state: s.state.name().to_string(),

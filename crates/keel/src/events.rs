@@ -87,6 +87,9 @@ pub enum RibEvent {
         /// Graceful restart helper settings for this neighbor (RFC 4724 §4.2).
         helper: helper::Settings,
         writer: mpsc::Sender<Out>,
+        /// The neighbor's prefix limits, if any, and where their crossings go.
+        prefix_limit: Option<keel_rib::prefix_limit::Limit>,
+        limit_crossed: mpsc::Sender<keel_rib::prefix_limit::Crossing>,
     },
     PeerDown {
         address: IpAddr,

@@ -36,6 +36,19 @@ struct NeighborLabel {
     neighbor: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FamilyLabel {
+    neighbor: String,
+    family: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    neighbor: String,
+    family: String,
+    action: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     sessions: Family<StateLabel, Gauge>,
@@ -50,6 +63,8 @@ pub struct Metrics {
     llgr_active: Family<NeighborLabel, Gauge>,
     restarting: Gauge,
     fib_operations: Family<OperationLabel, Counter>,
+    prefix_limit_tripped: Family<LimitLabel, Counter>,
+    prefix_limit_count: Family<FamilyLabel, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -74,6 +89,8 @@ impl Default for Metrics {
             llgr_active: Family::default(),
             restarting: Gauge::default(),
             fib_operations: Family::default(),
+            prefix_limit_tripped: Family::default(),
+            prefix_limit_count: Family::default(),
         };
         registry.register("bgp_sessions", "BGP sessions by FSM state", m.sessions.clone());
         registry.register("bgp_messages_received", "BGP messages received", m.received.clone());
@@ -111,6 +128,16 @@ impl Default for Metrics {
         );
         registry.register("restarting", "1 while keeld defers selection after its own restart", m.restarting.clone());
         registry.register("fib_operations", "Kernel route operations by kind", m.fib_operations.clone());
+        registry.register(
+            "prefix_limit_tripped",
+            "Times the neighbor went over its prefix limit of the family (RFC 4486 §4), by action",
+            m.prefix_limit_tripped.clone(),
+        );
+        registry.register(
+            "prefix_limit_count",
+            "Routes of the neighbor counted against its prefix limit of the family",
+            m.prefix_limit_count.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
     }
@@ -145,6 +172,12 @@ impl Metrics {
         self.notifications.get_or_create(&l).inc();
     }
 
+    /// A neighbor went over its prefix limit of `family`; `action` "reset" or "warn".
+    pub fn prefix_limit_tripped(&self, neighbor: IpAddr, family: keel_wire::Family, action: &str) {
+        let l = LimitLabel { neighbor: neighbor.to_string(), family: family.to_string(), action: action.into() };
+        self.prefix_limit_tripped.get_or_create(&l).inc();
+    }
+
     pub fn fib_operations(&self, operation: &str, n: u64) {
         if n > 0 {
             self.fib_operations.get_or_create(&OperationLabel { operation: operation.into() }).inc_by(n);
@@ -162,6 +195,10 @@ impl Metrics {
             self.prefixes_llgr_stale.get_or_create(&l).set(c.llgr_stale_prefixes as i64);
             self.helper_active.get_or_create(&l).set(c.helper_active as i64);
             self.llgr_active.get_or_create(&l).set(c.long_lived_families.len() as i64);
+            for (family, n) in &c.prefix_limit_counts {
+                let l = FamilyLabel { neighbor: a.to_string(), family: family.clone() };
+                self.prefix_limit_count.get_or_create(&l).set(*n as i64);
+            }
             // UPDATEs are written by the RIB task, which counts them; the counter catches up.
             let updates =
                 self.sent.get_or_create(&MessageLabel { neighbor: a.to_string(), message_type: "update".into() });
@@ -194,9 +231,11 @@ mod tests {
                 helper_active: true,
                 long_lived_families: vec![keel_wire::Family::IPV4_UNICAST],
                 updates_sent: 7,
+                prefix_limit_counts: [("ipv4-unicast".to_string(), 9)].into(),
                 ..Default::default()
             },
         )]);
+        m.prefix_limit_tripped(IpAddr::from([127, 0, 0, 2]), keel_wire::Family::IPV4_UNICAST, "reset");
         let text = m.render(&counts, true);
         for line in [
             "keel_bgp_sessions{state=\"idle\"} 1",
@@ -206,6 +245,8 @@ mod tests {
             "keel_gr_helper_active{neighbor=\"127.0.0.2\"} 1",
             "keel_gr_llgr_active_families{neighbor=\"127.0.0.2\"} 1",
             "keel_restarting 1",
+            "keel_prefix_limit_count{neighbor=\"127.0.0.2\",family=\"ipv4-unicast\"} 9",
+            "keel_prefix_limit_tripped_total{neighbor=\"127.0.0.2\",family=\"ipv4-unicast\",action=\"reset\"} 1",
             "keel_fib_operations_total{operation=\"add\"} 3",
             "keel_bgp_messages_sent_total{neighbor=\"127.0.0.2\",message_type=\"update\"} 7",
         ] {

@@ -59,6 +59,9 @@ pub struct PeerCounts {
     /// While keel itself restarts: what its selection deferral still awaits from this
     /// neighbor ("session", or the families whose End-of-RIB is missing).
     pub deferral_awaits: Option<Vec<String>>,
+    /// Per family with a prefix limit, the count it is checked against (before or after
+    /// import policy, as configured); empty without a session or a limit.
+    pub prefix_limit_counts: BTreeMap<String, usize>,
 }
 
 /// keel's own restart, for `/v1/status` (RFC 4724 §4.1).

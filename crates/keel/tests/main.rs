@@ -21,13 +21,14 @@
 //! | `export_rules` | 127.0.0.41-.47, .51-.57 |
 //! | `graceful_restart` | 127.0.0.61-.69, .71-.73, .76-.77, .84-.87 |
 //! | `send_hold` | 127.0.0.74, .75 |
+//! | `prefix_limit` | 127.0.0.10-.14 |
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
 //! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
 //! | `interop` | 127.0.0.111-.253, 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24, 127.0.4.0/24 (table in [`interop`]); GoBGP's gRPC on its own address, port 50051 (its pprof listener, 127.0.0.1:6060 for every gobgpd, is off); StayRTR 127.0.4.3:8282 |
 //! | `lab` | 127.77.N.0/24 (`keel lab`; N from its pid, claimed with a listener on .250) |
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!
-//! Free: 127.0.0.10-.20, .29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .100-.110, .254 and
+//! Free: 127.0.0.15-.20, .29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .100-.110, .254 and
 //! 127.0.5.0 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
 //! bench`, not run with the tests) use 127.0.0.40, .50, .80, .84 and 127.0.0.90:8282.
 //!
@@ -62,6 +63,7 @@ mod graceful_restart;
 mod interop;
 mod lab;
 mod policy_cli;
+mod prefix_limit;
 mod readme;
 mod restart;
 mod send_hold;

@@ -202,8 +202,24 @@ fn longest_match_finds_the_most_specific_covering_destination_with_a_best_path()
 /// One step of [`kept_stale_counts_equal_a_walk`].
 #[derive(Debug, Clone)]
 enum Op {
-    Announce { peer: u32, v6: bool, prefix: u8, community: u8 },
-    Withdraw { peer: u32, v6: bool, prefix: u8 },
+    Announce {
+        peer: u32,
+        v6: bool,
+        prefix: u8,
+        community: u8,
+    },
+    Withdraw {
+        peer: u32,
+        v6: bool,
+        prefix: u8,
+    },
+    /// Through import policy: 0 accepted as is, 1 changed (LOCAL_PREF), 2 rejected.
+    Filtered {
+        peer: u32,
+        v6: bool,
+        prefix: u8,
+        verdict: u8,
+    },
     Bump(u32),
     LongLived(u32, bool),
     Sweep(u32, Option<bool>),
@@ -218,6 +234,8 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         6 => (peer.clone(), any::<bool>(), 0u8..8, 0u8..3)
             .prop_map(|(peer, v6, prefix, community)| Op::Announce { peer, v6, prefix, community }),
         3 => (peer.clone(), any::<bool>(), 0u8..8).prop_map(|(peer, v6, prefix)| Op::Withdraw { peer, v6, prefix }),
+        4 => (peer.clone(), any::<bool>(), 0u8..8, 0u8..3)
+            .prop_map(|(peer, v6, prefix, verdict)| Op::Filtered { peer, v6, prefix, verdict }),
         1 => peer.clone().prop_map(Op::Bump),
         1 => (peer.clone(), any::<bool>()).prop_map(|(p, v6)| Op::LongLived(p, v6)),
         1 => (peer.clone(), family.clone()).prop_map(|(p, f)| Op::Sweep(p, f)),
@@ -249,6 +267,17 @@ proptest::proptest! {
                     rib.announce_set(PeerId(peer), family(v6), prefix(v6, n), 0, a);
                 }
                 Op::Withdraw { peer, v6, prefix: n } => rib.withdraw(PeerId(peer), family(v6), prefix(v6, n), 0),
+                Op::Filtered { peer, v6, prefix: n, verdict } => {
+                    let original = rib.attrs.intern(set(&[65000 + peer]));
+                    let mut changed = set(&[65000 + peer]);
+                    changed.attributes.local_pref = Some(300);
+                    let accepted = match verdict {
+                        0 => Some(original.clone()),
+                        1 => Some(rib.attrs.intern(changed)),
+                        _ => None,
+                    };
+                    rib.announce_filtered(PeerId(peer), family(v6), prefix(v6, n), 0, original, accepted);
+                }
                 Op::Bump(peer) => {
                     rib.bump_generation(PeerId(peer));
                 }
@@ -266,6 +295,14 @@ proptest::proptest! {
                 proptest::prop_assert_eq!(rib.stale_counts(peer), rib.stale_counts_walked(peer));
                 let walked = rib.iter(None).flat_map(|(_, _, d)| d.paths.iter()).filter(|p| p.peer == peer).count();
                 proptest::prop_assert_eq!(rib.received(peer), walked);
+                // The prefix-limit counts, kept as routes come and go, equal a walk too.
+                let received = rib.received_routes(peer);
+                for f in [F, Family::IPV6_UNICAST] {
+                    let walked = rib.iter(Some(f)).flat_map(|(_, _, d)| d.paths.iter()).filter(|p| p.peer == peer).count();
+                    proptest::prop_assert_eq!(rib.adj_rib_in_count(peer, f, AdjRibInCount::Accepted), walked);
+                    let all = received.iter().filter(|r| r.family == f).count();
+                    proptest::prop_assert_eq!(rib.adj_rib_in_count(peer, f, AdjRibInCount::Received), all);
+                }
             }
         }
     }
@@ -301,4 +338,64 @@ fn routes_before_policy_are_kept_for_re_evaluation_and_follow_generations() {
     rib.announce_filtered(PeerId(1), F, c, 0, original.clone(), None);
     rib.withdraw(PeerId(1), F, c, 0);
     assert!(rib.received_routes(PeerId(1)).is_empty());
+}
+
+/// Prefix limits count what the Adj-RIB-In holds: before policy ("received") or after
+/// ("accepted"), one entry per prefix however often it is re-sent.
+#[test]
+fn adj_rib_in_counts_before_and_after_policy() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    let original = rib.attrs.intern(set(&[65001]));
+    let (a, b) = (prefix("198.51.100.0/24"), prefix("203.0.113.0/24"));
+    rib.announce_filtered(PeerId(1), F, a, 0, original.clone(), Some(original.clone()));
+    rib.announce_filtered(PeerId(1), F, b, 0, original.clone(), None);
+    let count = |rib: &Rib, c| rib.adj_rib_in_count(PeerId(1), F, c);
+    assert_eq!((count(&rib, AdjRibInCount::Received), count(&rib, AdjRibInCount::Accepted)), (2, 1));
+    assert!(rib.in_adj_rib_in(PeerId(1), F, &a, 0) && rib.in_adj_rib_in(PeerId(1), F, &b, 0));
+    // Re-sent, the rejected one accepted now and the accepted one rejected: still two.
+    rib.announce_filtered(PeerId(1), F, a, 0, original.clone(), None);
+    rib.announce_filtered(PeerId(1), F, b, 0, original.clone(), Some(original.clone()));
+    assert_eq!((count(&rib, AdjRibInCount::Received), count(&rib, AdjRibInCount::Accepted)), (2, 1));
+    rib.withdraw(PeerId(1), F, a, 0);
+    rib.withdraw(PeerId(1), F, b, 0);
+    assert_eq!((count(&rib, AdjRibInCount::Received), count(&rib, AdjRibInCount::Accepted)), (0, 0));
+    assert!(!rib.in_adj_rib_in(PeerId(1), F, &a, 0));
+}
+
+/// RFC 4724 §4.2: a restarting neighbor's stale routes stay in its Adj-RIB-In until the
+/// End-of-RIB sweep, and count towards its limit until then; a stale route re-sent replaces
+/// its stale entry (counted once), and the sweep takes the count down to the routes re-sent.
+#[test]
+fn stale_routes_count_until_the_sweep_and_are_not_counted_twice() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    let original = rib.attrs.intern(set(&[65001]));
+    let prefixes: Vec<Prefix> = (0..5).map(|i| prefix(&format!("198.51.{i}.0/24"))).collect();
+    for (i, p) in prefixes.iter().enumerate() {
+        // One rejected by import policy, the others accepted.
+        let accepted = (i != 4).then(|| original.clone());
+        rib.announce_filtered(PeerId(1), F, *p, 0, original.clone(), accepted);
+    }
+    let count = |rib: &Rib, c| rib.adj_rib_in_count(PeerId(1), F, c);
+    assert_eq!((count(&rib, AdjRibInCount::Received), count(&rib, AdjRibInCount::Accepted)), (5, 4));
+    // The session goes, the routes are kept stale; the neighbor comes back.
+    rib.bump_generation(PeerId(1));
+    assert_eq!(count(&rib, AdjRibInCount::Received), 5, "stale routes count");
+    // It re-sends three of them (one the rejected one) and a new one.
+    for p in [prefixes[0], prefixes[1], prefixes[4]] {
+        let accepted = (p != prefixes[4]).then(|| original.clone());
+        rib.announce_filtered(PeerId(1), F, p, 0, original.clone(), accepted);
+    }
+    rib.announce_filtered(PeerId(1), F, prefix("192.0.2.0/24"), 0, original.clone(), Some(original.clone()));
+    assert_eq!(
+        (count(&rib, AdjRibInCount::Received), count(&rib, AdjRibInCount::Accepted)),
+        (6, 5),
+        "re-sent routes replace their stale entries: 5 kept + 1 new"
+    );
+    // End-of-RIB: the two not re-sent go.
+    assert_eq!(rib.sweep_stale(PeerId(1), Some(F)), 2);
+    assert_eq!((count(&rib, AdjRibInCount::Received), count(&rib, AdjRibInCount::Accepted)), (4, 3));
+    rib.flush_peer(PeerId(1), None);
+    assert_eq!(count(&rib, AdjRibInCount::Received), 0);
 }

@@ -289,6 +289,76 @@ pub struct Neighbor {
     pub graceful_restart: Option<GracefulRestartOverride>,
     #[serde(default)]
     pub long_lived_graceful_restart: Option<LongLived>,
+    /// `[neighbor.prefix_limit]`: the most routes kept from it per family (RFC 4486 §4).
+    #[serde(default)]
+    pub prefix_limit: Option<PrefixLimitConfig>,
+}
+
+/// `[neighbor.prefix_limit]`: the guard against a neighbor that leaks a full table. Crossing
+/// `max` closes the session with Cease/Maximum Number of Prefixes Reached (RFC 4486 §4), a
+/// Hard Reset where the N bit was exchanged (RFC 8538 §5.1), or only warns.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixLimitConfig {
+    /// The most routes per family (`ipv4-unicast = 1100000`); required, each above 0.
+    pub max: BTreeMap<String, Spanned<u32>>,
+    /// Percent of `max` at which keel logs a warning, once per session (1-100, default 80).
+    #[serde(default)]
+    pub warning_percent: Option<Spanned<u8>>,
+    /// What counts: every route kept as received, before import policy (the memory bound,
+    /// the default), or the routes import policy accepted.
+    #[serde(default)]
+    pub count: PrefixLimitCount,
+    #[serde(default)]
+    pub action: PrefixLimitAction,
+    /// Seconds before keel connects to or accepts the neighbor again after a reset; 0: only
+    /// `keel clear neighbor` brings it back. Default 300.
+    #[serde(default)]
+    pub restart_after: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixLimitCount {
+    #[default]
+    Received,
+    Accepted,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefixLimitAction {
+    #[default]
+    Reset,
+    Warn,
+}
+
+/// `warning_percent` when not written.
+pub const DEFAULT_WARNING_PERCENT: u8 = 80;
+/// `restart_after` when not written, seconds.
+pub const DEFAULT_RESTART_AFTER: u32 = 300;
+
+impl PrefixLimitConfig {
+    /// The limits as the RIB applies them (families validated when the file was read).
+    pub fn limit(&self) -> keel_rib::prefix_limit::Limit {
+        use keel_rib::prefix_limit::{Action, Limit};
+        Limit {
+            max: self.max.iter().filter_map(|(f, m)| Some((f.parse().ok()?, *m.get_ref()))).collect(),
+            warning_percent: self.warning_percent.as_ref().map_or(DEFAULT_WARNING_PERCENT, |p| *p.get_ref()),
+            count: match self.count {
+                PrefixLimitCount::Received => keel_rib::AdjRibInCount::Received,
+                PrefixLimitCount::Accepted => keel_rib::AdjRibInCount::Accepted,
+            },
+            action: match self.action {
+                PrefixLimitAction::Reset => Action::Reset,
+                PrefixLimitAction::Warn => Action::Warn,
+            },
+        }
+    }
+
+    pub fn restart_after(&self) -> u32 {
+        self.restart_after.unwrap_or(DEFAULT_RESTART_AFTER)
+    }
 }
 
 fn default_hold_time() -> Spanned<u16> {
@@ -560,6 +630,24 @@ impl Config {
             }
             if let Some(l) = &n.long_lived_graceful_restart {
                 check_llgr(l)?;
+            }
+            if let Some(p) = &n.prefix_limit {
+                if p.max.is_empty() {
+                    return Err(err(
+                        n.address.span(),
+                        "prefix_limit.max names no family: give at least one, as max = { ipv4-unicast = 1100000 }"
+                            .into(),
+                    ));
+                }
+                for (name, m) in &p.max {
+                    name.parse::<Family>().map_err(|e| err(m.span(), e))?;
+                    if *m.get_ref() == 0 {
+                        return Err(err(m.span(), format!("prefix_limit.max for {name} must be above 0")));
+                    }
+                }
+                if let Some(w) = p.warning_percent.as_ref().filter(|w| !(1..=100).contains(w.get_ref())) {
+                    return Err(err(w.span(), format!("warning_percent {} outside 1-100", w.get_ref())));
+                }
             }
         }
         let mut caches = std::collections::HashSet::new();

@@ -52,6 +52,11 @@ pub struct NeighborConfig {
     pub send_hold_time: u32,
     /// Hold time until the OPEN on a new connection (RFC 4271 §8.2.2, default 4 minutes).
     pub open_hold: Duration,
+    /// `[neighbor.prefix_limit]`: the limits the RIB task checks (RFC 4486 §4).
+    pub prefix_limit: Option<keel_rib::prefix_limit::Limit>,
+    /// After a prefix-limit reset, how long before keel connects to or accepts the neighbor
+    /// again; `None`: only `keel clear neighbor`.
+    pub prefix_limit_restart: Option<Duration>,
 }
 
 impl NeighborConfig {
@@ -113,6 +118,13 @@ impl NeighborConfig {
                     // RFC 9687 §6: 8 minutes unless configured.
                     send_hold_time: n.send_hold_time.as_ref().map_or(480, |t| *t.get_ref()),
                     open_hold: Duration::from_secs(n.open_hold_time.as_ref().map_or(240, |t| *t.get_ref()).into()),
+                    prefix_limit: n.prefix_limit.as_ref().map(|p| p.limit()),
+                    prefix_limit_restart: n
+                        .prefix_limit
+                        .as_ref()
+                        .map(|p| p.restart_after())
+                        .filter(|s| *s > 0)
+                        .map(|s| Duration::from_secs(s.into())),
                 }
             })
             .collect()

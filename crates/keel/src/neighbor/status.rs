@@ -29,6 +29,27 @@ pub struct NeighborStatus {
     pub messages_sent: u64,
     pub updates_received: u64,
     pub established_transitions: u64,
+    /// Prefix limits (`[neighbor.prefix_limit]`, RFC 4486 §4): what the neighbor task saw.
+    pub prefix_limit: PrefixLimitStatus,
+}
+
+/// What happened with a neighbor's prefix limits.
+#[derive(Debug, Clone, Default)]
+pub struct PrefixLimitStatus {
+    /// Families whose warning threshold was crossed in the current (or last) session.
+    pub warned: std::collections::BTreeSet<keel_wire::Family>,
+    /// The family that last went over its limit, and when (Unix seconds).
+    pub tripped: Option<(keel_wire::Family, u64)>,
+    /// When keel starts the session again after a reset; `None` while not waiting (or
+    /// waiting for `keel clear neighbor`, see `waiting_for_clear`).
+    pub restart_at: Option<Instant>,
+    /// Reset with `restart_after = 0`: only `keel clear neighbor` brings the session back.
+    pub waiting_for_clear: bool,
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Default for NeighborStatus {
@@ -45,6 +66,7 @@ impl Default for NeighborStatus {
             messages_sent: 0,
             updates_received: 0,
             established_transitions: 0,
+            prefix_limit: PrefixLimitStatus::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ use keel_rib::adj_rib_out::AdjRibOut;
 use keel_rib::graceful_restart::helper::{self, Helper};
 use keel_rib::graceful_restart::restarting;
 use keel_rib::policy::{Chain, Context, RouteKey, Verdict};
+use keel_rib::prefix_limit::{self, Crossing, Tracker};
 use keel_rib::update_checks::{self, check_update};
 use keel_rib::{AttrSet, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
@@ -54,6 +55,12 @@ struct Session {
     writer: mpsc::Sender<Out>,
     /// What the neighbor was sent and is still owed (keel_rib::adj_rib_out).
     adj_rib_out: AdjRibOut,
+    /// Its prefix limits and the crossings seen this session.
+    prefix_limit: Option<Tracker>,
+    limit_crossed: mpsc::Sender<Crossing>,
+    /// A prefix limit reset this session: its routes were flushed, and what it still sends
+    /// until the neighbor task closes it is ignored.
+    tripped: bool,
 }
 
 /// A configured neighbor as the RIB task knows it, up or not.
@@ -248,8 +255,12 @@ impl RibTask {
 
     fn handle(&mut self, ev: RibEvent) {
         match ev {
-            RibEvent::PeerUp { address, negotiated, local, policy, helper, writer } => {
-                self.peer_up(address, negotiated, local.ip(), policy, helper, writer)
+            RibEvent::PeerUp { address, negotiated, local, policy, helper, writer, prefix_limit, limit_crossed } => {
+                self.peer_up(address, negotiated, local.ip(), policy, helper, writer);
+                if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
+                    s.prefix_limit = prefix_limit.map(Tracker::new);
+                    s.limit_crossed = limit_crossed;
+                }
             }
             RibEvent::PeerUnreachable { address } => self.deferral_event(|d| d.peer_down(address)),
             RibEvent::SetPolicy { address, import, export, import_fingerprint, export_fingerprint } => {
@@ -330,7 +341,10 @@ impl RibTask {
         peer.end_of_rib_sent.clear();
         peer.last = Some(negotiated.clone());
         let actions = peer.helper.session_up(negotiated.remote_graceful_restart(), &negotiated.long_lived());
-        peer.session = Some(Session { negotiated, writer, adj_rib_out });
+        // Without a limit nobody listens: a closed channel.
+        let limit_crossed = mpsc::channel(1).0;
+        peer.session =
+            Some(Session { negotiated, writer, adj_rib_out, prefix_limit: None, limit_crossed, tripped: false });
         self.graceful_restart(address, actions);
         if let Some(n) = self.peers.get(&address).and_then(|p| p.last.clone()) {
             self.deferral_event(|d| d.peer_up(address, n.remote_graceful_restart(), &n.families));
@@ -375,6 +389,10 @@ impl RibTask {
     fn apply_update(&mut self, address: IpAddr, mut update: Box<Update>) {
         let Some(peer) = self.peers.get_mut(&address) else { return };
         let id = peer.id;
+        // A prefix limit closed this session: nothing more from it is taken.
+        if peer.session.as_ref().is_none_or(|s| s.tripped) {
+            return;
+        }
         if let Some(family) = update.as_end_of_rib() {
             self.end_of_rib_received(address, family);
             return;
@@ -418,6 +436,16 @@ impl RibTask {
         let import = self.chains.get(&address).map(|c| c.import.clone()).filter(|c| !c.is_accept_all());
         let validator = import.as_ref().filter(|c| c.uses_rpki()).map(|_| self.rpki.validator());
         let import = Import { id, local_address, chain: import, validator };
+        // RFC 4486 §4: "received" limits are checked before the UPDATE is applied, so that an
+        // UPDATE going over one is never stored, installed or advertised.
+        if let Some((family, count, max)) = self.over_before(address, id, &groups) {
+            self.prefix_limit_exceeded(address, id, family, count, max);
+            // "warn" goes on and applies the UPDATE; "reset" stops here.
+            if self.peers.get(&address).and_then(|p| p.session.as_ref()).is_some_and(|s| s.tripped) {
+                return;
+            }
+        }
+        let families: Vec<Family> = groups.iter().map(|(f, _, _)| *f).collect();
         for (i, (family, next_hop, nlri)) in groups.into_iter().enumerate() {
             // RFC 4271 §6.3: a NEXT_HOP that is keel's own address is logged and its routes are
             // ignored, no NOTIFICATION. The announcement still replaces what the neighbor sent
@@ -447,6 +475,82 @@ impl RibTask {
             };
             self.import_routes(&import, family, set.as_ref(), &nlri);
         }
+        self.check_prefix_limit(address, id, &families);
+    }
+
+    /// For a "received" prefix limit: the family `groups` would take over its limit, with the
+    /// count it would reach, counting only routes not already in the Adj-RIB-In (a re-sent
+    /// route replaces its entry, RFC 4271 §3.1). The UPDATE's withdrawals are applied by then.
+    /// O(1) per prefix.
+    fn over_before(
+        &self,
+        address: IpAddr,
+        id: PeerId,
+        groups: &[(Family, Option<NextHop>, Vec<Nlri>)],
+    ) -> Option<(Family, usize, u32)> {
+        let t = self.peers.get(&address)?.session.as_ref()?.prefix_limit.as_ref()?;
+        if t.limit.count != keel_rib::AdjRibInCount::Received {
+            return None;
+        }
+        for (family, _, nlri) in groups {
+            let Some(max) = t.limit.max_for(*family) else { continue };
+            let new = nlri.iter().filter(|n| !self.rib.in_adj_rib_in(id, *family, &n.prefix, n.path_id.unwrap_or(0)));
+            let count = self.rib.adj_rib_in_count(id, *family, keel_rib::AdjRibInCount::Received) + new.count();
+            if count > max as usize {
+                return Some((*family, count, max));
+            }
+        }
+        None
+    }
+
+    /// After an UPDATE: the warning and limit crossings of the families it announced.
+    /// "accepted" limits are checked here, after import policy; going over one flushes the
+    /// neighbor's routes before anything of this round is advertised or installed.
+    fn check_prefix_limit(&mut self, address: IpAddr, id: PeerId, families: &[Family]) {
+        let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) else { return };
+        let Some(t) = s.prefix_limit.as_mut() else { return };
+        let mut exceeded = None;
+        for &family in families {
+            let count = self.rib.adj_rib_in_count(id, family, t.limit.count);
+            for c in t.check(family, count) {
+                match c {
+                    Crossing::Warning { count, max, .. } => {
+                        warn!(neighbor = %address, %family, count, max, "prefix limit warning threshold crossed");
+                        let _ = s.limit_crossed.try_send(c);
+                    }
+                    Crossing::Exceeded { count, max, .. } => exceeded = Some((family, count, max)),
+                }
+            }
+        }
+        if let Some((family, count, max)) = exceeded {
+            self.prefix_limit_exceeded(address, id, family, count, max);
+        }
+    }
+
+    /// RFC 4486 §4: a neighbor went over its limit. With `action = "reset"` its routes go at
+    /// once (no graceful-restart retention: the NOTIFICATION the neighbor task sends is a
+    /// Hard Reset where N was exchanged, RFC 8538 §5.1), before this round's changes go out,
+    /// and the rest of the session is ignored; with "warn", a log line and the metric.
+    fn prefix_limit_exceeded(&mut self, address: IpAddr, id: PeerId, family: Family, count: usize, max: u32) {
+        let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) else { return };
+        let Some(t) = s.prefix_limit.as_mut() else { return };
+        // Reported once per session, whether found before or after applying.
+        let _ = t.check(family, count);
+        let _ = s.limit_crossed.try_send(Crossing::Exceeded { family, count, max });
+        if t.limit.action == prefix_limit::Action::Warn {
+            warn!(neighbor = %address, %family, count, max, "prefix limit exceeded: routes kept (action warn)");
+            return;
+        }
+        s.tripped = true;
+        let flushed = self.rib.flush_peer(id, None);
+        warn!(
+            neighbor = %address,
+            %family,
+            count,
+            max,
+            flushed,
+            "prefix limit exceeded: session reset, routes flushed (RFC 4486 §4)"
+        );
     }
 
     /// One family's routes of an UPDATE into the RIB: through the import policy with `set`,

@@ -64,6 +64,8 @@ impl Neighbor {
             policy: PeerPolicy::default_ibgp(),
             helper: helper::Settings::default(),
             writer: self.writer.clone(),
+            prefix_limit: None,
+            limit_crossed: mpsc::channel(1).0,
         }
     }
 
@@ -278,7 +280,7 @@ async fn restart_time_zero_enters_llgr_at_once() {
     let rig = Rig::start();
     let a = Neighbor::new(1, 65001, true);
     let mut c = Neighbor::new(3, KEEL_AS, true);
-    let RibEvent::PeerUp { address, negotiated, local, policy, helper, writer } = a.up() else { unreachable!() };
+    let RibEvent::PeerUp { address, negotiated, local, policy, helper, writer, .. } = a.up() else { unreachable!() };
     let mut remote = negotiated.remote.clone();
     for cap in remote.capabilities.iter_mut() {
         if let Capability::GracefulRestart(g) = cap {
@@ -286,7 +288,17 @@ async fn restart_time_zero_enters_llgr_at_once() {
         }
     }
     let negotiated = Arc::new(Negotiated::new(negotiated.local.clone(), remote));
-    rig.send(RibEvent::PeerUp { address, negotiated, local, policy, helper, writer }).await;
+    rig.send(RibEvent::PeerUp {
+        address,
+        negotiated,
+        local,
+        policy,
+        helper,
+        writer,
+        prefix_limit: None,
+        limit_crossed: mpsc::channel(1).0,
+    })
+    .await;
     rig.send(c.up()).await;
     rig.send(a.announce(&["203.0.113.0/24"], &[65001], vec![])).await;
     rig.routes().await;
@@ -412,7 +424,17 @@ async fn route_server_client_gets_the_best_path_its_policy_allows() {
     rig.send(b.up()).await;
     let RibEvent::PeerUp { address, negotiated, local, helper, writer, .. } = c.up() else { unreachable!() };
     let policy = PeerPolicy { route_server_client: true, ..PeerPolicy::default_ibgp() };
-    rig.send(RibEvent::PeerUp { address, negotiated, local, policy, helper, writer }).await;
+    rig.send(RibEvent::PeerUp {
+        address,
+        negotiated,
+        local,
+        policy,
+        helper,
+        writer,
+        prefix_limit: None,
+        limit_crossed: mpsc::channel(1).0,
+    })
+    .await;
     rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
     rig.send(b.announce(&["198.51.100.0/24"], &[65002, 65010], vec![])).await;
     assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(a.address), false)), "A is best overall");
@@ -575,7 +597,17 @@ async fn rfc4271_6_3_enforce_first_as_through_the_rib_task() {
         let a = Neighbor::new(1, 65001, false);
         let RibEvent::PeerUp { address, negotiated, local, helper, writer, .. } = a.up() else { unreachable!() };
         let policy = PeerPolicy { enforce_first_as: enforce, ..PeerPolicy::default_ibgp() };
-        rig.send(RibEvent::PeerUp { address, negotiated, local, policy, helper, writer }).await;
+        rig.send(RibEvent::PeerUp {
+            address,
+            negotiated,
+            local,
+            policy,
+            helper,
+            writer,
+            prefix_limit: None,
+            limit_crossed: mpsc::channel(1).0,
+        })
+        .await;
         rig.send(a.announce(&["198.51.100.0/24"], &[first, 65020], vec![])).await;
         assert_eq!(rig.best("198.51.100.0/24").await.is_some(), taken, "row {i}");
     }

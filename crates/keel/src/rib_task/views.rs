@@ -138,6 +138,18 @@ impl RibTask {
                         Awaited::Session => vec!["session".to_string()],
                         Awaited::EndOfRib(f) => f.iter().map(|f| f.to_string()).collect(),
                     }),
+                    prefix_limit_counts: p
+                        .session
+                        .as_ref()
+                        .and_then(|s| s.prefix_limit.as_ref())
+                        .map(|t| {
+                            t.limit
+                                .max
+                                .iter()
+                                .map(|(f, _)| (f.to_string(), self.rib.adj_rib_in_count(p.id, *f, t.limit.count)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 };
                 (*a, counts)
             })

@@ -283,6 +283,7 @@ mod tests {
             local_address: None,
             messages_received: 0,
             messages_sent: 0,
+            prefix_limit: None,
             received_prefixes: 0,
             stale_prefixes: 0,
             state: state.into(),

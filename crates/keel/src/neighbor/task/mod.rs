@@ -11,12 +11,13 @@ mod send_hold;
 use super::connection::{ConnEvent, Connection};
 use super::fsm::{Action, Event, Fsm, Settings, State, Timer};
 use super::session::Timers;
-use super::status::{notification_record, NeighborStatus};
+use super::status::{notification_record, unix_now, NeighborStatus};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::config::GrMode;
 use crate::events::{sleep_until, ForwardingState, Out, PeerPolicy, RestartState, RibEvent};
 use crate::metrics::Metrics;
+use keel_rib::prefix_limit::{self, Crossing};
 use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification, RefreshSubtype, RouteRefresh};
 pub use send_hold::send_hold_limit;
@@ -94,6 +95,7 @@ pub fn spawn(
     let (commands, command_rx) = mpsc::channel(16);
     let (status_tx, status) = watch::channel(NeighborStatus::default());
     let (events, event_rx) = mpsc::channel(64);
+    let (limit_crossed, limit_rx) = mpsc::channel(16);
     let settings = Settings {
         local_open: config.local_open(),
         local_router_id: config.router_id,
@@ -131,8 +133,10 @@ pub fn spawn(
         take_over_next: false,
         ever_established: false,
         started: Instant::now(),
+        limit_crossed,
+        limit_restart: None,
     };
-    tokio::spawn(task.run(command_rx, event_rx));
+    tokio::spawn(task.run(command_rx, event_rx, limit_rx));
     NeighborHandle { config, commands, status }
 }
 
@@ -169,6 +173,10 @@ struct NeighborTask {
     /// The connection waiting aside became the main one during this event's actions: it
     /// takes over once they are all done.
     take_over_next: bool,
+    /// Where the RIB task reports prefix-limit crossings (handed to it in each PeerUp).
+    limit_crossed: mpsc::Sender<Crossing>,
+    /// After a prefix-limit reset: when the session starts again (`restart_after`).
+    limit_restart: Option<Instant>,
 }
 
 impl NeighborTask {
@@ -176,7 +184,12 @@ impl NeighborTask {
         self.config.address
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut events: mpsc::Receiver<(u64, ConnEvent)>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut events: mpsc::Receiver<(u64, ConnEvent)>,
+        mut limit_rx: mpsc::Receiver<Crossing>,
+    ) {
         self.fsm_event(Event::ManualStart).await;
         loop {
             let pending_hold = self.pending_hold();
@@ -187,6 +200,7 @@ impl NeighborTask {
                 .chain(self.restart_check.as_ref())
                 .chain(pending_hold.as_ref())
                 .chain(self.send_hold_check.as_ref())
+                .chain(self.limit_restart.as_ref())
                 .min()
                 .copied();
             tokio::select! {
@@ -205,6 +219,7 @@ impl NeighborTask {
                     }
                 },
                 Some((id, ev)) = events.recv() => self.conn_event(id, ev).await,
+                Some(c) = limit_rx.recv() => self.prefix_limit_crossed(c).await,
                 _ = sleep_until(next), if next.is_some() => self.fire_timers().await,
             }
         }
@@ -223,6 +238,12 @@ impl NeighborTask {
         if self.send_hold_check.is_some_and(|t| t <= now) {
             self.send_hold_check = None;
             self.check_send_hold().await;
+        }
+        if self.limit_restart.is_some_and(|t| t <= now) {
+            self.limit_restart = None;
+            self.status.send_modify(|s| s.prefix_limit.restart_at = None);
+            info!(neighbor = %self.address(), "prefix limit: restart_after passed, starting the session again");
+            self.fsm_event(Event::ManualStart).await;
         }
         for t in self.timers.take_expired(now) {
             let ev = match t {
@@ -254,6 +275,55 @@ impl NeighborTask {
         }
     }
 
+    /// The RIB task saw a prefix-limit crossing (RFC 4486 §4). A warning is logged there and
+    /// shown here; going over the limit with `action = "reset"` closes the session with
+    /// Cease/Maximum Number of Prefixes Reached, data AFI, SAFI and the limit, as a Hard Reset
+    /// where the N bit was exchanged (RFC 8538 §5.1: neither side keeps the other's routes),
+    /// and keeps the neighbor down (no connection out, none accepted: the FSM stays in Idle as
+    /// after a ManualStop) until `restart_after` passes or `keel clear neighbor`.
+    async fn prefix_limit_crossed(&mut self, c: Crossing) {
+        let Some(limit) = self.config.prefix_limit.clone() else { return };
+        let (family, max) = match c {
+            Crossing::Warning { family, .. } => {
+                self.status.send_modify(|s| {
+                    s.prefix_limit.warned.insert(family);
+                });
+                return;
+            }
+            Crossing::Exceeded { family, max, .. } => (family, max),
+        };
+        let action = if limit.action == prefix_limit::Action::Reset { "reset" } else { "warn" };
+        self.metrics.prefix_limit_tripped(self.address(), family, action);
+        self.status.send_modify(|s| {
+            // Going over implies the warning threshold.
+            s.prefix_limit.warned.insert(family);
+            s.prefix_limit.tripped = Some((family, unix_now()));
+        });
+        if limit.action != prefix_limit::Action::Reset || self.fsm.state() != State::Established {
+            return;
+        }
+        let n_bit = self.fsm.negotiated().is_some_and(|n| n.notification_bit());
+        let n = prefix_limit::Limit::notification(family, max, n_bit);
+        info!(
+            neighbor = %self.address(),
+            %family,
+            max,
+            restart_after_s = self.config.prefix_limit_restart.map(|d| d.as_secs()),
+            notification = %n.describe(),
+            "prefix limit exceeded: closing the session"
+        );
+        self.fsm_event(Event::ManualStop(Some(n))).await;
+        if let Some(p) = self.pending.take() {
+            p.close();
+        }
+        self.limit_restart = self.config.prefix_limit_restart.map(|d| Instant::now() + d);
+        let (restart_at, waiting_for_clear) = (self.limit_restart, self.limit_restart.is_none());
+        self.status.send_modify(|s| {
+            s.prefix_limit.restart_at = restart_at.map(Instant::into_std);
+            s.prefix_limit.waiting_for_clear = waiting_for_clear;
+        });
+    }
+
     async fn stop(&mut self, kind: StopKind) {
         let n = self.stop_notification(kind);
         info!(neighbor = %self.address(), ?kind, notification = n.as_ref().map(|n| n.describe()), "stopping session");
@@ -272,6 +342,14 @@ impl NeighborTask {
                 self.accept(conn).await;
             }
             Command::Stop { kind, restart } => {
+                // `keel clear neighbor` ends a prefix-limit wait too.
+                if restart {
+                    self.limit_restart = None;
+                    self.status.send_modify(|s| {
+                        s.prefix_limit.restart_at = None;
+                        s.prefix_limit.waiting_for_clear = false;
+                    });
+                }
                 self.stop(kind).await;
                 if restart {
                     self.fsm_event(Event::ManualStart).await;
@@ -588,7 +666,17 @@ impl NeighborTask {
                     restart_window: Duration::from_secs(gr.restart_window.into()),
                     max_stale_time: c.llgr_max_stale_time,
                 };
-                let ev = RibEvent::PeerUp { address: self.address(), negotiated: n, local, policy, helper, writer };
+                self.status.send_modify(|s| s.prefix_limit.warned.clear());
+                let ev = RibEvent::PeerUp {
+                    address: self.address(),
+                    negotiated: n,
+                    local,
+                    policy,
+                    helper,
+                    writer,
+                    prefix_limit: self.config.prefix_limit.clone(),
+                    limit_crossed: self.limit_crossed.clone(),
+                };
                 let _ = self.rib.send(ev).await;
             }
             Action::SessionDown(reason) => {
