@@ -52,11 +52,26 @@ pub fn audit_config(config: &Config, last: &LastRestart) -> Vec<Finding> {
         out.push(fib_check(config));
     }
     neighbor_checks(&mut out, config, last);
-    // Deviation from the issue: keel has no prefix-limit setting, so nothing can send Cease/
-    // Maximum Number of Prefixes Reached (a Hard Reset, RFC 8538 §5). The check stays so its
-    // id is stable once limits exist.
-    out.push(pass("prefix-limit", "no prefix limits configured: no session can be hard-reset for too many prefixes"));
+    out.push(prefix_limit_check(config));
     out
+}
+
+/// Which neighbors have prefix limits. The file alone cannot say whether a limit fits what
+/// the neighbor sends: `keel check --live` compares each limit with the neighbor's count.
+fn prefix_limit_check(config: &Config) -> Finding {
+    let limited: Vec<String> =
+        config.neighbors.iter().filter(|n| n.prefix_limit.is_some()).map(|n| n.address.get_ref().to_string()).collect();
+    if limited.is_empty() {
+        pass("prefix-limit", "no prefix limits configured: no session can be reset for too many prefixes")
+    } else {
+        pass(
+            "prefix-limit",
+            format!(
+                "prefix limits on {}: keel check --live compares them with what each neighbor sends now",
+                limited.join(", ")
+            ),
+        )
+    }
 }
 
 fn gr_checks(
@@ -464,7 +479,14 @@ mod tests {
                 "llgr-off",
                 Level::Warn,
             ),
-            ("prefix limits (none exist)", EBGP.into(), NotYet, "prefix-limit", Level::Pass),
+            ("no prefix limits", EBGP.into(), NotYet, "prefix-limit", Level::Pass),
+            (
+                "a prefix limit, judged live",
+                format!("{EBGP}[neighbor.prefix_limit]\nmax = {{ ipv4-unicast = 1000 }}\n"),
+                NotYet,
+                "prefix-limit",
+                Level::Pass,
+            ),
         ];
         for (case, extra, last, id, level) in table {
             let f = audit(extra, last.clone());

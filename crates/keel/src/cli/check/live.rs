@@ -59,9 +59,59 @@ pub fn audit_live(neighbors: &[NeighborView], status: &StatusView) -> Vec<Findin
     out
 }
 
+/// A full Internet table per family, as keel-tablegen generates it (late 2026): a neighbor
+/// that sends more than half of one is taken for a full-table feed.
+const FULL_TABLE: [(&str, u64); 2] = [("ipv4-unicast", 1_050_000), ("ipv6-unicast", 230_000)];
+
+/// The neighbor's prefix limits against what it sends now (RFC 4486: crossing one ends the
+/// session, as a Hard Reset where the N bit was exchanged, RFC 8538 §5.1).
+fn prefix_limit_checks(out: &mut Vec<Finding>, n: &NeighborView) {
+    let Some(limits) = &n.prefix_limit else { return };
+    let address = n.address.to_string();
+    for (family, l) in limits {
+        let full = FULL_TABLE.iter().find(|(f, _)| f == family).map(|(_, size)| *size);
+        let (max, count) = (u64::from(l.max), l.count);
+        let f = if count > max || l.restart_in.is_some() {
+            finding(
+                "prefix-limit",
+                Level::Fail,
+                format!(
+                    "{family}: the neighbor sent {count} routes, over its limit of {max}: keel reset the session and \
+                     holds none of its routes"
+                ),
+                format!(
+                    "find why it sends so many (a leak?); if they are legitimate raise [neighbor.prefix_limit] max for \
+                     {family}, then keel clear neighbor {address}"
+                ),
+            )
+        } else if let Some(full) = full.filter(|full| count > full / 2 && max < full + full / 10) {
+            finding(
+                "prefix-limit",
+                Level::Warn,
+                format!(
+                    "{family}: {count} routes look like a full table, and the limit {max} leaves less than 10% above \
+                     a full table ({full}): the session will be reset as the Internet grows"
+                ),
+                format!("raise max for {family} to at least {}", full + full / 5),
+            )
+        } else if l.warning_crossed {
+            finding(
+                "prefix-limit",
+                Level::Warn,
+                format!("{family}: {count} of at most {max} routes: past the warning threshold"),
+                format!("raise max for {family} before the neighbor grows past it, or find why it sends more"),
+            )
+        } else {
+            pass("prefix-limit", format!("{family}: {count} of at most {max} routes"))
+        };
+        out.push(f.on(Some(&address)));
+    }
+}
+
 fn live_neighbor(out: &mut Vec<Finding>, n: &NeighborView) {
     let address = n.address.to_string();
     let at = |f: Finding| f.on(Some(&address));
+    prefix_limit_checks(out, n);
     if !n.is_established() {
         let why = n.last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default();
         out.push(at(Finding {
@@ -373,6 +423,41 @@ mod tests {
         for (case, n, v, level) in table {
             assert_eq!(verdict(n), (*v, *level), "{case}");
         }
+    }
+
+    /// The prefix-limit finding for one family's limit `(max, count, warning_crossed,
+    /// restart_in)`: over the limit, a full table close to it, past the warning, within it.
+    #[test]
+    fn prefix_limits_against_what_the_neighbor_sends() {
+        use keel_api::neighbor::PrefixLimitView;
+        let cases: &[(&str, &str, u32, u64, bool, Option<u64>, Level)] = &[
+            ("within", "ipv4-unicast", 1000, 10, false, None, Level::Pass),
+            ("warning crossed", "ipv4-unicast", 1000, 850, true, None, Level::Warn),
+            ("tripped, waiting to restart", "ipv4-unicast", 1000, 0, true, Some(120), Level::Fail),
+            ("over", "ipv6-unicast", 1000, 1001, true, None, Level::Fail),
+            ("full table, tight limit", "ipv4-unicast", 1_100_000, 1_000_000, false, None, Level::Warn),
+            ("full table, room to grow", "ipv4-unicast", 1_300_000, 1_000_000, false, None, Level::Pass),
+            ("full IPv6 table, tight limit", "ipv6-unicast", 240_000, 200_000, false, None, Level::Warn),
+        ];
+        for (case, family, max, count, warning_crossed, restart_in, level) in cases {
+            let limit = PrefixLimitView {
+                count: *count,
+                max: *max,
+                restart_in: *restart_in,
+                tripped_at: restart_in.map(|_| 1),
+                warning_crossed: *warning_crossed,
+            };
+            let n = NeighborView {
+                prefix_limit: Some([(family.to_string(), limit)].into_iter().collect()),
+                ..view(if restart_in.is_some() { "idle" } else { "established" })
+            };
+            let f = audit_live(&[n], &status(false, None));
+            let found: Vec<&Finding> = f.iter().filter(|f| f.id == "prefix-limit").collect();
+            assert_eq!(found.len(), 1, "{case}");
+            assert_eq!(found[0].level, *level, "{case}: {}", found[0].reason);
+            assert_eq!(found[0].neighbor.as_deref(), Some("192.0.2.2"), "{case}");
+        }
+        assert!(!audit_live(&[view("established")], &status(false, None)).iter().any(|f| f.id == "prefix-limit"));
     }
 
     #[test]
