@@ -3,10 +3,14 @@
 //! `keel lab` runs the restart rehearsal ([`keel_lab::lab`]). `keel decode` turns BGP messages given as hex into one JSON object per message (see
 //! [`decode`] for the exact output shape). `keel show`, `clear`, `reload` and `stop` talk to a
 //! running keeld through its API socket (`--api`, else `$KEEL_API`, else the default path).
-//! `keel check` audits graceful-restart readiness (see [`check`]).
+//! `keel check` audits graceful-restart readiness (see [`check`]). `keel completions` prints a
+//! shell completion script and the hidden `keel manpages` writes the man pages, both from the
+//! clap definitions of keel and of keeld ([`keeld`]); see [`generate`].
 
 pub mod check;
 pub mod decode;
+pub mod generate;
+pub mod keeld;
 pub mod show;
 
 use clap::{Parser, Subcommand};
@@ -72,6 +76,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script for keel (or keeld), e.g.
+    /// `keel completions bash > ~/.local/share/bash-completion/completions/keel`.
+    Completions(generate::CompletionsArgs),
+    /// Write the man pages keel(1), keel-SUBCOMMAND(1) and keeld(8) into a directory (for
+    /// packaging: scripts/package-deb).
+    #[command(hide = true)]
+    Manpages(generate::ManpagesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +125,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => return check::run(&api, &args),
         Command::Lab(args) => return keel_lab::lab::run(&args),
         Command::Bench(args) => return keel_lab::bench::run(&args),
+        Command::Completions(args) => generate::run_completions(&args),
+        Command::Manpages(args) => generate::run_manpages(&args),
         Command::Show(what) => show::show(&api, what),
         Command::Clear { what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
             &api,
@@ -141,7 +154,8 @@ mod tests {
     use super::Cli;
     use clap::CommandFactory;
 
-    /// Every subcommand and every option of `keel` says what it does in `--help`.
+    /// Every subcommand and every option of `keel` and `keeld` says what it does in `--help`
+    /// (and so in the man pages generated from them).
     #[test]
     fn every_option_has_help_text() {
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
@@ -164,6 +178,7 @@ mod tests {
         }
         let mut missing = Vec::new();
         walk(&Cli::command(), "keel", &mut missing);
+        walk(&super::keeld::KeeldArgs::command(), "keeld", &mut missing);
         assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 }
