@@ -18,9 +18,9 @@ use std::time::Duration;
 /// Default API socket (`[global] api` in the default configuration).
 pub const DEFAULT_API: &str = "/run/keel/keel.sock";
 
-/// Where keeld keeps its API socket and state when it does not run as root and the embedded
-/// default would need root: `keel-UID` in the temporary directory. keeld and `keel` both take
-/// it from here, so they agree.
+/// Where keeld keeps its API socket and state when it runs on the embedded default and may not
+/// write the system paths (/run/keel, /var/lib/keel): `keel-UID` in the temporary directory.
+/// keeld and `keel` both take it from here, so they agree.
 pub fn unprivileged_dir(uid: u32) -> PathBuf {
     std::env::temp_dir().join(format!("keel-{uid}"))
 }

@@ -1,5 +1,7 @@
 //! What a newcomer meets in the first hour (issue 18): `keeld --check-config FILE`, one keeld
-//! per state directory, and keel finding an unprivileged keeld's API socket on its own.
+//! per state directory, keel finding an unprivileged keeld's API socket on its own, and a
+//! keeld run as keeld.service runs it (a system user with capabilities) keeping the system
+//! paths.
 
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
@@ -100,6 +102,65 @@ fn keel_reaches_an_unprivileged_keeld_without_api() {
     let _ = keeld.wait();
     let log = std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default();
     assert!(log.contains("127.0.0.1:1179"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// keeld as keeld.service runs it: a system user owning /run/keel (RuntimeDirectory) and
+/// /var/lib/keel (StateDirectory), with CAP_NET_BIND_SERVICE and CAP_NET_ADMIN as ambient
+/// capabilities. Not root, yet it may use the system paths and port 179, so a bare keeld keeps
+/// them instead of falling back to keel-UID and port 1179. User nobody stands in for keel; the
+/// mount and network namespaces of its own (tmpfs over /run and /var/lib, its own loopback)
+/// leave the host's directories and 127.0.0.1:179 alone.
+#[test]
+fn keeld_as_a_system_user_with_capabilities_keeps_the_system_paths() {
+    const NOBODY: u32 = 65534;
+    let dir = test_dir("system-user");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    for bin in [keeld_bin(), keel_bin()] {
+        let copy = dir.join(bin.file_name().unwrap());
+        std::fs::copy(&bin, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // $1: the test directory. keeld is ended by its pid; the namespaces go with the shell.
+    let script = format!(
+        r#"set -e
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /var/lib
+mkdir /run/keel /var/lib/keel
+chown {NOBODY}:{NOBODY} /run/keel /var/lib/keel
+ip link set lo up
+as_keel="setpriv --reuid {NOBODY} --regid {NOBODY} --clear-groups"
+$as_keel --inh-caps +net_bind_service,+net_admin --ambient-caps +net_bind_service,+net_admin \
+  env TMPDIR="$1/tmp" "$1/keeld" 2>"$1/keeld.log" &
+keeld=$!
+for i in $(seq 200); do
+  $as_keel env TMPDIR="$1/tmp" "$1/keel" show neighbors >"$1/shown" 2>&1 && break
+  sleep 0.1
+done
+cat "$1/shown"
+echo "socket: $(ls /run/keel)"
+echo "state: $(ls /var/lib/keel/default)"
+kill $keeld
+wait $keeld || true
+"#
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--net", "--propagation", "private", "sh", "-c", &script, "sh"])
+        .arg(&dir)
+        .env_remove("KEEL_API")
+        .output()
+        .expect("unshare");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default();
+    assert!(out.status.success(), "{text}\nkeeld's log:\n{log}");
+    assert!(text.contains("socket: keel.sock"), "{text}\n{log}");
+    assert!(text.contains("Neighbor"), "keel found keeld's socket at /run/keel/keel.sock: {text}\n{log}");
+    assert!(text.contains("keeld.state") || text.contains("keeld.lock"), "state in /var/lib/keel/default: {text}");
+    assert!(log.contains("127.0.0.1:179") && !log.contains("127.0.0.1:1179"), "{log}");
+    assert!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0, "nothing in the fallback directory");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -15,7 +15,7 @@
 //!
 //! | module | host addresses |
 //! |---|---|
-//! | `first_hour` | 127.0.0.2-.6; keeld's embedded default as user nobody on 127.0.0.1:1179 |
+//! | `first_hour` | 127.0.0.2-.6; keeld's embedded default as user nobody on 127.0.0.1:1179, and as nobody with keeld.service's capabilities on 127.0.0.1:179 in a network namespace of its own |
 //! | `readme` | 127.0.0.7-.9 (README's first-peer walkthrough: keeld, BIRD, FRR; files in /tmp/keel-first-peer) |
 //! | `daemon` | 127.0.0.21-.28, .31-.38 |
 //! | `export_rules` | 127.0.0.41-.47, .51-.57 |
@@ -62,6 +62,7 @@ mod first_hour;
 mod graceful_restart;
 mod interop;
 mod lab;
+mod package;
 mod policy_cli;
 mod prefix_limit;
 mod readme;

@@ -1,24 +1,11 @@
-//! keeld, the keel BGP daemon. Runs in the foreground (systemd style, no self-daemonizing).
+//! keeld, the keel BGP daemon. Runs in the foreground (systemd style, no self-daemonizing); its
+//! options are [`keel::cli::keeld::KeeldArgs`].
 
 use clap::Parser;
+use keel::cli::keeld::KeeldArgs;
 use keel::config::{Config, DEFAULT_NAME};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-#[derive(Parser)]
-#[command(name = "keeld", version, about = "keel BGP daemon: restarts invisible to the network")]
-struct Args {
-    /// Configuration file (TOML). Without it, the embedded default (loopback only, no neighbors).
-    #[arg(long, short = 'c')]
-    config: Option<PathBuf>,
-    /// Validate the configuration (FILE, else --config, else the embedded default), print a
-    /// one-line summary and exit (1 when invalid).
-    #[arg(long, value_name = "FILE", num_args = 0..=1)]
-    check_config: Option<Option<PathBuf>>,
-    /// Log as JSON lines instead of text.
-    #[arg(long)]
-    log_json: bool,
-}
 
 /// One socket per neighbor: raise the open-file limit to the hard limit.
 fn raise_fd_limit() {
@@ -32,7 +19,7 @@ fn raise_fd_limit() {
 }
 
 fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let mut args = KeeldArgs::parse();
     if let Some(Some(file)) = &args.check_config {
         match &args.config {
             Some(c) if c != file => {
@@ -48,7 +35,7 @@ fn main() -> ExitCode {
     }
     let (config, name) = match &args.config {
         Some(p) => (Config::load(p), p.display().to_string()),
-        None => (Config::embedded_default().map(keel::config::unprivileged), DEFAULT_NAME.to_string()),
+        None => (Config::embedded_default().map(keel::config::for_this_process), DEFAULT_NAME.to_string()),
     };
     let config = match config {
         Ok(c) => c,

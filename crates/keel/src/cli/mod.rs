@@ -4,7 +4,9 @@
 //! [`decode`] for the exact output shape). `keel show`, `clear`, `reload`, `restart`,
 //! `test-policy` and `stop` talk to a running keeld through its API socket (`--api`, else
 //! `$KEEL_API`, else the default path). `keel check` audits graceful-restart readiness (see
-//! [`check`]), of the running keeld with `--live`.
+//! [`check`]), of the running keeld with `--live`. `keel completions` prints a shell completion script
+//! and the hidden `keel manpages` writes the man pages, both from the clap definitions of keel
+//! and of keeld ([`keeld`]); see [`generate`].
 //!
 //! `--api` belongs to those commands alone ([`show::ApiArgs`], flattened into each), so `keel
 //! lab --help` does not offer it. Scripts have long written it before the command (`keel --api
@@ -13,6 +15,8 @@
 
 pub mod check;
 pub mod decode;
+pub mod generate;
+pub mod keeld;
 pub mod show;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -87,6 +91,13 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Print a shell completion script for keel (or keeld), e.g.
+    /// `keel completions bash > ~/.local/share/bash-completion/completions/keel`.
+    Completions(generate::CompletionsArgs),
+    /// Write the man pages keel(1), keel-SUBCOMMAND(1) and keeld(8) into a directory (for
+    /// packaging: scripts/package-deb).
+    #[command(hide = true)]
+    Manpages(generate::ManpagesArgs),
 }
 
 impl Command {
@@ -96,6 +107,8 @@ impl Command {
             Command::Decode(_) => Some("decode"),
             Command::Lab(_) => Some("lab"),
             Command::Bench(_) => Some("bench"),
+            Command::Completions(_) => Some("completions"),
+            Command::Manpages(_) => Some("manpages"),
             _ => None,
         }
     }
@@ -155,6 +168,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => return check::run(&socket(&args.api), &args),
         Command::Lab(args) => return keel_lab::lab::run(&args),
         Command::Bench(args) => return keel_lab::bench::run(&args),
+        Command::Completions(args) => generate::run_completions(&args),
+        Command::Manpages(args) => generate::run_manpages(&args),
         Command::Show(args) => show::show(&socket(&args.api), args.what),
         Command::Clear { api, what: ClearWhat::Neighbor { address, soft, hard, json } } => show::post(
             &socket(&api),
@@ -182,7 +197,8 @@ mod tests {
     use super::{Cli, Command};
     use clap::{CommandFactory, Parser};
 
-    /// Every subcommand and every option of `keel` says what it does in `--help`.
+    /// Every subcommand and every option of `keel` and `keeld` says what it does in `--help`
+    /// (and so in the man pages generated from them).
     #[test]
     fn every_option_has_help_text() {
         fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
@@ -205,6 +221,7 @@ mod tests {
         }
         let mut missing = Vec::new();
         walk(&Cli::command(), "keel", &mut missing);
+        walk(&super::keeld::KeeldArgs::command(), "keeld", &mut missing);
         assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 

@@ -12,7 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+pub mod fit;
 pub mod policy;
+pub use fit::for_this_process;
 pub use policy::{NeighborChain, Policies, PolicyConfig, PolicyNames, PrefixListConfig};
 
 /// The embedded default configuration.
@@ -753,27 +755,6 @@ impl Config {
         )
         .to_lowercase()
     }
-}
-
-/// The embedded default, adjusted for an unprivileged user: BGP on port 1179 instead of 179,
-/// API socket and state in `keel_api::unprivileged_dir` (`keel-UID` in the temporary directory).
-pub fn unprivileged(mut c: Config) -> Config {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    if uid == 0 {
-        return c;
-    }
-    for a in c.global.listen.iter_mut() {
-        if a.get_ref().port() < 1024 {
-            let mut addr = *a.get_ref();
-            addr.set_port(addr.port() + 1000);
-            *a = toml::Spanned::new(a.span(), addr);
-        }
-    }
-    let dir = keel_api::unprivileged_dir(uid);
-    c.global.api = dir.join("keel.sock");
-    c.global.state_dir = dir;
-    c
 }
 
 #[cfg(test)]
