@@ -667,8 +667,10 @@ impl Config {
     }
 }
 
-/// The embedded default, adjusted for an unprivileged user: BGP on port 1179 instead of 179,
-/// API socket and state in `keel_api::unprivileged_dir` (`keel-UID` in the temporary directory).
+/// The embedded default, adjusted for an unprivileged user: BGP on
+/// [`keel_api::UNPRIVILEGED_BGP_PORT`] (1179) instead of 179 (every privileged port moves up by
+/// [`keel_api::UNPRIVILEGED_PORT_OFFSET`]), API socket and state in `keel_api::unprivileged_dir`
+/// (`keel-UID` in the temporary directory).
 pub fn unprivileged(mut c: Config) -> Config {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
@@ -676,11 +678,9 @@ pub fn unprivileged(mut c: Config) -> Config {
         return c;
     }
     for a in c.global.listen.iter_mut() {
-        if a.get_ref().port() < 1024 {
-            let mut addr = *a.get_ref();
-            addr.set_port(addr.port() + 1000);
-            *a = toml::Spanned::new(a.span(), addr);
-        }
+        let mut addr = *a.get_ref();
+        addr.set_port(keel_api::unprivileged_port(addr.port()));
+        *a = toml::Spanned::new(a.span(), addr);
     }
     let dir = keel_api::unprivileged_dir(uid);
     c.global.api = dir.join("keel.sock");
