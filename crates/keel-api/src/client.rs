@@ -18,6 +18,36 @@ use std::time::Duration;
 /// Default API socket (`[global] api` in the default configuration).
 pub const DEFAULT_API: &str = "/run/keel/keel.sock";
 
+/// BGP's TCP port, 179 (RFC 4271: BGP listens on TCP port 179).
+pub const BGP_PORT: u16 = 179;
+
+/// How far keeld moves a privileged listen port (below 1024) when it does not run as root and
+/// starts with the embedded default.
+pub const UNPRIVILEGED_PORT_OFFSET: u16 = 1000;
+
+/// BGP's port without root: 1179. A non-root keeld with the embedded default listens here, and
+/// `keel lab` and `keel bench` run keeld here when they are not root.
+pub const UNPRIVILEGED_BGP_PORT: u16 = BGP_PORT + UNPRIVILEGED_PORT_OFFSET;
+
+/// The port keeld listens on instead of `port` without root: a privileged port (below 1024)
+/// moves up by [`UNPRIVILEGED_PORT_OFFSET`], so [`BGP_PORT`] becomes [`UNPRIVILEGED_BGP_PORT`].
+pub fn unprivileged_port(port: u16) -> u16 {
+    if port < 1024 {
+        port + UNPRIVILEGED_PORT_OFFSET
+    } else {
+        port
+    }
+}
+
+/// BGP's port for a process that is root ([`BGP_PORT`]) or not ([`UNPRIVILEGED_BGP_PORT`]).
+pub fn bgp_port(root: bool) -> u16 {
+    if root {
+        BGP_PORT
+    } else {
+        UNPRIVILEGED_BGP_PORT
+    }
+}
+
 /// Where keeld keeps its API socket and state when it runs on the embedded default and may not
 /// write the system paths (/run/keel, /var/lib/keel): `keel-UID` in the temporary directory.
 /// keeld and `keel` both take it from here, so they agree.
@@ -114,5 +144,14 @@ mod tests {
         let text = format!("{e:#}");
         assert!(text.starts_with("GET /v1/status: keeld's answer is not what this keel expects"), "{text}");
         assert!(text.contains("missing field"), "{text}");
+    }
+
+    /// One unprivileged BGP port: keeld's non-root fallback and the lab's and bench's keeld.
+    #[test]
+    fn unprivileged_bgp_port_is_bgps_moved_up() {
+        assert_eq!(UNPRIVILEGED_BGP_PORT, 1179);
+        assert_eq!(unprivileged_port(BGP_PORT), UNPRIVILEGED_BGP_PORT);
+        assert_eq!(unprivileged_port(1790), 1790, "unprivileged ports stay");
+        assert_eq!((bgp_port(true), bgp_port(false)), (179, 1179));
     }
 }

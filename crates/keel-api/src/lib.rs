@@ -41,7 +41,10 @@ pub mod rpki;
 pub mod status;
 
 pub use answer::{Answer, ErrorBody};
-pub use client::{api_path, get, parse, request, unprivileged_dir, DEFAULT_API};
+pub use client::{
+    api_path, bgp_port, get, parse, request, unprivileged_dir, unprivileged_port, BGP_PORT, DEFAULT_API,
+    UNPRIVILEGED_BGP_PORT, UNPRIVILEGED_PORT_OFFSET,
+};
 pub use family::{FamilyView, NameOrNumber};
 pub use neighbor::NeighborView;
 pub use policy::{PolicyTest, PolicyView};

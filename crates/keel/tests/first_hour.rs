@@ -101,7 +101,7 @@ fn keel_reaches_an_unprivileged_keeld_without_api() {
     let _ = keeld.kill();
     let _ = keeld.wait();
     let log = std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default();
-    assert!(log.contains("127.0.0.1:1179"), "{log}");
+    assert!(log.contains(&format!("127.0.0.1:{}", keel_api::UNPRIVILEGED_BGP_PORT)), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

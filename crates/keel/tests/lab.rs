@@ -1,10 +1,14 @@
-//! `keel lab` (issue 9): the restart rehearsal with a 6000-route table (5000 IPv4 + 1000
-//! IPv6). With graceful restart, `restart`, `crash` and `peer-restart` must cost the observer
-//! no route and the FIB no operation; without it, each removes the whole table from the
-//! observer's RIB. Every process the lab started is gone afterwards, its directory too, and
-//! its HTML report opens in headless Chromium without console errors, with one SVG series per
-//! peer. Chromium is required (scripts/test installs it); `llgr` is not asserted (LLGR is
-//! still being implemented). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x;
+//! `keel lab` (issues 9 and 18): the restart rehearsal with a 6000-route table (5000 IPv4 +
+//! 1000 IPv6). With graceful restart, `restart`, `crash` and `peer-restart` must cost the
+//! observer no route and the FIB no operation; without it, each removes the whole table from
+//! the observer's RIB. `--json` is one object, `{"verdict": ..., "scenarios": [...]}`: the
+//! verdict is pass and every run as expected, or, with an observer that is no GR helper
+//! (`--observer-no-gr`), fail with exit status 1. Every process the lab started is gone
+//! afterwards, its directory too, and its HTML report opens in headless Chromium without
+//! console errors, with one SVG series per peer, the verdict, coloured expectations, axis
+//! ticks, keel's version, the date and the host, no empty column, no overlapping labels (their
+//! boxes as Chromium lays them out), and a screenshot that is not blank. Chromium is required
+//! (scripts/test installs it). The lab uses 127.77.N.x, apart from the other tests' 127.0.0.x;
 //! labs run side by side (each claims its N for its lifetime).
 //! `--peer bird`, `--peer frr` and `--peer gobgp` run that daemon as the upstream and as the
 //! observer (root, like the interop tests); what leaves the daemon observer's table is counted
@@ -35,10 +39,15 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 /// Runs headless Chromium on `page`: the DOM it built and its log (console messages appear
 /// as `CONSOLE` lines).
 fn chromium(page: &Path, profile: &Path) -> (String, String) {
+    chromium_with(page, profile, &["--dump-dom"])
+}
+
+/// Runs headless Chromium with `args` on `page`: its output and its log.
+fn chromium_with(page: &Path, profile: &Path, args: &[&str]) -> (String, String) {
     let mut child = Command::new("chromium")
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
+        .args(args)
         .arg(format!("file://{}", page.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -65,25 +74,63 @@ fn console_lines(log: &str) -> Vec<&str> {
     log.lines().filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught")).collect()
 }
 
-/// Runs `keel lab ARGS --json` in `dir`; the results and the lab's pid.
-fn lab(dir: &Path, args: &[&str]) -> (Vec<Value>, u32) {
+/// What one `keel lab` printed and how it exited.
+struct LabRun {
+    stdout: String,
+    stderr: String,
+    code: Option<i32>,
+    pid: u32,
+}
+
+/// Runs `keel lab ARGS` in `dir`.
+fn run_lab(dir: &Path, args: &[&str]) -> LabRun {
     crate::common::preflight();
     let child = Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("lab")
         .args(args)
-        .arg("--json")
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lab_pid = child.id();
+    let pid = child.id();
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "keel lab failed:\n{stderr}");
-    let results = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)));
-    (results, lab_pid)
+    LabRun {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code(),
+        pid,
+    }
+}
+
+/// The one JSON object `keel lab --json` prints: `{"verdict": ..., "scenarios": [...]}`, each
+/// scenario with the sentence it expects.
+fn parse_rehearsal(run: &LabRun) -> (String, Vec<Value>) {
+    let v: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", run.stdout, run.stderr));
+    let keys: Vec<&String> = v.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["scenarios", "verdict"], "{v}");
+    let scenarios = v["scenarios"].as_array().cloned().unwrap_or_default();
+    for r in &scenarios {
+        assert!(r["expected"].as_str().is_some_and(|e| e.contains("RFC")), "{r}");
+        assert!(r["as_expected"].is_boolean(), "{r}");
+    }
+    (v["verdict"].as_str().unwrap_or_default().to_string(), scenarios)
+}
+
+/// Runs `keel lab ARGS --json` in `dir`, which must pass: exit status 0, verdict pass, every
+/// run as expected. The results and the lab's pid.
+fn lab(dir: &Path, args: &[&str]) -> (Vec<Value>, u32) {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let run = run_lab(dir, &args);
+    assert_eq!(run.code, Some(0), "keel lab failed:\n{}", run.stderr);
+    let (verdict, results) = parse_rehearsal(&run);
+    for r in &results {
+        assert_eq!(r["as_expected"], true, "{r}\n{}", run.stderr);
+    }
+    assert_eq!(verdict, "pass", "{}", run.stderr);
+    (results, run.pid)
 }
 
 /// Nothing the lab started is left: no process mentions its directory, which is gone too.
@@ -293,10 +340,194 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
     let series: Vec<&str> = dom.match_indices("class=\"series\" data-peer=\"").map(|(i, _)| &dom[i + 26..]).collect();
     let peers: Vec<&str> = series.iter().map(|s| s.split('"').next().unwrap()).collect();
     assert_eq!(peers, ["upstream", "observer"], "series per peer");
+    assert_report_dom(&dom);
+    assert_labels_do_not_overlap(&html, &dir);
+    assert_screenshot_not_blank(&report, &dir);
     // The console check does see errors: the same report with a broken script.
     let broken = dir.join("broken.html");
     std::fs::write(&broken, html.replace("</body>", "<script>undefinedFunction();</script></body>")).unwrap();
     let (_, log) = chromium(&broken, &dir.join("chromium"));
     assert!(!console_lines(&log).is_empty(), "chromium reported no error for a broken page:\n{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The text of the first element that opens with `open` (up to its closing `close`).
+fn element<'a>(dom: &'a str, open: &str, close: &str) -> &'a str {
+    let start = dom.find(open).unwrap_or_else(|| panic!("no {open} in the report:\n{dom}")) + open.len();
+    let rest = &dom[start..];
+    &rest[..rest.find(close).unwrap_or(rest.len())]
+}
+
+/// The cells' texts of each row of the table `id`, header rows (no `<td>`) left out.
+fn table_rows(dom: &str, id: &str) -> Vec<Vec<String>> {
+    let table = element(dom, &format!("<table id=\"{id}\""), "</table>");
+    table
+        .split("<tr")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let text = cell.split_once('>').map_or("", |(_, t)| t);
+                    text.split("</td>").next().unwrap_or_default().trim().to_string()
+                })
+                .collect::<Vec<String>>()
+        })
+        .filter(|cells| !cells.is_empty())
+        .collect()
+}
+
+/// What the report's DOM (as Chromium built it) must show: the verdict, keel's version, the
+/// date and the host; expected cells coloured green, none red; ticks on the axes; no column
+/// without a figure.
+fn assert_report_dom(dom: &str) {
+    assert!(dom.contains("class=\"verdict pass\""), "no verdict:\n{dom}");
+    assert!(element(dom, "id=\"verdict\">", "</p>").contains("all 10 runs as expected"), "{dom}");
+    assert_eq!(element(dom, "<span class=\"version\">", "</span>"), env!("CARGO_PKG_VERSION"));
+    let date = element(dom, "<span class=\"date\">", "</span>");
+    assert!(date.len() == "2026-12-07 19:20 UTC".len() && date.starts_with("20") && date.ends_with(" UTC"), "{date}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(element(dom, "<span class=\"host\">", "</span>"), host.trim());
+    // Expected cells: routes removed (and FIB operations, LLGR_STALE) and "as expected" of
+    // every run, green; nothing red in a passing rehearsal.
+    let figures = element(dom, "<table id=\"figures\"", "</table>");
+    assert!(figures.matches("class=\"good\"").count() >= 2 * 10, "{figures}");
+    assert!(!figures.contains("class=\"bad\""), "{figures}");
+    // Ticks with units on both axes of both plots.
+    let tick_labels: Vec<&str> = dom
+        .match_indices("class=\"tick-label\"")
+        .map(|(i, _)| dom[i..].split_once('>').map_or("", |(_, t)| t).split('<').next().unwrap_or_default())
+        .collect();
+    assert!(tick_labels.iter().filter(|t| t.ends_with(" s")).count() >= 2 * 4, "time ticks: {tick_labels:?}");
+    assert!(tick_labels.contains(&"6,000"), "route ticks: {tick_labels:?}");
+    assert!(dom.contains("class=\"tick\""), "tick marks");
+    assert_eq!(dom.matches("class=\"axis-title\"").count(), 2, "axis titles");
+    for title in ["UPDATEs per second", "routes"] {
+        assert!(dom.contains(&format!(">{title}</text>")), "{title}");
+    }
+    // No empty column: packets lost is not measured without --netns, so not shown.
+    assert!(!figures.contains("packets lost"), "{figures}");
+    let rows = table_rows(dom, "figures");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for col in 1..rows[0].len() {
+        assert!(
+            rows.iter().any(|r| r.get(col).is_some_and(|c| c != "-" && !c.is_empty())),
+            "column {col} empty: {rows:?}"
+        );
+    }
+}
+
+/// No two texts of the timeline overlap, nor leave it, as Chromium lays them out: a copy of
+/// the report with a script that measures every `<text>` of the SVG and writes what it found.
+fn assert_labels_do_not_overlap(html: &str, dir: &Path) {
+    const MEASURE: &str = r#"<script>
+(function () {
+  var svg = document.querySelector('svg').getBoundingClientRect();
+  var boxes = Array.prototype.map.call(document.querySelectorAll('svg text'), function (t) {
+    var r = t.getBoundingClientRect();
+    return {text: t.textContent, l: r.left, r: r.right, t: r.top, b: r.bottom};
+  });
+  var overlaps = [], outside = [];
+  for (var i = 0; i < boxes.length; i++) {
+    var a = boxes[i];
+    if (a.l < svg.left - 0.5 || a.r > svg.right + 0.5 || a.t < svg.top - 0.5 || a.b > svg.bottom + 0.5) outside.push(a.text);
+    for (var j = i + 1; j < boxes.length; j++) {
+      var b = boxes[j];
+      if (a.l < b.r - 0.5 && b.l < a.r - 0.5 && a.t < b.b - 0.5 && b.t < a.b - 0.5) overlaps.push(a.text + ' | ' + b.text);
+    }
+  }
+  var pre = document.createElement('pre');
+  pre.id = 'geometry';
+  pre.textContent = JSON.stringify({texts: boxes.length, overlaps: overlaps, outside: outside});
+  document.body.appendChild(pre);
+})();
+</script></body>"#;
+    let page = dir.join("measure.html");
+    std::fs::write(&page, html.replace("</body>", MEASURE)).unwrap();
+    let (dom, log) = chromium(&page, &dir.join("chromium"));
+    let found = element(&dom, "<pre id=\"geometry\">", "</pre>").replace("&amp;", "&");
+    let found: Value = serde_json::from_str(&found).unwrap_or_else(|e| panic!("{e}: {found}\n{log}"));
+    // 10 scenario labels, 3 lanes, 2 axis titles, ticks, 4 legend entries.
+    assert!(found["texts"].as_u64() > Some(30), "{found}");
+    assert_eq!(found["overlaps"], Value::Array(vec![]), "labels overlap: {found}");
+    assert_eq!(found["outside"], Value::Array(vec![]), "labels outside the timeline: {found}");
+}
+
+/// Base64 of `bytes` (RFC 4648 §4), for a data: URL.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A screenshot of the report in headless Chromium is a PNG of the window's size that is not
+/// blank: its IHDR says 1280x2000, and decoded (by Chromium, on a canvas) it has many colours.
+fn assert_screenshot_not_blank(report: &Path, dir: &Path) {
+    assert_eq!(base64(b"keel lab"), "a2VlbCBsYWI=");
+    let shot = dir.join("report.png");
+    let arg = format!("--screenshot={}", shot.display());
+    let (_, log) = chromium_with(report, &dir.join("chromium"), &[arg.as_str(), "--window-size=1280,2000"]);
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}):\n{log}"));
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let be = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    assert_eq!((be(16), be(20)), (1280, 2000), "screenshot size");
+    // Decoding PNG here would need a crate the workspace does not have; Chromium decodes it.
+    let page = dir.join("colours.html");
+    std::fs::write(
+        &page,
+        format!(
+            "<!DOCTYPE html><html><body><pre id=\"colours\">not decoded</pre><img src=\"data:image/png;base64,{}\" \
+             onload=\"var c = document.createElement('canvas'); c.width = this.naturalWidth; c.height = \
+             this.naturalHeight; var x = c.getContext('2d'); x.drawImage(this, 0, 0); var d = x.getImageData(0, 0, \
+             c.width, c.height).data; var s = new Set(); for (var k = 0; k < d.length && s.size < 1000; k += 4) \
+             s.add((d[k] << 16) | (d[k + 1] << 8) | d[k + 2]); document.getElementById('colours').textContent = \
+             s.size; this.remove();\"></body></html>",
+            base64(&png)
+        ),
+    )
+    .unwrap();
+    let (dom, log) = chromium(&page, &dir.join("chromium"));
+    let colours: u64 = element(&dom, "<pre id=\"colours\">", "</pre>").parse().unwrap_or(0);
+    assert!(colours > 10, "the screenshot has {colours} colours (blank?):\n{dom}\n{log}");
+}
+
+/// An observer that is no graceful-restart helper (`--observer-no-gr`, a hidden test knob)
+/// loses the table when keeld restarts even with GR: that run is not as expected, the verdict
+/// is fail and `keel lab` exits 1, with `--json` and without.
+#[test]
+fn lab_verdict_fails_when_the_observer_is_no_helper() {
+    let dir = std::env::temp_dir().join(format!("keel-test-lab-fail-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = ["--routes", "500", "--scenarios", "restart", "--observer-no-gr"];
+    let run = run_lab(&dir, &[&args[..], &["--json"]].concat());
+    assert_nothing_left(run.pid);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let (verdict, results) = parse_rehearsal(&run);
+    assert_eq!(verdict, "fail", "{results:#?}");
+    let gr = result(&results, "restart", true);
+    assert_eq!((&gr["routes_removed"], &gr["as_expected"]), (&600.into(), &false.into()), "{gr}");
+    assert_eq!(result(&results, "restart", false)["as_expected"], true);
+    assert!(run.stderr.contains("NOT as expected: 600 routes removed downstream, expected none"), "{}", run.stderr);
+    // The terminal summary: the failing run named, the verdict on the last line, exit 1.
+    let run = run_lab(&dir, &args);
+    assert_nothing_left(run.pid);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stdout.contains("NOT as expected: restart with GR: 600 routes removed downstream"), "{}", run.stdout);
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(last.ends_with("1 of 2 runs not as expected: restart with GR (verdict: fail)"), "{}", run.stdout);
+    let report = std::fs::read_to_string(dir.join("keel-lab-report.html")).unwrap();
+    assert!(report.contains("class=\"verdict fail\"") && report.contains("<td class=\"bad\""), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }

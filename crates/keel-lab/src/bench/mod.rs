@@ -142,7 +142,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
 
 fn run_inner(args: &BenchArgs) -> Result<bool> {
     let root = crate::lab::process::is_root();
-    let port = if root { 179 } else { 1790 };
+    let port = keel_api::bgp_port(root);
     let keeld = crate::lab::process::find_keeld(args.keeld.as_deref())?;
     let keel_cli = std::env::current_exe().context("cannot find the keel executable")?;
     let sizes = Sizes {

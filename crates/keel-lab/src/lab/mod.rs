@@ -25,6 +25,21 @@
 //!
 //! With `--netns` ([`netns`]) all of it runs inside a network namespace the lab creates, keeld
 //! with the kernel FIB, and a traffic flow through keeld's routes counts the packets lost.
+//!
+//! Each scenario carries the expectation it tests, derived from the RFCs ([`scenario`]): with
+//! GR, no route removed downstream and no FIB operation (but `hard-reset`, which flushes);
+//! without GR, every route removed. Each run is judged against it, and the rehearsal's verdict
+//! is pass when every run went as expected ([`results::Verdict`]); the exit status is 1 on fail.
+//! `--json` prints `{"verdict": "pass" | "fail", "scenarios": [...]}`.
+//!
+//! keeld listens on 127.77.N.2 port 179 as root (BGP's port, as in production; the daemons of
+//! `--peer` need root anyway) and otherwise on keeld's own unprivileged port,
+//! [`keel_api::UNPRIVILEGED_BGP_PORT`] (1179), the port a non-root keeld's embedded default
+//! listens on ([`roles::Addresses`]).
+//!
+//! A hidden option, `--observer-no-gr`, makes keel's observer speaker advertise neither graceful
+//! restart nor LLGR: it is no helper, so keeld's `restart` with GR costs it the whole table and
+//! the verdict is fail. It exists to show, and to test, that the verdict can fail.
 
 pub mod bird;
 pub mod frr;
@@ -36,6 +51,9 @@ pub mod process;
 pub mod report;
 pub mod results;
 pub mod roles;
+pub mod scenario;
+pub mod text;
+pub mod timeline;
 mod upstream;
 
 use crate::keeld::Keeld;
@@ -43,7 +61,7 @@ use anyhow::{bail, Context, Result};
 use observer::ObserverPeer;
 use peers::{PeerStats, Upstream};
 use process::{Task, TempDir};
-use results::{Sample, ScenarioResult, Timeline};
+use results::{Rehearsal, Sample, ScenarioResult, Timeline, Verdict};
 use roles::{Addresses, PeerKind, DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,41 +70,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use upstream::UpstreamPeer;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scenario {
-    Restart,
-    Crash,
-    PeerRestart,
-    Llgr,
-    HardReset,
-}
+pub use scenario::Scenario;
 
-impl Scenario {
-    pub const ALL: [Scenario; 5] =
-        [Scenario::Restart, Scenario::Crash, Scenario::PeerRestart, Scenario::Llgr, Scenario::HardReset];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Restart => "restart",
-            Scenario::Crash => "crash",
-            Scenario::PeerRestart => "peer-restart",
-            Scenario::Llgr => "llgr",
-            Scenario::HardReset => "hard-reset",
-        }
-    }
-
-    /// Whether keeld itself goes away (the observer's session resets).
-    fn keel_restarts(self) -> bool {
-        matches!(self, Scenario::Restart | Scenario::Crash)
-    }
-}
-
+/// `keel lab`'s options.
 #[derive(Debug, clap::Args)]
 pub struct LabArgs {
     /// IPv4 prefixes in the generated table; IPv6 gets a fifth of that.
     #[arg(long, default_value_t = 100_000)]
     pub routes: usize,
-    /// Print the figures as JSON (an array, one object per scenario and mode).
+    /// Print the verdict and the figures as one JSON object: {"verdict": "pass" | "fail",
+    /// "scenarios": [one object per scenario and mode, with "expected" and "as_expected"]}.
     #[arg(long)]
     pub json: bool,
     /// Scenarios to run, comma separated.
@@ -105,6 +98,10 @@ pub struct LabArgs {
     /// The keeld binary (default: next to keel, else on PATH).
     #[arg(long)]
     pub keeld: Option<PathBuf>,
+    /// Test knob: keel's observer speaker advertises neither graceful restart nor LLGR, so it
+    /// is no helper and keeld's restart with GR costs it the table: the verdict fails.
+    #[arg(long, hide = true)]
+    pub observer_no_gr: bool,
 }
 
 /// How long the upstream stays away in `peer-restart` and `hard-reset`: a restarting router
@@ -128,6 +125,12 @@ struct Lab {
     ipv6: usize,
     /// The traffic flow (`--netns`).
     traffic: Option<netns::Traffic>,
+    /// Whether keel's observer speaker is a graceful-restart helper (not `--observer-no-gr`).
+    observer_helper: bool,
+    /// Runs in the rehearsal: scenarios times two modes.
+    runs: usize,
+    /// keeld's version, from its API once it ran.
+    keeld_version: Mutex<Option<String>>,
 }
 
 impl Lab {
@@ -246,6 +249,10 @@ pub fn run(args: &LabArgs) -> ExitCode {
         eprintln!("keel lab: --routes must be at least 1");
         return ExitCode::FAILURE;
     }
+    if args.observer_no_gr && args.peer.is_some() {
+        eprintln!("keel lab: --observer-no-gr works only with keel's own observer speaker (no --peer)");
+        return ExitCode::FAILURE;
+    }
     // Before the runtime: its threads, the speakers' sockets and keeld start inside the
     // namespace this thread enters. Dropped last, after everything the lab started ended.
     let netns = if args.netns {
@@ -278,13 +285,8 @@ pub fn run(args: &LabArgs) -> ExitCode {
     drop(runtime);
     drop(netns);
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!(
-                "keel lab: some scenarios did not settle in time or did not happen (settled or disrupted = false)"
-            );
-            ExitCode::FAILURE
-        }
+        Ok(Verdict::Pass) => ExitCode::SUCCESS,
+        Ok(Verdict::Fail) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("keel lab: {e:#}");
             ExitCode::FAILURE
@@ -292,7 +294,21 @@ pub fn run(args: &LabArgs) -> ExitCode {
     }
 }
 
-async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> {
+/// The machine's host name, for the report.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Runs every scenario in both modes, writes the report, prints the summary (or the JSON) and
+/// returns the verdict.
+async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<Verdict> {
     // Few allocator arenas: the lab's threads would otherwise each keep freed memory of the
     // million-route runs in their own arena (the lab's RSS counts in the 2 GB budget).
     // SAFETY: mallopt has no preconditions.
@@ -301,6 +317,7 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
     let dir = TempDir::new(&format!("keel-lab-{}", std::process::id()))?;
     let addresses = Addresses::pick()?;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (v4, v6) = (args.routes, args.routes / 5);
     let feed = tokio::task::spawn_blocking(move || peers::feed(v4, v6)).await?.context("cannot encode the table")?;
     // The generated table is gone, only its encoding stays: hand the memory back (a million
@@ -325,6 +342,9 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
         ipv4: v4,
         ipv6: v6,
         traffic,
+        observer_helper: !args.observer_no_gr,
+        runs: args.scenarios.len() * 2,
+        keeld_version: Mutex::new(None),
     };
     if let Some(ns) = netns {
         lab.note(&format!(
@@ -337,9 +357,13 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
     }
     let who = lab.who();
     lab.note(&format!("keeld {} at {who}; table {v4} IPv4 + {v6} IPv6 routes", lab.keeld_exe.display()));
+    if args.observer_no_gr {
+        lab.note("--observer-no-gr: the observer is no graceful-restart helper; keeld's restart with GR will fail");
+    }
     let mut results = Vec::new();
     for graceful_restart in [true, false] {
-        results.extend(run_mode(&lab, &args.scenarios, graceful_restart).await?);
+        let done = results.len();
+        results.extend(run_mode(&lab, &args.scenarios, graceful_restart, done).await?);
     }
     let wall = lab.now();
     let timeline = std::mem::take(&mut *lab.timeline.lock().unwrap_or_else(|e| e.into_inner()));
@@ -353,20 +377,34 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<bool> 
         addresses: who,
         observer: peer_name(args.peer),
         netns: netns.map(|n| n.keel.clone()),
+        version: env!("CARGO_PKG_VERSION"),
+        keeld_version: lab.keeld_version.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        started_unix,
+        host: host_name(),
     };
     let html = report::html(&results, &timeline, &summary);
     std::fs::write(&args.report, html).with_context(|| format!("cannot write {}", args.report.display()))?;
+    let verdict = Verdict::of(&results);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        println!("{}", serde_json::to_string_pretty(&Rehearsal { verdict, scenarios: &results })?);
+        lab.note(&format!("report written to {}", args.report.display()));
+        // The summary's last line, for whoever reads stderr.
+        lab.note(&report::verdict_line(&results));
     } else {
         print!("{}", report::table(&results, &summary));
         println!("report: {}", args.report.display());
+        println!("{}", report::verdict_line(&results));
     }
-    lab.note(&format!("report written to {}", args.report.display()));
-    Ok(results.iter().all(|r| r.settled && r.disrupted))
+    Ok(verdict)
 }
 
-async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> Result<Vec<ScenarioResult>> {
+/// Runs `scenarios` in one mode; `done` runs came before (for "scenario i/N").
+async fn run_mode(
+    lab: &Lab,
+    scenarios: &[Scenario],
+    graceful_restart: bool,
+    done: usize,
+) -> Result<Vec<ScenarioResult>> {
     let mode = if graceful_restart { "with GR" } else { "without GR" };
     let state_dir = lab.dir.path().join(if graceful_restart { "gr" } else { "no-gr" });
     let log = std::env::var("KEEL_LAB_LOG").unwrap_or_else(|_| "info".into());
@@ -382,7 +420,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
             let dir = daemon_dir(&format!("{}-observer", peer_name(Some(kind))));
             ObserverPeer::daemon(kind, dir, a, keeld.api(), keeld.pid_watch())?
         }
-        None => ObserverPeer::speaker(a),
+        None => ObserverPeer::speaker(a, lab.observer_helper),
     };
     let upstream = match lab.peer {
         Some(PeerKind::Bird) => {
@@ -408,7 +446,7 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         lab.tty,
     )));
     let mut topo = Topology { keeld, upstream, observer, _sampler: sampler };
-    lab.set_progress(Some(format!("loading table ({mode})")));
+    lab.set_progress(Some(format!("loading the table ({mode}): waiting for the observer to hold it")));
     let t0 = Instant::now();
     let fed = feed_while_keeld_runs(lab, &mut topo, false).await;
     fed.with_context(|| format!("upstream session to keeld ({mode})"))?;
@@ -427,20 +465,36 @@ async fn run_mode(lab: &Lab, scenarios: &[Scenario], graceful_restart: bool) -> 
         );
     }
     lab.note(&format!("table loaded {mode} in {:.1} s", t0.elapsed().as_secs_f64()));
+    if lab.keeld_version.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+        let status = process::api_get(&topo.keeld.api(), "/v1/status").await;
+        let version = status.and_then(|v| v["version"].as_str().map(str::to_string));
+        *lab.keeld_version.lock().unwrap_or_else(|e| e.into_inner()) = version;
+    }
     let mut results = Vec::new();
-    for &s in scenarios {
-        lab.set_progress(Some(format!("{} ({mode})", s.name())));
-        let r = run_scenario(lab, &mut topo, s, graceful_restart).await?;
-        lab.set_progress(None);
+    for (i, &s) in scenarios.iter().enumerate() {
+        let run = Run { scenario: s, graceful_restart, index: done + i + 1, of: lab.runs };
         lab.note(&format!(
-            "{} {mode}: {} routes removed at the observer, {} UPDATEs, {} FIB operations, {}End-of-RIB after {}{}",
-            r.scenario,
+            "{}: {}; then waiting for {}, and for the observer to settle",
+            run.title(),
+            s.what(),
+            s.awaits()
+        ));
+        let r = run_scenario(lab, &mut topo, &run).await?;
+        lab.set_progress(None);
+        let verdict = if r.as_expected {
+            "as expected".to_string()
+        } else {
+            let misses: Vec<&str> = r.misses.iter().map(|m| m.text.as_str()).collect();
+            format!("NOT as expected: {}", misses.join("; "))
+        };
+        lab.note(&format!(
+            "{}: {} routes removed at the observer, {} UPDATEs, {} FIB operations, {}End-of-RIB after {}; {verdict}",
+            run.title(),
             r.routes_removed,
             r.updates,
             r.fib_operations.map_or("?".into(), |n| n.to_string()),
             r.packets_lost.map_or(String::new(), |n| format!("{n} packets lost, ")),
             r.seconds_to_end_of_rib.map_or("-".into(), |s| format!("{s:.2} s")),
-            if r.settled { "" } else { " (did not settle)" }
         ));
         results.push(r);
     }
@@ -496,12 +550,30 @@ fn snapshot(topo: &Topology, kernel: bool) -> Snapshot {
     }
 }
 
-async fn run_scenario(
-    lab: &Lab,
-    topo: &mut Topology,
+/// One run of the rehearsal: a scenario in one mode, the `index`-th of `of`.
+struct Run {
     scenario: Scenario,
     graceful_restart: bool,
-) -> Result<ScenarioResult> {
+    index: usize,
+    of: usize,
+}
+
+impl Run {
+    /// "scenario 3/10: peer-restart with GR".
+    fn title(&self) -> String {
+        let mode = if self.graceful_restart { "with GR" } else { "without GR" };
+        format!("scenario {}/{}: {} {mode}", self.index, self.of, self.scenario.name())
+    }
+
+    /// The progress line while the run waits: "3/10 peer-restart GR: waiting for ...".
+    fn progress(&self, what: &str) -> Option<String> {
+        let mode = if self.graceful_restart { "GR" } else { "no GR" };
+        Some(format!("{}/{} {} {mode}: {what}", self.index, self.of, self.scenario.name()))
+    }
+}
+
+async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> Result<ScenarioResult> {
+    let (scenario, graceful_restart) = (run.scenario, run.graceful_restart);
     if scenario.keel_restarts() && graceful_restart {
         // FRR says R=1 during its startup window: keeld's restart is rehearsed with an FRR
         // that has run for a while, as in production (RFC 4724 §4.1).
@@ -523,33 +595,54 @@ async fn run_scenario(
     let start = lab.now();
     let t0 = Instant::now();
     let deadline = || Instant::now() + connect_time(lab);
+    let reconnect = "waiting for the upstream to connect and send its table";
     match scenario {
         Scenario::Restart | Scenario::Crash => {
+            let signal = if scenario == Scenario::Restart { "SIGTERM" } else { "SIGKILL" };
+            lab.set_progress(run.progress(&format!("{signal} to keeld, waiting for it to exit")));
             let signal = if scenario == Scenario::Restart { libc::SIGTERM } else { libc::SIGKILL };
             topo.keeld.stop_async(signal, Duration::from_secs(15)).await;
             topo.upstream.keel_leaves();
             topo.keeld.start()?;
+            lab.set_progress(run.progress(&format!("new keeld; {reconnect}")));
             let fed = feed_while_keeld_runs(lab, topo, false).await;
             fed.context("upstream back to the new keeld")?;
         }
         Scenario::PeerRestart => {
+            lab.set_progress(run.progress(&format!("upstream away for {} s", AWAY.as_secs())));
             topo.upstream.restart().await;
             tokio::time::sleep(AWAY).await;
+            lab.set_progress(run.progress(reconnect));
             topo.upstream.connect_and_feed(true, deadline()).await.context("upstream restart")?;
         }
         Scenario::Llgr => {
+            let away = Duration::from_secs(peers::UPSTREAM_RESTART_TIME.into()) + Duration::from_secs(2);
+            lab.set_progress(run.progress(&format!(
+                "upstream away for {} s, past its {} s restart time",
+                away.as_secs(),
+                peers::UPSTREAM_RESTART_TIME
+            )));
             topo.upstream.vanish().await;
             // RFC 9494 §4.2: past the restart time, routes become LLGR-stale (or go).
-            tokio::time::sleep(Duration::from_secs(peers::UPSTREAM_RESTART_TIME.into()) + Duration::from_secs(2)).await;
+            tokio::time::sleep(away).await;
+            lab.set_progress(run.progress(reconnect));
             topo.upstream.connect_and_feed(true, deadline()).await.context("upstream back after its restart time")?;
         }
         Scenario::HardReset => {
+            lab.set_progress(run.progress(&format!("Hard Reset sent, upstream away for {} s", AWAY.as_secs())));
             topo.upstream.hard_reset().await;
             tokio::time::sleep(AWAY).await;
+            lab.set_progress(run.progress(reconnect));
             topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back after Hard Reset")?;
         }
     }
+    lab.set_progress(run.progress(if scenario.keel_restarts() {
+        "waiting for keeld's End-of-RIB at the observer"
+    } else {
+        "waiting for the upstream's End-of-RIB at keeld"
+    }));
     let end_of_rib = end_of_rib(lab, topo, scenario, graceful_restart, t0).await;
+    lab.set_progress(run.progress("waiting for the observer to settle (whole table, nothing stale, FIB quiet)"));
     let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
     let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
     let after = snapshot(topo, lab.traffic.is_some());
@@ -575,8 +668,8 @@ async fn run_scenario(
         let t = lab.timeline.lock().unwrap_or_else(|e| e.into_inner());
         t.samples.iter().filter(|s| s.t >= start && s.t <= end).map(|s| s.keeld_rss_kib).max().unwrap_or(0)
     };
-    Ok(ScenarioResult {
-        scenario: scenario.name(),
+    let mut result = ScenarioResult {
+        scenario,
         graceful_restart,
         upstream: peer_name(lab.peer),
         observer: topo.observer.kind,
@@ -595,8 +688,13 @@ async fn run_scenario(
         keel_cpu_seconds: after.cpu - before.cpu,
         keel_peak_rss_mib: peak_rss_kib as f64 / 1024.0,
         keeld_pids,
+        expected: "",
+        as_expected: false,
+        misses: Vec::new(),
         span: (start, end),
-    })
+    };
+    result.judge();
+    Ok(result)
 }
 
 /// How many times keeld's session with the upstream became Established (keeld's API).
@@ -717,12 +815,28 @@ async fn sample(
         timeline.lock().unwrap_or_else(|e| e.into_inner()).samples.push(s);
         if tty {
             if let Some(label) = progress.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                eprint!(
-                    "\r\x1b[2K{label:<28} upstream {} observer {}",
+                let line = format!(
+                    "{label}  upstream {} observer {}",
                     report::bar(s.routes[0], total),
                     report::bar(s.routes[1], total)
                 );
+                // One terminal line, so that the next redraw clears it.
+                let line: String = line.chars().take(terminal_columns().saturating_sub(1)).collect();
+                eprint!("\r\x1b[2K{line}");
             }
         }
+    }
+}
+
+/// The terminal's width (stderr's), 80 when unknown.
+fn terminal_columns() -> usize {
+    // SAFETY: winsize is plain data; TIOCGWINSZ fills it or fails, leaving it zeroed.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: fd 2 is ours to query; the pointer is valid for the call.
+    let rc = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut size) };
+    if rc == 0 && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
     }
 }

@@ -110,15 +110,16 @@ pub struct ObserverPeer {
 }
 
 impl ObserverPeer {
-    /// keel's speaker, peering with keeld from `addresses.observer`.
-    pub fn speaker(addresses: &Addresses) -> ObserverPeer {
+    /// keel's speaker, peering with keeld from `addresses.observer`; a graceful-restart and
+    /// LLGR helper unless `helper` is false (`--observer-no-gr`).
+    pub fn speaker(addresses: &Addresses, helper: bool) -> ObserverPeer {
         let speaker = Observer::new();
         let task = Task(tokio::spawn(Observer::run(
             speaker.state.clone(),
             speaker.stats.clone(),
             addresses.observer,
             addresses.keel,
-            (OBSERVER_ASN, 0),
+            (OBSERVER_ASN, 0, helper),
         )));
         let stats = speaker.stats.clone();
         ObserverPeer { kind: "keel", speaker, stats, daemon: None, _tasks: vec![task] }
@@ -145,7 +146,7 @@ impl ObserverPeer {
             speaker.stats.clone(),
             tap,
             SocketAddr::new(local.into(), 179),
-            (TAP_ASN, TAP_HOLD_TIME),
+            (TAP_ASN, TAP_HOLD_TIME, true),
         )));
         let side: Arc<Mutex<KeelSide>> = Arc::default();
         let stats: Arc<PeerStats> = Arc::default();

@@ -317,16 +317,22 @@ impl Observer {
 
     /// Keeps a session to `remote` (keeld, or the daemon observing it) up for as long as the
     /// task lives, reconnecting after every loss. `asn` is the observer's own; with a
-    /// `hold_time` (GoBGP does not take 0) it sends a KEEPALIVE every third of it.
+    /// `hold_time` (GoBGP does not take 0) it sends a KEEPALIVE every third of it. Unless
+    /// `helper`, it advertises neither graceful restart nor LLGR, so no lost session is
+    /// graceful: its routes go at once (RFC 4724 §4.2 applies only when GR was negotiated).
     pub async fn run(
         state: Arc<Mutex<ObserverState>>,
         stats: Arc<PeerStats>,
         local: Ipv4Addr,
         remote: SocketAddr,
-        (asn, hold_time): (u32, u16),
+        (asn, hold_time, helper): (u32, u16, bool),
     ) {
         let mut cfg = speaker_config(local, remote, asn, 120, false);
         cfg.hold_time = hold_time;
+        if !helper {
+            cfg.graceful_restart = None;
+            cfg.long_lived = Vec::new();
+        }
         let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
         let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -361,7 +367,7 @@ impl Observer {
                     let _ = wr.send(&b).await;
                 }
             }
-            let gr = remote.graceful_restart().cloned();
+            let gr = remote.graceful_restart().cloned().filter(|_| helper);
             // Owns the writer until the session ends (dropping it would close the connection).
             let _keepalives = super::process::Task(tokio::spawn(async move {
                 if hold_time == 0 {

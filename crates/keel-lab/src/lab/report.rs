@@ -1,12 +1,20 @@
 //! The rehearsal's output: a side-by-side table (with graceful restart vs without) for the
-//! terminal, and one self-contained HTML file with the same figures and an SVG timeline
-//! (session states, UPDATE rates and route counts per peer; keeld's process; scenarios as
-//! shaded spans). No scripts and no external assets: it opens anywhere, offline.
+//! terminal that ends with the verdict, and one self-contained HTML file with the same figures,
+//! each run's expectation and an SVG timeline (session states, UPDATE rates and route counts
+//! per peer; keeld's process; scenarios as shaded spans). No scripts and no external assets: it
+//! opens anywhere, offline.
+//!
+//! Both drop a column that is empty in every row (`packets lost` without `--netns`, `FIB
+//! operations` with it). Cells of figures a run's expectation reads are green when it held
+//! and red when it did not (classes `good` and `bad`). The timeline is [`super::timeline`]'s.
 
-use super::results::{ScenarioResult, Timeline, PEERS};
+use super::results::{Savings, ScenarioResult, Timeline, Verdict};
+use super::scenario::{self, Check, Scenario};
+use super::text::{count, escape, thousands, utc};
+use super::timeline::svg;
 use std::fmt::Write;
 
-/// Figures about the whole run.
+/// Figures about the whole run, and where and when it ran.
 pub struct Summary {
     pub routes: u64,
     pub wall_seconds: f64,
@@ -17,6 +25,14 @@ pub struct Summary {
     pub observer: &'static str,
     /// The namespace of `--netns` (kernel FIB, traffic flow).
     pub netns: Option<String>,
+    /// keel's version (the `keel` running the lab).
+    pub version: &'static str,
+    /// keeld's version as its API reports it, when it could be read.
+    pub keeld_version: Option<String>,
+    /// When the lab started, in seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// The machine's host name.
+    pub host: String,
 }
 
 /// Where the observer's figures come from.
@@ -36,13 +52,13 @@ pub fn bar(done: u64, total: u64) -> String {
     format!("[{}{}] {done}/{total}", "#".repeat(cells), ".".repeat(20 - cells))
 }
 
-fn pair<'a>(results: &'a [ScenarioResult], scenario: &str) -> (Option<&'a ScenarioResult>, Option<&'a ScenarioResult>) {
+fn pair(results: &[ScenarioResult], scenario: Scenario) -> [Option<&ScenarioResult>; 2] {
     let find = |gr| results.iter().find(|r| r.scenario == scenario && r.graceful_restart == gr);
-    (find(true), find(false))
+    [find(true), find(false)]
 }
 
-fn scenarios(results: &[ScenarioResult]) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
+fn scenarios(results: &[ScenarioResult]) -> Vec<Scenario> {
+    let mut names: Vec<Scenario> = Vec::new();
     for r in results {
         if !names.contains(&r.scenario) {
             names.push(r.scenario);
@@ -51,54 +67,115 @@ fn scenarios(results: &[ScenarioResult]) -> Vec<&'static str> {
     names
 }
 
-type Column = (&'static str, fn(&ScenarioResult) -> String);
+/// A column of the figures table: its heading, the expectation it shows (coloured in the
+/// report) and its cell, `None` when the run has no such figure.
+struct Column {
+    name: &'static str,
+    check: Option<Check>,
+    cell: fn(&ScenarioResult) -> Option<String>,
+}
 
-const COLUMNS: [Column; 7] = [
-    ("routes removed", |r| r.routes_removed.to_string()),
-    ("UPDATEs", |r| r.updates.to_string()),
-    ("FIB operations", |r| r.fib_operations.map_or("-".into(), |n| n.to_string())),
-    ("packets lost", |r| r.packets_lost.map_or("-".into(), |n| n.to_string())),
-    ("End-of-RIB (s)", |r| r.seconds_to_end_of_rib.map_or("-".into(), |s| format!("{s:.2}"))),
-    ("keeld CPU (s)", |r| format!("{:.2}", r.keel_cpu_seconds)),
-    ("keeld RSS (MiB)", |r| format!("{:.0}", r.keel_peak_rss_mib)),
+const COLUMNS: [Column; 8] = [
+    Column { name: "routes removed", check: Some(Check::RoutesRemoved), cell: |r| Some(count(r.routes_removed)) },
+    Column { name: "UPDATEs", check: None, cell: |r| Some(count(r.updates)) },
+    Column { name: "FIB operations", check: Some(Check::FibOperations), cell: |r| r.fib_operations.map(count) },
+    Column { name: "packets lost", check: Some(Check::PacketsLost), cell: |r| r.packets_lost.map(count) },
+    Column {
+        name: "LLGR_STALE",
+        check: Some(Check::LlgrStaleRoutes),
+        cell: |r| (r.scenario == Scenario::Llgr).then(|| count(r.llgr_stale_routes)),
+    },
+    Column { name: "End-of-RIB (s)", check: None, cell: |r| r.seconds_to_end_of_rib.map(|s| format!("{s:.2}")) },
+    Column { name: "keeld CPU (s)", check: None, cell: |r| Some(format!("{:.2}", r.keel_cpu_seconds)) },
+    Column { name: "keeld RSS (MiB)", check: None, cell: |r| Some(format!("{:.0}", r.keel_peak_rss_mib)) },
 ];
 
-/// The terminal table: a row per scenario, each figure with GR | without GR.
+/// The columns with a figure in at least one run.
+fn columns(results: &[ScenarioResult]) -> Vec<&'static Column> {
+    COLUMNS.iter().filter(|c| results.iter().any(|r| (c.cell)(r).is_some())).collect()
+}
+
+/// How a cell reads against the run's expectation: met, missed, or not an expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Good,
+    Bad,
+    Plain,
+}
+
+fn mark(r: &ScenarioResult, check: Option<Check>) -> Mark {
+    match check {
+        Some(c) if r.misses.iter().any(|m| m.check == c) => Mark::Bad,
+        // A figure the run could not show (not measured) is neither.
+        Some(c) if scenario::checks(r.scenario, r.graceful_restart).contains(&c) => Mark::Good,
+        _ => Mark::Plain,
+    }
+}
+
+/// A cell's text: "-" without a figure, "!" when the run did not settle or did not happen.
+fn cell_text(r: &ScenarioResult, c: &Column) -> String {
+    let v = (c.cell)(r).unwrap_or_else(|| "-".into());
+    if r.settled && r.disrupted {
+        v
+    } else {
+        format!("{v}!")
+    }
+}
+
+fn yes_no(r: Option<&ScenarioResult>) -> &'static str {
+    match r {
+        Some(r) if r.as_expected => "yes",
+        Some(_) => "NO",
+        None => "-",
+    }
+}
+
+/// The terminal table: a row per scenario, each figure with GR | without GR, whether each run
+/// went as expected, what was not, and why the figures that look alarming are right. The
+/// verdict line ([`verdict_line`]) follows.
 pub fn table(results: &[ScenarioResult], summary: &Summary) -> String {
+    let shown = columns(results);
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut head = vec!["scenario".to_string()];
     let mut sub = vec![String::new()];
-    for (name, _) in COLUMNS {
-        head.push(name.to_string());
+    for c in &shown {
+        head.push(c.name.to_string());
         sub.push("GR | no GR".to_string());
     }
+    head.push("as expected".into());
+    sub.push("GR | no GR".into());
     rows.push(head);
     rows.push(sub);
     for s in scenarios(results) {
-        let (gr, no) = pair(results, s);
-        let mut row = vec![s.to_string()];
-        for (_, f) in COLUMNS {
-            let cell = |r: Option<&ScenarioResult>| {
-                r.map_or("-".into(), |r| if r.settled && r.disrupted { f(r) } else { format!("{}!", f(r)) })
-            };
+        let [gr, no] = pair(results, s);
+        let mut row = vec![s.name().to_string()];
+        for c in &shown {
+            let cell = |r: Option<&ScenarioResult>| r.map_or("-".into(), |r| cell_text(r, c));
             row.push(format!("{} | {}", cell(gr), cell(no)));
         }
+        row.push(format!("{} | {}", yes_no(gr), yes_no(no)));
         rows.push(row);
     }
     let widths: Vec<usize> =
         (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
-    let _ =
-        writeln!(out, "keel lab: {} routes; graceful restart (GR) vs disabled; {}", summary.routes, counted(summary));
+    let _ = writeln!(
+        out,
+        "keel lab: {} routes; graceful restart (GR) vs disabled; {}",
+        count(summary.routes),
+        counted(summary)
+    );
     for r in &rows {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
         let _ = writeln!(out, "{}", cells.join("  "));
     }
-    if results.iter().any(|r| !r.settled) {
-        let _ = writeln!(out, "! did not settle in time");
+    if results.iter().any(|r| !r.settled || !r.disrupted) {
+        let _ = writeln!(out, "! did not settle in time, or the disruption did not reach keeld");
     }
-    if results.iter().any(|r| !r.disrupted) {
-        let _ = writeln!(out, "! the disruption did not reach keeld");
+    for r in results.iter().filter(|r| !r.as_expected) {
+        let misses: Vec<&str> = r.misses.iter().map(|m| m.text.as_str()).collect();
+        let _ = writeln!(out, "NOT as expected: {}: {}", r.run_name(), misses.join("; "));
+        let _ = writeln!(out, "  expected: {}", r.expected);
     }
     let _ = writeln!(
         out,
@@ -114,182 +191,142 @@ pub fn table(results: &[ScenarioResult], summary: &Summary) -> String {
             None => "packets lost: not measured (needs --netns)".into(),
         }
     );
+    let why = explanations(results);
+    if !why.is_empty() {
+        let _ = writeln!(out, "why these figures:");
+        for line in why {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+/// For the runs whose figures look alarming but are what the RFCs ask for: the figure and why,
+/// one line per reason.
+fn explanations(results: &[ScenarioResult]) -> Vec<String> {
+    let mut reasons: Vec<(&str, Vec<String>)> = Vec::new();
+    for r in results {
+        let Some(why) = r.scenario.explains(r.graceful_restart) else { continue };
+        let figure = if r.scenario.keeps_routes(r.graceful_restart) {
+            format!("{} UPDATEs", count(r.updates))
+        } else {
+            format!("{} routes removed", count(r.routes_removed))
+        };
+        let run = format!("{} ({figure})", r.run_name());
+        match reasons.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, runs)) => runs.push(run),
+            None => reasons.push((why, vec![run])),
+        }
+    }
+    reasons.into_iter().map(|(why, runs)| format!("{}: {why}", runs.join(", "))).collect()
 }
 
-const COLORS: [&str; 2] = ["#1f77b4", "#d62728"];
-
-/// The SVG timeline. Three bands share the time axis: session state lanes, UPDATE rate and
-/// route count. Each peer's marks are in one `<g class="series" data-peer="NAME">`.
-pub fn svg(results: &[ScenarioResult], timeline: &Timeline) -> String {
-    let (w, left, right) = (1100.0, 90.0, 20.0);
-    let (lanes_top, lane_h) = (40.0, 16.0);
-    let rate_top = lanes_top + 3.0 * (lane_h + 6.0) + 20.0;
-    let band_h = 120.0;
-    let routes_top = rate_top + band_h + 30.0;
-    let h = routes_top + band_h + 40.0;
-    let samples = &timeline.samples;
-    let t_max = samples.last().map_or(1.0, |s| s.t).max(1.0);
-    let x = |t: f64| left + (t / t_max) * (w - left - right);
-    // UPDATE rates per 100 ms sample, as UPDATEs per second.
-    let rates: Vec<[f64; 2]> = samples
-        .windows(2)
-        .map(|p| {
-            let dt = (p[1].t - p[0].t).max(1e-3);
-            [0, 1].map(|i| p[1].updates[i].saturating_sub(p[0].updates[i]) as f64 / dt)
-        })
-        .collect();
-    let rate_max = rates.iter().flat_map(|r| r.iter().copied()).fold(1.0, f64::max);
-    let routes_max = samples.iter().flat_map(|s| s.routes).max().unwrap_or(1).max(1) as f64;
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" \
-         role=\"img\" aria-label=\"timeline\">\n<style>text{{font:11px sans-serif}} .axis{{stroke:#888}}</style>\n"
-    );
-    // Scenario spans.
-    for (i, r) in results.iter().enumerate() {
-        let (x0, x1) = (x(r.span.0), x(r.span.1));
-        // Labels alternate between two rows so that short scenarios stay readable.
-        let label_y = lanes_top - 4.0 - 12.0 * (i % 2) as f64;
-        let fill = if r.graceful_restart { "#e8f4e8" } else { "#fbeaea" };
-        let _ = writeln!(
-            o,
-            "<g class=\"scenario\"><rect x=\"{x0:.1}\" y=\"{lanes_top}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"/>\
-             <text x=\"{x0:.1}\" y=\"{:.1}\">{}{}</text><title>{} {}: {} routes removed, {} UPDATEs</title></g>",
-            (x1 - x0).max(1.0),
-            h - lanes_top - 30.0,
-            label_y,
-            escape(r.scenario),
-            if r.graceful_restart { " GR" } else { "" },
-            escape(r.scenario),
-            if r.graceful_restart { "with GR" } else { "without GR" },
-            r.routes_removed,
-            r.updates
-        );
+/// "avoided 24,000 route removals and 48,000 FIB operations", from the runs' savings.
+fn savings_text(s: &Savings) -> String {
+    let mut parts = vec![(s.routes_removed, "route removals")];
+    match (s.fib_operations, s.packets_lost) {
+        (Some(f), _) => parts.push((f, "FIB operations")),
+        (None, Some(p)) => parts.push((p, "lost packets")),
+        (None, None) => {}
     }
-    // Band labels and axes.
-    for (y, label) in [
-        (lanes_top + lane_h - 3.0, "upstream"),
-        (lanes_top + lane_h + 6.0 + lane_h - 3.0, "observer"),
-        (lanes_top + 2.0 * (lane_h + 6.0) + lane_h - 3.0, "keeld process"),
-        (rate_top - 6.0, "UPDATEs per second"),
-        (routes_top - 6.0, "routes"),
-    ] {
-        let _ = writeln!(o, "<text x=\"4\" y=\"{y:.1}\">{label}</text>");
-    }
-    for (top, max) in [(rate_top, rate_max), (routes_top, routes_max)] {
-        let _ = writeln!(
-            o,
-            "<line class=\"axis\" x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{max:.0}</text>",
-            top + band_h,
-            w - right,
-            top + band_h,
-            left - 4.0,
-            top + 10.0
-        );
-    }
-    let _ = writeln!(
-        o,
-        "<text x=\"{left}\" y=\"{:.1}\">0 s</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{t_max:.1} s</text>",
-        h - 8.0,
-        w - right,
-        h - 8.0
-    );
-    // Lanes: runs of equal state as rectangles.
-    let lane = |o: &mut String, y: f64, up: &dyn Fn(usize) -> bool, what: &str| {
-        let mut i = 0;
-        while i < samples.len() {
-            let state = up(i);
-            let mut j = i;
-            while j + 1 < samples.len() && up(j + 1) == state {
-                j += 1;
-            }
-            let t1 = samples.get(j + 1).map_or(samples[j].t, |s| s.t);
-            let (x0, x1) = (x(samples[i].t), x(t1));
-            let (fill, name) = if state { ("#2ca02c", "up") } else { ("#bbbbbb", "down") };
-            let _ = writeln!(
-                o,
-                "<rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{lane_h}\" fill=\"{fill}\">\
-                 <title>{what} {name} {:.1}-{:.1} s</title></rect>",
-                (x1 - x0).max(0.5),
-                samples[i].t,
-                t1
-            );
-            i = j + 1;
+    let mut text = String::from("graceful restart");
+    let mut verb = "";
+    for (i, (n, what)) in parts.into_iter().enumerate() {
+        let this = if n >= 0 { "avoided" } else { "added" };
+        if i > 0 {
+            text.push_str(" and");
         }
+        if this != verb {
+            text.push(' ');
+            text.push_str(this);
+            verb = this;
+        }
+        let _ = write!(text, " {} {what}", thousands(n.abs()));
+    }
+    text
+}
+
+/// The summary's last line: what graceful restart saved and the verdict, e.g. "graceful restart
+/// avoided 480,000 route removals and 960,000 FIB operations; all 10 runs as expected (verdict:
+/// pass)".
+pub fn verdict_line(results: &[ScenarioResult]) -> String {
+    format!("{} (verdict: {})", outcome(results), Verdict::of(results).name())
+}
+
+/// What graceful restart saved and how many runs went as expected.
+fn outcome(results: &[ScenarioResult]) -> String {
+    let unexpected: Vec<String> = results.iter().filter(|r| !r.as_expected).map(|r| r.run_name()).collect();
+    let runs = if unexpected.is_empty() {
+        format!("all {} runs as expected", results.len())
+    } else {
+        format!("{} of {} runs not as expected: {}", unexpected.len(), results.len(), unexpected.join(", "))
     };
-    for (p, name) in PEERS.iter().enumerate() {
-        let _ = writeln!(o, "<g class=\"series\" data-peer=\"{name}\">");
-        lane(&mut o, lanes_top + p as f64 * (lane_h + 6.0), &|i| samples[i].established[p], name);
-        let points = |vals: &mut dyn Iterator<Item = (f64, f64)>, top: f64, max: f64| {
-            let mut pts = String::new();
-            for (t, v) in vals {
-                let _ = write!(pts, "{:.1},{:.1} ", x(t), top + band_h - v / max * band_h);
-            }
-            pts
-        };
-        let rate_pts =
-            points(&mut rates.iter().zip(samples.iter().skip(1)).map(|(r, s)| (s.t, r[p])), rate_top, rate_max);
-        let route_pts = points(&mut samples.iter().map(|s| (s.t, s.routes[p] as f64)), routes_top, routes_max);
-        let _ = writeln!(
-            o,
-            "<polyline class=\"rate\" fill=\"none\" stroke=\"{c}\" stroke-width=\"1.2\" points=\"{rate_pts}\"><title>{name}: UPDATEs per second</title></polyline>\n\
-             <polyline class=\"routes\" fill=\"none\" stroke=\"{c}\" stroke-width=\"1.5\" points=\"{route_pts}\"><title>{name}: routes</title></polyline>\n</g>",
-            c = COLORS[p]
-        );
-    }
-    let _ = writeln!(o, "<g class=\"process\" data-process=\"keeld\">");
-    let keeld_y = lanes_top + 2.0 * (lane_h + 6.0);
-    lane(&mut o, keeld_y, &|i| samples[i].keeld_up, "keeld");
-    // A new keeld process (a restart may be shorter than one sample).
-    for p in samples.windows(2).filter(|p| p[1].keeld_pid != p[0].keeld_pid && p[1].keeld_pid != 0) {
-        let _ = writeln!(
-            o,
-            "<rect x=\"{:.1}\" y=\"{keeld_y:.1}\" width=\"2\" height=\"{lane_h}\" fill=\"#000\">\
-             <title>keeld started (pid {}) at {:.1} s</title></rect>",
-            x(p[1].t) - 1.0,
-            p[1].keeld_pid,
-            p[1].t
-        );
-    }
-    let _ = writeln!(o, "</g>");
-    // Legend.
-    for (p, name) in PEERS.iter().enumerate() {
-        let lx = left + 160.0 * p as f64;
-        let _ = writeln!(
-            o,
-            "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"12\" height=\"3\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\">{name}</text>",
-            h - 24.0,
-            COLORS[p],
-            lx + 16.0,
-            h - 20.0
-        );
-    }
-    o.push_str("</svg>\n");
-    o
+    format!("{}; {runs}", savings_text(&Savings::of(results)))
+}
+
+/// A `<td>` of the report, coloured by its mark, with the run's misses as its tooltip.
+fn td(text: &str, mark: Mark, title: &str) -> String {
+    let class = match mark {
+        Mark::Good => " class=\"good\"",
+        Mark::Bad => " class=\"bad\"",
+        Mark::Plain => "",
+    };
+    let title = if title.is_empty() { String::new() } else { format!(" title=\"{}\"", escape(title)) };
+    format!("<td{class}{title}>{}</td>", escape(text))
 }
 
 /// The whole report: one HTML file, no scripts, no external assets.
 pub fn html(results: &[ScenarioResult], timeline: &Timeline, summary: &Summary) -> String {
+    let verdict = Verdict::of(results);
     let mut o = String::new();
     o.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>keel lab report</title>\n<style>\
          body{font:14px sans-serif;margin:2em;max-width:1200px} table{border-collapse:collapse;margin:1em 0}\
          td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f4f4f4}\
-         td:first-child{text-align:left} .bad{color:#b00} code{background:#f4f4f4;padding:0 3px}</style></head><body>\n",
+         td:first-child{text-align:left} table.scenarios td,table.scenarios th{text-align:left;vertical-align:top}\
+         .good{background:#e6f4e6;color:#1a6b1a} .bad{background:#fbe3e3;color:#b00;font-weight:bold}\
+         .meta{color:#555} .verdict{font-size:16px;padding:6px 10px;border-left:5px solid}\
+         .verdict.pass{border-color:#2ca02c;background:#eef8ee} .verdict.fail{border-color:#b00;background:#fdeeee}\
+         code{background:#f4f4f4;padding:0 3px}</style></head><body>\n",
+    );
+    let keeld = match &summary.keeld_version {
+        Some(v) if v != summary.version => format!(" (keeld <span class=\"keeld-version\">{}</span>)", escape(v)),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        o,
+        "<h1>keel lab: restart rehearsal</h1>\n<p class=\"meta\">keel <span class=\"version\">{}</span>{keeld}, \
+         <span class=\"date\">{}</span>, host <span class=\"host\">{}</span></p>",
+        escape(summary.version),
+        utc(summary.started_unix),
+        escape(&summary.host)
     );
     let _ = writeln!(
         o,
-        "<h1>keel lab: restart rehearsal</h1>\n<p>{} routes (IPv4 + IPv6) from an upstream speaker through keeld to an \
-         observer ({}); every scenario with graceful restart and with it disabled; {}. Wall time {:.1} s; peak RSS \
-         keeld {:.0} MiB, keeld + lab {:.0} MiB. {}</p>",
-        summary.routes,
+        "<p class=\"verdict {v}\" id=\"verdict\">Verdict: <b>{v}</b>. {}.</p>",
+        escape(&outcome(results).replacen("graceful", "Graceful", 1)),
+        v = verdict.name()
+    );
+    if verdict == Verdict::Fail {
+        o.push_str("<ul class=\"misses\">\n");
+        for r in results.iter().filter(|r| !r.as_expected) {
+            let misses: Vec<&str> = r.misses.iter().map(|m| m.text.as_str()).collect();
+            let _ = writeln!(
+                o,
+                "<li class=\"bad\">{}: {}; expected: {}</li>",
+                escape(&r.run_name()),
+                escape(&misses.join("; ")),
+                escape(r.expected)
+            );
+        }
+        o.push_str("</ul>\n");
+    }
+    let _ = writeln!(
+        o,
+        "<p>{} routes (IPv4 + IPv6) from an upstream speaker through keeld to an observer ({}); every scenario \
+         with graceful restart and with it disabled; {}. Wall time {:.1} s; peak RSS keeld {:.0} MiB, keeld + lab \
+         {:.0} MiB. {}</p>",
+        count(summary.routes),
         escape(&summary.addresses),
         escape(&counted(summary)),
         summary.wall_seconds,
@@ -307,105 +344,160 @@ pub fn html(results: &[ScenarioResult], timeline: &Timeline, summary: &Summary) 
                 .to_string(),
         }
     );
-    o.push_str("<table><tr><th rowspan=\"2\">scenario</th>");
-    for (name, _) in super::report::COLUMNS {
-        let _ = write!(o, "<th colspan=\"2\">{}</th>", escape(name));
+    o.push_str(
+        "<p>Green cells met the scenario's expectation, red ones did not (hover for what was expected); \
+         uncoloured figures are not part of it.</p>\n",
+    );
+    let shown = columns(results);
+    o.push_str("<table id=\"figures\"><tr><th rowspan=\"2\">scenario</th>");
+    for c in &shown {
+        let _ = write!(o, "<th colspan=\"2\">{}</th>", escape(c.name));
     }
-    o.push_str("</tr><tr>");
-    for _ in super::report::COLUMNS {
+    o.push_str("<th colspan=\"2\">as expected</th></tr><tr>");
+    for _ in 0..=shown.len() {
         o.push_str("<th>GR</th><th>no GR</th>");
     }
     o.push_str("</tr>\n");
     for s in scenarios(results) {
-        let (gr, no) = pair(results, s);
-        let _ = write!(o, "<tr><td>{}</td>", escape(s));
-        for (_, f) in super::report::COLUMNS {
-            for r in [gr, no] {
+        let runs = pair(results, s);
+        let _ = write!(o, "<tr><td>{}</td>", escape(s.name()));
+        for c in &shown {
+            for r in runs {
                 match r {
-                    Some(r) if r.settled && r.disrupted => {
-                        let _ = write!(o, "<td>{}</td>", escape(&f(r)));
-                    }
-                    Some(r) => {
-                        let why = if r.settled { "the disruption did not reach keeld" } else { "did not settle" };
-                        let _ = write!(o, "<td class=\"bad\" title=\"{why}\">{}!</td>", escape(&f(r)));
-                    }
+                    Some(r) => o.push_str(&td(&cell_text(r, c), mark(r, c.check), r.expected)),
                     None => o.push_str("<td>-</td>"),
                 }
             }
         }
+        for r in runs {
+            match r {
+                Some(r) => {
+                    let misses: Vec<&str> = r.misses.iter().map(|m| m.text.as_str()).collect();
+                    let title = if r.as_expected {
+                        format!("expected: {}", r.expected)
+                    } else {
+                        format!("{}; expected: {}", misses.join("; "), r.expected)
+                    };
+                    let m = if r.as_expected { Mark::Good } else { Mark::Bad };
+                    o.push_str(&td(yes_no(Some(r)), m, &title));
+                }
+                None => o.push_str("<td>-</td>"),
+            }
+        }
         o.push_str("</tr>\n");
     }
-    o.push_str("</table>\n<h2>Timeline</h2>\n<p>Lanes: sessions of each peer with keeld and keeld's process (green: up; \
-         black tick: a new keeld process). \
-         Then UPDATEs per second and routes per peer (upstream: routes sent on its session; observer: routes in its RIB). \
-         Shaded: scenarios (green with graceful restart, red without).</p>\n");
+    o.push_str("</table>\n");
+    let why = explanations(results);
+    if !why.is_empty() {
+        o.push_str("<p>Why these figures:</p>\n<ul class=\"why\">\n");
+        for line in why {
+            let _ = writeln!(o, "<li>{}</li>", escape(&line));
+        }
+        o.push_str("</ul>\n");
+    }
+    o.push_str(
+        "<h2>Timeline</h2>\n<p>Lanes: sessions of each peer with keeld and keeld's process (green: up; black tick: a \
+         new keeld process). Then UPDATEs per second and routes per peer (upstream: routes sent on its session; \
+         observer: routes in its RIB), against seconds since the lab started. Shaded: scenarios (green with \
+         graceful restart, red without).</p>\n",
+    );
     o.push_str(&svg(results, timeline));
-    o.push_str("<h2>Scenarios</h2>\n<ul>\n<li><b>restart</b>: keeld gets SIGTERM and starts again (RFC 4724 §4.1).</li>\n\
-         <li><b>crash</b>: keeld gets SIGKILL and starts again (RFC 4724 §4.1).</li>\n\
-         <li><b>peer-restart</b>: the upstream's session drops and it returns with R=1; keel is the helper (RFC 4724 §4.2).</li>\n\
-         <li><b>llgr</b>: the upstream stays away past its restart time (RFC 9494 §4.2).</li>\n\
-         <li><b>hard-reset</b>: the upstream sends Cease/Hard Reset and returns; routes are flushed even with GR (RFC 8538 §3).</li>\n</ul>\n");
-    o.push_str("</body></html>\n");
+    o.push_str(
+        "<h2>Scenarios</h2>\n<table class=\"scenarios\" id=\"scenarios\"><tr><th>scenario</th><th>what happens</th>\
+         <th>expected with GR</th><th>expected without GR</th></tr>\n",
+    );
+    for s in scenarios(results) {
+        let _ = write!(o, "<tr><td><b>{}</b></td><td>{}</td>", escape(s.name()), escape(s.what()));
+        for r in pair(results, s) {
+            match r {
+                Some(r) => {
+                    let m = if r.as_expected { Mark::Good } else { Mark::Bad };
+                    let held = if r.as_expected { "held" } else { "did NOT hold" };
+                    o.push_str(&td(&format!("{} ({held})", r.expected), m, ""));
+                }
+                None => o.push_str("<td>-</td>"),
+            }
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</table>\n</body></html>\n");
     o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::results::Sample;
 
-    fn result(scenario: &'static str, gr: bool) -> ScenarioResult {
-        ScenarioResult {
-            scenario,
-            graceful_restart: gr,
-            upstream: "keel",
+    fn summary() -> Summary {
+        Summary {
+            routes: 6000,
+            wall_seconds: 22.0,
+            peak_keeld_rss_mib: 25.0,
+            peak_total_rss_mib: 36.0,
+            addresses: String::new(),
             observer: "keel",
-            routes_removed: if gr { 0 } else { 10 },
-            updates: 3,
-            fib_operations: Some(0),
-            packets_lost: None,
-            seconds_to_end_of_rib: Some(1.5),
-            routes: 10,
-            withdrawals: 0,
-            announcements: 10,
-            llgr_stale_routes: 0,
-            seconds_to_settle: 2.0,
-            settled: true,
-            disrupted: true,
-            keel_cpu_seconds: 0.5,
-            keel_peak_rss_mib: 20.0,
-            keeld_pids: vec![1],
-            span: (1.0, 2.0),
+            netns: None,
+            version: "0.1.0",
+            keeld_version: Some("0.1.0".into()),
+            started_unix: 1_796_661_646,
+            host: "lab-host".into(),
         }
     }
 
     #[test]
-    fn svg_has_one_series_per_peer_and_table_pairs_modes() {
-        let samples = (0..30)
-            .map(|i| Sample {
-                t: i as f64 * 0.1,
-                established: [i > 3, i > 5],
-                updates: [i * 10, i * 5],
-                routes: [i, i / 2],
-                keeld_up: true,
-                ..Sample::default()
-            })
-            .collect();
-        let results = [result("restart", true), result("restart", false)];
-        let svg = svg(&results, &Timeline { samples });
-        assert_eq!(svg.matches("<g class=\"series\"").count(), PEERS.len());
-        let summary = Summary {
-            routes: 10,
-            wall_seconds: 3.0,
-            peak_keeld_rss_mib: 1.0,
-            peak_total_rss_mib: 2.0,
-            addresses: String::new(),
-            observer: "keel",
-            netns: None,
-        };
-        let t = table(&results, &summary);
-        assert!(t.lines().any(|l| l.trim_start().starts_with("restart") && l.contains("0 | 10")), "{t}");
+    fn table_pairs_modes() {
+        let t = table(&ScenarioResult::test_rehearsal(), &summary());
+        assert!(t.lines().any(|l| l.trim_start().starts_with("restart") && l.contains("0 | 6,000")), "{t}");
         assert_eq!(bar(5, 10), "[##########..........] 5/10");
         assert_eq!(bar(0, 0), "[....................] 0/0");
+    }
+
+    #[test]
+    fn the_summary_ends_with_savings_and_verdict_and_explains_the_updates() {
+        let mut results = ScenarioResult::test_rehearsal();
+        let t = table(&results, &summary());
+        let head = t.lines().nth(1).unwrap_or_default();
+        assert!(!head.contains("packets lost"), "an all-empty column is dropped:\n{t}");
+        assert!(head.contains("LLGR_STALE"), "{t}");
+        assert!(
+            t.contains("restart with GR (1,337 UPDATEs), crash with GR (1,337 UPDATEs): the new keeld re-advertises"),
+            "{t}"
+        );
+        assert!(t.contains("llgr with GR (1,337 UPDATEs): once the upstream's restart time ends"), "{t}");
+        assert!(t.contains("hard-reset with GR (6,000 routes removed): the removals are expected"), "{t}");
+        assert_eq!(
+            verdict_line(&results),
+            "graceful restart avoided 24,000 route removals and 48,000 FIB operations; all 10 runs as expected \
+             (verdict: pass)"
+        );
+        results[0] = ScenarioResult::test(Scenario::Restart, true, 6000, Some(0));
+        assert_eq!(
+            verdict_line(&results),
+            "graceful restart avoided 18,000 route removals and 48,000 FIB operations; 1 of 10 runs not as \
+             expected: restart with GR (verdict: fail)"
+        );
+        let t = table(&results, &summary());
+        assert!(t.contains("NOT as expected: restart with GR: 6000 routes removed downstream, expected none"), "{t}");
+        assert!(t.lines().any(|l| l.trim_start().starts_with("restart") && l.ends_with("NO | yes")), "{t}");
+        // With --netns: lost packets instead of FIB operations; a cost is not called a saving.
+        let s = Savings { routes_removed: -5, fib_operations: None, packets_lost: Some(1200) };
+        assert_eq!(savings_text(&s), "graceful restart added 5 route removals and avoided 1,200 lost packets");
+    }
+
+    #[test]
+    fn html_marks_expected_and_unexpected_cells_and_drops_empty_columns() {
+        let mut results = ScenarioResult::test_rehearsal();
+        results[0] = ScenarioResult::test(Scenario::Restart, true, 6000, Some(0));
+        let html = html(&results, &Timeline::test(22.0), &summary());
+        assert!(html.contains("class=\"verdict fail\""), "{html}");
+        assert!(html.contains("<span class=\"version\">0.1.0</span>"));
+        assert!(html.contains("<span class=\"host\">lab-host</span>"));
+        assert!(html.contains("<span class=\"date\">2026-12-07 "), "{html}");
+        assert!(!html.contains("packets lost</th>"), "all-empty column shown");
+        let row = html.lines().find(|l| l.starts_with("<tr><td>restart</td>")).unwrap_or_default();
+        // routes removed: GR missed (red), no GR met (green).
+        assert!(row.starts_with("<tr><td>restart</td><td class=\"bad\""), "{row}");
+        assert!(row.contains("<td class=\"good\" title=\"all routes removed"), "{row}");
+        assert!(html.contains("class=\"tick-label\""));
     }
 }

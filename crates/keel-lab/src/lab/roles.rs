@@ -34,8 +34,10 @@ static CLAIM: std::sync::OnceLock<std::net::TcpListener> = std::sync::OnceLock::
 
 /// Where the speakers live: 127.77.N.1 (upstream), .2 (keeld), .3 (observer), .4 (with
 /// `--peer`, keel's speaker behind the observing daemon), N chosen from the pid and moved on
-/// while keeld's address and port are taken, or N is claimed by another lab; port 179 as
-/// root, else 1790.
+/// while keeld's address and port are taken, or N is claimed by another lab. keeld's port is
+/// BGP's, 179, as root (as in production; the daemons of `--peer` need root for their own 179
+/// anyway), else [`keel_api::UNPRIVILEGED_BGP_PORT`], 1179, the port a non-root keeld's embedded
+/// default listens on: one unprivileged BGP port for keel, whoever starts keeld.
 #[derive(Debug, Clone, Copy)]
 pub struct Addresses {
     pub upstream: Ipv4Addr,
@@ -46,7 +48,7 @@ pub struct Addresses {
 
 impl Addresses {
     pub fn pick() -> Result<Addresses> {
-        let port = if is_root() { 179 } else { 1790 };
+        let port = keel_api::bgp_port(is_root());
         let seed = std::process::id();
         for i in 0..200u32 {
             let n = ((seed + i) % 200 + 20) as u8;

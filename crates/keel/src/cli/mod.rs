@@ -44,7 +44,8 @@ pub enum Command {
     /// Exit status 1 when anything FAILs, 2 when the audit could not run.
     Check(check::CheckArgs),
     /// Restart rehearsal on this machine: keeld between a generated upstream and an observer,
-    /// restarted, crashed and disturbed with and without graceful restart; prints what moved.
+    /// restarted, crashed and disturbed with and without graceful restart; prints what moved and
+    /// the verdict (exit status 1 when a run is not as its scenario expects).
     Lab(keel_lab::lab::LabArgs),
     /// Benchmark keeld against BIRD, FRR, GoBGP and OpenBGPD (converge, churn, helper, restart).
     Bench(keel_lab::bench::BenchArgs),

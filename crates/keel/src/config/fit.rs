@@ -56,13 +56,14 @@ pub fn for_this_process(config: Config) -> Config {
     fit(config, reach)
 }
 
-/// `config` with its listen ports below `reach.lowest_port` moved up by 1000 (179 -> 1179) and,
+/// `config` with its listen ports below `reach.lowest_port` moved up by
+/// [`keel_api::UNPRIVILEGED_PORT_OFFSET`] (179 -> [`keel_api::UNPRIVILEGED_BGP_PORT`], 1179) and,
 /// without the system paths, socket and state in `keel_api::unprivileged_dir`.
 pub fn fit(mut config: Config, reach: Reach) -> Config {
     for a in config.global.listen.iter_mut() {
         if a.get_ref().port() < reach.lowest_port {
             let mut addr = *a.get_ref();
-            addr.set_port(addr.port().saturating_add(1000));
+            addr.set_port(keel_api::unprivileged_port(addr.port()));
             *a = toml::Spanned::new(a.span(), addr);
         }
     }
