@@ -4,10 +4,10 @@
 //! here, or an entry says which test runs it and why not here.
 //!
 //! The commands run as written, in one `bash` session (so `export` and `&` carry over, as in
-//! a reader's shell), from the repository's root, with two mappings: `./target/release/` is
+//! a reader's shell), from the repository's root, with three mappings: `./target/release/` is
 //! the directory of the binaries this test run built (the README's quick start builds release
 //! binaries; these are the same sources), and `/etc/keel/keel.toml` is `contrib/keel.toml`,
-//! the file the package installs there. They run in three phases: what starts the first-peer
+//! the file the package installs there, and `~` (`HOME`) is a directory of the test's own. They run in three phases: what starts the first-peer
 //! walkthrough (keeld, BIRD and FRR on 127.0.0.7-.9), what needs a running keeld, and what
 //! stops it all; within a phase, in the README's order.
 
@@ -65,6 +65,13 @@ const COMMANDS: &[(&str, How)] = &[
              package and checks its files",
         ),
     ),
+    (
+        "mkdir -p ~/.local/share/bash-completion/completions ~/.zfunc ~/.config/fish/completions",
+        How::Run { phase: 1, check: any },
+    ),
+    ("keel completions bash > ~/.local/share/bash-completion/completions/keel", How::Run { phase: 1, check: any }),
+    ("keel completions zsh > ~/.zfunc/_keel", How::Run { phase: 1, check: any }),
+    ("keel completions fish > ~/.config/fish/completions/keel.fish", How::Run { phase: 1, check: any }),
     // First peers.
     ("apt install bird2 frr", How::Run { phase: 1, check: any }),
     (
@@ -164,8 +171,19 @@ const COMMANDS: &[(&str, How)] = &[
     // Restart rehearsal.
     ("cargo build --release --locked", How::Elsewhere("the package test builds the release binaries")),
     ("./target/release/keel lab", How::Elsewhere("lab:: runs `keel lab` with fewer routes (minutes in a debug build)")),
-    ("./target/release/keel lab --routes 5000 --scenarios restart,crash --json", How::Run { phase: 2, check: is_json }),
+    (
+        "./target/release/keel lab --routes 5000 --scenarios restart,crash --json",
+        How::Run { phase: 2, check: |o| lab_verdict(o, 4) },
+    ),
 ];
+
+/// `keel lab --json`'s verdict is pass with `runs` scenario runs, every one as expected.
+fn lab_verdict(out: &str, runs: usize) -> bool {
+    serde_json::from_str::<serde_json::Value>(out.trim()).is_ok_and(|v| {
+        v["verdict"] == "pass"
+            && v["scenarios"].as_array().is_some_and(|s| s.len() == runs && s.iter().all(|r| r["as_expected"] == true))
+    })
+}
 
 /// The commands of README.md's `sh` code blocks (indented ones too), in order: continuation
 /// lines joined, comment lines and trailing comments left out.
@@ -243,12 +261,13 @@ struct Session {
 }
 
 impl Session {
-    fn start(root: &Path, bin: &Path, stderr: &Path) -> Session {
+    fn start(root: &Path, bin: &Path, home: &Path, stderr: &Path) -> Session {
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let mut bash = Command::new("bash")
             .args(["--noprofile", "--norc", "-s"])
             .current_dir(root)
             .env("PATH", path)
+            .env("HOME", home)
             .env_remove("KEEL_API")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -323,7 +342,9 @@ fn readme_commands_run_as_written() {
     let _ = std::fs::remove_dir_all(&walkthrough);
     let _cleanup = Leftovers(walkthrough.clone());
     let dir = test_dir("readme");
-    let mut session = Session::start(&root, &bin, &dir.join("bash.stderr"));
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut session = Session::start(&root, &bin, &home, &dir.join("bash.stderr"));
     let readme = readme_commands();
     let mut steps: Vec<(u8, usize, &str, &How)> = COMMANDS
         .iter()
@@ -364,6 +385,12 @@ fn readme_commands_run_as_written() {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+    // The completion scripts the README's commands wrote where each shell reads them.
+    for file in [".local/share/bash-completion/completions/keel", ".zfunc/_keel", ".config/fish/completions/keel.fish"]
+    {
+        let script = std::fs::read_to_string(home.join(file)).unwrap_or_default();
+        assert!(script.contains("keel") && script.contains("lab"), "~/{file}:\n{script}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
