@@ -17,7 +17,19 @@ use std::path::PathBuf;
         whose settings did not change. SIGTERM stops it; in graceful-restart mode \
         \"restart\" (the default) its kernel routes stay and neighbors keep its routes until \
         it is back (RFC 4724). `keel` talks to it through the API socket ([global] api, \
-        /run/keel/keel.sock by default)."
+        /run/keel/keel.sock by default).",
+    after_long_help = "Files and defaults:\n  \
+        /etc/keel/keel.toml     the packaged configuration (every key: docs/configuration.md)\n  \
+        /run/keel/keel.sock     the API socket ([global] api)\n  \
+        /var/lib/keel           state: keeld.lock (one keeld per directory), keeld.state ([global] state_dir;\n                          \
+        the embedded default uses /var/lib/keel/default)\n\n\
+        Without CAP_NET_BIND_SERVICE the embedded default listens on 127.0.0.1:1179 instead of port 179, and\n\
+        where it may not write /run/keel and /var/lib/keel it keeps socket and state in keel-UID under the\n\
+        temporary directory, where `keel` finds it without --api.\n\n\
+        Environment:\n  \
+        KEEL_LOG    log filter (tracing syntax): info by default; debug, or keel::neighbor=debug\n\n\
+        Exit status: 0 after a clean stop, 1 on a configuration error, a bind error or another keeld on the\n\
+        same state_dir."
 )]
 pub struct KeeldArgs {
     /// Configuration file (TOML). Without it, the embedded default (loopback only, no neighbors).

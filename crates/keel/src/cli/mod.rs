@@ -226,6 +226,17 @@ mod tests {
         assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 
+    /// `keeld --help` names its files, its environment and the fallback without privileges.
+    #[test]
+    fn keeld_help_says_where_things_are() {
+        let help = super::keeld::KeeldArgs::command().render_long_help().to_string();
+        for needle in
+            ["KEEL_LOG", "/run/keel/keel.sock", "/var/lib/keel/default", "1179", "keel-UID", "docs/configuration.md"]
+        {
+            assert!(help.contains(needle), "keeld --help does not mention {needle}:\n{help}");
+        }
+    }
+
     fn help(args: &[&str]) -> String {
         let mut cmd = Cli::command();
         // Propagates the global arguments into the subcommands, as parsing does.
