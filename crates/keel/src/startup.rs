@@ -199,8 +199,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         let addr = *addr.get_ref();
         let l = Arc::new(transport::listen(addr).map_err(|source| StartError::Listen { addr, source })?);
         info!(%addr, "listening for BGP");
-        daemon.listeners.write().await.push(l.clone());
-        tokio::spawn(accept_loop(daemon.clone(), l));
+        daemon.listeners.write().await.push(l);
     }
     // API.
     let api_path = config.global.api.clone();
@@ -241,6 +240,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     daemon.set_policies(&config).await;
     for n in NeighborConfig::from_config(&config) {
         daemon.add_neighbor(n).await;
+    }
+    // Connections are taken only now that every neighbor is known: one that came earlier
+    // waited in the listen backlog instead of being refused as "not a configured neighbor"
+    // (its sender may not even see that refusal: with GTSM it drops a FIN sent with TTL 64).
+    for l in daemon.listeners.read().await.iter() {
+        tokio::spawn(accept_loop(daemon.clone(), l.clone()));
     }
     // Signals.
     let mut hup =

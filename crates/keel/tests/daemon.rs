@@ -186,3 +186,46 @@ fn after_a_restart_selection_is_deferred_until_the_timer_when_a_neighbor_stays_a
     let n = json(&k.api(), &["show", "neighbor", "127.0.0.38", "--json"]).unwrap();
     assert!(n["graceful_restart"]["selection_deferral_awaits"].is_null());
 }
+
+/// A neighbor that connects the moment keeld listens is taken, not refused as "not a
+/// configured neighbor" (keeld accepts only once every neighbor is known; the connection waits
+/// in the backlog meanwhile). Seen as a GTSM session that never came up: the refusal's FIN,
+/// sent with TTL 64, never reached the GTSM neighbor, which then waited for an OPEN.
+#[test]
+fn a_connection_at_the_first_moment_is_taken() {
+    use std::io::Read;
+    use std::net::{SocketAddr, TcpStream};
+    let dir = test_dir("first-moment");
+    let mut config = format!(
+        "[global]\nasn = 65017\nrouter_id = \"192.0.2.17\"\nlisten = [\"127.0.0.17:179\"]\napi = \"{}\"\nstate_dir = \"{}\"\n",
+        dir.join("keel.sock").display(),
+        dir.display()
+    );
+    // 2,000 passive neighbors (198.18.0.0/15, never contacted) before the one that connects:
+    // setting them up takes long enough that a connection accepted before they are all known
+    // would be refused.
+    for i in 0..2000u32 {
+        config +=
+            &format!("[[neighbor]]\naddress = \"198.18.{}.{}\"\nasn = 65019\npassive = true\n", i / 250, i % 250 + 1);
+    }
+    config +=
+        "[[neighbor]]\naddress = \"127.0.0.18\"\nasn = 65018\npassive = true\nimport = \"all\"\nexport = \"all\"\n";
+    preflight();
+    let mut k = keel_lab::keeld::Keeld::new(keeld_bin(), dir).expect("keeld's directory").remove_dir_on_drop();
+    k.write_config(&config).expect("config");
+    k.start().expect("keeld");
+    let keeld: SocketAddr = "127.0.0.17:179".parse().unwrap();
+    let local: SocketAddr = "127.0.0.18:0".parse().unwrap();
+    // Connect as early as possible: again and again until keeld listens.
+    let mut stream = wait_for("keeld to listen", WAIT, || {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+        s.bind(&local.into()).ok()?;
+        s.connect(&keeld.into()).ok()?;
+        Some(TcpStream::from(s))
+    });
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut header = [0u8; 19];
+    let read = stream.read_exact(&mut header);
+    assert!(read.is_ok(), "keeld closed the first connection instead of sending its OPEN: {read:?}\n{}", k.log());
+    assert_eq!((header[..16] == [0xff; 16], header[18]), (true, 1), "not an OPEN: {header:?}");
+}

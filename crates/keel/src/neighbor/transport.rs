@@ -79,6 +79,16 @@ pub fn set_send_ttl_255(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     }
 }
 
+/// Back to the system's default TTL (or hop limit) on a connection accepted from a listener
+/// that sends with 255, for a neighbor without GTSM.
+pub fn set_default_ttl(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    if ipv6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, -1)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL, -1)
+    }
+}
+
 /// GTSM, receiving half: drop what arrives with a TTL below 254 (one hop).
 pub fn set_min_ttl_254(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
     if ipv6 {
@@ -191,6 +201,11 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     if addr.is_ipv6() {
         socket2::SockRef::from(&socket).set_only_v6(true)?;
     }
+    // GTSM (RFC 5082 §3) wants TTL 255 on everything a GTSM neighbor receives, the SYN-ACK
+    // and a refusal's FIN included, which the kernel sends with the listener's TTL before
+    // keeld knows the connection; accepted connections of other neighbors go back to the
+    // default TTL (`set_default_ttl`).
+    set_send_ttl_255(&socket, addr.is_ipv6())?;
     socket.bind(addr)?;
     socket.listen(128)
 }

@@ -372,11 +372,14 @@ impl NeighborTask {
     }
 
     async fn incoming(&mut self, stream: TcpStream) {
+        let ipv6 = stream.local_addr().is_ok_and(|a| a.is_ipv6());
         if self.config.ttl_security {
-            if let Err(e) = super::transport::set_gtsm(&stream, self.config.address.is_ipv6()) {
+            if let Err(e) = super::transport::set_gtsm(&stream, ipv6) {
                 warn!(neighbor = %self.address(), error = %e, "cannot set GTSM; connection refused");
                 return;
             }
+        } else if let Err(e) = super::transport::set_default_ttl(&stream, ipv6) {
+            debug!(neighbor = %self.address(), error = %e, "cannot restore the default TTL");
         }
         let id = self.new_id();
         let conn = match Connection::start(id, stream, false, self.events.clone()) {
