@@ -1,5 +1,6 @@
-//! What `POST /v1/reload`, `/v1/restart`, `/v1/stop` and `/v1/neighbors/{address}/clear`
-//! answer ([`Answer`]), and the body of every answer with a non-2xx status ([`ErrorBody`]).
+//! What `POST /v1/reload`, `/v1/restart`, `/v1/stop`, `/v1/graceful-shutdown` and
+//! `/v1/neighbors/{address}/clear` answer ([`Answer`]), and the body of every answer with a
+//! non-2xx status ([`ErrorBody`]).
 
 use serde::{Deserialize, Serialize};
 

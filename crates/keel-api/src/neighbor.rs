@@ -33,6 +33,11 @@ pub struct NeighborView {
     /// The negotiated families as `"ipv4-unicast"`; null while no session is up.
     pub families: Option<Vec<String>>,
     pub graceful_restart: GracefulRestartView,
+    /// keel is shutting this session down gracefully (RFC 8326 §4.2, `keel graceful-shutdown`):
+    /// every route it sends the neighbor carries GRACEFUL_SHUTDOWN (65535:0), with LOCAL_PREF 0
+    /// towards an internal neighbor. False from a keeld older than this field.
+    #[serde(default)]
+    pub graceful_shutdown: bool,
     /// Negotiated hold time (RFC 4271 §4.2); null while no session is up.
     pub hold_time: Option<u16>,
     /// The import policy, as `export` (`"none (RFC 8212)"`: nothing from it is accepted).
@@ -317,6 +322,7 @@ mod tests {
     "stale_prefixes_by_family": {},
     "timers": {}
   },
+  "graceful_shutdown": false,
   "hold_time": 9,
   "import": "all (iBGP default)",
   "keepalive_time": 3,
@@ -360,7 +366,7 @@ mod tests {
 
     /// The same neighbor gone: keel helps it (stale routes, LLGR timers), and a NOTIFICATION was
     /// received; nothing negotiated any more, so those fields are null.
-    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"export":"none (RFC 8212)","families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"hold_time":null,"import":"none (RFC 8212)","keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"prefix_limit":{"ipv4-unicast":{"count":0,"max":1100000,"restart_in":297,"tripped_at":1796661646,"warning_crossed":true},"ipv6-unicast":{"count":0,"max":250000,"restart_in":null,"tripped_at":null,"warning_crossed":false}},"received_prefixes":2,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
+    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"export":"none (RFC 8212)","families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"graceful_shutdown":true,"hold_time":null,"import":"none (RFC 8212)","keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"prefix_limit":{"ipv4-unicast":{"count":0,"max":1100000,"restart_in":297,"tripped_at":1796661646,"warning_crossed":true},"ipv6-unicast":{"count":0,"max":250000,"restart_in":null,"tripped_at":null,"warning_crossed":false}},"received_prefixes":2,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
 
     /// Reading a document and writing it again gives the same bytes: a renamed, retyped,
     /// reordered or dropped field fails here.
@@ -375,6 +381,7 @@ mod tests {
         let n: NeighborView = serde_json::from_str(HELPED).expect("helped neighbor");
         assert_eq!(n.last_notification_received.as_ref().and_then(|r| r.hard_reset_inner), Some((6, 4)));
         assert_eq!(n.graceful_restart.timers.get("restart"), Some(&3));
+        assert!(n.graceful_shutdown, "RFC 8326 §4.2 state");
         let v4 = n.prefix_limit.as_ref().and_then(|p| p.get("ipv4-unicast")).expect("ipv4 limit");
         assert_eq!((v4.max, v4.restart_in, v4.warning_crossed), (1_100_000, Some(297), true));
         assert_eq!(serde_json::to_string(&n).expect("serialize"), HELPED);

@@ -32,7 +32,7 @@ fn loaded(table: &Table) -> Rib {
 
 /// Packs all `out` owes; (bytes, UPDATEs, calls).
 fn pack_all(out: &mut AdjRibOut, rib: &Rib) -> (usize, usize, usize) {
-    let policy = ExportPolicy { chain: None, vrps: None, local_asn: 65000 };
+    let policy = ExportPolicy { chain: None, vrps: None, local_asn: 65000, graceful_shutdown: false };
     let (mut bytes, mut updates, mut calls) = (0, 0, 0);
     while out.has_work() {
         let p = out.pack(rib, DOWNSTREAM, &policy, BUDGET);

@@ -25,6 +25,7 @@
 
 use crate::attr_set::AttrSet;
 use crate::export::export;
+use crate::graceful_shutdown;
 use crate::policy::{Chain, Context, RouteKey, Verdict};
 use crate::rib::{Path, PeerId, PeerInfo, Rib};
 use keel_rpki::{RpkiState, VrpTable};
@@ -48,6 +49,10 @@ pub struct Sent {
     pub llgr_stale: bool,
     /// The export policy generation when sent: a new export policy sends everything again.
     epoch: u32,
+    /// It went out changed by the GRACEFUL_SHUTDOWN step (RFC 8326 §4.2,
+    /// [`crate::graceful_shutdown::export`]): turning the step on or off re-sends only the
+    /// routes it changes.
+    pub graceful_shutdown: bool,
 }
 
 /// A neighbor's export policy and what it may look at.
@@ -61,6 +66,9 @@ pub struct ExportPolicy<'a> {
     pub vrps: Option<&'a VrpTable>,
     /// keel's AS: for `prepend`, and the origin of keel's own routes when validating.
     pub local_asn: u32,
+    /// The neighbor's session is being shut down gracefully (RFC 8326 §4.2): every route goes
+    /// out tagged with GRACEFUL_SHUTDOWN, as the last step of export.
+    pub graceful_shutdown: bool,
 }
 
 impl ExportPolicy<'_> {
@@ -196,6 +204,14 @@ impl AdjRibOut {
         self.epoch = self.epoch.wrapping_add(1);
         let families = &self.families;
         self.pending.extend(rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)));
+        self.pending.extend(self.sent.keys().copied());
+    }
+
+    /// Graceful shutdown (RFC 8326 §4.2) turned on or off for this neighbor: everything it
+    /// was sent is considered again. Only routes whose attributes the GRACEFUL_SHUTDOWN step
+    /// changes go out again ([`Sent::graceful_shutdown`]); nothing else is re-sent, and the
+    /// export policy's verdicts do not move (the step comes after it).
+    pub fn graceful_shutdown_changed(&mut self) {
         self.pending.extend(self.sent.keys().copied());
     }
 
@@ -440,14 +456,18 @@ pub fn exported(
     let info = rib.peer(target)?;
     let source = (sent.source != PeerId::LOCAL).then(|| rib.peer(sent.source)).flatten();
     let out = export(family, &sent.attrs, sent.source, source, target, info, sent.llgr_stale)?;
-    match policy.chain() {
+    let mut out = match policy.chain() {
         Some(chain) => {
             let rpki = policy.rpki(prefix, sent.attrs.attributes.as_path.as_ref());
             let ctx = Context { family, prefix, rpki, local_asn: policy.local_asn, local_address: info.local_address };
-            export_policy(chain, &ctx, &chain.route_key(&ctx), out, sent.llgr_stale)
+            export_policy(chain, &ctx, &chain.route_key(&ctx), out, sent.llgr_stale)?
         }
-        None => Some(out),
+        None => out,
+    };
+    if policy.graceful_shutdown {
+        graceful_shutdown::export(&mut out, info);
     }
+    Some(out)
 }
 
 /// Export policy on what the export rules made of a route: `None` when rejected. LLGR_STALE
@@ -466,7 +486,8 @@ fn export_policy(chain: &Chain, ctx: &Context, key: &RouteKey, set: AttrSet, llg
 
 /// The export of one batch, per source attribute set (and LLGR flag and export-policy route
 /// key): the index of its UPDATE group, or `None` when not sent.
-type Slots = FxHashMap<(Family, PeerId, *const AttrSet, bool, Option<RouteKey>), Option<usize>>;
+/// The group index comes with whether the GRACEFUL_SHUTDOWN step changed the export.
+type Slots = FxHashMap<(Family, PeerId, *const AttrSet, bool, Option<RouteKey>), Option<(usize, bool)>>;
 
 /// The exports of one batch to one neighbor: computed once per source attribute set, the
 /// prefixes grouped by the attributes they go out with.
@@ -488,13 +509,24 @@ struct Exporter<'a> {
     vrps: Option<&'a VrpTable>,
     local_asn: u32,
     epoch: u32,
+    /// RFC 8326 §4.2: tag every route with GRACEFUL_SHUTDOWN.
+    graceful_shutdown: bool,
 }
 
 impl<'a> Exports<'a> {
     fn new(rib: &'a Rib, target: PeerId, info: &'a PeerInfo, policy: &ExportPolicy<'a>, epoch: u32) -> Self {
         let chain = policy.chain.filter(|c| !c.is_accept_all());
         let vrps = policy.vrps.filter(|_| chain.is_some_and(|c| c.uses_rpki()));
-        let exporter = Exporter { rib, target, info, chain, vrps, local_asn: policy.local_asn, epoch };
+        let exporter = Exporter {
+            rib,
+            target,
+            info,
+            chain,
+            vrps,
+            local_asn: policy.local_asn,
+            epoch,
+            graceful_shutdown: policy.graceful_shutdown,
+        };
         Exports { exporter, slots: Slots::default(), groups: Vec::new() }
     }
 
@@ -532,24 +564,29 @@ impl<'a> Exports<'a> {
         let Exports { exporter, slots, groups } = self;
         let llgr = exporter.rib.is_llgr_stale(ctx.family, path);
         let slot = *slots.entry((ctx.family, path.peer, Arc::as_ptr(&path.attrs), llgr, key)).or_insert_with(|| {
-            let set = exporter.export(ctx, key.as_ref(), path, llgr)?;
+            let (set, graceful_shutdown) = exporter.export(ctx, key.as_ref(), path, llgr)?;
             groups.push((ctx.family, set, Vec::new()));
-            Some(groups.len() - 1)
+            Some((groups.len() - 1, graceful_shutdown))
         });
         let epoch = exporter.epoch;
-        slot.map(|i| (i, Sent { source: path.peer, attrs: path.attrs.clone(), llgr_stale: llgr, epoch }))
+        slot.map(|(i, graceful_shutdown)| {
+            (i, Sent { source: path.peer, attrs: path.attrs.clone(), llgr_stale: llgr, epoch, graceful_shutdown })
+        })
     }
 }
 
 impl Exporter<'_> {
-    /// The export rules (RFC 4271 §9.1.3), then the export policy.
-    fn export(&self, ctx: &Context, key: Option<&RouteKey>, path: &Path, llgr: bool) -> Option<AttrSet> {
+    /// The export rules (RFC 4271 §9.1.3), then the export policy, then, last, the
+    /// GRACEFUL_SHUTDOWN step (RFC 8326 §4.2) with whether it changed anything.
+    fn export(&self, ctx: &Context, key: Option<&RouteKey>, path: &Path, llgr: bool) -> Option<(AttrSet, bool)> {
         let source = (path.peer != PeerId::LOCAL).then(|| self.rib.peer(path.peer)).flatten();
         let set = export(ctx.family, &path.attrs, path.peer, source, self.target, self.info, llgr)?;
-        match (self.chain, key) {
-            (Some(chain), Some(k)) => export_policy(chain, ctx, k, set, llgr),
-            _ => Some(set),
-        }
+        let mut set = match (self.chain, key) {
+            (Some(chain), Some(k)) => export_policy(chain, ctx, k, set, llgr)?,
+            _ => set,
+        };
+        let changed = self.graceful_shutdown && graceful_shutdown::export(&mut set, self.info);
+        Some((set, changed))
     }
 }
 

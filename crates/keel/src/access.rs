@@ -15,9 +15,9 @@ use nix::unistd::{Gid, Group, Uid, User};
 use std::os::fd::{AsRawFd, RawFd};
 use tokio::net::UnixListener;
 
-/// The API actions that change keeld, as the last segment of their paths. `upgrade` and
-/// `graceful-shutdown` have no routes yet: they are listed so that whatever method they come
-/// with, they are guarded from the start.
+/// The API actions that change keeld, as the last segment of their paths. `upgrade` has no
+/// route yet: it is listed so that whatever method it comes with, it is guarded from the
+/// start. `graceful-shutdown` is `POST /v1/graceful-shutdown` (RFC 8326).
 pub const MUTATING_ACTIONS: &[&str] = &["clear", "reload", "restart", "stop", "upgrade", "graceful-shutdown"];
 
 /// Whether a request changes keeld: every method but GET and HEAD (so a route added later is

@@ -33,6 +33,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/routes", get(routes))
         .route("/v1/reload", post(reload))
         .route("/v1/stop", post(stop))
+        .route("/v1/graceful-shutdown", post(graceful_shutdown))
         .route("/v1/restart", post(restart))
         .route("/v1/status", get(status))
         .route("/v1/rpki", get(rpki))
@@ -116,6 +117,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
             stale_prefixes_by_family: per_family(&c.stale_by_family),
             timers: c.timers.clone(),
         },
+        graceful_shutdown: c.graceful_shutdown,
         hold_time: n.map(|n| n.hold_time),
         import: Some(policy.0),
         keepalive_time: n.map(|n| n.keepalive_time()),
@@ -329,11 +331,75 @@ async fn reload(State(d): State<Arc<Daemon>>) -> Response {
 struct StopParams {
     #[serde(default)]
     withdraw: bool,
+    /// Seconds of graceful shutdown (RFC 8326 §4.2) before the stop.
+    graceful_shutdown: Option<u64>,
 }
 
-async fn stop(State(d): State<Arc<Daemon>>, Query(p): Query<StopParams>) -> Json<Answer> {
-    d.request_shutdown(if p.withdraw { StopKind::Withdraw } else { StopKind::Graceful });
-    Json(Answer::ok())
+/// `POST /v1/stop`; with `graceful_shutdown=SECONDS` every neighbor first gets its routes again
+/// tagged with GRACEFUL_SHUTDOWN (RFC 8326 §4.2) and SECONDS to move traffic away, then keeld
+/// stops as without it. The answer comes at once; the wait runs in keeld.
+async fn stop(State(d): State<Arc<Daemon>>, Query(p): Query<StopParams>) -> Response {
+    let kind = if p.withdraw { StopKind::Withdraw } else { StopKind::Graceful };
+    let Some(seconds) = p.graceful_shutdown else {
+        d.request_shutdown(kind);
+        return Json(Answer::ok()).into_response();
+    };
+    let (reply, rx) = oneshot::channel();
+    if d.rib.send(RibEvent::GracefulShutdown { neighbors: None, on: true, reply }).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "RIB task is gone");
+    }
+    let tagged = rx.await.map_or(0, |v| v.len());
+    tracing::info!(seconds, neighbors = tagged, "graceful shutdown (RFC 8326): stopping after the wait");
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+        d.request_shutdown(kind);
+    });
+    Json(Answer::summary(format!("in {seconds} s, after graceful shutdown (RFC 8326) of every session")))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct GracefulShutdownParams {
+    /// Comma-separated neighbor addresses; absent or empty: every neighbor.
+    #[serde(default)]
+    neighbors: String,
+    /// Undo it: routes go out again without GRACEFUL_SHUTDOWN.
+    #[serde(default)]
+    off: bool,
+}
+
+/// `POST /v1/graceful-shutdown?neighbors=A,B&off=BOOL`: RFC 8326 §4.2 on (or off) for those
+/// neighbors, every one when none is named. Their routes are re-advertised through the
+/// Adj-RIB-Out with (or without) GRACEFUL_SHUTDOWN; the state lasts until undone or keeld
+/// stops.
+async fn graceful_shutdown(State(d): State<Arc<Daemon>>, Query(p): Query<GracefulShutdownParams>) -> Response {
+    let mut named = Vec::new();
+    for a in p.neighbors.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let Ok(address) = a.parse::<IpAddr>() else {
+            return error(StatusCode::BAD_REQUEST, format!("{a:?} is not an IP address"));
+        };
+        if !d.neighbors.read().await.contains_key(&address) {
+            return error(StatusCode::NOT_FOUND, format!("no neighbor {address}"));
+        }
+        named.push(address);
+    }
+    let neighbors = (!named.is_empty()).then_some(named);
+    let on = !p.off;
+    let (reply, rx) = oneshot::channel();
+    if d.rib.send(RibEvent::GracefulShutdown { neighbors, on, reply }).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "RIB task is gone");
+    }
+    let Ok(changed) = rx.await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "RIB task is gone");
+    };
+    let state = if on { "on" } else { "off" };
+    let summary = if changed.is_empty() {
+        format!("already {state}; nothing re-advertised")
+    } else {
+        let list: Vec<String> = changed.iter().map(IpAddr::to_string).collect();
+        format!("{state} for {} neighbor(s): {}", changed.len(), list.join(", "))
+    };
+    Json(Answer::summary(summary)).into_response()
 }
 
 /// Graceful restart of keeld itself: sessions close so that helpers keep keel's routes, kernel

@@ -139,6 +139,18 @@ pub enum RibEvent {
     Restart {
         reply: oneshot::Sender<RestartView>,
     },
+    /// Graceful shutdown (RFC 8326 §4.2) on (`on`) or off for `neighbors` (every configured
+    /// one when `None`): their routes are re-advertised with, or without, GRACEFUL_SHUTDOWN.
+    /// The reply lists the neighbors whose state changed.
+    GracefulShutdown {
+        neighbors: Option<Vec<IpAddr>>,
+        on: bool,
+        reply: oneshot::Sender<Vec<IpAddr>>,
+    },
+    /// `[global] honour_graceful_shutdown` at start and after a reload that changed it: routes
+    /// received with GRACEFUL_SHUTDOWN get LOCAL_PREF 0 (RFC 8326 §4.1); a change re-evaluates
+    /// every neighbor's routes as a changed import policy would.
+    HonourGracefulShutdown(bool),
 }
 
 /// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.

@@ -163,6 +163,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
     });
     tokio::spawn(rib_task.run(rib_rx));
+    // RFC 8326 §4.1 receiver step; before any neighbor starts, so no route misses it.
+    let _ = rib.send(RibEvent::HonourGracefulShutdown(config.global.honour_graceful_shutdown)).await;
     let (shutdown, mut shutdown_rx) = watch::channel(None);
     let daemon = Arc::new(Daemon {
         config_path,

@@ -62,6 +62,9 @@ pub struct PeerCounts {
     /// Per family with a prefix limit, the count it is checked against (before or after
     /// import policy, as configured); empty without a session or a limit.
     pub prefix_limit_counts: BTreeMap<String, usize>,
+    /// keel is shutting the session down gracefully (RFC 8326 §4.2): every route it sends
+    /// the neighbor carries GRACEFUL_SHUTDOWN.
+    pub graceful_shutdown: bool,
 }
 
 /// keel's own restart, for `/v1/status` (RFC 4724 §4.1).

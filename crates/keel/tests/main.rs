@@ -21,6 +21,7 @@
 //! | `export_rules` | 127.0.0.41-.47, .51-.57 |
 //! | `graceful_restart` | 127.0.0.61-.69, .71-.73, .76-.77, .84-.87 |
 //! | `send_hold` | 127.0.0.74, .75 |
+//! | `graceful_shutdown` | 127.0.5.1-.9 (keeld .1, BIRD .2 and .3; RFC 8326) |
 //! | `prefix_limit` | 127.0.0.10-.14 |
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
 //! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
@@ -29,7 +30,7 @@
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!
 //! Free: 127.0.0.15, .16, .19, .20, .29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .100-.110, .254 and
-//! 127.0.5.0 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
+//! 127.0.5.10 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
 //! bench`, not run with the tests) use 127.0.0.40, .50, .80, .84 and 127.0.0.90:8282.
 //!
 //! Modules that run keeld with the kernel FIB (`fib`, `chaos`, `restart`) live in network
@@ -60,6 +61,7 @@ mod export_rules;
 mod fib;
 mod first_hour;
 mod graceful_restart;
+mod graceful_shutdown;
 mod interop;
 mod lab;
 mod package;

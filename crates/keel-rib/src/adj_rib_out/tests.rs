@@ -11,7 +11,7 @@ const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
 const UPSTREAM: PeerId = PeerId(1);
 const DOWNSTREAM: PeerId = PeerId(2);
-const NO_POLICY: ExportPolicy = ExportPolicy { chain: None, vrps: None, local_asn: 65000 };
+const NO_POLICY: ExportPolicy = ExportPolicy { chain: None, vrps: None, local_asn: 65000, graceful_shutdown: false };
 
 /// ORIGIN IGP, AS_PATH `path`, MED `med`.
 fn set(path: &[u32], med: u32) -> AttrSet {
@@ -372,4 +372,66 @@ fn advertise_in_order_replaces_the_backlog() {
     out.advertise_in_order(&order[..2]);
     let (announced, _) = announced_withdrawn(&out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX).bytes);
     assert_eq!(sorted(announced), sorted(order[..2].iter().map(|(_, p)| *p).collect()));
+}
+
+/// RFC 8326 §4.2: graceful shutdown on re-advertises every route tagged with
+/// GRACEFUL_SHUTDOWN, last after the export policy (which cannot take it off); routes that
+/// already carried it are not sent again; off sends them back without it.
+#[test]
+fn graceful_shutdown_re_sends_only_routes_it_changes() {
+    use crate::graceful_shutdown::COMMUNITY;
+    let mut rib = rib();
+    let plain = rib.attrs.intern(set(&[65001], 1));
+    let tagged = rib.attrs.intern(AttrSet {
+        attributes: PathAttributes { communities: vec![COMMUNITY], ..set(&[65001], 2).attributes },
+        ..set(&[65001], 2)
+    });
+    for i in 0..4 {
+        rib.announce(UPSTREAM, V4, prefix(i), 0, if i < 3 { plain.clone() } else { tagged.clone() });
+    }
+    rib.take_changed();
+    let mut out = session(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    let term = Term {
+        name: "strip".into(),
+        matches: vec![],
+        actions: vec![Action::ReplaceCommunities(vec![])],
+        verdict: None,
+    };
+    let strip =
+        Chain { links: vec![Link::Policy(Arc::new(Policy { name: "p".into(), terms: vec![term] })), Link::AcceptAll] };
+    let on = ExportPolicy { graceful_shutdown: true, ..NO_POLICY };
+    out.graceful_shutdown_changed();
+    let p = out.pack(&rib, DOWNSTREAM, &on, usize::MAX);
+    let u = updates(&p.bytes);
+    assert_eq!(sorted(announced_withdrawn(&p.bytes).0), (0..3).map(prefix).collect::<Vec<_>>(), "{u:?}");
+    for x in &u {
+        assert_eq!(x.attributes.communities.iter().filter(|c| **c == COMMUNITY).count(), 1);
+        assert_eq!(x.attributes.local_pref, None, "external neighbor");
+    }
+    // Nothing more to send while it stays on.
+    out.graceful_shutdown_changed();
+    assert!(out.pack(&rib, DOWNSTREAM, &on, usize::MAX).bytes.is_empty());
+    let (family, sent) = out.sent().map(|((f, _), s)| (*f, s.clone())).next().expect("sent");
+    let shown = exported(&rib, DOWNSTREAM, &on, family, &prefix(0), &sent).expect("exported");
+    assert_eq!(shown.attributes.communities, vec![COMMUNITY], "the Adj-RIB-Out shows what went out");
+    // An export policy that removes every community does not take the tag off.
+    let stripped = ExportPolicy { chain: Some(&strip), ..on };
+    out.export_policy_changed(&rib);
+    let p = out.pack(&rib, DOWNSTREAM, &stripped, usize::MAX);
+    assert_eq!(announced_withdrawn(&p.bytes).0.len(), 4);
+    assert!(updates(&p.bytes).iter().all(|x| x.attributes.communities == vec![COMMUNITY]));
+    // Off: the three go out again without it; the one received with it is unchanged.
+    out.export_policy_changed(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    out.graceful_shutdown_changed();
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert!(p.bytes.is_empty(), "off again: nothing changes");
+    out.graceful_shutdown_changed();
+    let p = out.pack(&rib, DOWNSTREAM, &on, usize::MAX);
+    assert_eq!(announced_withdrawn(&p.bytes).0.len(), 3);
+    out.graceful_shutdown_changed();
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!(sorted(announced_withdrawn(&p.bytes).0), (0..3).map(prefix).collect::<Vec<_>>());
+    assert!(updates(&p.bytes).iter().all(|x| !x.attributes.communities.contains(&COMMUNITY)));
 }

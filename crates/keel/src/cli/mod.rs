@@ -2,7 +2,7 @@
 //!
 //! `keel lab` runs the restart rehearsal ([`keel_lab::lab`]). `keel decode` turns BGP messages given as hex into one JSON object per message (see
 //! [`decode`] for the exact output shape). `keel show`, `clear`, `reload`, `restart`,
-//! `test-policy` and `stop` talk to a running keeld through its API socket (`--api`, else
+//! `test-policy`, `graceful-shutdown` and `stop` talk to a running keeld through its API socket (`--api`, else
 //! `$KEEL_API`, else the default path). `keel check` audits graceful-restart readiness (see
 //! [`check`]), of the running keeld with `--live`. `keel completions` prints a shell completion script
 //! and the hidden `keel manpages` writes the man pages, both from the clap definitions of keel
@@ -86,6 +86,28 @@ pub enum Command {
         /// exchanged): neighbors drop keel's routes at once instead of keeping them.
         #[arg(long)]
         withdraw: bool,
+        /// Graceful shutdown first (RFC 8326): every neighbor gets keel's routes again tagged with
+        /// GRACEFUL_SHUTDOWN (65535:0), then keeld waits SECONDS for traffic to move away and
+        /// stops.
+        #[arg(long, value_name = "SECONDS")]
+        graceful_shutdown: Option<u64>,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Graceful shutdown (RFC 8326) of sessions: re-advertise every route to these neighbors
+    /// (all when none is named) tagged with GRACEFUL_SHUTDOWN 65535:0, with LOCAL_PREF 0 towards
+    /// internal ones, so that they move traffic away before the session goes. Lasts until
+    /// `--off` or keeld stops (a reload keeps it, a restart does not).
+    GracefulShutdown {
+        /// Neighbor addresses; none: every neighbor.
+        #[arg(value_name = "ADDR")]
+        neighbors: Vec<std::net::IpAddr>,
+        /// Undo it: routes are re-advertised without GRACEFUL_SHUTDOWN.
+        #[arg(long)]
+        off: bool,
         /// Print the API's JSON answer.
         #[arg(long)]
         json: bool,
@@ -180,8 +202,23 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Command::Reload { json, api } => show::post(&socket(&api), "/v1/reload", json, "reloaded"),
         Command::Restart { json, api } => show::post(&socket(&api), "/v1/restart", json, "keeld restarting"),
-        Command::Stop { withdraw, json, api } => {
+        Command::Stop { withdraw, graceful_shutdown: None, json, api } => {
             show::post(&socket(&api), &format!("/v1/stop?withdraw={withdraw}"), json, "keeld stopping")
+        }
+        Command::Stop { withdraw, graceful_shutdown: Some(seconds), json, api } => show::post(
+            &socket(&api),
+            &format!("/v1/stop?withdraw={withdraw}&graceful_shutdown={seconds}"),
+            json,
+            "keeld stopping",
+        ),
+        Command::GracefulShutdown { neighbors, off, json, api } => {
+            let list: Vec<String> = neighbors.iter().map(ToString::to_string).collect();
+            show::post(
+                &socket(&api),
+                &format!("/v1/graceful-shutdown?neighbors={}&off={off}", list.join(",")),
+                json,
+                "graceful shutdown",
+            )
         }
     };
     match result {
@@ -262,6 +299,7 @@ mod tests {
             &["reload"],
             &["restart"],
             &["stop"],
+            &["graceful-shutdown"],
             &["test-policy"],
             &["check"],
         ] {
@@ -277,7 +315,10 @@ mod tests {
             let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             let own = match &cli.command {
                 Command::Show(s) => s.api.api.clone(),
-                Command::Stop { api, .. } | Command::Reload { api, .. } | Command::Clear { api, .. } => api.api.clone(),
+                Command::Stop { api, .. }
+                | Command::Reload { api, .. }
+                | Command::Clear { api, .. }
+                | Command::GracefulShutdown { api, .. } => api.api.clone(),
                 Command::Check(c) => c.api.api.clone(),
                 _ => None,
             };
@@ -291,6 +332,8 @@ mod tests {
         assert_eq!(socket(&["keel", "--api", "/s", "stop", "--withdraw"]), s);
         assert_eq!(socket(&["keel", "clear", "neighbor", "192.0.2.1", "--api", "/s"]), s);
         assert_eq!(socket(&["keel", "--api", "/s", "check", "--live"]), s);
+        assert_eq!(socket(&["keel", "graceful-shutdown", "192.0.2.1", "--off", "--api", "/s"]), s);
+        assert_eq!(socket(&["keel", "stop", "--graceful-shutdown", "30", "--api", "/s"]), s);
         assert_eq!(socket(&["keel", "reload"]), None);
         // Parsed before the command, refused by `run` for one that does not talk to keeld.
         let cli = Cli::try_parse_from(["keel", "--api", "/s", "decode", "00"]).expect("parses");

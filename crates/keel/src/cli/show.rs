@@ -159,7 +159,10 @@ pub fn neighbors_table(list: &[NeighborView]) -> String {
     for n in list {
         let since = if n.is_established() { n.uptime_s } else { n.state_since_s };
         let info = n.last_notification_received.as_ref().map(|r| &r.description).or(n.last_error.as_ref());
-        let info = if n.is_established() { rfc_8212_fact(n) } else { info.cloned().unwrap_or_default() };
+        let mut info = if n.is_established() { rfc_8212_fact(n) } else { info.cloned().unwrap_or_default() };
+        if n.graceful_shutdown {
+            info = if info.is_empty() { "graceful shutdown".into() } else { format!("graceful shutdown; {info}") };
+        }
         let _ = writeln!(
             out,
             "{:<24} {:>10} {:<12} {:>10} {:>8} {:>8} {:>6}  {:<17} {}",
@@ -242,6 +245,9 @@ pub fn neighbor_detail(n: &NeighborView) -> String {
         "  Prefixes:         received {}, advertised {}, stale {}, llgr-stale {}",
         n.received_prefixes, n.advertised_prefixes, n.stale_prefixes, n.llgr_stale_prefixes
     );
+    let shutdown =
+        if n.graceful_shutdown { "on: routes sent with GRACEFUL_SHUTDOWN 65535:0 (RFC 8326)" } else { "off" };
+    let _ = writeln!(o, "  Graceful shutdown: {shutdown}");
     let _ =
         writeln!(o, "  Graceful restart: {}  (N bit negotiated: {})", gr_summary(gr), json_text(&gr.notification_bit));
     for (side, g) in [("local", &gr.local), ("remote", &gr.remote)] {

@@ -79,10 +79,18 @@ pub struct Global {
     /// Equal-cost paths installed and kept per destination (1 = no ECMP).
     #[serde(default = "default_max_paths")]
     pub max_paths: u8,
+    /// RFC 8326 §4.1: routes received with GRACEFUL_SHUTDOWN (65535:0) get LOCAL_PREF 0, after
+    /// import policy. A reload that changes it re-evaluates every neighbor's routes.
+    #[serde(default = "default_true")]
+    pub honour_graceful_shutdown: bool,
 }
 
 fn default_max_paths() -> u8 {
     1
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_listen() -> Vec<Spanned<SocketAddr>> {

@@ -185,6 +185,9 @@ impl Daemon {
             }
         }
         let _ = self.rib.send(RibEvent::SetNetworks(new.networks())).await;
+        if new.global.honour_graceful_shutdown != old.global.honour_graceful_shutdown {
+            let _ = self.rib.send(RibEvent::HonourGracefulShutdown(new.global.honour_graceful_shutdown)).await;
+        }
         // The RTR clients run on the configuration keeld started with.
         let rpki = if new.rpki != old.rpki { "; [rpki] changes apply at the next start (keel restart)" } else { "" };
         Daemon::warn_rfc_8212(&new);

@@ -26,6 +26,7 @@ use crate::negotiate::Negotiated;
 use keel_rib::adj_rib_out::AdjRibOut;
 use keel_rib::graceful_restart::helper::{self, Helper};
 use keel_rib::graceful_restart::restarting;
+use keel_rib::graceful_shutdown;
 use keel_rib::policy::{Chain, Context, RouteKey, Verdict};
 use keel_rib::prefix_limit::{self, Crossing, Tracker};
 use keel_rib::update_checks::{self, check_update};
@@ -125,6 +126,13 @@ pub struct RibTask {
     resolving: FxHashSet<IpAddr>,
     /// The most destinations the RIB held since memory was last given back.
     high_water: usize,
+    /// Neighbors keel is shutting down gracefully (RFC 8326 §4.2, `keel graceful-shutdown`):
+    /// their routes go out tagged with GRACEFUL_SHUTDOWN. Kept across sessions and reloads,
+    /// dropped when the neighbor leaves the configuration; not across a keeld restart.
+    graceful_shutdown: BTreeSet<IpAddr>,
+    /// `[global] honour_graceful_shutdown`: received routes tagged with GRACEFUL_SHUTDOWN get
+    /// LOCAL_PREF 0 (RFC 8326 §4.1), after import policy ([`keel_rib::graceful_shutdown`]).
+    honour_graceful_shutdown: bool,
 }
 
 /// A RIB that held at least this many destinations and lost half of them gives the memory
@@ -168,6 +176,8 @@ impl RibTask {
             rpki: crate::rpki::Rpki::disabled(local_asn),
             resolving: FxHashSet::default(),
             high_water: 0,
+            graceful_shutdown: BTreeSet::new(),
+            honour_graceful_shutdown: true,
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
@@ -287,6 +297,10 @@ impl RibTask {
             RibEvent::Counts { reply } => {
                 let _ = reply.send(self.counts());
             }
+            RibEvent::GracefulShutdown { neighbors, on, reply } => {
+                let _ = reply.send(self.set_graceful_shutdown(neighbors, on));
+            }
+            RibEvent::HonourGracefulShutdown(on) => self.honour_graceful_shutdown_changed(on),
         }
     }
 
@@ -354,6 +368,7 @@ impl RibTask {
     /// The neighbor left the configuration: its routes and timers go with it.
     fn peer_removed(&mut self, address: IpAddr) {
         self.chains.remove(&address);
+        self.graceful_shutdown.remove(&address);
         self.deferral_event(|d| d.peer_down(address));
         if let Some(peer) = self.peers.remove(&address) {
             self.rib.remove_peer(peer.id);
@@ -435,7 +450,7 @@ impl RibTask {
         let count = groups.len();
         let import = self.chains.get(&address).map(|c| c.import.clone()).filter(|c| !c.is_accept_all());
         let validator = import.as_ref().filter(|c| c.uses_rpki()).map(|_| self.rpki.validator());
-        let import = Import { id, local_address, chain: import, validator };
+        let import = Import { id, local_address, chain: import, validator, honour: self.honour_graceful_shutdown };
         // RFC 4486 §4: "received" limits are checked before the UPDATE is applied, so that an
         // UPDATE going over one is never stored, installed or advertised.
         if let Some((family, count, max)) = self.over_before(address, id, &groups) {
@@ -559,6 +574,9 @@ impl RibTask {
         let Import { id, local_address, .. } = *import;
         // Import policy results shared by the prefixes of the group (see keel_rib::policy).
         let mut memo = FxHashMap::default();
+        // Without a policy: the group's attributes after the GRACEFUL_SHUTDOWN step, if it
+        // changes them.
+        let mut shutdown: Option<Option<Arc<AttrSet>>> = None;
         for n in nlri {
             let path_id = n.path_id.unwrap_or(0);
             match (set, &import.chain) {
@@ -568,10 +586,25 @@ impl RibTask {
                     let validator = import.validator.as_ref();
                     let rpki = validator.and_then(|v| v.state(&n.prefix, set.attributes.as_path.as_ref()));
                     let ctx = Context { family, prefix: &n.prefix, rpki, local_asn: self.local_asn, local_address };
-                    let accepted = import_route(&mut self.rib, chain, &ctx, set, &mut memo);
+                    let accepted = import_route(&mut self.rib, chain, &ctx, set, import.honour, &mut memo);
                     self.rib.announce_filtered(id, family, n.prefix, path_id, set.clone(), accepted);
                 }
-                (Some(set), None) => self.rib.announce(id, family, n.prefix, path_id, set.clone()),
+                (Some(set), None) => {
+                    // No policy: the GRACEFUL_SHUTDOWN step alone, once for the whole group.
+                    let lowered = shutdown.get_or_insert_with(|| {
+                        import
+                            .honour
+                            .then(|| graceful_shutdown::import(set))
+                            .flatten()
+                            .map(|a| self.rib.attrs.intern(a))
+                    });
+                    match lowered {
+                        Some(a) => {
+                            self.rib.announce_filtered(id, family, n.prefix, path_id, set.clone(), Some(a.clone()))
+                        }
+                        None => self.rib.announce(id, family, n.prefix, path_id, set.clone()),
+                    }
+                }
                 (None, _) => self.rib.withdraw(id, family, n.prefix, path_id),
             }
         }
@@ -596,15 +629,20 @@ struct Import {
     chain: Option<Arc<Chain>>,
     /// The VRPs, when the chain looks at the RPKI state.
     validator: Option<crate::rpki::Validator>,
+    /// `[global] honour_graceful_shutdown` (RFC 8326 §4.1).
+    honour: bool,
 }
 
 /// Import policy for one route, shared through `memo` by the routes of an UPDATE: the
-/// attributes to store, `None` when rejected.
+/// attributes to store, `None` when rejected. With `honour`, an accepted route tagged with
+/// GRACEFUL_SHUTDOWN then gets LOCAL_PREF 0 (RFC 8326 §4.1), after the policy so that a
+/// policy setting LOCAL_PREF cannot undo it (see [`keel_rib::graceful_shutdown`]).
 fn import_route(
     rib: &mut Rib,
     chain: &Chain,
     ctx: &Context,
     set: &Arc<AttrSet>,
+    honour: bool,
     memo: &mut FxHashMap<RouteKey, Option<Arc<AttrSet>>>,
 ) -> Option<Arc<AttrSet>> {
     let key = chain.route_key(ctx);
@@ -614,7 +652,13 @@ fn import_route(
     let out = chain.evaluate_keyed(ctx, &key, set);
     let r = match out.verdict {
         Verdict::Reject => None,
-        Verdict::Accept => Some(out.attrs.map_or_else(|| set.clone(), |a| rib.attrs.intern(a))),
+        Verdict::Accept => {
+            let lowered = honour.then(|| graceful_shutdown::import(out.attrs.as_ref().unwrap_or(set))).flatten();
+            Some(match (lowered, out.attrs) {
+                (Some(a), _) | (None, Some(a)) => rib.attrs.intern(a),
+                (None, None) => set.clone(),
+            })
+        }
     };
     memo.insert(key, r.clone());
     r

@@ -90,7 +90,7 @@ impl RibTask {
     /// Writes what one neighbor is owed as far as its queue allows: the Adj-RIB-Out packs,
     /// this task only hands the bytes to the neighbor's writer.
     fn flush(&mut self, address: IpAddr) {
-        let RibTask { peers, rib, chains, local_asn, rpki, .. } = self;
+        let RibTask { peers, rib, chains, local_asn, rpki, graceful_shutdown, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let Peer { id, session, end_of_rib_sent, updates_sent, .. } = peer;
         let Some(s) = session.as_mut() else { return };
@@ -101,6 +101,7 @@ impl RibTask {
             chain: chain.as_deref(),
             vrps: validator.as_ref().and_then(|v| v.table()).map(|t| &**t),
             local_asn: *local_asn,
+            graceful_shutdown: graceful_shutdown.contains(&address),
         };
         while s.adj_rib_out.has_work() {
             let Ok(permit) = s.writer.try_reserve() else { return };

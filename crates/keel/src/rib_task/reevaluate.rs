@@ -1,7 +1,10 @@
 //! Policy re-evaluation without a session reset: a neighbor's import policy runs again over
 //! its stored Adj-RIB-In (or its routes are asked for again with ROUTE-REFRESH, RFC 2918,
 //! when nothing was stored), a new export policy sends its Adj-RIB-Out again, and new RPKI
-//! VRPs (RFC 6811) re-run the policies that look at the validation state.
+//! VRPs (RFC 6811) re-run the policies that look at the validation state. Graceful shutdown
+//! (RFC 8326) re-runs the same way: turned on or off for a neighbor, its Adj-RIB-Out is
+//! considered again (§4.2); `honour_graceful_shutdown` changed, every neighbor's routes are
+//! imported again (§4.1).
 
 use super::{encoded, import_route, Chains, RibTask};
 use crate::events::Out;
@@ -9,6 +12,7 @@ use keel_rib::policy::{Chain, Context};
 use keel_wire::{Message, RefreshSubtype, RouteRefresh};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use tracing::{info, warn};
 
 impl RibTask {
@@ -49,7 +53,8 @@ impl RibTask {
             }
             let rpki = validator.as_ref().and_then(|v| v.state(&r.prefix, r.attrs.attributes.as_path.as_ref()));
             let ctx = Context { family: r.family, prefix: &r.prefix, rpki, local_asn: self.local_asn, local_address };
-            let accepted = import_route(&mut self.rib, chain, &ctx, &r.attrs, &mut FxHashMap::default());
+            let honour = self.honour_graceful_shutdown;
+            let accepted = import_route(&mut self.rib, chain, &ctx, &r.attrs, honour, &mut FxHashMap::default());
             self.rib.put_filtered(id, r, accepted);
         }
         self.rib.attrs.purge();
@@ -74,6 +79,51 @@ impl RibTask {
             if c.export.uses_rpki() {
                 self.reexport(address);
             }
+        }
+    }
+
+    /// RFC 8326 §4.2: graceful shutdown on or off for `neighbors` (every configured one when
+    /// `None`). Each neighbor whose state changes has what it was sent considered again: the
+    /// routes the GRACEFUL_SHUTDOWN step changes go out again, nothing else. Returns those
+    /// neighbors.
+    pub(super) fn set_graceful_shutdown(&mut self, neighbors: Option<Vec<IpAddr>>, on: bool) -> Vec<IpAddr> {
+        let targets: Vec<IpAddr> = match neighbors {
+            Some(v) => v,
+            None => {
+                let mut all: Vec<IpAddr> = self.chains.keys().chain(self.peers.keys()).copied().collect();
+                all.sort();
+                all.dedup();
+                all
+            }
+        };
+        let mut changed = Vec::new();
+        for a in targets {
+            let moved = if on { self.graceful_shutdown.insert(a) } else { self.graceful_shutdown.remove(&a) };
+            if !moved {
+                continue;
+            }
+            info!(neighbor = %a, on, "graceful shutdown (RFC 8326): routes re-advertised");
+            if let Some(s) = self.peers.get_mut(&a).and_then(|p| p.session.as_mut()) {
+                s.adj_rib_out.graceful_shutdown_changed();
+            }
+            changed.push(a);
+        }
+        changed
+    }
+
+    /// `[global] honour_graceful_shutdown` set (at start) or changed (reload): on a change,
+    /// every neighbor's routes, stale ones included, are imported again through its import
+    /// policy and the GRACEFUL_SHUTDOWN step (RFC 8326 §4.1), as for a changed import policy.
+    pub(super) fn honour_graceful_shutdown_changed(&mut self, on: bool) {
+        if self.honour_graceful_shutdown == on {
+            return;
+        }
+        self.honour_graceful_shutdown = on;
+        info!(on, "honour_graceful_shutdown changed: routes re-evaluated");
+        let addresses: Vec<IpAddr> = self.peers.keys().copied().collect();
+        for a in addresses {
+            let chain = self.chains.get(&a).map_or_else(|| Arc::new(Chain::accept_all()), |c| c.import.clone());
+            self.reimport(a, &chain);
         }
     }
 

@@ -65,6 +65,7 @@ impl RibTask {
             chain: self.chains.get(&to).map(|c| &*c.export),
             vrps: rpki.table().map(|t| &**t),
             local_asn: self.local_asn,
+            graceful_shutdown: self.graceful_shutdown.contains(&to),
         };
         let wanted = |family: &Family, prefix: &Prefix| {
             f.family.is_none_or(|x| x == *family)
@@ -150,10 +151,15 @@ impl RibTask {
                                 .collect()
                         })
                         .unwrap_or_default(),
+                    graceful_shutdown: self.graceful_shutdown.contains(a),
                 };
                 (*a, counts)
             })
             .collect();
+        // Neighbors never up show their graceful shutdown too.
+        for a in &self.graceful_shutdown {
+            counts.entry(*a).or_default().graceful_shutdown = true;
+        }
         // Neighbors never up since the restart still show what the deferral awaits.
         for (a, w) in self.deferral.iter().flat_map(|d| d.state.awaited()) {
             if *w == Awaited::Session {

@@ -322,6 +322,7 @@ mod tests {
             export: None,
             families: None,
             graceful_restart: GracefulRestartView::default(),
+            graceful_shutdown: false,
             hold_time: None,
             import: None,
             keepalive_time: None,
