@@ -430,7 +430,9 @@ mod tests {
     #[test]
     fn prefix_limits_against_what_the_neighbor_sends() {
         use keel_api::neighbor::PrefixLimitView;
-        let cases: &[(&str, &str, u32, u64, bool, Option<u64>, Level)] = &[
+        /// (case, family, max, count, warning crossed, restart in, finding).
+        type Case<'a> = (&'a str, &'a str, u32, u64, bool, Option<u64>, Level);
+        let cases: &[Case] = &[
             ("within", "ipv4-unicast", 1000, 10, false, None, Level::Pass),
             ("warning crossed", "ipv4-unicast", 1000, 850, true, None, Level::Warn),
             ("tripped, waiting to restart", "ipv4-unicast", 1000, 0, true, Some(120), Level::Fail),
