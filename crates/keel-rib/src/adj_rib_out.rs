@@ -21,6 +21,11 @@
 //! not all fit waits, encoded, for the next call. The caller only writes the bytes. Encoding
 //! failures come back as [`PackError`]s for the caller to log: nothing is dropped silently.
 //!
+//! With Add-Path send negotiated for a family (RFC 7911 §4) and more than one path asked
+//! for ([`AdjRibOut::with_add_path_send`]), each destination goes out as up to that many
+//! paths, each with its own path identifier ([`add_path`]); otherwise as its one best path
+//! (path identifier 0 where Add-Path send was negotiated).
+//!
 //! Pure: no I/O, no clock; the same calls give the same bytes.
 
 use crate::attr_set::AttrSet;
@@ -45,6 +50,9 @@ const ORDER_THRESHOLD: usize = 4 * BATCH;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
     pub source: PeerId,
+    /// The path identifier the source gave the path (0 without Add-Path receive from it): with
+    /// `source`, the path's identity.
+    pub path_id: u32,
     pub attrs: Arc<AttrSet>,
     pub llgr_stale: bool,
     /// The export policy generation when sent: a new export policy sends everything again.
@@ -117,8 +125,15 @@ pub struct AdjRibOut {
     codec: CodecOptions,
     /// RFC 7313: a route refresh is framed by BoRR and EoRR.
     enhanced_route_refresh: bool,
-    /// The best path each destination was last advertised from.
+    /// The best path each destination was last advertised from (one path per destination).
     sent: FxHashMap<(Family, Prefix), Sent>,
+    /// RFC 7911: paths per destination to send in the families of `codec.add_path`; 1 (the
+    /// default) sends the best path alone, through `sent`.
+    add_path_send: usize,
+    /// With `add_path_send` over 1, per destination of an Add-Path family, the paths sent with
+    /// the path identifier each went out with, best first. Empty otherwise: the one-path case
+    /// allocates nothing per destination.
+    multi: FxHashMap<(Family, Prefix), add_path::SentPaths>,
     /// Destinations to (re)consider.
     pending: FxHashSet<(Family, Prefix)>,
     /// A large backlog taken out of `pending` in the order of its best paths' attribute sets
@@ -150,6 +165,8 @@ impl AdjRibOut {
             codec,
             enhanced_route_refresh,
             sent: FxHashMap::default(),
+            add_path_send: 1,
+            multi: FxHashMap::default(),
             pending,
             ordered: Vec::new(),
             epoch: 0,
@@ -160,18 +177,45 @@ impl AdjRibOut {
         }
     }
 
+    /// RFC 7911 §3, §4: send up to `paths` paths per destination (best first, each with a
+    /// path identifier stable while the path exists, see [`add_path`]) in the families where
+    /// Add-Path send was negotiated (`codec.add_path`). `usize::MAX` sends every path; 1 (the
+    /// default) the best path alone.
+    pub fn with_add_path_send(mut self, paths: usize) -> Self {
+        self.add_path_send = paths.max(1);
+        self
+    }
+
+    /// Whether `family` goes out as several paths per destination.
+    fn multi_path(&self, family: Family) -> bool {
+        self.add_path_send > 1 && self.codec.add_path_for(family)
+    }
+
+    /// Whether a change to any path of a destination (not only to its best) may change what
+    /// this neighbor is sent: for the caller's [`Rib::track_paths`].
+    pub fn sends_several_paths(&self) -> bool {
+        self.add_path_send > 1 && self.families.iter().any(|f| self.codec.add_path_for(*f))
+    }
+
     /// How many destinations the neighbor holds a route for.
     pub fn len(&self) -> usize {
-        self.sent.len()
+        self.sent.len() + self.multi.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sent.is_empty()
+        self.sent.is_empty() && self.multi.is_empty()
     }
 
-    /// What the neighbor holds: destination and the path it was sent from.
+    /// What the neighbor holds: destination and the path it was sent from, once per path.
     pub fn sent(&self) -> impl Iterator<Item = (&(Family, Prefix), &Sent)> {
-        self.sent.iter()
+        self.sent_paths().map(|(k, _, s)| (k, s))
+    }
+
+    /// What the neighbor holds, with the path identifier each path went out with where
+    /// several paths per destination are sent (RFC 7911 §3); best first per destination.
+    pub fn sent_paths(&self) -> impl Iterator<Item = (&(Family, Prefix), Option<u32>, &Sent)> {
+        let one = self.sent.iter().map(|(k, s)| (k, None, s));
+        one.chain(self.multi.iter().flat_map(|(k, v)| v.iter().map(move |(id, s)| (k, Some(*id), s))))
     }
 
     /// Destinations to consider again (their best path changed, or their paths did for a
@@ -192,6 +236,7 @@ impl AdjRibOut {
     /// BoRR and EoRR with enhanced route refresh (RFC 7313 §4).
     pub fn route_refresh(&mut self, family: Family, rib: &Rib) {
         self.sent.retain(|(f, _), _| *f != family);
+        self.multi.retain(|(f, _), _| *f != family);
         self.pending.extend(rib.iter(Some(family)).map(|(f, p, _)| (f, *p)));
         if self.enhanced_route_refresh && !self.borr_owed.contains(&family) {
             self.borr_owed.push(family);
@@ -205,6 +250,7 @@ impl AdjRibOut {
         let families = &self.families;
         self.pending.extend(rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)));
         self.pending.extend(self.sent.keys().copied());
+        self.pending.extend(self.multi.keys().copied());
     }
 
     /// Graceful shutdown (RFC 8326 §4.2) turned on or off for this neighbor: everything it
@@ -213,6 +259,7 @@ impl AdjRibOut {
     /// export policy's verdicts do not move (the step comes after it).
     pub fn graceful_shutdown_changed(&mut self) {
         self.pending.extend(self.sent.keys().copied());
+        self.pending.extend(self.multi.keys().copied());
     }
 
     /// Destinations still to consider, or messages still to hand out.
@@ -232,6 +279,7 @@ impl AdjRibOut {
     /// Gives back the memory of a backlog that is gone.
     pub fn shrink_to_fit(&mut self) {
         self.sent.shrink_to_fit();
+        self.multi.shrink_to_fit();
         self.pending.shrink_to_fit();
         self.ordered.shrink_to_fit();
         self.queue.shrink_to_fit();
@@ -367,6 +415,10 @@ impl AdjRibOut {
         let mut exports = Exports::new(rib, target, info, policy, self.epoch);
         let mut withdraw: FxHashMap<Family, Vec<Nlri>> = FxHashMap::default();
         for key @ (family, prefix) in &batch {
+            if self.multi_path(*family) {
+                self.paths_of(&mut exports, *key, &mut withdraw);
+                continue;
+            }
             match exports.route(*family, prefix) {
                 Some((group, sent)) => {
                     if self.sent.get(key) == Some(&sent) {
@@ -394,7 +446,10 @@ impl AdjRibOut {
                 self.queue.truncate(start);
                 errors.push(PackError::RoutesNotSent { family: *family, routes: nlri.len(), error });
                 for n in nlri {
-                    self.sent.remove(&(*family, n.prefix));
+                    match n.path_id {
+                        Some(id) => self.forget_path(*family, n.prefix, id),
+                        None => drop(self.sent.remove(&(*family, n.prefix))),
+                    }
                 }
                 self.encode("withdrawal", errors, |out, codec| builder::withdraw(*family, nlri, codec, out).map(drop));
             }
@@ -496,6 +551,9 @@ struct Exports<'a> {
     slots: Slots,
     /// The UPDATE groups: family, exported attributes, prefixes.
     groups: Vec<(Family, AttrSet, Vec<Nlri>)>,
+    /// Add-Path send: the paths of the last destination exported, best first, by source and
+    /// received path identifier ([`add_path`]).
+    ranked: Vec<(PeerId, u32)>,
 }
 
 /// What the export of a path to one neighbor depends on besides the path.
@@ -527,7 +585,7 @@ impl<'a> Exports<'a> {
             epoch,
             graceful_shutdown: policy.graceful_shutdown,
         };
-        Exports { exporter, slots: Slots::default(), groups: Vec::new() }
+        Exports { exporter, slots: Slots::default(), groups: Vec::new(), ranked: Vec::new() }
     }
 
     /// What a destination goes out as: its UPDATE group and its [`Sent`] record, `None` to
@@ -561,7 +619,7 @@ impl<'a> Exports<'a> {
     /// The export of one path to the target: its UPDATE group (made on first use) and
     /// [`Sent`] record, or `None`.
     fn slot(&mut self, ctx: &Context, key: Option<RouteKey>, path: &Path) -> Option<(usize, Sent)> {
-        let Exports { exporter, slots, groups } = self;
+        let Exports { exporter, slots, groups, .. } = self;
         let llgr = exporter.rib.is_llgr_stale(ctx.family, path);
         let slot = *slots.entry((ctx.family, path.peer, Arc::as_ptr(&path.attrs), llgr, key)).or_insert_with(|| {
             let (set, graceful_shutdown) = exporter.export(ctx, key.as_ref(), path, llgr)?;
@@ -570,7 +628,8 @@ impl<'a> Exports<'a> {
         });
         let epoch = exporter.epoch;
         slot.map(|(i, graceful_shutdown)| {
-            (i, Sent { source: path.peer, attrs: path.attrs.clone(), llgr_stale: llgr, epoch, graceful_shutdown })
+            let attrs = path.attrs.clone();
+            (i, Sent { source: path.peer, path_id: path.path_id, attrs, llgr_stale: llgr, epoch, graceful_shutdown })
         })
     }
 }
@@ -590,5 +649,6 @@ impl Exporter<'_> {
     }
 }
 
+pub mod add_path;
 #[cfg(test)]
 mod tests;

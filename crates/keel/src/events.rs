@@ -75,6 +75,9 @@ pub struct PeerPolicy {
     /// RFC 4271 §6.3: the external neighbor's AS_PATH must start with its AS
     /// ([`keel_rib::update_checks`]).
     pub enforce_first_as: bool,
+    /// RFC 7911: paths per destination sent where Add-Path send was negotiated (1: the best
+    /// alone, `usize::MAX`: all).
+    pub add_path_send: usize,
 }
 
 #[derive(Debug)]

@@ -435,3 +435,244 @@ fn graceful_shutdown_re_sends_only_routes_it_changes() {
     assert_eq!(sorted(announced_withdrawn(&p.bytes).0), (0..3).map(prefix).collect::<Vec<_>>());
     assert!(updates(&p.bytes).iter().all(|x| !x.attributes.communities.contains(&COMMUNITY)));
 }
+
+/// Add-Path send (RFC 7911): upstreams 10..10+n (AS 65010+i, AS_PATH of i+1 hops: upstream 10
+/// best, then 11, ...), each with prefix 0, and the downstream.
+mod add_path_send {
+    use super::*;
+    use crate::adj_rib_out::add_path::path_id;
+
+    fn up(i: u8) -> PeerId {
+        PeerId(10 + u32::from(i))
+    }
+
+    /// AS_PATH of `i + 1` hops from upstream `i`.
+    fn route(rib: &mut Rib, i: u8, med: u32) {
+        let path: Vec<u32> = (0..=u32::from(i)).map(|h| 65010 + u32::from(i) + 100 * h).collect();
+        let a = rib.attrs.intern(set(&path, med));
+        rib.announce(up(i), V4, prefix(0), 0, a);
+    }
+
+    /// The RIB with upstreams `order` added and announcing in that order.
+    fn rib_of(order: &[u8]) -> Rib {
+        let mut rib = rib();
+        for &i in order {
+            rib.add_peer(up(i), info(65010 + u32::from(i), 10 + i));
+        }
+        for &i in order {
+            route(&mut rib, i, 0);
+        }
+        rib.take_changed();
+        rib
+    }
+
+    fn codec() -> CodecOptions {
+        CodecOptions { add_path: vec![V4], ..Default::default() }
+    }
+
+    fn session(rib: &Rib, paths: usize) -> AdjRibOut {
+        AdjRibOut::new(vec![V4], codec(), false, rib).with_add_path_send(paths)
+    }
+
+    /// Announced (path id, first AS) and withdrawn path ids in one pack.
+    fn pack(out: &mut AdjRibOut, rib: &Rib) -> (Vec<(u32, u32)>, Vec<u32>) {
+        let p = out.pack(rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let (mut a, mut w) = (Vec::new(), Vec::new());
+        for m in messages(&p.bytes, &codec()) {
+            let Message::Update(u) = m else { continue };
+            // The AS after keel's own: the upstream's.
+            let first = u.attributes.as_path.as_ref().and_then(|p| p.asns().nth(1)).unwrap_or(0);
+            a.extend(u.announced.iter().map(|n| (n.path_id.expect("a path id"), first)));
+            w.extend(u.withdrawn_routes().map(|(_, n)| n.path_id.expect("a path id")));
+        }
+        (a, w)
+    }
+
+    /// The id keel sends for upstream `i`'s path.
+    fn id(i: u8) -> u32 {
+        path_id(IpAddr::from([127, 0, 0, 10 + i]), 0)
+    }
+
+    /// What the neighbor holds, best first: (path id, source).
+    fn held(out: &AdjRibOut) -> Vec<(u32, PeerId)> {
+        out.sent_paths().map(|(_, id, s)| (id.expect("an id"), s.source)).collect()
+    }
+
+    #[test]
+    fn sends_the_n_best_paths_best_first_with_derived_ids() {
+        let rib = rib_of(&[2, 0, 1]);
+        let mut out = session(&rib, 2);
+        assert!(out.sends_several_paths());
+        let (a, w) = pack(&mut out, &rib);
+        assert!(w.is_empty());
+        let mut a = a;
+        a.sort();
+        let mut want = vec![(id(0), 65010), (id(1), 65011)];
+        want.sort();
+        assert_eq!(a, want, "the two best, each under its own id");
+        assert_eq!(held(&out), vec![(id(0), up(0)), (id(1), up(1))], "best first");
+        assert_eq!(out.len(), 1, "one destination");
+        assert_ne!(id(0), id(1));
+    }
+
+    #[test]
+    fn all_sends_every_path_and_two_sends_two() {
+        let rib = rib_of(&[0, 1, 2, 3]);
+        let mut all = session(&rib, usize::MAX);
+        assert_eq!(pack(&mut all, &rib).0.len(), 4);
+        assert_eq!(held(&all).iter().map(|h| h.1).collect::<Vec<_>>(), vec![up(0), up(1), up(2), up(3)]);
+        let mut two = session(&rib, 2);
+        assert_eq!(pack(&mut two, &rib).0.len(), 2);
+    }
+
+    #[test]
+    fn a_changed_non_best_path_keeps_its_id() {
+        let mut rib = rib_of(&[0, 1, 2]);
+        let mut out = session(&rib, usize::MAX);
+        pack(&mut out, &rib);
+        route(&mut rib, 1, 5);
+        out.consider([(V4, prefix(0))]);
+        let (a, w) = pack(&mut out, &rib);
+        assert_eq!(a, vec![(id(1), 65011)], "only the changed path, under its id");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(held(&out).iter().map(|h| h.0).collect::<Vec<_>>(), vec![id(0), id(1), id(2)]);
+    }
+
+    #[test]
+    fn a_new_best_path_changes_no_id() {
+        let mut rib = rib_of(&[0, 1]);
+        let mut out = session(&rib, 2);
+        pack(&mut out, &rib);
+        // Upstream 1 becomes best: a shorter AS_PATH than upstream 0's.
+        let a = rib.attrs.intern(set(&[65011], 0));
+        rib.announce(up(1), V4, prefix(0), 0, a);
+        let b = rib.attrs.intern(set(&[65010, 65110], 0));
+        rib.announce(up(0), V4, prefix(0), 0, b);
+        out.consider([(V4, prefix(0))]);
+        let (mut a, w) = pack(&mut out, &rib);
+        a.sort();
+        let mut want = vec![(id(0), 65010), (id(1), 65011)];
+        want.sort();
+        assert_eq!(a, want, "both changed, each under its old id");
+        assert!(w.is_empty());
+        assert_eq!(held(&out), vec![(id(1), up(1)), (id(0), up(0))], "best first");
+    }
+
+    #[test]
+    fn the_best_changing_among_the_sent_paths_sends_nothing() {
+        let mut rib = rib_of(&[0, 1, 2]);
+        let mut out = session(&rib, 2);
+        pack(&mut out, &rib);
+        rib.withdraw(up(2), V4, prefix(0), 0);
+        out.consider([(V4, prefix(0))]);
+        assert_eq!(pack(&mut out, &rib), (vec![], vec![]), "a path not sent went away");
+    }
+
+    #[test]
+    fn a_withdrawn_path_is_withdrawn_under_its_id_and_the_next_takes_its_place() {
+        let mut rib = rib_of(&[0, 1, 2]);
+        let mut out = session(&rib, 2);
+        pack(&mut out, &rib);
+        rib.withdraw(up(0), V4, prefix(0), 0);
+        out.consider([(V4, prefix(0))]);
+        let (a, w) = pack(&mut out, &rib);
+        assert_eq!(w, vec![id(0)]);
+        assert_eq!(a, vec![(id(2), 65012)], "the third best moves up, under its own id");
+        assert_eq!(held(&out), vec![(id(1), up(1)), (id(2), up(2))]);
+        for i in [1, 2] {
+            rib.withdraw(up(i), V4, prefix(0), 0);
+        }
+        out.consider([(V4, prefix(0))]);
+        let (a, mut w) = pack(&mut out, &rib);
+        w.sort();
+        let mut want = vec![id(1), id(2)];
+        want.sort();
+        assert_eq!((a, w), (vec![], want));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_same_paths_get_the_same_ids_whatever_the_order() {
+        // keel restarted (RFC 4724): new peer ids, upstreams up in another order.
+        let first = rib_of(&[0, 1, 2, 3]);
+        let mut before = session(&first, usize::MAX);
+        let (mut a, _) = pack(&mut before, &first);
+        let mut second = rib();
+        for (n, &i) in [3u8, 1, 0, 2].iter().enumerate() {
+            second.add_peer(PeerId(50 + n as u32), info(65010 + u32::from(i), 10 + i));
+            let path: Vec<u32> = (0..=u32::from(i)).map(|h| 65010 + u32::from(i) + 100 * h).collect();
+            let attrs = second.attrs.intern(set(&path, 0));
+            second.announce(PeerId(50 + n as u32), V4, prefix(0), 0, attrs);
+        }
+        let mut after = session(&second, usize::MAX);
+        let (mut b, _) = pack(&mut after, &second);
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "same path ids for the same paths");
+    }
+
+    #[test]
+    fn colliding_ids_are_told_apart_and_kept() {
+        // Two source addresses whose ids collide (found by a birthday search).
+        let (x, y) = (IpAddr::from([173, 193, 126, 99]), IpAddr::from([195, 79, 179, 116]));
+        assert_eq!(path_id(x, 0), path_id(y, 0));
+        let mut rib = rib();
+        for (n, a) in [(0u8, x), (1, y)] {
+            let mut i = info(65010 + u32::from(n), 10 + n);
+            i.address = a;
+            rib.add_peer(up(n), i);
+            route(&mut rib, n, 0);
+        }
+        let mut out = session(&rib, usize::MAX);
+        pack(&mut out, &rib);
+        let h = path_id(x, 0);
+        assert_eq!(held(&out), vec![(h, up(0)), (h.wrapping_add(1), up(1))], "the second takes the next value");
+        // The path holding the hash goes: the other keeps its id.
+        rib.withdraw(up(0), V4, prefix(0), 0);
+        out.consider([(V4, prefix(0))]);
+        assert_eq!(pack(&mut out, &rib), (vec![], vec![h]));
+        assert_eq!(held(&out), vec![(h.wrapping_add(1), up(1))]);
+    }
+
+    #[test]
+    fn a_path_from_the_neighbor_itself_is_not_sent_back() {
+        let mut rib = rib_of(&[0, 1]);
+        // The downstream also sends the prefix, with the best AS_PATH of all.
+        let a = rib.attrs.intern(set(&[65002], 0));
+        rib.announce(DOWNSTREAM, V4, prefix(0), 0, a);
+        let mut out = session(&rib, usize::MAX);
+        pack(&mut out, &rib);
+        assert_eq!(held(&out), vec![(id(0), up(0)), (id(1), up(1))], "its own path not among them");
+    }
+
+    #[test]
+    fn without_add_path_send_negotiated_one_path_goes_out_without_id() {
+        let rib = rib_of(&[0, 1]);
+        let mut out = AdjRibOut::new(vec![V4], CodecOptions::default(), false, &rib).with_add_path_send(usize::MAX);
+        assert!(!out.sends_several_paths());
+        let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+        let (a, _) = announced_withdrawn(&p.bytes);
+        assert_eq!(a, vec![prefix(0)]);
+        assert_eq!(out.sent_paths().map(|(_, id, s)| (id, s.source)).collect::<Vec<_>>(), vec![(None, up(0))]);
+    }
+
+    #[test]
+    fn export_policy_applies_per_path() {
+        let rib = rib_of(&[0, 1, 2]);
+        // Reject routes whose AS_PATH holds 65011 (upstream 1's).
+        let term = Term {
+            name: "no-65011".into(),
+            matches: vec![crate::policy::Match::AsPathContains(65011)],
+            actions: vec![],
+            verdict: Some(Verdict::Reject),
+        };
+        let chain = Chain {
+            links: vec![Link::Policy(Arc::new(Policy { name: "p".into(), terms: vec![term] })), Link::AcceptAll],
+        };
+        let policy = ExportPolicy { chain: Some(&chain), ..NO_POLICY };
+        let mut out = session(&rib, 2);
+        out.pack(&rib, DOWNSTREAM, &policy, usize::MAX);
+        assert_eq!(held(&out), vec![(id(0), up(0)), (id(2), up(2))], "the rejected path skipped, the next taken");
+    }
+}

@@ -240,6 +240,26 @@ pub enum AddPathMode {
     Both,
 }
 
+/// `add_path_send`: how many paths per destination to send where Add-Path send was
+/// negotiated (RFC 7911 §4): a count (2-16) or "all". Checked by [`Config::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum AddPathSend {
+    Count(i64),
+    Word(String),
+}
+
+impl AddPathSend {
+    /// Paths per destination: `usize::MAX` for "all"; `None` when out of range.
+    pub fn paths(&self) -> Option<usize> {
+        match self {
+            AddPathSend::Count(n) if (2..=16).contains(n) => usize::try_from(*n).ok(),
+            AddPathSend::Word(w) if w == "all" => Some(usize::MAX),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Neighbor {
@@ -295,6 +315,10 @@ pub struct Neighbor {
     /// Add-Path (RFC 7911) to advertise: "off", "receive", "send" or "both".
     #[serde(default)]
     pub add_path: AddPathMode,
+    /// RFC 7911: paths per destination sent where Add-Path send was negotiated, 2-16 or
+    /// "all". Unset: the best path alone (path identifier 0), as a neighbor without Add-Path.
+    #[serde(default)]
+    pub add_path_send: Option<Spanned<AddPathSend>>,
     #[serde(default)]
     pub graceful_restart: Option<GracefulRestartOverride>,
     #[serde(default)]
@@ -631,6 +655,19 @@ impl Config {
                         e.span(),
                         "enforce_first_as applies to external neighbors only: an internal neighbor's AS_PATH \
                          starts with whichever AS the route came from (RFC 4271 §6.3)"
+                            .into(),
+                    ));
+                }
+            }
+            if let Some(s) = &n.add_path_send {
+                if s.get_ref().paths().is_none() {
+                    return Err(err(s.span(), "add_path_send must be a count from 2 to 16, or \"all\"".into()));
+                }
+                if !matches!(n.add_path, AddPathMode::Send | AddPathMode::Both) {
+                    return Err(err(
+                        s.span(),
+                        "add_path_send needs add_path = \"send\" or \"both\": paths go out several per \
+                         prefix only where Add-Path send is negotiated (RFC 7911 §4)"
                             .into(),
                     ));
                 }

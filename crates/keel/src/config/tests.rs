@@ -291,3 +291,30 @@ fn configuration_reference_lists_every_key() {
     }
     assert!(tables.len() >= 16, "only {} sections read from docs/configuration.md", tables.len());
 }
+
+/// RFC 7911 `add_path_send`: (add_path, key line, paths per destination or the error's field).
+#[test]
+fn add_path_send_counts_and_needs_add_path_send() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    let rows: [(&str, &str, Result<usize, &str>); 8] = [
+        ("send", "", Ok(1)),
+        ("send", "add_path_send = 2", Ok(2)),
+        ("both", "add_path_send = 16", Ok(16)),
+        ("both", "add_path_send = \"all\"", Ok(usize::MAX)),
+        ("send", "add_path_send = 1", Err("neighbor.add_path_send")),
+        ("send", "add_path_send = 17", Err("neighbor.add_path_send")),
+        ("send", "add_path_send = \"most\"", Err("neighbor.add_path_send")),
+        ("receive", "add_path_send = 2", Err("neighbor.add_path_send")),
+    ];
+    for (mode, line, want) in rows {
+        let text = format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65002\nadd_path = \"{mode}\"\n{line}\n");
+        match (Config::parse(&text, "t.toml"), want) {
+            (Ok(c), Ok(paths)) => {
+                let n = crate::neighbor::NeighborConfig::from_config(&c);
+                assert_eq!(n[0].add_path_send, paths, "{mode} {line}");
+            }
+            (Err(e), Err(field)) => assert_eq!(e.field.as_str(), field, "{mode} {line}: {e}"),
+            (got, _) => panic!("{mode} {line}: {got:?}"),
+        }
+    }
+}

@@ -40,6 +40,9 @@ pub struct NeighborConfig {
     /// external neighbor (default on), always off for an internal one.
     pub enforce_first_as: bool,
     pub add_path: AddPathMode,
+    /// RFC 7911: paths per destination to send where Add-Path send was negotiated (1: the
+    /// best alone; `usize::MAX`: all).
+    pub add_path_send: usize,
     pub graceful_restart: GracefulRestart,
     pub llgr_families: Vec<LongLivedFamily>,
     /// Cap on a neighbor's long-lived stale time (RFC 9494 §4.2), seconds.
@@ -110,6 +113,7 @@ impl NeighborConfig {
                     route_server_client: n.route_server_client,
                     enforce_first_as: config.enforce_first_as(n),
                     add_path: n.add_path,
+                    add_path_send: n.add_path_send.as_ref().and_then(|s| s.get_ref().paths()).unwrap_or(1),
                     graceful_restart: config.graceful_restart_for(n),
                     llgr_families,
                     llgr_max_stale_time,

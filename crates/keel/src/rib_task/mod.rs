@@ -323,6 +323,7 @@ impl RibTask {
                 id
             }
         };
+        let (paths, route_server_client) = (policy.add_path_send, policy.route_server_client);
         let mut info = self.local_info(local_address, policy);
         let chains = self.chains.get(&address).cloned().unwrap_or_default();
         info.import = !chains.import.is_reject_all();
@@ -331,16 +332,19 @@ impl RibTask {
         info.asn = negotiated.remote.asn();
         info.router_id = negotiated.remote.router_id;
         info.long_lived = negotiated.remote_long_lived_families();
-        // RFC 7947 §2.3.2: route-server clients need every path change, not only best.
-        self.rib.track_paths |= info.route_server_client;
         self.rib.add_peer(id, info);
-        // Initial advertisement: the whole Loc-RIB of the negotiated families.
+        // Initial advertisement: the whole Loc-RIB of the negotiated families; several paths
+        // per destination where Add-Path send was negotiated and asked for (RFC 7911 §4).
         let adj_rib_out = AdjRibOut::new(
             negotiated.families.clone(),
             negotiated.codec_send(),
             negotiated.enhanced_route_refresh,
             &self.rib,
-        );
+        )
+        .with_add_path_send(paths);
+        // RFC 7947 §2.3.2 route-server clients, and RFC 7911 neighbors sent several paths,
+        // need every path change, not only best.
+        self.rib.track_paths |= route_server_client || adj_rib_out.sends_several_paths();
         let peer = self.peers.entry(address).or_insert_with(|| Peer {
             id,
             session: None,
@@ -671,6 +675,7 @@ impl PeerPolicy {
             route_server_client: false,
             long_lived_to_internal: false,
             enforce_first_as: false,
+            add_path_send: 1,
         }
     }
 }

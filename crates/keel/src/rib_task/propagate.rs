@@ -37,7 +37,7 @@ impl RibTask {
         }
         if !touched.is_empty() {
             for (p, s) in self.peers.values_mut().filter_map(|p| p.session.as_mut().map(|s| (p.id, s))) {
-                if self.rib.peer(p).is_some_and(|i| i.route_server_client) {
+                if self.rib.peer(p).is_some_and(|i| i.route_server_client) || s.adj_rib_out.sends_several_paths() {
                     s.adj_rib_out.consider(touched.iter().map(|c| (c.family, c.prefix)));
                 }
             }

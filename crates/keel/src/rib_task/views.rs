@@ -82,18 +82,26 @@ impl RibTask {
         }
         let mut v: Vec<RouteView> = s
             .adj_rib_out
-            .sent()
-            .filter(|((family, prefix), _)| {
+            .sent_paths()
+            .filter(|((family, prefix), _, _)| {
                 wanted(family, prefix) && (f.longest_match.is_none() || longest.get(family) == Some(&prefix.len()))
             })
-            .filter_map(|((family, prefix), sent)| {
+            .filter_map(|((family, prefix), id, sent)| {
                 let out = adj_rib_out::exported(&self.rib, peer.id, &policy, *family, prefix, sent)?;
                 let mut view = view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() });
+                // RFC 7911: the path identifier it went out with, where several paths are sent.
+                view.path_id = id;
                 view.rpki = rpki.state(prefix, sent.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
                 Some(view)
             })
             .collect();
+        // Stable: several paths of a prefix (RFC 7911) stay best first; only the first is best.
         v.sort_by(|a, b| (&a.family, &a.prefix).cmp(&(&b.family, &b.prefix)));
+        for i in 1..v.len() {
+            if (&v[i].family, &v[i].prefix) == (&v[i - 1].family, &v[i - 1].prefix) {
+                v[i].best = false;
+            }
+        }
         v
     }
 

@@ -659,6 +659,7 @@ impl NeighborTask {
                     route_server_client: c.route_server_client,
                     long_lived_to_internal: c.llgr_partial_deployment,
                     enforce_first_as: c.enforce_first_as,
+                    add_path_send: c.add_path_send,
                 };
                 let gr = &c.graceful_restart;
                 let helper = keel_rib::graceful_restart::helper::Settings {
