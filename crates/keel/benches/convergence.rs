@@ -11,7 +11,9 @@
 //! their actions (routes accepted unchanged). KEEL_BENCH_RPKI=1 (with KEEL_BENCH_POLICY=1 or
 //! 2) adds RPKI: ~520k synthetic VRPs derived from the table (see `support/rpki.rs`) served by
 //! StayRTR on 127.0.0.90:8282, and an eleventh policy term rejecting RPKI-invalid routes; the
-//! feed starts once keeld holds the VRPs.
+//! feed starts once keeld holds the VRPs. KEEL_BENCH_PREFIX_LIMIT=1 gives every upstream a
+//! prefix limit that the table stays under (`count = "received"`, twice the table's size per
+//! family): the cost of counting and checking, never of a trip.
 
 mod support;
 
@@ -51,12 +53,21 @@ fn main() {
     let mut tables = Vec::new();
     let mut config = String::new();
     let import = if with_policy { policy::NAME } else { "all" };
+    let prefix_limit = if env("KEEL_BENCH_PREFIX_LIMIT", 0) == 1 {
+        format!(
+            "[neighbor.prefix_limit]\nmax = {{ ipv4-unicast = {}, ipv6-unicast = {} }}\n",
+            2 * v4.max(1),
+            2 * v6.max(1)
+        )
+    } else {
+        String::new()
+    };
     for i in 0..upstreams {
         let table = Table::generate(&spec.for_peer(i as u32));
         let mut feed = Vec::new();
         table.write_updates(&opts, &mut feed).expect("encode feed");
         config.push_str(&format!(
-            "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = true\nimport = \"{import}\"\nexport = \"none\"\n",
+            "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = true\nimport = \"{import}\"\nexport = \"none\"\n{prefix_limit}",
             upstream(i),
             table.peer_as
         ));
