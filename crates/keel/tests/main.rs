@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `first_hour` | 127.0.0.2-.6; keeld's embedded default as user nobody on 127.0.0.1:1179, and as nobody with keeld.service's capabilities on 127.0.0.1:179 in a network namespace of its own |
 //! | `readme` | 127.0.0.7-.9 (README's first-peer walkthrough: keeld, BIRD, FRR; files in /tmp/keel-first-peer) |
+//! | `collision` | 127.0.0.15, .16 (two keelds); .19, .20 (keeld and a scripted neighbor) |
 //! | `daemon` | 127.0.0.17, .18, .21-.28, .31-.38 |
 //! | `export_rules` | 127.0.0.41-.47, .51-.57 |
 //! | `graceful_restart` | 127.0.0.61-.69, .71-.73, .76-.77, .84-.87 |
@@ -30,7 +31,7 @@
 //! | `lab` | 127.77.N.0/24 (`keel lab`; N from its pid, claimed with a listener on .250) |
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!
-//! Free: 127.0.0.15, .16, .19, .20, .29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .100-.110, .254 and
+//! Free: 127.0.0.29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .100-.110, .254 and
 //! 127.0.5.20 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
 //! bench`, not run with the tests) use 127.0.0.40, .50, .80, .84 and 127.0.0.90:8282.
 //!
@@ -56,6 +57,7 @@ mod api_access;
 mod bench;
 mod chaos;
 mod check_config;
+mod collision;
 mod connection_abuse;
 mod daemon;
 mod decode;

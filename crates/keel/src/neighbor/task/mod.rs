@@ -519,6 +519,12 @@ impl NeighborTask {
                 if let Some(c) = self.main.as_mut() {
                     c.remote_open = Some(open.clone());
                 }
+                // RFC 4271 §6.8: the collision is resolved on receipt of this OPEN, before the
+                // FSM answers it: a main connection that loses gets Cease/Connection Collision
+                // Resolution as its next message, never a KEEPALIVE first.
+                if self.main_loses_collision(&open) {
+                    return self.drop_main_for_pending().await;
+                }
                 self.fsm_event(Event::OpenReceived(Box::new(open))).await;
                 self.resolve_collision().await;
             }

@@ -144,6 +144,7 @@ impl NeighborTask {
                     info!(neighbor = %self.address(), asn = open.asn(), router_id = %open.router_id, "OPEN on a second connection refused");
                     return self.refuse_pending(n, "OPEN refused");
                 }
+                let router_id = open.router_id;
                 if let Some(p) = self.pending.as_mut() {
                     p.remote_open = Some(open);
                 }
@@ -153,6 +154,7 @@ impl NeighborTask {
                     debug!(neighbor = %self.address(), "OPEN on a new connection while Established");
                     self.restart_check = Some(Instant::now() + RESTART_CHECK);
                 } else {
+                    debug!(neighbor = %self.address(), %router_id, "OPEN on a second connection: collision");
                     self.resolve_collision().await;
                 }
             }
@@ -176,29 +178,46 @@ impl NeighborTask {
         }
     }
 
-    /// RFC 4271 §6.8, once the BGP Identifier on both connections is known.
-    pub(super) async fn resolve_collision(&mut self) {
-        let Some(pending_open) = self.pending.as_ref().and_then(|p| p.remote_open.clone()) else { return };
-        if self.fsm.state() != State::OpenConfirm {
-            return;
-        }
-        let local_id = u32::from(self.config.router_id);
-        let remote_id = u32::from(pending_open.router_id);
+    /// RFC 4271 §6.8: of two connections to the same neighbor, the one initiated by the
+    /// speaker with the higher BGP Identifier stays. Whether that is the main connection,
+    /// given the neighbor's BGP Identifier.
+    fn keep_main(&self, remote_id: std::net::Ipv4Addr) -> bool {
         let main_outgoing = self.main.as_ref().is_some_and(|c| c.outgoing);
-        // Keep the connection initiated by the speaker with the higher BGP Identifier.
-        let keep_main = (local_id > remote_id) == main_outgoing;
-        info!(neighbor = %self.address(), keep_main, "connection collision resolved");
-        if keep_main {
-            if let Some(p) = self.pending.take() {
-                self.refuse(p, Fsm::collision_cease());
-            }
-            return;
-        }
+        (u32::from(self.config.router_id) > u32::from(remote_id)) == main_outgoing
+    }
+
+    /// The OPEN just read on the main connection (OpenSent) meets a connection waiting aside
+    /// whose OPEN came first (RFC 4271 §6.8: "upon receipt of an OPEN message", the other
+    /// connection already past its OPEN): true when the main connection is the one to close.
+    pub(super) fn main_loses_collision(&self, open: &keel_wire::Open) -> bool {
+        let pending_opened = self.pending.as_ref().is_some_and(|p| p.remote_open.is_some());
+        self.fsm.state() == State::OpenSent && pending_opened && !self.keep_main(open.router_id)
+    }
+
+    /// Closes the main connection with Cease/Connection Collision Resolution and carries on
+    /// with the one that waited aside (it replays that connection's OPEN to the FSM).
+    pub(super) async fn drop_main_for_pending(&mut self) {
+        info!(neighbor = %self.address(), keep_main = false, "connection collision resolved");
         if let Some(old) = self.main.take() {
             self.refuse(old, Fsm::collision_cease());
         }
         self.main = self.pending.take();
         self.fsm.reset_to_active();
         self.take_over().await;
+    }
+
+    /// RFC 4271 §6.8, once the BGP Identifier on both connections is known.
+    pub(super) async fn resolve_collision(&mut self) {
+        let Some(pending_open) = self.pending.as_ref().and_then(|p| p.remote_open.clone()) else { return };
+        if self.fsm.state() != State::OpenConfirm {
+            return;
+        }
+        if !self.keep_main(pending_open.router_id) {
+            return self.drop_main_for_pending().await;
+        }
+        info!(neighbor = %self.address(), keep_main = true, "connection collision resolved");
+        if let Some(p) = self.pending.take() {
+            self.refuse(p, Fsm::collision_cease());
+        }
     }
 }
