@@ -25,6 +25,7 @@
 //! | `graceful_shutdown` | 127.0.5.1-.9 (keeld .1, BIRD .2 and .3; RFC 8326) |
 //! | `prefix_limit` | 127.0.0.10-.14 |
 //! | `add_path_send` | 127.0.5.10-.13 (keeld .10-.12, BIRD .13; .14-.19 kept for it) |
+//! | `prefix_limit` (BIRD) | 127.0.5.40 (keeld), .41 (BIRD) |
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
 //! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
 //! | `interop` | 127.0.0.111-.253, 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24, 127.0.4.0/24 (table in [`interop`]); GoBGP's gRPC on its own address, port 50051 (its pprof listener, 127.0.0.1:6060 for every gobgpd, is off); StayRTR 127.0.4.3:8282 |
@@ -32,7 +33,7 @@
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!
 //! Free: 127.0.0.29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .100-.110, .254 and
-//! 127.0.5.20 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
+//! 127.0.5.42 upwards (.20-.39 are kept for `roles`) (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
 //! bench`, not run with the tests) use 127.0.0.40, .50, .80, .84 and 127.0.0.90:8282.
 //!
 //! Modules that run keeld with the kernel FIB (`fib`, `chaos`, `restart`) live in network

@@ -215,3 +215,87 @@ async fn wait_for_async_connect(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A real BIRD 2 leaks five routes against a limit of three: keel ends the session with Cease /
+/// Maximum Number of Prefixes Reached (BIRD logs the reason), installs none of the five, and
+/// with `restart_after = 0` keeps BIRD out until `keel clear neighbor`, after which the session
+/// comes back and trips again.
+#[test]
+fn a_leaking_bird_is_cut_off_with_the_rfc_4486_cease() {
+    use keel_lab::daemons::bird::{static_routes, Bird, BirdSession, BirdStart};
+    const KEEL: &str = "127.0.5.40";
+    const BIRD: &str = "127.0.5.41";
+    let dir = test_dir("prefix-limit-bird");
+    let keel_dir = dir.join("keel");
+    let config = format!(
+        "[global]\nasn = 65040\nrouter_id = \"192.0.2.40\"\nlisten = [\"{KEEL}:179\"]\napi = \"{}\"\nstate_dir = \"{}\"\n\
+         [[neighbor]]\naddress = \"{BIRD}\"\nasn = 65041\nlocal_address = \"{KEEL}\"\nhold_time = 9\nconnect_retry_time = 1\n\
+         import = \"all\"\nexport = \"all\"\n\
+         [neighbor.prefix_limit]\nmax = {{ ipv4-unicast = 3 }}\nrestart_after = 0\n",
+        keel_dir.join("keel.sock").display(),
+        keel_dir.display()
+    );
+    let keeld = start_with_config(keel_dir, &config);
+    let bird_dir = dir.join("bird");
+    std::fs::create_dir_all(&bird_dir).unwrap();
+    let session = BirdSession {
+        local: BIRD,
+        asn: 65041,
+        keel: KEEL,
+        keel_asn: 65040,
+        hold_time: 9,
+        lines: "",
+        ipv4: "import all; export all; next hop self;",
+        ipv6: "import none; export none;",
+    };
+    let routes: Vec<String> = (1..=5).map(|i| format!("10.{i}.0.0/16")).collect();
+    let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+    let body = static_routes("leak", "ipv4", &routes) + &session.conf();
+    let bird = Bird::start(
+        &bird_dir,
+        &body,
+        &BirdStart { name: "bird", router_id: "192.0.2.41", device: "", recovery: false, netns: None },
+    );
+    let tripped = wait_for("the limit to trip", WAIT, || {
+        let n = neighbor(&keeld.api(), BIRD);
+        let sent = &n["last_notification_sent"];
+        let cease_6_1 =
+            sent["code"] == 6 && (sent["subcode"] == 1 || sent["hard_reset_inner"] == serde_json::json!([6, 1]));
+        if cease_6_1 && !n["prefix_limit"]["ipv4-unicast"]["tripped_at"].is_null() {
+            Ok(n)
+        } else {
+            Err(n.to_string())
+        }
+    });
+    assert_eq!(tripped["prefix_limit"]["ipv4-unicast"]["restart_in"], Value::Null, "{tripped}");
+    wait_for("BIRD to log the reason", WAIT, || {
+        let log = std::fs::read_to_string(&bird.log).unwrap_or_default();
+        log.contains("Maximum number of prefixes reached").then_some(())
+    });
+    assert!(routes_from(&keeld.api(), BIRD).is_empty(), "a leaked route reached keel's RIB");
+    // restart_after = 0: BIRD keeps trying (connect retry 1 s) and is refused.
+    keel_lab::wait::holds_for("BIRD kept out", Duration::from_secs(3), || {
+        let n = neighbor(&keeld.api(), BIRD);
+        if n["state"] != "established" && n["established_transitions"] == 1 {
+            Ok(())
+        } else {
+            Err(n.to_string())
+        }
+    });
+    let (ok, out) = keel(&keeld.api(), &["clear", "neighbor", BIRD]);
+    assert!(ok, "{out}");
+    wait_for("the session back, and tripped again", WAIT, || {
+        let n = neighbor(&keeld.api(), BIRD);
+        if n["established_transitions"].as_u64() >= Some(2) && n["state"] != "established" {
+            Ok(())
+        } else {
+            Err(n.to_string())
+        }
+    });
+    assert!(routes_from(&keeld.api(), BIRD).is_empty(), "a leaked route reached keel's RIB");
+}
+
+/// The routes keel holds from `address`.
+fn routes_from(api: &std::path::Path, address: &str) -> Vec<Value> {
+    routes(api, &["--neighbor", address])
+}
