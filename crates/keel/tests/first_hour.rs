@@ -67,11 +67,10 @@ fn a_second_keeld_on_the_same_state_dir_exits_1_and_changes_nothing() {
     assert!(first.status().is_ok(), "first keeld's API");
 }
 
-#[test]
-fn keel_reaches_an_unprivileged_keeld_without_api() {
-    const NOBODY: u32 = 65534;
-    // Both binaries and a temporary directory nobody can use (the build tree may be private).
-    let dir = test_dir("unprivileged");
+/// A test directory user nobody can use (the build tree may be private): copies of keeld and
+/// keel in it, and `tmp`, a temporary directory for anyone; (the directory, tmp).
+fn nobody_dir(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = test_dir(name);
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let tmp = dir.join("tmp");
     std::fs::create_dir(&tmp).unwrap();
@@ -81,6 +80,13 @@ fn keel_reaches_an_unprivileged_keeld_without_api() {
         std::fs::copy(&bin, &copy).unwrap();
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
+    (dir, tmp)
+}
+
+#[test]
+fn keel_reaches_an_unprivileged_keeld_without_api() {
+    const NOBODY: u32 = 65534;
+    let (dir, tmp) = nobody_dir("unprivileged");
     // std drops the supplementary groups when a root parent sets the uid.
     let as_nobody = |bin: &str| {
         let mut c = Command::new(dir.join(bin));
@@ -114,16 +120,7 @@ fn keel_reaches_an_unprivileged_keeld_without_api() {
 #[test]
 fn keeld_as_a_system_user_with_capabilities_keeps_the_system_paths() {
     const NOBODY: u32 = 65534;
-    let dir = test_dir("system-user");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let tmp = dir.join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    for bin in [keeld_bin(), keel_bin()] {
-        let copy = dir.join(bin.file_name().unwrap());
-        std::fs::copy(&bin, &copy).unwrap();
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    let (dir, tmp) = nobody_dir("system-user");
     // $1: the test directory. keeld is ended by its pid; the namespaces go with the shell.
     let script = format!(
         r#"set -e
