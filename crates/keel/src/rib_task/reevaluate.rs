@@ -7,6 +7,7 @@
 //! imported again (§4.1).
 
 use super::{encoded, import_route, Chains, RibTask};
+use keel_rib::otc;
 use crate::events::Out;
 use keel_rib::policy::{Chain, Context};
 use keel_wire::{Message, RefreshSubtype, RouteRefresh};
@@ -53,6 +54,15 @@ impl RibTask {
             }
             let rpki = validator.as_ref().and_then(|v| v.state(&r.prefix, r.attrs.attributes.as_path.as_ref()));
             let ctx = Context { family: r.family, prefix: &r.prefix, rpki, local_asn: self.local_asn, local_address };
+            // RFC 9234 §5: a route leak stays ineligible whatever the new policy says.
+            let leak = self
+                .rib
+                .peer(id)
+                .is_some_and(|p| otc::ingress_for(p, r.family, r.attrs.attributes.otc) == otc::Ingress::Leak);
+            if leak {
+                self.rib.put_filtered(id, r, None);
+                continue;
+            }
             let honour = self.honour_graceful_shutdown;
             let accepted = import_route(&mut self.rib, chain, &ctx, &r.attrs, honour, &mut FxHashMap::default());
             self.rib.put_filtered(id, r, accepted);
