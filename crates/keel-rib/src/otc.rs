@@ -173,10 +173,8 @@ mod tests {
         assert_eq!(ingress_for(&n, Family::IPV4_UNICAST, Some(1)), Ingress::Leak);
         assert_eq!(ingress_for(&n, Family::IPV6_UNICAST, Some(1)), Ingress::Leak);
         assert_eq!(ingress_for(&n, Family::IPV4_MULTICAST, Some(1)), Ingress::Keep, "not unicast");
-        let mut out = AttrSet {
-            attributes: Default::default(),
-            next_hop: keel_wire::NextHop::V4(Ipv4Addr::new(192, 0, 2, 9)),
-        };
+        let mut out =
+            AttrSet { attributes: Default::default(), next_hop: keel_wire::NextHop::V4(Ipv4Addr::new(192, 0, 2, 9)) };
         assert!(egress_for(&n, Family::IPV4_UNICAST, &mut out));
         assert_eq!(out.attributes.otc, Some(LOCAL));
         n.role = Some(Customer);

@@ -15,7 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keel_api::neighbor::{CapabilityNames, GracefulRestartView, LongLivedView, PrefixLimitView, RestartCapability, RoleView};
+use keel_api::neighbor::{
+    CapabilityNames, GracefulRestartView, LongLivedView, PrefixLimitView, RestartCapability, RoleView,
+};
 use keel_api::{Answer, ErrorBody, FamilyView, NeighborView, PolicyView, RpkiView, StatusView};
 use keel_wire::{Family, Open, Prefix};
 use serde::Deserialize;
@@ -166,9 +168,9 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
         role: h.config.role.map(|local| RoleView {
             leaks_detected: c.leaks_detected,
             local: local.name().to_string(),
-            remote: n.and_then(|n| keel_wire::capability::role::received(&n.remote.capabilities).ok().flatten()).map(
-                |r| r.name().to_string(),
-            ),
+            remote: n
+                .and_then(|n| keel_wire::capability::role::received(&n.remote.capabilities).ok().flatten())
+                .map(|r| r.name().to_string()),
             strict: h.config.strict_role,
         }),
         stale_prefixes: c.stale_prefixes as u64,

@@ -15,8 +15,8 @@
 
 use crate::events::DownReason;
 use crate::negotiate::Negotiated;
-use keel_wire::error::{cease, code, open as open_err};
 use keel_wire::capability::role;
+use keel_wire::error::{cease, code, open as open_err};
 use keel_wire::{Capability, Notification, Open, WireError};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -308,7 +308,9 @@ impl Fsm {
             (S::Connect | S::Active, _) => {}
             (S::OpenSent, E::OpenReceived(open)) => match self.check_open(&open) {
                 Err(n) => {
-                    let why = self.role_mismatch(&open).map_or("OPEN rejected".to_string(), |m| format!("Role Mismatch: {m}"));
+                    let why = self
+                        .role_mismatch(&open)
+                        .map_or("OPEN rejected".to_string(), |m| format!("Role Mismatch: {m}"));
                     self.notify_and_idle(n, &mut out, &why)
                 }
                 Ok(()) => {

@@ -7,8 +7,8 @@
 //! imported again (§4.1).
 
 use super::{encoded, import_route, Chains, RibTask};
-use keel_rib::otc;
 use crate::events::Out;
+use keel_rib::otc;
 use keel_rib::policy::{Chain, Context};
 use keel_wire::{Message, RefreshSubtype, RouteRefresh};
 use rustc_hash::FxHashMap;
