@@ -72,20 +72,28 @@ pub fn ingress_for(neighbor: &PeerInfo, family: Family, otc: Option<u32>) -> Ing
     }
 }
 
+/// What the egress procedure (RFC 9234 §5, egress) makes of a route about to be advertised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Egress {
+    /// Sent with this OTC (`None`: without).
+    Send(Option<u32>),
+    /// Egress 2: not sent.
+    Withhold,
+}
+
 /// RFC 9234 §5 egress for a route with OTC `otc` advertised on a session where keel's role is
-/// `role`, keel being AS `local_as`: the OTC to send (`Ok(None)`: none), or `Err(())` when the
-/// route must not be sent at all.
-pub fn egress(role: Role, local_as: u32, otc: Option<u32>) -> Result<Option<u32>, ()> {
+/// `role`, keel being AS `local_as`.
+pub fn egress(role: Role, local_as: u32, otc: Option<u32>) -> Egress {
     match (role, otc) {
         // 2. "If a route already contains the OTC Attribute, it MUST NOT be propagated to
         //    Providers, Peers, or RSes."
-        (Role::Customer | Role::Peer | Role::RouteServerClient, Some(_)) => Err(()),
+        (Role::Customer | Role::Peer | Role::RouteServerClient, Some(_)) => Egress::Withhold,
         // 1. "If a route is to be advertised to a Customer, a Peer, or an RS-Client (when the
         //    sender is an RS), and the OTC Attribute is not present, then when advertising the
         //    route, an OTC Attribute MUST be added with a value equal to the AS number of the
         //    local AS."
-        (Role::Provider | Role::Peer | Role::RouteServer, None) => Ok(Some(local_as)),
-        (_, otc) => Ok(otc),
+        (Role::Provider | Role::Peer | Role::RouteServer, None) => Egress::Send(Some(local_as)),
+        (_, otc) => Egress::Send(otc),
     }
 }
 
@@ -94,11 +102,11 @@ pub fn egress(role: Role, local_as: u32, otc: Option<u32>) -> Result<Option<u32>
 pub fn egress_for(target: &PeerInfo, family: Family, out: &mut AttrSet) -> bool {
     let Some(role) = target.role.filter(|_| target.ebgp() && applies(family)) else { return true };
     match egress(role, target.local_asn, out.attributes.otc) {
-        Ok(otc) => {
+        Egress::Send(otc) => {
             out.attributes.otc = otc;
             true
         }
-        Err(()) => false,
+        Egress::Withhold => false,
     }
 }
 
@@ -142,19 +150,19 @@ mod tests {
     fn egress_rules() {
         let rows = [
             // Rule 1: to a customer, a peer or an RS-Client (keel an RS) without OTC: add ours.
-            (Provider, None, Ok(Some(LOCAL))),
-            (Peer, None, Ok(Some(LOCAL))),
-            (RouteServer, None, Ok(Some(LOCAL))),
+            (Provider, None, Egress::Send(Some(LOCAL))),
+            (Peer, None, Egress::Send(Some(LOCAL))),
+            (RouteServer, None, Egress::Send(Some(LOCAL))),
             // To a customer or an RS-Client with OTC: sent with it unchanged.
-            (Provider, Some(64999), Ok(Some(64999))),
-            (RouteServer, Some(64999), Ok(Some(64999))),
+            (Provider, Some(64999), Egress::Send(Some(64999))),
+            (RouteServer, Some(64999), Egress::Send(Some(64999))),
             // Rule 2: with OTC, never to a provider, a peer or an RS.
-            (Customer, Some(64999), Err(())),
-            (Peer, Some(64999), Err(())),
-            (RouteServerClient, Some(64999), Err(())),
+            (Customer, Some(64999), Egress::Withhold),
+            (Peer, Some(64999), Egress::Withhold),
+            (RouteServerClient, Some(64999), Egress::Withhold),
             // To a provider or an RS without OTC: sent without.
-            (Customer, None, Ok(None)),
-            (RouteServerClient, None, Ok(None)),
+            (Customer, None, Egress::Send(None)),
+            (RouteServerClient, None, Egress::Send(None)),
         ];
         for (role, otc, want) in rows {
             assert_eq!(egress(role, LOCAL, otc), want, "{role:?} {otc:?}");
