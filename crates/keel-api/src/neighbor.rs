@@ -60,6 +60,10 @@ pub struct NeighborView {
     #[serde(default)]
     pub prefix_limit: Option<BTreeMap<String, PrefixLimitView>>,
     pub received_prefixes: u64,
+    /// BGP Role (RFC 9234): null when the neighbor has no `role` configured, and from a keeld
+    /// older than this field.
+    #[serde(default)]
+    pub role: Option<RoleView>,
     pub stale_prefixes: u64,
     /// The RFC 4271 §8 state, lower case: `idle`, `connect`, `active`, `opensent`,
     /// `openconfirm`, `established`.
@@ -78,6 +82,22 @@ impl NeighborView {
     pub fn is_established(&self) -> bool {
         self.state == "established"
     }
+}
+
+/// BGP Role on the session (RFC 9234): `{"leaks_detected", "local", "remote", "strict"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleView {
+    /// Routes received from the neighbor found to be route leaks by the OTC ingress procedure
+    /// (RFC 9234 §5) and kept out of route selection, since keeld started.
+    pub leaks_detected: u64,
+    /// keel's own role on the session as configured (`"provider"`, `"customer"`, `"peer"`,
+    /// `"rs"`, `"rs-client"`; `"customer"`: keel is the neighbor's customer).
+    pub local: String,
+    /// The role in the neighbor's Role capability (`"unknown"` for a value RFC 9234 does not
+    /// name); null when it sent none or no session is up.
+    pub remote: Option<String>,
+    /// `strict_role`: a neighbor without a Role capability is refused (RFC 9234 §4.2).
+    pub strict: bool,
 }
 
 /// One family's prefix limit: `{"count", "max", "restart_in", "tripped_at", "warning_crossed"}`.
@@ -356,6 +376,12 @@ mod tests {
   "messages_sent": 23,
   "prefix_limit": null,
   "received_prefixes": 2,
+  "role": {
+    "leaks_detected": 1,
+    "local": "customer",
+    "remote": "provider",
+    "strict": false
+  },
   "stale_prefixes": 0,
   "state": "established",
   "state_since_s": 51,
@@ -366,7 +392,7 @@ mod tests {
 
     /// The same neighbor gone: keel helps it (stale routes, LLGR timers), and a NOTIFICATION was
     /// received; nothing negotiated any more, so those fields are null.
-    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"export":"none (RFC 8212)","families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"graceful_shutdown":true,"hold_time":null,"import":"none (RFC 8212)","keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"prefix_limit":{"ipv4-unicast":{"count":0,"max":1100000,"restart_in":297,"tripped_at":1796661646,"warning_crossed":true},"ipv6-unicast":{"count":0,"max":250000,"restart_in":null,"tripped_at":null,"warning_crossed":false}},"received_prefixes":2,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
+    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"export":"none (RFC 8212)","families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"graceful_shutdown":true,"hold_time":null,"import":"none (RFC 8212)","keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"prefix_limit":{"ipv4-unicast":{"count":0,"max":1100000,"restart_in":297,"tripped_at":1796661646,"warning_crossed":true},"ipv6-unicast":{"count":0,"max":250000,"restart_in":null,"tripped_at":null,"warning_crossed":false}},"received_prefixes":2,"role":null,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
 
     /// Reading a document and writing it again gives the same bytes: a renamed, retyped,
     /// reordered or dropped field fails here.
@@ -376,6 +402,7 @@ mod tests {
         assert!(n.is_established());
         assert_eq!(n.graceful_restart.remote.as_ref().map(|r| r.restart_time), Some(90));
         assert_eq!(n.llgr.local.as_ref().map(|l| l[0].stale_time), Some(3600));
+        assert_eq!(n.role.as_ref().map(|r| (r.local.as_str(), r.leaks_detected)), Some(("customer", 1)));
         assert_eq!(serde_json::to_string_pretty(&n).expect("serialize"), ESTABLISHED);
 
         let n: NeighborView = serde_json::from_str(HELPED).expect("helped neighbor");

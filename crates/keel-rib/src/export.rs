@@ -2,7 +2,7 @@
 //! iBGP split horizon and route reflection (RFC 4456 §8), route server transparency
 //! (RFC 7947 §2.2), well-known communities (RFC 1997), and the attribute rewrites towards
 //! eBGP (confederation segments removed and AS_PATH prepended, NEXT_HOP self, no LOCAL_PREF,
-//! no foreign MED).
+//! no foreign MED), and the Only to Customer egress procedure (RFC 9234 §5, [`crate::otc`]).
 
 use crate::attr_set::AttrSet;
 use crate::decision::DEFAULT_LOCAL_PREF;
@@ -47,6 +47,11 @@ pub fn export(
         return None;
     }
     let mut out = export_attributes(family, best, source, target)?;
+    // RFC 9234 §5 egress: OTC added towards customers, peers and RS-Clients; a route with OTC
+    // goes to no provider, peer or RS.
+    if !crate::otc::egress_for(target, family, &mut out) {
+        return None;
+    }
     if llgr_stale {
         let c = &mut out.attributes.communities;
         // Never removed once there (RFC 9494 §4.3), added when keel marked the route.

@@ -11,6 +11,7 @@
 //! | [`policy`] | import and export policy chains |
 //! | [`prefix_limit`] | a neighbor's prefix limits per family: warning and limit crossings (RFC 4486 §4) |
 //! | [`update_checks`] | the UPDATE checks that need to know the neighbor |
+//! | [`otc`] | RFC 9234 §5: Only to Customer on receipt (route leaks) and on advertisement |
 //! | [`graceful_shutdown`] | RFC 8326: GRACEFUL_SHUTDOWN added on export, LOCAL_PREF 0 on import |
 //! | [`graceful_restart`] | the helper and restarting-speaker machines: events in, actions out |
 
@@ -20,6 +21,7 @@ pub mod decision;
 pub mod export;
 pub mod graceful_restart;
 pub mod graceful_shutdown;
+pub mod otc;
 pub mod policy;
 pub mod prefix_limit;
 pub mod rib;

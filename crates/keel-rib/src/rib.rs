@@ -58,6 +58,9 @@ pub struct PeerInfo {
     /// RFC 4271 §6.3: an external neighbor's AS_PATH must start with its AS (off for a route
     /// server, which does not prepend its AS, RFC 7947 §2.2). Ignored for internal neighbors.
     pub enforce_first_as: bool,
+    /// keel's own BGP Role on this session (RFC 9234 §4; `Customer`: keel is the neighbor's
+    /// customer), `None` when not configured. Drives the OTC procedures ([`crate::otc`]).
+    pub role: Option<keel_wire::capability::Role>,
 }
 
 impl PeerInfo {
@@ -86,6 +89,7 @@ impl PeerInfo {
             long_lived: Vec::new(),
             long_lived_to_internal: false,
             enforce_first_as: true,
+            role: None,
         }
     }
 

@@ -15,7 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use keel_api::neighbor::{CapabilityNames, GracefulRestartView, LongLivedView, PrefixLimitView, RestartCapability};
+use keel_api::neighbor::{
+    CapabilityNames, GracefulRestartView, LongLivedView, PrefixLimitView, RestartCapability, RoleView,
+};
 use keel_api::{Answer, ErrorBody, FamilyView, NeighborView, PolicyView, RpkiView, StatusView};
 use keel_wire::{Family, Open, Prefix};
 use serde::Deserialize;
@@ -163,6 +165,14 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
                 .collect()
         }),
         received_prefixes: c.received_prefixes as u64,
+        role: h.config.role.map(|local| RoleView {
+            leaks_detected: c.leaks_detected,
+            local: local.name().to_string(),
+            remote: n
+                .and_then(|n| keel_wire::capability::role::received(&n.remote.capabilities).ok().flatten())
+                .map(|r| r.name().to_string()),
+            strict: h.config.strict_role,
+        }),
         stale_prefixes: c.stale_prefixes as u64,
         state: s.state.name().to_string(),
         state_since_s: s.since.elapsed().as_secs(),

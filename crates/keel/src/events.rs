@@ -78,6 +78,8 @@ pub struct PeerPolicy {
     /// RFC 7911: paths per destination sent where Add-Path send was negotiated (1: the best
     /// alone, `usize::MAX`: all).
     pub add_path_send: usize,
+    /// keel's own BGP Role on the session (RFC 9234 §4): the OTC procedures (§5).
+    pub role: Option<keel_wire::capability::Role>,
 }
 
 #[derive(Debug)]

@@ -44,6 +44,9 @@ pub struct PeerCounts {
     /// UPDATE messages sent to the neighbor by this keeld, End-of-RIB markers included, over
     /// all its sessions.
     pub updates_sent: u64,
+    /// Routes received that the OTC ingress procedure found to be route leaks (RFC 9234 §5),
+    /// over all its sessions.
+    pub leaks_detected: u64,
     /// The neighbor is restarting and its routes are kept (RFC 4724 §4.2).
     pub helper_active: bool,
     pub stale_families: Vec<Family>,

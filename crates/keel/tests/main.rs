@@ -24,6 +24,7 @@
 //! | `send_hold` | 127.0.0.74, .75 |
 //! | `graceful_shutdown` | 127.0.5.1-.9 (keeld .1, BIRD .2 and .3; RFC 8326) |
 //! | `prefix_limit` | 127.0.0.10-.14 |
+//! | `roles` | 127.0.5.20-.31 (keeld .20, one BIRD per session .21-.31; RFC 9234; .32-.39 kept for it) |
 //! | `add_path_send` | 127.0.5.10-.13 (keeld .10-.12, BIRD .13; .14-.19 kept for it) |
 //! | `prefix_limit` (BIRD) | 127.0.5.40 (keeld), .41 (BIRD) |
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
@@ -33,7 +34,7 @@
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!
 //! Free: 127.0.0.29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .100-.110, .254 and
-//! 127.0.5.42 upwards (.20-.39 are kept for `roles`) (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
+//! 127.0.5.42 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
 //! bench`, not run with the tests) use 127.0.0.40, .50, .80, .84 and 127.0.0.90:8282.
 //!
 //! Modules that run keeld with the kernel FIB (`fib`, `chaos`, `restart`) live in network
@@ -74,6 +75,7 @@ mod policy_cli;
 mod prefix_limit;
 mod readme;
 mod restart;
+mod roles;
 mod send_hold;
 mod session_fuzz;
 mod tshark;

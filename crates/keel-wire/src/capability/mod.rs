@@ -6,6 +6,7 @@
 pub mod add_path;
 pub mod graceful_restart;
 pub mod long_lived;
+pub mod role;
 
 pub use add_path::AddPathFamily;
 pub use graceful_restart::{GracefulRestart, GracefulRestartFamily};

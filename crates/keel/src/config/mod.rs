@@ -240,6 +240,31 @@ pub enum AddPathMode {
     Both,
 }
 
+/// `role`: keel's own role on the session (RFC 9234 §4, §3.1 names; "rs" is a route server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoleConfig {
+    Provider,
+    Customer,
+    Peer,
+    Rs,
+    RsClient,
+}
+
+impl RoleConfig {
+    /// The capability value (RFC 9234 §4.1).
+    pub fn role(self) -> keel_wire::capability::Role {
+        use keel_wire::capability::Role;
+        match self {
+            RoleConfig::Provider => Role::Provider,
+            RoleConfig::Customer => Role::Customer,
+            RoleConfig::Peer => Role::Peer,
+            RoleConfig::Rs => Role::RouteServer,
+            RoleConfig::RsClient => Role::RouteServerClient,
+        }
+    }
+}
+
 /// `add_path_send`: how many paths per destination to send where Add-Path send was
 /// negotiated (RFC 7911 §4): a count (2-16) or "all". Checked by [`Config::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -323,6 +348,15 @@ pub struct Neighbor {
     pub graceful_restart: Option<GracefulRestartOverride>,
     #[serde(default)]
     pub long_lived_graceful_restart: Option<LongLived>,
+    /// RFC 9234 §4: keel's own BGP Role on this session ("customer": keel is the neighbor's
+    /// customer), sent as the Role capability; drives the OTC procedures (§5). External
+    /// neighbors only.
+    #[serde(default)]
+    pub role: Option<Spanned<RoleConfig>>,
+    /// RFC 9234 §4.2 strict mode: a neighbor that sends no Role capability is refused with
+    /// Role Mismatch. Needs `role`.
+    #[serde(default)]
+    pub strict_role: Option<Spanned<bool>>,
     /// `[neighbor.prefix_limit]`: the most routes kept from it per family (RFC 4486 §4).
     #[serde(default)]
     pub prefix_limit: Option<PrefixLimitConfig>,
@@ -671,6 +705,26 @@ impl Config {
                             .into(),
                     ));
                 }
+            }
+            // RFC 9234 §4: roles belong to eBGP sessions ("Allowed Role values for eBGP
+            // sessions"; §4.1: "the eBGP speaker MUST advertise the BGP Role Capability").
+            if let Some(r) = &n.role {
+                if n.asn.get_ref() == g.asn.get_ref() {
+                    return Err(err(
+                        r.span(),
+                        "role applies to external neighbors only: BGP Roles are configured on eBGP \
+                         sessions (RFC 9234 §4), and OTC passes unchanged inside the AS (§5)"
+                            .into(),
+                    ));
+                }
+            }
+            if let Some(s) = n.strict_role.as_ref().filter(|s| *s.get_ref() && n.role.is_none()) {
+                return Err(err(
+                    s.span(),
+                    "strict_role needs role: keel checks the neighbor's Role capability only against its \
+                     own (RFC 9234 §4.2)"
+                        .into(),
+                ));
             }
             if let Some(g) = &n.graceful_restart {
                 check_gr(g)?;

@@ -158,6 +158,45 @@ fn enforce_first_as_defaults_on_for_ebgp_only() {
     }
 }
 
+/// RFC 9234 `role` and `strict_role`, one row per neighbor block: (neighbor AS, key lines,
+/// (role, strict) as the neighbor task gets them, or the field of the error and its line).
+#[test]
+fn role_and_strict_role() {
+    use keel_wire::capability::Role;
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    type Want = Result<(Option<Role>, bool), (&'static str, usize)>;
+    let rows: [(u32, &str, Want); 9] = [
+        (65002, "", Ok((None, false))),
+        (65002, "role = \"customer\"", Ok((Some(Role::Customer), false))),
+        (65002, "role = \"provider\"\nstrict_role = true", Ok((Some(Role::Provider), true))),
+        (65002, "role = \"rs\"", Ok((Some(Role::RouteServer), false))),
+        (65002, "role = \"rs-client\"", Ok((Some(Role::RouteServerClient), false))),
+        (65002, "role = \"peer\"\nstrict_role = false", Ok((Some(Role::Peer), false))),
+        (65002, "role = \"transit\"", Err(("neighbor.role", 7))),
+        // §4: roles are for eBGP sessions.
+        (65001, "role = \"peer\"", Err(("neighbor.role", 7))),
+        (65002, "strict_role = true", Err(("neighbor.strict_role", 7))),
+    ];
+    for (asn, lines, want) in rows {
+        let text = format!("{base}[[neighbor]]\naddress = \"127.0.0.2\"\nasn = {asn}\n{lines}\n");
+        match (Config::parse(&text, "t.toml"), want) {
+            (Ok(c), Ok((role, strict))) => {
+                let n = &crate::neighbor::NeighborConfig::from_config(&c)[0];
+                assert_eq!((n.role, n.strict_role), (role, strict), "{lines}");
+                assert_eq!(
+                    n.local_open().capabilities.iter().filter(|c| matches!(c, keel_wire::Capability::Role(_))).count(),
+                    usize::from(role.is_some()),
+                    "RFC 9234 §4.1: one Role capability when a role is set: {lines}"
+                );
+            }
+            (Err(e), Err((field, line))) => {
+                assert_eq!((e.file.as_str(), e.line, e.field.as_str()), ("t.toml", line, field), "{lines}: {e}")
+            }
+            (got, _) => panic!("{asn} {lines}: {got:?}"),
+        }
+    }
+}
+
 const POLICY: &str = "[global]\nasn = 65000\nrouter_id = \"192.0.2.1\"\n\
     [[prefix_list]]\nname = \"bogons\"\nprefixes = [\"192.0.2.0/24 le 32\", \"10.0.0.0/8 le 32\"]\n\
     [[policy]]\nname = \"upstream-in\"\n\

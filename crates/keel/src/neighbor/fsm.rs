@@ -15,8 +15,9 @@
 
 use crate::events::DownReason;
 use crate::negotiate::Negotiated;
+use keel_wire::capability::role;
 use keel_wire::error::{cease, code, open as open_err};
-use keel_wire::{Notification, Open, WireError};
+use keel_wire::{Capability, Notification, Open, WireError};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -123,6 +124,10 @@ pub struct Settings {
     pub open_hold: Duration,
     pub idle_hold_min: Duration,
     pub idle_hold_max: Duration,
+    /// RFC 9234 §4.2 strict mode: refuse a neighbor without a Role capability (with a role in
+    /// `local_open`).
+    #[serde(default)]
+    pub strict_role: bool,
 }
 
 /// The session's state as plain data, apart from its socket and timers' clocks: it can be
@@ -193,7 +198,21 @@ impl Fsm {
         if ibgp && open.router_id == self.settings.local_router_id {
             return Err(Notification::new(code::OPEN_MESSAGE, open_err::BAD_BGP_IDENTIFIER, Vec::new()));
         }
+        if self.role_mismatch(open).is_some() {
+            return Err(Notification::new(code::OPEN_MESSAGE, open_err::ROLE_MISMATCH, Vec::new()));
+        }
         Ok(())
+    }
+
+    /// RFC 9234 §4.2: why `open`'s Role capabilities refuse the session, if they do: a pair
+    /// outside Table 2, several differing values, or none in strict mode. keel's role is the
+    /// one in its own OPEN.
+    pub fn role_mismatch(&self, open: &Open) -> Option<role::Mismatch> {
+        let local = self.settings.local_open.capabilities.iter().find_map(|c| match c {
+            Capability::Role(r) => Some(*r),
+            _ => None,
+        });
+        role::check(local, self.settings.strict_role, &open.capabilities).err()
     }
 
     fn start(&mut self, out: &mut Vec<Action>) {
@@ -288,7 +307,12 @@ impl Fsm {
             }
             (S::Connect | S::Active, _) => {}
             (S::OpenSent, E::OpenReceived(open)) => match self.check_open(&open) {
-                Err(n) => self.notify_and_idle(n, &mut out, "OPEN rejected"),
+                Err(n) => {
+                    let why = self
+                        .role_mismatch(&open)
+                        .map_or("OPEN rejected".to_string(), |m| format!("Role Mismatch: {m}"));
+                    self.notify_and_idle(n, &mut out, &why)
+                }
                 Ok(()) => {
                     self.negotiated = Some(Negotiated::new(self.settings.local_open.clone(), *open));
                     out.push(Action::SendKeepalive);
@@ -368,6 +392,7 @@ pub(crate) mod tests {
             open_hold: Duration::from_secs(240),
             idle_hold_min: Duration::from_secs(1),
             idle_hold_max: Duration::from_secs(60),
+            strict_role: false,
         }
     }
 
@@ -439,6 +464,34 @@ pub(crate) mod tests {
         fsm.handle(Event::TcpConnected);
         let a = fsm.handle(remote(65099, 90));
         assert!(a.contains(&Action::Timer(Timer::IdleHold, Some(Duration::from_secs(2)))));
+    }
+
+    /// RFC 9234 §4.2 in the FSM: keel (customer) against each answer; Role Mismatch is
+    /// OPEN Message Error subcode 11.
+    #[test]
+    fn role_capability_outcomes() {
+        use keel_wire::capability::Role;
+        let mismatch = Action::SendNotification(Notification::new(2, 11, vec![]));
+        for (strict, theirs, established) in [
+            (false, vec![Capability::Role(Role::Provider)], true),
+            (true, vec![Capability::Role(Role::Provider)], true),
+            (false, vec![Capability::Role(Role::Peer)], false),
+            (false, vec![], true),
+            (true, vec![], false),
+            (false, vec![Capability::Role(Role::Provider), Capability::Role(Role::Provider)], true),
+            (false, vec![Capability::Role(Role::Provider), Capability::Role(Role::Customer)], false),
+        ] {
+            let mut s = settings(false);
+            s.local_open.capabilities.push(Capability::Role(Role::Customer));
+            s.strict_role = strict;
+            let mut fsm = Fsm::new(s);
+            fsm.handle(Event::ManualStart);
+            fsm.handle(Event::TcpConnected);
+            let open = Open::new(65002, 90, Ipv4Addr::new(192, 0, 2, 2), theirs.clone());
+            let a = fsm.handle(Event::OpenReceived(Box::new(open)));
+            assert_eq!(a.contains(&mismatch), !established, "strict {strict}, {theirs:?}: {a:?}");
+            assert_eq!(fsm.state() == State::OpenConfirm, established, "strict {strict}, {theirs:?}");
+        }
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct NeighborConfig {
     /// After a prefix-limit reset, how long before keel connects to or accepts the neighbor
     /// again; `None`: only `keel clear neighbor`.
     pub prefix_limit_restart: Option<Duration>,
+    /// keel's own BGP Role on the session (RFC 9234 §4), sent as the Role capability.
+    pub role: Option<keel_wire::capability::Role>,
+    /// RFC 9234 §4.2 strict mode: no Role capability from the neighbor is a Role Mismatch.
+    pub strict_role: bool,
 }
 
 impl NeighborConfig {
@@ -129,6 +133,8 @@ impl NeighborConfig {
                         .map(|p| p.restart_after())
                         .filter(|s| *s > 0)
                         .map(|s| Duration::from_secs(s.into())),
+                    role: n.role.as_ref().map(|r| r.get_ref().role()),
+                    strict_role: n.strict_role.as_ref().is_some_and(|s| *s.get_ref()),
                 }
             })
             .collect()
@@ -162,6 +168,10 @@ impl NeighborConfig {
             caps.push(Capability::AddPath(
                 self.families.iter().map(|&family| AddPathFamily { family, receive, send }).collect(),
             ));
+        }
+        // RFC 9234 §4.1: with a configured role, exactly one Role capability.
+        if let Some(role) = self.role {
+            caps.push(Capability::Role(role));
         }
         let gr = &self.graceful_restart;
         if gr.mode != GrMode::Disabled {

@@ -27,6 +27,7 @@ use keel_rib::adj_rib_out::AdjRibOut;
 use keel_rib::graceful_restart::helper::{self, Helper};
 use keel_rib::graceful_restart::restarting;
 use keel_rib::graceful_shutdown;
+use keel_rib::otc;
 use keel_rib::policy::{Chain, Context, RouteKey, Verdict};
 use keel_rib::prefix_limit::{self, Crossing, Tracker};
 use keel_rib::update_checks::{self, check_update};
@@ -75,6 +76,9 @@ struct Peer {
     end_of_rib_sent: BTreeSet<Family>,
     /// UPDATEs sent, over all sessions ([`PeerCounts::updates_sent`]).
     updates_sent: u64,
+    /// Routes found to be route leaks (RFC 9234 §5), over all sessions
+    /// ([`PeerCounts::leaks_detected`]).
+    leaks_detected: u64,
 }
 
 /// A neighbor's import and export policy chains.
@@ -197,6 +201,7 @@ impl RibTask {
             route_server_client: policy.route_server_client,
             long_lived_to_internal: policy.long_lived_to_internal,
             enforce_first_as: policy.enforce_first_as,
+            role: policy.role,
             ..PeerInfo::new(
                 local_address,
                 self.local_asn,
@@ -353,6 +358,7 @@ impl RibTask {
             end_of_rib_received: BTreeSet::new(),
             end_of_rib_sent: BTreeSet::new(),
             updates_sent: 0,
+            leaks_detected: 0,
         });
         peer.helper.settings = helper;
         peer.end_of_rib_received.clear();
@@ -421,6 +427,8 @@ impl RibTask {
         // §6.3, RFC 7606 §7.2, §7.5, §7.9, §7.10); its findings join the codec's errors.
         check_update(&mut update, info);
         let local_address = info.local_address;
+        // RFC 9234 §5 ingress: keel's role on an external session and the neighbor's AS.
+        let otc_role = info.role.filter(|_| info.ebgp()).map(|r| (r, info.asn));
         for e in &update.errors {
             warn!(neighbor = %address, error = %e, "UPDATE error handled per RFC 7606");
         }
@@ -480,21 +488,53 @@ impl RibTask {
                     "NEXT_HOP is keel's own address: routes ignored (RFC 4271 §6.3)"
                 );
             }
+            let mut leak = false;
             let set = match (withdraw_all, next_hop) {
                 (false, Some(nh)) if own_next_hop.is_none() => {
-                    let attributes = if i + 1 == count {
+                    let mut attributes = if i + 1 == count {
                         common.take().unwrap_or_default()
                     } else {
                         common.clone().unwrap_or_default()
                     };
+                    if let Some((role, asn)) = otc_role.filter(|_| otc::applies(family)) {
+                        match otc::ingress(role, asn, attributes.otc) {
+                            otc::Ingress::Keep => {}
+                            otc::Ingress::Add(v) => attributes.otc = Some(v),
+                            otc::Ingress::Leak => leak = true,
+                        }
+                    }
                     self.resolve(nh.addr());
                     Some(self.rib.attrs.intern(AttrSet { attributes, next_hop: nh }))
                 }
                 _ => None,
             };
-            self.import_routes(&import, family, set.as_ref(), &nlri);
+            match set.as_ref().filter(|_| leak) {
+                Some(set) => self.leaked(address, id, family, set, &nlri),
+                None => self.import_routes(&import, family, set.as_ref(), &nlri),
+            }
         }
         self.check_prefix_limit(address, id, &families);
+    }
+
+    /// RFC 9234 §5 ingress: routes that are route leaks "MUST be considered ineligible" (§3:
+    /// not eligible for route selection). They are kept as received, like routes import policy
+    /// refused (so that they replace what the neighbor sent before for the same prefixes and
+    /// count against "received" prefix limits), never reach the decision process, and are
+    /// counted in the neighbor's `role.leaks_detected`.
+    fn leaked(&mut self, address: IpAddr, id: PeerId, family: Family, set: &Arc<AttrSet>, nlri: &[Nlri]) {
+        warn!(
+            neighbor = %address,
+            %family,
+            routes = nlri.len(),
+            otc = set.attributes.otc,
+            "route leak: OTC from this neighbor makes the routes ineligible (RFC 9234 §5)"
+        );
+        for n in nlri {
+            self.rib.announce_filtered(id, family, n.prefix, n.path_id.unwrap_or(0), set.clone(), None);
+        }
+        if let Some(p) = self.peers.get_mut(&address) {
+            p.leaks_detected += nlri.len() as u64;
+        }
     }
 
     /// For a "received" prefix limit: the family `groups` would take over its limit, with the
@@ -676,6 +716,7 @@ impl PeerPolicy {
             long_lived_to_internal: false,
             enforce_first_as: false,
             add_path_send: 1,
+            role: None,
         }
     }
 }

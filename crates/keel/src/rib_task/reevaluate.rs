@@ -8,6 +8,7 @@
 
 use super::{encoded, import_route, Chains, RibTask};
 use crate::events::Out;
+use keel_rib::otc;
 use keel_rib::policy::{Chain, Context};
 use keel_wire::{Message, RefreshSubtype, RouteRefresh};
 use rustc_hash::FxHashMap;
@@ -53,6 +54,15 @@ impl RibTask {
             }
             let rpki = validator.as_ref().and_then(|v| v.state(&r.prefix, r.attrs.attributes.as_path.as_ref()));
             let ctx = Context { family: r.family, prefix: &r.prefix, rpki, local_asn: self.local_asn, local_address };
+            // RFC 9234 §5: a route leak stays ineligible whatever the new policy says.
+            let leak = self
+                .rib
+                .peer(id)
+                .is_some_and(|p| otc::ingress_for(p, r.family, r.attrs.attributes.otc) == otc::Ingress::Leak);
+            if leak {
+                self.rib.put_filtered(id, r, None);
+                continue;
+            }
             let honour = self.honour_graceful_shutdown;
             let accepted = import_route(&mut self.rib, chain, &ctx, &r.attrs, honour, &mut FxHashMap::default());
             self.rib.put_filtered(id, r, accepted);

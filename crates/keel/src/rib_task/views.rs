@@ -135,6 +135,7 @@ impl RibTask {
                     end_of_rib_received: p.end_of_rib_received.clone(),
                     end_of_rib_sent: p.end_of_rib_sent.clone(),
                     updates_sent: p.updates_sent,
+                    leaks_detected: p.leaks_detected,
                     helper_active: p.helper.active(),
                     stale_families: p.helper.stale_families().collect(),
                     timers: self

@@ -336,6 +336,7 @@ mod tests {
             messages_sent: 0,
             prefix_limit: None,
             received_prefixes: 0,
+            role: None,
             stale_prefixes: 0,
             state: state.into(),
             state_since_s: 0,

@@ -105,6 +105,7 @@ pub fn spawn(
         open_hold: config.open_hold,
         idle_hold_min: Duration::from_secs(1),
         idle_hold_max: Duration::from_secs(60),
+        strict_role: config.strict_role,
     };
     let task = NeighborTask {
         transport: Transport {
@@ -666,6 +667,7 @@ impl NeighborTask {
                     long_lived_to_internal: c.llgr_partial_deployment,
                     enforce_first_as: c.enforce_first_as,
                     add_path_send: c.add_path_send,
+                    role: c.role,
                 };
                 let gr = &c.graceful_restart;
                 let helper = keel_rib::graceful_restart::helper::Settings {
