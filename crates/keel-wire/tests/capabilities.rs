@@ -167,8 +167,8 @@ fn rfc9072_type_255_after_the_first_parameter_is_unsupported() {
 #[test]
 fn rfc4271_malformed_capabilities_parameter_is_unspecific() {
     for params in [
-        "02 04 41 04 0000",          // capability longer than its parameter
-        "02 01 41",                  // capability header cut
+        "02 04 41 04 0000",         // capability longer than its parameter
+        "02 01 41",                 // capability header cut
         "02 08 40 05 0078 0001 01", // GR of 5 octets (not 2 + 4n)
         "02 05 47 03 0001 01",      // LLGR of 3 octets (not 7n)
         "02 05 45 03 0001 01",      // Add-Path of 3 octets (not 4n)
