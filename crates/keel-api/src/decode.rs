@@ -21,9 +21,10 @@
 //! numbers otherwise. Every key listed below is always present (`null`, `false` or `[]` when
 //! the message has no such value), so the shape of an object depends only on its type.
 //!
-//! - open: `version`, `asn` (the four-octet AS capability's AS when present, else My AS),
+//! - open: `version`, `asn` (the last four-octet AS capability's AS when present, else My AS),
 //!   `my_as` (the 2-octet field), `hold_time`, `router_id`, `capabilities`: a list of
-//!   `{"code", "name", ...}` with, by name:
+//!   `{"code", "name", ...}`, every capability as sent and in its order, repeated ones
+//!   included (which instance counts is negotiation's rule, not the decoder's), with, by name:
 //!   - `multiprotocol`: `afi`, `safi`
 //!   - `graceful-restart`: `restart_state`, `notification` (bools), `restart_time`,
 //!     `families`: `[{"afi", "safi", "forwarding_state"}]`

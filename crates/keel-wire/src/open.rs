@@ -2,7 +2,7 @@
 //! layout (one capability per parameter or several per parameter), and the extended optional
 //! parameters length of RFC 9072.
 
-use crate::capability::{Capability, GracefulRestart, LongLivedFamily};
+use crate::capability::{AddPathFamily, Capability, GracefulRestart, LongLivedFamily};
 use crate::error::{open, WireError};
 use crate::reader::Reader;
 use std::net::Ipv4Addr;
@@ -36,23 +36,51 @@ impl Open {
     pub fn asn(&self) -> u32 {
         self.four_octet_as().unwrap_or(self.my_as as u32)
     }
+    /// The AS of the four-octet AS capability. RFC 6793 says nothing of several instances;
+    /// keel takes the last, as RFC 4724 §3 asks for Graceful Restart.
     pub fn four_octet_as(&self) -> Option<u32> {
-        self.capabilities.iter().find_map(|c| match c {
+        self.capabilities.iter().rev().find_map(|c| match c {
             Capability::FourOctetAs(a) => Some(*a),
             _ => None,
         })
     }
+    /// RFC 4724 §3: "If more than one instance of the Graceful Restart Capability is carried
+    /// in the capability advertisement, the receiver of the advertisement MUST ignore all but
+    /// the last instance of the Graceful Restart Capability."
     pub fn graceful_restart(&self) -> Option<&GracefulRestart> {
-        self.capabilities.iter().find_map(|c| match c {
+        self.capabilities.iter().rev().find_map(|c| match c {
             Capability::GracefulRestart(g) => Some(g),
             _ => None,
         })
     }
+    /// The last LLGR capability. RFC 9494 defines no rule for several instances; keel reads
+    /// them as RFC 4724 §3 reads Graceful Restart, whose companion LLGR is (RFC 9494 §4.1).
     pub fn long_lived_graceful_restart(&self) -> Option<&[LongLivedFamily]> {
-        self.capabilities.iter().find_map(|c| match c {
+        self.capabilities.iter().rev().find_map(|c| match c {
             Capability::LongLivedGracefulRestart(v) => Some(v.as_slice()),
             _ => None,
         })
+    }
+    /// The Add-Path tuples of every instance, a later tuple for a family replacing an earlier
+    /// one. RFC 7911 §4 asks the sender for "a single instance of the ADD-PATH Capability" and
+    /// gives the receiver no rule; RFC 5492 §4 asks that capabilities be "processed in the
+    /// same way" however they are split across Optional Parameters, so keel loses no tuple.
+    /// An instance with a Send/Receive value other than 1..=3 was decoded as
+    /// [`Capability::Unknown`] and is not among them (RFC 7911 §4: "the capability SHOULD be
+    /// treated as not understood and ignored").
+    pub fn add_path(&self) -> Vec<AddPathFamily> {
+        let mut out: Vec<AddPathFamily> = Vec::new();
+        for c in &self.capabilities {
+            if let Capability::AddPath(v) = c {
+                for t in v {
+                    match out.iter_mut().find(|o| o.family == t.family) {
+                        Some(o) => *o = *t,
+                        None => out.push(*t),
+                    }
+                }
+            }
+        }
+        out
     }
     pub fn has(&self, code: u8) -> bool {
         self.capabilities.iter().any(|c| c.code() == code)
@@ -82,8 +110,11 @@ impl Open {
         }
         let opt_len = r.u8().ok_or_else(short)? as usize;
         let mut params = r.rest();
-        // RFC 9072 §2: extended layout, with 2-octet lengths throughout.
-        let extended = opt_len == 255 && params.first() == Some(&PARAM_EXTENDED);
+        // RFC 9072 §2: extended layout, with 2-octet lengths throughout. "It is not considered
+        // a fatal error to receive an OPEN message whose (non-extended) Optional Parameters
+        // Length value is not 255 and whose first Optional Parameter type code is 255 -- in
+        // this case, the encoding of this specification MUST be used for decoding the message."
+        let extended = opt_len != 0 && params.first() == Some(&PARAM_EXTENDED);
         if extended {
             let mut pr = Reader::new(&params[1..]);
             let len = pr.u16().ok_or_else(short)? as usize;

@@ -121,6 +121,31 @@ fn open_with_graceful_restart_and_llgr() {
     );
 }
 
+/// `keel decode` prints what is on the wire: repeated capabilities each in their place, across
+/// parameters (RFC 5492 §4), unknown codes as hex (RFC 5492 §3 has the receiver ignore them,
+/// which is negotiation's business), and an Add-Path capability with a Send/Receive value
+/// outside 1..=3 as unknown (RFC 7911 §4: "treated as not understood"). The RFC 4724 §3 "all
+/// but the last instance" rule lives in negotiation; `asn` and the API's negotiated view apply it.
+#[test]
+fn open_with_repeated_and_unknown_capabilities_shown_as_sent() {
+    let v = one(&[&format!(
+        "{MARKER}0039 01 04 fde9 005a 0a000001 1c \
+         020a 4006 0078 0001 01 00 8000 \
+         020e 4006 005a 0002 01 80 4504 0001 0105"
+    )]);
+    assert_eq!(
+        v["capabilities"],
+        json!([
+            {"code": 64, "name": "graceful-restart", "restart_state": false, "notification": false,
+             "restart_time": 120, "families": [{"afi": "ipv4", "safi": "unicast", "forwarding_state": false}]},
+            {"code": 128, "name": "unknown", "value": ""},
+            {"code": 64, "name": "graceful-restart", "restart_state": false, "notification": false,
+             "restart_time": 90, "families": [{"afi": "ipv6", "safi": "unicast", "forwarding_state": true}]},
+            {"code": 69, "name": "unknown", "value": "00010105"}
+        ])
+    );
+}
+
 #[test]
 fn open_without_four_octet_as_and_unknown_family_numbers() {
     // My AS 65001, hold 90, id 10.0.0.1, GR with no flags, 0 s, one family AFI 25 SAFI 65.

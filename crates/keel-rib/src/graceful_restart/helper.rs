@@ -460,6 +460,25 @@ mod tests {
         }
     }
 
+    /// RFC 4724 §3 has the capability's <AFI, SAFI> say for which families the sender keeps
+    /// state; a family listed there that the session did not negotiate (RFC 4760 §8) has no
+    /// routes and gets nothing: the helper works over the session's families only.
+    #[test]
+    fn capability_families_outside_the_session_are_ignored() {
+        let mut h = Helper::new(Settings::default());
+        let a = h.session_down(
+            Ending::TcpFailure,
+            false,
+            Some(&gr(&[(V4, true), (V6, true)], 90)),
+            &[],
+            &[V4],
+            Instant::now(),
+        );
+        assert!(a.contains(&Action::BumpGeneration));
+        assert_eq!(h.stale_families().collect::<Vec<_>>(), vec![V4]);
+        assert!(!a.iter().any(|x| matches!(x, Action::Flush(Some(f)) | Action::SweepStale(Some(f)) if *f == V6)));
+    }
+
     #[test]
     fn families_outside_the_capability_are_flushed() {
         let mut h = Helper::new(Settings::default());
