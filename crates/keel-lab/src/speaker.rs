@@ -89,10 +89,7 @@ impl SessionWriter {
 /// Connects, exchanges OPEN and KEEPALIVE, and returns the Established session with the
 /// other side's OPEN.
 pub async fn connect(cfg: &SpeakerConfig) -> io::Result<(SessionReader, SessionWriter, Open)> {
-    let socket = if cfg.remote.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.bind(SocketAddr::new(cfg.local, 0))?;
-    let stream = socket.connect(cfg.remote).await?;
-    handshake(cfg, stream).await
+    connect_with(cfg, cfg.open()).await
 }
 
 /// Accepts one session on `listener` (the passive side, as a monitor of a direct baseline
@@ -111,11 +108,28 @@ pub async fn handshake(
     cfg: &SpeakerConfig,
     stream: tokio::net::TcpStream,
 ) -> io::Result<(SessionReader, SessionWriter, Open)> {
+    handshake_with(cfg.open(), stream).await
+}
+
+/// [`connect`] with an OPEN of the caller's (more capabilities than [`SpeakerConfig::open`],
+/// such as Add-Path receive); `cfg` gives the addresses.
+pub async fn connect_with(cfg: &SpeakerConfig, open: Open) -> io::Result<(SessionReader, SessionWriter, Open)> {
+    let socket = if cfg.remote.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(cfg.local, 0))?;
+    let stream = socket.connect(cfg.remote).await?;
+    handshake_with(open, stream).await
+}
+
+/// [`handshake`] sending `local_open`. The reader decodes path ids (RFC 7911) for the families
+/// where this OPEN said receive and the other side's said send.
+pub async fn handshake_with(
+    local_open: Open,
+    stream: tokio::net::TcpStream,
+) -> io::Result<(SessionReader, SessionWriter, Open)> {
     stream.set_nodelay(true)?;
     let (rd, wr) = stream.into_split();
     let mut reader = SessionReader { rd, buf: BytesMut::with_capacity(64 * 1024), codec: CodecOptions::default() };
     let mut writer = SessionWriter { wr };
-    let local_open = cfg.open();
     writer.send(&Message::Open(local_open.clone()).encode(&CodecOptions::default()).map_err(invalid)?).await?;
     let remote = match reader.next().await? {
         Some(Message::Open(o)) => o,
@@ -123,7 +137,14 @@ pub async fn handshake(
     };
     let extended = local_open.has(keel_wire::capability::code::EXTENDED_MESSAGE)
         && remote.has(keel_wire::capability::code::EXTENDED_MESSAGE);
-    reader.codec = CodecOptions { four_octet_as: true, extended_message: extended, add_path: Vec::new() };
+    let theirs = remote.add_path();
+    let add_path = local_open
+        .add_path()
+        .into_iter()
+        .filter(|ours| ours.receive && theirs.iter().any(|t| t.family == ours.family && t.send))
+        .map(|ours| ours.family)
+        .collect();
+    reader.codec = CodecOptions { four_octet_as: true, extended_message: extended, add_path };
     writer.keepalive().await?;
     loop {
         match reader.next().await? {

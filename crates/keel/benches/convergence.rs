@@ -13,14 +13,17 @@
 //! StayRTR on 127.0.0.90:8282, and an eleventh policy term rejecting RPKI-invalid routes; the
 //! feed starts once keeld holds the VRPs. KEEL_BENCH_PREFIX_LIMIT=1 gives every upstream a
 //! prefix limit that the table stays under (`count = "received"`, twice the table's size per
-//! family): the cost of counting and checking, never of a trip.
+//! family): the cost of counting and checking, never of a trip. KEEL_BENCH_ADD_PATH=N or `all`:
+//! keeld sends the downstream up to N (or all) paths per prefix (RFC 7911, `add_path_send`),
+//! and the downstream waits for every (prefix, path id): upstreams x prefixes with `all`.
 
 mod support;
 
 use keel_lab::speaker::SpeakerConfig;
 use keel_rpki::{route_origin_asn, RpkiState, VrpTable};
 use keel_tablegen::{Table, TableSpec};
-use keel_wire::{CodecOptions, Family, Message};
+use keel_wire::capability::AddPathFamily;
+use keel_wire::{Capability, CodecOptions, Family, Message};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -53,6 +56,12 @@ fn main() {
     let mut tables = Vec::new();
     let mut config = String::new();
     let import = if with_policy { policy::NAME } else { "all" };
+    let add_path = std::env::var("KEEL_BENCH_ADD_PATH").ok().filter(|v| v != "0");
+    let paths_per_prefix = match add_path.as_deref() {
+        None => 1,
+        Some("all") => upstreams,
+        Some(n) => n.parse::<usize>().expect("KEEL_BENCH_ADD_PATH: a number or all").min(upstreams),
+    };
     let prefix_limit = if env("KEEL_BENCH_PREFIX_LIMIT", 0) == 1 {
         format!(
             "[neighbor.prefix_limit]\nmax = {{ ipv4-unicast = {}, ipv6-unicast = {} }}\n",
@@ -77,6 +86,10 @@ fn main() {
     config.push_str(&format!(
         "[[neighbor]]\naddress = \"{DOWNSTREAM}\"\nasn = 64999\npassive = true\nimport = \"none\"\nexport = \"all\"\n"
     ));
+    if let Some(n) = &add_path {
+        let n = if n == "all" { "\"all\"".to_string() } else { n.clone() };
+        config.push_str(&format!("add_path = \"send\"\nadd_path_send = {n}\n"));
+    }
     println!(
         "generated {upstreams} feed(s) of {v4} IPv4 + {v6} IPv6 prefixes ({:.0} MB each) in {:.1} s",
         feeds[0].1.len() as f64 / 1e6,
@@ -124,7 +137,7 @@ fn main() {
         );
         accepted.len()
     } else {
-        v4 + v6
+        (v4 + v6) * paths_per_prefix
     };
     drop(tables);
     let stayrtr = with_rpki.then(|| rpki::Stayrtr::start(&vrps, RTR_CACHE));
@@ -159,7 +172,12 @@ fn main() {
             graceful_restart: None,
             long_lived: Vec::new(),
         };
-        let (mut rd, _wr, _) = support::connect(&down).await;
+        let mut open = down.open();
+        if add_path.is_some() {
+            let receive = |family| AddPathFamily { family, receive: true, send: false };
+            open.capabilities.push(Capability::AddPath(vec![receive(Family::IPV4_UNICAST), receive(Family::IPV6_UNICAST)]));
+        }
+        let (mut rd, _wr, _) = keel_lab::speaker::connect_with(&down, open).await.expect("downstream session");
         let counter = tokio::spawn(async move {
             let mut seen = HashSet::with_capacity(expected);
             let mut updates = 0u64;
@@ -168,10 +186,10 @@ fn main() {
                     Ok(Some(Message::Update(u))) => {
                         updates += 1;
                         for (_, n) in u.announced_routes() {
-                            seen.insert(n.prefix);
+                            seen.insert((n.prefix, n.path_id));
                         }
                         for (_, n) in u.withdrawn_routes() {
-                            seen.remove(&n.prefix);
+                            seen.remove(&(n.prefix, n.path_id));
                         }
                     }
                     Ok(Some(_)) => {}
