@@ -177,7 +177,17 @@ fn main() {
             let receive = |family| AddPathFamily { family, receive: true, send: false };
             open.capabilities.push(Capability::AddPath(vec![receive(Family::IPV4_UNICAST), receive(Family::IPV6_UNICAST)]));
         }
-        let (mut rd, _wr, _) = keel_lab::speaker::connect_with(&down, open).await.expect("downstream session");
+        let (mut rd, mut wr, _) = keel_lab::speaker::connect_with(&down, open).await.expect("downstream session");
+        // KEEPALIVEs, so that a run longer than the hold time (90 s) keeps its session.
+        let keepalives = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(20));
+            loop {
+                tick.tick().await;
+                if wr.keepalive().await.is_err() {
+                    return;
+                }
+            }
+        });
         let counter = tokio::spawn(async move {
             let mut seen = HashSet::with_capacity(expected);
             let mut updates = 0u64;
@@ -226,6 +236,7 @@ fn main() {
         }
         let sent = start.elapsed();
         let (got, updates) = tokio::time::timeout(Duration::from_secs(600), counter).await.expect("timeout").unwrap();
+        keepalives.abort();
         let done = start.elapsed();
         let (cpu1, rss, hwm) = support::stat(&keeld);
         let paths = upstreams * (v4 + v6);
