@@ -18,6 +18,17 @@
 //! It talks to keeld only through its JSON API (`keel-api`) and BGP, never through keeld's
 //! internals, so the daemon does not link it and a change to the daemon does not rebuild it.
 
+/// `println!` / `print!` / `eprintln!` / `eprint!` for `keel lab` and `keel bench`, which must
+/// not panic when the terminal or pipe on the other side is gone (`keel lab 2>&1 | head`): the
+/// write fails silently and the run goes on to end its processes and remove its files.
+#[macro_export]
+macro_rules! say {
+    (out, $($t:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stdout(), $($t)*); }};
+    (outln, $($t:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stdout(), $($t)*); }};
+    (err, $($t:tt)*) => {{ use std::io::Write as _; let _ = write!(std::io::stderr(), $($t)*); }};
+    (errln, $($t:tt)*) => {{ use std::io::Write as _; let _ = writeln!(std::io::stderr(), $($t)*); }};
+}
+
 pub mod bench;
 pub mod daemons;
 pub mod keeld;

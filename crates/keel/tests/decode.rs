@@ -407,3 +407,35 @@ fn bad_hex() {
     let e = error_of(&keel(&[], Some("0x00 13 04 zz"))).clone();
     assert_eq!(e["code"], Value::Null);
 }
+
+/// `keel decode ... | head -c 10`: when the reader goes away keel ends quietly (SIGPIPE, as any
+/// Unix filter), never with a panic.
+#[test]
+fn a_closed_pipe_ends_keel_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let keepalive = "ffffffffffffffffffffffffffffffff001304";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("decode")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keel decode");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        for _ in 0..20_000 {
+            if writeln!(stdin, "{keepalive}").is_err() {
+                break;
+            }
+        }
+    });
+    let mut first = [0u8; 10];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("keel's first bytes");
+    // stdout is dropped here: keel's next writes meet a closed pipe.
+    let _ = writer.join();
+    let out = child.wait_with_output().expect("keel decode ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?}: {stderr}", out.status);
+}

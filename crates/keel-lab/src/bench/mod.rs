@@ -134,7 +134,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         Ok(ok) if ok => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("keel bench: {e:#}");
+            crate::say!(errln, "keel bench: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -195,7 +195,7 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
         }
         set.len()
     };
-    eprintln!(
+    crate::say!(errln,
         "keel bench: {max_testers} table(s) of {} IPv4 prefixes ({expected} distinct, {:.1} MB each) generated in {:.1} s",
         sizes.routes,
         feeds[0].len() as f64 / 1e6,
@@ -217,16 +217,16 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
         };
         let r = runtime.block_on(ctx.all(&args.scenarios));
         for row in &r {
-            eprintln!("keel bench: {}", report::line(row));
+            crate::say!(errln, "keel bench: {}", report::line(row));
         }
         rows.extend(r);
     }
     let _ = std::fs::remove_dir_all(&base);
     let ok = rows.iter().all(|r| r.ok);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::say!(outln, "{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", report::tables(&rows));
+        crate::say!(out, "{}", report::tables(&rows));
     }
     if args.markdown.is_some() || args.svg.is_some() {
         let versions: Vec<(String, String)> = duts.iter().map(|d| (d.name().to_string(), d.version(&keeld))).collect();

@@ -136,15 +136,15 @@ struct Lab {
 impl Lab {
     fn note(&self, text: &str) {
         if self.tty {
-            eprint!("\r\x1b[2K");
+            crate::say!(err, "\r\x1b[2K");
         }
-        eprintln!("keel lab: {text}");
+        crate::say!(errln, "keel lab: {text}");
     }
 
     fn set_progress(&self, label: Option<String>) {
         *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = label;
         if self.tty {
-            eprint!("\r\x1b[2K");
+            crate::say!(err, "\r\x1b[2K");
         }
     }
 
@@ -231,26 +231,27 @@ fn peer_name(peer: Option<PeerKind>) -> &'static str {
 /// Runs `keel lab`.
 pub fn run(args: &LabArgs) -> ExitCode {
     if args.peer == Some(PeerKind::Gobgp) && args.scenarios.contains(&Scenario::HardReset) {
-        eprintln!(
+        crate::say!(
+            errln,
             "keel lab: --peer gobgp: hard-reset is not supported: GoBGP 3.10 sends no Hard Reset (`gobgp neighbor X \
              reset` sends Cease/Administrative Reset) and does not reconnect within 30 s after it"
         );
         return ExitCode::FAILURE;
     }
     if args.netns && !process::is_root() {
-        eprintln!("keel lab: --netns needs root (it creates network namespaces)");
+        crate::say!(errln, "keel lab: --netns needs root (it creates network namespaces)");
         return ExitCode::FAILURE;
     }
     if args.netns && args.peer.is_some() {
-        eprintln!("keel lab: --netns works only with keel's own upstream speaker (no --peer)");
+        crate::say!(errln, "keel lab: --netns works only with keel's own upstream speaker (no --peer)");
         return ExitCode::FAILURE;
     }
     if args.routes == 0 {
-        eprintln!("keel lab: --routes must be at least 1");
+        crate::say!(errln, "keel lab: --routes must be at least 1");
         return ExitCode::FAILURE;
     }
     if args.observer_no_gr && args.peer.is_some() {
-        eprintln!("keel lab: --observer-no-gr works only with keel's own observer speaker (no --peer)");
+        crate::say!(errln, "keel lab: --observer-no-gr works only with keel's own observer speaker (no --peer)");
         return ExitCode::FAILURE;
     }
     // Before the runtime: its threads, the speakers' sockets and keeld start inside the
@@ -259,7 +260,7 @@ pub fn run(args: &LabArgs) -> ExitCode {
         match netns::Netns::create() {
             Ok(n) => Some(n),
             Err(e) => {
-                eprintln!("keel lab: --netns: {e:#}");
+                crate::say!(errln, "keel lab: --netns: {e:#}");
                 return ExitCode::FAILURE;
             }
         }
@@ -269,7 +270,7 @@ pub fn run(args: &LabArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("keel lab: cannot start the runtime: {e}");
+            crate::say!(errln, "keel lab: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -288,7 +289,7 @@ pub fn run(args: &LabArgs) -> ExitCode {
         Ok(Verdict::Pass) => ExitCode::SUCCESS,
         Ok(Verdict::Fail) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("keel lab: {e:#}");
+            crate::say!(errln, "keel lab: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -386,14 +387,14 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<Verdic
     std::fs::write(&args.report, html).with_context(|| format!("cannot write {}", args.report.display()))?;
     let verdict = Verdict::of(&results);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&Rehearsal { verdict, scenarios: &results })?);
+        crate::say!(outln, "{}", serde_json::to_string_pretty(&Rehearsal { verdict, scenarios: &results })?);
         lab.note(&format!("report written to {}", args.report.display()));
         // The summary's last line, for whoever reads stderr.
         lab.note(&report::verdict_line(&results));
     } else {
-        print!("{}", report::table(&results, &summary));
-        println!("report: {}", args.report.display());
-        println!("{}", report::verdict_line(&results));
+        crate::say!(out, "{}", report::table(&results, &summary));
+        crate::say!(outln, "report: {}", args.report.display());
+        crate::say!(outln, "{}", report::verdict_line(&results));
     }
     Ok(verdict)
 }
@@ -822,7 +823,7 @@ async fn sample(
                 );
                 // One terminal line, so that the next redraw clears it.
                 let line: String = line.chars().take(terminal_columns().saturating_sub(1)).collect();
-                eprint!("\r\x1b[2K{line}");
+                crate::say!(err, "\r\x1b[2K{line}");
             }
         }
     }

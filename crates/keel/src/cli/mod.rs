@@ -157,7 +157,15 @@ pub enum ClearWhat {
 
 /// Parses the process arguments and runs the subcommand.
 pub fn main() -> ExitCode {
-    run(Cli::parse())
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Lab(_) | Command::Bench(_)) {
+        // A pipe closed on the other side (`keel show routes | head`) ends keel quietly, as it
+        // does any Unix filter, instead of a panic in println!. `keel lab` and `keel bench`
+        // keep ignoring SIGPIPE: they write with keel_lab::say! and must end their processes.
+        // SAFETY: signal(2) with SIG_DFL has no memory-safety preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    run(cli)
 }
 
 /// Runs a parsed command line.
