@@ -50,6 +50,11 @@ impl Neighbor {
     }
 
     fn up(&self) -> RibEvent {
+        self.up_with(PeerPolicy::default_ibgp())
+    }
+
+    /// [`Neighbor::up`] with export and import rules of the test's own.
+    fn up_with(&self, policy: PeerPolicy) -> RibEvent {
         let last = match self.address {
             IpAddr::V4(a) => a.octets()[3],
             IpAddr::V6(_) => 0,
@@ -61,7 +66,7 @@ impl Neighbor {
             address: self.address,
             negotiated,
             local: SocketAddr::new(IpAddr::from([127, 0, 0, 100]), 179),
-            policy: PeerPolicy::default_ibgp(),
+            policy,
             helper: helper::Settings::default(),
             writer: self.writer.clone(),
             prefix_limit: None,
@@ -280,25 +285,17 @@ async fn restart_time_zero_enters_llgr_at_once() {
     let rig = Rig::start();
     let a = Neighbor::new(1, 65001, true);
     let mut c = Neighbor::new(3, KEEL_AS, true);
-    let RibEvent::PeerUp { address, negotiated, local, policy, helper, writer, .. } = a.up() else { unreachable!() };
-    let mut remote = negotiated.remote.clone();
-    for cap in remote.capabilities.iter_mut() {
-        if let Capability::GracefulRestart(g) = cap {
-            g.restart_time = 0;
+    let mut up = a.up();
+    if let RibEvent::PeerUp { negotiated, .. } = &mut up {
+        let mut remote = negotiated.remote.clone();
+        for cap in remote.capabilities.iter_mut() {
+            if let Capability::GracefulRestart(g) = cap {
+                g.restart_time = 0;
+            }
         }
+        *negotiated = Arc::new(Negotiated::new(negotiated.local.clone(), remote));
     }
-    let negotiated = Arc::new(Negotiated::new(negotiated.local.clone(), remote));
-    rig.send(RibEvent::PeerUp {
-        address,
-        negotiated,
-        local,
-        policy,
-        helper,
-        writer,
-        prefix_limit: None,
-        limit_crossed: mpsc::channel(1).0,
-    })
-    .await;
+    rig.send(up).await;
     rig.send(c.up()).await;
     rig.send(a.announce(&["203.0.113.0/24"], &[65001], vec![])).await;
     rig.routes().await;
@@ -422,19 +419,7 @@ async fn route_server_client_gets_the_best_path_its_policy_allows() {
     rig.send(set_policy(c.address, Arc::new(Chain::accept_all()), export, (0, 1))).await;
     rig.send(a.up()).await;
     rig.send(b.up()).await;
-    let RibEvent::PeerUp { address, negotiated, local, helper, writer, .. } = c.up() else { unreachable!() };
-    let policy = PeerPolicy { route_server_client: true, ..PeerPolicy::default_ibgp() };
-    rig.send(RibEvent::PeerUp {
-        address,
-        negotiated,
-        local,
-        policy,
-        helper,
-        writer,
-        prefix_limit: None,
-        limit_crossed: mpsc::channel(1).0,
-    })
-    .await;
+    rig.send(c.up_with(PeerPolicy { route_server_client: true, ..PeerPolicy::default_ibgp() })).await;
     rig.send(a.announce(&["198.51.100.0/24"], &[65001], vec![])).await;
     rig.send(b.announce(&["198.51.100.0/24"], &[65002, 65010], vec![])).await;
     assert_eq!(rig.best("198.51.100.0/24").await, Some((Some(a.address), false)), "A is best overall");
@@ -595,19 +580,7 @@ async fn rfc4271_6_3_enforce_first_as_through_the_rib_task() {
     for (i, (enforce, first, taken)) in rows.into_iter().enumerate() {
         let rig = Rig::start();
         let a = Neighbor::new(1, 65001, false);
-        let RibEvent::PeerUp { address, negotiated, local, helper, writer, .. } = a.up() else { unreachable!() };
-        let policy = PeerPolicy { enforce_first_as: enforce, ..PeerPolicy::default_ibgp() };
-        rig.send(RibEvent::PeerUp {
-            address,
-            negotiated,
-            local,
-            policy,
-            helper,
-            writer,
-            prefix_limit: None,
-            limit_crossed: mpsc::channel(1).0,
-        })
-        .await;
+        rig.send(a.up_with(PeerPolicy { enforce_first_as: enforce, ..PeerPolicy::default_ibgp() })).await;
         rig.send(a.announce(&["198.51.100.0/24"], &[first, 65020], vec![])).await;
         assert_eq!(rig.best("198.51.100.0/24").await.is_some(), taken, "row {i}");
     }
