@@ -15,7 +15,6 @@ use crate::common::session::{self, Session};
 use crate::common::*;
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message, Open};
-use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -30,10 +29,6 @@ fn gr_cap() -> GracefulRestart {
         restart_time: 120,
         families: vec![GracefulRestartFamily { family: Family::IPV4_UNICAST, forwarding_state: true }],
     }
-}
-
-fn neighbor(api: &std::path::Path, addr: &str) -> Value {
-    json(api, &["show", "neighbor", addr, "--json"]).unwrap_or(Value::Null)
 }
 
 /// Asserts the session with 127.0.0.`last` is the one Established at the start, untouched:

@@ -9,7 +9,6 @@ use crate::common::*;
 use keel_lab::speaker::{self, SpeakerConfig};
 use keel_wire::capability::{GracefulRestart, GracefulRestartFamily};
 use keel_wire::{CodecOptions, Family, Message, NextHop, Nlri, PathAttributes, Update};
-use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -32,10 +31,6 @@ fn start_b(test: &str, me: u8, a: u8, global: &str, networks: &[&str]) -> Keeld 
         global,
         networks,
     )
-}
-
-fn neighbor(api: &std::path::Path, addr: &str) -> Value {
-    json(api, &["show", "neighbor", addr, "--json"]).unwrap_or(Value::Null)
 }
 
 /// UPDATEs c received from a so far.

@@ -62,10 +62,6 @@ async fn notifications_until_close(rd: &mut speaker::SessionReader) -> Vec<Vec<u
     out
 }
 
-fn neighbor(api: &std::path::Path, addr: &str) -> Value {
-    json(api, &["show", "neighbor", addr, "--json"]).unwrap_or(Value::Null)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_sends_cease_6_1_flushes_and_waits_restart_after() {
     let leaker = Neighbor {

@@ -64,6 +64,11 @@ pub fn json(api: &Path, args: &[&str]) -> Option<Value> {
     }
 }
 
+/// `keel show neighbor ADDR --json`, or null while keeld does not answer.
+pub fn neighbor(api: &Path, addr: &str) -> Value {
+    json(api, &["show", "neighbor", addr, "--json"]).unwrap_or(Value::Null)
+}
+
 pub fn established(api: &Path, peer: &str) -> Value {
     wait_for("session established", WAIT, || {
         json(api, &["show", "neighbor", peer, "--json"]).filter(|v| v["state"] == "established")
