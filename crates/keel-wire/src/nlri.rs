@@ -58,6 +58,14 @@ impl Prefix {
             Afi::IPV6
         }
     }
+    /// The unicast family of this prefix's address (IPv4 or IPv6 unicast).
+    pub fn unicast_family(&self) -> crate::Family {
+        if self.is_ipv4() {
+            crate::Family::IPV4_UNICAST
+        } else {
+            crate::Family::IPV6_UNICAST
+        }
+    }
     /// Octets this prefix takes on the wire, without a path identifier.
     pub fn wire_len(&self) -> usize {
         1 + (self.len as usize).div_ceil(8)

@@ -79,14 +79,6 @@ fn peer_groups(fd: RawFd) -> std::io::Result<Vec<u32>> {
     Err(std::io::Error::from_raw_os_error(libc::ERANGE))
 }
 
-/// The gid of group `name`, `None` when there is no such group.
-pub fn group_gid(name: &str) -> Result<Option<u32>, String> {
-    match Group::from_name(name) {
-        Ok(g) => Ok(g.map(|g| g.gid.as_raw())),
-        Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
-    }
-}
-
 /// The groups the user database gives `uid`: its primary group and those listing it.
 pub fn user_groups(uid: u32) -> Vec<u32> {
     let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else { return Vec::new() };

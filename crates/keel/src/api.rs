@@ -84,7 +84,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The view of one neighbor: its session from the neighbor task, its counts from the RIB task.
-/// `policy`: the neighbor's import and export in words ([`crate::config::Config::policy_facts`]).
+/// `policy`: the neighbor's import and export in words ([`keel_config::Config::policy_facts`]).
 pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (String, String)) -> NeighborView {
     let s = h.status.borrow().clone();
     let c = counts.cloned().unwrap_or_default();
@@ -183,7 +183,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
 }
 
 /// Each neighbor's import and export in words, from the configuration in use, by address.
-fn policy_facts(config: &crate::config::Config) -> BTreeMap<IpAddr, (String, String)> {
+fn policy_facts(config: &keel_config::Config) -> BTreeMap<IpAddr, (String, String)> {
     config.neighbors.iter().map(|n| (*n.address.get_ref(), config.policy_facts(n))).collect()
 }
 
@@ -309,11 +309,11 @@ fn parse_address_or_prefix(s: &str) -> Result<Prefix, String> {
 }
 
 async fn policies(State(d): State<Arc<Daemon>>) -> Json<Vec<PolicyView>> {
-    Json(crate::policy_view::list(&*d.config.read().await))
+    Json(keel_config::policy_view::list(&*d.config.read().await))
 }
 
 async fn policy(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> Response {
-    match crate::policy_view::show(&*d.config.read().await, &name) {
+    match keel_config::policy_view::show(&*d.config.read().await, &name) {
         Ok(v) => Json(v).into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, e),
     }
@@ -322,9 +322,9 @@ async fn policy(State(d): State<Arc<Daemon>>, Path(name): Path<String>) -> Respo
 async fn test_policy(
     State(d): State<Arc<Daemon>>,
     Path(name): Path<String>,
-    Query(r): Query<crate::policy_view::TestRoute>,
+    Query(r): Query<keel_config::policy_view::TestRoute>,
 ) -> Response {
-    match crate::policy_view::test(&*d.config.read().await, &name, &r) {
+    match keel_config::policy_view::test(&*d.config.read().await, &name, &r) {
         Ok(v) => Json(v).into_response(),
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }

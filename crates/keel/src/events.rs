@@ -64,6 +64,23 @@ pub struct Network {
     pub communities: Vec<Community>,
 }
 
+impl Network {
+    /// The configuration's `[[network]]`s (validated when the file was read).
+    pub fn from_config(config: &keel_config::Config) -> Vec<Network> {
+        config
+            .networks
+            .iter()
+            .filter_map(|n| {
+                Some(Network {
+                    prefix: n.prefix.get_ref().parse().ok()?,
+                    next_hop: n.next_hop,
+                    communities: n.communities.iter().filter_map(|c| c.get_ref().parse().ok()).collect(),
+                })
+            })
+            .collect()
+    }
+}
+
 /// Per-session settings the RIB applies (RFC 4456, RFC 7947, RFC 9494 §4.6). Import and
 /// export policies come separately ([`RibEvent::SetPolicy`]): they change without a reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,8 +22,8 @@
 //! delivered a full set and again when every cache's data has expired, and routes then have no
 //! RPKI state rather than "not-found".
 
-use crate::config::RpkiConfig;
 use keel_api::{RpkiCacheView, RpkiView, VrpCounts};
+use keel_config::RpkiConfig;
 use keel_rpki::{Change, VrpSet};
 use keel_wire::attribute::AsPath;
 use keel_wire::Prefix;

@@ -11,7 +11,6 @@
 //! ```
 
 use crate::api;
-use crate::config::Config;
 use crate::daemon::listen::accept_loop;
 use crate::daemon::state::{read_state, update_state, write_state};
 use crate::daemon::Daemon;
@@ -22,6 +21,7 @@ use crate::neighbor::task::{Command, NeighborHandle, StopKind};
 use crate::neighbor::transport;
 use crate::neighbor::NeighborConfig;
 use crate::rib_task::RibTask;
+use keel_config::Config;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -103,7 +103,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     // speaker: R=1 and selection deferral until End-of-RIB (RFC 4724 §4.1).
     let previous = read_state(&config);
     let gr = &config.graceful_restart;
-    let restart = previous.is_some() && gr.mode == crate::config::GrMode::Restart;
+    let restart = previous.is_some() && gr.mode == keel_config::GrMode::Restart;
     if let Some(p) = &previous {
         info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
     }
@@ -115,12 +115,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     let forwarding: ForwardingState = Arc::new(std::sync::atomic::AtomicBool::new(!config.fib.enabled));
     let fib = if config.fib.enabled {
         let tx = match config.fib.backend {
-            crate::config::FibBackend::Kernel => {
+            keel_config::FibBackend::Kernel => {
                 let f =
                     keel_fib::NetlinkFib::new(config.fib.table, config.fib.protocol).map_err(StartError::KernelFib)?;
                 start_fib(f, &rib, &forwarding, &metrics).await
             }
-            crate::config::FibBackend::Memory => {
+            keel_config::FibBackend::Memory => {
                 let path = config.global.state_dir.join("fib.journal");
                 let _ = std::fs::create_dir_all(&config.global.state_dir);
                 let f = keel_fib::JournalFib::open(&path)
@@ -145,7 +145,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         router_id,
         config.global.cluster_id.unwrap_or(router_id),
         options,
-        config.networks(),
+        crate::events::Network::from_config(&config),
         fib.clone(),
     )
     .with_deferral(
@@ -159,7 +159,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     // deferral ends when keel restarts, else for up to the selection deferral time; with
     // graceful restart disabled they go at once.
     .with_inherited_hold(match gr.mode {
-        crate::config::GrMode::Disabled => std::time::Duration::ZERO,
+        keel_config::GrMode::Disabled => std::time::Duration::ZERO,
         _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
     });
     tokio::spawn(rib_task.run(rib_rx));
@@ -268,7 +268,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     info!(?kind, "stopping");
     // Kernel routes stay for a graceful restart (RFC 4724 §4.1); otherwise they go.
     let mode = daemon.config.read().await.graceful_restart.mode;
-    let graceful = kind == StopKind::Graceful && mode == crate::config::GrMode::Restart;
+    let graceful = kind == StopKind::Graceful && mode == keel_config::GrMode::Restart;
     if let (Some(fib), true) = (&fib, graceful) {
         let (done, rx) = tokio::sync::oneshot::channel();
         if fib.send(FibCommand::Freeze(done)).await.is_ok() {

@@ -22,7 +22,7 @@
 //! `KEEL_BENCH_POLICY=2` runs the same terms without their `set.*` actions: every route is
 //! evaluated the same way but accepted unchanged.
 
-use keel::config::Config;
+use keel_config::Config;
 use keel_rib::attr_set::AttrSet;
 use keel_rib::policy::{Context, PrefixEntry, PrefixList, Verdict};
 use keel_rpki::{route_origin_asn, VrpTable};

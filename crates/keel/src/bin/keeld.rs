@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use keel::cli::keeld::KeeldArgs;
-use keel::config::{Config, DEFAULT_NAME};
+use keel_config::{Config, DEFAULT_NAME};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     }
     let (config, name) = match &args.config {
         Some(p) => (Config::load(p), p.display().to_string()),
-        None => (Config::embedded_default().map(keel::config::for_this_process), DEFAULT_NAME.to_string()),
+        None => (Config::embedded_default().map(keel_config::for_this_process), DEFAULT_NAME.to_string()),
     };
     let config = match config {
         Ok(c) => c,

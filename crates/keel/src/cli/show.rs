@@ -447,10 +447,12 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
             };
             let v = match &config {
                 Some(file) => {
-                    let c = crate::config::Config::load(file)?;
+                    let c = keel_config::Config::load(file)?;
                     match &name {
-                        Some(n) => serde_json::to_value(crate::policy_view::show(&c, n).map_err(anyhow::Error::msg)?)?,
-                        None => serde_json::to_value(crate::policy_view::list(&c))?,
+                        Some(n) => {
+                            serde_json::to_value(keel_config::policy_view::show(&c, n).map_err(anyhow::Error::msg)?)?
+                        }
+                        None => serde_json::to_value(keel_config::policy_view::list(&c))?,
                     }
                 }
                 None => request(api, "GET", &path)?,
@@ -588,12 +590,12 @@ pub fn test_policy(api: &Path, a: TestPolicyArgs) -> Result<ExitCodeValue> {
     let path = format!("/v1/policies/{}/test{q}", encode(&a.name));
     let v = match &a.config {
         Some(file) => {
-            let c = crate::config::Config::load(file)?;
+            let c = keel_config::Config::load(file)?;
             let next_hop = match &a.next_hop {
                 Some(n) => Some(n.parse().map_err(|_| anyhow::anyhow!("{n:?} is not an IP address"))?),
                 None => None,
             };
-            let r = crate::policy_view::TestRoute {
+            let r = keel_config::policy_view::TestRoute {
                 prefix: a.prefix.clone(),
                 as_path: a.as_path.clone(),
                 communities: a.communities.clone(),
@@ -604,7 +606,7 @@ pub fn test_policy(api: &Path, a: TestPolicyArgs) -> Result<ExitCodeValue> {
                 next_hop,
                 rpki: a.rpki.clone(),
             };
-            serde_json::to_value(crate::policy_view::test(&c, &a.name, &r).map_err(anyhow::Error::msg)?)?
+            serde_json::to_value(keel_config::policy_view::test(&c, &a.name, &r).map_err(anyhow::Error::msg)?)?
         }
         None => request(api, "GET", &path)?,
     };

@@ -9,13 +9,13 @@ pub mod state;
 
 pub use state::{last_restart_seconds, STATE_FILE};
 
-use crate::config::Config;
 use crate::events::{ForwardingState, RestartState, RibEvent};
 use crate::metrics::Metrics;
 use crate::neighbor::task::{self, Command, NeighborHandle, StopKind};
 use crate::neighbor::transport;
 use crate::neighbor::NeighborConfig;
 use crate::views::PeerCounts;
+use keel_config::Config;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -184,7 +184,7 @@ impl Daemon {
                 self.add_neighbor(n).await;
             }
         }
-        let _ = self.rib.send(RibEvent::SetNetworks(new.networks())).await;
+        let _ = self.rib.send(RibEvent::SetNetworks(crate::events::Network::from_config(&new))).await;
         if new.global.honour_graceful_shutdown != old.global.honour_graceful_shutdown {
             let _ = self.rib.send(RibEvent::HonourGracefulShutdown(new.global.honour_graceful_shutdown)).await;
         }

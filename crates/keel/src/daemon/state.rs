@@ -2,7 +2,7 @@
 //! the previous run exited cleanly and when, which makes the next start a restart (RFC 4724
 //! §4.1), and how long the last restart took (for `keel check`).
 
-use crate::config::Config;
+use keel_config::Config;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};

@@ -29,12 +29,12 @@ use super::connection;
 use super::fsm::State;
 use super::task::{self, Command, StopKind};
 use super::NeighborConfig;
-use crate::config::Config;
 use crate::events::RibEvent;
 use crate::metrics::Metrics;
 use crate::negotiate::Negotiated;
 use crate::rib_task::RibTask;
 use crate::views::{RouteFilter, RouteView};
+use keel_config::Config;
 use keel_wire::attribute::{AsPath, Origin};
 use keel_wire::capability::{AddPathFamily, GracefulRestart, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::error::{code, open as open_err};
@@ -423,7 +423,7 @@ async fn session(input: &[u8]) -> Result<Outcome, String> {
     let (rib, rib_rx) = mpsc::channel(1024);
     let c = &s.config;
     let options = keel_rib::decision::Options { always_compare_med: false, max_paths: 1 };
-    let rib_task = RibTask::new(LOCAL_AS, LOCAL_ID, LOCAL_ID, options, c.networks(), None);
+    let rib_task = RibTask::new(LOCAL_AS, LOCAL_ID, LOCAL_ID, options, crate::events::Network::from_config(c), None);
     tokio::spawn(rib_task.run(rib_rx));
     let (import, export) = c.neighbor_policy(&c.neighbors[0]);
     let ev = RibEvent::SetPolicy {

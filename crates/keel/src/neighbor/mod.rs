@@ -11,7 +11,7 @@ pub mod status;
 pub mod task;
 pub mod transport;
 
-use crate::config::{AddPathMode, Config, GrMode, GracefulRestart, LongLived};
+use keel_config::{AddPathMode, Config, GrMode, GracefulRestart, LongLived};
 use keel_wire::capability::long_lived::MAX_STALE_TIME;
 use keel_wire::capability::{AddPathFamily, GracefulRestart as GrCapability, GracefulRestartFamily, LongLivedFamily};
 use keel_wire::{Capability, Family, Open};
@@ -201,3 +201,6 @@ impl NeighborConfig {
         Open::new(self.local_asn, self.hold_time, self.router_id, caps)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,7 +33,7 @@ use keel_rib::prefix_limit::{self, Crossing, Tracker};
 use keel_rib::update_checks::{self, check_update};
 use keel_rib::{AttrSet, PeerId, PeerInfo, Rib};
 use keel_wire::attribute::{AsPath, Origin};
-use keel_wire::{Family, NextHop, Nlri, PathAttributes, Prefix, Update};
+use keel_wire::{Family, NextHop, Nlri, PathAttributes, Update};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -391,7 +391,7 @@ impl RibTask {
     fn set_networks(&mut self, networks: Vec<Network>) {
         for old in std::mem::take(&mut self.networks) {
             if !networks.iter().any(|n| n.prefix == old.prefix) {
-                self.rib.withdraw(PeerId::LOCAL, family_of(&old.prefix), old.prefix, 0);
+                self.rib.withdraw(PeerId::LOCAL, old.prefix.unicast_family(), old.prefix, 0);
             }
         }
         for n in &networks {
@@ -403,7 +403,13 @@ impl RibTask {
             };
             // "self" is resolved per neighbor at export; 0.0.0.0 marks it here.
             let next_hop = n.next_hop.map_or(NextHop::V4(Ipv4Addr::UNSPECIFIED), NextHop::from);
-            self.rib.announce_set(PeerId::LOCAL, family_of(&n.prefix), n.prefix, 0, AttrSet { attributes, next_hop });
+            self.rib.announce_set(
+                PeerId::LOCAL,
+                n.prefix.unicast_family(),
+                n.prefix,
+                0,
+                AttrSet { attributes, next_hop },
+            );
         }
         self.networks = networks;
     }
@@ -718,14 +724,6 @@ impl PeerPolicy {
             add_path_send: 1,
             role: None,
         }
-    }
-}
-
-pub fn family_of(p: &Prefix) -> Family {
-    if p.is_ipv4() {
-        Family::IPV4_UNICAST
-    } else {
-        Family::IPV6_UNICAST
     }
 }
 

@@ -90,7 +90,7 @@ impl Neighbor {
     /// codec.
     fn announce_attributes(&self, prefixes: &[&str], attributes: &PathAttributes, next_hop: NextHop) -> RibEvent {
         let nlri: Vec<Nlri> = prefixes.iter().map(|p| Nlri::new(p.parse().expect("prefix"))).collect();
-        let family = nlri.first().map_or(V4, |n| family_of(&n.prefix));
+        let family = nlri.first().map_or(V4, |n| n.prefix.unicast_family());
         let opts = CodecOptions::default();
         let mut bytes = Vec::new();
         builder::announce(family, attributes, next_hop, &nlri, &opts, &mut bytes).expect("encode");

@@ -2,7 +2,7 @@
 //! measured restart from `state_dir/keeld.state` ([`last_restart`]).
 
 use super::finding::{finding, pass, Finding, Level};
-use crate::config::{Config, GrMode, GracefulRestart, LongLived};
+use keel_config::{Config, GrMode, GracefulRestart, LongLived};
 use std::path::Path;
 
 /// This keeld's last measured restart: seconds from the previous keeld's exit to the end of
@@ -343,7 +343,7 @@ fn neighbor_checks(out: &mut Vec<Finding>, config: &Config, last: &LastRestart) 
 
 /// RFC 4271 §4.2 hold time, RFC 4724 §4: "A suggested default for the Restart Time is a
 /// value less than or equal to the HOLDTIME carried in the OPEN."
-fn hold_check(config: &Config, n: &crate::config::Neighbor, last: &LastRestart) -> Finding {
+fn hold_check(config: &Config, n: &keel_config::Neighbor, last: &LastRestart) -> Finding {
     let h = u64::from(*n.hold_time.get_ref());
     let gr = config.graceful_restart_for(n);
     let r = u64::from(gr.restart_time);

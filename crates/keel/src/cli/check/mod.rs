@@ -22,10 +22,10 @@ pub use config::{audit_config, last_restart, LastRestart};
 pub use finding::{render, summary, Finding, Level, Verdict};
 pub use live::audit_live;
 
-use crate::config::{Config, DEFAULT_NAME};
 use anyhow::{Context, Result};
 use clap::Args;
 use keel_api::{NeighborView, StatusView};
+use keel_config::{Config, DEFAULT_NAME};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -74,7 +74,7 @@ fn audit(api: &Path, args: &CheckArgs) -> Result<(Vec<Finding>, Value)> {
     let config_name = if args.config.is_some() || !args.live {
         let (config, name) = match &args.config {
             Some(p) => (Config::load(p)?, p.display().to_string()),
-            None => (Config::embedded_default().map(crate::config::for_this_process)?, DEFAULT_NAME.to_string()),
+            None => (Config::embedded_default().map(keel_config::for_this_process)?, DEFAULT_NAME.to_string()),
         };
         if !args.json {
             let note = if args.config.is_none() { " (no --config: what keeld runs on without one)" } else { "" };

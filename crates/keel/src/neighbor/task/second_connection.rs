@@ -7,10 +7,10 @@
 //! on the connection waiting aside closes it alone, never the session (RFC 4271 §8.2.2).
 
 use super::NeighborTask;
-use crate::config::GrMode;
 use crate::events::{DownReason, RibEvent};
 use crate::neighbor::connection::Connection;
 use crate::neighbor::fsm::{fsm_error, Event, Fsm, State, Timer};
+use keel_config::GrMode;
 use keel_wire::error::{cease, code};
 use keel_wire::{CodecOptions, Message, Notification};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! Shared by the API (the running keeld's configuration) and the CLI (`--config FILE`). The
 //! documents are `keel_api::policy`'s types, where the JSON contract lives.
 
-use crate::config::Config;
+use crate::Config;
 use keel_api::policy::{PolicyTest, PolicyView, TermView, TestedRoute};
 use keel_rib::policy::{Chain, Context, Link, Policy, RpkiState, Verdict};
 use keel_rib::AttrSet;
@@ -106,7 +106,7 @@ pub fn test(config: &Config, name: &str, r: &TestRoute) -> Result<PolicyTest, St
         .map(|s| s.parse::<u32>().map_err(|_| format!("{s:?} is not an AS number")))
         .collect::<Result<_, _>>()?;
     let rpki = r.rpki.as_deref().map(str::parse::<RpkiState>).transpose()?;
-    let family = crate::rib_task::family_of(&prefix);
+    let family = prefix.unicast_family();
     let default_hop = if prefix.is_ipv4() {
         IpAddr::from([192, 0, 2, 1])
     } else {

@@ -10,7 +10,7 @@
 //! separate (a port is a capability, a path a permission); socket and state move together, so
 //! a keeld's files are either all in the system places or all in its `keel-UID` directory.
 
-use super::Config;
+use crate::Config;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -101,6 +101,14 @@ pub fn can_write(dir: &Path) -> bool {
     };
     // SAFETY: `path` is a NUL-terminated string that outlives the call; faccessat only reads it.
     unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::W_OK | libc::X_OK, libc::AT_EACCESS) == 0 }
+}
+
+/// The gid of group `name`, `None` when there is no such group.
+pub fn group_gid(name: &str) -> Result<Option<u32>, String> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(g) => Ok(g.map(|g| g.gid.as_raw())),
+        Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,196 @@
+//! The semantic checks the types do not express.
+
+use crate::error::{field_at, line_of};
+use crate::*;
+use keel_wire::capability::graceful_restart::MAX_RESTART_TIME;
+use keel_wire::capability::long_lived::MAX_STALE_TIME;
+
+impl Config {
+    /// Semantic checks the types do not express.
+    pub(crate) fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: file.to_string(),
+            line: line_of(text, span.start),
+            field: field_at(text, span.start),
+            message,
+        };
+        let g = &self.global;
+        if *g.asn.get_ref() == 0 {
+            return Err(err(g.asn.span(), "AS 0 is reserved (RFC 7607)".into()));
+        }
+        if g.router_id.get_ref().is_unspecified() {
+            return Err(err(g.router_id.span(), "router_id 0.0.0.0 is not a valid BGP identifier".into()));
+        }
+        if let Some(group) = &g.api_group {
+            match group_gid(group.get_ref()) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(err(
+                        group.span(),
+                        format!("no group {:?} on this system (see getent group)", group.get_ref()),
+                    ))
+                }
+                Err(e) => return Err(err(group.span(), e)),
+            }
+        }
+        let check_gr = |o: &GracefulRestartOverride| match &o.restart_time {
+            Some(t) if *t.get_ref() > MAX_RESTART_TIME => Err(err(
+                t.span(),
+                format!("restart_time {} exceeds {MAX_RESTART_TIME} (12-bit field, RFC 4724 §3)", t.get_ref()),
+            )),
+            _ => Ok(()),
+        };
+        check_gr(&self.graceful_restart_raw)?;
+        let check_llgr = |l: &LongLived| -> Result<(), ConfigError> {
+            for f in l.families.iter().flatten() {
+                f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
+            }
+            for (name, t) in &l.stale_times {
+                name.parse::<Family>().map_err(|e| err(t.span(), e))?;
+                if *t.get_ref() > MAX_STALE_TIME {
+                    return Err(err(t.span(), format!("stale time exceeds {MAX_STALE_TIME} (24-bit field)")));
+                }
+            }
+            if let Some(t) = &l.stale_time {
+                if *t.get_ref() > MAX_STALE_TIME {
+                    return Err(err(
+                        t.span(),
+                        format!("stale_time exceeds {MAX_STALE_TIME} (24-bit field, RFC 9494 §3)"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        check_llgr(&self.long_lived_graceful_restart)?;
+        let mut seen = std::collections::HashSet::new();
+        for n in &self.neighbors {
+            if !seen.insert(*n.address.get_ref()) {
+                return Err(err(n.address.span(), format!("neighbor {} is configured twice", n.address.get_ref())));
+            }
+            if *n.asn.get_ref() == 0 {
+                return Err(err(n.asn.span(), "AS 0 is reserved (RFC 7607)".into()));
+            }
+            let h = *n.hold_time.get_ref();
+            if h == 1 || h == 2 {
+                return Err(err(
+                    n.hold_time.span(),
+                    "hold_time must be 0 or at least 3 seconds (RFC 4271 §4.2)".into(),
+                ));
+            }
+            if let Some(t) = n.open_hold_time.as_ref().filter(|t| *t.get_ref() == 0) {
+                return Err(err(t.span(), "open_hold_time must be at least 1 second (RFC 4271 §8.2.2)".into()));
+            }
+            // RFC 9687 §4.4: a non-zero SendHoldTime MUST be greater than the HoldTime (zero
+            // stops the timer, §4.3). Against the configured hold time: the negotiated one is
+            // never larger.
+            if let Some(t) = n.send_hold_time.as_ref().filter(|t| *t.get_ref() != 0 && *t.get_ref() <= u32::from(h)) {
+                return Err(err(
+                    t.span(),
+                    format!(
+                        "send_hold_time {} must be greater than hold_time {h} (RFC 9687 §4.4), or 0 to turn \
+                         the send hold timer off",
+                        t.get_ref()
+                    ),
+                ));
+            }
+            for f in n.families.iter().flatten() {
+                f.get_ref().parse::<Family>().map_err(|e| err(f.span(), e))?;
+            }
+            if let Some(e) = n.enforce_first_as.as_ref().filter(|e| *e.get_ref()) {
+                if n.asn.get_ref() == g.asn.get_ref() {
+                    return Err(err(
+                        e.span(),
+                        "enforce_first_as applies to external neighbors only: an internal neighbor's AS_PATH \
+                         starts with whichever AS the route came from (RFC 4271 §6.3)"
+                            .into(),
+                    ));
+                }
+            }
+            if let Some(s) = &n.add_path_send {
+                if s.get_ref().paths().is_none() {
+                    return Err(err(s.span(), "add_path_send must be a count from 2 to 16, or \"all\"".into()));
+                }
+                if !matches!(n.add_path, AddPathMode::Send | AddPathMode::Both) {
+                    return Err(err(
+                        s.span(),
+                        "add_path_send needs add_path = \"send\" or \"both\": paths go out several per \
+                         prefix only where Add-Path send is negotiated (RFC 7911 §4)"
+                            .into(),
+                    ));
+                }
+            }
+            // RFC 9234 §4: roles belong to eBGP sessions ("Allowed Role values for eBGP
+            // sessions"; §4.1: "the eBGP speaker MUST advertise the BGP Role Capability").
+            if let Some(r) = &n.role {
+                if n.asn.get_ref() == g.asn.get_ref() {
+                    return Err(err(
+                        r.span(),
+                        "role applies to external neighbors only: BGP Roles are configured on eBGP \
+                         sessions (RFC 9234 §4), and OTC passes unchanged inside the AS (§5)"
+                            .into(),
+                    ));
+                }
+            }
+            if let Some(s) = n.strict_role.as_ref().filter(|s| *s.get_ref() && n.role.is_none()) {
+                return Err(err(
+                    s.span(),
+                    "strict_role needs role: keel checks the neighbor's Role capability only against its \
+                     own (RFC 9234 §4.2)"
+                        .into(),
+                ));
+            }
+            if let Some(g) = &n.graceful_restart {
+                check_gr(g)?;
+            }
+            if let Some(l) = &n.long_lived_graceful_restart {
+                check_llgr(l)?;
+            }
+            if let Some(p) = &n.prefix_limit {
+                if p.max.is_empty() {
+                    return Err(err(
+                        n.address.span(),
+                        "prefix_limit.max names no family: give at least one, as max = { ipv4-unicast = 1100000 }"
+                            .into(),
+                    ));
+                }
+                for (name, m) in &p.max {
+                    name.parse::<Family>().map_err(|e| err(m.span(), e))?;
+                    if *m.get_ref() == 0 {
+                        return Err(err(m.span(), format!("prefix_limit.max for {name} must be above 0")));
+                    }
+                }
+                if let Some(w) = p.warning_percent.as_ref().filter(|w| !(1..=100).contains(w.get_ref())) {
+                    return Err(err(w.span(), format!("warning_percent {} outside 1-100", w.get_ref())));
+                }
+            }
+        }
+        let mut caches = std::collections::HashSet::new();
+        for c in &self.rpki.cache {
+            let (address, port) = (*c.address.get_ref(), *c.port.get_ref());
+            if !caches.insert((address, port)) {
+                return Err(err(c.address.span(), format!("RTR cache {address} port {port} is configured twice")));
+            }
+            if port == 0 {
+                return Err(err(c.port.span(), "port 0 is not a TCP port".into()));
+            }
+            // RFC 8210 §6: the allowed ranges of the timing parameters.
+            for (value, name, min, max) in
+                [(&c.refresh, "refresh", 1, 86400), (&c.retry, "retry", 1, 7200), (&c.expire, "expire", 600, 172800)]
+            {
+                if let Some(v) = value.as_ref().filter(|v| !(min..=max).contains(v.get_ref())) {
+                    return Err(err(
+                        v.span(),
+                        format!("{name} {} outside {min}-{max} seconds (RFC 8210 §6)", v.get_ref()),
+                    ));
+                }
+            }
+        }
+        for net in &self.networks {
+            net.prefix.get_ref().parse::<Prefix>().map_err(|e| err(net.prefix.span(), e))?;
+            for c in &net.communities {
+                c.get_ref().parse::<Community>().map_err(|e| err(c.span(), e))?;
+            }
+        }
+        Ok(())
+    }
+}
