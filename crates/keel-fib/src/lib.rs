@@ -6,7 +6,8 @@
 //! two backends:
 //!
 //! - [`NetlinkFib`] ([`netlink`]): Linux rtnetlink, routes tagged with keel's own protocol id
-//!   in a configurable table, requests pipelined many per system call;
+//!   in a configurable table, requests pipelined many per system call (in `netlink/`: the
+//!   wire format in `message`, the socket in `socket`, dumps and next-hop lookup in `resolve`);
 //! - [`MemoryFib`] ([`memory`]): a map with counters, for tests of the daemon's FIB task;
 //! - [`JournalFib`] ([`journal`]): a [`MemoryFib`] whose changes are journalled to a file, so
 //!   that, like the kernel's table, it outlives keeld (`keel lab` without root);

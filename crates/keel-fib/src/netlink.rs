@@ -26,63 +26,40 @@
 //!   best non-keel route covering the address is searched in a dump of that table, then `main`
 //!   and `default`. Deviation: that fallback follows the default rule order only, not custom
 //!   `ip rule`s.
+//!
+//! This module holds [`NetlinkFib`] and the write path ([`Fib::apply`]: encoding changes,
+//! batching, matching ACKs to requests); its rooms:
+//!
+//! | module | concern |
+//! |---|---|
+//! | `message` | the rtnetlink wire format: constants, building requests, reading replies and routes |
+//! | `socket` | the netlink socket: open with its options, send and receive datagrams |
+//! | `resolve` | reading the kernel's routes: filtered dumps, the FIB lookup and next-hop resolution |
+//!
+//! `message` and `socket` import nothing of this module; `resolve` adds to [`NetlinkFib`].
 
 use crate::{
-    covers, ApplyReport, Fib, FibChange, FibError, FibRoute, NextHop, Resolution, RouteError, RouteFailure,
-    DEFAULT_PROTOCOL, MAIN_TABLE,
+    ApplyReport, Fib, FibChange, FibError, FibRoute, NextHop, Resolution, RouteError, RouteFailure, DEFAULT_PROTOCOL,
+    MAIN_TABLE,
 };
-use keel_wire::Prefix;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use message::{
+    begin, ext_ack_message, family_of, finish, parse_errno, put_addr, put_attr, put_gateway, Messages, RtMsg,
+    NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, RTA_DST, RTA_MULTIPATH, RTA_OIF, RTA_PRIORITY,
+    RTA_TABLE, RTM_DELROUTE, RTM_NEWROUTE, RTN_UNICAST, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RT_TABLE_COMPAT,
+};
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
 use tokio::io::unix::AsyncFd;
 
-// <linux/netlink.h>
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLM_F_REPLACE: u16 = 0x100;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_CREATE: u16 = 0x400;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const SOL_NETLINK: libc::c_int = 270;
-const NETLINK_CAP_ACK: libc::c_int = 10;
-const NETLINK_EXT_ACK: libc::c_int = 11;
-const NETLINK_GET_STRICT_CHK: libc::c_int = 12;
-// <linux/rtnetlink.h>
-const RTM_NEWROUTE: u16 = 24;
-const RTM_DELROUTE: u16 = 25;
-const RTM_GETROUTE: u16 = 26;
-const RTA_DST: u16 = 1;
-const RTA_OIF: u16 = 4;
-const RTA_GATEWAY: u16 = 5;
-const RTA_PRIORITY: u16 = 6;
-const RTA_MULTIPATH: u16 = 9;
-const RTA_TABLE: u16 = 15;
-const RTA_VIA: u16 = 18;
-const RTN_UNICAST: u8 = 1;
-const RTN_LOCAL: u8 = 2;
-const RT_SCOPE_UNIVERSE: u8 = 0;
-const RT_SCOPE_NOWHERE: u8 = 255;
-const RT_TABLE_COMPAT: u8 = 252;
-const RT_TABLE_DEFAULT: u32 = 253;
-const RTM_F_FIB_MATCH: u32 = 0x2000;
-const RTMSG_LEN: usize = 12;
-const RTNH_LEN: usize = 8;
-const NLA_TYPE_MASK: u16 = 0x3fff;
+mod message;
+mod resolve;
+mod socket;
 
 /// Requests per `sendmsg` unless told otherwise; see [`NetlinkFib::set_batch_limit`].
 pub const DEFAULT_BATCH_LIMIT: usize = 2048;
 /// Bytes of requests per `sendmsg` (the socket's send buffer is raised above this).
 const BATCH_BYTES: usize = 256 * 1024;
-const SOCKET_BUFFER: libc::c_int = 4 * 1024 * 1024;
 const RECV_BUFFER: usize = 128 * 1024;
-const DUMP_ATTEMPTS: usize = 5;
 
 /// See the [module documentation](self).
 #[derive(Debug)]
@@ -102,46 +79,7 @@ impl NetlinkFib {
     /// `table` (e.g. [`MAIN_TABLE`]) tagged `protocol` (e.g. [`DEFAULT_PROTOCOL`]).
     /// Must be called inside a tokio runtime with I/O enabled.
     pub fn new(table: u32, protocol: u8) -> Result<Self, FibError> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error().into());
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // The FORCE variants (CAP_NET_ADMIN) go past net.core.{r,w}mem_max; fall back if denied.
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, SOCKET_BUFFER).is_err() {
-            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, SOCKET_BUFFER)?;
-        }
-        if setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, SOCKET_BUFFER).is_err() {
-            setsockopt(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, SOCKET_BUFFER)?;
-        }
-        // Best effort: older kernels lack these and still work, with bigger or terser replies.
-        let _ = setsockopt(&fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-        let _ = setsockopt(&fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-        let _ = setsockopt(&fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1);
-        // SAFETY: a zeroed sockaddr_nl is valid; port id 0 lets the kernel choose one.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `addr` is a valid sockaddr_nl of the length passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error().into());
-        }
-        // SAFETY: the OwnedFd moves into the AsyncFd, which keeps it open and unchanged.
-        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| FibError::Io(e.into()))?;
+        let fd = socket::open()?;
         Ok(NetlinkFib {
             fd,
             table,
@@ -187,63 +125,12 @@ impl NetlinkFib {
     }
 
     async fn send_out(&self) -> Result<(), FibError> {
-        let buf = &self.out;
-        loop {
-            let mut guard = self.fd.writable().await?;
-            let sent = guard.try_io(|fd| {
-                // SAFETY: a zeroed sockaddr_nl addresses the kernel (port id 0).
-                let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-                kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-                // SAFETY: `buf` and `kernel` are valid for the lengths given.
-                let n = unsafe {
-                    libc::sendto(
-                        fd.as_raw_fd(),
-                        buf.as_ptr().cast(),
-                        buf.len(),
-                        0,
-                        &kernel as *const libc::sockaddr_nl as *const libc::sockaddr,
-                        std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            });
-            match sent {
-                Ok(Ok(n)) if n == buf.len() => return Ok(()),
-                Ok(Ok(_)) => return Err(io::Error::new(io::ErrorKind::WriteZero, "short netlink send").into()),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_would_block) => continue,
-            }
-        }
+        socket::send(&self.fd, &self.out).await
     }
 
     /// Receives one datagram into `inbuf`; returns its length.
     async fn recv(&mut self) -> Result<usize, FibError> {
-        let (fd, buf) = (&self.fd, &mut self.inbuf);
-        loop {
-            let mut guard = fd.readable().await?;
-            let got = guard.try_io(|fd| {
-                // SAFETY: `buf` is valid for `buf.len()` bytes. MSG_TRUNC makes the call return
-                // the real length, so truncation is detected below.
-                let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
-            });
-            match got {
-                Ok(Ok(n)) if n > buf.len() => return Err(FibError::Malformed("reply larger than the receive buffer")),
-                Ok(Ok(n)) => return Ok(n),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_would_block) => continue,
-            }
-        }
+        socket::recv(&self.fd, &mut self.inbuf).await
     }
 
     /// Encodes one change at the end of `out`, or says why it cannot be sent.
@@ -316,118 +203,6 @@ impl NetlinkFib {
             }
         }
         Ok(())
-    }
-
-    /// Dumps one family's routes, filtered by table and protocol where given.
-    async fn dump(
-        &mut self,
-        family: u8,
-        table: Option<u32>,
-        protocol: Option<u8>,
-    ) -> Result<Vec<KernelRoute>, FibError> {
-        'attempt: for _ in 0..DUMP_ATTEMPTS {
-            let seq = self.next_seq();
-            self.out.clear();
-            let rtm = RtMsg {
-                family,
-                dst_len: 0,
-                table: table.map_or(0, |t| u8::try_from(t).unwrap_or(RT_TABLE_COMPAT)),
-                protocol: protocol.unwrap_or(0),
-                scope: 0,
-                kind: 0,
-                flags: 0,
-            };
-            let start = begin(&mut self.out, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq, &rtm);
-            if let Some(t) = table {
-                put_attr(&mut self.out, RTA_TABLE, &t.to_ne_bytes());
-            }
-            finish(&mut self.out, start);
-            self.send_out().await?;
-            let mut routes = Vec::new();
-            let mut interrupted = false;
-            loop {
-                let n = self.recv().await?;
-                for msg in Messages(&self.inbuf[..n]) {
-                    let (h, payload) = msg?;
-                    if h.seq != seq {
-                        continue;
-                    }
-                    interrupted |= h.flags & NLM_F_DUMP_INTR != 0;
-                    match h.kind {
-                        NLMSG_DONE | NLMSG_ERROR => {
-                            let errno = parse_errno(payload)?;
-                            if errno != 0 && errno != libc::ENOENT {
-                                // ENOENT: the table does not exist yet, so it holds nothing.
-                                let message =
-                                    if h.kind == NLMSG_ERROR { ext_ack_message(h.flags, payload) } else { None };
-                                return Err(FibError::Kernel {
-                                    request: "route dump",
-                                    error: RouteError::Kernel { errno, message },
-                                });
-                            }
-                            if interrupted {
-                                continue 'attempt;
-                            }
-                            return Ok(routes);
-                        }
-                        RTM_NEWROUTE => {
-                            if let Some(r) = parse_route(payload)? {
-                                if table.is_none_or(|t| r.table == t) && protocol.is_none_or(|p| r.protocol == p) {
-                                    routes.push(r);
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        Err(FibError::DumpInterrupted)
-    }
-
-    /// The kernel's own answer for `addr`: the FIB entry it would forward with.
-    async fn fib_match(&mut self, addr: IpAddr) -> Result<Option<KernelRoute>, FibError> {
-        let seq = self.next_seq();
-        self.out.clear();
-        let family = family_of(&addr);
-        let rtm = RtMsg {
-            family,
-            dst_len: if addr.is_ipv4() { 32 } else { 128 },
-            table: 0,
-            protocol: 0,
-            scope: 0,
-            kind: 0,
-            flags: RTM_F_FIB_MATCH,
-        };
-        let start = begin(&mut self.out, RTM_GETROUTE, NLM_F_REQUEST, seq, &rtm);
-        put_addr(&mut self.out, RTA_DST, addr);
-        finish(&mut self.out, start);
-        self.send_out().await?;
-        loop {
-            let n = self.recv().await?;
-            for msg in Messages(&self.inbuf[..n]) {
-                let (h, payload) = msg?;
-                if h.seq != seq {
-                    continue;
-                }
-                match h.kind {
-                    NLMSG_ERROR => {
-                        let errno = parse_errno(payload)?;
-                        return match errno {
-                            // No route, or a reject route: unreachable / blackhole (EINVAL) /
-                            // prohibit. None of them forwards, so the next hop does not resolve.
-                            libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EINVAL | libc::EACCES => Ok(None),
-                            errno => Err(FibError::Kernel {
-                                request: "route lookup",
-                                error: RouteError::Kernel { errno, message: ext_ack_message(h.flags, payload) },
-                            }),
-                        };
-                    }
-                    RTM_NEWROUTE => return parse_route(payload),
-                    _ => {}
-                }
-            }
-        }
     }
 }
 
@@ -529,35 +304,7 @@ impl Fib for NetlinkFib {
     }
 
     async fn resolve(&mut self, addr: IpAddr) -> Result<Option<Resolution>, FibError> {
-        let Some(found) = self.fib_match(addr).await? else { return Ok(None) };
-        if found.protocol != self.protocol {
-            return Ok(usable(found));
-        }
-        // RFC 4271 §9.1.2.1: keel's own routes must not resolve a next hop. Look for the best
-        // route below keel's in the tables the default rules consult.
-        let mut tables = vec![found.table, MAIN_TABLE, RT_TABLE_DEFAULT];
-        tables.dedup();
-        let family = family_of(&addr);
-        for (i, &table) in tables.iter().enumerate() {
-            if tables[..i].contains(&table) {
-                continue;
-            }
-            let best = self
-                .dump(family, Some(table), None)
-                .await?
-                .into_iter()
-                .filter(|r| {
-                    r.protocol != self.protocol
-                        && (r.kind == RTN_UNICAST || r.kind == RTN_LOCAL)
-                        && r.src_len == 0
-                        && covers(&r.prefix, addr)
-                })
-                .min_by_key(|r| (std::cmp::Reverse(r.prefix.len()), r.metric));
-            if let Some(r) = best {
-                return Ok(usable(r));
-            }
-        }
-        Ok(None)
+        self.resolve_next_hop(addr).await
     }
 }
 
@@ -568,290 +315,11 @@ enum Outcome {
     Failed(RouteError),
 }
 
-/// A route as the kernel reported it.
-#[derive(Debug, Clone)]
-struct KernelRoute {
-    prefix: Prefix,
-    src_len: u8,
-    table: u32,
-    protocol: u8,
-    kind: u8,
-    metric: u32,
-    hops: Vec<Hop>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Hop {
-    gateway: Option<IpAddr>,
-    ifindex: Option<u32>,
-}
-
-fn usable(r: KernelRoute) -> Option<Resolution> {
-    if r.kind != RTN_UNICAST && r.kind != RTN_LOCAL {
-        return None;
-    }
-    // For a multipath route, the first path stands for all (they share the metric).
-    let first = r.hops.first().copied().unwrap_or(Hop { gateway: None, ifindex: None });
-    Some(Resolution {
-        prefix: r.prefix,
-        gateway: first.gateway,
-        ifindex: first.ifindex,
-        metric: r.metric,
-        table: r.table,
-        protocol: r.protocol,
-    })
-}
-
-struct RtMsg {
-    family: u8,
-    dst_len: u8,
-    table: u8,
-    protocol: u8,
-    scope: u8,
-    kind: u8,
-    flags: u32,
-}
-
-fn family_of(addr: &IpAddr) -> u8 {
-    if addr.is_ipv4() {
-        libc::AF_INET as u8
-    } else {
-        libc::AF_INET6 as u8
-    }
-}
-
-/// Starts a message (header with length to fill in, then `struct rtmsg`); returns its offset.
-fn begin(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, rtm: &RtMsg) -> usize {
-    let start = out.len();
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(&flags.to_ne_bytes());
-    out.extend_from_slice(&seq.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(&[rtm.family, rtm.dst_len, 0, 0, rtm.table, rtm.protocol, rtm.scope, rtm.kind]);
-    out.extend_from_slice(&rtm.flags.to_ne_bytes());
-    start
-}
-
-fn finish(out: &mut [u8], start: usize) {
-    let len = (out.len() - start) as u32;
-    out[start..start + 4].copy_from_slice(&len.to_ne_bytes());
-}
-
-fn put_attr(out: &mut Vec<u8>, kind: u16, data: &[u8]) {
-    out.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().next_multiple_of(4), 0);
-}
-
-fn put_addr(out: &mut Vec<u8>, kind: u16, addr: IpAddr) {
-    match addr {
-        IpAddr::V4(a) => put_attr(out, kind, &a.octets()),
-        IpAddr::V6(a) => put_attr(out, kind, &a.octets()),
-    }
-}
-
-/// `RTA_GATEWAY` of the route's family, or `RTA_VIA` for an IPv6 gateway of an IPv4 route.
-fn put_gateway(out: &mut Vec<u8>, family: u8, gateway: IpAddr) {
-    match gateway {
-        IpAddr::V6(g) if family == libc::AF_INET as u8 => {
-            let mut via = Vec::with_capacity(18);
-            via.extend_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
-            via.extend_from_slice(&g.octets());
-            put_attr(out, RTA_VIA, &via);
-        }
-        g => put_addr(out, RTA_GATEWAY, g),
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    kind: u16,
-    flags: u16,
-    seq: u32,
-}
-
-/// The netlink messages in one datagram.
-struct Messages<'a>(&'a [u8]);
-
-impl<'a> Iterator for Messages<'a> {
-    type Item = Result<(Header, &'a [u8]), FibError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.len() < NLMSG_HDRLEN {
-            return None;
-        }
-        let b = self.0;
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        if len < NLMSG_HDRLEN || len > b.len() {
-            self.0 = &[];
-            return Some(Err(FibError::Malformed("netlink message length")));
-        }
-        let h = Header {
-            kind: u16::from_ne_bytes([b[4], b[5]]),
-            flags: u16::from_ne_bytes([b[6], b[7]]),
-            seq: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
-        };
-        self.0 = b.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-        Some(Ok((h, &b[NLMSG_HDRLEN..len])))
-    }
-}
-
-/// Attributes (`struct rtattr` / `struct nlattr`) as (type, payload).
-struct Attrs<'a>(&'a [u8]);
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<(u16, &'a [u8]), FibError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.len() < 4 {
-            return None;
-        }
-        let b = self.0;
-        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
-        if len < 4 || len > b.len() {
-            self.0 = &[];
-            return Some(Err(FibError::Malformed("attribute length")));
-        }
-        let kind = u16::from_ne_bytes([b[2], b[3]]) & NLA_TYPE_MASK;
-        self.0 = b.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-        Some(Ok((kind, &b[4..len])))
-    }
-}
-
-/// The (positive) errno of an `NLMSG_ERROR` or `NLMSG_DONE` payload; 0 for an ACK.
-fn parse_errno(payload: &[u8]) -> Result<i32, FibError> {
-    let b: [u8; 4] = payload.get(..4).and_then(|b| b.try_into().ok()).ok_or(FibError::Malformed("short error"))?;
-    Ok(i32::from_ne_bytes(b).checked_neg().unwrap_or(i32::MAX))
-}
-
-/// The kernel's reason text (`NLMSGERR_ATTR_MSG`) from an extended ACK, if any.
-fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
-    if flags & NLM_F_ACK_TLVS == 0 {
-        return None;
-    }
-    // struct nlmsgerr: error, then the request's header (and its payload unless capped).
-    let request_len = if flags & NLM_F_CAPPED != 0 {
-        NLMSG_HDRLEN
-    } else {
-        u32::from_ne_bytes(payload.get(4..8)?.try_into().ok()?) as usize
-    };
-    let tlvs = payload.get((4 + request_len).next_multiple_of(4)..)?;
-    Attrs(tlvs).filter_map(Result::ok).find(|(k, _)| *k == NLMSGERR_ATTR_MSG).map(|(_, v)| {
-        let text = v.split(|&c| c == 0).next().unwrap_or_default();
-        String::from_utf8_lossy(text).into_owned()
-    })
-}
-
-fn parse_ip(family: u8, b: &[u8]) -> Result<IpAddr, FibError> {
-    match (family as i32, b.len()) {
-        (libc::AF_INET, 4) => Ok(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
-        (libc::AF_INET6, 16) => {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(b);
-            Ok(IpAddr::V6(Ipv6Addr::from(o)))
-        }
-        _ => Err(FibError::Malformed("address of unexpected length")),
-    }
-}
-
-/// `RTA_VIA`: `struct rtvia { family: u16, addr }`.
-fn parse_via(b: &[u8]) -> Result<IpAddr, FibError> {
-    let family = b.get(..2).ok_or(FibError::Malformed("short RTA_VIA"))?;
-    let family = u16::from_ne_bytes([family[0], family[1]]);
-    parse_ip(u8::try_from(family).map_err(|_| FibError::Malformed("RTA_VIA family"))?, &b[2..])
-}
-
-/// An `RTM_NEWROUTE` payload; `None` for families other than IPv4 and IPv6.
-fn parse_route(payload: &[u8]) -> Result<Option<KernelRoute>, FibError> {
-    let rtm = payload.get(..RTMSG_LEN).ok_or(FibError::Malformed("short rtmsg"))?;
-    let (family, dst_len, src_len, table, protocol, kind) = (rtm[0], rtm[1], rtm[2], rtm[4], rtm[5], rtm[7]);
-    if family as i32 != libc::AF_INET && family as i32 != libc::AF_INET6 {
-        return Ok(None);
-    }
-    let mut r = KernelRoute {
-        prefix: Prefix::new(unspecified(family), 0).ok_or(FibError::Malformed("prefix"))?,
-        src_len,
-        table: table as u32,
-        protocol,
-        kind,
-        metric: 0,
-        hops: Vec::new(),
-    };
-    let mut dst = unspecified(family);
-    let mut single = Hop { gateway: None, ifindex: None };
-    for attr in Attrs(&payload[RTMSG_LEN..]) {
-        let (k, v) = attr?;
-        match k {
-            RTA_DST => dst = parse_ip(family, v)?,
-            RTA_TABLE => r.table = u32_attr(v)?,
-            RTA_PRIORITY => r.metric = u32_attr(v)?,
-            RTA_OIF => single.ifindex = Some(u32_attr(v)?),
-            RTA_GATEWAY => single.gateway = Some(parse_ip(family, v)?),
-            RTA_VIA => single.gateway = Some(parse_via(v)?),
-            RTA_MULTIPATH => {
-                let mut rest = v;
-                while rest.len() >= RTNH_LEN {
-                    let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
-                    if len < RTNH_LEN || len > rest.len() {
-                        return Err(FibError::Malformed("rtnexthop length"));
-                    }
-                    let ifindex = u32::from_ne_bytes([rest[4], rest[5], rest[6], rest[7]]);
-                    let mut hop = Hop { gateway: None, ifindex: (ifindex != 0).then_some(ifindex) };
-                    for attr in Attrs(&rest[RTNH_LEN..len]) {
-                        let (k, v) = attr?;
-                        match k {
-                            RTA_GATEWAY => hop.gateway = Some(parse_ip(family, v)?),
-                            RTA_VIA => hop.gateway = Some(parse_via(v)?),
-                            _ => {}
-                        }
-                    }
-                    r.hops.push(hop);
-                    rest = rest.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-                }
-            }
-            _ => {}
-        }
-    }
-    if r.hops.is_empty() && (single.gateway.is_some() || single.ifindex.is_some()) {
-        r.hops.push(single);
-    }
-    r.prefix = Prefix::new(dst, dst_len).ok_or(FibError::Malformed("prefix length"))?;
-    Ok(Some(r))
-}
-
-fn unspecified(family: u8) -> IpAddr {
-    if family as i32 == libc::AF_INET {
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-    }
-}
-
-fn u32_attr(v: &[u8]) -> Result<u32, FibError> {
-    v.try_into().map(u32::from_ne_bytes).map_err(|_| FibError::Malformed("u32 attribute length"))
-}
-
-fn setsockopt(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: `value` is a c_int and its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            &value as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::message::parse_route;
     use super::*;
+    use keel_wire::Prefix;
 
     #[test]
     fn encodes_ecmp_upsert_like_iproute2() {

@@ -4,7 +4,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`rib`] | every neighbor's paths per destination (Adj-RIB-In), the best path (Loc-RIB), GR generations |
+//! | [`rib`] | every neighbor's paths per destination (Adj-RIB-In), the best path (Loc-RIB), GR generations; in `rib/`: `selection` (the decision per destination), `stale` (GR stale marking and sweeps), `adj_rib_in` (routes before import policy) |
 //! | [`decision`] | the decision process as an ordering of candidates |
 //! | [`export`] | the export rules: split horizon, route reflection, route server, attribute rewrites |
 //! | [`adj_rib_out`] | what one neighbor was sent, and its encoded UPDATEs up to a byte budget |

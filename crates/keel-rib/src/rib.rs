@@ -9,14 +9,29 @@
 //! sweep later removes the paths still older than the current generation. Long-lived
 //! graceful restart (RFC 9494 §4.2) marks a neighbor's stale paths of a family LLGR-stale the
 //! same way: a per-family generation boundary, below which paths are LLGR-stale.
+//!
+//! This module holds the data (destinations, paths, neighbors, the counts) and the changes to
+//! it (announce, withdraw, flush); its rooms add to [`Rib`] one concern each, importing only
+//! this module's types, none another room:
+//!
+//! | module | concern |
+//! |---|---|
+//! | this one | the tables, paths and neighbors; announce, withdraw, flush; the Loc-RIB read and the changed destinations |
+//! | `selection` | the decision process run on a destination, next-hop reachability and IGP metric (RFC 4271 §9.1.2) |
+//! | `stale` | graceful restart: stale marking by generation, LLGR-stale, sweeps, stale counts (RFC 4724 §4.2, RFC 9494 §4.2) |
+//! | `adj_rib_in` | routes kept before import policy for re-evaluation, Adj-RIB-In counts for prefix limits |
 
 use crate::attr_set::{AttrSet, AttrTable};
-use crate::decision::{self, Candidate, Options, Source};
+use crate::decision::Options;
 use keel_wire::{Community, Family, NextHop, Prefix};
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+
+mod adj_rib_in;
+mod selection;
+mod stale;
 
 /// A neighbor's session generation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -238,31 +253,6 @@ struct PrePolicy {
     rejected: bool,
 }
 
-impl Peer {
-    /// Keeps `rejected` in step with an entry of `pre_policy` that went away.
-    fn forget_pre_policy(&mut self, family: Family, gone: Option<PrePolicy>) {
-        if gone.is_some_and(|g| g.rejected) {
-            if let Some(n) = self.rejected.get_mut(&family) {
-                *n = n.saturating_sub(1);
-            }
-        }
-    }
-
-    /// Drops the entries of `pre_policy` that `keep` refuses, keeping `rejected` in step.
-    fn retain_pre_policy(&mut self, mut keep: impl FnMut(&(Family, Prefix, u32), &PrePolicy) -> bool) {
-        let rejected = &mut self.rejected;
-        self.pre_policy.retain(|k, v| {
-            let stays = keep(k, v);
-            if !stays && v.rejected {
-                if let Some(n) = rejected.get_mut(&k.0) {
-                    *n = n.saturating_sub(1);
-                }
-            }
-            stays
-        });
-    }
-}
-
 /// What [`Rib::adj_rib_in_count`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AdjRibInCount {
@@ -362,153 +352,6 @@ impl Rib {
         self.peers.iter().map(|(id, p)| (*id, &p.info))
     }
 
-    pub fn generation(&self, peer: PeerId) -> Generation {
-        self.peers.get(&peer).map_or(Generation::default(), |p| p.generation)
-    }
-
-    /// Starts a new generation for `peer`: all its paths are stale from now on (RFC 4724
-    /// §4.2), in O(1).
-    pub fn bump_generation(&mut self, peer: PeerId) -> Generation {
-        let p = self.peers.get_mut(&peer);
-        p.map_or(Generation::default(), |p| {
-            p.generation = Generation(p.generation.0.wrapping_add(1));
-            p.generation
-        })
-    }
-
-    pub fn is_stale(&self, path: &Path) -> bool {
-        path.generation < self.generation(path.peer)
-    }
-
-    /// An LLGR-stale path: marked so by keel (RFC 9494 §4.2) or received with LLGR_STALE
-    /// (§4.3); it loses to every path that is not.
-    pub fn is_llgr_stale(&self, family: Family, path: &Path) -> bool {
-        carries_llgr_stale(&path.attrs) || self.marked_long_lived(family, path)
-    }
-
-    fn marked_long_lived(&self, family: Family, path: &Path) -> bool {
-        self.peers
-            .get(&path.peer)
-            .is_some_and(|p| p.long_lived.iter().any(|(f, boundary)| *f == family && path.generation < *boundary))
-    }
-
-    /// RFC 9494 §4.2: `peer`'s stale paths of `family` become LLGR-stale, O(1) for the
-    /// marking. One walk over the family's table then deletes those carrying NO_LLGR and
-    /// re-runs the decision where they take part, so that the change reaches the FIB and the
-    /// other neighbors (LLGR_STALE added, or withdrawn). Returns how many paths were deleted.
-    pub fn enter_long_lived(&mut self, peer: PeerId, family: Family) -> usize {
-        let current = self.generation(peer);
-        let Some(p) = self.peers.get_mut(&peer) else { return 0 };
-        match p.long_lived.iter_mut().find(|(f, _)| *f == family) {
-            Some(x) => x.1 = current,
-            None => p.long_lived.push((family, current)),
-        }
-        // Rejected or rewritten routes kept before policy: NO_LLGR ones go too.
-        p.retain_pre_policy(|(f, _, _), e| {
-            *f != family || e.generation >= current || !e.attrs.attributes.communities.contains(&Community::NO_LLGR)
-        });
-        let mut touched = Vec::new();
-        let mut removed = 0;
-        let mut gone: HashMap<(Generation, bool), usize> = HashMap::default();
-        if let Some(table) = self.table_mut(family) {
-            for (prefix, dest) in table.iter_mut() {
-                let stale = |p: &Path| p.peer == peer && p.generation < current;
-                if !dest.paths.iter().any(stale) {
-                    continue;
-                }
-                let selection = dest.selection();
-                // Selected stale paths are advertised differently from now on, even when the
-                // selection stays.
-                let selected = dest.multipath().any(&stale);
-                let before = dest.paths.len();
-                dest.paths.retain(|p| {
-                    let keep = !stale(p) || !p.attrs.attributes.communities.contains(&Community::NO_LLGR);
-                    if !keep {
-                        *gone.entry((p.generation, carries_llgr_stale(&p.attrs))).or_default() += 1;
-                    }
-                    keep
-                });
-                removed += before - dest.paths.len();
-                // A lone path that stays needs no new decision: LLGR-stale paths stay eligible.
-                let decide = dest.paths.len() != 1 || before != 1;
-                touched.push((*prefix, selection, selected, decide));
-            }
-        }
-        if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {
-            for ((g, llgr), n) in gone {
-                c.remove(g, llgr, n);
-            }
-        }
-        for (prefix, selection, selected, decide) in touched {
-            if decide {
-                self.decide(family, prefix, selection);
-            }
-            if selected {
-                self.changed.push(Changed { family, prefix });
-            }
-        }
-        removed
-    }
-
-    /// Whether `peer`'s path `path_id` to `prefix` is in the table (accepted).
-    fn holds_path(&self, peer: PeerId, family: Family, prefix: &Prefix, path_id: u32) -> bool {
-        self.dest(family, prefix).is_some_and(|d| d.paths.iter().any(|x| x.peer == peer && x.path_id == path_id))
-    }
-
-    /// Whether `peer`'s route (`prefix`, `path_id`) is in its Adj-RIB-In, accepted by import
-    /// policy or not (a route "none" refused is not kept): a new announcement of it replaces
-    /// the entry (RFC 4271 §3.1), a stale one too (RFC 4724 §4.2), and leaves the count as it
-    /// is. O(1).
-    pub fn in_adj_rib_in(&self, peer: PeerId, family: Family, prefix: &Prefix, path_id: u32) -> bool {
-        self.holds_path(peer, family, prefix, path_id)
-            || self.peers.get(&peer).is_some_and(|p| p.pre_policy.contains_key(&(family, *prefix, path_id)))
-    }
-
-    /// `peer`'s routes of `family`, stale ones included until the sweep that removes them
-    /// (RFC 4724 §4.2): those import policy accepted ([`AdjRibInCount::Accepted`]), or every
-    /// one kept as received, rejected ones included ([`AdjRibInCount::Received`]). One entry
-    /// per prefix and path ID (Add-Path, RFC 7911), however often it was re-sent. From counts
-    /// kept as routes come and go: O(1), for the prefix limit checked on every UPDATE.
-    pub fn adj_rib_in_count(&self, peer: PeerId, family: Family, count: AdjRibInCount) -> usize {
-        let Some(p) = self.peers.get(&peer) else { return 0 };
-        let accepted = p.received.get(&family).map_or(0, PathCounts::total);
-        match count {
-            AdjRibInCount::Accepted => accepted,
-            AdjRibInCount::Received => accepted + p.rejected.get(&family).copied().unwrap_or(0),
-        }
-    }
-
-    pub fn received(&self, peer: PeerId) -> usize {
-        self.peers.get(&peer).map_or(0, |p| p.received.values().map(PathCounts::total).sum())
-    }
-
-    /// Sets what the FIB knows about a next hop; re-decides every destination when it changed.
-    pub fn set_next_hop(&mut self, addr: IpAddr, metric: Option<u32>) {
-        // A next hop not listed counted as resolvable with metric 0 (see `next_hops`).
-        let old = self.next_hops.insert(addr, metric).unwrap_or(Some(0));
-        if old == metric {
-            return;
-        }
-        // Between two metrics only a choice among several paths can change; reachability
-        // changes every destination using the next hop.
-        let min_paths = if old.is_some() && metric.is_some() { 2 } else { 1 };
-        let keys: Vec<(Family, Prefix)> = self
-            .tables
-            .iter()
-            .flat_map(|(f, t)| {
-                t.iter()
-                    .filter(|(_, d)| {
-                        d.paths.len() >= min_paths && d.paths.iter().any(|p| p.attrs.next_hop.addr() == addr)
-                    })
-                    .map(|(p, _)| (*f, *p))
-            })
-            .collect();
-        for (f, p) in keys {
-            let before = self.dest(f, &p).map(Dest::selection).unwrap_or_default();
-            self.decide(f, p, before);
-        }
-    }
-
     /// Adds or replaces `peer`'s path to `prefix` (an implicit withdraw of the one before,
     /// RFC 4271 §3.1), unless import rules refuse it (then it is withdrawn).
     pub fn announce(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32, attrs: Arc<AttrSet>) {
@@ -519,82 +362,6 @@ impl Rib {
             p.forget_pre_policy(family, gone);
         }
         self.announce_at(peer, family, prefix, path_id, attrs, generation);
-    }
-
-    /// A route as received (`original`) and what import policy made of it (`accepted`,
-    /// `None` when rejected): the result goes into the RIB, the original is kept when it
-    /// differs, for a later re-evaluation ([`Rib::received_routes`]).
-    pub fn announce_filtered(
-        &mut self,
-        peer: PeerId,
-        family: Family,
-        prefix: Prefix,
-        path_id: u32,
-        original: Arc<AttrSet>,
-        accepted: Option<Arc<AttrSet>>,
-    ) {
-        let generation = self.generation(peer);
-        self.put_filtered(peer, Received { family, prefix, path_id, attrs: original, generation }, accepted);
-    }
-
-    /// Like [`Rib::announce_filtered`] for a route re-evaluated after a policy change: it
-    /// keeps its generation (a stale route stays stale).
-    pub fn put_filtered(&mut self, peer: PeerId, r: Received, accepted: Option<Arc<AttrSet>>) {
-        let Received { family, prefix, path_id, attrs: original, generation } = r;
-        let unchanged = accepted.as_ref().is_some_and(|a| Arc::ptr_eq(a, &original));
-        match accepted {
-            Some(a) => self.announce_at(peer, family, prefix, path_id, a, generation),
-            None => self.withdraw(peer, family, prefix, path_id),
-        }
-        // Whether the route is in the table now: a route policy accepted may still be refused
-        // (a loop, RFC 4271 §9.1.2); kept before policy, it counts as rejected.
-        let in_table = self.holds_path(peer, family, &prefix, path_id);
-        if let Some(p) = self.peers.get_mut(&peer) {
-            let key = (family, prefix, path_id);
-            let gone = if unchanged {
-                p.pre_policy.remove(&key)
-            } else {
-                let rejected = !in_table;
-                if rejected {
-                    *p.rejected.entry(family).or_default() += 1;
-                }
-                p.pre_policy.insert(key, PrePolicy { attrs: original, generation, rejected })
-            };
-            p.forget_pre_policy(family, gone);
-        }
-    }
-
-    /// Every route `peer` sent that the RIB still holds, as received (before import policy),
-    /// accepted or not.
-    pub fn received_routes(&self, peer: PeerId) -> Vec<Received> {
-        let Some(p) = self.peers.get(&peer) else { return Vec::new() };
-        let mut out: Vec<Received> = p
-            .pre_policy
-            .iter()
-            .map(|((family, prefix, path_id), e)| Received {
-                family: *family,
-                prefix: *prefix,
-                path_id: *path_id,
-                attrs: e.attrs.clone(),
-                generation: e.generation,
-            })
-            .collect();
-        for (family, table) in &self.tables {
-            for (prefix, dest) in table {
-                for x in dest.paths.iter().filter(|x| x.peer == peer) {
-                    if !p.pre_policy.contains_key(&(*family, *prefix, x.path_id)) {
-                        out.push(Received {
-                            family: *family,
-                            prefix: *prefix,
-                            path_id: x.path_id,
-                            attrs: x.attrs.clone(),
-                            generation: x.generation,
-                        });
-                    }
-                }
-            }
-        }
-        out
     }
 
     fn announce_at(
@@ -710,75 +477,9 @@ impl Rib {
         self.remove_where(peer, family, |_| false)
     }
 
-    /// End-of-RIB or the stale timer: removes the paths of `peer` older than its current
-    /// generation (RFC 4724 §4.2).
-    pub fn sweep_stale(&mut self, peer: PeerId, family: Option<Family>) -> usize {
-        let current = self.generation(peer);
-        self.remove_where(peer, family, |g| g >= current)
-    }
-
     pub fn remove_peer(&mut self, peer: PeerId) {
         self.flush_peer(peer, None);
         self.peers.remove(&peer);
-    }
-
-    fn candidate<'a>(&'a self, family: Family, p: &'a Path) -> Candidate<'a> {
-        let source = self.peers.get(&p.peer).filter(|_| p.peer != PeerId::LOCAL).map(|x| Source {
-            address: x.info.address,
-            router_id: x.info.router_id,
-            ebgp: x.info.ebgp(),
-        });
-        let igp_metric = if p.peer == PeerId::LOCAL {
-            Some(0)
-        } else {
-            self.next_hops.get(&p.attrs.next_hop.addr()).copied().unwrap_or(Some(0))
-        };
-        Candidate { attrs: &p.attrs, source, igp_metric, llgr_stale: self.is_llgr_stale(family, p), path_id: p.path_id }
-    }
-
-    /// The best of `paths` (of one destination), by the decision process: a route server's
-    /// per-client choice when the overall best may not go to that client (RFC 7947 §2.3.2).
-    pub fn best_of<'a>(&self, family: Family, paths: &[&'a Path]) -> Option<&'a Path> {
-        let cands: Vec<Candidate> = paths.iter().map(|p| self.candidate(family, p)).collect();
-        let d = decision::decide(&cands, &self.options)?;
-        paths.get(d.best).copied()
-    }
-
-    /// Runs the decision process for one destination whose paths changed (`before` is its
-    /// selection before the change); records it when the best path or the multipath set
-    /// changed; drops the destination when no path is left.
-    fn decide(&mut self, family: Family, prefix: Prefix, before: Selection) {
-        if self.track_paths {
-            self.touched.push(Changed { family, prefix });
-        }
-        let Some(dest) = self.table(family).and_then(|t| t.get(&prefix)) else { return };
-        let decision = if dest.paths.len() == 1 {
-            // One path: the decision is whether it is eligible (§9.1.2.1).
-            let c = self.candidate(family, &dest.paths[0]);
-            c.igp_metric.map(|_| decision::Decision { best: 0, step: decision::Step::Only, multipath: vec![0] })
-        } else {
-            let cands: Vec<Candidate> = dest.paths.iter().map(|p| self.candidate(family, p)).collect();
-            decision::decide(&cands, &self.options)
-        };
-        let Some(table) = self.table_mut(family) else { return };
-        let Some(dest) = table.get_mut(&prefix) else { return };
-        match decision {
-            Some(d) => {
-                dest.best = d.best as u16;
-                dest.multipath = d.multipath.iter().skip(1).filter(|&&i| i < 16).fold(0, |m, &i| m | 1 << i);
-            }
-            None => {
-                dest.best = NO_BEST;
-                dest.multipath = 0;
-            }
-        }
-        let changed = dest.selection() != before;
-        if dest.paths.is_empty() {
-            table.remove(&prefix);
-        }
-        if changed {
-            self.changed.push(Changed { family, prefix });
-        }
     }
 
     /// With [`Rib::track_paths`]: the destinations whose paths changed since the last call.
@@ -861,46 +562,6 @@ impl Rib {
         self.touched.shrink_to_fit();
         self.attrs.purge();
         self.attrs.shrink();
-    }
-
-    /// Per family, the number of stale paths of `peer` (LLGR-stale ones included) and of
-    /// LLGR-stale ones, from counts kept as paths come and go (no walk: the API asks often).
-    pub fn stale_counts(&self, peer: PeerId) -> Vec<(Family, StaleCount)> {
-        let Some(p) = self.peers.get(&peer) else { return Vec::new() };
-        let mut v: Vec<(Family, StaleCount)> = p
-            .received
-            .iter()
-            .map(|(f, c)| (*f, c.stale(p.generation, p.long_lived.iter().find(|(x, _)| x == f).map(|(_, b)| *b))))
-            .filter(|(_, n)| *n != StaleCount::default())
-            .collect();
-        v.sort_by_key(|(f, _)| *f);
-        v
-    }
-
-    /// [`Rib::stale_counts`] by a walk over the table: what the kept counts must equal.
-    #[cfg(test)]
-    pub(crate) fn stale_counts_walked(&self, peer: PeerId) -> Vec<(Family, StaleCount)> {
-        let current = self.generation(peer);
-        let mut v: Vec<(Family, StaleCount)> = self
-            .tables
-            .iter()
-            .map(|(f, t)| {
-                let mut n = StaleCount::default();
-                for p in t.values().flat_map(|d| d.paths.iter()).filter(|p| p.peer == peer) {
-                    n.stale += usize::from(p.generation < current);
-                    n.long_lived += usize::from(self.is_llgr_stale(*f, p));
-                }
-                (*f, n)
-            })
-            .filter(|(_, n)| *n != StaleCount::default())
-            .collect();
-        v.sort_by_key(|(f, _)| *f);
-        v
-    }
-
-    /// Number of stale paths of `peer`.
-    pub fn stale_count(&self, peer: PeerId) -> usize {
-        self.stale_counts(peer).iter().map(|(_, n)| n.stale).sum()
     }
 }
 

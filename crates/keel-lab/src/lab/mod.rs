@@ -40,6 +40,16 @@
 //! A hidden option, `--observer-no-gr`, makes keel's observer speaker advertise neither graceful
 //! restart nor LLGR: it is no helper, so keeld's `restart` with GR costs it the whole table and
 //! the verdict is fail. It exists to show, and to test, that the verdict can fail.
+//!
+//! The rehearsal itself, room by room (none imports this module):
+//!
+//! | module | concern |
+//! |---|---|
+//! | this one | `keel lab`'s options and entry point, the rehearsal, one mode (keeld started, the table loaded, each scenario run) |
+//! | `topology` | what every step shares (`Lab`), one mode's `Topology`, keeld's configuration for the lab |
+//! | `scenario_run` | one run: the scenario's disturbance, the waits, the measured and judged result |
+//! | `settle` | the waits: upstream connected and fed, End-of-RIB, the observer settled |
+//! | `sampler` | the timeline's samples and the progress line |
 
 pub mod bird;
 pub mod frr;
@@ -56,18 +66,26 @@ pub mod text;
 pub mod timeline;
 mod upstream;
 
+mod sampler;
+mod scenario_run;
+mod settle;
+mod topology;
+
 use crate::keeld::Keeld;
 use anyhow::{bail, Context, Result};
 use observer::ObserverPeer;
-use peers::{PeerStats, Upstream};
+use peers::Upstream;
 use process::{Task, TempDir};
-use results::{Rehearsal, Sample, ScenarioResult, Timeline, Verdict};
-use roles::{Addresses, PeerKind, DAEMON_UPSTREAM_ASN, KEELD_ASN, OBSERVER_ASN};
+use results::{Rehearsal, ScenarioResult, Verdict};
+use roles::{Addresses, PeerKind};
+use sampler::sample;
+use scenario_run::{run_scenario, Run};
+use settle::{feed_while_keeld_runs, settle};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use topology::{peer_name, Lab, Topology};
 use upstream::UpstreamPeer;
 
 pub use scenario::Scenario;
@@ -102,130 +120,6 @@ pub struct LabArgs {
     /// is no helper and keeld's restart with GR costs it the table: the verdict fails.
     #[arg(long, hide = true)]
     pub observer_no_gr: bool,
-}
-
-/// How long the upstream stays away in `peer-restart` and `hard-reset`: a restarting router
-/// takes at least that, and keeld has time to act on the loss before the routes come back.
-const AWAY: Duration = Duration::from_secs(1);
-
-/// What every step of a rehearsal shares.
-struct Lab {
-    dir: TempDir,
-    keeld_exe: PathBuf,
-    addresses: Addresses,
-    feed: Arc<peers::Feed>,
-    timeline: Arc<Mutex<Timeline>>,
-    started: Instant,
-    /// The line the progress display shows, if any.
-    progress: Arc<Mutex<Option<String>>>,
-    tty: bool,
-    quiet: Duration,
-    peer: Option<PeerKind>,
-    ipv4: usize,
-    ipv6: usize,
-    /// The traffic flow (`--netns`).
-    traffic: Option<netns::Traffic>,
-    /// Whether keel's observer speaker is a graceful-restart helper (not `--observer-no-gr`).
-    observer_helper: bool,
-    /// Runs in the rehearsal: scenarios times two modes.
-    runs: usize,
-    /// keeld's version, from its API once it ran.
-    keeld_version: Mutex<Option<String>>,
-}
-
-impl Lab {
-    fn note(&self, text: &str) {
-        if self.tty {
-            crate::say!(err, "\r\x1b[2K");
-        }
-        crate::say!(errln, "keel lab: {text}");
-    }
-
-    fn set_progress(&self, label: Option<String>) {
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = label;
-        if self.tty {
-            crate::say!(err, "\r\x1b[2K");
-        }
-    }
-
-    fn now(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
-    }
-
-    /// Who is where, for the log and the report.
-    fn who(&self) -> String {
-        let a = &self.addresses;
-        let name = peer_name(self.peer);
-        let mut w = format!("keeld {}, upstream {} ({name}), observer {} ({name})", a.keel, a.upstream, a.observer);
-        if self.peer.is_some() {
-            w.push_str(&format!(", tap {} (keel, behind the observer)", a.tap));
-        }
-        w
-    }
-
-    fn keeld_config(&self, state_dir: &std::path::Path, graceful_restart: bool) -> String {
-        let a = &self.addresses;
-        let mut c = format!(
-            "# keel lab: keeld under test ({})\n[global]\nasn = {KEELD_ASN}\nrouter_id = \"192.0.2.2\"\nlisten = [\"{}\"]\n\
-             api = \"{}\"\nstate_dir = \"{}\"\n\n[graceful_restart]\nmode = \"{}\"\nrestart_time = 30\n\
-             selection_deferral_time = 30\n\n",
-            if graceful_restart { "graceful restart" } else { "graceful restart disabled" },
-            a.keel,
-            state_dir.join("keel.sock").display(),
-            state_dir.display(),
-            if graceful_restart { "restart" } else { "disabled" },
-        );
-        if graceful_restart {
-            c.push_str(
-                "[long_lived_graceful_restart]\nfamilies = [\"ipv4-unicast\", \"ipv6-unicast\"]\nstale_time = 60\n\n",
-            );
-        }
-        if self.traffic.is_some() {
-            // The kernel's main table of the lab's namespace, not the host's.
-            c.push_str("[fib]\nenabled = true\n\n");
-        } else {
-            c.push_str("[fib]\nenabled = true\nbackend = \"memory\"\n\n");
-        }
-        // A daemon observer gets documentation next hops (FRR refuses 127/8 as martian).
-        let export = if self.peer.is_some() {
-            c.push_str(
-                "[[policy]]\nname = \"to-observer\"\n\
-                 [[policy.term]]\nname = \"next-hop-v4\"\nmatch.family = \"ipv4-unicast\"\nset.next_hop = \"192.0.2.2\"\n\
-                 [[policy.term]]\nname = \"next-hop-v6\"\nmatch.family = \"ipv6-unicast\"\nset.next_hop = \"2001:db8::2\"\n\
-                 [[policy.term]]\nname = \"all\"\nthen = \"accept\"\n\n",
-            );
-            "to-observer"
-        } else {
-            "all"
-        };
-        c.push_str(&format!(
-            "[[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"upstream\"\npassive = true\nimport = \"all\"\nexport = \"none\"\n\n\
-             [[neighbor]]\naddress = \"{}\"\nasn = {}\ndescription = \"observer\"\npassive = true\nimport = \"none\"\nexport = \"{export}\"\n",
-            a.upstream,
-            if self.peer.is_some() { DAEMON_UPSTREAM_ASN } else { self.feed.peer_as },
-            a.observer,
-            OBSERVER_ASN,
-        ));
-        c
-    }
-}
-
-/// One mode's topology: keeld, the upstream, the observer and the sampler.
-struct Topology {
-    keeld: Keeld,
-    upstream: UpstreamPeer,
-    observer: ObserverPeer,
-    _sampler: Task,
-}
-
-/// "keel" for keel's own speaker, else the daemon's name.
-fn peer_name(peer: Option<PeerKind>) -> &'static str {
-    match peer {
-        None => "keel",
-        Some(PeerKind::Bird) => "bird",
-        Some(PeerKind::Frr) => "frr",
-        Some(PeerKind::Gobgp) => "gobgp",
-    }
 }
 
 /// Runs `keel lab`.
@@ -502,342 +396,4 @@ async fn run_mode(
     topo.upstream.vanish().await;
     topo.keeld.stop_async(libc::SIGKILL, Duration::from_secs(5)).await;
     Ok(results)
-}
-
-/// How long the upstream may take to (re)connect: GoBGP loads the table into its RIB first
-/// (about 20 s for 120,000 routes on a busy machine).
-fn connect_time(lab: &Lab) -> Duration {
-    Duration::from_secs(30 + lab.feed.routes / 2000)
-}
-
-/// Connects the upstream and sends its table, giving up at once if keeld exits meanwhile
-/// (a port in use, a bad configuration) rather than after the connect timeout.
-async fn feed_while_keeld_runs(lab: &Lab, topo: &mut Topology, restarting: bool) -> Result<()> {
-    let pid = topo.keeld.pid();
-    let why = tokio::select! {
-        r = topo.upstream.connect_and_feed(restarting, Instant::now() + connect_time(lab)) => match r {
-            Ok(()) => return Ok(()),
-            Err(e) => format!("{e:#}"),
-        },
-        _ = process::exited(pid) => "keeld exited".to_string(),
-    };
-    bail!("{why}; keeld's log ends with:\n{}", topo.keeld.log_tail(15))
-}
-
-/// Counters at one moment, to subtract.
-struct Snapshot {
-    removed: u64,
-    updates: u64,
-    withdrawals: u64,
-    announcements: u64,
-    llgr_stale: u64,
-    fib: Option<u64>,
-    fib_journal_len: Option<u64>,
-    cpu: f64,
-}
-
-/// With `--netns` (`kernel`) there is no FIB journal: FIB operations are not counted.
-fn snapshot(topo: &Topology, kernel: bool) -> Snapshot {
-    let s = topo.observer.view();
-    Snapshot {
-        removed: s.removed,
-        updates: s.updates,
-        withdrawals: s.withdrawals,
-        announcements: s.announcements,
-        llgr_stale: s.llgr_stale,
-        fib: (!kernel).then(|| keel_fib::journal::operations(&topo.keeld.fib_journal()).ok()).flatten(),
-        fib_journal_len: std::fs::metadata(topo.keeld.fib_journal()).map(|m| m.len()).ok(),
-        cpu: topo.keeld.cpu_total(),
-    }
-}
-
-/// One run of the rehearsal: a scenario in one mode, the `index`-th of `of`.
-struct Run {
-    scenario: Scenario,
-    graceful_restart: bool,
-    index: usize,
-    of: usize,
-}
-
-impl Run {
-    /// "scenario 3/10: peer-restart with GR".
-    fn title(&self) -> String {
-        let mode = if self.graceful_restart { "with GR" } else { "without GR" };
-        format!("scenario {}/{}: {} {mode}", self.index, self.of, self.scenario.name())
-    }
-
-    /// The progress line while the run waits: "3/10 peer-restart GR: waiting for ...".
-    fn progress(&self, what: &str) -> Option<String> {
-        let mode = if self.graceful_restart { "GR" } else { "no GR" };
-        Some(format!("{}/{} {} {mode}: {what}", self.index, self.of, self.scenario.name()))
-    }
-}
-
-async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> Result<ScenarioResult> {
-    let (scenario, graceful_restart) = (run.scenario, run.graceful_restart);
-    if scenario.keel_restarts() && graceful_restart {
-        // FRR says R=1 during its startup window: keeld's restart is rehearsed with an FRR
-        // that has run for a while, as in production (RFC 4724 §4.1).
-        let until = [topo.upstream.startup_ends(), topo.observer.startup_ends()].into_iter().flatten().max();
-        if let Some(wait) = until.map(|t| t.saturating_duration_since(Instant::now())).filter(|w| !w.is_zero()) {
-            lab.note(&format!(
-                "waiting {:.0} s for FRR's startup window to end (until then it sends R=1, restarting, in its OPENs)",
-                wait.as_secs_f64()
-            ));
-            tokio::time::sleep(wait).await;
-        }
-    }
-    // SAFETY: malloc_trim has no preconditions; it returns what the last scenario freed.
-    unsafe { libc::malloc_trim(0) };
-    let sessions_before = upstream_sessions(lab, topo).await;
-    let before = snapshot(topo, lab.traffic.is_some());
-    let sent_before = lab.traffic.as_ref().map(|t| t.sent());
-    let first_pid = topo.keeld.pids().len().saturating_sub(1);
-    let start = lab.now();
-    let t0 = Instant::now();
-    let deadline = || Instant::now() + connect_time(lab);
-    let reconnect = "waiting for the upstream to connect and send its table";
-    match scenario {
-        Scenario::Restart | Scenario::Crash => {
-            let signal = if scenario == Scenario::Restart { "SIGTERM" } else { "SIGKILL" };
-            lab.set_progress(run.progress(&format!("{signal} to keeld, waiting for it to exit")));
-            let signal = if scenario == Scenario::Restart { libc::SIGTERM } else { libc::SIGKILL };
-            topo.keeld.stop_async(signal, Duration::from_secs(15)).await;
-            topo.upstream.keel_leaves();
-            topo.keeld.start()?;
-            lab.set_progress(run.progress(&format!("new keeld; {reconnect}")));
-            let fed = feed_while_keeld_runs(lab, topo, false).await;
-            fed.context("upstream back to the new keeld")?;
-        }
-        Scenario::PeerRestart => {
-            lab.set_progress(run.progress(&format!("upstream away for {} s", AWAY.as_secs())));
-            topo.upstream.restart().await;
-            tokio::time::sleep(AWAY).await;
-            lab.set_progress(run.progress(reconnect));
-            topo.upstream.connect_and_feed(true, deadline()).await.context("upstream restart")?;
-        }
-        Scenario::Llgr => {
-            let away = Duration::from_secs(peers::UPSTREAM_RESTART_TIME.into()) + Duration::from_secs(2);
-            lab.set_progress(run.progress(&format!(
-                "upstream away for {} s, past its {} s restart time",
-                away.as_secs(),
-                peers::UPSTREAM_RESTART_TIME
-            )));
-            topo.upstream.vanish().await;
-            // RFC 9494 §4.2: past the restart time, routes become LLGR-stale (or go).
-            tokio::time::sleep(away).await;
-            lab.set_progress(run.progress(reconnect));
-            topo.upstream.connect_and_feed(true, deadline()).await.context("upstream back after its restart time")?;
-        }
-        Scenario::HardReset => {
-            lab.set_progress(run.progress(&format!("Hard Reset sent, upstream away for {} s", AWAY.as_secs())));
-            topo.upstream.hard_reset().await;
-            tokio::time::sleep(AWAY).await;
-            lab.set_progress(run.progress(reconnect));
-            topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back after Hard Reset")?;
-        }
-    }
-    lab.set_progress(run.progress(if scenario.keel_restarts() {
-        "waiting for keeld's End-of-RIB at the observer"
-    } else {
-        "waiting for the upstream's End-of-RIB at keeld"
-    }));
-    let end_of_rib = end_of_rib(lab, topo, scenario, graceful_restart, t0).await;
-    lab.set_progress(run.progress("waiting for the observer to settle (whole table, nothing stale, FIB quiet)"));
-    let limit = Duration::from_secs(90 + lab.feed.routes / 5000);
-    let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
-    let after = snapshot(topo, lab.traffic.is_some());
-    let keeld_pids = topo.keeld.pids()[first_pid..].to_vec();
-    let disrupted = if scenario.keel_restarts() {
-        keeld_pids.len() > 1
-    } else {
-        let after = upstream_sessions(lab, topo).await;
-        sessions_before.zip(after).is_some_and(|(b, a)| a > b)
-    };
-    if !disrupted {
-        lab.note(&format!(
-            "{}: the disruption did not reach keeld (no new keeld, no new upstream session)",
-            scenario.name()
-        ));
-    }
-    let packets_lost = match (&lab.traffic, sent_before) {
-        (Some(t), Some(from)) => Some(t.lost(from, t.sent()).await),
-        _ => None,
-    };
-    let end = lab.now();
-    let peak_rss_kib = {
-        let t = lab.timeline.lock().unwrap_or_else(|e| e.into_inner());
-        t.samples.iter().filter(|s| s.t >= start && s.t <= end).map(|s| s.keeld_rss_kib).max().unwrap_or(0)
-    };
-    let mut result = ScenarioResult {
-        scenario,
-        graceful_restart,
-        upstream: peer_name(lab.peer),
-        observer: topo.observer.kind,
-        routes_removed: after.removed - before.removed,
-        updates: after.updates - before.updates,
-        fib_operations: after.fib.zip(before.fib).map(|(a, b)| a.saturating_sub(b)),
-        packets_lost,
-        seconds_to_end_of_rib: end_of_rib.map(|d| d.as_secs_f64()),
-        routes: lab.feed.routes,
-        withdrawals: after.withdrawals - before.withdrawals,
-        announcements: after.announcements - before.announcements,
-        llgr_stale_routes: after.llgr_stale - before.llgr_stale,
-        seconds_to_settle: settle_time.as_secs_f64(),
-        settled,
-        disrupted,
-        keel_cpu_seconds: after.cpu - before.cpu,
-        keel_peak_rss_mib: peak_rss_kib as f64 / 1024.0,
-        keeld_pids,
-        expected: "",
-        as_expected: false,
-        misses: Vec::new(),
-        span: (start, end),
-    };
-    result.judge();
-    Ok(result)
-}
-
-/// How many times keeld's session with the upstream became Established (keeld's API).
-async fn upstream_sessions(lab: &Lab, topo: &Topology) -> Option<u64> {
-    let path = format!("/v1/neighbors/{}", lab.addresses.upstream);
-    process::api_get(&topo.keeld.api(), &path).await?["established_transitions"].as_u64()
-}
-
-/// The time from `t0` to the End-of-RIB that ends the scenario: keeld's, at the observer,
-/// when keeld restarted; else the upstream's, once keeld reports it received for every
-/// family with the whole table and nothing stale (keeld's API). Without graceful restart FRR
-/// and GoBGP send no End-of-RIB (they do so only when GR was negotiated): then the whole
-/// table's arrival counts.
-async fn end_of_rib(
-    lab: &Lab,
-    topo: &Topology,
-    scenario: Scenario,
-    graceful_restart: bool,
-    t0: Instant,
-) -> Option<Duration> {
-    let deadline = Instant::now() + Duration::from_secs(60 + lab.feed.routes / 5000);
-    let api = topo.keeld.api();
-    let path = format!("/v1/neighbors/{}", lab.addresses.upstream);
-    let routes = lab.feed.routes;
-    while Instant::now() < deadline {
-        if scenario.keel_restarts() {
-            if let Some(at) = topo.observer.view().end_of_rib_at.filter(|at| *at > t0) {
-                return Some(at - t0);
-            }
-        } else {
-            if let Some(v) = process::api_get(&api, &path).await {
-                let eor = v["graceful_restart"]["end_of_rib_received"].as_array().map_or(0, Vec::len);
-                let eor_done = eor == peers::FAMILIES.len()
-                    || (!graceful_restart && matches!(lab.peer, Some(PeerKind::Frr | PeerKind::Gobgp)));
-                if v["state"] == "established"
-                    && eor_done
-                    && v["received_prefixes"].as_u64() == Some(routes)
-                    && v["stale_prefixes"].as_u64() == Some(0)
-                {
-                    return Some(t0.elapsed());
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
-
-/// Waits until the observer holds the whole table with nothing stale and End-of-RIB received,
-/// the upstream's table is sent, keeld runs, and neither the observer nor the FIB changed for
-/// `lab.quiet`. Returns whether that happened before `limit`, and when (from `t0`).
-async fn settle(
-    lab: &Lab,
-    topo: &mut Topology,
-    t0: Instant,
-    limit: Duration,
-    fib_len: Option<u64>,
-) -> (bool, Duration) {
-    let journal = topo.keeld.fib_journal();
-    let mut fib_len = fib_len;
-    let mut fib_changed = t0;
-    loop {
-        let len = std::fs::metadata(&journal).map(|m| m.len()).ok();
-        if len != fib_len {
-            fib_len = len;
-            fib_changed = Instant::now();
-        }
-        let observer_done = {
-            let s = topo.observer.view();
-            s.end_of_rib_complete
-                && s.routes == lab.feed.routes
-                && s.stale == 0
-                && s.last_update.is_none_or(|t| t.elapsed() >= topo.observer.quiet(lab.quiet))
-        };
-        let upstream_done = topo.upstream.ready();
-        // With --netns: the traffic flow arrives whole again (every route is in the kernel).
-        let forwarding = lab.traffic.as_ref().is_none_or(|t| t.forwarding());
-        let done =
-            observer_done && upstream_done && forwarding && fib_changed.elapsed() >= lab.quiet && topo.keeld.running();
-        if done {
-            // The quiet period is part of the wait, not of the recovery.
-            let last = topo.observer.view().last_update.unwrap_or(t0).max(t0);
-            return (true, last.saturating_duration_since(t0).max(fib_changed.saturating_duration_since(t0)));
-        }
-        if t0.elapsed() > limit {
-            return (false, t0.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Samples the timeline every 100 ms and draws the progress line on a terminal.
-async fn sample(
-    timeline: Arc<Mutex<Timeline>>,
-    started: Instant,
-    peers: [Arc<PeerStats>; 2],
-    keeld: Arc<AtomicI32>,
-    progress: Arc<Mutex<Option<String>>>,
-    total: u64,
-    tty: bool,
-) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let lab_pid = std::process::id() as i32;
-    loop {
-        tick.tick().await;
-        let pid = keeld.load(Ordering::Relaxed);
-        let keeld_stat = (pid > 0).then(|| process::proc_stat(pid)).flatten();
-        let s = Sample {
-            t: started.elapsed().as_secs_f64(),
-            established: peers.each_ref().map(|p| p.established.load(Ordering::Relaxed)),
-            updates: peers.each_ref().map(|p| p.updates.load(Ordering::Relaxed)),
-            routes: peers.each_ref().map(|p| p.routes.load(Ordering::Relaxed)),
-            keeld_up: keeld_stat.is_some(),
-            keeld_pid: pid,
-            keeld_rss_kib: keeld_stat.map_or(0, |s| s.1),
-            lab_rss_kib: process::proc_stat(lab_pid).map_or(0, |s| s.1),
-        };
-        timeline.lock().unwrap_or_else(|e| e.into_inner()).samples.push(s);
-        if tty {
-            if let Some(label) = progress.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                let line = format!(
-                    "{label}  upstream {} observer {}",
-                    report::bar(s.routes[0], total),
-                    report::bar(s.routes[1], total)
-                );
-                // One terminal line, so that the next redraw clears it.
-                let line: String = line.chars().take(terminal_columns().saturating_sub(1)).collect();
-                crate::say!(err, "\r\x1b[2K{line}");
-            }
-        }
-    }
-}
-
-/// The terminal's width (stderr's), 80 when unknown.
-fn terminal_columns() -> usize {
-    // SAFETY: winsize is plain data; TIOCGWINSZ fills it or fails, leaving it zeroed.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: fd 2 is ours to query; the pointer is valid for the call.
-    let rc = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut size) };
-    if rc == 0 && size.ws_col > 0 {
-        usize::from(size.ws_col)
-    } else {
-        80
-    }
 }
