@@ -103,14 +103,6 @@ pub fn can_write(dir: &Path) -> bool {
     unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::W_OK | libc::X_OK, libc::AT_EACCESS) == 0 }
 }
 
-/// The gid of group `name`, `None` when there is no such group.
-pub fn group_gid(name: &str) -> Result<Option<u32>, String> {
-    match nix::unistd::Group::from_name(name) {
-        Ok(g) => Ok(g.map(|g| g.gid.as_raw())),
-        Err(e) => Err(format!("cannot look up group {name:?}: {e}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

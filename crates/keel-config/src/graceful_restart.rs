@@ -1,7 +1,9 @@
 //! `[graceful_restart]` (RFC 4724, RFC 8538) and `[long_lived_graceful_restart]` (RFC 9494),
 //! globally and per neighbor.
 
-use crate::*;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GrMode {

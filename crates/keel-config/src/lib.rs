@@ -3,26 +3,34 @@
 //! `keeld` start.
 //!
 //! keeld and `keel check` read it through this crate, so both see the same errors. Where
-//! each part lives: `global.rs` (`[global]`, `[fib]`), `graceful_restart.rs`
-//! (`[graceful_restart]`, `[long_lived_graceful_restart]`), `neighbor.rs` (`[[neighbor]]` and
-//! its prefix limit), `policy.rs` (`[[prefix_list]]`, `[[policy]]`, compiled into keel-rib's
-//! policy), `policy_view.rs` (a policy as the API and `keel show policy` show it, and what
-//! it does to one route), `rpki.rs` (`[rpki]`), `validate.rs` (the checks the types do not express),
-//! `error.rs` (file, line and field of an error), `fit.rs` (the embedded default fitted to the
-//! process: ports and paths it may use). docs/configuration.md lists every key, and a test
-//! holds it to the parser.
+//! each part lives:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `global.rs` | `[global]`, `[fib]` |
+//! | `graceful_restart.rs` | `[graceful_restart]`, `[long_lived_graceful_restart]` |
+//! | `neighbor.rs` | `[[neighbor]]` and its prefix limit |
+//! | `policy.rs` | `[[prefix_list]]`, `[[policy]]`, compiled into keel-rib's policy |
+//! | `rpki.rs` | `[rpki]` |
+//! | `validate.rs` | the checks the types do not express |
+//! | `error.rs` | the file, line and field of an error |
+//! | `group.rs` | `api_group` in the system's group database |
+//! | `fit.rs` | the embedded default fitted to the process: the ports and paths it may use |
+//! | `policy_view.rs` | a policy as the API and `keel show policy` show it, and what it does to one route |
+//!
+//! docs/configuration.md lists every key, and a test holds it to the parser.
 
 use keel_wire::{Community, Family, Prefix};
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::IpAddr;
+use std::path::Path;
 use toml::Spanned;
 
 mod error;
 pub mod fit;
 mod global;
 mod graceful_restart;
+mod group;
 mod neighbor;
 pub mod policy;
 pub mod policy_view;
@@ -30,9 +38,9 @@ mod rpki;
 mod validate;
 
 pub use error::ConfigError;
-pub use fit::{for_this_process, group_gid};
 pub use global::{FibBackend, FibConfig, Global};
 pub use graceful_restart::{GrMode, GracefulRestart, GracefulRestartOverride, LongLived};
+pub use group::group_gid;
 pub use neighbor::{
     AddPathMode, AddPathSend, Neighbor, PrefixLimitAction, PrefixLimitConfig, PrefixLimitCount, RoleConfig,
     DEFAULT_RESTART_AFTER, DEFAULT_WARNING_PERCENT,

@@ -1,6 +1,11 @@
 //! `[[neighbor]]`: one BGP neighbor, with its `[neighbor.prefix_limit]` (RFC 4486).
 
-use crate::*;
+use crate::graceful_restart::{GracefulRestartOverride, LongLived};
+use crate::policy::PolicyNames;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use toml::Spanned;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AddPathMode {

@@ -2,7 +2,7 @@
 //! engine of keel-rib. Every name and value is checked here so that errors name the file,
 //! line and field; an unknown policy or prefix-list name is an error, never an accept-all.
 
-use super::ConfigError;
+use crate::error::ConfigError;
 use keel_rib::policy::{
     Action, Chain, CommunityPattern, ExtendedPattern, LargePattern, Link, Match, Policy, PrefixEntry, PrefixList,
     RpkiState, SetNextHop, Term, Verdict,

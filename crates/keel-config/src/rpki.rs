@@ -1,6 +1,8 @@
 //! `[rpki]` and its `[[rpki.cache]]`s.
 
-use crate::*;
+use serde::Deserialize;
+use std::net::IpAddr;
+use toml::Spanned;
 /// `[rpki]`: route origin validation (RFC 6811) with VRPs from RTR caches (RFC 8210).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,7 +12,8 @@
 //!
 //! Every next hop resolves as directly connected: there is no IGP to ask.
 
-use crate::{ApplyReport, Fib, FibChange, FibError, FibRoute, MemoryFib, NextHop, Resolution};
+use crate::fib::{ApplyReport, Fib, FibChange, FibError, FibRoute, NextHop, Resolution, MAIN_TABLE};
+use crate::memory::MemoryFib;
 use keel_wire::Prefix;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -121,7 +122,7 @@ impl JournalFib {
                     gateway: None,
                     ifindex: None,
                     metric: 0,
-                    table: crate::MAIN_TABLE,
+                    table: MAIN_TABLE,
                     protocol: 2,
                 });
             }

@@ -6,7 +6,9 @@
 //! IGP only). Counters show how much work a batch caused, so a test can assert that a
 //! reconcile touched nothing it did not have to.
 
-use crate::{covers, ApplyReport, Fib, FibChange, FibError, FibRoute, NextHop, Resolution, RouteError, RouteFailure};
+use crate::fib::{
+    covers, ApplyReport, Fib, FibChange, FibError, FibRoute, NextHop, Resolution, RouteError, RouteFailure,
+};
 use keel_wire::Prefix;
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;

@@ -38,7 +38,7 @@
 //!
 //! `message` and `socket` import nothing of this module; `resolve` adds to [`NetlinkFib`].
 
-use crate::{
+use crate::fib::{
     ApplyReport, Fib, FibChange, FibError, FibRoute, NextHop, Resolution, RouteError, RouteFailure, DEFAULT_PROTOCOL,
     MAIN_TABLE,
 };

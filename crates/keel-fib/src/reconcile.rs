@@ -6,7 +6,7 @@
 //! work, no notification to other daemons), a changed one is replaced in place, one no longer
 //! chosen is deleted. Next hops compare as sets ([`FibRoute::satisfied_by`]).
 
-use crate::{FibChange, FibRoute};
+use crate::fib::{FibChange, FibRoute};
 use keel_wire::Prefix;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};

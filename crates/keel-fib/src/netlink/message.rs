@@ -7,7 +7,7 @@
 //! [`parse_route`] into a [`KernelRoute`]): every length is checked, and a malformed reply is
 //! a [`FibError::Malformed`], never a panic.
 
-use crate::FibError;
+use crate::fib::FibError;
 use keel_wire::Prefix;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -18,7 +18,7 @@ use super::message::{
     RTM_F_FIB_MATCH, RTM_GETROUTE, RTM_NEWROUTE, RTN_LOCAL, RTN_UNICAST, RT_TABLE_COMPAT, RT_TABLE_DEFAULT,
 };
 use super::NetlinkFib;
-use crate::{covers, FibError, Resolution, RouteError, MAIN_TABLE};
+use crate::fib::{covers, FibError, Resolution, RouteError, MAIN_TABLE};
 use std::net::IpAddr;
 
 const DUMP_ATTEMPTS: usize = 5;

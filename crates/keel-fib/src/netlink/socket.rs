@@ -3,7 +3,7 @@
 //!
 //! It knows nothing of routes: [`super::message`] builds and reads what goes through it.
 
-use crate::FibError;
+use crate::fib::FibError;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use tokio::io::unix::AsyncFd;

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     }
     let (config, name) = match &args.config {
         Some(p) => (Config::load(p), p.display().to_string()),
-        None => (Config::embedded_default().map(keel_config::for_this_process), DEFAULT_NAME.to_string()),
+        None => (Config::embedded_default().map(keel_config::fit::for_this_process), DEFAULT_NAME.to_string()),
     };
     let config = match config {
         Ok(c) => c,

@@ -74,7 +74,7 @@ fn audit(api: &Path, args: &CheckArgs) -> Result<(Vec<Finding>, Value)> {
     let config_name = if args.config.is_some() || !args.live {
         let (config, name) = match &args.config {
             Some(p) => (Config::load(p)?, p.display().to_string()),
-            None => (Config::embedded_default().map(keel_config::for_this_process)?, DEFAULT_NAME.to_string()),
+            None => (Config::embedded_default().map(keel_config::fit::for_this_process)?, DEFAULT_NAME.to_string()),
         };
         if !args.json {
             let note = if args.config.is_none() { " (no --config: what keeld runs on without one)" } else { "" };
