@@ -2,7 +2,7 @@
 //! PDUs between a Cache Response and its End of Data. An update applies entirely or not at
 //! all, so a failed transfer leaves the previous set in use.
 
-use crate::Vrp;
+use crate::vrp::Vrp;
 use rustc_hash::FxHashSet;
 
 /// One payload PDU of an update (RFC 8210 §5.6, flags bit 0).

@@ -5,7 +5,7 @@
 //! none (not-found). With the 1.05M-route generated table: ~521k VRPs, the size of the global
 //! set.
 
-use crate::Vrp;
+use crate::vrp::Vrp;
 use keel_wire::Prefix;
 use std::collections::HashSet;
 

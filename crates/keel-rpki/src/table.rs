@@ -9,7 +9,8 @@
 //! every bucket they span (a dense array of 2^16 masks); IPv6 VRPs shorter than /32 are few and
 //! kept in one list probed for every route. Validation allocates nothing.
 
-use crate::{route_origin_asn, RpkiState, Vrp};
+use crate::route::{route_origin_asn, RpkiState};
+use crate::vrp::Vrp;
 use keel_wire::attribute::AsPath;
 use keel_wire::Prefix;
 use rustc_hash::FxHashMap;

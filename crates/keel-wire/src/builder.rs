@@ -7,10 +7,12 @@
 //! ([`EncodeError::TooLarge`]) and the caller withdraws it if it was sent before.
 
 use crate::attribute::{self, code, flags, mp_reach, NextHop, PathAttributes, Shed};
+use crate::codec::CodecOptions;
 use crate::error::EncodeError;
 use crate::family::Family;
+use crate::header;
+use crate::message_type::MessageType;
 use crate::nlri::Nlri;
-use crate::{header, CodecOptions, MessageType};
 
 /// Appends UPDATEs announcing `nlri` of `family` with `attributes` and `next_hop` to `out`;
 /// returns how many messages were written. IPv4 unicast with an IPv4 next hop uses the NLRI

@@ -1,15 +1,14 @@
 //! The 19-octet message header (RFC 4271 §4.1) and message length limits (RFC 8654 §4).
 
+use crate::codec::CodecOptions;
 use crate::error::{header as sub, EncodeError, WireError};
-use crate::{CodecOptions, MessageType};
+use crate::message_type::MessageType;
+
+pub use crate::codec::{MAX_EXTENDED_MESSAGE, MAX_MESSAGE};
 
 pub const MARKER: [u8; 16] = [0xff; 16];
 /// Header length, also the smallest message.
 pub const LEN: usize = 19;
-/// Largest message without the Extended Message capability, and always for OPEN and KEEPALIVE.
-pub const MAX_MESSAGE: usize = 4096;
-/// Largest message with the Extended Message capability (RFC 8654).
-pub const MAX_EXTENDED_MESSAGE: usize = 65535;
 
 /// A validated header: type and total length of the message it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

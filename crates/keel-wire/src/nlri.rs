@@ -59,11 +59,11 @@ impl Prefix {
         }
     }
     /// The unicast family of this prefix's address (IPv4 or IPv6 unicast).
-    pub fn unicast_family(&self) -> crate::Family {
+    pub fn unicast_family(&self) -> crate::family::Family {
         if self.is_ipv4() {
-            crate::Family::IPV4_UNICAST
+            crate::family::Family::IPV4_UNICAST
         } else {
-            crate::Family::IPV6_UNICAST
+            crate::family::Family::IPV6_UNICAST
         }
     }
     /// Octets this prefix takes on the wire, without a path identifier.

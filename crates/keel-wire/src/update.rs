@@ -1,11 +1,13 @@
 //! UPDATE message (RFC 4271 §4.3) and End-of-RIB (RFC 4724 §2).
 
 use crate::attribute::{self, flags, mp_reach, PathAttributes, Shed};
+use crate::codec::CodecOptions;
 use crate::error::{update, Action, EncodeError, WireError};
 use crate::family::{Afi, Family, Safi};
+use crate::header;
+use crate::message_type::MessageType;
 use crate::nlri::{parse_nlri, Nlri};
 use crate::reader::Reader;
-use crate::{header, CodecOptions, MessageType};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Update {

@@ -12,10 +12,10 @@ pub use as_path::{AsPath, AsSegment, SegmentType};
 pub use community::{Community, ExtendedCommunity, LargeCommunity};
 pub use mp_reach::{MpReach, MpUnreach, NextHop};
 
+use crate::codec::CodecOptions;
 use crate::error::{update, Action, WireError};
 use crate::open::AS_TRANS;
 use crate::reader::Reader;
-use crate::CodecOptions;
 use std::net::Ipv4Addr;
 
 /// Attribute flag bits (RFC 4271 §4.3).
