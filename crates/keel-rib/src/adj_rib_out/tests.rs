@@ -676,3 +676,23 @@ mod add_path_send {
         assert_eq!(held(&out), vec![(id(0), up(0)), (id(2), up(2))], "the rejected path skipped, the next taken");
     }
 }
+
+/// A large backlog of new destinations gets its room in `sent` at once, so the table is not
+/// grown by doubling (old and new buckets alive together) while it is sent; a backlog of
+/// destinations `sent` already holds (a new export policy) takes no more room.
+#[test]
+fn a_large_backlog_gets_its_room_once() {
+    let n = ORDER_THRESHOLD + 1000;
+    let rib = loaded(n, 7);
+    let mut out = session(&rib);
+    out.consider((0..n).map(|i| (V4, prefix(i))));
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, 0);
+    assert!(!p.bytes.is_empty());
+    let room = out.sent.capacity();
+    assert!(room >= n, "room for {n} destinations before the first batch went out, got {room}");
+    drain(&mut out, &rib, usize::MAX);
+    assert_eq!((out.sent.len(), out.sent.capacity()), (n, room), "no growth while the backlog was sent");
+    out.export_policy_changed(&rib);
+    drain(&mut out, &rib, usize::MAX);
+    assert_eq!(out.sent.capacity(), room, "a backlog of known destinations takes no more room");
+}
