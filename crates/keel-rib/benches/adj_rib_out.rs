@@ -72,7 +72,7 @@ fn benches(c: &mut Criterion) {
             || {
                 let mut out = session(&rib);
                 pack_all(&mut out, &rib);
-                out.consider(rib.iter(None).map(|(f, p, _)| (f, *p)));
+                out.consider(rib.iter(None).map(|(f, p, _)| (f, p)));
                 out
             },
             |mut out| {

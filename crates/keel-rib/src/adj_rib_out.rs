@@ -32,9 +32,10 @@ use crate::attr_set::AttrSet;
 use crate::export::export;
 use crate::graceful_shutdown;
 use crate::policy::{Chain, Context, RouteKey, Verdict};
+use crate::prefix_map::FamilyMap;
 use crate::rib::{Path, PeerId, PeerInfo, Rib};
 use keel_rpki::{RpkiState, VrpTable};
-use keel_wire::{builder, header, Community, EncodeError, Family, Message, MessageType, Nlri, Prefix};
+use keel_wire::{builder, header, Afi, Community, EncodeError, Family, Message, MessageType, Nlri, Prefix};
 use keel_wire::{CodecOptions, RefreshSubtype, RouteRefresh, Update};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
@@ -125,8 +126,9 @@ pub struct AdjRibOut {
     codec: CodecOptions,
     /// RFC 7313: a route refresh is framed by BoRR and EoRR.
     enhanced_route_refresh: bool,
-    /// The best path each destination was last advertised from (one path per destination).
-    sent: FxHashMap<(Family, Prefix), Sent>,
+    /// The best path each destination was last advertised from (one path per destination);
+    /// per family, IPv4 destinations keyed in 8 bytes ([`FamilyMap`]).
+    sent: FamilyMap<Sent>,
     /// RFC 7911: paths per destination to send in the families of `codec.add_path`; 1 (the
     /// default) sends the best path alone, through `sent`.
     add_path_send: usize,
@@ -158,13 +160,13 @@ impl AdjRibOut {
     /// A session came up on `families`: its initial advertisement is every destination of
     /// those families in `rib`, and an End-of-RIB per family follows it (RFC 4724 §4.1).
     pub fn new(families: Vec<Family>, codec: CodecOptions, enhanced_route_refresh: bool, rib: &Rib) -> Self {
-        let pending = rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)).collect();
+        let pending = rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, p)).collect();
         AdjRibOut {
             end_of_rib_owed: families.clone(),
             families,
             codec,
             enhanced_route_refresh,
-            sent: FxHashMap::default(),
+            sent: FamilyMap::default(),
             add_path_send: 1,
             multi: FxHashMap::default(),
             pending,
@@ -207,15 +209,15 @@ impl AdjRibOut {
     }
 
     /// What the neighbor holds: destination and the path it was sent from, once per path.
-    pub fn sent(&self) -> impl Iterator<Item = (&(Family, Prefix), &Sent)> {
+    pub fn sent(&self) -> impl Iterator<Item = ((Family, Prefix), &Sent)> {
         self.sent_paths().map(|(k, _, s)| (k, s))
     }
 
     /// What the neighbor holds, with the path identifier each path went out with where
     /// several paths per destination are sent (RFC 7911 §3); best first per destination.
-    pub fn sent_paths(&self) -> impl Iterator<Item = (&(Family, Prefix), Option<u32>, &Sent)> {
+    pub fn sent_paths(&self) -> impl Iterator<Item = ((Family, Prefix), Option<u32>, &Sent)> {
         let one = self.sent.iter().map(|(k, s)| (k, None, s));
-        one.chain(self.multi.iter().flat_map(|(k, v)| v.iter().map(move |(id, s)| (k, Some(*id), s))))
+        one.chain(self.multi.iter().flat_map(|(k, v)| v.iter().map(move |(id, s)| (*k, Some(*id), s))))
     }
 
     /// Destinations to consider again (their best path changed, or their paths did for a
@@ -236,18 +238,30 @@ impl AdjRibOut {
     /// Room in `sent` for the destinations of a large backlog that it does not hold yet, in one
     /// allocation: grown by doubling while the backlog is sent, the table would hold its old
     /// and its new buckets at once at each step (for a full table, 51 MiB on top of 103 MiB at
-    /// the last one). New destinations are at least the backlog less what `sent` holds.
+    /// the last one). New destinations are at least the backlog less what `sent` holds, per
+    /// family and address family (each its own table).
     fn make_room(&mut self) {
-        let single = self.ordered.iter().filter(|(f, _)| !self.multi_path(*f)).count();
-        self.sent.reserve(single.saturating_sub(self.sent.len()));
+        let mut backlog: Vec<(Family, Afi, usize)> = Vec::new();
+        for (f, p) in self.ordered.iter().filter(|(f, _)| !self.multi_path(*f)) {
+            match backlog.iter_mut().find(|(x, afi, _)| x == f && *afi == p.afi()) {
+                Some(b) => b.2 += 1,
+                None => backlog.push((*f, p.afi(), 1)),
+            }
+        }
+        for (f, afi, n) in backlog {
+            let t = self.sent.table_or_default(f);
+            t.reserve(afi, n.saturating_sub(t.len_of(afi)));
+        }
     }
 
     /// The neighbor asked for `family` again (RFC 2918): everything is sent anew, framed by
     /// BoRR and EoRR with enhanced route refresh (RFC 7313 §4).
     pub fn route_refresh(&mut self, family: Family, rib: &Rib) {
-        self.sent.retain(|(f, _), _| *f != family);
+        if let Some(t) = self.sent.table_mut(family) {
+            t.clear();
+        }
         self.multi.retain(|(f, _), _| *f != family);
-        self.pending.extend(rib.iter(Some(family)).map(|(f, p, _)| (f, *p)));
+        self.pending.extend(rib.iter(Some(family)).map(|(f, p, _)| (f, p)));
         if self.enhanced_route_refresh && !self.borr_owed.contains(&family) {
             self.borr_owed.push(family);
         }
@@ -258,8 +272,8 @@ impl AdjRibOut {
     pub fn export_policy_changed(&mut self, rib: &Rib) {
         self.epoch = self.epoch.wrapping_add(1);
         let families = &self.families;
-        self.pending.extend(rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, *p)));
-        self.pending.extend(self.sent.keys().copied());
+        self.pending.extend(rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, p)));
+        self.pending.extend(self.sent.keys());
         self.pending.extend(self.multi.keys().copied());
     }
 
@@ -268,7 +282,7 @@ impl AdjRibOut {
     /// changes go out again ([`Sent::graceful_shutdown`]); nothing else is re-sent, and the
     /// export policy's verdicts do not move (the step comes after it).
     pub fn graceful_shutdown_changed(&mut self) {
-        self.pending.extend(self.sent.keys().copied());
+        self.pending.extend(self.sent.keys());
         self.pending.extend(self.multi.keys().copied());
     }
 
@@ -432,14 +446,14 @@ impl AdjRibOut {
             }
             match exports.route(*family, prefix) {
                 Some((group, sent)) => {
-                    if self.sent.get(key) == Some(&sent) {
+                    if self.sent.get(*family, prefix) == Some(&sent) {
                         continue;
                     }
-                    self.sent.insert(*key, sent);
+                    self.sent.insert(*family, *prefix, sent);
                     exports.groups[group].2.push(Nlri::new(*prefix));
                 }
                 None => {
-                    if self.sent.remove(key).is_some() {
+                    if self.sent.remove(*family, prefix).is_some() {
                         withdraw.entry(*family).or_default().push(Nlri::new(*prefix));
                     }
                 }
@@ -459,7 +473,7 @@ impl AdjRibOut {
                 for n in nlri {
                     match n.path_id {
                         Some(id) => self.forget_path(*family, n.prefix, id),
-                        None => drop(self.sent.remove(&(*family, n.prefix))),
+                        None => drop(self.sent.remove(*family, &n.prefix)),
                     }
                 }
                 self.encode("withdrawal", errors, |out, codec| builder::withdraw(*family, nlri, codec, out).map(drop));
@@ -495,7 +509,7 @@ impl AdjRibOut {
 /// large backlog into, from one pass over the tables (for [`AdjRibOut::advertise_in_order`]).
 pub fn initial_order(rib: &Rib) -> Vec<(Family, Prefix)> {
     let mut v: Vec<(Family, usize, Prefix)> =
-        rib.iter(None).filter_map(|(f, p, d)| d.best_path().map(|b| (f, Arc::as_ptr(&b.attrs) as usize, *p))).collect();
+        rib.iter(None).filter_map(|(f, p, d)| d.best_path().map(|b| (f, Arc::as_ptr(&b.attrs) as usize, p))).collect();
     v.sort_unstable_by_key(|(f, attrs, _)| (*f, *attrs));
     v.into_iter().map(|(f, _, p)| (f, p)).collect()
 }

@@ -9,6 +9,7 @@
 //! | [`export`] | the export rules: split horizon, route reflection, route server, attribute rewrites |
 //! | [`adj_rib_out`] | what one neighbor was sent, and its encoded UPDATEs up to a byte budget |
 //! | [`policy`] | import and export policy chains |
+//! | [`prefix_map`] | hash maps keyed by prefix, IPv4 prefixes under an 8-byte key: the RIB's tables, what a neighbor was sent |
 //! | [`prefix_limit`] | a neighbor's prefix limits per family: warning and limit crossings (RFC 4486 §4) |
 //! | [`update_checks`] | the UPDATE checks that need to know the neighbor |
 //! | [`otc`] | RFC 9234 §5: Only to Customer on receipt (route leaks) and on advertisement |
@@ -24,9 +25,11 @@ pub mod graceful_shutdown;
 pub mod otc;
 pub mod policy;
 pub mod prefix_limit;
+pub mod prefix_map;
 pub mod rib;
 pub mod update_checks;
 
 pub use adj_rib_out::AdjRibOut;
 pub use attr_set::{AttrSet, AttrTable};
+pub use prefix_map::{FamilyMap, PrefixMap};
 pub use rib::{AdjRibInCount, Changed, Dest, Generation, Path, PeerId, PeerInfo, Received, Rib, StaleCount};

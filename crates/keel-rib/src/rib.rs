@@ -23,6 +23,7 @@
 
 use crate::attr_set::{AttrSet, AttrTable};
 use crate::decision::Options;
+use crate::prefix_map::PrefixMap;
 use keel_wire::{Community, Family, NextHop, Prefix};
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
@@ -273,8 +274,9 @@ pub struct Received {
 }
 
 pub struct Rib {
-    /// One table per family; a handful of families, so a short list.
-    tables: Vec<(Family, HashMap<Prefix, Dest>)>,
+    /// One table per family; a handful of families, so a short list. IPv4 destinations are
+    /// keyed in 8 bytes ([`PrefixMap`]): a full table holds a million of them.
+    tables: Vec<(Family, PrefixMap<Dest>)>,
     peers: HashMap<PeerId, Peer>,
     pub attrs: AttrTable,
     pub options: Options,
@@ -303,20 +305,20 @@ fn loops(peer: &PeerInfo, a: &AttrSet) -> bool {
 }
 
 impl Rib {
-    fn table(&self, family: Family) -> Option<&HashMap<Prefix, Dest>> {
+    fn table(&self, family: Family) -> Option<&PrefixMap<Dest>> {
         self.tables.iter().find(|(f, _)| *f == family).map(|(_, t)| t)
     }
 
-    fn table_mut(&mut self, family: Family) -> Option<&mut HashMap<Prefix, Dest>> {
+    fn table_mut(&mut self, family: Family) -> Option<&mut PrefixMap<Dest>> {
         self.tables.iter_mut().find(|(f, _)| *f == family).map(|(_, t)| t)
     }
 
     /// `family`'s table in `tables`, created when missing (borrows the tables alone).
-    fn table_in(tables: &mut Vec<(Family, HashMap<Prefix, Dest>)>, family: Family) -> &mut HashMap<Prefix, Dest> {
+    fn table_in(tables: &mut Vec<(Family, PrefixMap<Dest>)>, family: Family) -> &mut PrefixMap<Dest> {
         let i = match tables.iter().position(|(f, _)| *f == family) {
             Some(i) => i,
             None => {
-                tables.push((family, HashMap::default()));
+                tables.push((family, PrefixMap::default()));
                 tables.len() - 1
             }
         };
@@ -378,7 +380,7 @@ impl Rib {
             return self.withdraw(peer, family, prefix, path_id);
         }
         let boundary = p.long_lived.iter().find(|(f, _)| *f == family).map(|(_, b)| *b);
-        let dest = Self::table_in(&mut self.tables, family).entry(prefix).or_default();
+        let dest = Self::table_in(&mut self.tables, family).get_or_default(prefix);
         let before = dest.selection();
         let path = Path { peer, path_id, attrs, generation };
         match dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) {
@@ -455,7 +457,7 @@ impl Rib {
                     stays
                 });
                 removed += before - dest.paths.len();
-                touched.push((*f, *prefix, selection));
+                touched.push((*f, prefix, selection));
             }
         }
         if let Some(p) = self.peers.get_mut(&peer) {
@@ -505,8 +507,9 @@ impl Rib {
         self.dest(family, prefix)?.best_path()
     }
 
-    /// Every destination of `family` (all families when `None`).
-    pub fn iter(&self, family: Option<Family>) -> impl Iterator<Item = (Family, &Prefix, &Dest)> {
+    /// Every destination of `family` (all families when `None`); prefixes by value, as the
+    /// tables keep IPv4 ones in a key of their own ([`PrefixMap`]).
+    pub fn iter(&self, family: Option<Family>) -> impl Iterator<Item = (Family, Prefix, &Dest)> {
         self.tables
             .iter()
             .filter(move |(f, _)| family.is_none_or(|x| x == *f))
@@ -522,13 +525,13 @@ impl Rib {
         &'a self,
         family: Option<Family>,
         prefix: &'a Prefix,
-    ) -> impl Iterator<Item = (Family, &'a Prefix, &'a Dest)> + 'a {
+    ) -> impl Iterator<Item = (Family, Prefix, &'a Dest)> + 'a {
         self.tables.iter().filter(move |(f, _)| family.is_none_or(|x| x == *f) && f.afi == prefix.afi()).filter_map(
             move |(f, t)| {
                 (0..=prefix.len()).rev().find_map(|len| {
                     let candidate = Prefix::new(prefix.addr(), len)?;
-                    let (p, d) = t.get_key_value(&candidate)?;
-                    d.best_index().is_some().then_some((*f, p, d))
+                    let d = t.get(&candidate)?;
+                    d.best_index().is_some().then_some((*f, candidate, d))
                 })
             },
         )
@@ -552,7 +555,9 @@ impl Rib {
             }
         }
         for (_, t) in &mut self.tables {
-            fit(t);
+            if t.capacity() > 2 * t.len() + 64 {
+                t.shrink_to_fit();
+            }
         }
         for p in self.peers.values_mut() {
             fit(&mut p.pre_policy);

@@ -229,7 +229,7 @@ fn a_new_export_policy_sends_everything_again_through_it() {
     let u = updates(&p.bytes);
     assert_eq!(u.len(), 1, "no End-of-RIB again");
     assert_eq!((u[0].announced.len(), u[0].attributes.med), (4, Some(77)));
-    let (family, sent) = out.sent().map(|((f, _), s)| (*f, s.clone())).next().expect("sent");
+    let (family, sent) = out.sent().map(|((f, _), s)| (f, s.clone())).next().expect("sent");
     let shown = exported(&rib, DOWNSTREAM, &policy, family, &prefix(0), &sent).expect("exported");
     assert_eq!(shown.attributes.med, Some(77), "the Adj-RIB-Out shows what went out");
 }
@@ -412,7 +412,7 @@ fn graceful_shutdown_re_sends_only_routes_it_changes() {
     // Nothing more to send while it stays on.
     out.graceful_shutdown_changed();
     assert!(out.pack(&rib, DOWNSTREAM, &on, usize::MAX).bytes.is_empty());
-    let (family, sent) = out.sent().map(|((f, _), s)| (*f, s.clone())).next().expect("sent");
+    let (family, sent) = out.sent().map(|((f, _), s)| (f, s.clone())).next().expect("sent");
     let shown = exported(&rib, DOWNSTREAM, &on, family, &prefix(0), &sent).expect("exported");
     assert_eq!(shown.attributes.communities, vec![COMMUNITY], "the Adj-RIB-Out shows what went out");
     // An export policy that removes every community does not take the tag off.

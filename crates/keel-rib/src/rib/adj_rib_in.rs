@@ -129,12 +129,12 @@ impl Rib {
             })
             .collect();
         for (family, table) in &self.tables {
-            for (prefix, dest) in table {
+            for (prefix, dest) in table.iter() {
                 for x in dest.paths.iter().filter(|x| x.peer == peer) {
-                    if !p.pre_policy.contains_key(&(*family, *prefix, x.path_id)) {
+                    if !p.pre_policy.contains_key(&(*family, prefix, x.path_id)) {
                         out.push(Received {
                             family: *family,
-                            prefix: *prefix,
+                            prefix,
                             path_id: x.path_id,
                             attrs: x.attrs.clone(),
                             generation: x.generation,

@@ -89,7 +89,7 @@ impl Rib {
                     .filter(|(_, d)| {
                         d.paths.len() >= min_paths && d.paths.iter().any(|p| p.attrs.next_hop.addr() == addr)
                     })
-                    .map(|(p, _)| (*f, *p))
+                    .map(|(p, _)| (*f, p))
             })
             .collect();
         for (f, p) in keys {

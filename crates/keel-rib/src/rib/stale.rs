@@ -84,7 +84,7 @@ impl Rib {
                 removed += before - dest.paths.len();
                 // A lone path that stays needs no new decision: LLGR-stale paths stay eligible.
                 let decide = dest.paths.len() != 1 || before != 1;
-                touched.push((*prefix, selection, selected, decide));
+                touched.push((prefix, selection, selected, decide));
             }
         }
         if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {

@@ -83,7 +83,7 @@ impl RibTask {
     async fn tell_fib_all(&mut self) {
         let Some(fib) = &self.fib else { return };
         let updates: Vec<FibUpdate> =
-            self.rib.iter(None).map(|(_, p, d)| FibUpdate { prefix: *p, next_hops: fib_next_hops(Some(d)) }).collect();
+            self.rib.iter(None).map(|(_, p, d)| FibUpdate { prefix: p, next_hops: fib_next_hops(Some(d)) }).collect();
         let _ = fib.send(FibCommand::Routes(updates)).await;
     }
 

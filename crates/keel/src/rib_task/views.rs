@@ -31,7 +31,7 @@ impl RibTask {
             None => Box::new(self.rib.iter(f.family)),
         };
         for (family, prefix, dest) in destinations {
-            if f.prefix.is_some_and(|p| p != *prefix) {
+            if f.prefix.is_some_and(|p| p != prefix) {
                 continue;
             }
             for (i, path) in dest.paths.iter().enumerate() {
@@ -47,8 +47,8 @@ impl RibTask {
                     stale,
                     llgr_stale: self.rib.is_llgr_stale(family, path),
                 };
-                let mut view = view(family, prefix, neighbor, &path.attrs, flags);
-                view.rpki = rpki.state(prefix, path.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
+                let mut view = view(family, &prefix, neighbor, &path.attrs, flags);
+                view.rpki = rpki.state(&prefix, path.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
                 v.push(view);
             }
         }
@@ -76,7 +76,7 @@ impl RibTask {
         let mut longest: HashMap<Family, u8> = HashMap::new();
         if f.longest_match.is_some() {
             for ((family, prefix), _) in s.adj_rib_out.sent().filter(|((family, prefix), _)| wanted(family, prefix)) {
-                let l = longest.entry(*family).or_default();
+                let l = longest.entry(family).or_default();
                 *l = (*l).max(prefix.len());
             }
         }
@@ -87,11 +87,11 @@ impl RibTask {
                 wanted(family, prefix) && (f.longest_match.is_none() || longest.get(family) == Some(&prefix.len()))
             })
             .filter_map(|((family, prefix), id, sent)| {
-                let out = adj_rib_out::exported(&self.rib, peer.id, &policy, *family, prefix, sent)?;
-                let mut view = view(*family, prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() });
+                let out = adj_rib_out::exported(&self.rib, peer.id, &policy, family, &prefix, sent)?;
+                let mut view = view(family, &prefix, Some(to), &out, ViewFlags { best: true, ..Default::default() });
                 // RFC 7911: the path identifier it went out with, where several paths are sent.
                 view.path_id = id;
-                view.rpki = rpki.state(prefix, sent.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
+                view.rpki = rpki.state(&prefix, sent.attrs.attributes.as_path.as_ref()).map(RpkiState::as_str);
                 Some(view)
             })
             .collect();
