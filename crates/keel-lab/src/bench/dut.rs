@@ -403,7 +403,7 @@ impl Drop for Dut {
 }
 
 /// CPU seconds and summed VmRSS (KiB) of every live process in group `pgid`.
-fn group_usage(pgid: i32) -> (f64, u64) {
+pub(crate) fn group_usage(pgid: i32) -> (f64, u64) {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let (mut cpu, mut rss) = (0.0, 0);

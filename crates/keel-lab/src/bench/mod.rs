@@ -19,11 +19,13 @@
 //!   and the time to the DUT's End-of-RIB at the monitor.
 
 pub mod dut;
+pub mod feeder;
 pub mod peers;
 pub mod report;
 
 use anyhow::{bail, Context, Result};
 use dut::{Dut, DutKind, Layout};
+use feeder::{BirdFeeder, FeederKind};
 use keel_tablegen::{Table, TableSpec};
 use keel_wire::{builder, CodecOptions, Family};
 use peers::{Monitor, Tester};
@@ -87,6 +89,12 @@ pub struct BenchArgs {
     /// The keeld binary (default: next to keel, else on PATH).
     #[arg(long)]
     pub keeld: Option<PathBuf>,
+    /// Who feeds the DUT: `speaker` (keel's own fast testers) or `bird` (one BIRD 2 per
+    /// tester, preloaded with its table as static routes, its session enabled at the start;
+    /// needs root; converge only for now, not with direct). Reports the feeders' CPU and peak
+    /// RSS too.
+    #[arg(long, value_enum, default_value_t = FeederKind::Speaker)]
+    pub feeder: FeederKind,
 }
 
 /// One scenario on one DUT; the `--json` contract.
@@ -94,6 +102,8 @@ pub struct BenchArgs {
 pub struct Row {
     pub scenario: String,
     pub dut: String,
+    /// Who fed the DUT: "speaker" or "bird".
+    pub feeder: String,
     pub testers: usize,
     pub routes: usize,
     /// The run finished with the monitor holding `expected` prefixes.
@@ -108,6 +118,10 @@ pub struct Row {
     pub feed_seconds: Option<f64>,
     pub cpu_seconds: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+    /// CPU seconds of every BIRD feeder together during the run (`--feeder bird`).
+    pub feeder_cpu_seconds: Option<f64>,
+    /// Each BIRD feeder's peak resident set (preloaded table included), summed.
+    pub feeder_peak_rss_mib: Option<f64>,
     pub updates: u64,
     pub announced: u64,
     /// Announcements that changed what the monitor held (new prefix or new attributes).
@@ -167,6 +181,21 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
         args.duts.clone()
     };
     duts.dedup();
+    if args.feeder == FeederKind::Bird {
+        if !root {
+            bail!("--feeder bird needs root (each BIRD listens on port 179 of its address)");
+        }
+        if !DutKind::Bird.installed() {
+            bail!("--feeder bird: bird is not installed (apt-get install -y --no-install-recommends bird2)");
+        }
+        if let Some(s) = args.scenarios.iter().find(|s| **s != Scenario::Converge) {
+            bail!("--feeder bird runs only the converge scenario so far (not {})", s.name());
+        }
+        if args.duts.contains(&DutKind::Direct) {
+            bail!("--feeder bird does not run the direct baseline yet");
+        }
+        duts.retain(|d| *d != DutKind::Direct);
+    }
     for d in &duts {
         if !d.installed() {
             bail!("{} is not installed", d.name());
@@ -214,6 +243,7 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
             keeld: keeld.clone(),
             keel_cli: keel_cli.clone(),
             dir: base.join(kind.name()),
+            feeder: args.feeder,
         };
         let r = runtime.block_on(ctx.all(&args.scenarios));
         for row in &r {
@@ -252,6 +282,7 @@ struct Ctx<'a> {
     keeld: PathBuf,
     keel_cli: PathBuf,
     dir: PathBuf,
+    feeder: FeederKind,
 }
 
 /// A converged setup: the DUT, its monitor and its testers.
@@ -259,6 +290,8 @@ struct Setup {
     dut: Option<Dut>,
     monitor: Monitor,
     testers: Vec<Tester>,
+    /// `--feeder bird`: the BIRD testers (`testers` is then empty).
+    feeders: Vec<BirdFeeder>,
     layout: Layout,
 }
 
@@ -267,6 +300,7 @@ impl Ctx<'_> {
         Row {
             scenario: scenario.name().into(),
             dut: self.kind.name().into(),
+            feeder: self.feeder.name().into(),
             testers,
             routes: self.sizes.routes,
             expected: self.expected,
@@ -336,7 +370,15 @@ impl Ctx<'_> {
     }
 
     fn sample(setup: &mut Setup) -> (f64, u64) {
+        for f in &mut setup.feeders {
+            f.sample();
+        }
         setup.dut.as_mut().map_or((0.0, 0), |d| d.sample())
+    }
+
+    /// CPU seconds of every BIRD feeder together.
+    fn feeders_cpu(setup: &mut Setup) -> f64 {
+        setup.feeders.iter_mut().map(|f| f.sample().0).sum()
     }
 
     /// Waits until the monitor holds every prefix and nothing changed for the quiet period,
@@ -377,7 +419,19 @@ impl Ctx<'_> {
             None => Monitor::direct(layout.dut).await?,
             Some(_) => Monitor::to_dut(layout.monitor, layout.dut),
         };
-        let mut setup = Setup { dut, monitor, testers: Vec::new(), layout };
+        let mut setup = Setup { dut, monitor, testers: Vec::new(), feeders: Vec::new(), layout };
+        if self.feeder == FeederKind::Bird {
+            // Preloaded before the clock starts: BIRD parses its table while the DUT idles.
+            let timeout = self.sizes.converge_timeout;
+            for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
+                let dir = self.dir.join(format!("feeder{i}"));
+                let config = feeder::config(i, addr, asn, setup.layout.dut, &self.tables[i], &dir);
+                let expected = self.expected;
+                let f =
+                    tokio::task::spawn_blocking(move || BirdFeeder::start(dir, &config, expected, timeout)).await??;
+                setup.feeders.push(f);
+            }
+        }
         if setup.dut.is_some() {
             let deadline = Instant::now() + Duration::from_secs(30);
             while setup.monitor.snapshot(|s| s.sessions_up) == 0 {
@@ -388,15 +442,26 @@ impl Ctx<'_> {
             }
         }
         let (cpu0, _) = Self::sample(&mut setup);
+        let feeders_cpu0 = Self::feeders_cpu(&mut setup);
         let start = Instant::now();
-        for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
-            let cfg = peers::config(addr, setup.layout.dut, asn, false);
-            setup.testers.push(Tester::start(cfg, self.feeds[i].clone(), setup.dut.is_some()));
+        if self.feeder == FeederKind::Bird {
+            for f in &setup.feeders {
+                f.enable()?;
+            }
+        } else {
+            for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
+                let cfg = peers::config(addr, setup.layout.dut, asn, false);
+                setup.testers.push(Tester::start(cfg, self.feeds[i].clone(), setup.dut.is_some()));
+            }
         }
         let last = self
             .settle(&mut setup, start, self.sizes.converge_timeout, |s| s.testers.iter().all(|t| t.done().is_some()))
             .await;
         let (cpu1, _) = Self::sample(&mut setup);
+        if !setup.feeders.is_empty() {
+            row.feeder_cpu_seconds = Some(Self::feeders_cpu(&mut setup) - feeders_cpu0);
+            row.feeder_peak_rss_mib = Some(setup.feeders.iter().map(|f| f.peak_kib).sum::<u64>() as f64 / 1024.0);
+        }
         let (count, updates, announced, withdrawn, eor) =
             setup.monitor.snapshot(|s| (s.prefixes.len(), s.updates, s.announced, s.withdrawn, s.end_of_rib.is_some()));
         row.monitor_prefixes = count;
@@ -415,7 +480,12 @@ impl Ctx<'_> {
                 row.ok = true;
                 row.seconds = Some((last - start).as_secs_f64());
             }
-            None => row.note = format!("timeout: {count}/{} prefixes at the monitor", self.expected),
+            None => {
+                row.note = format!("timeout: {count}/{} prefixes at the monitor", self.expected);
+                if let Some(f) = setup.feeders.first() {
+                    row.note += &format!("; feeder 0's bird.log ends with: {}", f.log_tail().replace('\n', " | "));
+                }
+            }
         }
         Ok(setup)
     }

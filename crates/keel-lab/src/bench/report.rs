@@ -12,7 +12,7 @@ fn f(v: Option<f64>, digits: usize) -> String {
 /// One run, for the progress log.
 pub fn line(r: &Row) -> String {
     format!(
-        "{} {} ({} tester(s), {} routes): {} {}/{} prefixes, {} s, CPU {} s, peak RSS {} MiB, {} UPDATEs, {} changed, {} withdrawn{}",
+        "{} {} ({} tester(s), {} routes): {} {}/{} prefixes, {} s, CPU {} s, peak RSS {} MiB, {} UPDATEs, {} changed, {} withdrawn{}{}",
         r.scenario,
         r.dut,
         r.testers,
@@ -26,7 +26,21 @@ pub fn line(r: &Row) -> String {
         r.updates,
         r.changed_at_monitor,
         r.withdrawn,
+        feeders(r),
         if r.note.is_empty() { String::new() } else { format!(" ({})", r.note) }
+    )
+}
+
+/// ", BIRD feeders: CPU x s, peak RSS y MiB" when BIRD fed the DUT.
+fn feeders(r: &Row) -> String {
+    if r.feeder_cpu_seconds.is_none() && r.feeder_peak_rss_mib.is_none() {
+        return String::new();
+    }
+    format!(
+        ", {} feeders: CPU {} s, peak RSS {} MiB",
+        r.feeder,
+        f(r.feeder_cpu_seconds, 2),
+        f(r.feeder_peak_rss_mib, 0)
     )
 }
 
@@ -59,7 +73,7 @@ pub fn tables(rows: &[Row]) -> String {
             "converge" => {
                 out += "| DUT | testers | prefixes at monitor | time s (vs keel) | CPU s (vs keel) | peak RSS MiB (vs keel) | UPDATEs at monitor | feed written s | note |\n";
                 out += "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
-                for r in rs {
+                for r in &rs {
                     let _ = writeln!(
                         out,
                         "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} |",
@@ -74,6 +88,23 @@ pub fn tables(rows: &[Row]) -> String {
                         f(r.feed_seconds, 2),
                         r.note
                     );
+                }
+                let fed: Vec<&Row> = rs.iter().copied().filter(|r| r.feeder_cpu_seconds.is_some()).collect();
+                if !fed.is_empty() {
+                    out += "\nThe feeders (every one together):\n\n";
+                    out += "| DUT | feeder | testers | feeders' CPU s | feeders' peak RSS MiB |\n";
+                    out += "|---|---|---:|---:|---:|\n";
+                    for r in fed {
+                        let _ = writeln!(
+                            out,
+                            "| {} | {} | {} | {} | {} |",
+                            r.dut,
+                            r.feeder,
+                            r.testers,
+                            f(r.feeder_cpu_seconds, 2),
+                            f(r.feeder_peak_rss_mib, 0)
+                        );
+                    }
                 }
             }
             "churn" => {
