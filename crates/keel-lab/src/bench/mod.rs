@@ -111,13 +111,17 @@ pub struct Row {
     pub note: String,
     pub expected: usize,
     pub monitor_prefixes: usize,
-    /// converge: until the last change at the monitor; helper: tester End-of-RIB to the DUT's
+    /// converge: until the last change at the monitor (`--feeder bird`: from the first
+    /// feeder's session up); helper: tester End-of-RIB to the DUT's
     /// last UPDATE; restart: restart to the DUT's End-of-RIB at the monitor.
     pub seconds: Option<f64>,
     /// When the testers finished writing (converge).
     pub feed_seconds: Option<f64>,
     pub cpu_seconds: Option<f64>,
     pub peak_rss_mib: Option<f64>,
+    /// `--feeder bird`: from `birdc enable` to the first feeder's session up (BIRD's times);
+    /// converge's `seconds` count from there.
+    pub session_seconds: Option<f64>,
     /// CPU seconds of every BIRD feeder together during the run (`--feeder bird`).
     pub feeder_cpu_seconds: Option<f64>,
     /// Each BIRD feeder's peak resident set (preloaded table included), summed.
@@ -444,9 +448,15 @@ impl Ctx<'_> {
         let (cpu0, _) = Self::sample(&mut setup);
         let feeders_cpu0 = Self::feeders_cpu(&mut setup);
         let start = Instant::now();
+        // `--feeder bird`: (when enabled, BIRD's clock at that moment) per feeder.
+        let mut enabled = Vec::new();
         if self.feeder == FeederKind::Bird {
+            for f in &mut setup.feeders {
+                f.wake();
+            }
             for f in &setup.feeders {
-                f.enable()?;
+                let now = Instant::now();
+                enabled.push((now, f.enable()?));
             }
         } else {
             for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
@@ -458,6 +468,23 @@ impl Ctx<'_> {
             .settle(&mut setup, start, self.sizes.converge_timeout, |s| s.testers.iter().all(|t| t.done().is_some()))
             .await;
         let (cpu1, _) = Self::sample(&mut setup);
+        // BIRD connects some time after `enable` (its connect delay, about 0.8 s even at 0):
+        // the clock starts when the first feeder's session came up, on BIRD's own clock.
+        let start = if setup.feeders.is_empty() {
+            start
+        } else {
+            let up = setup.feeders.iter().zip(&enabled).filter_map(|(f, (at, since))| {
+                let delay = feeder::session_delay((*since)?, f.established_since()?);
+                Some(*at + delay)
+            });
+            match up.min() {
+                Some(up) => {
+                    row.session_seconds = Some(up.saturating_duration_since(start).as_secs_f64());
+                    up
+                }
+                None => start,
+            }
+        };
         if !setup.feeders.is_empty() {
             row.feeder_cpu_seconds = Some(Self::feeders_cpu(&mut setup) - feeders_cpu0);
             row.feeder_peak_rss_mib = Some(setup.feeders.iter().map(|f| f.peak_kib).sum::<u64>() as f64 / 1024.0);
@@ -478,7 +505,7 @@ impl Ctx<'_> {
         match last {
             Some(last) => {
                 row.ok = true;
-                row.seconds = Some((last - start).as_secs_f64());
+                row.seconds = Some(last.saturating_duration_since(start).as_secs_f64());
             }
             None => {
                 row.note = format!("timeout: {count}/{} prefixes at the monitor", self.expected);

@@ -37,10 +37,11 @@ fn feeders(r: &Row) -> String {
         return String::new();
     }
     format!(
-        ", {} feeders: CPU {} s, peak RSS {} MiB",
+        ", {} feeders: CPU {} s, peak RSS {} MiB, session up {} s after enable",
         r.feeder,
         f(r.feeder_cpu_seconds, 2),
-        f(r.feeder_peak_rss_mib, 0)
+        f(r.feeder_peak_rss_mib, 0),
+        f(r.session_seconds, 2)
     )
 }
 
