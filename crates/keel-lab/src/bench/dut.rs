@@ -108,6 +108,12 @@ impl Layout {
         bail!("no free address in 127.88.1-250.1 port {port}")
     }
 
+    /// The address of the loader that gives BIRD feeder `index` its table (`--feeder bird`).
+    pub fn loader(&self, index: usize) -> Ipv4Addr {
+        let [a, b, c, _] = self.ip().octets();
+        Ipv4Addr::new(a, b, c, 100 + index as u8)
+    }
+
     fn ip(&self) -> Ipv4Addr {
         match self.dut.ip() {
             std::net::IpAddr::V4(a) => a,

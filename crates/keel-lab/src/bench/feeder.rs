@@ -1,9 +1,12 @@
 //! `keel bench --feeder bird`: each tester is a BIRD 2 instance instead of keel's own
-//! speaker. Each BIRD is preloaded with its generated table as static routes (blackhole, each
-//! carrying the rest of its generated AS path and its communities, so paths differ per tester)
-//! and one BGP session to the DUT that starts `disabled`: `birdc enable feed` at the run's
-//! start sends the table over it. Each BIRD runs in its own directory and process group, so
-//! its CPU time and resident set are measured like the DUT's.
+//! speaker, so the DUT is fed the way a real router feeds it (BIRD's UPDATE packing, pacing
+//! and order). Before the clock starts, each BIRD is given its generated table over an iBGP
+//! session `load` by keel's speaker (the loader, at `Layout::loader`): the paths without
+//! BIRD's own AS, which it prepends towards the DUT, so the DUT sees the same paths as from
+//! keel's testers, and BIRD shares one attribute block per path as with any BGP neighbor. Its
+//! session `feed` to the DUT starts `disabled`: `birdc enable feed` at the run's start sends
+//! the table over it. Each BIRD runs in its own directory and process group, so its CPU time
+//! and resident set are measured like the DUT's.
 //!
 //! BIRD quirks (as in `keel lab --peer bird`, see `crate::lab::bird`): `multihop` (loopback
 //! addresses share no interface), `strict bind on` (else it listens on `*:179`), and an
@@ -19,20 +22,23 @@
 //! as the lab's poller of `keel lab --peer bird` does every 200 ms. Without it `converge` took
 //! 3.1 s instead of 0.4 s for 20,000 prefixes to keeld and to BIRD alike.
 //!
-//! Known limits (next steps of issue 20): the per-route attribute blocks cost BIRD about 2 KB
-//! per route (a feeder of 200,000 routes: 458 MiB resident, 56 MiB without the blocks), too
-//! much for ten full tables; and the DUTs get the routes in BIRD's order rather than grouped
-//! by attribute set, so they send about 4 times as many UPDATEs as with keel's testers.
+//! Static routes were the first way of loading BIRD: with per-route attribute blocks
+//! (`bgp_path.prepend`, `bgp_community.add`) BIRD keeps one block per route, about 2 KB each
+//! (458 MiB for 200,000 routes), and packs nearly one prefix per UPDATE; loading over BGP
+//! costs what a real full feed costs BIRD.
 
 use super::dut::{group_usage, DUT_AS};
+use super::peers::Tester;
+use crate::speaker::SpeakerConfig;
 use crate::process::{Ending, Process, Spawn};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::Table;
 use keel_wire::attribute::as_path::SegmentType;
-use keel_wire::Family;
+use keel_wire::{builder, CodecOptions, Family, Update};
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Which speakers feed the DUT.
@@ -42,7 +48,7 @@ pub enum FeederKind {
     /// keel's own testers: one task per session in this process, writing pre-encoded tables.
     #[default]
     Speaker,
-    /// One BIRD 2 per tester, preloaded with its table as static routes (needs root).
+    /// One BIRD 2 per tester, given its table over BGP before the run (needs root).
     Bird,
 }
 
@@ -63,59 +69,60 @@ pub struct BirdFeeder {
     pub peak_kib: u64,
     /// The waker's task, while it runs.
     waker: Option<tokio::task::JoinHandle<()>>,
+    /// keel's speaker that gave BIRD its table; its session must stay up (BIRD would withdraw
+    /// the table from the DUT).
+    loader: Option<Tester>,
 }
 
-/// The BIRD configuration of tester `index`: its table as static routes, its session off.
-pub fn config(index: usize, local: Ipv4Addr, asn: u32, dut: SocketAddr, table: &Table, dir: &Path) -> String {
+/// The BIRD configuration of tester `index`: a passive iBGP session `load` on which the
+/// loader (keel's speaker at `loader`) gives it its table, a default route that resolves the
+/// loaded next hops, and the session `feed` to the DUT, off until the run starts, exporting
+/// only what `load` brought.
+pub fn config(index: usize, local: Ipv4Addr, asn: u32, loader: Ipv4Addr, dut: SocketAddr, dir: &Path) -> String {
     let mut c =
         crate::daemons::bird::header(&local.to_string(), &dir.join("bird.log"), "{ warning, error, fatal }", "");
     c += "timeformat protocol iso short ms;\n";
-    c += "protocol static feed_routes {\n  ipv4;\n";
-    let mut seen = rustc_hash::FxHashSet::default();
-    for g in table.family(Family::IPV4_UNICAST) {
-        // BIRD prepends its own AS (the table's first) on export: the rest comes from here,
-        // prepended last AS first. AS_SETs are flattened into the sequence.
-        let mut block = String::new();
-        let asns: Vec<u32> = g
-            .attributes
-            .as_path
-            .iter()
-            .flat_map(|p| p.segments.iter())
-            .filter(|s| matches!(s.kind, SegmentType::Sequence | SegmentType::Set))
-            .flat_map(|s| s.asns.iter().copied())
-            .collect();
-        let rest = match asns.first() {
-            Some(&first) if first == asn => &asns[1..],
-            _ => &asns[..],
-        };
-        for a in rest.iter().rev() {
-            let _ = write!(block, " bgp_path.prepend({a});");
-        }
-        for community in &g.attributes.communities {
-            let _ = write!(block, " bgp_community.add(({},{}));", community.0 >> 16, community.0 & 0xffff);
-        }
-        for n in &g.prefixes {
-            if !seen.insert(n.prefix) {
-                continue;
-            }
-            if block.is_empty() {
-                let _ = writeln!(c, "  route {} blackhole;", n.prefix);
-            } else {
-                let _ = writeln!(c, "  route {} blackhole {{{block} }};", n.prefix);
-            }
-        }
-    }
-    c += "}\n";
+    // iBGP next hops resolve recursively through the IGP table (BIRD's default for iBGP):
+    // one blackhole default route resolves every one, and is not exported.
+    c += "protocol static resolve {\n  ipv4;\n  route 0.0.0.0/0 blackhole;\n}\n";
+    let _ = write!(
+        c,
+        "protocol bgp load {{\n  local {local} as {asn};\n  neighbor {loader} as {asn};\n  passive on;\n  strict bind on;\n\
+         \x20 ipv4 {{ import all; export none; }};\n}}\n"
+    );
     let next_hop = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 10)) + index as u32);
     let _ = write!(
         c,
         "protocol bgp feed {{\n  disabled;\n  local {local} as {asn};\n  neighbor {} port {} as {DUT_AS};\n  multihop;\n  strict bind on;\n\
          \x20 connect delay time 0;\n  connect retry time 1;\n  error wait time 1, 2;\n\
-         \x20 ipv4 {{ import none; export all; next hop address {next_hop}; }};\n}}\n",
+         \x20 ipv4 {{ import none; export where proto = \"load\"; next hop address {next_hop}; }};\n}}\n",
         dut.ip(),
         dut.port()
     );
     c
+}
+
+/// What the loader sends tester `asn`'s BIRD over iBGP: its table with the first AS of each
+/// path (BIRD's own, which it prepends again towards the DUT) taken off, LOCAL_PREF 100, then
+/// End-of-RIB. The DUT so receives the same paths as from keel's own tester.
+pub fn loader_feed(table: &Table, asn: u32) -> Result<Vec<u8>> {
+    let opts = CodecOptions::default();
+    let mut out = Vec::new();
+    for g in table.family(Family::IPV4_UNICAST) {
+        let mut attributes = g.attributes.clone();
+        if let Some(path) = attributes.as_path.as_mut() {
+            if let Some(first) = path.segments.first_mut().filter(|s| s.kind == SegmentType::Sequence) {
+                if first.asns.first() == Some(&asn) {
+                    first.asns.remove(0);
+                }
+            }
+            path.segments.retain(|s| !s.asns.is_empty());
+        }
+        attributes.local_pref = Some(100);
+        builder::announce(g.family, &attributes, g.next_hop, &g.prefixes, &opts, &mut out)?;
+    }
+    out.extend_from_slice(&Update::end_of_rib(Family::IPV4_UNICAST).encode(&opts)?);
+    Ok(out)
 }
 
 fn birdc(dir: &Path, command: &str) -> Result<String> {
@@ -127,40 +134,57 @@ fn birdc(dir: &Path, command: &str) -> Result<String> {
 }
 
 impl BirdFeeder {
-    /// Writes the configuration, starts BIRD and waits until its static protocol holds
-    /// `routes` routes (up to `timeout`).
-    pub fn start(dir: PathBuf, config: &str, routes: usize, timeout: Duration) -> Result<BirdFeeder> {
+    /// Writes the configuration, starts BIRD, has the loader give it its table (`loader`
+    /// connects to BIRD's `load` session and writes `feed`) and waits until BIRD holds
+    /// `routes` routes from it (up to `timeout`).
+    pub async fn start(
+        dir: PathBuf,
+        config: String,
+        loader: SpeakerConfig,
+        feed: Arc<Vec<u8>>,
+        routes: usize,
+        timeout: Duration,
+    ) -> Result<BirdFeeder> {
+        let mut f = tokio::task::spawn_blocking(move || BirdFeeder::spawn(dir, &config)).await??;
+        f.loader = Some(Tester::start(loader, feed, false));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let loaded = tokio::task::block_in_place(|| {
+                f.sample();
+                f.loaded()
+            });
+            if loaded >= routes {
+                return Ok(f);
+            }
+            if let Some(p) = f.process.as_ref().filter(|p| !p.running()) {
+                let status = p.exit_status().map_or("an unknown status".to_string(), |s| s.to_string());
+                bail!("the BIRD feeder exited ({status}); bird.log ends with:\n{}", f.log_tail());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the BIRD feeder in {} loaded {loaded} of {routes} routes in {timeout:?}; bird.log ends with:\n{}",
+                    f.dir.display(),
+                    f.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn spawn(dir: PathBuf, config: &str) -> Result<BirdFeeder> {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("bird.conf"), config).with_context(|| format!("cannot write {}", dir.display()))?;
         let out = dir.join("bird.out");
         let how = Spawn { log: Some(out), process_group: true, outlive_thread: true, ..Spawn::default() };
         let mut process = crate::daemons::spawn("bird", crate::daemons::bird::command(&dir, false), &dir, None, &how)?;
         process.ending = Ending::Kill;
-        let mut f = BirdFeeder { dir, process: Some(process), peak_kib: 0, waker: None };
-        let deadline = Instant::now() + timeout;
-        loop {
-            f.sample();
-            if f.loaded() >= routes {
-                return Ok(f);
-            }
-            if let Some(p) = f.process.as_ref().filter(|p| !p.running()) {
-                let status = p.exit_status().map_or("an unknown status".to_string(), |s| s.to_string());
-                bail!(
-                    "the BIRD feeder exited ({status}); bird.log ends with:\n{}",
-                    crate::process::file_tail(&f.dir.join("bird.log"), 10)
-                );
-            }
-            if Instant::now() > deadline {
-                bail!("the BIRD feeder in {} did not load {routes} routes in {timeout:?}", f.dir.display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        Ok(BirdFeeder { dir, process: Some(process), peak_kib: 0, waker: None, loader: None })
     }
 
-    /// Routes in BIRD's table (`show route count`: "N of N routes for N networks ..."); 0 while
-    /// BIRD does not answer.
+    /// Routes BIRD holds from the loader (`show route protocol load count`: "N of N routes
+    /// for N networks ..."); 0 while BIRD does not answer.
     fn loaded(&self) -> usize {
-        let Ok(out) = birdc(&self.dir, "show route count") else { return 0 };
+        let Ok(out) = birdc(&self.dir, "show route protocol load count") else { return 0 };
         out.lines()
             .filter(|l| l.contains(" routes for "))
             .filter_map(|l| l.split_whitespace().next()?.parse::<usize>().ok())
@@ -241,6 +265,7 @@ impl Drop for BirdFeeder {
         if let Some(p) = self.process.take() {
             p.stop_group(libc::SIGKILL, Duration::from_secs(10));
         }
+        self.loader = None;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -30,6 +30,7 @@ use keel_tablegen::{Table, TableSpec};
 use keel_wire::{builder, CodecOptions, Family};
 use peers::{Monitor, Tester};
 use serde::Serialize;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -90,9 +91,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub keeld: Option<PathBuf>,
     /// Who feeds the DUT: `speaker` (keel's own fast testers) or `bird` (one BIRD 2 per
-    /// tester, preloaded with its table as static routes, its session enabled at the start;
-    /// needs root; converge only for now, not with direct). Reports the feeders' CPU and peak
-    /// RSS too.
+    /// tester, given its table over BGP by keel's speaker before the run, its session to the
+    /// DUT enabled at the start; needs root; converge only for now, not with direct). Reports
+    /// the feeders' CPU and peak RSS too.
     #[arg(long, value_enum, default_value_t = FeederKind::Speaker)]
     pub feeder: FeederKind,
 }
@@ -429,10 +430,12 @@ impl Ctx<'_> {
             let timeout = self.sizes.converge_timeout;
             for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
                 let dir = self.dir.join(format!("feeder{i}"));
-                let config = feeder::config(i, addr, asn, setup.layout.dut, &self.tables[i], &dir);
-                let expected = self.expected;
-                let f =
-                    tokio::task::spawn_blocking(move || BirdFeeder::start(dir, &config, expected, timeout)).await??;
+                let loader = setup.layout.loader(i);
+                let config = feeder::config(i, addr, asn, loader, setup.layout.dut, &dir);
+                let to_bird = SocketAddr::new(addr.into(), keel_api::BGP_PORT);
+                let feed = Arc::new(feeder::loader_feed(&self.tables[i], asn)?);
+                let f = BirdFeeder::start(dir, config, peers::config(loader, to_bird, asn, false), feed, self.expected, timeout)
+                    .await?;
                 setup.feeders.push(f);
             }
         }
