@@ -34,7 +34,7 @@ use crate::process::{Ending, Process, Spawn};
 use anyhow::{bail, Context, Result};
 use keel_tablegen::Table;
 use keel_wire::attribute::as_path::SegmentType;
-use keel_wire::{builder, CodecOptions, Family, Update};
+use keel_wire::{builder, CodecOptions, Family, NextHop, Update};
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -103,9 +103,11 @@ pub fn config(index: usize, local: Ipv4Addr, asn: u32, loader: Ipv4Addr, dut: So
 }
 
 /// What the loader sends tester `asn`'s BIRD over iBGP: its table with the first AS of each
-/// path (BIRD's own, which it prepends again towards the DUT) taken off, LOCAL_PREF 100, then
-/// End-of-RIB. The DUT so receives the same paths as from keel's own tester.
-pub fn loader_feed(table: &Table, asn: u32) -> Result<Vec<u8>> {
+/// path (BIRD's own, which it prepends again towards the DUT) taken off, LOCAL_PREF 100, the
+/// loader's own address as next hop, then End-of-RIB. The DUT so receives the same paths as
+/// from keel's own tester. (The table's own next hops lie inside prefixes of the table, and
+/// BIRD does not resolve a next hop through a route that is itself recursive.)
+pub fn loader_feed(table: &Table, asn: u32, loader: Ipv4Addr) -> Result<Vec<u8>> {
     let opts = CodecOptions::default();
     let mut out = Vec::new();
     for g in table.family(Family::IPV4_UNICAST) {
@@ -119,7 +121,7 @@ pub fn loader_feed(table: &Table, asn: u32) -> Result<Vec<u8>> {
             path.segments.retain(|s| !s.asns.is_empty());
         }
         attributes.local_pref = Some(100);
-        builder::announce(g.family, &attributes, g.next_hop, &g.prefixes, &opts, &mut out)?;
+        builder::announce(g.family, &attributes, NextHop::V4(loader), &g.prefixes, &opts, &mut out)?;
     }
     out.extend_from_slice(&Update::end_of_rib(Family::IPV4_UNICAST).encode(&opts)?);
     Ok(out)
