@@ -83,11 +83,13 @@ pub fn config(index: usize, local: Ipv4Addr, asn: u32, loader: Ipv4Addr, dut: So
         crate::daemons::bird::header(&local.to_string(), &dir.join("bird.log"), "{ warning, error, fatal }", "");
     c += "timeformat protocol iso short ms;\n";
     // iBGP next hops resolve recursively through the IGP table (BIRD's default for iBGP):
-    // one blackhole default route resolves every one, and is not exported.
+    // one blackhole default route resolves every one, and is not exported. `allow local as`:
+    // a generated path may hold BIRD's AS further in (prepending), which BIRD would otherwise
+    // drop as a loop.
     c += "protocol static resolve {\n  ipv4;\n  route 0.0.0.0/0 blackhole;\n}\n";
     let _ = write!(
         c,
-        "protocol bgp load {{\n  local {local} as {asn};\n  neighbor {loader} as {asn};\n  passive on;\n  strict bind on;\n\
+        "protocol bgp load {{\n  local {local} as {asn};\n  neighbor {loader} as {asn};\n  passive on;\n  strict bind on;\n  allow local as;\n\
          \x20 ipv4 {{ import all; export none; }};\n}}\n"
     );
     let next_hop = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 10)) + index as u32);
