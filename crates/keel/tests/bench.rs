@@ -7,6 +7,11 @@
 
 use serde_json::Value;
 use std::process::Command;
+use std::sync::Mutex;
+
+/// The bench picks its 127.88.N.0/24 from its process id, the same for both tests here: they
+/// run one after the other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -17,6 +22,7 @@ fn is_root() -> bool {
 
 #[test]
 fn quick_bench_gives_figures_for_every_dut() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     crate::common::preflight();
     let dir = std::env::temp_dir().join(format!("keel-bench-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -73,4 +79,36 @@ fn quick_bench_gives_figures_for_every_dut() {
     let svg = std::fs::read_to_string(dir.join("bench.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("keel, 1 tester"), "{svg}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `keel bench --feeder bird` (issue 20): each tester is a BIRD 2 given its table over BGP
+/// by keel's speaker; the DUTs (keeld and BIRD here) converge on what it sends, and the rows
+/// carry the feeders' CPU and memory and when their session came up.
+#[test]
+fn bird_feeders_feed_keel_and_bird() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    crate::common::preflight();
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["bench", "--quick", "--json", "--feeder", "bird", "--duts", "keel,bird", "--scenarios", "converge"])
+        .arg("--keeld")
+        .arg(env!("CARGO_BIN_EXE_keeld"))
+        .output()
+        .expect("run keel bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "keel bench --feeder bird failed:\n{stderr}");
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("keel bench --json");
+    let rows = rows.as_array().expect("an array of rows");
+    for dut in ["keel", "bird"] {
+        for testers in [1, 2] {
+            let r = rows
+                .iter()
+                .find(|r| r["dut"] == dut && r["testers"] == testers)
+                .unwrap_or_else(|| panic!("no converge row with {testers} tester(s) for {dut}\n{stderr}"));
+            assert_eq!((&r["ok"], &r["feeder"]), (&Value::Bool(true), &Value::from("bird")), "{r}\n{stderr}");
+            assert_eq!(r["monitor_prefixes"], 20000, "the monitor misses prefixes: {r}");
+            assert!(r["feeder_peak_rss_mib"].as_f64() > Some(0.0), "{r}");
+            assert!(r["feeder_cpu_seconds"].as_f64().is_some() && r["session_seconds"].as_f64().is_some(), "{r}");
+            assert!(r["cpu_seconds"].as_f64().is_some() && r["peak_rss_mib"].as_f64() > Some(0.0), "{r}");
+        }
+    }
 }
