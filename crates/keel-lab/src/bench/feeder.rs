@@ -29,8 +29,8 @@
 
 use super::dut::{group_usage, DUT_AS};
 use super::peers::Tester;
-use crate::speaker::SpeakerConfig;
 use crate::process::{Ending, Process, Spawn};
+use crate::speaker::SpeakerConfig;
 use anyhow::{bail, Context, Result};
 use keel_tablegen::Table;
 use keel_wire::attribute::as_path::SegmentType;

@@ -434,8 +434,15 @@ impl Ctx<'_> {
                 let config = feeder::config(i, addr, asn, loader, setup.layout.dut, &dir);
                 let to_bird = SocketAddr::new(addr.into(), keel_api::BGP_PORT);
                 let feed = Arc::new(feeder::loader_feed(&self.tables[i], asn, loader)?);
-                let f = BirdFeeder::start(dir, config, peers::config(loader, to_bird, asn, false), feed, self.expected, timeout)
-                    .await?;
+                let f = BirdFeeder::start(
+                    dir,
+                    config,
+                    peers::config(loader, to_bird, asn, false),
+                    feed,
+                    self.expected,
+                    timeout,
+                )
+                .await?;
                 setup.feeders.push(f);
             }
         }
