@@ -34,7 +34,7 @@ use crate::speaker::SpeakerConfig;
 use anyhow::{bail, Context, Result};
 use keel_tablegen::Table;
 use keel_wire::attribute::as_path::SegmentType;
-use keel_wire::{builder, CodecOptions, Family, NextHop, Update};
+use keel_wire::{builder, CodecOptions, Community, Family, NextHop, Update};
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -77,27 +77,39 @@ pub struct BirdFeeder {
 /// The BIRD configuration of tester `index`: a passive iBGP session `load` on which the
 /// loader (keel's speaker at `loader`) gives it its table, a default route that resolves the
 /// loaded next hops, and the session `feed` to the DUT, off until the run starts, exporting
-/// only what `load` brought.
-pub fn config(index: usize, local: Ipv4Addr, asn: u32, loader: Ipv4Addr, dut: SocketAddr, dir: &Path) -> String {
+/// only what `load` brought. `enabled`: the session `feed` starts at once (a feeder restarting
+/// in the middle of a run).
+pub fn config(
+    index: usize,
+    local: Ipv4Addr,
+    asn: u32,
+    loader: Ipv4Addr,
+    dut: SocketAddr,
+    dir: &Path,
+    enabled: bool,
+) -> String {
     let mut c =
         crate::daemons::bird::header(&local.to_string(), &dir.join("bird.log"), "{ warning, error, fatal }", "");
     c += "timeformat protocol iso short ms;\n";
     // iBGP next hops resolve recursively through the IGP table (BIRD's default for iBGP):
     // one blackhole default route resolves every one, and is not exported. `allow local as`:
     // a generated path may hold BIRD's AS further in (prepending), which BIRD would otherwise
-    // drop as a loop.
+    // drop as a loop. `graceful restart on` (BIRD's default is `aware`, which keeps no
+    // routes): the DUT helps when the feeder restarts, and the feeder's recovery waits for
+    // the loader's End-of-RIB.
     c += "protocol static resolve {\n  ipv4;\n  route 0.0.0.0/0 blackhole;\n}\n";
     let _ = write!(
         c,
-        "protocol bgp load {{\n  local {local} as {asn};\n  neighbor {loader} as {asn};\n  passive on;\n  strict bind on;\n  allow local as;\n\
+        "protocol bgp load {{\n  local {local} as {asn};\n  neighbor {loader} as {asn};\n  passive on;\n  strict bind on;\n  allow local as;\n  graceful restart on;\n\
          \x20 ipv4 {{ import all; export none; }};\n}}\n"
     );
     let next_hop = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 10)) + index as u32);
     let _ = write!(
         c,
-        "protocol bgp feed {{\n  disabled;\n  local {local} as {asn};\n  neighbor {} port {} as {DUT_AS};\n  multihop;\n  strict bind on;\n\
-         \x20 connect delay time 0;\n  connect retry time 1;\n  error wait time 1, 2;\n\
+        "protocol bgp feed {{\n  {}local {local} as {asn};\n  neighbor {} port {} as {DUT_AS};\n  multihop;\n  strict bind on;\n\
+         \x20 connect delay time 0;\n  connect retry time 1;\n  error wait time 1, 2;\n  graceful restart on;\n\
          \x20 ipv4 {{ import none; export where proto = \"load\"; next hop address {next_hop}; }};\n}}\n",
+        if enabled { "" } else { "disabled;\n  " },
         dut.ip(),
         dut.port()
     );
@@ -109,10 +121,14 @@ pub fn config(index: usize, local: Ipv4Addr, asn: u32, loader: Ipv4Addr, dut: So
 /// loader's own address as next hop, then End-of-RIB. The DUT so receives the same paths as
 /// from keel's own tester. (The table's own next hops lie inside prefixes of the table, and
 /// BIRD does not resolve a next hop through a route that is itself recursive.)
-pub fn loader_feed(table: &Table, asn: u32, loader: Ipv4Addr) -> Result<Vec<u8>> {
+pub fn loader_feed(table: &Table, asn: u32, loader: Ipv4Addr, tag: Option<Community>) -> Result<(Vec<u8>, u64)> {
     let opts = CodecOptions::default();
     let mut out = Vec::new();
-    for g in table.family(Family::IPV4_UNICAST) {
+    let mut changed = 0u64;
+    let groups: Vec<_> = table.family(Family::IPV4_UNICAST).collect();
+    // With `tag`: every hundredth group carries it, as keel's own tester does in `helper`.
+    let step = 100usize.min(groups.len().max(1));
+    for (i, g) in groups.iter().enumerate() {
         let mut attributes = g.attributes.clone();
         if let Some(path) = attributes.as_path.as_mut() {
             if let Some(first) = path.segments.first_mut().filter(|s| s.kind == SegmentType::Sequence) {
@@ -123,10 +139,14 @@ pub fn loader_feed(table: &Table, asn: u32, loader: Ipv4Addr) -> Result<Vec<u8>>
             path.segments.retain(|s| !s.asns.is_empty());
         }
         attributes.local_pref = Some(100);
+        if let Some(tag) = tag.filter(|_| i.is_multiple_of(step)) {
+            attributes.communities.push(tag);
+            changed += g.prefixes.len() as u64;
+        }
         builder::announce(g.family, &attributes, NextHop::V4(loader), &g.prefixes, &opts, &mut out)?;
     }
     out.extend_from_slice(&Update::end_of_rib(Family::IPV4_UNICAST).encode(&opts)?);
-    Ok(out)
+    Ok((out, changed))
 }
 
 fn birdc(dir: &Path, command: &str) -> Result<String> {
@@ -149,7 +169,20 @@ impl BirdFeeder {
         routes: usize,
         timeout: Duration,
     ) -> Result<BirdFeeder> {
-        let mut f = tokio::task::spawn_blocking(move || BirdFeeder::spawn(dir, &config)).await??;
+        let mut f = tokio::task::spawn_blocking(move || BirdFeeder::spawn(dir, &config, false)).await??;
+        f.load(loader, feed, routes, timeout).await?;
+        Ok(f)
+    }
+
+    /// Starts the loader and waits until BIRD holds `routes` routes from it.
+    async fn load(
+        &mut self,
+        loader: SpeakerConfig,
+        feed: Arc<Vec<u8>>,
+        routes: usize,
+        timeout: Duration,
+    ) -> Result<()> {
+        let f = self;
         f.loader = Some(Tester::start(loader, feed, false));
         let deadline = Instant::now() + timeout;
         loop {
@@ -158,7 +191,7 @@ impl BirdFeeder {
                 f.loaded()
             });
             if loaded >= routes {
-                return Ok(f);
+                return Ok(());
             }
             if let Some(p) = f.process.as_ref().filter(|p| !p.running()) {
                 let status = p.exit_status().map_or("an unknown status".to_string(), |s| s.to_string());
@@ -175,14 +208,48 @@ impl BirdFeeder {
         }
     }
 
-    fn spawn(dir: PathBuf, config: &str) -> Result<BirdFeeder> {
+    fn spawn(dir: PathBuf, config: &str, recovery: bool) -> Result<BirdFeeder> {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("bird.conf"), config).with_context(|| format!("cannot write {}", dir.display()))?;
-        let out = dir.join("bird.out");
-        let how = Spawn { log: Some(out), process_group: true, outlive_thread: true, ..Spawn::default() };
-        let mut process = crate::daemons::spawn("bird", crate::daemons::bird::command(&dir, false), &dir, None, &how)?;
-        process.ending = Ending::Kill;
+        let process = Self::run(&dir, recovery)?;
         Ok(BirdFeeder { dir, process: Some(process), peak_kib: 0, waker: None, loader: None })
+    }
+
+    fn run(dir: &Path, recovery: bool) -> Result<Process> {
+        let how =
+            Spawn { log: Some(dir.join("bird.out")), process_group: true, outlive_thread: true, ..Spawn::default() };
+        let mut process = crate::daemons::spawn("bird", crate::daemons::bird::command(dir, recovery), dir, None, &how)?;
+        process.ending = Ending::Kill;
+        Ok(process)
+    }
+
+    /// BIRD's own graceful restart (RFC 4724 restarting speaker): `birdc graceful restart`,
+    /// then `bird -R` with `config` (its session to the DUT enabled), which keel's loader gives
+    /// `feed` (End-of-RIB last) before BIRD's recovery ends and it sends the DUT its table and
+    /// End-of-RIB. Returns once BIRD is started again; [`loader_done`](Self::loader_done) tells
+    /// when the loader's End-of-RIB was written.
+    pub async fn graceful_restart(&mut self, config: &str, loader: SpeakerConfig, feed: Arc<Vec<u8>>) -> Result<()> {
+        let dir = self.dir.clone();
+        let old = self.process.take();
+        let config = config.to_string();
+        self.loader = None;
+        let process = tokio::task::spawn_blocking(move || -> Result<Process> {
+            let _ = crate::daemons::bird::birdc(&dir.join("bird.ctl"), "graceful restart");
+            if let Some(p) = old {
+                p.stop_group(libc::SIGTERM, Duration::from_secs(10));
+            }
+            std::fs::write(dir.join("bird.conf"), config)?;
+            Self::run(&dir, true)
+        })
+        .await??;
+        self.process = Some(process);
+        self.loader = Some(Tester::start(loader, feed, false));
+        Ok(())
+    }
+
+    /// When the loader finished writing its table and End-of-RIB to BIRD.
+    pub fn loader_done(&self) -> Option<std::time::Instant> {
+        self.loader.as_ref().and_then(|l| l.done())
     }
 
     /// Routes BIRD imported from the loader (`show protocols all load`: "Routes: N imported,

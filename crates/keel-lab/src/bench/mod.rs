@@ -193,8 +193,8 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
         if !DutKind::Bird.installed() {
             bail!("--feeder bird: bird is not installed (apt-get install -y --no-install-recommends bird2)");
         }
-        if let Some(s) = args.scenarios.iter().find(|s| **s != Scenario::Converge) {
-            bail!("--feeder bird runs only the converge scenario so far (not {})", s.name());
+        if args.scenarios.contains(&Scenario::Churn) {
+            bail!("--feeder bird runs converge, helper and restart (not churn yet)");
         }
         if args.duts.contains(&DutKind::Direct) {
             bail!("--feeder bird does not run the direct baseline yet");
@@ -431,9 +431,9 @@ impl Ctx<'_> {
             for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
                 let dir = self.dir.join(format!("feeder{i}"));
                 let loader = setup.layout.loader(i);
-                let config = feeder::config(i, addr, asn, loader, setup.layout.dut, &dir);
+                let config = feeder::config(i, addr, asn, loader, setup.layout.dut, &dir, false);
                 let to_bird = SocketAddr::new(addr.into(), keel_api::BGP_PORT);
-                let feed = Arc::new(feeder::loader_feed(&self.tables[i], asn, loader)?);
+                let feed = Arc::new(feeder::loader_feed(&self.tables[i], asn, loader, None)?.0);
                 let f = BirdFeeder::start(
                     dir,
                     config,
@@ -616,6 +616,9 @@ impl Ctx<'_> {
     }
 
     async fn helper(&self, setup: &mut Setup, row: &mut Row) -> Result<()> {
+        if !setup.feeders.is_empty() {
+            return self.helper_bird(setup, row).await;
+        }
         let (feed, changed) = self.tagged(u16::MAX, 0, false)?;
         let (addr, asn) = setup.layout.testers[0];
         let old = setup.testers.remove(0);
@@ -648,6 +651,53 @@ impl Ctx<'_> {
             row.cpu_seconds = Some(cpu1 - cpu0);
         }
         match (last, eor_sent) {
+            (Some(last), Some(eor)) => {
+                row.ok = true;
+                row.seconds = Some(last.saturating_duration_since(eor).as_secs_f64());
+            }
+            _ => row.note = "the monitor did not get back every prefix".into(),
+        }
+        Ok(())
+    }
+
+    /// `helper` with BIRD feeders: feeder 0 restarts gracefully (`birdc graceful restart`,
+    /// `bird -R`) and keel's loader gives it its table again with 1% changed; the time runs
+    /// from the loader's End-of-RIB to BIRD (its recovery ends there, and it re-sends its whole
+    /// table to the DUT) to the DUT's last UPDATE.
+    async fn helper_bird(&self, setup: &mut Setup, row: &mut Row) -> Result<()> {
+        let (addr, asn) = setup.layout.testers[0];
+        let loader = setup.layout.loader(0);
+        let (feed, changed) = feeder::loader_feed(&self.tables[0], asn, loader, Some(peers::tag(u16::MAX)))?;
+        let dir = self.dir.join("feeder0");
+        let config = feeder::config(0, addr, asn, loader, setup.layout.dut, &dir, true);
+        let to_bird = SocketAddr::new(addr.into(), keel_api::BGP_PORT);
+        let (cpu0, _) = Self::sample(setup);
+        let feeders_cpu0 = Self::feeders_cpu(setup);
+        // The monitor counts from here: a withdrawal when the feeder goes would show.
+        setup.monitor.reset_counters();
+        setup.feeders[0].graceful_restart(&config, peers::config(loader, to_bird, asn, false), Arc::new(feed)).await?;
+        let start = Instant::now();
+        let seen = setup.monitor.seen.clone();
+        setup.feeders[0].wake();
+        let enough = move |s: &Setup| {
+            let announced = seen.lock().map(|g| g.announced).unwrap_or(0);
+            s.feeders[0].loader_done().is_some_and(|d| announced >= changed || d.elapsed() > Duration::from_secs(60))
+        };
+        let last = self.settle(setup, start, self.sizes.converge_timeout, enough).await;
+        let (cpu1, _) = Self::sample(setup);
+        row.feeder_cpu_seconds = Some(Self::feeders_cpu(setup) - feeders_cpu0);
+        row.feeder_peak_rss_mib = Some(setup.feeders.iter().map(|f| f.peak_kib).sum::<u64>() as f64 / 1024.0);
+        setup.monitor.snapshot(|s| {
+            row.updates = s.updates;
+            row.announced = s.announced;
+            row.changed_at_monitor = s.changed;
+            row.withdrawn = s.withdrawn;
+        });
+        row.changed = Some(changed);
+        if setup.dut.is_some() {
+            row.cpu_seconds = Some(cpu1 - cpu0);
+        }
+        match (last, setup.feeders[0].loader_done()) {
             (Some(last), Some(eor)) => {
                 row.ok = true;
                 row.seconds = Some(last.saturating_duration_since(eor).as_secs_f64());
