@@ -72,6 +72,8 @@ pub struct BirdFeeder {
     /// keel's speaker that gave BIRD its table; its session must stay up (BIRD would withdraw
     /// the table from the DUT).
     loader: Option<Tester>,
+    /// CPU seconds of the BIRD processes before the current one (a graceful restart).
+    cpu_before: f64,
 }
 
 /// The BIRD configuration of tester `index`: a passive iBGP session `load` on which the
@@ -212,7 +214,7 @@ impl BirdFeeder {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("bird.conf"), config).with_context(|| format!("cannot write {}", dir.display()))?;
         let process = Self::run(&dir, recovery)?;
-        Ok(BirdFeeder { dir, process: Some(process), peak_kib: 0, waker: None, loader: None })
+        Ok(BirdFeeder { dir, process: Some(process), peak_kib: 0, waker: None, loader: None, cpu_before: 0.0 })
     }
 
     fn run(dir: &Path, recovery: bool) -> Result<Process> {
@@ -230,6 +232,7 @@ impl BirdFeeder {
     /// when the loader's End-of-RIB was written.
     pub async fn graceful_restart(&mut self, config: &str, loader: SpeakerConfig, feed: Arc<Vec<u8>>) -> Result<()> {
         let dir = self.dir.clone();
+        self.cpu_before = self.sample().0;
         let old = self.process.take();
         let config = config.to_string();
         self.loader = None;
@@ -309,12 +312,13 @@ impl BirdFeeder {
         crate::process::file_tail(&self.dir.join("bird.log"), 10)
     }
 
-    /// CPU seconds and summed resident set (KiB) of its process group; updates the peak.
+    /// CPU seconds (of every BIRD process this feeder ran) and resident set (KiB) of its
+    /// process group; updates the peak.
     pub fn sample(&mut self) -> (f64, u64) {
-        let Some(pgid) = self.process.as_ref().and_then(|p| p.pid()) else { return (0.0, 0) };
+        let Some(pgid) = self.process.as_ref().and_then(|p| p.pid()) else { return (self.cpu_before, 0) };
         let (cpu, rss) = group_usage(pgid);
         self.peak_kib = self.peak_kib.max(rss);
-        (cpu, rss)
+        (self.cpu_before + cpu, rss)
     }
 }
 
