@@ -83,13 +83,16 @@ fn quick_bench_gives_figures_for_every_dut() {
 
 /// `keel bench --feeder bird` (issue 20): each tester is a BIRD 2 given its table over BGP
 /// by keel's speaker; the DUTs (keeld and BIRD here) converge on what it sends, and the rows
-/// carry the feeders' CPU and memory and when their session came up.
+/// carry the feeders' CPU and memory and when their session came up. In `helper` the BIRD
+/// feeder restarts gracefully with 1% changed: the DUT withdraws nothing and passes the
+/// changed prefixes on; in `restart` the DUT restarts while the feeders help it.
 #[test]
 fn bird_feeders_feed_keel_and_bird() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     crate::common::preflight();
     let out = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["bench", "--quick", "--json", "--feeder", "bird", "--duts", "keel,bird", "--scenarios", "converge"])
+        .args(["bench", "--quick", "--json", "--feeder", "bird", "--duts", "keel,bird"])
+        .args(["--scenarios", "converge,helper,restart"])
         .arg("--keeld")
         .arg(env!("CARGO_BIN_EXE_keeld"))
         .output()
@@ -110,5 +113,19 @@ fn bird_feeders_feed_keel_and_bird() {
             assert!(r["feeder_cpu_seconds"].as_f64().is_some() && r["session_seconds"].as_f64().is_some(), "{r}");
             assert!(r["cpu_seconds"].as_f64().is_some() && r["peak_rss_mib"].as_f64() > Some(0.0), "{r}");
         }
+        let row = |scenario: &str| {
+            rows.iter()
+                .find(|r| r["dut"] == dut && r["scenario"] == scenario)
+                .unwrap_or_else(|| panic!("no {scenario} row for {dut}\n{stderr}"))
+        };
+        let helper = row("helper");
+        assert_eq!(helper["ok"], true, "{helper}\n{stderr}");
+        assert_eq!(helper["withdrawn"], 0, "a helper keeps the restarting feeder's routes: {helper}");
+        assert!(helper["changed"].as_u64() > Some(0), "{helper}");
+        assert_eq!(helper["changed_at_monitor"], helper["changed"], "the changed prefixes passed on: {helper}");
+        assert!(helper["feeder_cpu_seconds"].as_f64() >= Some(0.0), "{helper}");
+        let restart = row("restart");
+        assert_eq!((&restart["ok"], &restart["withdrawn"]), (&Value::Bool(true), &Value::from(0)), "{restart}");
+        assert_eq!(restart["monitor_prefixes"], 20000, "{restart}");
     }
 }

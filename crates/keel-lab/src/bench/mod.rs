@@ -638,8 +638,22 @@ impl Ctx<'_> {
             s.testers[0].done().is_some_and(|d| announced >= changed || d.elapsed() > Duration::from_secs(20))
         };
         let last = self.settle(setup, start, self.sizes.converge_timeout, enough).await;
-        let (cpu1, _) = Self::sample(setup);
         let eor_sent = setup.testers[0].done();
+        Self::helper_figures(setup, row, changed, cpu0, last, eor_sent);
+        Ok(())
+    }
+
+    /// A helper row's figures: what the monitor got, the DUT's CPU since `cpu0`, and the time
+    /// from the End-of-RIB the DUT was given (`eor`) to the `last` change at the monitor.
+    fn helper_figures(
+        setup: &mut Setup,
+        row: &mut Row,
+        changed: u64,
+        cpu0: f64,
+        last: Option<Instant>,
+        eor: Option<Instant>,
+    ) {
+        let (cpu1, _) = Self::sample(setup);
         setup.monitor.snapshot(|s| {
             row.updates = s.updates;
             row.announced = s.announced;
@@ -650,14 +664,13 @@ impl Ctx<'_> {
         if setup.dut.is_some() {
             row.cpu_seconds = Some(cpu1 - cpu0);
         }
-        match (last, eor_sent) {
+        match (last, eor) {
             (Some(last), Some(eor)) => {
                 row.ok = true;
                 row.seconds = Some(last.saturating_duration_since(eor).as_secs_f64());
             }
             _ => row.note = "the monitor did not get back every prefix".into(),
         }
-        Ok(())
     }
 
     /// `helper` with BIRD feeders: feeder 0 restarts gracefully (`birdc graceful restart`,
@@ -684,26 +697,10 @@ impl Ctx<'_> {
             s.feeders[0].loader_done().is_some_and(|d| announced >= changed || d.elapsed() > Duration::from_secs(60))
         };
         let last = self.settle(setup, start, self.sizes.converge_timeout, enough).await;
-        let (cpu1, _) = Self::sample(setup);
+        let eor = setup.feeders[0].loader_done();
+        Self::helper_figures(setup, row, changed, cpu0, last, eor);
         row.feeder_cpu_seconds = Some(Self::feeders_cpu(setup) - feeders_cpu0);
         row.feeder_peak_rss_mib = Some(setup.feeders.iter().map(|f| f.peak_kib).sum::<u64>() as f64 / 1024.0);
-        setup.monitor.snapshot(|s| {
-            row.updates = s.updates;
-            row.announced = s.announced;
-            row.changed_at_monitor = s.changed;
-            row.withdrawn = s.withdrawn;
-        });
-        row.changed = Some(changed);
-        if setup.dut.is_some() {
-            row.cpu_seconds = Some(cpu1 - cpu0);
-        }
-        match (last, setup.feeders[0].loader_done()) {
-            (Some(last), Some(eor)) => {
-                row.ok = true;
-                row.seconds = Some(last.saturating_duration_since(eor).as_secs_f64());
-            }
-            _ => row.note = "the monitor did not get back every prefix".into(),
-        }
         Ok(())
     }
 
