@@ -6,12 +6,14 @@
 //! keel's testers, and BIRD shares one attribute block per path as with any BGP neighbor. Its
 //! session `feed` to the DUT starts `disabled`: `birdc enable feed` at the run's start sends
 //! the table over it. Each BIRD runs in its own directory and process group, so its CPU time
-//! and resident set are measured like the DUT's.
+//! and resident set are measured like the DUT's. In `helper` feeder 0 restarts gracefully
+//! (`birdc graceful restart`, `bird -R`) and the loader gives the new BIRD its table again
+//! with 1% changed; in `restart` the feeders help the restarting DUT.
 //!
-//! BIRD quirks (as in `keel lab --peer bird`, see `crate::lab::bird`): `multihop` (loopback
-//! addresses share no interface), `strict bind on` (else it listens on `*:179`), and an
-//! explicit `next hop address` (198.18.0.10 + i, which every DUT resolves through its
-//! 198.18.0.0/15 route) for routes it originates over eBGP multihop. BIRD delays a session's
+//! BIRD quirks (as in `keel lab --peer bird`, see `crate::daemons::bird`): `multihop`
+//! (loopback addresses share no interface), `strict bind on` (else it listens on `*:179`), and
+//! an explicit `next hop address` (198.18.0.10 + i, which every DUT resolves through its
+//! 198.18.0.0/15 route) for the routes it passes to the DUT over eBGP multihop. BIRD delays a session's
 //! first connect by about a second whatever `connect delay time` says, so converge's clock
 //! starts when the first feeder's session came up, on BIRD's own clock (`show protocols`).
 //!
