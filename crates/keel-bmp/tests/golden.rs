@@ -169,15 +169,7 @@ fn termination() {
 #[test]
 fn peer_up_global() {
     let (sent, received) = (keel_open(), peer_open());
-    let m = PeerUp {
-        peer: peer(),
-        local_address: Some(IpAddr::V4(KEEL)),
-        local_port: 179,
-        remote_port: 50000,
-        sent_open: &sent,
-        received_open: &received,
-        information: vec![PeerInformation::AdminLabel("edge")],
-    };
+    let m = global_peer_up(&sent, &received, vec![PeerInformation::AdminLabel("edge")]);
     let want = hex(&[
         "03 00000096 03",                      // Version 3, length 150, type 3: Peer Up
         PEER_HEX,                              // per-peer header

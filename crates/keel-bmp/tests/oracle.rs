@@ -117,15 +117,8 @@ fn termination() {
 #[test]
 fn peer_up_global_ipv4() {
     let (sent, received) = (keel_open(), peer_open());
-    let m = PeerUp {
-        peer: peer(),
-        local_address: Some(IpAddr::V4(KEEL)),
-        local_port: 179,
-        remote_port: 50000,
-        sent_open: &sent,
-        received_open: &received,
-        information: vec![PeerInformation::String("transit"), PeerInformation::AdminLabel("edge")],
-    };
+    let m =
+        global_peer_up(&sent, &received, vec![PeerInformation::String("transit"), PeerInformation::AdminLabel("edge")]);
     let BmpMessageValue::PeerUpNotification(ng) = encode(|o| m.encode(o)) else { panic!("not a Peer Up") };
     assert_is_peer(ng.peer_header(), false, false);
     assert_eq!(ng.local_address(), Some(IpAddr::V4(KEEL)));
@@ -363,17 +356,7 @@ fn a_whole_session_parses_as_one_stream() {
     let (sent, received, open, u) = (keel_open(), peer_open(), loc_rib_open(), update());
     let mut out = Vec::new();
     Initiation::new("keel1", "keel 0.1.0").encode(&mut out).unwrap();
-    PeerUp {
-        peer: peer(),
-        local_address: Some(IpAddr::V4(KEEL)),
-        local_port: 179,
-        remote_port: 50000,
-        sent_open: &sent,
-        received_open: &received,
-        information: Vec::new(),
-    }
-    .encode(&mut out)
-    .unwrap();
+    global_peer_up(&sent, &received, Vec::new()).encode(&mut out).unwrap();
     PeerUp::loc_rib(loc_rib(), &open, "global").encode(&mut out).unwrap();
     RouteMonitoring::new(peer(), &u).encode(&mut out).unwrap();
     RouteMonitoring::encode_end_of_rib(peer(), Family::IPV4_UNICAST, &mut out).unwrap();

@@ -2,7 +2,7 @@
 //! keel-wire, and the same PDUs written out by hand (`golden::fixtures_are_what_keel_wire_writes`
 //! checks that the two agree, so the golden BMP vectors are hand-written throughout).
 
-use keel_bmp::{PeerHeader, Timestamp};
+use keel_bmp::{PeerHeader, PeerInformation, PeerUp, Timestamp};
 use keel_wire::{AsPath, Capability, CodecOptions, Family, Message, Nlri, Notification, Open, Origin, Update};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -138,3 +138,16 @@ pub const NOTIFICATION_HEX: &str = concat!(
     "0015 03",                          // length 21, type 3 NOTIFICATION
     "04 00",                            // error code 4 (Hold Timer Expired), subcode 0
 );
+
+/// The global peer's Peer Up as the tests send it: keel's address, port 179 to 50000.
+pub fn global_peer_up<'a>(sent: &'a [u8], received: &'a [u8], information: Vec<PeerInformation<'a>>) -> PeerUp<'a> {
+    PeerUp {
+        peer: peer(),
+        local_address: Some(IpAddr::V4(KEEL)),
+        local_port: 179,
+        remote_port: 50000,
+        sent_open: sent,
+        received_open: received,
+        information,
+    }
+}
