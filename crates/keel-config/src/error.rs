@@ -19,13 +19,21 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// The error at byte `offset` of `text` (the contents of `file`): its line, and the dotted
+    /// name of the field written there.
+    pub(crate) fn at(file: &str, text: &str, offset: usize, message: String) -> ConfigError {
+        ConfigError { file: file.to_string(), line: line_of(text, offset), field: field_at(text, offset), message }
+    }
+}
+
 /// Line (1-based) of a byte offset.
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 /// The dotted field path at `offset`: the enclosing `[table]` header plus the key there.
-pub(crate) fn field_at(text: &str, offset: usize) -> String {
+fn field_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let mut line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     // A value spread over several lines (a multi-line array): the key is where it starts.

@@ -48,8 +48,6 @@ pub use neighbor::{
 pub use policy::{NeighborChain, Policies, PolicyConfig, PolicyNames, PrefixListConfig};
 pub use rpki::{RpkiCache, RpkiConfig};
 
-use error::{field_at, line_of};
-
 /// The embedded default configuration.
 pub const DEFAULT: &str = include_str!("default.toml");
 /// Name shown in errors about the embedded default.
@@ -97,23 +95,12 @@ impl Config {
     /// Parses and validates `text`; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            ConfigError {
-                file: file.to_string(),
-                line: line_of(text, offset),
-                field: field_at(text, offset),
-                message: e.message().trim().to_string(),
-            }
+            ConfigError::at(file, text, e.span().map_or(0, |s| s.start), e.message().trim().to_string())
         })?;
         cfg.validate(text, file)?;
         cfg.global.api_gid = cfg.global.api_group.as_ref().and_then(|g| group_gid(g.get_ref()).ok().flatten());
         cfg.graceful_restart = GracefulRestart::default().apply(&cfg.graceful_restart_raw);
-        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
-            file: file.to_string(),
-            line: line_of(text, span.start),
-            field: field_at(text, span.start),
-            message,
-        };
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError::at(file, text, span.start, message);
         cfg.policy = policy::compile(&cfg.prefix_lists, &cfg.policies, &err)?;
         for n in &cfg.neighbors {
             for names in n.import.iter().chain(n.export.iter()) {

@@ -1,6 +1,5 @@
 //! The semantic checks the types do not express.
 
-use crate::error::{field_at, line_of};
 use crate::*;
 use keel_wire::capability::graceful_restart::MAX_RESTART_TIME;
 use keel_wire::capability::long_lived::MAX_STALE_TIME;
@@ -8,12 +7,7 @@ use keel_wire::capability::long_lived::MAX_STALE_TIME;
 impl Config {
     /// Semantic checks the types do not express.
     pub(crate) fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
-        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
-            file: file.to_string(),
-            line: line_of(text, span.start),
-            field: field_at(text, span.start),
-            message,
-        };
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError::at(file, text, span.start, message);
         let g = &self.global;
         if *g.asn.get_ref() == 0 {
             return Err(err(g.asn.span(), "AS 0 is reserved (RFC 7607)".into()));
