@@ -30,7 +30,7 @@
 //! costs what a real full feed costs BIRD.
 
 use super::dut::{group_usage, DUT_AS};
-use super::peers::Tester;
+use super::peers::{tagged_group, Tester};
 use crate::process::{Ending, Process, Spawn};
 use crate::speaker::SpeakerConfig;
 use anyhow::{bail, Context, Result};
@@ -130,8 +130,6 @@ pub fn loader_feed(table: &Table, asn: u32, loader: Ipv4Addr, tag: Option<Commun
     let mut out = Vec::new();
     let mut changed = 0u64;
     let groups: Vec<_> = table.family(Family::IPV4_UNICAST).collect();
-    // With `tag`: every hundredth group carries it, as keel's own tester does in `helper`.
-    let step = 100usize.min(groups.len().max(1));
     for (i, g) in groups.iter().enumerate() {
         let mut attributes = g.attributes.clone();
         if let Some(path) = attributes.as_path.as_mut() {
@@ -143,7 +141,8 @@ pub fn loader_feed(table: &Table, asn: u32, loader: Ipv4Addr, tag: Option<Commun
             path.segments.retain(|s| !s.asns.is_empty());
         }
         attributes.local_pref = Some(100);
-        if let Some(tag) = tag.filter(|_| i.is_multiple_of(step)) {
+        // With `tag`: the groups keel's own tester tags in `helper`.
+        if let Some(tag) = tag.filter(|_| tagged_group(i, 0, groups.len())) {
             attributes.communities.push(tag);
             changed += g.prefixes.len() as u64;
         }
@@ -186,26 +185,25 @@ impl BirdFeeder {
         routes: usize,
         timeout: Duration,
     ) -> Result<()> {
-        let f = self;
-        f.loader = Some(Tester::start(loader, feed, false));
+        self.loader = Some(Tester::start(loader, feed, false));
         let deadline = Instant::now() + timeout;
         loop {
             let loaded = tokio::task::block_in_place(|| {
-                f.sample();
-                f.loaded()
+                self.sample();
+                self.loaded()
             });
             if loaded >= routes {
                 return Ok(());
             }
-            if let Some(p) = f.process.as_ref().filter(|p| !p.running()) {
+            if let Some(p) = self.process.as_ref().filter(|p| !p.running()) {
                 let status = p.exit_status().map_or("an unknown status".to_string(), |s| s.to_string());
-                bail!("the BIRD feeder exited ({status}); bird.log ends with:\n{}", f.log_tail());
+                bail!("the BIRD feeder exited ({status}); bird.log ends with:\n{}", self.log_tail());
             }
             if Instant::now() > deadline {
                 bail!(
                     "the BIRD feeder in {} loaded {loaded} of {routes} routes in {timeout:?}; bird.log ends with:\n{}",
-                    f.dir.display(),
-                    f.log_tail()
+                    self.dir.display(),
+                    self.log_tail()
                 );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -23,6 +23,7 @@ pub mod feeder;
 pub mod peers;
 pub mod report;
 
+use crate::speaker::SpeakerConfig;
 use anyhow::{bail, Context, Result};
 use dut::{Dut, DutKind, Layout};
 use feeder::{BirdFeeder, FeederKind};
@@ -92,8 +93,8 @@ pub struct BenchArgs {
     pub keeld: Option<PathBuf>,
     /// Who feeds the DUT: `speaker` (keel's own fast testers) or `bird` (one BIRD 2 per
     /// tester, given its table over BGP by keel's speaker before the run, its session to the
-    /// DUT enabled at the start; needs root; converge only for now, not with direct). Reports
-    /// the feeders' CPU and peak RSS too.
+    /// DUT enabled at the start; needs root; converge, helper and restart, not churn or
+    /// direct yet). Reports the feeders' CPU and peak RSS too.
     #[arg(long, value_enum, default_value_t = FeederKind::Speaker)]
     pub feeder: FeederKind,
 }
@@ -386,6 +387,23 @@ impl Ctx<'_> {
         setup.feeders.iter_mut().map(|f| f.sample().0).sum()
     }
 
+    /// The BIRD feeders' CPU seconds since `cpu0` and their peak resident sets, summed.
+    fn feeder_figures(setup: &mut Setup, row: &mut Row, cpu0: f64) {
+        row.feeder_cpu_seconds = Some(Self::feeders_cpu(setup) - cpu0);
+        row.feeder_peak_rss_mib = Some(setup.feeders.iter().map(|f| f.peak_kib).sum::<u64>() as f64 / 1024.0);
+    }
+
+    /// BIRD feeder `i`: its directory, its configuration (the session to the DUT `enabled` at
+    /// once or not) and the session on which keel's loader gives it its table.
+    fn feeder_plan(&self, layout: &Layout, i: usize, enabled: bool) -> (PathBuf, String, SpeakerConfig) {
+        let (addr, asn) = layout.testers[i];
+        let dir = self.dir.join(format!("feeder{i}"));
+        let loader = layout.loader(i);
+        let config = feeder::config(i, addr, asn, loader, layout.dut, &dir, enabled);
+        let to_bird = SocketAddr::new(addr.into(), keel_api::BGP_PORT);
+        (dir, config, peers::config(loader, to_bird, asn, false))
+    }
+
     /// Waits until the monitor holds every prefix and nothing changed for the quiet period,
     /// sampling the DUT; the time of the last change.
     async fn settle(
@@ -428,21 +446,11 @@ impl Ctx<'_> {
         if self.feeder == FeederKind::Bird {
             // Preloaded before the clock starts: BIRD parses its table while the DUT idles.
             let timeout = self.sizes.converge_timeout;
-            for (i, (addr, asn)) in setup.layout.testers.clone().into_iter().enumerate() {
-                let dir = self.dir.join(format!("feeder{i}"));
-                let loader = setup.layout.loader(i);
-                let config = feeder::config(i, addr, asn, loader, setup.layout.dut, &dir, false);
-                let to_bird = SocketAddr::new(addr.into(), keel_api::BGP_PORT);
-                let feed = Arc::new(feeder::loader_feed(&self.tables[i], asn, loader, None)?.0);
-                let f = BirdFeeder::start(
-                    dir,
-                    config,
-                    peers::config(loader, to_bird, asn, false),
-                    feed,
-                    self.expected,
-                    timeout,
-                )
-                .await?;
+            for i in 0..setup.layout.testers.len() {
+                let (dir, config, loader) = self.feeder_plan(&setup.layout, i, false);
+                let feed =
+                    feeder::loader_feed(&self.tables[i], setup.layout.testers[i].1, setup.layout.loader(i), None)?.0;
+                let f = BirdFeeder::start(dir, config, loader, Arc::new(feed), self.expected, timeout).await?;
                 setup.feeders.push(f);
             }
         }
@@ -496,8 +504,7 @@ impl Ctx<'_> {
             }
         };
         if !setup.feeders.is_empty() {
-            row.feeder_cpu_seconds = Some(Self::feeders_cpu(&mut setup) - feeders_cpu0);
-            row.feeder_peak_rss_mib = Some(setup.feeders.iter().map(|f| f.peak_kib).sum::<u64>() as f64 / 1024.0);
+            Self::feeder_figures(&mut setup, row, feeders_cpu0);
         }
         let (count, updates, announced, withdrawn, eor) =
             setup.monitor.snapshot(|s| (s.prefixes.len(), s.updates, s.announced, s.withdrawn, s.end_of_rib.is_some()));
@@ -535,9 +542,8 @@ impl Ctx<'_> {
         let mut changed = 0u64;
         let table = &self.tables[0];
         let groups: Vec<_> = table.family(Family::IPV4_UNICAST).collect();
-        let step = 100usize.min(groups.len().max(1));
         for (i, g) in groups.iter().enumerate() {
-            if (i + offset).is_multiple_of(step) {
+            if peers::tagged_group(i, offset, groups.len()) {
                 let mut attrs = g.attributes.clone();
                 attrs.communities.push(peers::tag(round));
                 builder::announce(g.family, &attrs, g.next_hop, &g.prefixes, &opts, &mut out)?;
@@ -678,17 +684,15 @@ impl Ctx<'_> {
     /// from the loader's End-of-RIB to BIRD (its recovery ends there, and it re-sends its whole
     /// table to the DUT) to the DUT's last UPDATE.
     async fn helper_bird(&self, setup: &mut Setup, row: &mut Row) -> Result<()> {
-        let (addr, asn) = setup.layout.testers[0];
-        let loader = setup.layout.loader(0);
-        let (feed, changed) = feeder::loader_feed(&self.tables[0], asn, loader, Some(peers::tag(u16::MAX)))?;
-        let dir = self.dir.join("feeder0");
-        let config = feeder::config(0, addr, asn, loader, setup.layout.dut, &dir, true);
-        let to_bird = SocketAddr::new(addr.into(), keel_api::BGP_PORT);
+        let (_, config, loader) = self.feeder_plan(&setup.layout, 0, true);
+        let asn = setup.layout.testers[0].1;
+        let (feed, changed) =
+            feeder::loader_feed(&self.tables[0], asn, setup.layout.loader(0), Some(peers::tag(u16::MAX)))?;
         let (cpu0, _) = Self::sample(setup);
         let feeders_cpu0 = Self::feeders_cpu(setup);
         // The monitor counts from here: a withdrawal when the feeder goes would show.
         setup.monitor.reset_counters();
-        setup.feeders[0].graceful_restart(&config, peers::config(loader, to_bird, asn, false), Arc::new(feed)).await?;
+        setup.feeders[0].graceful_restart(&config, loader, Arc::new(feed)).await?;
         let start = Instant::now();
         let seen = setup.monitor.seen.clone();
         setup.feeders[0].wake();
@@ -699,8 +703,7 @@ impl Ctx<'_> {
         let last = self.settle(setup, start, self.sizes.converge_timeout, enough).await;
         let eor = setup.feeders[0].loader_done();
         Self::helper_figures(setup, row, changed, cpu0, last, eor);
-        row.feeder_cpu_seconds = Some(Self::feeders_cpu(setup) - feeders_cpu0);
-        row.feeder_peak_rss_mib = Some(setup.feeders.iter().map(|f| f.peak_kib).sum::<u64>() as f64 / 1024.0);
+        Self::feeder_figures(setup, row, feeders_cpu0);
         Ok(())
     }
 

@@ -22,6 +22,12 @@ pub fn tag(round: u16) -> Community {
     Community((TAG_AS << 16) | round as u32)
 }
 
+/// Whether group `i` of a table's `groups` attribute groups carries a round's tag: every
+/// hundredth (at least one), starting at `offset`, so a round changes 1% of the prefixes.
+pub fn tagged_group(i: usize, offset: usize, groups: usize) -> bool {
+    (i + offset).is_multiple_of(100usize.min(groups.max(1)))
+}
+
 /// What the monitor saw.
 #[derive(Debug, Default)]
 pub struct Seen {
