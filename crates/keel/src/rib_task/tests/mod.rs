@@ -151,6 +151,13 @@ struct Rig {
     tx: mpsc::Sender<RibEvent>,
 }
 
+/// keel's RIB task as the tests run it (AS 65000, router id 192.0.2.100, no networks), handing
+/// kernel work to `fib` (none: no FIB).
+fn rib_task(fib: Option<mpsc::Sender<crate::events::FibCommand>>) -> RibTask {
+    let id = Ipv4Addr::new(192, 0, 2, 100);
+    RibTask::new(KEEL_AS, id, id, Default::default(), Vec::new(), fib)
+}
+
 impl Rig {
     fn start() -> Rig {
         Rig::with_fib(None)
@@ -159,15 +166,7 @@ impl Rig {
     /// A RIB task that hands kernel work to `fib` (none: no FIB).
     fn with_fib(fib: Option<mpsc::Sender<crate::events::FibCommand>>) -> Rig {
         let (tx, rx) = mpsc::channel(1024);
-        let task = RibTask::new(
-            KEEL_AS,
-            Ipv4Addr::new(192, 0, 2, 100),
-            Ipv4Addr::new(192, 0, 2, 100),
-            Default::default(),
-            Vec::new(),
-            fib,
-        );
-        tokio::spawn(task.run(rx));
+        tokio::spawn(rib_task(fib).run(rx));
         Rig { tx }
     }
 

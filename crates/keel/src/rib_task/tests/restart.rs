@@ -74,16 +74,7 @@ async fn with_inherited_routes(
     // The FIB is ready a little before the RIB, as in the daemon.
     tokio::time::advance(Duration::from_millis(5)).await;
     let restarting = Arc::new(std::sync::atomic::AtomicBool::new(deferral.is_some()));
-    let task = RibTask::new(
-        KEEL_AS,
-        Ipv4Addr::new(192, 0, 2, 100),
-        Ipv4Addr::new(192, 0, 2, 100),
-        Default::default(),
-        Vec::new(),
-        Some(fib_tx),
-    )
-    .with_deferral(deferral, restarting, expected, None)
-    .with_inherited_hold(hold);
+    let task = rib_task(Some(fib_tx)).with_deferral(deferral, restarting, expected, None).with_inherited_hold(hold);
     tokio::spawn(task.run(rx));
     (Rig { tx }, log)
 }
