@@ -60,11 +60,7 @@ impl Prefix {
     }
     /// The unicast family of this prefix's address (IPv4 or IPv6 unicast).
     pub fn unicast_family(&self) -> crate::family::Family {
-        if self.is_ipv4() {
-            crate::family::Family::IPV4_UNICAST
-        } else {
-            crate::family::Family::IPV6_UNICAST
-        }
+        crate::family::Family::new(self.afi(), crate::family::Safi::UNICAST)
     }
     /// Octets this prefix takes on the wire, without a path identifier.
     pub fn wire_len(&self) -> usize {
