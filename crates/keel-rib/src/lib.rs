@@ -10,6 +10,7 @@
 //! | [`adj_rib_out`] | what one neighbor was sent, and its encoded UPDATEs up to a byte budget |
 //! | [`policy`] | import and export policy chains |
 //! | [`prefix_map`] | hash maps keyed by prefix, IPv4 prefixes under an 8-byte key: the RIB's tables, what a neighbor was sent |
+//! | [`dense_map`] | the hash map under `prefix_map`: entries packed in chunks, a hash index of 4-byte positions |
 //! | [`prefix_limit`] | a neighbor's prefix limits per family: warning and limit crossings (RFC 4486 §4) |
 //! | [`update_checks`] | the UPDATE checks that need to know the neighbor |
 //! | [`otc`] | RFC 9234 §5: Only to Customer on receipt (route leaks) and on advertisement |
@@ -19,6 +20,7 @@
 pub mod adj_rib_out;
 pub mod attr_set;
 pub mod decision;
+pub mod dense_map;
 pub mod export;
 pub mod graceful_restart;
 pub mod graceful_shutdown;

@@ -8,15 +8,20 @@
 //! rebuilt from the key. [`FamilyMap`] is a `PrefixMap` per family, for maps keyed by
 //! (family, prefix): the family is not repeated in every key.
 //!
-//! | bucket (value, without hashbrown's control byte) | before | now |
+//! | entry (key and value) | `(Prefix, V)` | now (IPv4) |
 //! |---|---|---|
-//! | RIB destination, `(Prefix, Dest)` | 64 | 48 (IPv4) |
-//! | Adj-RIB-Out, `((Family, Prefix), Sent)` | 48 | 32 (IPv4) |
+//! | RIB destination, `Dest` | 64 | 48 |
+//! | Adj-RIB-Out, `Sent` | 48 | 32 |
+//!
+//! Both tables are [`DenseMap`]s: the entries packed in chunks, the hash buckets holding
+//! 4-byte positions, so the half-empty buckets of a power-of-two table cost little. For
+//! 1.05M IPv4 destinations the RIB's table is 61 MB instead of 103 MB (2^21 buckets of
+//! 49 bytes) and a neighbor's `sent` 44 MB instead of 69 MB.
 //!
 //! IPv6 keys stay 24 bytes: an `(u128, u8)` key would be 32, 16-aligned.
 
+use crate::dense_map::DenseMap;
 use keel_wire::{Afi, Family, Prefix};
-use rustc_hash::FxHashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// An IPv4 prefix as one integer, `address << 8 | length`. The address sits above the
@@ -45,20 +50,20 @@ impl V4 {
 /// `HashMap`'s.
 #[derive(Debug, Clone)]
 pub struct PrefixMap<V> {
-    v4: FxHashMap<V4, V>,
-    v6: FxHashMap<Prefix, V>,
+    v4: DenseMap<V4, V>,
+    v6: DenseMap<Prefix, V>,
 }
 
 impl<V> Default for PrefixMap<V> {
     fn default() -> Self {
-        PrefixMap { v4: FxHashMap::default(), v6: FxHashMap::default() }
+        PrefixMap { v4: DenseMap::default(), v6: DenseMap::default() }
     }
 }
 
 impl<V> PrefixMap<V> {
-    /// Bytes per IPv4 bucket, the key and `V` (hashbrown adds a control byte).
+    /// Bytes per IPv4 entry, the key and `V` (the index adds 5 bytes per bucket).
     pub const IPV4_BUCKET: usize = std::mem::size_of::<(V4, V)>();
-    /// Bytes per IPv6 bucket.
+    /// Bytes per IPv6 entry.
     pub const IPV6_BUCKET: usize = std::mem::size_of::<(Prefix, V)>();
 
     pub fn len(&self) -> usize {
@@ -106,8 +111,8 @@ impl<V> PrefixMap<V> {
         V: Default,
     {
         match V4::of(&prefix) {
-            Some(k) => self.v4.entry(k).or_default(),
-            None => self.v6.entry(prefix).or_default(),
+            Some(k) => self.v4.get_or_default(k),
+            None => self.v6.get_or_default(prefix),
         }
     }
 
