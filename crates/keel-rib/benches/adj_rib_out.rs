@@ -48,7 +48,7 @@ fn pack_all(out: &mut AdjRibOut, rib: &Rib) -> (usize, usize, usize) {
 }
 
 fn session(rib: &Rib) -> AdjRibOut {
-    AdjRibOut::new(FAMILIES.to_vec(), CodecOptions::default(), false, rib)
+    AdjRibOut::new(FAMILIES.to_vec(), CodecOptions::default(), false, rib, None)
 }
 
 fn benches(c: &mut Criterion) {

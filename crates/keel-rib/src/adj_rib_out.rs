@@ -33,7 +33,7 @@ use crate::export::export;
 use crate::graceful_shutdown;
 use crate::policy::{Chain, Context, RouteKey, Verdict};
 use crate::prefix_map::FamilyMap;
-use crate::rib::{Path, PeerId, PeerInfo, Rib};
+use crate::rib::{Dest, Path, PeerId, PeerInfo, Rib};
 use keel_rpki::{RpkiState, VrpTable};
 use keel_wire::{builder, header, Afi, Community, EncodeError, Family, Message, MessageType, Nlri, Prefix};
 use keel_wire::{CodecOptions, RefreshSubtype, RouteRefresh, Update};
@@ -159,8 +159,22 @@ pub struct AdjRibOut {
 impl AdjRibOut {
     /// A session came up on `families`: its initial advertisement is every destination of
     /// those families in `rib`, and an End-of-RIB per family follows it (RFC 4724 §4.1).
-    pub fn new(families: Vec<Family>, codec: CodecOptions, enhanced_route_refresh: bool, rib: &Rib) -> Self {
-        let pending = rib.iter(None).filter(|(f, _, _)| families.contains(f)).map(|(f, p, _)| (f, p)).collect();
+    ///
+    /// `own` is the neighbor's id when it can be sent nothing for a destination whose best
+    /// path it gave (one path per destination, not a route-server client: [`export`] never
+    /// sends a route back to its source): those destinations are left out, so that a
+    /// neighbor coming back with the whole table is not walked through it again. A later
+    /// change of their best path brings them in as any change does.
+    pub fn new(
+        families: Vec<Family>,
+        codec: CodecOptions,
+        enhanced_route_refresh: bool,
+        rib: &Rib,
+        own: Option<PeerId>,
+    ) -> Self {
+        let from_own = |d: &Dest| own.is_some_and(|o| d.best_path().is_some_and(|b| b.peer == o));
+        let pending =
+            rib.iter(None).filter(|(f, _, d)| families.contains(f) && !from_own(d)).map(|(f, p, _)| (f, p)).collect();
         AdjRibOut {
             end_of_rib_owed: families.clone(),
             families,

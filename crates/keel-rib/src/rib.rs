@@ -412,6 +412,29 @@ impl Rib {
         self.decide(family, prefix, before);
     }
 
+    /// The shared copy of `set`, for routes `peer` announces with it, `prefix` among them:
+    /// the set `peer`'s path to `prefix` already holds when it is equal, else the intern
+    /// table's. A neighbor re-sending its table (after its graceful restart, or a route
+    /// refresh) mostly re-sends the sets it sent before; this finds them in the destination
+    /// the announcement reads next anyway, without a probe of the intern table.
+    pub fn intern_as_held(
+        &mut self,
+        peer: PeerId,
+        family: Family,
+        prefix: &Prefix,
+        path_id: u32,
+        set: AttrSet,
+    ) -> Arc<AttrSet> {
+        let held = self
+            .table(family)
+            .and_then(|t| t.get(prefix))
+            .and_then(|d| d.paths.iter().find(|x| x.peer == peer && x.path_id == path_id).map(|x| &x.attrs));
+        match held {
+            Some(a) if **a == set => a.clone(),
+            _ => self.attrs.intern(set),
+        }
+    }
+
     /// Interns `set` and announces it.
     pub fn announce_set(&mut self, peer: PeerId, family: Family, prefix: Prefix, path_id: u32, set: AttrSet) {
         let a = self.attrs.intern(set);

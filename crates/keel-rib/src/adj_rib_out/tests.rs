@@ -52,7 +52,7 @@ fn loaded(n: usize, sets: usize) -> Rib {
 }
 
 fn session(rib: &Rib) -> AdjRibOut {
-    AdjRibOut::new(vec![V4], CodecOptions::default(), false, rib)
+    AdjRibOut::new(vec![V4], CodecOptions::default(), false, rib, None)
 }
 
 /// Packs everything at `budget`; every call's output, in order.
@@ -130,7 +130,7 @@ fn initial_advertisement_groups_prefixes_by_attributes_then_end_of_rib() {
 #[test]
 fn end_of_rib_follows_an_empty_table_at_once() {
     let rib = rib();
-    let mut out = AdjRibOut::new(vec![V4, V6], CodecOptions::default(), false, &rib);
+    let mut out = AdjRibOut::new(vec![V4, V6], CodecOptions::default(), false, &rib, None);
     let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
     let eor: Vec<_> = updates(&p.bytes).iter().map(|u| u.as_end_of_rib()).collect();
     assert_eq!(eor, vec![Some(V4), Some(V6)]);
@@ -238,7 +238,7 @@ fn a_new_export_policy_sends_everything_again_through_it() {
 fn add_path_sends_path_id_zero_for_the_one_path() {
     let rib = loaded(3, 1);
     let codec = CodecOptions { add_path: vec![V4], ..Default::default() };
-    let mut out = AdjRibOut::new(vec![V4], codec.clone(), false, &rib);
+    let mut out = AdjRibOut::new(vec![V4], codec.clone(), false, &rib, None);
     let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
     let sent: Vec<_> = messages(&p.bytes, &codec)
         .into_iter()
@@ -257,7 +257,7 @@ fn add_path_sends_path_id_zero_for_the_one_path() {
 #[test]
 fn enhanced_route_refresh_frames_the_routes_with_borr_and_eorr() {
     let rib = loaded(4, 1);
-    let mut out = AdjRibOut::new(vec![V4], CodecOptions::default(), true, &rib);
+    let mut out = AdjRibOut::new(vec![V4], CodecOptions::default(), true, &rib, None);
     drain(&mut out, &rib, usize::MAX);
     out.route_refresh(V4, &rib);
     let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
@@ -355,7 +355,7 @@ fn a_target_not_in_the_rib_gets_nothing_and_keeps_its_backlog() {
 #[test]
 fn only_the_session_families_are_considered() {
     let rib = loaded(2, 1);
-    let mut out = AdjRibOut::new(vec![V6], CodecOptions::default(), false, &rib);
+    let mut out = AdjRibOut::new(vec![V6], CodecOptions::default(), false, &rib, None);
     out.consider([(V4, prefix(0))]);
     let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
     let u = updates(&p.bytes);
@@ -471,7 +471,7 @@ mod add_path_send {
     }
 
     fn session(rib: &Rib, paths: usize) -> AdjRibOut {
-        AdjRibOut::new(vec![V4], codec(), false, rib).with_add_path_send(paths)
+        AdjRibOut::new(vec![V4], codec(), false, rib, None).with_add_path_send(paths)
     }
 
     /// Announced (path id, first AS) and withdrawn path ids in one pack.
@@ -649,7 +649,8 @@ mod add_path_send {
     #[test]
     fn without_add_path_send_negotiated_one_path_goes_out_without_id() {
         let rib = rib_of(&[0, 1]);
-        let mut out = AdjRibOut::new(vec![V4], CodecOptions::default(), false, &rib).with_add_path_send(usize::MAX);
+        let mut out =
+            AdjRibOut::new(vec![V4], CodecOptions::default(), false, &rib, None).with_add_path_send(usize::MAX);
         assert!(!out.sends_several_paths());
         let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
         let (a, _) = announced_withdrawn(&p.bytes);
@@ -695,4 +696,32 @@ fn a_large_backlog_gets_its_room_once() {
     out.export_policy_changed(&rib);
     drain(&mut out, &rib, usize::MAX);
     assert_eq!(out.sent.capacity(), room, "a backlog of known destinations takes no more room");
+}
+
+/// A neighbor coming back with its table: what it gave is left out of its initial
+/// advertisement (it could be sent nothing for it), what others gave goes out, and a
+/// destination left out comes in when its best path changes to another neighbor's.
+#[test]
+fn the_initial_advertisement_leaves_out_what_the_neighbor_gave() {
+    let mut rib = loaded(6, 2);
+    for i in 6..10 {
+        rib.announce_set(DOWNSTREAM, V4, prefix(i), 0, set(&[65002], 0));
+    }
+    rib.take_changed();
+    let mut out = AdjRibOut::new(vec![V4], CodecOptions::default(), false, &rib, Some(DOWNSTREAM));
+    assert_eq!(out.pending.len(), 6, "the downstream's own four are not walked");
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!(sorted(announced_withdrawn(&p.bytes).0), sorted((0..6).map(prefix).collect()));
+    assert_eq!(p.end_of_rib, vec![V4]);
+    // The downstream withdraws prefix 6; the upstream has it: now it goes out.
+    rib.announce_set(UPSTREAM, V4, prefix(6), 0, set(&[65001], 9));
+    rib.withdraw(DOWNSTREAM, V4, prefix(6), 0);
+    out.consider(rib.take_changed().into_iter().map(|c| (c.family, c.prefix)));
+    let p = out.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!(announced_withdrawn(&p.bytes).0, vec![prefix(6)]);
+    // The same walk without `own` sends the same routes: the four are refused by export.
+    let mut all = AdjRibOut::new(vec![V4], CodecOptions::default(), false, &rib, None);
+    assert_eq!(all.pending.len(), 10);
+    let p = all.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!(sorted(announced_withdrawn(&p.bytes).0), sorted((0..7).map(prefix).collect()));
 }

@@ -51,6 +51,31 @@ fn best_path_follows_announcements_and_withdrawals() {
     assert_eq!((rib.received(PeerId(1)), rib.received(PeerId(2))), (0, 0));
 }
 
+/// A set equal to the one a neighbor's path already holds is that path's copy; any other
+/// set, or another neighbor's, goes through the intern table.
+#[test]
+fn a_re_sent_set_is_found_in_the_path_that_holds_it() {
+    let mut rib = Rib::default();
+    rib.add_peer(PeerId(1), info(65001, 1));
+    rib.add_peer(PeerId(2), info(65002, 2));
+    let p = prefix("198.51.100.0/24");
+    let a = rib.intern_as_held(PeerId(1), F, &p, 0, set(&[65001, 65100]));
+    rib.announce(PeerId(1), F, p, 0, a.clone());
+    let interned = rib.attrs.len();
+    let again = rib.intern_as_held(PeerId(1), F, &p, 0, set(&[65001, 65100]));
+    assert!(Arc::ptr_eq(&a, &again));
+    assert_eq!(rib.attrs.len(), interned, "no new set");
+    let other = rib.intern_as_held(PeerId(1), F, &p, 0, set(&[65001, 65200]));
+    assert!(!Arc::ptr_eq(&a, &other));
+    assert_eq!(rib.attrs.len(), interned + 1);
+    // Another neighbor's path, another path id, another prefix: the intern table's copy.
+    let shared = rib.intern_as_held(PeerId(2), F, &p, 0, set(&[65001, 65100]));
+    assert!(Arc::ptr_eq(&a, &shared), "the same set, interned");
+    let q = prefix("203.0.113.0/24");
+    assert!(Arc::ptr_eq(&a, &rib.intern_as_held(PeerId(1), F, &q, 7, set(&[65001, 65100]))));
+    assert_eq!(rib.attrs.len(), interned + 1);
+}
+
 #[test]
 fn loops_are_refused() {
     let mut rib = Rib::default();

@@ -340,11 +340,15 @@ impl RibTask {
         self.rib.add_peer(id, info);
         // Initial advertisement: the whole Loc-RIB of the negotiated families; several paths
         // per destination where Add-Path send was negotiated and asked for (RFC 7911 §4).
+        // Destinations whose best path the neighbor gave are left out when it can be sent
+        // nothing else for them (one path each, not a route-server client).
+        let own = (paths <= 1 && !route_server_client).then_some(id);
         let adj_rib_out = AdjRibOut::new(
             negotiated.families.clone(),
             negotiated.codec_send(),
             negotiated.enhanced_route_refresh,
             &self.rib,
+            own,
         )
         .with_add_path_send(paths);
         // RFC 7947 §2.3.2 route-server clients, and RFC 7911 neighbors sent several paths,
@@ -510,7 +514,11 @@ impl RibTask {
                         }
                     }
                     self.resolve(nh.addr());
-                    Some(self.rib.attrs.intern(AttrSet { attributes, next_hop: nh }))
+                    let set = AttrSet { attributes, next_hop: nh };
+                    Some(match nlri.first() {
+                        Some(n) => self.rib.intern_as_held(id, family, &n.prefix, n.path_id.unwrap_or(0), set),
+                        None => self.rib.attrs.intern(set),
+                    })
                 }
                 _ => None,
             };

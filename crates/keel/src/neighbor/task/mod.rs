@@ -15,7 +15,7 @@ use super::status::{notification_record, unix_now, NeighborStatus};
 use super::transport::Transport;
 use super::NeighborConfig;
 use crate::events::{sleep_until, ForwardingState, Out, PeerPolicy, RestartState, RibEvent};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReceivedCounters};
 use keel_config::GrMode;
 use keel_rib::prefix_limit::{self, Crossing};
 use keel_wire::error::{cease, code};
@@ -125,6 +125,7 @@ pub fn spawn(
         rib,
         status: status_tx,
         metrics,
+        received: ReceivedCounters::default(),
         next_id: 0,
         published: State::Idle,
         forwarding,
@@ -158,6 +159,7 @@ struct NeighborTask {
     rib: mpsc::Sender<RibEvent>,
     status: watch::Sender<NeighborStatus>,
     metrics: Arc<Metrics>,
+    received: ReceivedCounters,
     next_id: u64,
     /// The state last published to the API and metrics.
     published: State,
@@ -425,7 +427,16 @@ impl NeighborTask {
 
     fn count_sent(&self, kind: &'static str) {
         self.metrics.message_sent(self.address(), kind);
-        self.status.send_modify(|s| s.messages_sent += 1);
+        self.count(|s| s.messages_sent += 1);
+    }
+
+    /// Bumps a counter of the status without waking its watchers: nobody waits on a count,
+    /// readers look when asked, and a wake-up per message costs a lock and a notify.
+    fn count(&self, bump: impl FnOnce(&mut NeighborStatus)) {
+        self.status.send_if_modified(|s| {
+            bump(s);
+            false
+        });
     }
 
     fn record_sent(&self, n: &Notification) {
@@ -505,16 +516,16 @@ impl NeighborTask {
     }
 
     async fn main_message(&mut self, decoded: Result<Message, keel_wire::WireError>) {
-        self.status.send_modify(|s| s.messages_received += 1);
+        self.count(|s| s.messages_received += 1);
         let msg = match decoded {
             Ok(m) => m,
             Err(e) => {
                 warn!(neighbor = %self.address(), error = %e, "malformed message");
-                self.metrics.message_received(self.address(), "malformed");
+                self.received.count(&self.metrics, self.config.address, "malformed");
                 return self.fsm_event(Event::MessageError(e)).await;
             }
         };
-        self.metrics.message_received(self.address(), msg.message_type().name());
+        self.received.count(&self.metrics, self.config.address, msg.message_type().name());
         match msg {
             Message::Open(open) => {
                 if let Some(c) = self.main.as_mut() {
@@ -531,7 +542,7 @@ impl NeighborTask {
             }
             Message::Update(update) => {
                 if self.fsm.state() == State::Established {
-                    self.status.send_modify(|s| s.updates_received += 1);
+                    self.count(|s| s.updates_received += 1);
                     // The RIB task logs the UPDATE's RFC 7606 errors, after the checks that
                     // depend on the neighbor (keel_rib::update_checks) have added theirs.
                     let ev = RibEvent::Update { address: self.address(), update };
