@@ -29,7 +29,7 @@ impl Update {
         let mut u = Update::default();
         if family != Family::IPV4_UNICAST {
             if family.is_ip() {
-                u.attributes.mp_unreach = Some(attribute::MpUnreach { family, nlri: Vec::new() });
+                u.attributes.mp_unreach = Some(Box::new(attribute::MpUnreach { family, nlri: Vec::new() }));
             } else {
                 let mut value = Vec::new();
                 family.write(&mut value);

@@ -310,16 +310,16 @@ fn route() -> impl Strategy<Value = Route> {
 fn keel_update(r: &Route) -> Update {
     let mut u = Update { attributes: r.attrs.clone(), ..Update::default() };
     if r.ipv6 {
-        u.attributes.mp_reach = Some(keel_wire::attribute::MpReach {
+        u.attributes.mp_reach = Some(Box::new(keel_wire::attribute::MpReach {
             family: Family::IPV6_UNICAST,
             next_hop: r.next_hop,
             nlri: r.nlri.iter().copied().map(Nlri::new).collect(),
-        });
+        }));
         if !r.withdrawn.is_empty() {
-            u.attributes.mp_unreach = Some(keel_wire::attribute::MpUnreach {
+            u.attributes.mp_unreach = Some(Box::new(keel_wire::attribute::MpUnreach {
                 family: Family::IPV6_UNICAST,
                 nlri: r.withdrawn.iter().copied().map(Nlri::new).collect(),
-            });
+            }));
         }
     } else {
         let NextHop::V4(a) = r.next_hop else { unreachable!() };

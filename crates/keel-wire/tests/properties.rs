@@ -272,8 +272,8 @@ pub fn update_for(opts: CodecOptions) -> BoxedStrategy<Update> {
     )
         .prop_map(|(mut attributes, next_hop, mp_reach, mp_unreach, withdrawn, announced)| {
             attributes.next_hop = next_hop;
-            attributes.mp_reach = mp_reach;
-            attributes.mp_unreach = mp_unreach;
+            attributes.mp_reach = mp_reach.map(Box::new);
+            attributes.mp_unreach = mp_unreach.map(Box::new);
             Update { withdrawn, attributes, announced, errors: vec![] }
         })
         .boxed()

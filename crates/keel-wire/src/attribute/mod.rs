@@ -93,8 +93,9 @@ pub struct PathAttributes {
     pub communities: Vec<Community>,
     pub originator_id: Option<Ipv4Addr>,
     pub cluster_list: Vec<Ipv4Addr>,
-    pub mp_reach: Option<MpReach>,
-    pub mp_unreach: Option<MpUnreach>,
+    /// Boxed: most UPDATEs carry none, and the attribute sets a RIB holds never do.
+    pub mp_reach: Option<Box<MpReach>>,
+    pub mp_unreach: Option<Box<MpUnreach>>,
     pub extended_communities: Vec<ExtendedCommunity>,
     pub large_communities: Vec<LargeCommunity>,
     /// Only to Customer (RFC 9234 §5).
@@ -382,14 +383,14 @@ pub(crate) fn decode(
                 Err(e) => errors.push(discard(update::OPTIONAL_ATTRIBUTE_ERROR, format!("AS4_PATH: {e}"))),
             },
             code::MP_REACH_NLRI => match mp_reach::decode_reach(value, |f| opts.add_path_for(f)) {
-                Ok(Some(m)) => a.mp_reach = Some(m),
+                Ok(Some(m)) => a.mp_reach = Some(Box::new(m)),
                 Ok(None) => {
                     a.unknown.push(RawAttribute { flags: fl & !flags::EXTENDED_LENGTH, code: c, value: value.to_vec() })
                 }
                 Err(e) => return Err(mp_error(e, fl, c, value)),
             },
             code::MP_UNREACH_NLRI => match mp_reach::decode_unreach(value, |f| opts.add_path_for(f)) {
-                Ok((_, Some(m))) => a.mp_unreach = Some(m),
+                Ok((_, Some(m))) => a.mp_unreach = Some(Box::new(m)),
                 Ok((_, None)) => {
                     a.unknown.push(RawAttribute { flags: fl & !flags::EXTENDED_LENGTH, code: c, value: value.to_vec() })
                 }

@@ -163,8 +163,12 @@ fn four_octet_session(pcap: &mut Pcap, expected: &mut BTreeMap<&'static str, usi
         announced: vec![nlri("203.0.113.128/25", Some(6))],
         attributes: PathAttributes {
             next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
-            mp_reach: Some(MpReach { family: Family::IPV6_UNICAST, next_hop: link_local, nlri: v6[..2].to_vec() }),
-            mp_unreach: Some(MpUnreach { family: Family::IPV6_UNICAST, nlri: v6[2..].to_vec() }),
+            mp_reach: Some(Box::new(MpReach {
+                family: Family::IPV6_UNICAST,
+                next_hop: link_local,
+                nlri: v6[..2].to_vec(),
+            })),
+            mp_unreach: Some(Box::new(MpUnreach { family: Family::IPV6_UNICAST, nlri: v6[2..].to_vec() })),
             ..attrs.clone()
         },
         errors: Vec::new(),
