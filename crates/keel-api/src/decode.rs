@@ -462,7 +462,7 @@ fn as_path(p: &AsPath) -> Vec<SegmentView> {
                 SegmentType::ConfedSequence => "confed-sequence",
                 SegmentType::ConfedSet => "confed-set",
             },
-            asns: s.asns.clone(),
+            asns: s.asns.to_vec(),
         })
         .collect()
 }

@@ -85,7 +85,7 @@ impl SegmentView<&'static str> {
                     SegmentType::ConfedSequence => Self::AS_CONFED_SEQUENCE,
                     SegmentType::ConfedSet => Self::AS_CONFED_SET,
                 },
-                asns: s.asns.clone(),
+                asns: s.asns.to_vec(),
             })
             .collect()
     }
@@ -108,11 +108,12 @@ mod tests {
     fn keelds_route_reads_back() {
         let path = AsPath {
             segments: vec![
-                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![64512] },
-                AsSegment { kind: SegmentType::Sequence, asns: vec![65092] },
-                AsSegment { kind: SegmentType::Set, asns: vec![65003, 65004] },
-                AsSegment { kind: SegmentType::ConfedSet, asns: vec![64513] },
-            ],
+                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![64512].into() },
+                AsSegment { kind: SegmentType::Sequence, asns: vec![65092].into() },
+                AsSegment { kind: SegmentType::Set, asns: vec![65003, 65004].into() },
+                AsSegment { kind: SegmentType::ConfedSet, asns: vec![64513].into() },
+            ]
+            .into(),
         };
         let sent: RouteView<&'static str> = RouteView {
             prefix: "203.0.113.0/24".into(),

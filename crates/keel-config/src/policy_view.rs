@@ -116,9 +116,9 @@ pub fn test(config: &Config, name: &str, r: &TestRoute) -> Result<PolicyTest, St
         attributes: PathAttributes {
             origin: Some(keel_wire::Origin::Igp),
             as_path: Some(AsPath::sequence(as_path)),
-            communities: list_of::<Community>(&r.communities)?,
-            large_communities: list_of::<LargeCommunity>(&r.large_communities)?,
-            extended_communities: list_of::<ExtendedCommunity>(&r.extended_communities)?,
+            communities: list_of::<Community>(&r.communities)?.into(),
+            large_communities: list_of::<LargeCommunity>(&r.large_communities)?.into(),
+            extended_communities: list_of::<ExtendedCommunity>(&r.extended_communities)?.into(),
             local_pref: r.local_pref,
             med: r.med,
             ..Default::default()

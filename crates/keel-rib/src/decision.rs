@@ -219,7 +219,7 @@ mod tests {
         let cl0_same_id = attrs(|a| a.originator_id = Some(Ipv4Addr::new(192, 0, 2, 50)));
         let cl1_same_id = attrs(|a| {
             a.originator_id = Some(Ipv4Addr::new(192, 0, 2, 50));
-            a.cluster_list = vec![Ipv4Addr::new(192, 0, 2, 9)];
+            a.cluster_list = vec![Ipv4Addr::new(192, 0, 2, 9)].into();
         });
         let mut llgr = cand(&lp200, src(1, true));
         llgr.llgr_stale = true;
@@ -252,9 +252,10 @@ mod tests {
             attrs(|a| {
                 a.as_path = Some(AsPath {
                     segments: vec![
-                        AsSegment { kind: SegmentType::ConfedSequence, asns: c.to_vec() },
-                        AsSegment { kind: SegmentType::Sequence, asns: s.to_vec() },
-                    ],
+                        AsSegment { kind: SegmentType::ConfedSequence, asns: c.into() },
+                        AsSegment { kind: SegmentType::Sequence, asns: s.into() },
+                    ]
+                    .into(),
                 });
                 a.med = Some(m);
             })

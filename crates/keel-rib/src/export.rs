@@ -204,17 +204,17 @@ mod tests {
     #[test]
     fn well_known_communities() {
         let (s, ebgp, ibgp) = (peer(65001, 1), peer(65002, 2), peer(65000, 3));
-        let no_export = set(|a| a.communities = vec![Community::NO_EXPORT]);
+        let no_export = set(|a| a.communities = vec![Community::NO_EXPORT].into());
         assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &ebgp, false).is_none());
         assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(3), &ibgp, false).is_some());
-        let no_adv = set(|a| a.communities = vec![Community::NO_ADVERTISE]);
+        let no_adv = set(|a| a.communities = vec![Community::NO_ADVERTISE].into());
         assert!(export(F, &no_adv, PeerId(1), Some(&s), PeerId(3), &ibgp, false).is_none());
     }
 
     #[test]
     fn route_server_clients_do_not_get_no_export_routes() {
         let (s, t) = (peer(65001, 1), PeerInfo { route_server_client: true, ..peer(65002, 2) });
-        let no_export = set(|a| a.communities = vec![Community::NO_EXPORT]);
+        let no_export = set(|a| a.communities = vec![Community::NO_EXPORT].into());
         assert!(export(F, &no_export, PeerId(1), Some(&s), PeerId(2), &t, false).is_none());
     }
 
@@ -235,10 +235,11 @@ mod tests {
         use keel_wire::attribute::{AsSegment, SegmentType};
         let confed = AsPath {
             segments: vec![
-                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![65010] },
-                AsSegment { kind: SegmentType::Sequence, asns: vec![65020] },
-                AsSegment { kind: SegmentType::ConfedSet, asns: vec![65011] },
-            ],
+                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![65010].into() },
+                AsSegment { kind: SegmentType::Sequence, asns: vec![65020].into() },
+                AsSegment { kind: SegmentType::ConfedSet, asns: vec![65011].into() },
+            ]
+            .into(),
         };
         let a = set(|a| a.as_path = Some(confed.clone()));
         let s = PeerInfo { route_reflector_client: true, ..peer(65000, 1) };
@@ -274,7 +275,7 @@ mod tests {
         assert!(export(F, &a, PeerId(1), Some(&s), PeerId(3), &plain, true).is_none(), "RFC 9494 §4.3");
         assert!(export(F, &a, PeerId(1), Some(&s), PeerId(3), &plain, false).is_some());
         // Received with LLGR_STALE: sent once, not twice.
-        let marked = set(|a| a.communities = vec![Community::LLGR_STALE]);
+        let marked = set(|a| a.communities = vec![Community::LLGR_STALE].into());
         let out = export(F, &marked, PeerId(1), Some(&s), PeerId(2), &llgr, true).unwrap();
         assert_eq!(out.attributes.communities, vec![Community::LLGR_STALE]);
     }

@@ -76,7 +76,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn set(communities: Vec<Community>, local_pref: Option<u32>) -> AttrSet {
-        let attributes = PathAttributes { communities, local_pref, ..Default::default() };
+        let attributes = PathAttributes { communities: communities.into(), local_pref, ..Default::default() };
         AttrSet { attributes, next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 1)) }
     }
 

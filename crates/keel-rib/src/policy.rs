@@ -623,7 +623,7 @@ fn apply(action: &Action, ctx: &Context, a: &mut AttrSet) {
         }
         Action::ReplaceCommunities(cs) => {
             let stale = at.communities.contains(&Community::LLGR_STALE);
-            at.communities = cs.clone();
+            at.communities = cs.iter().copied().collect();
             if stale && !at.communities.contains(&Community::LLGR_STALE) {
                 at.communities.push(Community::LLGR_STALE);
             }
@@ -636,7 +636,7 @@ fn apply(action: &Action, ctx: &Context, a: &mut AttrSet) {
             }
         }
         Action::RemoveLargeCommunities(pats) => at.large_communities.retain(|c| !pats.iter().any(|p| p.matches(c))),
-        Action::ReplaceLargeCommunities(cs) => at.large_communities = cs.clone(),
+        Action::ReplaceLargeCommunities(cs) => at.large_communities = cs.iter().copied().collect(),
         Action::AddExtendedCommunities(cs) => {
             for c in cs {
                 if !at.extended_communities.contains(c) {
@@ -647,7 +647,7 @@ fn apply(action: &Action, ctx: &Context, a: &mut AttrSet) {
         Action::RemoveExtendedCommunities(pats) => {
             at.extended_communities.retain(|c| !pats.iter().any(|p| p.matches(c)));
         }
-        Action::ReplaceExtendedCommunities(cs) => at.extended_communities = cs.clone(),
+        Action::ReplaceExtendedCommunities(cs) => at.extended_communities = cs.iter().copied().collect(),
         Action::Prepend { asn, times } => {
             let mut path = at.as_path.take().unwrap_or_default();
             for _ in 0..*times {

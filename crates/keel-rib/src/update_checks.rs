@@ -106,7 +106,10 @@ mod tests {
 
     fn path(segments: &[(SegmentType, &[u32])]) -> AsPath {
         AsPath {
-            segments: segments.iter().map(|(kind, asns)| AsSegment { kind: *kind, asns: asns.to_vec() }).collect(),
+            segments: segments
+                .iter()
+                .map(|(kind, asns)| AsSegment { kind: *kind, asns: asns.iter().copied().collect() })
+                .collect(),
         }
     }
 

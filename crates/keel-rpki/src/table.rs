@@ -303,9 +303,10 @@ mod tests {
         assert_eq!(t.validate_route(&p("10.0.0.0/8"), Some(&path), 65000), RpkiState::Valid);
         let set = AsPath {
             segments: vec![
-                AsSegment { kind: SegmentType::Sequence, asns: vec![65001, 64496] },
-                AsSegment { kind: SegmentType::Set, asns: vec![64496] },
-            ],
+                AsSegment { kind: SegmentType::Sequence, asns: vec![65001, 64496].into() },
+                AsSegment { kind: SegmentType::Set, asns: vec![64496].into() },
+            ]
+            .into(),
         };
         assert_eq!(t.validate_route(&p("10.0.0.0/8"), Some(&set), 65000), RpkiState::Invalid);
         // keel's own route (no AS_PATH yet): origin is keel's AS.

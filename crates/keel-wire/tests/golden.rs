@@ -22,11 +22,11 @@ fn open_of(bytes: &[u8]) -> Open {
 }
 
 fn seq(asns: &[u32]) -> AsSegment {
-    AsSegment { kind: SegmentType::Sequence, asns: asns.to_vec() }
+    AsSegment { kind: SegmentType::Sequence, asns: asns.into() }
 }
 
 fn set(asns: &[u32]) -> AsSegment {
-    AsSegment { kind: SegmentType::Set, asns: asns.to_vec() }
+    AsSegment { kind: SegmentType::Set, asns: asns.into() }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -267,7 +267,7 @@ struct Route {
 
 fn route() -> impl Strategy<Value = Route> {
     let segment = (proptest::sample::select(vec![SegmentType::Sequence, SegmentType::Set]), vec(any::<u32>(), 1..6))
-        .prop_map(|(kind, asns)| AsSegment { kind, asns });
+        .prop_map(|(kind, asns)| AsSegment { kind, asns: asns.into() });
     (
         any::<bool>(),
         proptest::sample::select(vec![Origin::Igp, Origin::Egp, Origin::Incomplete]),
@@ -282,7 +282,7 @@ fn route() -> impl Strategy<Value = Route> {
         .prop_flat_map(|(ipv6, origin, segments, med, local_pref, comms, large, (v4, g, ll), _)| {
             let attrs = PathAttributes {
                 origin: Some(origin),
-                as_path: Some(AsPath { segments }),
+                as_path: Some(AsPath { segments: segments.into() }),
                 med,
                 local_pref,
                 communities: comms.into_iter().map(Community).collect(),
@@ -477,7 +477,7 @@ fn keel_meaning(u: &Update) -> Meaning {
     let a = &u.attributes;
     Meaning {
         origin: a.origin.map(|o| o as u8),
-        as_path: a.as_path.as_ref().unwrap().segments.iter().map(|s| (s.kind as u8, s.asns.clone())).collect(),
+        as_path: a.as_path.as_ref().unwrap().segments.iter().map(|s| (s.kind as u8, s.asns.to_vec())).collect(),
         next_hop: a.mp_reach.as_ref().map(|m| m.next_hop).or(a.next_hop.map(NextHop::V4)),
         med: a.med,
         local_pref: a.local_pref,

@@ -165,11 +165,13 @@ fn segment(four_octet: bool) -> BoxedStrategy<AsSegment> {
         // RFC 6793 §4.2.3 drops leading confederation segments when merging; keep them out.
         vec![SegmentType::Sequence, SegmentType::Set]
     };
-    (proptest::sample::select(kinds), vec(asn, 1..8)).prop_map(|(kind, asns)| AsSegment { kind, asns }).boxed()
+    (proptest::sample::select(kinds), vec(asn, 1..8))
+        .prop_map(|(kind, asns)| AsSegment { kind, asns: asns.into() })
+        .boxed()
 }
 
 pub fn as_path(four_octet: bool) -> BoxedStrategy<AsPath> {
-    vec(segment(four_octet), 0..4).prop_map(|segments| AsPath { segments }).boxed()
+    vec(segment(four_octet), 0..4).prop_map(|segments| AsPath { segments: segments.into() }).boxed()
 }
 
 /// Attributes other than MP_REACH/MP_UNREACH and NEXT_HOP.

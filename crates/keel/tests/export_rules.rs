@@ -109,7 +109,8 @@ fn speaker_config(me: u8, asn: u32, keeld: u8) -> SpeakerConfig {
 
 /// An UPDATE announcing `prefix` with `path`, next hop 127.0.0.`me`.
 fn announcement(prefix: &str, path: &[(SegmentType, &[u32])], me: u8) -> Vec<u8> {
-    let segments = path.iter().map(|(kind, asns)| AsSegment { kind: *kind, asns: asns.to_vec() }).collect();
+    let segments =
+        path.iter().map(|(kind, asns)| AsSegment { kind: *kind, asns: asns.iter().copied().collect() }).collect();
     let attributes =
         PathAttributes { origin: Some(Origin::Igp), as_path: Some(AsPath { segments }), ..Default::default() };
     let mut out = Vec::new();

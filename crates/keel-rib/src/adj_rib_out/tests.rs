@@ -383,7 +383,7 @@ fn graceful_shutdown_re_sends_only_routes_it_changes() {
     let mut rib = rib();
     let plain = rib.attrs.intern(set(&[65001], 1));
     let tagged = rib.attrs.intern(AttrSet {
-        attributes: PathAttributes { communities: vec![COMMUNITY], ..set(&[65001], 2).attributes },
+        attributes: PathAttributes { communities: vec![COMMUNITY].into(), ..set(&[65001], 2).attributes },
         ..set(&[65001], 2)
     });
     for i in 0..4 {

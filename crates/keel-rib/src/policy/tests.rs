@@ -11,8 +11,8 @@ fn attrs(path: &[u32], communities: &[&str]) -> AttrSet {
             origin: Some(Origin::Igp),
             as_path: Some(AsPath::sequence(path.to_vec())),
             communities: communities.iter().map(|c| c.parse().unwrap()).collect(),
-            large_communities: vec!["65001:1:2".parse().unwrap()],
-            extended_communities: vec!["rt:65001:7".parse().unwrap()],
+            large_communities: vec!["65001:1:2".parse().unwrap()].into(),
+            extended_communities: vec!["rt:65001:7".parse().unwrap()].into(),
             med: Some(5),
             ..Default::default()
         },
@@ -239,9 +239,10 @@ fn as_path_text_shows_sets() {
     use keel_wire::attribute::{AsSegment, SegmentType};
     let p = AsPath {
         segments: vec![
-            AsSegment { kind: SegmentType::Sequence, asns: vec![65001, 65002] },
-            AsSegment { kind: SegmentType::Set, asns: vec![1, 2] },
-        ],
+            AsSegment { kind: SegmentType::Sequence, asns: vec![65001, 65002].into() },
+            AsSegment { kind: SegmentType::Set, asns: vec![1, 2].into() },
+        ]
+        .into(),
     };
     assert_eq!(as_path_text(&p), "65001 65002 {1,2}");
 }

@@ -132,7 +132,7 @@ fn long_lived_marking_deletes_no_llgr_and_loses_to_any_fresh_path() {
     rib.announce_set(PeerId(1), F, a, 0, set(&[65001]));
     rib.announce_set(PeerId(1), F, b, 0, set(&[65001]));
     let mut no_llgr = set(&[65001]);
-    no_llgr.attributes.communities = vec![Community::NO_LLGR];
+    no_llgr.attributes.communities = vec![Community::NO_LLGR].into();
     rib.announce_set(PeerId(1), F, c, 0, no_llgr);
     rib.announce_set(PeerId(2), F, a, 0, set(&[65002, 65010, 65100]));
     rib.take_changed();
@@ -285,9 +285,9 @@ proptest::proptest! {
                 Op::Announce { peer, v6, prefix: n, community } => {
                     let mut a = set(&[65000 + peer]);
                     a.attributes.communities = match community {
-                        1 => vec![Community::LLGR_STALE],
-                        2 => vec![Community::NO_LLGR],
-                        _ => vec![],
+                        1 => vec![Community::LLGR_STALE].into(),
+                        2 => vec![Community::NO_LLGR].into(),
+                        _ => vec![].into(),
                     };
                     rib.announce_set(PeerId(peer), family(v6), prefix(v6, n), 0, a);
                 }

@@ -4,6 +4,7 @@
 use crate::open::AS_TRANS;
 use crate::reader::Reader;
 use std::fmt;
+use thin_vec::{thin_vec, ThinVec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum SegmentType {
@@ -32,7 +33,7 @@ impl SegmentType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct AsSegment {
     pub kind: SegmentType,
-    pub asns: Vec<u32>,
+    pub asns: ThinVec<u32>,
 }
 
 impl AsSegment {
@@ -48,7 +49,7 @@ impl AsSegment {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct AsPath {
-    pub segments: Vec<AsSegment>,
+    pub segments: ThinVec<AsSegment>,
 }
 
 impl AsPath {
@@ -58,7 +59,7 @@ impl AsPath {
         if asns.is_empty() {
             return AsPath::default();
         }
-        AsPath { segments: vec![AsSegment { kind: SegmentType::Sequence, asns }] }
+        AsPath { segments: thin_vec![AsSegment { kind: SegmentType::Sequence, asns: asns.into() }] }
     }
 
     /// Path length for the decision process: AS_SET counts 1, confederation segments 0.
@@ -119,7 +120,7 @@ impl AsPath {
                 _ => out.push(s),
             }
         }
-        self.segments = out;
+        self.segments = out.into();
     }
 
     pub fn contains(&self, asn: u32) -> bool {
@@ -135,7 +136,7 @@ impl AsPath {
     pub fn prepend(&mut self, asn: u32) {
         match self.segments.first_mut() {
             Some(s) if s.kind == SegmentType::Sequence && s.asns.len() < 255 => s.asns.insert(0, asn),
-            _ => self.segments.insert(0, AsSegment { kind: SegmentType::Sequence, asns: vec![asn] }),
+            _ => self.segments.insert(0, AsSegment { kind: SegmentType::Sequence, asns: thin_vec![asn] }),
         }
     }
 
@@ -162,7 +163,7 @@ impl AsPath {
             };
             segments.push(AsSegment { kind, asns });
         }
-        Ok(AsPath { segments })
+        Ok(AsPath { segments: segments.into() })
     }
 
     /// Encodes with 4-octet AS numbers, or 2-octet ones where AS_TRANS stands for larger ASes.
@@ -211,7 +212,7 @@ impl AsPath {
             }
             match s.kind {
                 SegmentType::Sequence if s.asns.len() > need => {
-                    lead.push(AsSegment { kind: s.kind, asns: s.asns[..need].to_vec() });
+                    lead.push(AsSegment { kind: s.kind, asns: s.asns[..need].into() });
                     need = 0;
                     split = true;
                 }
@@ -230,7 +231,7 @@ impl AsPath {
             }
         }
         lead.extend(as4);
-        AsPath { segments: lead }
+        AsPath { segments: lead.into() }
     }
 }
 
@@ -258,16 +259,16 @@ mod tests {
     use super::*;
 
     fn seq(a: &[u32]) -> AsSegment {
-        AsSegment { kind: SegmentType::Sequence, asns: a.to_vec() }
+        AsSegment { kind: SegmentType::Sequence, asns: a.into() }
     }
 
     #[test]
     fn length_counts_set_as_one_and_confed_as_zero() {
         let p = AsPath {
-            segments: vec![
-                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![64512, 64513] },
+            segments: thin_vec![
+                AsSegment { kind: SegmentType::ConfedSequence, asns: thin_vec![64512, 64513] },
                 seq(&[65001, 65002]),
-                AsSegment { kind: SegmentType::Set, asns: vec![1, 2, 3] },
+                AsSegment { kind: SegmentType::Set, asns: thin_vec![1, 2, 3] },
             ],
         };
         assert_eq!(p.path_length(), 3);
@@ -278,21 +279,21 @@ mod tests {
 
     #[test]
     fn rfc5065_confederation_segments_found_and_stripped() {
-        let confed = |kind, a: &[u32]| AsSegment { kind, asns: a.to_vec() };
+        let confed = |kind, a: &[u32]| AsSegment { kind, asns: a.into() };
         let mut p = AsPath {
-            segments: vec![
+            segments: thin_vec![
                 seq(&[65001]),
                 confed(SegmentType::ConfedSequence, &[64512, 64513]),
                 confed(SegmentType::ConfedSet, &[64514]),
                 seq(&[65002]),
-                AsSegment { kind: SegmentType::Set, asns: vec![1, 2] },
+                AsSegment { kind: SegmentType::Set, asns: thin_vec![1, 2] },
             ],
         };
         assert!(p.has_confed());
         let length = p.path_length();
         p.strip_confed();
         assert!(!p.has_confed());
-        assert_eq!(p.segments, vec![seq(&[65001, 65002]), AsSegment { kind: SegmentType::Set, asns: vec![1, 2] }]);
+        assert_eq!(p.segments, vec![seq(&[65001, 65002]), AsSegment { kind: SegmentType::Set, asns: thin_vec![1, 2] }]);
         // RFC 5065 §5.3: the confederation segments never counted, so the length is the same.
         assert_eq!(p.path_length(), length);
         assert!(!AsPath::sequence(vec![65001]).has_confed());
@@ -300,15 +301,15 @@ mod tests {
 
     #[test]
     fn rfc6811_route_origin_asn() {
-        let set = AsSegment { kind: SegmentType::Set, asns: vec![65010, 65011] };
-        let confed = AsSegment { kind: SegmentType::ConfedSequence, asns: vec![64512] };
+        let set = AsSegment { kind: SegmentType::Set, asns: thin_vec![65010, 65011] };
+        let confed = AsSegment { kind: SegmentType::ConfedSequence, asns: thin_vec![64512] };
         let cases = [
             (AsPath::default(), Some(65000)),
             (AsPath::sequence(vec![65001, 65002]), Some(65002)),
-            (AsPath { segments: vec![seq(&[65001]), set.clone()] }, None),
-            (AsPath { segments: vec![set, seq(&[65003])] }, Some(65003)),
-            (AsPath { segments: vec![confed.clone()] }, Some(65000)),
-            (AsPath { segments: vec![seq(&[65001]), confed] }, Some(65000)),
+            (AsPath { segments: thin_vec![seq(&[65001]), set.clone()] }, None),
+            (AsPath { segments: thin_vec![set, seq(&[65003])] }, Some(65003)),
+            (AsPath { segments: thin_vec![confed.clone()] }, Some(65000)),
+            (AsPath { segments: thin_vec![seq(&[65001]), confed] }, Some(65000)),
         ];
         for (path, origin) in cases {
             assert_eq!(path.route_origin_asn(65000), origin, "{path}");
@@ -322,7 +323,7 @@ mod tests {
         let as4 = AsPath::sequence(vec![4_200_000_001, 4_200_000_002]);
         assert_eq!(
             AsPath::reconstruct(&as_path, &as4),
-            AsPath { segments: vec![seq(&[65001, 4_200_000_001, 4_200_000_002])] }
+            AsPath { segments: thin_vec![seq(&[65001, 4_200_000_001, 4_200_000_002])] }
         );
         assert_eq!(
             AsPath::reconstruct(&as_path, &as4).asns().collect::<Vec<_>>(),

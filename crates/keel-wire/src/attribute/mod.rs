@@ -17,6 +17,7 @@ use crate::error::{update, Action, WireError};
 use crate::open::AS_TRANS;
 use crate::reader::Reader;
 use std::net::Ipv4Addr;
+use thin_vec::ThinVec;
 
 /// Attribute flag bits (RFC 4271 §4.3).
 pub mod flags {
@@ -90,19 +91,19 @@ pub struct PathAttributes {
     pub atomic_aggregate: bool,
     /// On 2-octet sessions, already merged with AS4_AGGREGATOR.
     pub aggregator: Option<Aggregator>,
-    pub communities: Vec<Community>,
+    pub communities: ThinVec<Community>,
     pub originator_id: Option<Ipv4Addr>,
-    pub cluster_list: Vec<Ipv4Addr>,
+    pub cluster_list: ThinVec<Ipv4Addr>,
     /// Boxed: most UPDATEs carry none, and the attribute sets a RIB holds never do.
     pub mp_reach: Option<Box<MpReach>>,
     pub mp_unreach: Option<Box<MpUnreach>>,
-    pub extended_communities: Vec<ExtendedCommunity>,
-    pub large_communities: Vec<LargeCommunity>,
+    pub extended_communities: ThinVec<ExtendedCommunity>,
+    pub large_communities: ThinVec<LargeCommunity>,
     /// Only to Customer (RFC 9234 §5).
     pub otc: Option<u32>,
     /// Unrecognized optional transitive attributes (Partial bit set on receipt) and MP
     /// attributes of families keel does not parse.
-    pub unknown: Vec<RawAttribute>,
+    pub unknown: ThinVec<RawAttribute>,
 }
 
 impl PathAttributes {

@@ -691,7 +691,7 @@ fn bodies(codec: &CodecOptions, ibgp: bool, ipv6: bool) -> Vec<Vec<u8>> {
         as_path: Some(AsPath::sequence(if ibgp { vec![] } else { vec![peer_as, 64512] })),
         med: Some(10),
         local_pref: ibgp.then_some(100),
-        communities: vec![Community(0xfde8_0001)],
+        communities: vec![Community(0xfde8_0001)].into(),
         ..Default::default()
     };
     let id = |i: u32| codec.add_path_for(Family::IPV4_UNICAST).then_some(i);

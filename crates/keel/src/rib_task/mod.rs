@@ -402,7 +402,7 @@ impl RibTask {
             let attributes = PathAttributes {
                 origin: Some(Origin::Igp),
                 as_path: Some(AsPath::default()),
-                communities: n.communities.clone(),
+                communities: n.communities.iter().copied().collect(),
                 ..Default::default()
             };
             // "self" is resolved per neighbor at export; 0.0.0.0 marks it here.

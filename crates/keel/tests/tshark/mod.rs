@@ -34,25 +34,28 @@ fn all_attributes() -> PathAttributes {
         origin: Some(Origin::Igp),
         as_path: Some(AsPath {
             segments: vec![
-                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![64512, 64513] },
-                AsSegment { kind: SegmentType::Sequence, asns: vec![4_200_000_001, 65002, 65003] },
-                AsSegment { kind: SegmentType::Set, asns: vec![65010, 4_200_000_010] },
-            ],
+                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![64512, 64513].into() },
+                AsSegment { kind: SegmentType::Sequence, asns: vec![4_200_000_001, 65002, 65003].into() },
+                AsSegment { kind: SegmentType::Set, asns: vec![65010, 4_200_000_010].into() },
+            ]
+            .into(),
         }),
         med: Some(50),
         local_pref: Some(200),
         atomic_aggregate: true,
         aggregator: Some(Aggregator { asn: 4_200_000_001, address: Ipv4Addr::new(192, 0, 2, 1) }),
-        communities: vec![Community::LLGR_STALE, Community::NO_EXPORT, Community::new(65002, 100)],
+        communities: vec![Community::LLGR_STALE, Community::NO_EXPORT, Community::new(65002, 100)].into(),
         originator_id: Some(Ipv4Addr::new(192, 0, 2, 9)),
-        cluster_list: vec![Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 11)],
+        cluster_list: vec![Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 11)].into(),
         extended_communities: vec![
             ExtendedCommunity([0x00, 0x02, 0xfd, 0xea, 0, 0, 0, 100]),
             ExtendedCommunity([0x02, 0x02, 0xfa, 0x56, 0xea, 0x01, 0, 7]),
-        ],
-        large_communities: vec![LargeCommunity { global_admin: 4_200_000_001, local_data_1: 1, local_data_2: 2 }],
+        ]
+        .into(),
+        large_communities: vec![LargeCommunity { global_admin: 4_200_000_001, local_data_1: 1, local_data_2: 2 }]
+            .into(),
         otc: Some(65002),
-        unknown: vec![RawAttribute { flags: 0xe0, code: 250, value: vec![1, 2, 3, 4] }],
+        unknown: vec![RawAttribute { flags: 0xe0, code: 250, value: vec![1, 2, 3, 4] }].into(),
         ..PathAttributes::default()
     }
 }

@@ -76,7 +76,7 @@ impl Neighbor {
 
     /// Announces `prefixes` with AS path `path` (and `communities`).
     fn announce(&self, prefixes: &[&str], path: &[u32], communities: Vec<Community>) -> RibEvent {
-        let attributes = PathAttributes { communities, ..igp_path(path) };
+        let attributes = PathAttributes { communities: communities.into(), ..igp_path(path) };
         self.announce_attributes(prefixes, &attributes, NextHop::V4(Ipv4Addr::new(192, 0, 2, 9)))
     }
 
@@ -135,7 +135,7 @@ impl Neighbor {
         for u in self.updates() {
             withdrawn.extend(u.withdrawn_routes().map(|(_, n)| n.prefix.to_string()));
             for n in &u.announced {
-                announced.push((n.prefix.to_string(), u.attributes.communities.clone()));
+                announced.push((n.prefix.to_string(), u.attributes.communities.to_vec()));
             }
         }
         (announced, withdrawn)

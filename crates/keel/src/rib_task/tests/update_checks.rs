@@ -22,7 +22,12 @@ async fn a_new_next_hop_is_resolved_once_as_soon_as_it_is_seen() {
 
 /// A path as AS_PATH segments, for paths with confederation segments and sets.
 fn segments(segments: &[(SegmentType, &[u32])]) -> AsPath {
-    AsPath { segments: segments.iter().map(|(kind, asns)| AsSegment { kind: *kind, asns: asns.to_vec() }).collect() }
+    AsPath {
+        segments: segments
+            .iter()
+            .map(|(kind, asns)| AsSegment { kind: *kind, asns: asns.iter().copied().collect() })
+            .collect(),
+    }
 }
 
 /// Issue 16 defect 4. keel is in no confederation, so an external neighbor is never in "the
