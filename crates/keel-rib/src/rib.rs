@@ -146,6 +146,17 @@ impl Default for Dest {
 }
 
 impl Dest {
+    /// Adds a path, growing the list by half its length when full rather than doubling it:
+    /// with a path from each of ten neighbors a destination holds room for 13, not 16 (a
+    /// path is 24 bytes, a full table a million destinations).
+    fn add_path(&mut self, path: Path) {
+        let n = self.paths.len();
+        if n == self.paths.capacity() {
+            self.paths.reserve_exact((n / 2).max(1));
+        }
+        self.paths.push(path);
+    }
+
     pub fn best_index(&self) -> Option<usize> {
         (self.best != NO_BEST).then_some(self.best as usize)
     }
@@ -406,7 +417,7 @@ impl Rib {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.received.entry(family).or_default().add(path.generation, carries_llgr_stale(&path.attrs), 1);
                 }
-                dest.paths.push(path);
+                dest.add_path(path);
             }
         }
         self.decide(family, prefix, before);

@@ -76,6 +76,20 @@ fn a_re_sent_set_is_found_in_the_path_that_holds_it() {
     assert_eq!(rib.attrs.len(), interned + 1);
 }
 
+/// Ten neighbors' paths to one destination take room for 13, not the 16 doubling gives.
+#[test]
+fn a_destination_grows_its_path_list_by_half() {
+    let mut rib = Rib::default();
+    let p = prefix("198.51.100.0/24");
+    for n in 1..=10u8 {
+        rib.add_peer(PeerId(u32::from(n)), info(65000 + u32::from(n), n));
+        rib.announce_set(PeerId(u32::from(n)), F, p, 0, set(&[65000 + u32::from(n)]));
+    }
+    let d = rib.dest(F, &p).expect("the destination");
+    assert_eq!(d.paths.len(), 10);
+    assert_eq!(d.paths.capacity(), 13);
+}
+
 #[test]
 fn loops_are_refused() {
     let mut rib = Rib::default();
