@@ -1,7 +1,8 @@
 //! keel-bmp: BGP Monitoring Protocol (BMP) messages and their byte encoding, for keel to stream
 //! its sessions and RIBs to the collectors operators run (pmacct, OpenBMP, GoBMP).
 //!
-//! keel is a monitored router, so this crate only encodes. It is pure: no sockets, no clock, no
+//! keel is a monitored router, so this crate only encodes, and (in [`station`] alone) runs the
+//! client that streams to a station. The encoder modules are pure: no sockets, no clock, no
 //! tasks. Each message is a plain struct whose `encode(&self, out: &mut Vec<u8>)` appends one
 //! whole BMP message (common header included) to `out`; times are given as [`Timestamp`]s. The
 //! BGP PDUs that BMP carries (OPENs, UPDATEs, NOTIFICATIONs) are passed in as the bytes
@@ -32,6 +33,7 @@ mod pdu;
 pub mod peer_down;
 pub mod peer_up;
 pub mod route_monitoring;
+pub mod station;
 pub mod stats;
 pub mod termination;
 pub mod tlv;
