@@ -179,6 +179,25 @@ impl Config {
                 }
             }
         }
+        let mut stations = std::collections::HashSet::new();
+        for s in &self.bmp.station {
+            let (address, port) = (*s.address.get_ref(), *s.port.get_ref());
+            if !stations.insert((address, port)) {
+                return Err(err(s.address.span(), format!("BMP station {address} port {port} is configured twice")));
+            }
+            if port == 0 {
+                return Err(err(s.port.span(), "port 0 is not a TCP port".into()));
+            }
+            if !(1..=3600).contains(s.reconnect.get_ref()) {
+                return Err(err(s.reconnect.span(), format!("reconnect {} outside 1-3600 seconds", s.reconnect.get_ref())));
+            }
+            if !(1..=1_000_000).contains(s.buffer.get_ref()) {
+                return Err(err(s.buffer.span(), format!("buffer {} outside 1-1000000", s.buffer.get_ref())));
+            }
+            if s.views.is_empty() {
+                return Err(err(s.address.span(), "views is empty: a station needs at least one view".into()));
+            }
+        }
         for net in &self.networks {
             net.prefix.get_ref().parse::<Prefix>().map_err(|e| err(net.prefix.span(), e))?;
             for c in &net.communities {
