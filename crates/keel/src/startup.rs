@@ -162,7 +162,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         keel_config::GrMode::Disabled => std::time::Duration::ZERO,
         _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
     });
-    tokio::spawn(rib_task.run(rib_rx));
+    let (feeds, stations) = start_bmp(&config, &rib, &metrics);
+    tokio::spawn(rib_task.with_bmp(feeds).run(rib_rx));
     // RFC 8326 §4.1 receiver step; before any neighbor starts, so no route misses it.
     let _ = rib.send(RibEvent::HonourGracefulShutdown(config.global.honour_graceful_shutdown)).await;
     let (shutdown, mut shutdown_rx) = watch::channel(None);
@@ -266,6 +267,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         }
     };
     info!(?kind, "stopping");
+    // BMP stations hear of it first: a Termination, before the sessions' Peer Downs.
+    for s in stations {
+        s.terminate(std::time::Duration::from_secs(1)).await;
+    }
     // Kernel routes stay for a graceful restart (RFC 4724 §4.1); otherwise they go.
     let mode = daemon.config.read().await.graceful_restart.mode;
     let graceful = kind == StopKind::Graceful && mode == keel_config::GrMode::Restart;
@@ -295,6 +300,59 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     let _ = std::fs::remove_file(&api_path);
     write_state(&*daemon.config.read().await, true);
     Ok(daemon.reexec.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Starts a task per `[[bmp.station]]` (keel_bmp::station), with the RIB task's feeds for them;
+/// their requests go to the RIB task as [`RibEvent::Bmp`].
+fn start_bmp(
+    config: &Config,
+    rib: &mpsc::Sender<RibEvent>,
+    metrics: &Metrics,
+) -> (Vec<keel_bmp::station::Feed>, Vec<keel_bmp::station::Handle>) {
+    use keel_bmp::station::{self, View};
+    if config.bmp.station.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let (requests, mut rx) = mpsc::channel(16);
+    let rib = rib.clone();
+    tokio::spawn(async move {
+        while let Some(r) = rx.recv().await {
+            if rib.send(RibEvent::Bmp(r)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let sys_name = match host.trim() {
+        "" => config.global.router_id.get_ref().to_string(),
+        h => h.to_string(),
+    };
+    let mut feeds = Vec::new();
+    let mut handles = Vec::new();
+    for (i, s) in config.bmp.station.iter().enumerate() {
+        let views = s.views.iter().map(|v| match v.get_ref() {
+            keel_config::BmpView::AdjRibInPre => View::AdjRibInPre,
+            keel_config::BmpView::AdjRibInPost => View::AdjRibInPost,
+            keel_config::BmpView::LocRib => View::LocRib,
+            keel_config::BmpView::AdjRibOutPost => View::AdjRibOutPost,
+        });
+        let c = station::StationConfig {
+            address: std::net::SocketAddr::new(*s.address.get_ref(), *s.port.get_ref()),
+            reconnect: std::time::Duration::from_secs((*s.reconnect.get_ref()).into()),
+            views: views.collect(),
+            statistics: Some(*s.statistics.get_ref()).filter(|s| *s > 0).map(|s| std::time::Duration::from_secs(s.into())),
+            buffer: *s.buffer.get_ref() as usize,
+            sys_name: sys_name.clone(),
+            sys_descr: format!("keel {} (keeld, BGP-4)", env!("CARGO_PKG_VERSION")),
+        };
+        info!(station = %c.address, views = ?c.views, "BMP station configured");
+        let name = c.address.to_string();
+        let (feed, handle) = station::spawn(i, c, requests.clone());
+        metrics.bmp_station(name, handle.link.clone());
+        feeds.push(feed);
+        handles.push(handle);
+    }
+    (feeds, handles)
 }
 
 /// Starts the FIB task on `fib` after reading back what an earlier run left there.
