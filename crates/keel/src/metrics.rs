@@ -72,7 +72,7 @@ pub struct Metrics {
     prefix_limit_count: Family<FamilyLabel, Gauge>,
     bmp_drops: Family<StationLabel, Counter>,
     /// The BMP stations' links, whose drop counts `bmp_drops` catches up with at scrape time.
-    bmp_links: Mutex<Vec<(String, std::sync::Arc<keel_bmp::station::Link>)>>,
+    bmp_links: Mutex<Vec<std::sync::Arc<keel_bmp::station::Link>>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -194,8 +194,8 @@ impl Metrics {
     }
 
     /// A BMP station whose drops the metrics count.
-    pub fn bmp_station(&self, station: String, link: std::sync::Arc<keel_bmp::station::Link>) {
-        self.bmp_links.lock().unwrap_or_else(|e| e.into_inner()).push((station, link));
+    pub fn bmp_station(&self, link: std::sync::Arc<keel_bmp::station::Link>) {
+        self.bmp_links.lock().unwrap_or_else(|e| e.into_inner()).push(link);
     }
 
     pub fn fib_operations(&self, operation: &str, n: u64) {
@@ -226,8 +226,8 @@ impl Metrics {
                 updates.inc_by(more);
             }
         }
-        for (station, link) in self.bmp_links.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let c = self.bmp_drops.get_or_create(&StationLabel { station: station.clone() });
+        for link in self.bmp_links.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let c = self.bmp_drops.get_or_create(&StationLabel { station: link.station.to_string() });
             if let Some(more) = link.overruns().checked_sub(c.get()).filter(|n| *n > 0) {
                 c.inc_by(more);
             }

@@ -162,7 +162,19 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         keel_config::GrMode::Disabled => std::time::Duration::ZERO,
         _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
     });
-    let (feeds, stations) = start_bmp(&config, &rib, &metrics);
+    // BMP stations (keel_bmp::station), their requests forwarded to the RIB task.
+    let sys_descr = format!("keel {} (keeld, BGP-4)", env!("CARGO_PKG_VERSION"));
+    let (feeds, stations, mut requests) =
+        keel_bmp::station::start(&config.bmp.station, &router_id.to_string(), &sys_descr);
+    for s in &stations {
+        metrics.bmp_station(s.link.clone());
+    }
+    let forward = rib.clone();
+    tokio::spawn(async move {
+        while let Some(r) = requests.recv().await {
+            let _ = forward.send(RibEvent::Bmp(r)).await;
+        }
+    });
     tokio::spawn(rib_task.with_bmp(feeds).run(rib_rx));
     // RFC 8326 §4.1 receiver step; before any neighbor starts, so no route misses it.
     let _ = rib.send(RibEvent::HonourGracefulShutdown(config.global.honour_graceful_shutdown)).await;
@@ -300,59 +312,6 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     let _ = std::fs::remove_file(&api_path);
     write_state(&*daemon.config.read().await, true);
     Ok(daemon.reexec.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// Starts a task per `[[bmp.station]]` (keel_bmp::station), with the RIB task's feeds for them;
-/// their requests go to the RIB task as [`RibEvent::Bmp`].
-fn start_bmp(
-    config: &Config,
-    rib: &mpsc::Sender<RibEvent>,
-    metrics: &Metrics,
-) -> (Vec<keel_bmp::station::Feed>, Vec<keel_bmp::station::Handle>) {
-    use keel_bmp::station::{self, View};
-    if config.bmp.station.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
-    let (requests, mut rx) = mpsc::channel(16);
-    let rib = rib.clone();
-    tokio::spawn(async move {
-        while let Some(r) = rx.recv().await {
-            if rib.send(RibEvent::Bmp(r)).await.is_err() {
-                return;
-            }
-        }
-    });
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let sys_name = match host.trim() {
-        "" => config.global.router_id.get_ref().to_string(),
-        h => h.to_string(),
-    };
-    let mut feeds = Vec::new();
-    let mut handles = Vec::new();
-    for (i, s) in config.bmp.station.iter().enumerate() {
-        let views = s.views.iter().map(|v| match v.get_ref() {
-            keel_config::BmpView::AdjRibInPre => View::AdjRibInPre,
-            keel_config::BmpView::AdjRibInPost => View::AdjRibInPost,
-            keel_config::BmpView::LocRib => View::LocRib,
-            keel_config::BmpView::AdjRibOutPost => View::AdjRibOutPost,
-        });
-        let c = station::StationConfig {
-            address: std::net::SocketAddr::new(*s.address.get_ref(), *s.port.get_ref()),
-            reconnect: std::time::Duration::from_secs((*s.reconnect.get_ref()).into()),
-            views: views.collect(),
-            statistics: Some(*s.statistics.get_ref()).filter(|s| *s > 0).map(|s| std::time::Duration::from_secs(s.into())),
-            buffer: *s.buffer.get_ref() as usize,
-            sys_name: sys_name.clone(),
-            sys_descr: format!("keel {} (keeld, BGP-4)", env!("CARGO_PKG_VERSION")),
-        };
-        info!(station = %c.address, views = ?c.views, "BMP station configured");
-        let name = c.address.to_string();
-        let (feed, handle) = station::spawn(i, c, requests.clone());
-        metrics.bmp_station(name, handle.link.clone());
-        feeds.push(feed);
-        handles.push(handle);
-    }
-    (feeds, handles)
 }
 
 /// Starts the FIB task on `fib` after reading back what an earlier run left there.

@@ -40,6 +40,50 @@ pub struct StationConfig {
     pub sys_descr: String,
 }
 
+impl StationConfig {
+    /// A `[[bmp.station]]` of the configuration (validated when the file was read).
+    pub fn from_config(s: &keel_config::BmpStation, sys_name: &str, sys_descr: &str) -> StationConfig {
+        use keel_config::BmpView;
+        let view = |v: &BmpView| match v {
+            BmpView::AdjRibInPre => View::AdjRibInPre,
+            BmpView::AdjRibInPost => View::AdjRibInPost,
+            BmpView::LocRib => View::LocRib,
+            BmpView::AdjRibOutPost => View::AdjRibOutPost,
+        };
+        let statistics = *s.statistics.get_ref();
+        StationConfig {
+            address: SocketAddr::new(*s.address.get_ref(), *s.port.get_ref()),
+            reconnect: Duration::from_secs((*s.reconnect.get_ref()).into()),
+            views: s.views.iter().map(|v| view(v.get_ref())).collect(),
+            statistics: (statistics > 0).then(|| Duration::from_secs(statistics.into())),
+            buffer: *s.buffer.get_ref() as usize,
+            sys_name: sys_name.to_string(),
+            sys_descr: sys_descr.to_string(),
+        }
+    }
+}
+
+/// Starts every configured station (sysName: the host's name, else `fallback_name`): the RIB
+/// task's feeds, the handles, and the queue of the stations' requests to the RIB task.
+pub fn start(
+    stations: &[keel_config::BmpStation],
+    fallback_name: &str,
+    sys_descr: &str,
+) -> (Vec<Feed>, Vec<Handle>, mpsc::Receiver<Request>) {
+    let (requests, rx) = mpsc::channel(16);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let sys_name = if host.trim().is_empty() { fallback_name } else { host.trim() };
+    let (mut feeds, mut handles) = (Vec::new(), Vec::new());
+    for (i, s) in stations.iter().enumerate() {
+        let c = StationConfig::from_config(s, sys_name, sys_descr);
+        info!(station = %c.address, views = ?c.views, "BMP station configured");
+        let (feed, handle) = spawn(i, c, requests.clone());
+        feeds.push(feed);
+        handles.push(handle);
+    }
+    (feeds, handles, rx)
+}
+
 /// A running station task, for the daemon's stop sequence.
 #[derive(Debug)]
 pub struct Handle {
@@ -61,7 +105,7 @@ impl Handle {
 /// RIB task's [`Feed`] for it. Requests go to the RIB task through `requests`.
 pub fn spawn(index: usize, config: StationConfig, requests: mpsc::Sender<Request>) -> (Feed, Handle) {
     let (tx, rx) = mpsc::channel(config.buffer.max(1));
-    let link = Arc::new(Link::new());
+    let link = Arc::new(Link::new(config.address));
     let feed = Feed::new(tx, link.clone(), config.views.clone());
     let (stop, stop_rx) = watch::channel(false);
     let station = Station { index, config, requests, changes: rx, link: link.clone(), stop: stop_rx, epoch: 0 };

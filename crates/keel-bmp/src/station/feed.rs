@@ -9,6 +9,8 @@ use tokio::sync::{mpsc, Notify};
 /// Shared by a [`Feed`] and its station task.
 #[derive(Debug)]
 pub struct Link {
+    /// The station's address, for logs and metrics.
+    pub station: std::net::SocketAddr,
     /// The station is not taking changes: not connected, or overrun and being dropped.
     detached: AtomicBool,
     /// Times the station fell behind and was dropped.
@@ -18,8 +20,8 @@ pub struct Link {
 }
 
 impl Link {
-    pub(crate) fn new() -> Link {
-        Link { detached: AtomicBool::new(true), overruns: AtomicU64::new(0), overrun: Notify::new() }
+    pub(crate) fn new(station: std::net::SocketAddr) -> Link {
+        Link { station, detached: AtomicBool::new(true), overruns: AtomicU64::new(0), overrun: Notify::new() }
     }
 
     pub fn detached(&self) -> bool {

@@ -28,13 +28,15 @@
 pub mod client;
 pub mod encode;
 mod feed;
+mod feeds;
 pub mod from_rib;
 
-pub use client::{spawn, Handle, StationConfig};
+pub use client::{spawn, start, Handle, StationConfig};
 pub use feed::{Feed, Link};
+pub use feeds::{Feeds, WithAdjRibOut};
 
 use crate::stats::Stat;
-use keel_wire::Family;
+use keel_wire::{CodecOptions, Family, Message, Notification, Open};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -92,6 +94,24 @@ pub struct Session {
     pub four_octet_as: bool,
 }
 
+impl Session {
+    /// A session with `peer` over `local`, its OPENs encoded by keel-wire. The neighbor's TCP
+    /// port is not known to the RIB task: 0 (a deviation from RFC 7854 §4.10, which keeps 0 for
+    /// "no TCP session").
+    pub fn new(peer: Peer, local: SocketAddr, sent: &Open, received: &Open, families: Vec<Family>, four_octet_as: bool) -> Session {
+        let encode = |o: &Open| Message::Open(o.clone()).encode(&CodecOptions::default()).unwrap_or_default();
+        Session {
+            peer,
+            local,
+            remote_port: 0,
+            sent_open: encode(sent),
+            received_open: encode(received),
+            families,
+            four_octet_as,
+        }
+    }
+}
+
 /// Why a session went down (the Peer Down reason, RFC 7854 §4.9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Down {
@@ -105,6 +125,19 @@ pub enum Down {
     RemoteNoNotification,
     /// 5: the neighbor left the configuration.
     Deconfigured,
+}
+
+impl Down {
+    /// Reason 1 (sent by keel) or 3 (received) with a NOTIFICATION of `code`/`subcode`.
+    pub fn notification(sent: bool, code: u8, subcode: u8) -> Down {
+        let n = Message::Notification(Notification::new(code, subcode, Vec::new()));
+        let bytes = n.encode(&CodecOptions::default()).unwrap_or_default();
+        if sent {
+            Down::LocalNotification(bytes)
+        } else {
+            Down::RemoteNotification(bytes)
+        }
+    }
 }
 
 /// Routes of one view: whole BGP UPDATE messages back to back (other BGP messages among them,

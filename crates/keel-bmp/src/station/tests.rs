@@ -75,7 +75,7 @@ fn change(n: u8) -> Change {
 #[test]
 fn a_full_feed_overruns_once_and_sends_nothing_until_restarted() {
     let (tx, mut rx) = mpsc::channel(2);
-    let link = Arc::new(Link::new());
+    let link = Arc::new(Link::new("192.0.2.9:1790".parse().unwrap()));
     let mut feed = Feed::new(tx, link.clone(), vec![View::LocRib]);
     assert!(!feed.send(change(1)), "not live before its dump");
     link.attach();
@@ -92,7 +92,7 @@ fn a_full_feed_overruns_once_and_sends_nothing_until_restarted() {
 #[test]
 fn a_detached_station_turns_its_feed_off() {
     let (tx, _rx) = mpsc::channel(8);
-    let link = Arc::new(Link::new());
+    let link = Arc::new(Link::new("192.0.2.9:1790".parse().unwrap()));
     let mut feed = Feed::new(tx, link.clone(), vec![View::LocRib]);
     link.attach();
     feed.start(1);

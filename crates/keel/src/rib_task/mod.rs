@@ -140,7 +140,7 @@ pub struct RibTask {
     /// LOCAL_PREF 0 (RFC 8326 §4.1), after import policy ([`keel_rib::graceful_shutdown`]).
     honour_graceful_shutdown: bool,
     /// BMP stations' feeds; `None` without any.
-    bmp: Option<Box<bmp::Bmp>>,
+    bmp: Option<Box<keel_bmp::station::Feeds>>,
 }
 
 /// A RIB that held at least this many destinations and lost half of them gives the memory
@@ -298,13 +298,13 @@ impl RibTask {
             }
             RibEvent::PeerRemoved { address } => self.peer_removed(address),
             RibEvent::Update { address, update } => {
-                let copy = self.bmp_copy(&update);
+                let copy = self.bmp.as_ref().and_then(|b| b.copy(&update));
                 self.apply_update(address, update);
-                if let Some(u) = copy {
-                    self.bmp_received(address, &u);
+                if let (Some(b), Some(u)) = (self.bmp.as_mut(), copy) {
+                    b.received(&self.rib, address, &u);
                 }
             }
-            RibEvent::Bmp(r) => self.bmp_request(r),
+            RibEvent::Bmp(r) => self.bmp_request(Some(r)),
             RibEvent::RouteRefresh { address, family } => {
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
                     s.adj_rib_out.route_refresh(family, &self.rib);

@@ -25,7 +25,9 @@ impl RibTask {
             return;
         }
         let changed = self.rib.take_changed();
-        self.bmp_loc_rib(&changed);
+        if let Some(b) = self.bmp.as_mut() {
+            b.loc_rib(&self.rib, &changed);
+        }
         let touched = self.rib.take_touched();
         let deferral_ended = std::mem::take(&mut self.deferral_ended);
         if deferral_ended {
@@ -69,7 +71,7 @@ impl RibTask {
         for a in addresses {
             self.flush(a);
         }
-        self.bmp_dumps();
+        self.bmp_request(None);
     }
 
     async fn tell_fib(&mut self, changed: &[Changed]) {
@@ -93,7 +95,7 @@ impl RibTask {
     /// this task only hands the bytes to the neighbor's writer.
     fn flush(&mut self, address: IpAddr) {
         // What is written also goes to BMP stations monitoring the Adj-RIB-Out.
-        let mut sent = self.bmp_wants(keel_bmp::station::View::AdjRibOutPost).then(Vec::new);
+        let mut sent = self.bmp.as_ref().filter(|b| b.wants(keel_bmp::station::View::AdjRibOutPost)).map(|_| Vec::new());
         let RibTask { peers, rib, chains, local_asn, rpki, graceful_shutdown, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let Peer { id, session, end_of_rib_sent, updates_sent, .. } = peer;
@@ -121,8 +123,8 @@ impl RibTask {
             }
             permit.send(Out::Bytes(packed.bytes));
         }
-        if let Some(v) = sent.filter(|v| !v.is_empty()) {
-            self.bmp_sent(address, &v);
+        if let (Some(b), Some(v)) = (self.bmp.as_mut(), sent.filter(|v| !v.is_empty())) {
+            b.sent(address, &v);
         }
     }
 }
