@@ -189,7 +189,10 @@ impl Config {
                 return Err(err(s.port.span(), "port 0 is not a TCP port".into()));
             }
             if !(1..=3600).contains(s.reconnect.get_ref()) {
-                return Err(err(s.reconnect.span(), format!("reconnect {} outside 1-3600 seconds", s.reconnect.get_ref())));
+                return Err(err(
+                    s.reconnect.span(),
+                    format!("reconnect {} outside 1-3600 seconds", s.reconnect.get_ref()),
+                ));
             }
             if !(1..=1_000_000).contains(s.buffer.get_ref()) {
                 return Err(err(s.buffer.span(), format!("buffer {} outside 1-1000000", s.buffer.get_ref())));

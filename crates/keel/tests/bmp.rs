@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  BIRD .102 (AS 65102, 2000 routes) --\                      /-- pmbmpd .100:1790 (JSON)
-//!                                       keeld .101 (AS 65101) 
+//!                                       keeld .101 (AS 65101)
 //!  GoBGP .103 (AS 65103, 20 routes) ---/
 //!
 //!  BIRD .105 (AS 65105, 3000 routes) --- keeld .104 (AS 65104) --- pmbmpd .100:1791
@@ -52,7 +52,14 @@ fn bird_routes(count: usize, med: bool) -> String {
 
 /// BIRD at `local` (AS `asn`) peering with keel at `keel`, with `routes`, in graceful-restart
 /// recovery (`-R`) when `recovery`.
-fn bird(dir: &Path, name: &str, (local, asn): (&str, u32), (keel, keel_asn): (&str, u32), routes: &str, recovery: bool) -> Bird {
+fn bird(
+    dir: &Path,
+    name: &str,
+    (local, asn): (&str, u32),
+    (keel, keel_asn): (&str, u32),
+    routes: &str,
+    recovery: bool,
+) -> Bird {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     let session = BirdSession {
         local,
@@ -251,8 +258,7 @@ fn pmbmpd_sees_every_view_and_a_bird_restart() {
     let up = after.iter().position(|m| m["bmp_msg_type"] == "peer_up" && m["peer_ip"] == bird_addr);
     assert!(matches!((down, up), (Some(d), Some(u)) if d < u), "Peer Down then Peer Up: {down:?} {up:?}");
     assert_eq!(after[down.unwrap_or(0)]["reason_type"], 4, "{}", after[down.unwrap_or(0)]);
-    let withdrawn: Vec<&Value> =
-        after.iter().filter(|m| m["log_type"] == "withdraw" && view(m) == "loc_rib").collect();
+    let withdrawn: Vec<&Value> = after.iter().filter(|m| m["log_type"] == "withdraw" && view(m) == "loc_rib").collect();
     assert!(withdrawn.is_empty(), "Loc-RIB withdrawals during BIRD's restart: {withdrawn:?}");
     gobgp.stop();
 }

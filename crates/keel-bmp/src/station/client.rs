@@ -175,8 +175,7 @@ impl Station {
         self.epoch += 1;
         self.link.attach();
         let (reply, dump) = oneshot::channel();
-        let request =
-            Request::Dump { station: self.index, epoch: self.epoch, views: self.config.views.clone(), reply };
+        let request = Request::Dump { station: self.index, epoch: self.epoch, views: self.config.views.clone(), reply };
         if self.requests.send(request).await.is_err() {
             return Ended::Stopped;
         }

@@ -104,7 +104,12 @@ impl Neighbor {
     /// An UPDATE as received, for the pre-policy view.
     pub fn received(&self, update: &Update, errors: &mut Vec<EncodeError>) -> Option<Routes> {
         match update.encode(&self.adj_rib_in_codec()) {
-            Ok(bytes) => Some(Routes { view: View::AdjRibInPre, peer: Some(self.peer), legacy_as_path: false, updates: bytes.into() }),
+            Ok(bytes) => Some(Routes {
+                view: View::AdjRibInPre,
+                peer: Some(self.peer),
+                legacy_as_path: false,
+                updates: bytes.into(),
+            }),
             Err(e) => {
                 errors.push(e);
                 None
@@ -168,10 +173,8 @@ impl Neighbor {
     /// sent (15, 17, RFC 8671), and its stale and LLGR-stale routes (27, 28, RFC 9972), per
     /// family. Counters (types 0-6, 11-13) are not kept by keel and not sent.
     pub fn statistics(&self, rib: &Rib, out: Option<&AdjRibOut>, families: &[Family]) -> Vec<Stat> {
-        let per_family: Vec<(Family, u64)> = families
-            .iter()
-            .map(|f| (*f, rib.adj_rib_in_count(self.id, *f, AdjRibInCount::Received) as u64))
-            .collect();
+        let per_family: Vec<(Family, u64)> =
+            families.iter().map(|f| (*f, rib.adj_rib_in_count(self.id, *f, AdjRibInCount::Received) as u64)).collect();
         let mut v = vec![Stat::RoutesInAdjRibIn(per_family.iter().map(|(_, n)| n).sum())];
         v.extend(per_family.iter().map(|(f, n)| Stat::RoutesInAdjRibInPerFamily(*f, *n)));
         if let Some(out) = out {
@@ -180,9 +183,11 @@ impl Neighbor {
                 *sent.entry(family).or_default() += 1;
             }
             v.push(Stat::RoutesInPostPolicyAdjRibOut(sent.values().sum()));
-            v.extend(families.iter().map(|f| {
-                Stat::RoutesInPostPolicyAdjRibOutPerFamily(*f, sent.get(f).copied().unwrap_or(0))
-            }));
+            v.extend(
+                families
+                    .iter()
+                    .map(|f| Stat::RoutesInPostPolicyAdjRibOutPerFamily(*f, sent.get(f).copied().unwrap_or(0))),
+            );
         }
         // Last: collectors that stop at a type they do not know (pmacct 1.7 knows up to 17)
         // still read the others.

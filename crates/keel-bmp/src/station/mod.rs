@@ -98,7 +98,14 @@ impl Session {
     /// A session with `peer` over `local`, its OPENs encoded by keel-wire. The neighbor's TCP
     /// port is not known to the RIB task: 0 (a deviation from RFC 7854 §4.10, which keeps 0 for
     /// "no TCP session").
-    pub fn new(peer: Peer, local: SocketAddr, sent: &Open, received: &Open, families: Vec<Family>, four_octet_as: bool) -> Session {
+    pub fn new(
+        peer: Peer,
+        local: SocketAddr,
+        sent: &Open,
+        received: &Open,
+        families: Vec<Family>,
+        four_octet_as: bool,
+    ) -> Session {
         let encode = |o: &Open| Message::Open(o.clone()).encode(&CodecOptions::default()).unwrap_or_default();
         Session {
             peer,
@@ -183,8 +190,15 @@ pub struct Statistics {
 #[derive(Debug)]
 pub enum Request {
     /// Turn on feed `station` with `epoch` and send the dump of `views`.
-    Dump { station: usize, epoch: u64, views: Vec<View>, reply: oneshot::Sender<Dump> },
-    Statistics { reply: oneshot::Sender<Statistics> },
+    Dump {
+        station: usize,
+        epoch: u64,
+        views: Vec<View>,
+        reply: oneshot::Sender<Dump>,
+    },
+    Statistics {
+        reply: oneshot::Sender<Statistics>,
+    },
 }
 
 #[cfg(test)]

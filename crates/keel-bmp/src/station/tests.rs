@@ -8,11 +8,11 @@ use super::*;
 use crate::header::Timestamp;
 use keel_wire::{CodecOptions, Message, Open, Update};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use tokio::sync::mpsc;
 
 const ROUTER: Router = Router { asn: 65001, id: Ipv4Addr::new(192, 0, 2, 1) };

@@ -95,7 +95,8 @@ impl RibTask {
     /// this task only hands the bytes to the neighbor's writer.
     fn flush(&mut self, address: IpAddr) {
         // What is written also goes to BMP stations monitoring the Adj-RIB-Out.
-        let mut sent = self.bmp.as_ref().filter(|b| b.wants(keel_bmp::station::View::AdjRibOutPost)).map(|_| Vec::new());
+        let mut sent =
+            self.bmp.as_ref().filter(|b| b.wants(keel_bmp::station::View::AdjRibOutPost)).map(|_| Vec::new());
         let RibTask { peers, rib, chains, local_asn, rpki, graceful_shutdown, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let Peer { id, session, end_of_rib_sent, updates_sent, .. } = peer;
