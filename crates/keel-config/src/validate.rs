@@ -158,15 +158,20 @@ impl Config {
                 }
             }
         }
-        let mut caches = std::collections::HashSet::new();
+        // A TCP endpoint (an RTR cache, a BMP station) configured once, on a real port.
+        let mut endpoints = std::collections::HashSet::new();
+        let mut endpoint = |what: &str, address: &Spanned<IpAddr>, port: &Spanned<u16>| {
+            let (a, p) = (*address.get_ref(), *port.get_ref());
+            if !endpoints.insert((what.to_string(), a, p)) {
+                return Err(err(address.span(), format!("{what} {a} port {p} is configured twice")));
+            }
+            if p == 0 {
+                return Err(err(port.span(), "port 0 is not a TCP port".into()));
+            }
+            Ok(())
+        };
         for c in &self.rpki.cache {
-            let (address, port) = (*c.address.get_ref(), *c.port.get_ref());
-            if !caches.insert((address, port)) {
-                return Err(err(c.address.span(), format!("RTR cache {address} port {port} is configured twice")));
-            }
-            if port == 0 {
-                return Err(err(c.port.span(), "port 0 is not a TCP port".into()));
-            }
+            endpoint("RTR cache", &c.address, &c.port)?;
             // RFC 8210 §6: the allowed ranges of the timing parameters.
             for (value, name, min, max) in
                 [(&c.refresh, "refresh", 1, 86400), (&c.retry, "retry", 1, 7200), (&c.expire, "expire", 600, 172800)]
@@ -179,15 +184,8 @@ impl Config {
                 }
             }
         }
-        let mut stations = std::collections::HashSet::new();
         for s in &self.bmp.station {
-            let (address, port) = (*s.address.get_ref(), *s.port.get_ref());
-            if !stations.insert((address, port)) {
-                return Err(err(s.address.span(), format!("BMP station {address} port {port} is configured twice")));
-            }
-            if port == 0 {
-                return Err(err(s.port.span(), "port 0 is not a TCP port".into()));
-            }
+            endpoint("BMP station", &s.address, &s.port)?;
             if !(1..=3600).contains(s.reconnect.get_ref()) {
                 return Err(err(
                     s.reconnect.span(),

@@ -216,15 +216,32 @@ fn complete(buf: &[u8]) -> Vec<usize> {
 /// Initiation, 2 Peer Ups, 2 route messages, 3 End-of-RIBs (Loc-RIB 1, neighbor 2).
 const DUMP_MESSAGES: usize = 8;
 
-#[tokio::test(start_paused = true)]
-async fn an_overrun_station_is_dropped_and_dumped_again_on_reconnect() {
+/// A station task with a `buffer`, the stand-in RIB, and the station's end of its first
+/// session once the dump was read.
+struct Rig {
+    listener: TcpListener,
+    feed: Arc<Mutex<Feed>>,
+    handle: Handle,
+    dumps: Arc<AtomicUsize>,
+    first: TcpStream,
+    /// The first session's dump.
+    dump: Vec<(u8, Option<(u8, u8)>)>,
+}
+
+async fn rig(buffer: usize) -> Rig {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (requests, requests_rx) = mpsc::channel(4);
-    let (feed, handle) = spawn(0, config(listener.local_addr().unwrap(), 1), requests);
+    let (feed, handle) = spawn(0, config(listener.local_addr().unwrap(), buffer), requests);
     let feed = Arc::new(Mutex::new(feed));
     let dumps = rib(requests_rx, feed.clone());
     let (mut first, _) = listener.accept().await.unwrap();
-    let m = read_messages(&mut first, DUMP_MESSAGES).await.expect("the dump");
+    let dump = read_messages(&mut first, DUMP_MESSAGES).await.expect("the dump");
+    Rig { listener, feed, handle, dumps, first, dump }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overrun_station_is_dropped_and_dumped_again_on_reconnect() {
+    let Rig { listener, feed, handle, dumps, mut first, dump: m } = rig(1).await;
     assert_eq!(m[0], (4, None));
     assert_eq!(dumps.load(Ordering::SeqCst), 1);
     {
@@ -253,13 +270,7 @@ async fn an_overrun_station_is_dropped_and_dumped_again_on_reconnect() {
 
 #[tokio::test(start_paused = true)]
 async fn stopping_sends_a_termination_and_changes_of_an_old_session_are_skipped() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (requests, requests_rx) = mpsc::channel(4);
-    let (feed, handle) = spawn(0, config(listener.local_addr().unwrap(), 8), requests);
-    let feed = Arc::new(Mutex::new(feed));
-    let _dumps = rib(requests_rx, feed.clone());
-    let (mut first, _) = listener.accept().await.unwrap();
-    read_messages(&mut first, DUMP_MESSAGES).await.expect("the dump");
+    let Rig { listener, feed, handle, first, .. } = rig(8).await;
     // The station goes away: keel reconnects, and what was queued for the old session (epoch 1)
     // does not reach the new one.
     drop(first);
