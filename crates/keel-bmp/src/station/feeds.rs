@@ -99,9 +99,9 @@ impl Feeds {
             Request::Statistics { reply } => {
                 let mut stats = Statistics { peers: Vec::new(), loc_rib: from_rib::loc_rib_statistics(rib) };
                 for (s, n) in self.sessions.values() {
-                    let mut v = Vec::new();
-                    out(s.peer.address, &mut |o, _| v = n.statistics(rib, Some(o), &s.families));
-                    stats.peers.push((s.peer, v));
+                    let mut v = None;
+                    out(s.peer.address, &mut |o, _| v = Some(n.statistics(rib, Some(o), &s.families)));
+                    stats.peers.push((s.peer, v.unwrap_or_else(|| n.statistics(rib, None, &s.families))));
                 }
                 let _ = reply.send(stats);
             }
