@@ -10,10 +10,11 @@
 //!                                                               \-- a station that stops reading, .104:1791
 //! ```
 //!
-//! - `pmbmpd_sees_every_view_and_a_bird_restart`: a Peer Up per neighbor and for the Loc-RIB
+//! - `pmbmpd_sees_every_view_and_both_restarts`: a Peer Up per neighbor and for the Loc-RIB
 //!   instance (peer type 3), the routes of each of the four views equal to what `keel show
 //!   routes` lists, Statistics Reports with the same counts; `birdc graceful restart` is a Peer
-//!   Down (reason 4) then a Peer Up, with no withdrawal in the Loc-RIB view.
+//!   Down (reason 4) then a Peer Up, with no withdrawal in the Loc-RIB view; `keel restart` is a
+//!   Termination and a fresh Initiation whose dump is what the collector had.
 //! - `a_station_that_stops_reading_is_dropped_and_resynchronised`: while one station reads
 //!   nothing, keel converges and the other station gets everything; the stalled one is
 //!   dropped (logged) and, once it reads again, gets a fresh dump whose Loc-RIB is keel's.
@@ -181,7 +182,7 @@ fn station(port: u16, extra: &str) -> String {
 }
 
 #[test]
-fn pmbmpd_sees_every_view_and_a_bird_restart() {
+fn pmbmpd_sees_every_view_and_both_restarts() {
     preflight();
     let dir = test_dir("bmp-pmbmpd");
     let (keel_addr, bird_addr, gobgp_addr) = ("127.0.0.101", "127.0.0.102", "127.0.0.103");
@@ -260,6 +261,22 @@ fn pmbmpd_sees_every_view_and_a_bird_restart() {
     assert_eq!(after[down.unwrap_or(0)]["reason_type"], 4, "{}", after[down.unwrap_or(0)]);
     let withdrawn: Vec<&Value> = after.iter().filter(|m| m["log_type"] == "withdraw" && view(m) == "loc_rib").collect();
     assert!(withdrawn.is_empty(), "Loc-RIB withdrawals during BIRD's restart: {withdrawn:?}");
+
+    // keel restarts (`keel restart`): a Termination, then a fresh Initiation whose dump, taken
+    // after selection deferral, is what the collector had.
+    let before = collector_state(&pmbmpd.messages());
+    let mark = pmbmpd.messages().len();
+    assert!(keel(&api, &["restart"]).0, "keel restart");
+    wait_for("a Termination, then an Initiation", DEADLINE, || {
+        let after: Vec<Value> = pmbmpd.messages().split_off(mark);
+        let at = |t: &str| after.iter().position(|m| m["bmp_msg_type"] == t);
+        match (at("term"), at("init")) {
+            (Some(t), Some(i)) if t < i => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    wait_views_match(&pmbmpd, &api, &[bird_addr, gobgp_addr]);
+    assert!(collector_state(&pmbmpd.messages()) == before, "the collector's views changed across keel's restart");
     gobgp.stop();
 }
 
