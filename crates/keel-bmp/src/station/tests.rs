@@ -284,3 +284,85 @@ async fn stopping_sends_a_termination_and_changes_of_an_old_session_are_skipped(
     let _ = second.read_to_end(&mut rest).await;
     assert_eq!(bmp_messages(&rest), vec![(5, None)], "only the Termination after the dump");
 }
+
+/// A RIB with one neighbor (AS 65002) holding `prefixes`, and what the neighbor looks like to
+/// a station.
+fn rib_with(prefixes: &[&str]) -> (keel_rib::Rib, from_rib::Neighbor) {
+    use keel_rib::{AttrSet, PeerId, PeerInfo, Rib};
+    use keel_wire::{AsPath, NextHop, Origin, PathAttributes};
+    let mut rib = Rib::default();
+    let p = peer();
+    let id = PeerId(1);
+    rib.add_peer(id, PeerInfo::new(p.address, p.asn, p.bgp_id, ROUTER.asn, ROUTER.id, "192.0.2.1".parse().unwrap()));
+    let attributes = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::sequence(vec![65002])),
+        ..Default::default()
+    };
+    let set = rib.attrs.intern(AttrSet { attributes, next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 2)) });
+    for prefix in prefixes {
+        rib.announce(id, Family::IPV4_UNICAST, prefix.parse().unwrap(), 0, set.clone());
+    }
+    let codec = CodecOptions::default();
+    (rib, from_rib::Neighbor { peer: p, id, receive: codec.clone(), send: codec })
+}
+
+/// The prefixes announced and withdrawn by the UPDATEs of `r`.
+fn prefixes_of(r: &Routes) -> (Vec<String>, Vec<String>) {
+    let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
+    let (mut announced, mut withdrawn) = (Vec::new(), Vec::new());
+    for m in bgp_messages(&r.updates) {
+        let Ok(Message::Update(u)) = Message::decode(m, &opts) else { panic!("an UPDATE") };
+        announced.extend(u.announced_routes().map(|(_, n)| n.prefix.to_string()));
+        withdrawn.extend(u.withdrawn_routes().map(|(_, n)| n.prefix.to_string()));
+    }
+    (announced, withdrawn)
+}
+
+#[test]
+fn loc_rib_changes_are_the_best_paths_now_or_withdrawals() {
+    let (mut rib, n) = rib_with(&["198.51.100.0/24", "203.0.113.0/24"]);
+    let mut errors = Vec::new();
+    let mut families = Vec::new();
+    let dump = from_rib::loc_rib(&rib, &mut families, &mut errors);
+    assert_eq!(prefixes_of(&dump).0.len(), 2, "one UPDATE for both: one attribute set");
+    assert_eq!((dump.view, dump.peer, families), (View::LocRib, None, vec![Family::IPV4_UNICAST]));
+    let _ = rib.take_changed();
+    rib.withdraw(n.id, Family::IPV4_UNICAST, "203.0.113.0/24".parse().unwrap(), 0);
+    let changed = rib.take_changed();
+    let r = from_rib::loc_rib_changes(&rib, &changed, &mut errors);
+    assert_eq!(prefixes_of(&r), (vec![], vec!["203.0.113.0/24".to_string()]));
+    let pre = n.adj_rib_in(&rib, View::AdjRibInPre, &mut errors);
+    assert_eq!((prefixes_of(&pre).0, pre.peer), (vec!["198.51.100.0/24".to_string()], Some(peer())));
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn a_feed_starts_at_its_dump_and_carries_only_its_views() {
+    let (rib, n) = rib_with(&["198.51.100.0/24"]);
+    let (tx, mut rx) = mpsc::channel(8);
+    let link = Arc::new(Link::new("192.0.2.9:1790".parse().unwrap()));
+    link.attach();
+    let mut feeds = Feeds::new(vec![Feed::new(tx, link, vec![View::LocRib])]).expect("one station");
+    feeds.peer_up((*session()).clone(), n);
+    assert!(rx.try_recv().is_err(), "nothing before the dump");
+    let (reply, mut dump) = tokio::sync::oneshot::channel();
+    let no_out =
+        |_: std::net::IpAddr, _: &mut dyn FnMut(&keel_rib::AdjRibOut, &keel_rib::adj_rib_out::ExportPolicy)| {};
+    let request = Request::Dump { station: 0, epoch: 3, views: vec![View::LocRib], reply };
+    feeds.request(request, &rib, &no_out);
+    assert!(dump.try_recv().is_err() && !feeds.wants(View::LocRib), "queued until answered");
+    feeds.answer_dumps(&rib, (ROUTER.asn, ROUTER.id), &no_out);
+    let dump = dump.try_recv().expect("the dump");
+    assert_eq!((dump.sessions.len(), dump.routes.len()), (1, 1));
+    assert!(feeds.wants(View::LocRib) && !feeds.wants(View::AdjRibInPre));
+    // An UPDATE's Adj-RIB-In views are not monitored: nothing; a Peer Down goes to every live feed.
+    let update = Update::end_of_rib(Family::IPV4_UNICAST);
+    assert!(feeds.copy(&update).is_none());
+    feeds.received(&rib, peer().address, &update);
+    feeds.peer_down(peer().address, Down::RemoteNoNotification);
+    feeds.peer_down(peer().address, Down::RemoteNoNotification);
+    let (epoch, change) = rx.try_recv().expect("the Peer Down");
+    assert_eq!((epoch, change), (3, Change::PeerDown { peer: peer(), reason: Down::RemoteNoNotification }));
+    assert!(rx.try_recv().is_err(), "once: the session is gone");
+}
