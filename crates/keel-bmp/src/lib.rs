@@ -23,6 +23,7 @@
 //! | 8671 Adj-RIB-Out: O flag, Admin Label TLV, stat types 14-17 | [`header::AdjRib`], [`tlv::PeerInformation`], [`stats`] |
 //! | 9069 Loc-RIB: peer type 3, F flag, VRF/Table Name TLV, Peer Down reason 6 | [`header::PeerType::LocRib`], [`peer_up::PeerUp::loc_rib`], [`peer_down::PeerDown::loc_rib`] |
 //! | 9736 Peer Up TLV namespace | [`tlv`] |
+//! | 7854 §3.2 the router's side of a session (connect, dump, changes, Termination), bounded per station | [`station`] (tokio) |
 //!
 //! Route Mirroring (RFC 7854 §4.7) is not implemented: keel has nothing to mirror.
 

@@ -1,5 +1,5 @@
 //! The RIB task's side of a station, pure: keel-rib's tables into [`Routes`] (whole BGP UPDATEs,
-//! packed as keel-wire packs them for a neighbor), and into [`Statistics`].
+//! packed as keel-wire packs them for a neighbor), and into [`Statistics`](super::Statistics).
 //!
 //! What each view costs the RIB task (the figures docs/bmp.md gives an operator):
 //!

@@ -22,8 +22,10 @@
 //!   the changes that follow it are exactly those after it. Each session has an epoch; changes
 //!   left in the channel from an earlier session carry an older one and are skipped.
 //!
-//! [`from_rib`] builds the dump, the live route changes and the statistics from keel-rib's
-//! tables (pure), [`encode`] turns them into BMP messages (pure), [`client`] is the task.
+//! [`Feeds`] is what the RIB task holds (every station's feed, the sessions, the dumps asked
+//! for); [`from_rib`] builds the dump, the live route changes and the statistics from
+//! keel-rib's tables (pure); [`encode`] turns them into BMP messages (pure); [`client`] is the
+//! task. docs/bmp.md is the operator's side: views, their cost, the pmacct recipe.
 
 pub mod client;
 pub mod encode;
