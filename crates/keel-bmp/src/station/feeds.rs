@@ -7,7 +7,7 @@ use super::from_rib::{self, Neighbor};
 use super::{Change, Down, Dump, Feed, Request, Routes, Session, Statistics, View};
 use keel_rib::adj_rib_out::ExportPolicy;
 use keel_rib::{AdjRibOut, Changed, Rib};
-use keel_wire::{EncodeError, Family, Update};
+use keel_wire::{EncodeError, Family, Nlri, Update};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -70,6 +70,23 @@ impl Feeds {
         for r in pre.into_iter().chain(post) {
             self.send(Some(r.view), Change::Routes(r));
         }
+    }
+
+    /// What `address`'s post-policy Adj-RIB-In holds, when a station monitors it: taken before
+    /// its routes are re-evaluated, for [`Feeds::reimported`].
+    pub fn adj_rib_in_post(&self, rib: &Rib, address: IpAddr) -> Option<Vec<(Family, Nlri)>> {
+        let (_, n) = self.sessions.get(&address).filter(|_| self.wants(View::AdjRibInPost))?;
+        Some(n.post_policy(rib))
+    }
+
+    /// `address`'s routes were re-evaluated without an UPDATE (import policy, VRPs): its
+    /// post-policy Adj-RIB-In again, with the withdrawal of what it held `before` and lost.
+    pub fn reimported(&mut self, rib: &Rib, address: IpAddr, before: Vec<(Family, Nlri)>) {
+        let Some((_, n)) = self.sessions.get(&address) else { return };
+        let mut errors = Vec::new();
+        let r = n.reimported(rib, &before, &mut errors);
+        log(&errors);
+        self.send(Some(View::AdjRibInPost), Change::Routes(r));
     }
 
     /// A round's Loc-RIB changes.

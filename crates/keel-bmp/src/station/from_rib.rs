@@ -6,7 +6,7 @@
 //! | view | live | dump |
 //! |---|---|---|
 //! | `adj_rib_in_pre` | a copy and a re-encoding of each UPDATE received | every neighbor's routes as received |
-//! | `adj_rib_in_post` | a lookup per route of each UPDATE received | a walk of the table per neighbor |
+//! | `adj_rib_in_post` | a lookup per route of each UPDATE received; two walks of the table per re-evaluated neighbor | a walk of the table per neighbor |
 //! | `loc_rib` | a lookup per changed destination, once per batch of events | a walk of the table |
 //! | `adj_rib_out_post` | a copy of the bytes written to each neighbor | each neighbor's Adj-RIB-Out, exported again |
 
@@ -142,13 +142,39 @@ impl Neighbor {
                 packer.announce(r.family, &r.attrs, self.nlri(r.family, r.prefix, r.path_id));
             }
         } else {
-            for (family, prefix, d) in rib.iter(None) {
-                for p in d.paths.iter().filter(|p| p.peer == self.id) {
-                    packer.announce(family, &p.attrs, self.nlri(family, prefix, p.path_id));
-                }
+            for (family, nlri, attrs) in self.accepted_paths(rib) {
+                packer.announce(family, attrs, nlri);
             }
         }
         self.routes(view, packer, errors)
+    }
+
+    /// The neighbor's routes in the table: its post-policy Adj-RIB-In.
+    fn accepted_paths<'r>(&'r self, rib: &'r Rib) -> impl Iterator<Item = (Family, Nlri, &'r Arc<AttrSet>)> + 'r {
+        rib.iter(None).flat_map(move |(family, prefix, d)| {
+            let mine = d.paths.iter().filter(move |p| p.peer == self.id);
+            mine.map(move |p| (family, self.nlri(family, prefix, p.path_id), &p.attrs))
+        })
+    }
+
+    /// What the post-policy Adj-RIB-In holds, before a re-evaluation of import policy.
+    pub fn post_policy(&self, rib: &Rib) -> Vec<(Family, Nlri)> {
+        self.accepted_paths(rib).map(|(f, n, _)| (f, n)).collect()
+    }
+
+    /// After a re-evaluation (a new import policy, new VRPs): the post-policy Adj-RIB-In now, and
+    /// the withdrawal of each route of `before` it no longer holds.
+    pub fn reimported(&self, rib: &Rib, before: &[(Family, Nlri)], errors: &mut Vec<EncodeError>) -> Routes {
+        let mut packer = Packer::default();
+        let mut now = std::collections::HashSet::new();
+        for (family, nlri, attrs) in self.accepted_paths(rib) {
+            now.insert((family, nlri));
+            packer.announce(family, attrs, nlri);
+        }
+        for (family, nlri) in before.iter().filter(|r| !now.contains(*r)) {
+            packer.withdraw(*family, *nlri);
+        }
+        self.routes(View::AdjRibInPost, packer, errors)
     }
 
     /// What the neighbor was sent (its Adj-RIB-Out after export policy), exported again.

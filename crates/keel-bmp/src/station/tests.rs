@@ -332,6 +332,12 @@ fn loc_rib_changes_are_the_best_paths_now_or_withdrawals() {
     let changed = rib.take_changed();
     let r = from_rib::loc_rib_changes(&rib, &changed, &mut errors);
     assert_eq!(prefixes_of(&r), (vec![], vec!["203.0.113.0/24".to_string()]));
+    // A re-evaluation that lost a route: the rest again, and its withdrawal.
+    let before = n.post_policy(&rib);
+    rib.withdraw(n.id, Family::IPV4_UNICAST, "198.51.100.0/24".parse().unwrap(), 0);
+    let r = n.reimported(&rib, &before, &mut errors);
+    assert_eq!(prefixes_of(&r), (vec![], vec!["198.51.100.0/24".to_string()]));
+    let (rib, n) = rib_with(&["198.51.100.0/24"]);
     let pre = n.adj_rib_in(&rib, View::AdjRibInPre, &mut errors);
     assert_eq!((prefixes_of(&pre).0, pre.peer), (vec!["198.51.100.0/24".to_string()], Some(peer())));
     assert!(errors.is_empty(), "{errors:?}");
