@@ -17,7 +17,8 @@
 //!   Termination and a fresh Initiation whose dump is what the collector had.
 //! - `a_station_that_stops_reading_is_dropped_and_resynchronised`: while one station reads
 //!   nothing, keel converges and the other station gets everything; the stalled one is
-//!   dropped (logged) and, once it reads again, gets a fresh dump whose Loc-RIB is keel's.
+//!   dropped (logged) and, once it reads again, gets a fresh dump whose Loc-RIB is keel's; a
+//!   new import policy shows in the post-policy view without an UPDATE.
 //!
 //! Addresses: 127.0.0.100-.105.
 
@@ -80,6 +81,11 @@ fn bird(
 
 /// keeld at `me` (AS 65000+last octet) with `neighbors` and the BMP `stations` lines.
 fn keeld_at(dir: &Path, me: &str, neighbors: &[(&str, u32)], stations: &str) -> Keeld {
+    start_with_config(dir.to_path_buf(), &config(dir, me, neighbors, stations))
+}
+
+/// [`keeld_at`]'s configuration.
+fn config(dir: &Path, me: &str, neighbors: &[(&str, u32)], stations: &str) -> String {
     let last: u32 = me.rsplit('.').next().and_then(|l| l.parse().ok()).unwrap_or(0);
     let mut c = format!(
         "[global]\nasn = {}\nrouter_id = \"192.0.2.{last}\"\nlisten = [\"{me}:179\"]\napi = \"{}\"\nstate_dir = \"{}\"\n",
@@ -94,8 +100,12 @@ fn keeld_at(dir: &Path, me: &str, neighbors: &[(&str, u32)], stations: &str) -> 
         ));
     }
     c.push_str(&format!("[[network]]\nprefix = \"203.0.113.0/24\"\nnext_hop = \"192.0.2.{last}\"\n{stations}"));
-    start_with_config(dir.to_path_buf(), &c)
+    c
 }
+
+/// An import policy that refuses 198.18.0.0/24's host routes (250 of [`bird_routes`]).
+const REFUSE_FIRST_250: &str = "[[policy]]\nname = \"refuse\"\n[[policy.term]]\n\
+    match.prefixes = [\"198.18.0.0/24 ge 32\"]\nthen = \"reject\"\n[[policy.term]]\nthen = \"accept\"\n";
 
 /// The prefixes of `keel show routes --json ARGS` (best paths only when `best`).
 fn keel_prefixes(api: &Path, args: &[&str], best: bool) -> BTreeSet<String> {
@@ -379,5 +389,25 @@ fn a_station_that_stops_reading_is_dropped_and_resynchronised() {
     assert!(types.iter().filter(|t| **t == 3).count() >= 2, "Peer Ups of BIRD and the Loc-RIB instance");
     // The healthy station kept up all along.
     wait_views_match(&pmbmpd, &api, &[bird_addr]);
+
+    // A new import policy (`keel reload`, no UPDATE from BIRD): the post-policy view loses the
+    // 250 routes it refuses, the pre-policy view keeps all 3000.
+    let text = config(k.dir(), keel_addr, &[(bird_addr, 65105)], &stations)
+        .replace("import = \"all\"", "import = \"refuse\"")
+        + REFUSE_FIRST_250;
+    k.write_config(&text).expect("keeld's configuration");
+    let (ok, out) = keel(&api, &["reload"]);
+    assert!(ok, "{out}");
+    wait_for("pmbmpd's post-policy view after the new import policy", DEADLINE, || {
+        let state = collector_state(&pmbmpd.messages());
+        let view = |v: &'static str| state.get(&(v, bird_addr.to_string())).cloned().unwrap_or_default();
+        let (pre, post) = (view("adj_rib_in_pre"), view("adj_rib_in_post"));
+        let want = keel_prefixes(&api, &["--neighbor", bird_addr], false);
+        if pre.len() == 3000 && post.len() == 2750 && post == want {
+            Ok(())
+        } else {
+            Err(format!("pre {} post {} keel {}", pre.len(), post.len(), want.len()))
+        }
+    });
     k.assert_running();
 }
