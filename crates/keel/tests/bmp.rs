@@ -176,13 +176,20 @@ fn wait_views_match(pmbmpd: &Pmbmpd, api: &Path, neighbors: &[&str]) {
     });
 }
 
-/// The last value pmbmpd logged for `counter_type` of `peer`.
+/// The last value pmbmpd logged for `counter_type` of `peer`. Types it does not know (RFC
+/// 9972's 27 and 28 for pmacct 1.7.7) come as the Stat Data in hex, `00-01-01-..`: AFI, SAFI,
+/// then the 8-octet gauge.
 fn last_counter(messages: &[Value], peer: &str, counter_type: u64) -> Option<u64> {
-    messages
+    let m = messages
         .iter()
         .rev()
-        .find(|m| m["bmp_msg_type"] == "stats" && m["peer_ip"] == peer && m["counter_type"] == counter_type)
-        .and_then(|m| m["counter_value"].as_u64())
+        .find(|m| m["bmp_msg_type"] == "stats" && m["peer_ip"] == peer && m["counter_type"] == counter_type)?;
+    let v = &m["counter_value"];
+    v.as_u64().or_else(|| {
+        let octets: Vec<u8> = v.as_str()?.split('-').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
+        let gauge: [u8; 8] = octets.get(octets.len().checked_sub(8)?..)?.try_into().ok()?;
+        Some(u64::from_be_bytes(gauge))
+    })
 }
 
 fn station(port: u16, extra: &str) -> String {
@@ -256,6 +263,12 @@ fn pmbmpd_sees_every_view_and_both_restarts() {
     bird1.birdc("graceful restart");
     wait_for("BIRD to exit after `graceful restart`", DEADLINE, || {
         (!bird1.proc.running()).then_some(()).ok_or_else(|| "still running".to_string())
+    });
+    // While BIRD is away its routes stay in the Loc-RIB as stale: the Loc-RIB instance's
+    // Statistics Report counts them (type 27, RFC 9972).
+    wait_for("2000 stale routes in the Loc-RIB's statistics", DEADLINE, || {
+        let stale = last_counter(&pmbmpd.messages(), "0.0.0.0", 27);
+        (stale == Some(2000)).then_some(()).ok_or(format!("{stale:?}"))
     });
     let _bird2 = bird(&bdir, "bird2", (bird_addr, 65102), (keel_addr, 65101), &routes, true);
     wait_for("BIRD's End-of-RIB after its restart", DEADLINE, || {

@@ -259,19 +259,29 @@ fn loc_rib_routes(packer: Packer, errors: &mut Vec<EncodeError>) -> Routes {
     Routes { view: View::LocRib, peer: None, legacy_as_path: false, updates: bytes.into() }
 }
 
-/// The Loc-RIB instance's gauges: routes in the Loc-RIB (8), per family (10).
+/// The Loc-RIB instance's gauges: routes in the Loc-RIB (8), per family (10), and per family
+/// the best paths that are stale (27) and LLGR-stale (28, RFC 9972): a restarting neighbor's
+/// routes kept in the Loc-RIB while it is away.
 pub fn loc_rib_statistics(rib: &Rib) -> Vec<Stat> {
-    let mut per: Vec<(Family, u64)> = Vec::new();
+    // Per family: best paths, stale ones, LLGR-stale ones.
+    let mut per: Vec<(Family, [u64; 3])> = Vec::new();
     for (family, _, d) in rib.iter(None) {
-        if d.best_path().is_none() {
-            continue;
-        }
-        match per.iter_mut().find(|(f, _)| *f == family) {
-            Some((_, n)) => *n += 1,
-            None => per.push((family, 1)),
-        }
+        let Some(best) = d.best_path() else { continue };
+        let i = match per.iter().position(|(f, _)| *f == family) {
+            Some(i) => i,
+            None => {
+                per.push((family, [0; 3]));
+                per.len() - 1
+            }
+        };
+        let n = &mut per[i].1;
+        n[0] += 1;
+        n[1] += u64::from(rib.is_stale(best));
+        n[2] += u64::from(rib.is_llgr_stale(family, best));
     }
-    let mut v = vec![Stat::RoutesInLocRib(per.iter().map(|(_, n)| n).sum())];
-    v.extend(per.into_iter().map(|(f, n)| Stat::RoutesInLocRibPerFamily(f, n)));
+    let mut v = vec![Stat::RoutesInLocRib(per.iter().map(|(_, n)| n[0]).sum())];
+    v.extend(per.iter().map(|(f, n)| Stat::RoutesInLocRibPerFamily(*f, n[0])));
+    v.extend(per.iter().map(|(f, n)| Stat::StaleRoutesPerFamily(*f, n[1])));
+    v.extend(per.iter().map(|(f, n)| Stat::LlgrStaleRoutesPerFamily(*f, n[2])));
     v
 }
