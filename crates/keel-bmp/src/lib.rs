@@ -1,7 +1,8 @@
 //! keel-bmp: BGP Monitoring Protocol (BMP) messages and their byte encoding, for keel to stream
 //! its sessions and RIBs to the collectors operators run (pmacct, OpenBMP, GoBMP).
 //!
-//! keel is a monitored router, so this crate only encodes. It is pure: no sockets, no clock, no
+//! keel is a monitored router, so this crate only encodes, and (in [`station`] alone) runs the
+//! client that streams to a station. The encoder modules are pure: no sockets, no clock, no
 //! tasks. Each message is a plain struct whose `encode(&self, out: &mut Vec<u8>)` appends one
 //! whole BMP message (common header included) to `out`; times are given as [`Timestamp`]s. The
 //! BGP PDUs that BMP carries (OPENs, UPDATEs, NOTIFICATIONs) are passed in as the bytes
@@ -22,6 +23,7 @@
 //! | 8671 Adj-RIB-Out: O flag, Admin Label TLV, stat types 14-17 | [`header::AdjRib`], [`tlv::PeerInformation`], [`stats`] |
 //! | 9069 Loc-RIB: peer type 3, F flag, VRF/Table Name TLV, Peer Down reason 6 | [`header::PeerType::LocRib`], [`peer_up::PeerUp::loc_rib`], [`peer_down::PeerDown::loc_rib`] |
 //! | 9736 Peer Up TLV namespace | [`tlv`] |
+//! | 7854 §3.2 the router's side of a session (connect, dump, changes, Termination), bounded per station | [`station`] (tokio) |
 //!
 //! Route Mirroring (RFC 7854 §4.7) is not implemented: keel has nothing to mirror.
 
@@ -32,6 +34,7 @@ mod pdu;
 pub mod peer_down;
 pub mod peer_up;
 pub mod route_monitoring;
+pub mod station;
 pub mod stats;
 pub mod termination;
 pub mod tlv;

@@ -12,6 +12,7 @@
 //! | `neighbor.rs` | `[[neighbor]]` and its prefix limit |
 //! | `policy.rs` | `[[prefix_list]]`, `[[policy]]`, compiled into keel-rib's policy |
 //! | `rpki.rs` | `[rpki]` |
+//! | `bmp.rs` | `[bmp]`, its `[[bmp.station]]`s |
 //! | `validate.rs` | the checks the types do not express |
 //! | `error.rs` | the file, line and field of an error |
 //! | `group.rs` | `api_group` in the system's group database |
@@ -26,6 +27,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use toml::Spanned;
 
+mod bmp;
 mod error;
 pub mod fit;
 mod global;
@@ -37,6 +39,7 @@ pub mod policy_view;
 mod rpki;
 mod validate;
 
+pub use bmp::{BmpConfig, BmpStation, BmpView};
 pub use error::ConfigError;
 pub use global::{FibBackend, FibConfig, Global};
 pub use graceful_restart::{GrMode, GracefulRestart, GracefulRestartOverride, LongLived};
@@ -79,6 +82,8 @@ pub struct Config {
     pub policy: Policies,
     #[serde(default)]
     pub rpki: RpkiConfig,
+    #[serde(default)]
+    pub bmp: BmpConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

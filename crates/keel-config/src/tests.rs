@@ -67,6 +67,34 @@ fn fib_backend_is_kernel_unless_memory_is_asked() {
 }
 
 #[test]
+fn bmp_stations() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    assert!(Config::parse(base, "t.toml").unwrap().bmp.station.is_empty());
+    let c = Config::parse(
+        &format!(
+            "{base}[[bmp.station]]\naddress = \"127.0.0.100\"\nport = 1790\n\
+             [[bmp.station]]\naddress = \"::1\"\nport = 1790\nreconnect = 5\nstatistics = 0\nbuffer = 16\n\
+             views = [\"adj_rib_in_pre\", \"adj_rib_in_post\", \"loc_rib\", \"adj_rib_out_post\"]\n"
+        ),
+        "t.toml",
+    )
+    .unwrap();
+    let (a, b) = (&c.bmp.station[0], &c.bmp.station[1]);
+    assert_eq!((*a.reconnect.get_ref(), *a.statistics.get_ref(), *a.buffer.get_ref()), (30, 60, 4096));
+    assert_eq!(a.views.iter().map(|v| *v.get_ref()).collect::<Vec<_>>(), vec![crate::BmpView::LocRib]);
+    assert_eq!(b.views.len(), 4);
+    assert_eq!((*b.reconnect.get_ref(), *b.buffer.get_ref()), (5, 16));
+    let e = error(&format!("{base}[[bmp.station]]\naddress = \"127.0.0.100\"\nport = 1790\nviews = [\"rib_in\"]\n"));
+    assert_eq!((e.line, e.field.as_str()), (7, "bmp.station.views"), "{e}");
+    let e = error(&format!("{base}[[bmp.station]]\naddress = \"127.0.0.100\"\nport = 1790\nreconnect = 0\n"));
+    assert_eq!((e.line, e.field.as_str()), (7, "bmp.station.reconnect"), "{e}");
+    let e = error(&format!(
+        "{base}[[bmp.station]]\naddress = \"127.0.0.100\"\nport = 1790\n[[bmp.station]]\naddress = \"127.0.0.100\"\nport = 1790\n"
+    ));
+    assert_eq!((e.line, e.field.as_str()), (8, "bmp.station.address"), "{e}");
+}
+
+#[test]
 fn rpki_caches() {
     let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
     let c = Config::parse(base, "t.toml").unwrap();

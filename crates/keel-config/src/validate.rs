@@ -158,15 +158,20 @@ impl Config {
                 }
             }
         }
-        let mut caches = std::collections::HashSet::new();
+        // A TCP endpoint (an RTR cache, a BMP station) configured once, on a real port.
+        let mut endpoints = std::collections::HashSet::new();
+        let mut endpoint = |what: &str, address: &Spanned<IpAddr>, port: &Spanned<u16>| {
+            let (a, p) = (*address.get_ref(), *port.get_ref());
+            if !endpoints.insert((what.to_string(), a, p)) {
+                return Err(err(address.span(), format!("{what} {a} port {p} is configured twice")));
+            }
+            if p == 0 {
+                return Err(err(port.span(), "port 0 is not a TCP port".into()));
+            }
+            Ok(())
+        };
         for c in &self.rpki.cache {
-            let (address, port) = (*c.address.get_ref(), *c.port.get_ref());
-            if !caches.insert((address, port)) {
-                return Err(err(c.address.span(), format!("RTR cache {address} port {port} is configured twice")));
-            }
-            if port == 0 {
-                return Err(err(c.port.span(), "port 0 is not a TCP port".into()));
-            }
+            endpoint("RTR cache", &c.address, &c.port)?;
             // RFC 8210 §6: the allowed ranges of the timing parameters.
             for (value, name, min, max) in
                 [(&c.refresh, "refresh", 1, 86400), (&c.retry, "retry", 1, 7200), (&c.expire, "expire", 600, 172800)]
@@ -177,6 +182,21 @@ impl Config {
                         format!("{name} {} outside {min}-{max} seconds (RFC 8210 §6)", v.get_ref()),
                     ));
                 }
+            }
+        }
+        for s in &self.bmp.station {
+            endpoint("BMP station", &s.address, &s.port)?;
+            if !(1..=3600).contains(s.reconnect.get_ref()) {
+                return Err(err(
+                    s.reconnect.span(),
+                    format!("reconnect {} outside 1-3600 seconds", s.reconnect.get_ref()),
+                ));
+            }
+            if !(1..=1_000_000).contains(s.buffer.get_ref()) {
+                return Err(err(s.buffer.span(), format!("buffer {} outside 1-1000000", s.buffer.get_ref())));
+            }
+            if s.views.is_empty() {
+                return Err(err(s.address.span(), "views is empty: a station needs at least one view".into()));
             }
         }
         for net in &self.networks {

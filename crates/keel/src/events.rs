@@ -173,6 +173,8 @@ pub enum RibEvent {
     /// received with GRACEFUL_SHUTDOWN get LOCAL_PREF 0 (RFC 8326 §4.1); a change re-evaluates
     /// every neighbor's routes as a changed import policy would.
     HonourGracefulShutdown(bool),
+    /// A BMP station task asks for its dump or for statistics (keel_bmp::station).
+    Bmp(keel_bmp::station::Request),
 }
 
 /// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.

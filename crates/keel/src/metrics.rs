@@ -32,6 +32,11 @@ struct NotificationLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StationLabel {
+    station: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NeighborLabel {
     neighbor: String,
 }
@@ -65,6 +70,9 @@ pub struct Metrics {
     fib_operations: Family<OperationLabel, Counter>,
     prefix_limit_tripped: Family<LimitLabel, Counter>,
     prefix_limit_count: Family<FamilyLabel, Gauge>,
+    bmp_drops: Family<StationLabel, Counter>,
+    /// The BMP stations' links, whose drop counts `bmp_drops` catches up with at scrape time.
+    bmp_links: Mutex<Vec<std::sync::Arc<keel_bmp::station::Link>>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,6 +99,8 @@ impl Default for Metrics {
             fib_operations: Family::default(),
             prefix_limit_tripped: Family::default(),
             prefix_limit_count: Family::default(),
+            bmp_drops: Family::default(),
+            bmp_links: Mutex::new(Vec::new()),
         };
         registry.register("bgp_sessions", "BGP sessions by FSM state", m.sessions.clone());
         registry.register("bgp_messages_received", "BGP messages received", m.received.clone());
@@ -138,6 +148,11 @@ impl Default for Metrics {
             "Routes of the neighbor counted against its prefix limit of the family",
             m.prefix_limit_count.clone(),
         );
+        registry.register(
+            "bmp_station_drops",
+            "Times the BMP station fell behind its buffer and was dropped (re-synchronised on reconnect)",
+            m.bmp_drops.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
     }
@@ -178,6 +193,11 @@ impl Metrics {
         self.prefix_limit_tripped.get_or_create(&l).inc();
     }
 
+    /// A BMP station whose drops the metrics count.
+    pub fn bmp_station(&self, link: std::sync::Arc<keel_bmp::station::Link>) {
+        self.bmp_links.lock().unwrap_or_else(|e| e.into_inner()).push(link);
+    }
+
     pub fn fib_operations(&self, operation: &str, n: u64) {
         if n > 0 {
             self.fib_operations.get_or_create(&OperationLabel { operation: operation.into() }).inc_by(n);
@@ -204,6 +224,12 @@ impl Metrics {
                 self.sent.get_or_create(&MessageLabel { neighbor: a.to_string(), message_type: "update".into() });
             if let Some(more) = c.updates_sent.checked_sub(updates.get()).filter(|n| *n > 0) {
                 updates.inc_by(more);
+            }
+        }
+        for link in self.bmp_links.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let c = self.bmp_drops.get_or_create(&StationLabel { station: link.station.to_string() });
+            if let Some(more) = link.overruns().checked_sub(c.get()).filter(|n| *n > 0) {
+                c.inc_by(more);
             }
         }
         let mut out = String::new();

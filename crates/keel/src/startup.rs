@@ -162,7 +162,20 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         keel_config::GrMode::Disabled => std::time::Duration::ZERO,
         _ => std::time::Duration::from_secs(gr.selection_deferral_time.into()),
     });
-    tokio::spawn(rib_task.run(rib_rx));
+    // BMP stations (keel_bmp::station), their requests forwarded to the RIB task.
+    let sys_descr = format!("keel {} (keeld, BGP-4)", env!("CARGO_PKG_VERSION"));
+    let (feeds, stations, mut requests) =
+        keel_bmp::station::start(&config.bmp.station, &router_id.to_string(), &sys_descr);
+    for s in &stations {
+        metrics.bmp_station(s.link.clone());
+    }
+    let forward = rib.clone();
+    tokio::spawn(async move {
+        while let Some(r) = requests.recv().await {
+            let _ = forward.send(RibEvent::Bmp(r)).await;
+        }
+    });
+    tokio::spawn(rib_task.with_bmp(feeds).run(rib_rx));
     // RFC 8326 §4.1 receiver step; before any neighbor starts, so no route misses it.
     let _ = rib.send(RibEvent::HonourGracefulShutdown(config.global.honour_graceful_shutdown)).await;
     let (shutdown, mut shutdown_rx) = watch::channel(None);
@@ -266,6 +279,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         }
     };
     info!(?kind, "stopping");
+    // BMP stations hear of it first: a Termination, before the sessions' Peer Downs.
+    for s in stations {
+        s.terminate(std::time::Duration::from_secs(1)).await;
+    }
     // Kernel routes stay for a graceful restart (RFC 4724 §4.1); otherwise they go.
     let mode = daemon.config.read().await.graceful_restart.mode;
     let graceful = kind == StopKind::Graceful && mode == keel_config::GrMode::Restart;

@@ -3,7 +3,7 @@
 //!
 //! Each driver says how its daemon is started (`command`), asked (its CLI) and configured
 //! towards keel, for every user; the tests use its struct ([`bird::Bird`], [`frr::Frr`],
-//! [`gobgp::GoBgp`], [`exabgp::ExaBgp`], [`stayrtr::start`]), whose methods fail the calling
+//! [`gobgp::GoBgp`], [`exabgp::ExaBgp`], [`stayrtr::start`], [`pmacct::Pmbmpd`]), whose methods fail the calling
 //! test (`try_start` returns the error instead), the lab and `keel bench` its functions, which
 //! return errors. Every daemon is started by [`spawn`] and awaited by [`wait_ready`], runs in
 //! its own directory, bound to its own 127.0.0.0/8 address (or inside a namespace), and is
@@ -14,6 +14,7 @@ pub mod exabgp;
 pub mod frr;
 pub mod gobgp;
 pub mod openbgpd;
+pub mod pmacct;
 pub mod stayrtr;
 
 use crate::netns::Namespace;

@@ -190,11 +190,12 @@ impl Daemon {
         }
         // The RTR clients run on the configuration keeld started with.
         let rpki = if new.rpki != old.rpki { "; [rpki] changes apply at the next start (keel restart)" } else { "" };
+        let bmp = if new.bmp != old.bmp { "; [bmp] changes apply at the next start (keel restart)" } else { "" };
         Daemon::warn_rfc_8212(&new);
         *self.config.write().await = new;
         Ok(format!(
             "{kept} neighbor(s) kept, {changed} restarted, {removed} removed, {added} added; \
-             policies re-applied to {policies} neighbor(s){rpki}"
+             policies re-applied to {policies} neighbor(s){rpki}{bmp}"
         ))
     }
 }

@@ -12,6 +12,7 @@
 //! | `propagate` | changes out: to the FIB task, and to each neighbor's Adj-RIB-Out ([`keel_rib::adj_rib_out`], which packs the UPDATEs) |
 //! | `reevaluate` | policy re-evaluation without a reset: import, export, RPKI VRPs, ROUTE-REFRESH |
 //! | `views` | the API's read model: routes, Adj-RIB-Out, counts, restart state |
+//! | `bmp` | BMP stations' change stream per view, their dumps and statistics (off without a station) |
 //!
 //! What each neighbor was sent, what it is still owed and the UPDATE packing live in keel-rib
 //! ([`AdjRibOut`]), pure and tested without tokio; this task only writes the bytes it packs.
@@ -43,6 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+mod bmp;
 mod propagate;
 mod reevaluate;
 mod restart;
@@ -137,6 +139,8 @@ pub struct RibTask {
     /// `[global] honour_graceful_shutdown`: received routes tagged with GRACEFUL_SHUTDOWN get
     /// LOCAL_PREF 0 (RFC 8326 §4.1), after import policy ([`keel_rib::graceful_shutdown`]).
     honour_graceful_shutdown: bool,
+    /// BMP stations' feeds; `None` without any.
+    bmp: Option<Box<keel_bmp::station::Feeds>>,
 }
 
 /// A RIB that held at least this many destinations and lost half of them gives the memory
@@ -182,6 +186,7 @@ impl RibTask {
             high_water: 0,
             graceful_shutdown: BTreeSet::new(),
             honour_graceful_shutdown: true,
+            bmp: None,
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
@@ -271,10 +276,14 @@ impl RibTask {
     fn handle(&mut self, ev: RibEvent) {
         match ev {
             RibEvent::PeerUp { address, negotiated, local, policy, helper, writer, prefix_limit, limit_crossed } => {
+                let bmp = self.bmp.is_some().then(|| negotiated.clone());
                 self.peer_up(address, negotiated, local.ip(), policy, helper, writer);
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
                     s.prefix_limit = prefix_limit.map(Tracker::new);
                     s.limit_crossed = limit_crossed;
+                }
+                if let Some(n) = bmp {
+                    self.bmp_peer_up(address, &n, local);
                 }
             }
             RibEvent::PeerUnreachable { address } => self.deferral_event(|d| d.peer_down(address)),
@@ -283,9 +292,19 @@ impl RibTask {
                 let old = self.chains.insert(address, new.clone()).unwrap_or_default();
                 self.policy_changed(address, &old, &new);
             }
-            RibEvent::PeerDown { address, reason } => self.peer_down(address, reason),
+            RibEvent::PeerDown { address, reason } => {
+                self.bmp_peer_down(address, &reason);
+                self.peer_down(address, reason);
+            }
             RibEvent::PeerRemoved { address } => self.peer_removed(address),
-            RibEvent::Update { address, update } => self.apply_update(address, update),
+            RibEvent::Update { address, update } => {
+                let copy = self.bmp.as_ref().and_then(|b| b.copy(&update));
+                self.apply_update(address, update);
+                if let (Some(b), Some(u)) = (self.bmp.as_mut(), copy) {
+                    b.received(&self.rib, address, &u);
+                }
+            }
+            RibEvent::Bmp(r) => self.bmp_request(Some(r)),
             RibEvent::RouteRefresh { address, family } => {
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
                     s.adj_rib_out.route_refresh(family, &self.rib);

@@ -25,6 +25,9 @@ impl RibTask {
             return;
         }
         let changed = self.rib.take_changed();
+        if let Some(b) = self.bmp.as_mut() {
+            b.loc_rib(&self.rib, &changed);
+        }
         let touched = self.rib.take_touched();
         let deferral_ended = std::mem::take(&mut self.deferral_ended);
         if deferral_ended {
@@ -68,6 +71,7 @@ impl RibTask {
         for a in addresses {
             self.flush(a);
         }
+        self.bmp_request(None);
     }
 
     async fn tell_fib(&mut self, changed: &[Changed]) {
@@ -90,6 +94,9 @@ impl RibTask {
     /// Writes what one neighbor is owed as far as its queue allows: the Adj-RIB-Out packs,
     /// this task only hands the bytes to the neighbor's writer.
     fn flush(&mut self, address: IpAddr) {
+        // What is written also goes to BMP stations monitoring the Adj-RIB-Out.
+        let mut sent =
+            self.bmp.as_ref().filter(|b| b.wants(keel_bmp::station::View::AdjRibOutPost)).map(|_| Vec::new());
         let RibTask { peers, rib, chains, local_asn, rpki, graceful_shutdown, .. } = self;
         let Some(peer) = peers.get_mut(&address) else { return };
         let Peer { id, session, end_of_rib_sent, updates_sent, .. } = peer;
@@ -104,15 +111,21 @@ impl RibTask {
             graceful_shutdown: graceful_shutdown.contains(&address),
         };
         while s.adj_rib_out.has_work() {
-            let Ok(permit) = s.writer.try_reserve() else { return };
+            let Ok(permit) = s.writer.try_reserve() else { break };
             let packed = s.adj_rib_out.pack(rib, *id, &policy, WRITE_BUDGET);
             log_pack_errors(address, &packed.errors);
             if packed.bytes.is_empty() {
-                return;
+                break;
             }
             end_of_rib_sent.extend(packed.end_of_rib);
             *updates_sent += packed.updates as u64;
+            if let Some(v) = sent.as_mut() {
+                v.extend_from_slice(&packed.bytes);
+            }
             permit.send(Out::Bytes(packed.bytes));
+        }
+        if let (Some(b), Some(v)) = (self.bmp.as_mut(), sent.filter(|v| !v.is_empty())) {
+            b.sent(address, &v);
         }
     }
 }

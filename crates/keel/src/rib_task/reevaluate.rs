@@ -44,6 +44,7 @@ impl RibTask {
     /// Runs `chain` again over what `address` sent, as stored before import policy.
     fn reimport(&mut self, address: IpAddr, chain: &Chain) {
         let Some(id) = self.peers.get(&address).map(|p| p.id) else { return };
+        let bmp = self.bmp.as_ref().and_then(|b| b.adj_rib_in_post(&self.rib, address));
         let routes = self.rib.received_routes(id);
         let local_address = self.rib.peer(id).map_or(address, |p| p.local_address);
         let validator = chain.uses_rpki().then(|| self.rpki.validator());
@@ -66,6 +67,9 @@ impl RibTask {
             let honour = self.honour_graceful_shutdown;
             let accepted = import_route(&mut self.rib, chain, &ctx, &r.attrs, honour, &mut FxHashMap::default());
             self.rib.put_filtered(id, r, accepted);
+        }
+        if let (Some(b), Some(before)) = (self.bmp.as_mut(), bmp) {
+            b.reimported(&self.rib, address, before);
         }
         self.rib.attrs.purge();
     }

@@ -1,0 +1,374 @@
+//! The station machinery without a RIB or a real station: the feed's bound and overrun, the
+//! dump's order and End-of-RIB markers, and the client's re-dump after an overrun and its
+//! Termination, against a listener on 127.0.0.1 with a stand-in RIB task. Time is tokio's
+//! paused clock: the reconnect wait passes without sleeping.
+
+use super::encode::{messages as bgp_messages, Encoder, Router};
+use super::*;
+use crate::header::Timestamp;
+use keel_wire::{CodecOptions, Message, Open, Update};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+const ROUTER: Router = Router { asn: 65001, id: Ipv4Addr::new(192, 0, 2, 1) };
+
+fn peer() -> Peer {
+    Peer { address: "192.0.2.2".parse().unwrap(), asn: 65002, bgp_id: Ipv4Addr::new(192, 0, 2, 2) }
+}
+
+fn open(asn: u32) -> Vec<u8> {
+    Message::Open(Open::new(asn, 90, Ipv4Addr::new(192, 0, 2, 9), Vec::new())).encode(&CodecOptions::default()).unwrap()
+}
+
+fn session() -> Arc<Session> {
+    Arc::new(Session {
+        peer: peer(),
+        local: "192.0.2.1:179".parse().unwrap(),
+        remote_port: 0,
+        sent_open: open(65001),
+        received_open: open(65002),
+        families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+        four_octet_as: true,
+    })
+}
+
+fn routes(view: View, peer: Option<Peer>) -> Routes {
+    let update = Update::end_of_rib(Family::IPV4_UNICAST).encode(&CodecOptions::default()).unwrap();
+    Routes { view, peer, legacy_as_path: false, updates: update.into() }
+}
+
+fn dump() -> Dump {
+    Dump {
+        local_asn: ROUTER.asn,
+        router_id: ROUTER.id,
+        sessions: vec![session()],
+        routes: vec![routes(View::LocRib, None), routes(View::AdjRibInPre, Some(peer()))],
+        loc_rib_families: vec![Family::IPV4_UNICAST],
+    }
+}
+
+/// (message type, peer type, peer flags) of each BMP message in `bytes`.
+fn bmp_messages(bytes: &[u8]) -> Vec<(u8, Option<(u8, u8)>)> {
+    let mut v = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 6 {
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        assert!(len >= 6 && len <= rest.len(), "a whole BMP message");
+        let t = rest[5];
+        let per_peer = matches!(t, 0..=3).then(|| (rest[6], rest[7]));
+        v.push((t, per_peer));
+        rest = &rest[len..];
+    }
+    assert!(rest.is_empty(), "trailing octets");
+    v
+}
+
+fn change(n: u8) -> Change {
+    Change::PeerDown { peer: Peer { bgp_id: Ipv4Addr::new(192, 0, 2, n), ..peer() }, reason: Down::Deconfigured }
+}
+
+#[test]
+fn a_full_feed_overruns_once_and_sends_nothing_until_restarted() {
+    let (tx, mut rx) = mpsc::channel(2);
+    let link = Arc::new(Link::new("192.0.2.9:1790".parse().unwrap()));
+    let mut feed = Feed::new(tx, link.clone(), vec![View::LocRib]);
+    assert!(!feed.send(change(1)), "not live before its dump");
+    link.attach();
+    feed.start(7);
+    assert!(feed.wants(View::LocRib) && !feed.wants(View::AdjRibInPre));
+    assert!(feed.send(change(1)) && feed.send(change(2)));
+    assert!(!feed.send(change(3)), "the third does not fit");
+    assert!((link.detached(), link.overruns(), feed.live()) == (true, 1, false));
+    assert!(!feed.send(change(4)), "off until the next dump");
+    assert_eq!(link.overruns(), 1);
+    assert_eq!(rx.try_recv().map(|(epoch, _)| epoch).ok(), Some(7));
+}
+
+#[test]
+fn a_detached_station_turns_its_feed_off() {
+    let (tx, _rx) = mpsc::channel(8);
+    let link = Arc::new(Link::new("192.0.2.9:1790".parse().unwrap()));
+    let mut feed = Feed::new(tx, link.clone(), vec![View::LocRib]);
+    link.attach();
+    feed.start(1);
+    link.detach();
+    assert!(!feed.send(change(1)));
+    assert!(!feed.live());
+    assert_eq!(link.overruns(), 0, "a lost session is no overrun");
+}
+
+#[test]
+fn a_dump_is_peer_ups_then_routes_then_end_of_rib_per_view_peer_and_family() {
+    let views = [View::AdjRibInPre, View::AdjRibInPost, View::LocRib, View::AdjRibOutPost];
+    let mut out = Vec::new();
+    let mut e = Encoder { router: ROUTER, now: Timestamp::new(1, 0), out: &mut out, errors: Vec::new() };
+    e.initiation("keel", "keel 0.1.0");
+    e.dump(&dump(), &views);
+    assert!(e.errors.is_empty(), "{:?}", e.errors);
+    let m = bmp_messages(&out);
+    // Initiation; Peer Up of the Loc-RIB instance (type 3) and of the neighbor (type 0).
+    assert_eq!(m[..3], [(4, None), (3, Some((3, 0))), (3, Some((0, 0)))]);
+    // The routes: Loc-RIB, then the pre-policy Adj-RIB-In.
+    assert_eq!(m[3..5], [(0, Some((3, 0))), (0, Some((0, 0)))]);
+    // End-of-RIB: 2 families for each of the three neighbor views, 1 for the Loc-RIB, with the
+    // view's flags (L = 0x40, O = 0x10).
+    let eor: Vec<_> = m[5..].to_vec();
+    assert_eq!(
+        eor,
+        vec![
+            (0, Some((0, 0))),
+            (0, Some((0, 0))),
+            (0, Some((0, 0x40))),
+            (0, Some((0, 0x40))),
+            (0, Some((3, 0))),
+            (0, Some((0, 0x50))),
+            (0, Some((0, 0x50))),
+        ]
+    );
+}
+
+#[test]
+fn only_updates_become_route_monitoring() {
+    let mut bytes = Update::end_of_rib(Family::IPV4_UNICAST).encode(&CodecOptions::default()).unwrap();
+    bytes.extend(Message::Keepalive.encode(&CodecOptions::default()).unwrap());
+    bytes.extend(Update::end_of_rib(Family::IPV6_UNICAST).encode(&CodecOptions::default()).unwrap());
+    assert_eq!(bgp_messages(&bytes).count(), 3);
+    let r = Routes { view: View::AdjRibOutPost, peer: Some(peer()), legacy_as_path: true, updates: bytes.into() };
+    let mut out = Vec::new();
+    let mut e = Encoder { router: ROUTER, now: Timestamp::UNAVAILABLE, out: &mut out, errors: Vec::new() };
+    e.routes(&r);
+    // O, L and A flags.
+    assert_eq!(bmp_messages(&out), vec![(0, Some((0, 0x70))), (0, Some((0, 0x70)))]);
+    // A truncated tail is no message.
+    assert_eq!(bgp_messages(&r.updates[..r.updates.len() - 1]).count(), 2);
+}
+
+/// A stand-in RIB task: answers each dump with [`dump`] (turning the feed on, as the RIB task
+/// does) and counts them; statistics are empty.
+fn rib(mut requests: mpsc::Receiver<Request>, feed: Arc<Mutex<Feed>>) -> Arc<AtomicUsize> {
+    let dumps = Arc::new(AtomicUsize::new(0));
+    let count = dumps.clone();
+    tokio::spawn(async move {
+        while let Some(r) = requests.recv().await {
+            match r {
+                Request::Dump { epoch, reply, .. } => {
+                    feed.lock().unwrap().start(epoch);
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let _ = reply.send(dump());
+                }
+                Request::Statistics { reply } => {
+                    let _ = reply.send(Statistics::default());
+                }
+            }
+        }
+    });
+    dumps
+}
+
+fn config(address: SocketAddr, buffer: usize) -> StationConfig {
+    StationConfig {
+        address,
+        reconnect: Duration::from_secs(30),
+        views: vec![View::LocRib, View::AdjRibInPre],
+        statistics: None,
+        buffer,
+        sys_name: "keel".into(),
+        sys_descr: "keel 0.1.0".into(),
+    }
+}
+
+/// Reads whole BMP messages from `s` until `count` of them came; `None` if it closes first.
+async fn read_messages(s: &mut TcpStream, count: usize) -> Option<Vec<(u8, Option<(u8, u8)>)>> {
+    let mut buf = Vec::new();
+    loop {
+        let m = complete(&buf);
+        if m.len() >= count {
+            return Some(bmp_messages(&buf[..m.iter().sum::<usize>()]));
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Lengths of the whole messages at the start of `buf`.
+fn complete(buf: &[u8]) -> Vec<usize> {
+    let mut v = Vec::new();
+    let mut rest = buf;
+    while rest.len() >= 6 {
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        if len > rest.len() || len < 6 {
+            break;
+        }
+        v.push(len);
+        rest = &rest[len..];
+    }
+    v
+}
+
+/// Initiation, 2 Peer Ups, 2 route messages, 3 End-of-RIBs (Loc-RIB 1, neighbor 2).
+const DUMP_MESSAGES: usize = 8;
+
+/// A station task with a `buffer`, the stand-in RIB, and the station's end of its first
+/// session once the dump was read.
+struct Rig {
+    listener: TcpListener,
+    feed: Arc<Mutex<Feed>>,
+    handle: Handle,
+    dumps: Arc<AtomicUsize>,
+    first: TcpStream,
+    /// The first session's dump.
+    dump: Vec<(u8, Option<(u8, u8)>)>,
+}
+
+async fn rig(buffer: usize) -> Rig {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (requests, requests_rx) = mpsc::channel(4);
+    let (feed, handle) = spawn(0, config(listener.local_addr().unwrap(), buffer), requests);
+    let feed = Arc::new(Mutex::new(feed));
+    let dumps = rib(requests_rx, feed.clone());
+    let (mut first, _) = listener.accept().await.unwrap();
+    let dump = read_messages(&mut first, DUMP_MESSAGES).await.expect("the dump");
+    Rig { listener, feed, handle, dumps, first, dump }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overrun_station_is_dropped_and_dumped_again_on_reconnect() {
+    let Rig { listener, feed, handle, dumps, mut first, dump: m } = rig(1).await;
+    assert_eq!(m[0], (4, None));
+    assert_eq!(dumps.load(Ordering::SeqCst), 1);
+    {
+        // Two changes without a yield: the station task cannot drain its one-slot buffer
+        // between them.
+        let mut f = feed.lock().unwrap();
+        assert!(f.send(change(1)));
+        assert!(!f.send(change(2)));
+    }
+    assert_eq!(handle.link.overruns(), 1);
+    // The station closes the session (what it had queued may come first)...
+    let mut rest = Vec::new();
+    let _ = first.read_to_end(&mut rest).await;
+    // ...and after `reconnect` connects again for a fresh dump (the paused clock skips the wait).
+    let (mut second, _) = listener.accept().await.unwrap();
+    let m = read_messages(&mut second, DUMP_MESSAGES).await.expect("a second dump");
+    assert_eq!(m[0], (4, None), "a fresh Initiation");
+    assert_eq!(m.iter().filter(|(t, _)| *t == 3).count(), 2, "the Peer Ups again");
+    assert_eq!(dumps.load(Ordering::SeqCst), 2);
+    // Live again: a change goes through.
+    assert!(feed.lock().unwrap().send(change(3)));
+    let m = read_messages(&mut second, 1).await.expect("the change");
+    assert_eq!(m, vec![(2, Some((0, 0)))], "the Peer Down");
+    handle.terminate(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_sends_a_termination_and_changes_of_an_old_session_are_skipped() {
+    let Rig { listener, feed, handle, first, .. } = rig(8).await;
+    // The station goes away: keel reconnects, and what was queued for the old session (epoch 1)
+    // does not reach the new one.
+    drop(first);
+    let (mut second, _) = listener.accept().await.unwrap();
+    read_messages(&mut second, DUMP_MESSAGES).await.expect("a second dump");
+    // A change the RIB task queued for the first session, still in the channel.
+    feed.lock().unwrap().tx.try_send((1, change(9))).expect("room in the buffer");
+    tokio::task::yield_now().await;
+    handle.terminate(Duration::from_secs(1)).await;
+    let mut rest = Vec::new();
+    let _ = second.read_to_end(&mut rest).await;
+    assert_eq!(bmp_messages(&rest), vec![(5, None)], "only the Termination after the dump");
+}
+
+/// A RIB with one neighbor (AS 65002) holding `prefixes`, and what the neighbor looks like to
+/// a station.
+fn rib_with(prefixes: &[&str]) -> (keel_rib::Rib, from_rib::Neighbor) {
+    use keel_rib::{AttrSet, PeerId, PeerInfo, Rib};
+    use keel_wire::{AsPath, NextHop, Origin, PathAttributes};
+    let mut rib = Rib::default();
+    let p = peer();
+    let id = PeerId(1);
+    rib.add_peer(id, PeerInfo::new(p.address, p.asn, p.bgp_id, ROUTER.asn, ROUTER.id, "192.0.2.1".parse().unwrap()));
+    let attributes = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::sequence(vec![65002])),
+        ..Default::default()
+    };
+    let set = rib.attrs.intern(AttrSet { attributes, next_hop: NextHop::V4(Ipv4Addr::new(192, 0, 2, 2)) });
+    for prefix in prefixes {
+        rib.announce(id, Family::IPV4_UNICAST, prefix.parse().unwrap(), 0, set.clone());
+    }
+    let codec = CodecOptions::default();
+    (rib, from_rib::Neighbor { peer: p, id, receive: codec.clone(), send: codec })
+}
+
+/// The prefixes announced and withdrawn by the UPDATEs of `r`.
+fn prefixes_of(r: &Routes) -> (Vec<String>, Vec<String>) {
+    let opts = CodecOptions { extended_message: true, ..CodecOptions::default() };
+    let (mut announced, mut withdrawn) = (Vec::new(), Vec::new());
+    for m in bgp_messages(&r.updates) {
+        let Ok(Message::Update(u)) = Message::decode(m, &opts) else { panic!("an UPDATE") };
+        announced.extend(u.announced_routes().map(|(_, n)| n.prefix.to_string()));
+        withdrawn.extend(u.withdrawn_routes().map(|(_, n)| n.prefix.to_string()));
+    }
+    (announced, withdrawn)
+}
+
+#[test]
+fn loc_rib_changes_are_the_best_paths_now_or_withdrawals() {
+    let (mut rib, n) = rib_with(&["198.51.100.0/24", "203.0.113.0/24"]);
+    let mut errors = Vec::new();
+    let mut families = Vec::new();
+    let dump = from_rib::loc_rib(&rib, &mut families, &mut errors);
+    assert_eq!(prefixes_of(&dump).0.len(), 2, "one UPDATE for both: one attribute set");
+    assert_eq!((dump.view, dump.peer, families), (View::LocRib, None, vec![Family::IPV4_UNICAST]));
+    let _ = rib.take_changed();
+    rib.withdraw(n.id, Family::IPV4_UNICAST, "203.0.113.0/24".parse().unwrap(), 0);
+    let changed = rib.take_changed();
+    let r = from_rib::loc_rib_changes(&rib, &changed, &mut errors);
+    assert_eq!(prefixes_of(&r), (vec![], vec!["203.0.113.0/24".to_string()]));
+    // A re-evaluation that lost a route: the rest again, and its withdrawal.
+    let before = n.post_policy(&rib);
+    rib.withdraw(n.id, Family::IPV4_UNICAST, "198.51.100.0/24".parse().unwrap(), 0);
+    let r = n.reimported(&rib, &before, &mut errors);
+    assert_eq!(prefixes_of(&r), (vec![], vec!["198.51.100.0/24".to_string()]));
+    let (rib, n) = rib_with(&["198.51.100.0/24"]);
+    let pre = n.adj_rib_in(&rib, View::AdjRibInPre, &mut errors);
+    assert_eq!((prefixes_of(&pre).0, pre.peer), (vec!["198.51.100.0/24".to_string()], Some(peer())));
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn a_feed_starts_at_its_dump_and_carries_only_its_views() {
+    let (rib, n) = rib_with(&["198.51.100.0/24"]);
+    let (tx, mut rx) = mpsc::channel(8);
+    let link = Arc::new(Link::new("192.0.2.9:1790".parse().unwrap()));
+    link.attach();
+    let mut feeds = Feeds::new(vec![Feed::new(tx, link, vec![View::LocRib])]).expect("one station");
+    feeds.peer_up((*session()).clone(), n);
+    assert!(rx.try_recv().is_err(), "nothing before the dump");
+    let (reply, mut dump) = tokio::sync::oneshot::channel();
+    let no_out =
+        |_: std::net::IpAddr, _: &mut dyn FnMut(&keel_rib::AdjRibOut, &keel_rib::adj_rib_out::ExportPolicy)| {};
+    let request = Request::Dump { station: 0, epoch: 3, views: vec![View::LocRib], reply };
+    feeds.request(request, &rib, &no_out);
+    assert!(dump.try_recv().is_err() && !feeds.wants(View::LocRib), "queued until answered");
+    feeds.answer_dumps(&rib, (ROUTER.asn, ROUTER.id), &no_out);
+    let dump = dump.try_recv().expect("the dump");
+    assert_eq!((dump.sessions.len(), dump.routes.len()), (1, 1));
+    assert!(feeds.wants(View::LocRib) && !feeds.wants(View::AdjRibInPre));
+    // An UPDATE's Adj-RIB-In views are not monitored: nothing; a Peer Down goes to every live feed.
+    let update = Update::end_of_rib(Family::IPV4_UNICAST);
+    assert!(feeds.copy(&update).is_none());
+    feeds.received(&rib, peer().address, &update);
+    feeds.peer_down(peer().address, Down::RemoteNoNotification);
+    feeds.peer_down(peer().address, Down::RemoteNoNotification);
+    let (epoch, change) = rx.try_recv().expect("the Peer Down");
+    assert_eq!((epoch, change), (3, Change::PeerDown { peer: peer(), reason: Down::RemoteNoNotification }));
+    assert!(rx.try_recv().is_err(), "once: the session is gone");
+}
