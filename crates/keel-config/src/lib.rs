@@ -8,6 +8,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `global.rs` | `[global]`, `[fib]` |
+//! | `bfd.rs` | `[bfd]` |
 //! | `graceful_restart.rs` | `[graceful_restart]`, `[long_lived_graceful_restart]` |
 //! | `neighbor.rs` | `[[neighbor]]` and its prefix limit |
 //! | `policy.rs` | `[[prefix_list]]`, `[[policy]]`, compiled into keel-rib's policy |
@@ -26,6 +27,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use toml::Spanned;
 
+mod bfd;
 mod error;
 pub mod fit;
 mod global;
@@ -37,6 +39,7 @@ pub mod policy_view;
 mod rpki;
 mod validate;
 
+pub use bfd::BfdConfig;
 pub use error::ConfigError;
 pub use global::{FibBackend, FibConfig, Global};
 pub use graceful_restart::{GrMode, GracefulRestart, GracefulRestartOverride, LongLived};
@@ -79,6 +82,8 @@ pub struct Config {
     pub policy: Policies,
     #[serde(default)]
     pub rpki: RpkiConfig,
+    #[serde(default)]
+    pub bfd: BfdConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
