@@ -32,11 +32,11 @@ pub struct BfdView {
     /// The neighbor's C bit; null before a packet arrived.
     pub remote_control_plane_independent: Option<bool>,
     pub remote_discriminator: u32,
-    /// The neighbor's Detect Mult and Desired Min TX Interval (ms); null before a packet.
-    pub remote_min_tx_ms: Option<u64>,
-    pub remote_multiplier: Option<u8>,
     /// bfd.RemoteMinRxInterval, milliseconds.
     pub remote_min_rx_ms: u64,
+    /// The neighbor's Desired Min TX Interval (ms) and Detect Mult; null before a packet.
+    pub remote_min_tx_ms: Option<u64>,
+    pub remote_multiplier: Option<u8>,
     pub remote_state: String,
     /// `"down"`, `"init"`, `"up"`, `"admin-down"`; `"unknown"` while keeld cannot reach
     /// keel-bfdd.
