@@ -49,4 +49,28 @@ impl BfdView {
     pub fn is_up(&self) -> bool {
         self.state == "up"
     }
+
+    /// One line for `keel show neighbor`: state, C bits, intervals, detection time, flaps and
+    /// what a Down would do.
+    pub fn summary(&self) -> String {
+        let ms = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| format!("{v} ms"));
+        let bit = |c: Option<bool>| c.map_or("-", |c| if c { "1" } else { "0" });
+        format!(
+            "{} (remote {}, diag {}), {}, C={} remote C={}, tx {} rx {} x{}, sending every {}, \
+             detection {}, {} flaps; on Down: {}",
+            self.state,
+            self.remote_state,
+            self.diagnostic,
+            if self.multihop { "multihop" } else { "single hop" },
+            bit(Some(self.control_plane_independent)),
+            bit(self.remote_control_plane_independent),
+            self.min_tx_ms,
+            self.min_rx_ms,
+            self.multiplier,
+            ms(self.transmit_interval_ms),
+            ms(self.detection_time_ms),
+            self.flaps,
+            self.on_down.as_deref().unwrap_or("-"),
+        )
+    }
 }
