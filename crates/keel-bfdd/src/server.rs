@@ -12,6 +12,7 @@ use crate::table::{Outputs, Table};
 use crate::udp::{self, Datagram};
 use anyhow::Context;
 use std::collections::HashMap;
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,7 +43,8 @@ enum Input {
     Gone(u64),
 }
 
-/// The lock beside the socket: one keel-bfdd per socket path. `None` when another holds it.
+/// The lock beside the socket (`bfdd.lock`, holding the pid): one keel-bfdd per socket path.
+/// `None` when another holds it.
 fn lock(socket: &std::path::Path) -> anyhow::Result<Option<std::fs::File>> {
     let path = socket.with_extension("lock");
     let file = std::fs::OpenOptions::new()
@@ -55,6 +57,9 @@ fn lock(socket: &std::path::Path) -> anyhow::Result<Option<std::fs::File>> {
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Ok(None);
     }
+    // The holder's pid, for operators and tests that must end it.
+    let mut f = &file;
+    let _ = f.set_len(0).and_then(|_| writeln!(f, "{}", std::process::id()));
     Ok(Some(file))
 }
 

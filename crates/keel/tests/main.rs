@@ -56,6 +56,7 @@ mod common;
 
 mod add_path_send;
 mod api_access;
+mod bfd;
 mod bench;
 mod chaos;
 mod check_config;

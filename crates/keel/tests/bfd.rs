@@ -1,0 +1,260 @@
+//! BFD (issue 22): keel's BFD sessions, run by keel-bfdd, against BIRD 2's `protocol bfd` over
+//! a veth pair between two network namespaces this test creates, documentation addresses only:
+//!
+//! ```text
+//!  ns keel-bfd-kROLE-PID: keeld (AS 65001)  va 192.0.2.1/24  --veth--  vb 192.0.2.2/24  BIRD (AS 65002),
+//!                         keel-bfdd                                    originates 198.51.100.0/24
+//! ```
+//!
+//! Forwarding failure without a link event: each side's ARP entry for the other is replaced
+//! by a MAC address nobody has, so every packet is dropped while both interfaces stay up (no
+//! nftables or tc classifier is available here). keel-bfdd runs detached from keeld (that is
+//! its point), so each test ends it by the pid in its lock file.
+
+use crate::common::*;
+use keel_lab::daemons::bird::{Bird, BirdStart};
+use keel_lab::netns::{veth, Namespace};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Detection Time both ways: 3 x 100 ms.
+const DETECTION: Duration = Duration::from_millis(300);
+/// What polling `keel show` and `birdc` adds to it.
+const SLACK: Duration = Duration::from_millis(700);
+
+struct BfdLab {
+    k: Namespace,
+    b: Namespace,
+    keeld: Option<Keeld>,
+    bird: Option<Bird>,
+    dir: PathBuf,
+}
+
+impl BfdLab {
+    /// The two namespaces, `keel-bfd-kTAG-PID` and `keel-bfd-bTAG-PID`, joined by a veth pair.
+    fn new(tag: &str) -> BfdLab {
+        let id = std::process::id() % 100_000;
+        let ns = |role: &str| Namespace::create(&format!("keel-bfd-{role}{tag}-{id}")).expect("network namespace");
+        let (k, b) = (ns("k"), ns("b"));
+        veth(&k, "va", &b, "vb").expect("veth pair");
+        for (ns, dev, address) in [(&k, "va", "192.0.2.1/24"), (&b, "vb", "192.0.2.2/24")] {
+            ns.ip(&["addr", "add", address, "dev", dev]).expect("address");
+            ns.ip(&["link", "set", dev, "up"]).expect("link up");
+        }
+        let dir = test_dir(&format!("bfd-{tag}"));
+        BfdLab { k, b, keeld: None, bird: None, dir }
+    }
+
+    fn keeld(&mut self, neighbor_extra: &str) {
+        let dir = self.dir.join("keel");
+        let config = format!(
+            r#"[global]
+asn = 65001
+router_id = "192.0.2.1"
+listen = ["192.0.2.1:179"]
+api = "{dir}/keel.sock"
+state_dir = "{dir}"
+[graceful_restart]
+selection_deferral_time = 5
+[bfd]
+min_tx_ms = 100
+min_rx_ms = 100
+multiplier = 3
+[[neighbor]]
+address = "192.0.2.2"
+asn = 65002
+local_address = "192.0.2.1"
+connect_retry_time = 1
+bfd = true
+import = "all"
+export = "all"
+{neighbor_extra}
+[[network]]
+prefix = "203.0.113.0/24"
+"#,
+            dir = dir.display()
+        );
+        self.keeld = Some(start(Keeld::new(keeld_bin(), dir).expect("keeld's directory").in_netns(&self.k), &config));
+    }
+
+    /// BIRD with BFD on its interface and `bfd on` in the session; `graceful` is its
+    /// `graceful restart` setting.
+    fn bird(&mut self, graceful: &str) {
+        let dir = self.dir.join("bird");
+        std::fs::create_dir_all(&dir).expect("BIRD's directory");
+        let body = format!(
+            r#"protocol bfd {{
+  interface "vb" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }};
+}}
+protocol static s4 {{ ipv4; route 198.51.100.0/24 blackhole; }}
+protocol bgp keel {{
+  local 192.0.2.2 as 65002;
+  neighbor 192.0.2.1 as 65001;
+  hold time 90;
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  graceful restart {graceful};
+  bfd on;
+  ipv4 {{ import all; export all; }};
+}}
+"#
+        );
+        let how = BirdStart { name: "bird", router_id: "192.0.2.2", device: "", recovery: false, netns: Some(&self.b) };
+        self.bird = Some(Bird::start(&dir, &body, &how));
+    }
+
+    fn api(&self) -> PathBuf {
+        self.keeld.as_ref().expect("keeld").api()
+    }
+
+    fn neighbor(&self) -> Value {
+        neighbor(&self.api(), "192.0.2.2")
+    }
+
+    fn bird_bfd(&self) -> String {
+        self.bird.as_ref().expect("BIRD").birdc("show bfd sessions")
+    }
+
+    /// BIRD's BFD session with keel is Up.
+    fn bird_bfd_up(&self) -> bool {
+        self.bird_bfd().lines().any(|l| l.starts_with("192.0.2.1") && l.contains(" Up "))
+    }
+
+    fn wait_up(&self) -> Value {
+        wait_for("BGP established and BFD Up on both sides", WAIT, || {
+            let n = self.neighbor();
+            (n["state"] == "established" && n["bfd"]["state"] == "up" && self.bird_bfd_up()).then_some(n)
+        })
+    }
+
+    /// Every packet between the two is dropped; the links stay up.
+    fn cut(&self) {
+        for (ns, dev, other) in [(&self.k, "va", "192.0.2.2"), (&self.b, "vb", "192.0.2.1")] {
+            ns.ip(&["neigh", "replace", other, "lladdr", "02:00:5e:00:53:99", "dev", dev, "nud", "permanent"])
+                .expect("blackhole neighbor");
+        }
+    }
+
+    fn keel_bfdd_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("keel/bfdd.lock")).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for BfdLab {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bird {
+            b.stop();
+        }
+        drop(self.keeld.take());
+        if let Some(pid) = self.keel_bfdd_pid() {
+            // SAFETY: kill(2) on the keel-bfdd this test's keeld started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Polls `done` every 10 ms for up to `limit`; how long it took.
+fn time_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+fn has_route(api: &std::path::Path, prefix: &str) -> bool {
+    routes(api, &[]).iter().any(|r| r["prefix"] == prefix)
+}
+
+/// Sessions come up with BIRD, the intervals are negotiated (100 ms both ways, Detection Time
+/// 300 ms), keel sends C=1 (keel-bfdd outlives keeld) and sees BIRD's C=0; when forwarding
+/// dies both sides see Down within the Detection Time, keel ends the BGP session with
+/// Cease/BFD Down, and as BIRD sent C=0 and advertised graceful restart keel keeps its routes
+/// as helper (RFC 5882 §4.3).
+#[test]
+fn bird_sessions_come_up_and_see_forwarding_loss_within_the_detection_time() {
+    let mut lab = BfdLab::new("up");
+    lab.bird("on");
+    lab.keeld("");
+    let n = lab.wait_up();
+    let b = &n["bfd"];
+    assert_eq!(b["transmit_interval_ms"], 100, "{b}");
+    assert_eq!(b["detection_time_ms"], 300, "{b}");
+    assert_eq!(b["control_plane_independent"], true, "keel-bfdd runs apart from keeld: C=1");
+    assert_eq!(b["remote_control_plane_independent"], false, "BIRD sends C=0: {b}");
+    assert_eq!(b["on_down"], "helper", "{b}");
+    let (ok, text) = keel(&lab.api(), &["show", "neighbor", "192.0.2.2"]);
+    assert!(ok && text.contains("BFD:              up"), "{text}");
+    wait_for("BIRD's route", WAIT, || has_route(&lab.api(), "198.51.100.0/24").then_some(()));
+
+    lab.cut();
+    let keel_saw = time_until("keel sees BFD Down", DETECTION + SLACK, || lab.neighbor()["bfd"]["state"] == "down");
+    let bird_saw = time_until("BIRD sees BFD Down", DETECTION + SLACK, || !lab.bird_bfd_up());
+    let n = lab.neighbor();
+    assert_ne!(n["state"], "established", "BFD Down ends the BGP session at once");
+    assert_eq!(n["last_notification_sent"]["description"], "Cease/BFD Down", "{n}");
+    assert_eq!(n["bfd"]["diagnostic"], "control-detection-time-expired");
+    assert_eq!(n["bfd"]["flaps"], 1);
+    assert!(n["stale_prefixes"].as_u64() >= Some(1), "C=0 and graceful restart: kept as helper: {n}");
+    assert!(has_route(&lab.api(), "198.51.100.0/24"));
+    eprintln!("BFD Down seen by keel after {keel_saw:?}, by BIRD after {bird_saw:?}");
+}
+
+/// The RFC 5882 §4.3 choices against BIRD (which sends C=0): `bfd_strict` flushes, and so does
+/// a neighbor without graceful restart; the routes leave within the Detection Time.
+#[test]
+fn bird_c0_with_bfd_strict_or_without_graceful_restart_flushes() {
+    for (tag, graceful, extra) in [("st", "on", "bfd_strict = true"), ("ng", "off", "")] {
+        let mut lab = BfdLab::new(tag);
+        lab.bird(graceful);
+        lab.keeld(extra);
+        let n = lab.wait_up();
+        assert_eq!(n["bfd"]["on_down"], "flush", "{tag}: {n}");
+        wait_for("BIRD's route", WAIT, || has_route(&lab.api(), "198.51.100.0/24").then_some(()));
+        lab.cut();
+        let took = time_until("route withdrawn", DETECTION + SLACK, || !has_route(&lab.api(), "198.51.100.0/24"));
+        eprintln!("{tag}: route gone {took:?} after the cut");
+    }
+}
+
+/// keeld restarts (`keel restart`, then a crash and a new start) while BFD is on: BIRD's BFD
+/// session never leaves Up, because keel-bfdd goes on running it.
+#[test]
+fn keeld_restarts_leave_birds_bfd_session_up() {
+    let mut lab = BfdLab::new("rs");
+    lab.bird("on");
+    lab.keeld("");
+    lab.wait_up();
+    let bfdd = lab.keel_bfdd_pid().expect("keel-bfdd's pid");
+    let watch = |lab: &BfdLab, what: &str, until: &dyn Fn(&BfdLab) -> bool| {
+        let start = Instant::now();
+        while !until(lab) {
+            assert!(lab.bird_bfd_up(), "{what}: BIRD's BFD session left Up: {}", lab.bird_bfd());
+            assert!(start.elapsed() < WAIT, "{what}: keel did not come back");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let starts = |lab: &BfdLab| lab.keeld.as_ref().map_or(0, |k| k.log().matches("keeld starting").count());
+    let before = starts(&lab);
+    assert!(keel(&lab.api(), &["restart"]).0);
+    watch(&lab, "keel restart", &|lab| {
+        let n = lab.neighbor();
+        starts(lab) > before && n["state"] == "established" && n["bfd"]["state"] == "up"
+    });
+    // A crash: SIGKILL, then a new keeld.
+    let keeld = lab.keeld.as_mut().expect("keeld");
+    keeld.kill().expect("kill keeld");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.bird_bfd_up(), "keeld gone, BFD still Up");
+    lab.keeld.as_mut().expect("keeld").start().expect("start keeld again");
+    watch(&lab, "crash and start", &|lab| {
+        let n = lab.neighbor();
+        n["state"] == "established" && n["bfd"]["state"] == "up"
+    });
+    assert_eq!(lab.keel_bfdd_pid(), Some(bfdd), "the same keel-bfdd throughout");
+    assert_eq!(lab.neighbor()["bfd"]["flaps"], 0);
+}
