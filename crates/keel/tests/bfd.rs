@@ -28,6 +28,8 @@ struct BfdLab {
     b: Namespace,
     keeld: Option<Keeld>,
     bird: Option<Bird>,
+    /// FRR's bfdd (standalone: bgpd without zebra cannot use it), and its directory.
+    frr: Option<(keel_lab::process::Process, PathBuf)>,
     dir: PathBuf,
 }
 
@@ -43,7 +45,7 @@ impl BfdLab {
             ns.ip(&["link", "set", dev, "up"]).expect("link up");
         }
         let dir = test_dir(&format!("bfd-{tag}"));
-        BfdLab { k, b, keeld: None, bird: None, dir }
+        BfdLab { k, b, keeld: None, bird: None, frr: None, dir }
     }
 
     fn keeld(&mut self, neighbor_extra: &str) {
@@ -103,6 +105,40 @@ protocol bgp keel {{
         self.bird = Some(Bird::start(&dir, &body, &how));
     }
 
+    /// FRR's bfdd in namespace b with one configured peer, keel, at 100 ms x 3.
+    fn frr_bfdd(&mut self) {
+        let dir = self.dir.join("frr");
+        std::fs::create_dir_all(&dir).expect("FRR's directory");
+        let conf = "bfd\n peer 192.0.2.1 local-address 192.0.2.2\n  receive-interval 100\n  \
+                    transmit-interval 100\n  detect-multiplier 3\n !\n!\n";
+        std::fs::write(dir.join("bfdd.conf"), conf).expect("bfdd.conf");
+        let (uid, gid) = keel_lab::daemons::frr::frr_ids().expect("user frr");
+        for p in [dir.clone(), dir.join("bfdd.conf")] {
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown to frr");
+        }
+        let mut c = std::process::Command::new("/usr/lib/frr/bfdd");
+        c.arg("-f").arg(dir.join("bfdd.conf")).arg("-i").arg(dir.join("bfdd.pid")).arg("--vty_socket").arg(&dir);
+        c.args(["-A", "127.0.0.1", "-P", "0"]).arg("--bfdctl").arg(dir.join("bfdd.ctl"));
+        c.arg("-z").arg(dir.join("zserv.api"));
+        let how = keel_lab::process::Spawn { log: Some(dir.join("bfdd.out")), ..Default::default() };
+        let p = keel_lab::daemons::spawn("bfdd", c, &dir, Some(&self.b), &how).expect("start FRR bfdd");
+        self.frr = Some((p, dir));
+        wait_for("FRR bfdd's vty", WAIT, || self.frr_peer().is_object().then_some(()));
+    }
+
+    /// FRR's view of its peer keel (`show bfd peers json`), null while it does not answer.
+    fn frr_peer(&self) -> Value {
+        let Some((_, dir)) = &self.frr else { return Value::Null };
+        let out = std::process::Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(dir)
+            .args(["-d", "bfdd", "-c", "show bfd peers json"])
+            .output();
+        let Ok(out) = out else { return Value::Null };
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v.as_array().and_then(|a| a.iter().find(|p| p["peer"] == "192.0.2.1").cloned()).unwrap_or(Value::Null)
+    }
+
     fn api(&self) -> PathBuf {
         self.keeld.as_ref().expect("keeld").api()
     }
@@ -145,8 +181,13 @@ impl Drop for BfdLab {
         if let Some(b) = &self.bird {
             b.stop();
         }
+        if let Some((p, _)) = &self.frr {
+            p.stop();
+        }
+        // Read before keeld's handle removes its directory.
+        let bfdd = self.keel_bfdd_pid();
         drop(self.keeld.take());
-        if let Some(pid) = self.keel_bfdd_pid() {
+        if let Some(pid) = bfdd {
             // SAFETY: kill(2) on the keel-bfdd this test's keeld started.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
@@ -257,4 +298,28 @@ fn keeld_restarts_leave_birds_bfd_session_up() {
     });
     assert_eq!(lab.keel_bfdd_pid(), Some(bfdd), "the same keel-bfdd throughout");
     assert_eq!(lab.neighbor()["bfd"]["flaps"], 0);
+}
+
+/// FRR's bfdd and keel: sessions come up, the intervals negotiate (100 ms), and both see Down
+/// within the Detection Time when forwarding dies. (No BGP: FRR's bgpd reaches bfdd only
+/// through zebra, which these tests do not run; keel's BFD runs for a configured neighbor
+/// whatever its BGP state.)
+#[test]
+fn frr_bfdd_sessions_come_up_and_see_forwarding_loss_within_the_detection_time() {
+    let mut lab = BfdLab::new("fr");
+    lab.frr_bfdd();
+    lab.keeld("passive = true");
+    let n = wait_for("BFD Up with FRR on both sides", WAIT, || {
+        let n = lab.neighbor();
+        (n["bfd"]["state"] == "up" && lab.frr_peer()["status"] == "up").then_some(n)
+    });
+    let (b, f) = (&n["bfd"], lab.frr_peer());
+    assert_eq!((b["transmit_interval_ms"].as_u64(), b["detection_time_ms"].as_u64()), (Some(100), Some(300)), "{b}");
+    assert_eq!(f["transmit-interval"], 100, "FRR's side: {f}");
+    assert_eq!(f["remote-transmit-interval"], 100, "FRR learned keel's interval: {f}");
+    eprintln!("FRR's view: {f}\nkeel's view: {b}");
+    lab.cut();
+    let keel_saw = time_until("keel sees BFD Down", DETECTION + SLACK, || lab.neighbor()["bfd"]["state"] == "down");
+    let frr_saw = time_until("FRR sees BFD Down", DETECTION + SLACK, || lab.frr_peer()["status"] == "down");
+    eprintln!("BFD Down seen by keel after {keel_saw:?}, by FRR after {frr_saw:?}");
 }
