@@ -27,6 +27,8 @@ struct BfdLab {
     k: Namespace,
     b: Namespace,
     keeld: Option<Keeld>,
+    /// keeld as the neighbor (in namespace b), with its own keel-bfdd.
+    peer: Option<Keeld>,
     bird: Option<Bird>,
     /// FRR's bfdd (standalone: bgpd without zebra cannot use it), and its directory.
     frr: Option<(keel_lab::process::Process, PathBuf)>,
@@ -45,39 +47,22 @@ impl BfdLab {
             ns.ip(&["link", "set", dev, "up"]).expect("link up");
         }
         let dir = test_dir(&format!("bfd-{tag}"));
-        BfdLab { k, b, keeld: None, bird: None, frr: None, dir }
+        BfdLab { k, b, keeld: None, peer: None, bird: None, frr: None, dir }
     }
 
     fn keeld(&mut self, neighbor_extra: &str) {
-        let dir = self.dir.join("keel");
-        let config = format!(
-            r#"[global]
-asn = 65001
-router_id = "192.0.2.1"
-listen = ["192.0.2.1:179"]
-api = "{dir}/keel.sock"
-state_dir = "{dir}"
-[graceful_restart]
-selection_deferral_time = 5
-[bfd]
-min_tx_ms = 100
-min_rx_ms = 100
-multiplier = 3
-[[neighbor]]
-address = "192.0.2.2"
-asn = 65002
-local_address = "192.0.2.1"
-connect_retry_time = 1
-bfd = true
-import = "all"
-export = "all"
-{neighbor_extra}
-[[network]]
-prefix = "203.0.113.0/24"
-"#,
-            dir = dir.display()
-        );
-        self.keeld = Some(start(Keeld::new(keeld_bin(), dir).expect("keeld's directory").in_netns(&self.k), &config));
+        let config = keel_config(&self.dir.join("keel"), 1, 2, neighbor_extra, "203.0.113.0/24");
+        self.keeld = Some(self.start_keeld(&self.k, "keel", &config));
+    }
+
+    /// keeld as the neighbor in namespace b (192.0.2.2, AS 65002), originating 198.51.100.0/24.
+    fn peer_keeld(&mut self) {
+        let config = keel_config(&self.dir.join("peer"), 2, 1, "", "198.51.100.0/24");
+        self.peer = Some(self.start_keeld(&self.b, "peer", &config));
+    }
+
+    fn start_keeld(&self, ns: &Namespace, name: &str, config: &str) -> Keeld {
+        start(Keeld::new(keeld_bin(), self.dir.join(name)).expect("keeld's directory").in_netns(ns), config)
     }
 
     /// BIRD with BFD on its interface and `bfd on` in the session; `graceful` is its
@@ -172,7 +157,7 @@ protocol bgp keel {{
     }
 
     fn keel_bfdd_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join("keel/bfdd.lock")).ok()?.trim().parse().ok()
+        bfdd_pid(&self.dir.join("keel"))
     }
 }
 
@@ -184,17 +169,56 @@ impl Drop for BfdLab {
         if let Some((p, _)) = &self.frr {
             p.stop();
         }
-        // Read before keeld's handle removes its directory.
-        let bfdd = self.keel_bfdd_pid();
+        // Read before keeld's handles remove their directories.
+        let bfdds = [bfdd_pid(&self.dir.join("keel")), bfdd_pid(&self.dir.join("peer"))];
         drop(self.keeld.take());
-        if let Some(pid) = bfdd {
-            // SAFETY: kill(2) on the keel-bfdd this test's keeld started.
+        drop(self.peer.take());
+        for pid in bfdds.into_iter().flatten() {
+            // SAFETY: kill(2) on a keel-bfdd this test's keelds started.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The pid of the keel-bfdd serving the keeld whose directory is `dir` (its lock file).
+fn bfdd_pid(dir: &std::path::Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("bfdd.lock")).ok()?.trim().parse().ok()
+}
+
+/// keeld 192.0.2.`me` (AS 65000+me) with BFD at 100 ms x 3 towards 192.0.2.`peer`.
+fn keel_config(dir: &std::path::Path, me: u8, peer: u8, neighbor_extra: &str, network: &str) -> String {
+    format!(
+        r#"[global]
+asn = {asn}
+router_id = "192.0.2.{me}"
+listen = ["192.0.2.{me}:179"]
+api = "{dir}/keel.sock"
+state_dir = "{dir}"
+[graceful_restart]
+selection_deferral_time = 5
+[bfd]
+min_tx_ms = 100
+min_rx_ms = 100
+multiplier = 3
+[[neighbor]]
+address = "192.0.2.{peer}"
+asn = {peer_asn}
+local_address = "192.0.2.{me}"
+connect_retry_time = 1
+bfd = true
+import = "all"
+export = "all"
+{neighbor_extra}
+[[network]]
+prefix = "{network}"
+"#,
+        asn = 65000 + u32::from(me),
+        peer_asn = 65000 + u32::from(peer),
+        dir = dir.display()
+    )
 }
 
 /// Polls `done` every 10 ms for up to `limit`; how long it took.
@@ -322,4 +346,58 @@ fn frr_bfdd_sessions_come_up_and_see_forwarding_loss_within_the_detection_time()
     let keel_saw = time_until("keel sees BFD Down", DETECTION + SLACK, || lab.neighbor()["bfd"]["state"] == "down");
     let frr_saw = time_until("FRR sees BFD Down", DETECTION + SLACK, || lab.frr_peer()["status"] == "down");
     eprintln!("BFD Down seen by keel after {keel_saw:?}, by FRR after {frr_saw:?}");
+}
+
+/// The RFC 5882 §4.3 matrix, the rows a real neighbor can show here. BIRD sends C=0: a
+/// control-plane restart of BIRD (killed: its TCP connection closes first, then BFD goes Down)
+/// leaves its routes with keel as helper; with `bfd_strict` the BFD Down flushes them.
+#[test]
+fn c0_neighbor_control_plane_restart_is_helped_unless_strict() {
+    for (tag, extra, kept) in [("cr", "", true), ("cs", "bfd_strict = true", false)] {
+        let mut lab = BfdLab::new(tag);
+        lab.bird("on");
+        lab.keeld(extra);
+        lab.wait_up();
+        wait_for("BIRD's route", WAIT, || has_route(&lab.api(), "198.51.100.0/24").then_some(()));
+        lab.bird.as_ref().expect("BIRD").proc.stop_with(libc::SIGKILL, Duration::from_secs(1));
+        time_until("keel sees BFD Down", DETECTION + SLACK, || lab.neighbor()["bfd"]["state"] == "down");
+        std::thread::sleep(Duration::from_millis(300));
+        let n = lab.neighbor();
+        assert_eq!(has_route(&lab.api(), "198.51.100.0/24"), kept, "{tag}: {n}");
+    }
+}
+
+/// keel against keel: keel-bfdd sends C=1, so the neighbor's forwarding failure flushes its
+/// routes within the Detection Time even with graceful restart (RFC 5882 §4.3), while its
+/// control-plane restart (`keel restart`) leaves BFD Up and the routes kept.
+#[test]
+fn c1_neighbor_keel_forwarding_failure_flushes_and_restart_keeps() {
+    let mut lab = BfdLab::new("c1");
+    lab.peer_keeld();
+    lab.keeld("");
+    let up = |lab: &BfdLab| {
+        let n = lab.neighbor();
+        (n["state"] == "established" && n["bfd"]["state"] == "up").then_some(n)
+    };
+    let n = wait_for("keel and keel up with BFD", WAIT, || up(&lab));
+    assert_eq!(n["bfd"]["remote_control_plane_independent"], true, "{n}");
+    assert_eq!(n["bfd"]["on_down"], "flush");
+    wait_for("the neighbor's route", WAIT, || has_route(&lab.api(), "198.51.100.0/24").then_some(()));
+    // Control-plane restart of the neighbor: BFD stays Up, its routes stay.
+    let peer_api = lab.peer.as_ref().expect("peer").api();
+    let starts = |lab: &BfdLab| lab.peer.as_ref().map_or(0, |k| k.log().matches("keeld starting").count());
+    let before = starts(&lab);
+    assert!(keel(&peer_api, &["restart"]).0);
+    let start = Instant::now();
+    while !(starts(&lab) > before && up(&lab).is_some()) {
+        let n = lab.neighbor();
+        assert_eq!(n["bfd"]["state"], "up", "the neighbor's restart left BFD Up: {n}");
+        assert!(has_route(&lab.api(), "198.51.100.0/24"), "kept through the neighbor's restart");
+        assert!(start.elapsed() < WAIT, "the neighbor came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Forwarding failure: C=1, so the routes go within the Detection Time.
+    lab.cut();
+    let took = time_until("routes flushed", DETECTION + SLACK, || !has_route(&lab.api(), "198.51.100.0/24"));
+    eprintln!("C=1 neighbor's routes gone {took:?} after the cut");
 }

@@ -6,10 +6,12 @@
 //! the RFC 5882 §4.3 decision on the same path as any other session end. Not a Down: the
 //! neighbor signalling AdminDown ("MUST NOT indicate a connectivity failure", §3.2), a session
 //! that was never Up since this keeld connected, and keel-bfdd being unreachable (state
-//! unknown: BGP's own timers judge).
+//! unknown: BGP's own timers judge). A BFD Down after the BGP session already ended (the
+//! neighbor's TCP connection closed first) still reaches the helper when it calls for a flush.
 
 use super::NeighborTask;
-use crate::neighbor::fsm::Event;
+use crate::events::{DownReason, RibEvent};
+use crate::neighbor::fsm::{Event, State};
 use keel_api::bfd::BfdView;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -44,7 +46,18 @@ impl NeighborTask {
             remote_c_bit = control_plane_independent,
             "BFD Down: closing the BGP session (Cease/BFD Down)"
         );
-        self.fsm_event(Event::BfdDown { control_plane_independent, strict: self.config.bfd_strict }).await;
+        let strict = self.config.bfd_strict;
+        if !matches!(self.fsm.state(), State::OpenSent | State::OpenConfirm | State::Established) {
+            // The session already ended (a control plane that restarts usually closes its TCP
+            // connections first): if the helper kept the routes and RFC 5882 §4.3 says they
+            // go (C=1, or bfd_strict), the helper hears of the BFD Down too.
+            if self.ever_established && (control_plane_independent || strict) {
+                let reason = DownReason::BfdDown { control_plane_independent, strict };
+                let _ = self.rib.send(RibEvent::PeerDown { address: self.address(), reason }).await;
+            }
+            return;
+        }
+        self.fsm_event(Event::BfdDown { control_plane_independent, strict }).await;
         if let Some(p) = self.pending.take() {
             p.close();
         }
