@@ -21,16 +21,24 @@ pub fn main() -> std::process::ExitCode {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
         let result: Result<(), String> = match a.as_str() {
             "--socket" => value().map(|v| options.socket = v.into()),
-            "--c-bit" => value().and_then(|v| match v.as_str() {
-                "auto" => Ok(()),
-                "on" => Ok(options.control_plane_independent = true),
-                "off" => Ok(options.control_plane_independent = false),
-                _ => Err(format!("--c-bit {v}: auto, on or off")),
+            "--c-bit" => value().and_then(|v| {
+                options.control_plane_independent = match v.as_str() {
+                    "auto" => options.control_plane_independent,
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--c-bit {v}: auto, on or off")),
+                };
+                Ok(())
             }),
             "--orphan-time" => value().and_then(|v| {
-                v.parse().map(|s| options.orphan_time = Duration::from_secs(s)).map_err(|e| format!("--orphan-time: {e}"))
+                v.parse()
+                    .map(|s| options.orphan_time = Duration::from_secs(s))
+                    .map_err(|e| format!("--orphan-time: {e}"))
             }),
-            "--exit-when-idle" => Ok(options.exit_when_idle = true),
+            "--exit-when-idle" => {
+                options.exit_when_idle = true;
+                Ok(())
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return std::process::ExitCode::SUCCESS;

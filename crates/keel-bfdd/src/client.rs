@@ -94,7 +94,7 @@ async fn keep_linked(
                 l = lines.next_line() => match l {
                     Ok(Some(l)) => match serde_json::from_str::<Reply>(&l) {
                         Ok(Reply::Status(v)) if v.peer == spec.peer && v.multihop == spec.multihop => {
-                            tx.send_replace(Some(v));
+                            tx.send_replace(Some(*v));
                         }
                         Ok(_) => {}
                         Err(e) => warn!(error = %e, "bad line from keel-bfdd"),

@@ -63,8 +63,11 @@ pub enum Request {
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// The first line on every connection: who keel-bfdd is and the C bit it sends.
-    Hello { pid: u32, control_plane_independent: bool },
-    Status(BfdView),
+    Hello {
+        pid: u32,
+        control_plane_independent: bool,
+    },
+    Status(Box<BfdView>),
 }
 
 /// One line of JSON (with its newline).

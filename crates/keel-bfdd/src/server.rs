@@ -170,7 +170,11 @@ async fn sleep_until(t: Option<Instant>) {
 }
 
 /// Carries out a table's outputs: sockets for new sessions, datagrams, client notices.
-async fn apply(out: Outputs, senders: &mut HashMap<Key, Arc<UdpSocket>>, clients: &HashMap<u64, mpsc::Sender<Vec<u8>>>) {
+async fn apply(
+    out: Outputs,
+    senders: &mut HashMap<Key, Arc<UdpSocket>>,
+    clients: &HashMap<u64, mpsc::Sender<Vec<u8>>>,
+) {
     for spec in out.created {
         // Spread the sessions' source ports by address so restarts tend to reuse them.
         let first = 49152 + (senders.len() as u16 % 16000);
@@ -191,7 +195,7 @@ async fn apply(out: Outputs, senders: &mut HashMap<Key, Arc<UdpSocket>>, clients
     }
     for (client, view) in out.notify {
         if let Some(w) = clients.get(&client) {
-            let _ = w.try_send(line(&Reply::Status(view)));
+            let _ = w.try_send(line(&Reply::Status(Box::new(view))));
         }
     }
     for key in out.removed {

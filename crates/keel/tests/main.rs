@@ -56,8 +56,8 @@ mod common;
 
 mod add_path_send;
 mod api_access;
-mod bfd;
 mod bench;
+mod bfd;
 mod chaos;
 mod check_config;
 mod collision;

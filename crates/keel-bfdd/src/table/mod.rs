@@ -111,7 +111,8 @@ impl Table {
         if e.removing_at.take().is_some() {
             actions.extend(e.session.set_admin_up(now));
         }
-        if (e.spec.min_tx_ms, e.spec.min_rx_ms, e.spec.multiplier) != (spec.min_tx_ms, spec.min_rx_ms, spec.multiplier) {
+        if (e.spec.min_tx_ms, e.spec.min_rx_ms, e.spec.multiplier) != (spec.min_tx_ms, spec.min_rx_ms, spec.multiplier)
+        {
             match e.session.set_timers(spec.min_tx(), spec.min_rx(), spec.multiplier, now) {
                 Ok(a) => actions.extend(a),
                 Err(err) => warn!(peer = %spec.peer, error = %err, "timers refused"),
@@ -244,9 +245,7 @@ impl Table {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.entries
             .values()
-            .flat_map(|e| {
-                [e.session.next_deadline(), e.removing_at, e.orphan_since.map(|t| t + self.orphan_time)]
-            })
+            .flat_map(|e| [e.session.next_deadline(), e.removing_at, e.orphan_since.map(|t| t + self.orphan_time)])
             .flatten()
             .min()
     }

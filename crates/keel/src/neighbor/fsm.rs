@@ -93,10 +93,7 @@ pub enum Event {
     SendHoldTimerExpires,
     /// The neighbor's BFD session went Down (RFC 5882 §3.2; not when it signalled AdminDown).
     /// `control_plane_independent`: its C bit; `strict`: `bfd_strict`.
-    BfdDown {
-        control_plane_independent: bool,
-        strict: bool,
-    },
+    BfdDown { control_plane_independent: bool, strict: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -514,7 +511,9 @@ pub(crate) mod tests {
         let a = fsm.handle(Event::BfdDown { control_plane_independent: true, strict: false });
         assert!(a.contains(&Action::SendNotification(Notification::new(code::CEASE, cease::BFD_DOWN, Vec::new()))));
         assert!(a.contains(&Action::CloseConnection));
-        assert!(a.contains(&Action::SessionDown(DownReason::BfdDown { control_plane_independent: true, strict: false })));
+        assert!(
+            a.contains(&Action::SessionDown(DownReason::BfdDown { control_plane_independent: true, strict: false }))
+        );
         assert_eq!(fsm.state(), State::Idle);
         // Before a connection, BFD has nothing to end.
         let mut idle = Fsm::new(settings(false));
