@@ -46,6 +46,31 @@ pub struct BfdView {
 }
 
 impl BfdView {
+    /// A configured session whose state keeld does not know (keel-bfdd cannot be reached).
+    pub fn unknown(peer: IpAddr, multihop: bool, min_tx_ms: u64, min_rx_ms: u64, multiplier: u8) -> BfdView {
+        BfdView {
+            control_plane_independent: false,
+            detection_time_ms: None,
+            diagnostic: "none".into(),
+            flaps: 0,
+            local_discriminator: 0,
+            min_rx_ms,
+            min_tx_ms,
+            multihop,
+            multiplier,
+            on_down: None,
+            peer,
+            remote_control_plane_independent: None,
+            remote_discriminator: 0,
+            remote_min_rx_ms: 0,
+            remote_min_tx_ms: None,
+            remote_multiplier: None,
+            remote_state: "unknown".into(),
+            state: "unknown".into(),
+            transmit_interval_ms: None,
+        }
+    }
+
     pub fn is_up(&self) -> bool {
         self.state == "up"
     }

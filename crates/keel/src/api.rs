@@ -188,26 +188,10 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
 /// keel-bfdd cannot be reached. Null without `bfd = true`.
 fn bfd_view(h: &NeighborHandle, s: &crate::neighbor::status::NeighborStatus) -> Option<keel_api::bfd::BfdView> {
     let b = h.config.bfd.as_ref()?;
-    let mut v = s.bfd.clone().unwrap_or_else(|| keel_api::bfd::BfdView {
-        control_plane_independent: false,
-        detection_time_ms: None,
-        diagnostic: "none".into(),
-        flaps: 0,
-        local_discriminator: 0,
-        min_rx_ms: b.spec.min_rx_ms.into(),
-        min_tx_ms: b.spec.min_tx_ms.into(),
-        multihop: b.spec.multihop,
-        multiplier: b.spec.multiplier,
-        on_down: None,
-        peer: b.spec.peer,
-        remote_control_plane_independent: None,
-        remote_discriminator: 0,
-        remote_min_tx_ms: None,
-        remote_multiplier: None,
-        remote_min_rx_ms: 0,
-        remote_state: "unknown".into(),
-        state: "unknown".into(),
-        transmit_interval_ms: None,
+    let spec = &b.spec;
+    let mut v = s.bfd.clone().unwrap_or_else(|| {
+        let (tx, rx) = (spec.min_tx_ms.into(), spec.min_rx_ms.into());
+        keel_api::bfd::BfdView::unknown(spec.peer, spec.multihop, tx, rx, spec.multiplier)
     });
     let advertised = s.negotiated.as_deref().map(|n| n.remote_graceful_restart().is_some());
     let helping = h.config.graceful_restart.mode != keel_config::GrMode::Disabled;
