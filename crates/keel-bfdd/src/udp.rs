@@ -53,8 +53,9 @@ pub fn listener(ipv6: bool, port: u16) -> io::Result<UdpSocket> {
     } else {
         (Domain::IPV4, SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
     };
+    // No SO_REUSEADDR: with it a second BFD daemon could bind the same port and silently take
+    // the packets.
     let s = socket(domain)?;
-    s.set_reuse_address(true)?;
     if ipv6 {
         setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
     } else {
