@@ -42,8 +42,11 @@ impl BfdLab {
         let ns = |role: &str| Namespace::create(&format!("keel-bfd-{role}{tag}-{id}")).expect("network namespace");
         let (k, b) = (ns("k"), ns("b"));
         veth(&k, "va", &b, "vb").expect("veth pair");
-        for (ns, dev, address) in [(&k, "va", "192.0.2.1/24"), (&b, "vb", "192.0.2.2/24")] {
-            ns.ip(&["addr", "add", address, "dev", dev]).expect("address");
+        for (ns, dev, v4, v6) in
+            [(&k, "va", "192.0.2.1/24", "2001:db8::1/64"), (&b, "vb", "192.0.2.2/24", "2001:db8::2/64")]
+        {
+            ns.ip(&["addr", "add", v4, "dev", dev]).expect("address");
+            ns.ip(&["addr", "add", v6, "dev", dev, "nodad"]).expect("IPv6 address");
             ns.ip(&["link", "set", dev, "up"]).expect("link up");
         }
         let dir = test_dir(&format!("bfd-{tag}"));
@@ -86,8 +89,12 @@ protocol bgp keel {{
 }}
 "#
         );
+        self.bird_with(&dir, &body);
+    }
+
+    fn bird_with(&mut self, dir: &std::path::Path, body: &str) {
         let how = BirdStart { name: "bird", router_id: "192.0.2.2", device: "", recovery: false, netns: Some(&self.b) };
-        self.bird = Some(Bird::start(&dir, &body, &how));
+        self.bird = Some(Bird::start(dir, body, &how));
     }
 
     /// FRR's bfdd in namespace b with one configured peer, keel, at 100 ms x 3.
@@ -138,7 +145,11 @@ protocol bgp keel {{
 
     /// BIRD's BFD session with keel is Up.
     fn bird_bfd_up(&self) -> bool {
-        self.bird_bfd().lines().any(|l| l.starts_with("192.0.2.1") && l.contains(" Up "))
+        self.bird_bfd_up_with("192.0.2.1")
+    }
+
+    fn bird_bfd_up_with(&self, keel: &str) -> bool {
+        self.bird_bfd().lines().any(|l| l.starts_with(&format!("{keel} ")) && l.contains(" Up "))
     }
 
     fn wait_up(&self) -> Value {
@@ -150,7 +161,13 @@ protocol bgp keel {{
 
     /// Every packet between the two is dropped; the links stay up.
     fn cut(&self) {
-        for (ns, dev, other) in [(&self.k, "va", "192.0.2.2"), (&self.b, "vb", "192.0.2.1")] {
+        let pairs = [
+            (&self.k, "va", "192.0.2.2"),
+            (&self.b, "vb", "192.0.2.1"),
+            (&self.k, "va", "2001:db8::2"),
+            (&self.b, "vb", "2001:db8::1"),
+        ];
+        for (ns, dev, other) in pairs {
             ns.ip(&["neigh", "replace", other, "lladdr", "02:00:5e:00:53:99", "dev", dev, "nud", "permanent"])
                 .expect("blackhole neighbor");
         }
@@ -400,4 +417,48 @@ fn c1_neighbor_keel_forwarding_failure_flushes_and_restart_keeps() {
     lab.cut();
     let took = time_until("routes flushed", DETECTION + SLACK, || !has_route(&lab.api(), "198.51.100.0/24"));
     eprintln!("C=1 neighbor's routes gone {took:?} after the cut");
+}
+
+/// The same over IPv6 (RFC 5881 §5: Hop Limit 255 sent and checked): up with BIRD, negotiated,
+/// and Down on both sides within the Detection Time when forwarding dies.
+#[test]
+fn bird_ipv6_session_comes_up_and_sees_forwarding_loss() {
+    let mut lab = BfdLab::new("v6");
+    let dir = lab.dir.join("bird");
+    std::fs::create_dir_all(&dir).expect("BIRD's directory");
+    lab.bird_with(
+        &dir,
+        r#"protocol bfd {
+  interface "vb" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; };
+}
+protocol static s6 { ipv6; route 2001:db8:100::/48 blackhole; }
+protocol bgp keel {
+  local 2001:db8::2 as 65002;
+  neighbor 2001:db8::1 as 65001;
+  hold time 90;
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  graceful restart on;
+  bfd on;
+  ipv6 { import all; export all; };
+}
+"#,
+    );
+    let kdir = lab.dir.join("keel");
+    let config = keel_config(&kdir, 1, 2, "", "203.0.113.0/24")
+        .replace("listen = [\"192.0.2.1:179\"]", "listen = [\"[2001:db8::1]:179\"]")
+        .replace("address = \"192.0.2.2\"", "address = \"2001:db8::2\"")
+        .replace("local_address = \"192.0.2.1\"", "local_address = \"2001:db8::1\"");
+    lab.keeld = Some(lab.start_keeld(&lab.k, "keel", &config));
+    let n = wait_for("BGP and BFD up over IPv6", WAIT, || {
+        let n = neighbor(&lab.api(), "2001:db8::2");
+        (n["state"] == "established" && n["bfd"]["state"] == "up" && lab.bird_bfd_up_with("2001:db8::1")).then_some(n)
+    });
+    assert_eq!(n["bfd"]["detection_time_ms"], 300, "{n}");
+    lab.cut();
+    time_until("keel sees BFD Down", DETECTION + SLACK, || {
+        neighbor(&lab.api(), "2001:db8::2")["bfd"]["state"] == "down"
+    });
+    time_until("BIRD sees BFD Down", DETECTION + SLACK, || !lab.bird_bfd_up_with("2001:db8::1"));
+    let n = neighbor(&lab.api(), "2001:db8::2");
+    assert_eq!(n["last_notification_sent"]["description"], "Cease/BFD Down", "{n}");
 }
