@@ -65,9 +65,13 @@ async fn keep_linked(
             Err(e) => {
                 if start && !started {
                     started = true;
-                    match start_daemon(&socket) {
-                        Ok(binary) => info!(binary = %binary.display(), "keel-bfdd started"),
-                        Err(e) => warn!(error = %e, "cannot start keel-bfdd"),
+                    if !may_start_now() {
+                        // Another neighbor's link started one a moment ago.
+                    } else {
+                        match start_daemon(&socket) {
+                            Ok(binary) => info!(binary = %binary.display(), "keel-bfdd started"),
+                            Err(e) => warn!(error = %e, "cannot start keel-bfdd"),
+                        }
                     }
                 } else {
                     tracing::debug!(error = %e, socket = %socket.display(), "keel-bfdd not reachable");
@@ -91,6 +95,16 @@ async fn keep_linked(
         let mut lines = BufReader::new(read).lines();
         loop {
             tokio::select! {
+                // A removal first: when it comes the neighbor task is ending, and `closed`
+                // would be ready too.
+                biased;
+                r = remove.recv() => {
+                    if r.is_some() {
+                        let key: Key = spec.key();
+                        let _ = write.write_all(&line(&Request::Remove(key))).await;
+                    }
+                    return;
+                }
                 l = lines.next_line() => match l {
                     Ok(Some(l)) => match serde_json::from_str::<Reply>(&l) {
                         Ok(Reply::Status(v)) if v.peer == spec.peer && v.multihop == spec.multihop => {
@@ -101,19 +115,26 @@ async fn keep_linked(
                     },
                     _ => break,
                 },
-                r = remove.recv() => {
-                    if r.is_some() {
-                        let key: Key = spec.key();
-                        let _ = write.write_all(&line(&Request::Remove(key))).await;
-                    }
-                    return;
-                }
                 _ = tx.closed() => return,
             }
         }
         warn!(socket = %socket.display(), peer = %spec.peer, "keel-bfdd connection lost: BFD state unknown");
         tx.send_replace(None);
     }
+}
+
+/// One start per process in any 2 s: every neighbor's link finds the socket silent at once
+/// when keeld starts, and one keel-bfdd serves them all (a second would find the lock held and
+/// exit).
+fn may_start_now() -> bool {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let Ok(mut last) = LAST.lock() else { return true };
+    let now = std::time::Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(2)) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 /// The keel-bfdd binary to start.

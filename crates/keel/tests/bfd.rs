@@ -462,3 +462,22 @@ protocol bgp keel {
     let n = neighbor(&lab.api(), "2001:db8::2");
     assert_eq!(n["last_notification_sent"]["description"], "Cease/BFD Down", "{n}");
 }
+
+/// A neighbor removed on reload: keel-bfdd takes its session down with AdminDown (RFC 5882
+/// §3.2: not a failure for BIRD) and forgets it.
+#[test]
+fn removed_neighbor_session_goes_admin_down() {
+    let mut lab = BfdLab::new("rm");
+    lab.bird("on");
+    lab.keeld("");
+    lab.wait_up();
+    let keeld = lab.keeld.as_ref().expect("keeld");
+    let config = std::fs::read_to_string(keeld.config_path()).expect("keel.toml");
+    let without = &config[..config.find("[[neighbor]]").expect("a neighbor")];
+    keeld.write_config(without).expect("keel.toml without the neighbor");
+    let (ok, out) = keel(&lab.api(), &["reload"]);
+    assert!(ok, "{out}");
+    time_until("BIRD's BFD session leaves Up", Duration::from_secs(3), || !lab.bird_bfd_up());
+    let log = std::fs::read_to_string(lab.dir.join("keel/bfdd.log")).unwrap_or_default();
+    assert!(log.contains("AdminDown"), "{log}");
+}
