@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UdpSocket, UnixListener};
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -114,6 +115,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut senders: HashMap<Key, Arc<UdpSocket>> = HashMap::new();
     let mut clients: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut idle_since = Some(Instant::now());
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
         let deadline = table.next_deadline().map(Instant::from_std);
         let idle_deadline = idle_since.filter(|_| options.exit_when_idle).map(|t| t + options.orphan_time);
@@ -146,6 +149,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             _ = sleep_until(wake) => {
                 let out = table.poll(Instant::now().into_std());
                 apply(out, &mut senders, &clients).await;
+            }
+            _ = async { tokio::select! { _ = terminate.recv() => {}, _ = interrupt.recv() => {} } } => {
+                // Stopped on purpose (its own restart or upgrade, the host going down): AdminDown,
+                // which the neighbors must not take for a forwarding failure (RFC 5882 §3.2).
+                info!(sessions = table.len(), "stopping: sessions set AdminDown");
+                let out = table.shutdown(Instant::now().into_std());
+                apply(out, &mut senders, &clients).await;
+                let _ = std::fs::remove_file(&options.socket);
+                return Ok(());
             }
         }
         if clients.is_empty() && table.is_empty() {

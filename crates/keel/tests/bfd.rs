@@ -481,3 +481,35 @@ fn removed_neighbor_session_goes_admin_down() {
     let log = std::fs::read_to_string(lab.dir.join("keel/bfdd.log")).unwrap_or_default();
     assert!(log.contains("AdminDown"), "{log}");
 }
+
+/// keel-bfdd stopped on purpose (SIGTERM: its own restart or upgrade) sends AdminDown. keel,
+/// as the neighbor, keeps the BGP session (RFC 5882 §3.2: AdminDown is no failure), so does the
+/// stopped side's keeld (its BFD state is unknown, not Down), and that keeld starts a new
+/// keel-bfdd whose session comes Up again. (BIRD 2.0.12 ends its BGP session on AdminDown, as
+/// on any BFD Down: an interop fact, see docs/bfd.md.)
+#[test]
+fn keel_bfdd_stop_sends_admin_down_and_bgp_stays() {
+    let mut lab = BfdLab::new("ad");
+    lab.peer_keeld();
+    lab.keeld("");
+    wait_for("keel and keel up with BFD", WAIT, || {
+        let n = lab.neighbor();
+        (n["state"] == "established" && n["bfd"]["state"] == "up").then_some(())
+    });
+    let old = bfdd_pid(&lab.dir.join("peer")).expect("the neighbor's keel-bfdd");
+    // SAFETY: kill(2) on the keel-bfdd this test's neighbor keeld started.
+    unsafe { libc::kill(old, libc::SIGTERM) };
+    let n = wait_for("AdminDown received", Duration::from_secs(2), || {
+        let n = lab.neighbor();
+        (n["bfd"]["remote_state"] == "admin-down").then_some(n)
+    });
+    assert_eq!(n["bfd"]["diagnostic"], "neighbor-signaled-session-down", "{n}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.neighbor()["state"], "established", "AdminDown ends no BGP session");
+    wait_for("BFD Up again with a new keel-bfdd", WAIT, || {
+        let n = lab.neighbor();
+        let new = bfdd_pid(&lab.dir.join("peer")).is_some_and(|p| p != old);
+        (n["bfd"]["state"] == "up" && new).then_some(())
+    });
+    assert_eq!(lab.neighbor()["state"], "established");
+}

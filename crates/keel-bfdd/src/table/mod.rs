@@ -8,7 +8,8 @@
 //!                     +--------- register again -----------+------------------------+
 //!   remove ---------------------------------------------------------------> AdminDown --3 s--> removed
 //! ```
-//! AdminDown before removal tells the neighbor that the session was taken down on purpose, which
+//! keel-bfdd's own stop ([`Table::shutdown`]) sends AdminDown on every session too. AdminDown
+//! before removal tells the neighbor that the session was taken down on purpose, which
 //! it "MUST NOT" take for a forwarding failure (RFC 5882 §3.2).
 
 use crate::protocol::{Key, SessionSpec};
@@ -169,6 +170,19 @@ impl Table {
             let actions = e.session.set_admin_down(Diagnostic::AdministrativelyDown, now);
             self.carry_out(key, actions, out);
         }
+    }
+
+    /// keel-bfdd stops on purpose: every session sends AdminDown (RFC 5880 §6.8.16) once.
+    pub fn shutdown(&mut self, now: Instant) -> Outputs {
+        let mut out = Outputs::default();
+        let keys: Vec<Key> = self.entries.keys().copied().collect();
+        for key in keys {
+            if let Some(e) = self.entries.get_mut(&key) {
+                let actions = e.session.set_admin_down(Diagnostic::AdministrativelyDown, now);
+                self.carry_out(key, actions, &mut out);
+            }
+        }
+        out
     }
 
     /// A client's connection closed: its sessions go on; one nobody else wants becomes an

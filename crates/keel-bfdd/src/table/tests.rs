@@ -142,3 +142,14 @@ fn remove_sends_admin_down_then_forgets_the_session() {
     assert_eq!(p.views[1].last().unwrap().diagnostic, "neighbor-signaled-session-down");
     assert!(p.tables[0].is_empty());
 }
+
+#[test]
+fn rfc5882_3_2_shutdown_tells_the_neighbor_admin_down() {
+    let mut p = Pair::new();
+    p.run_until(Duration::from_secs(5));
+    let out = p.tables[0].shutdown(p.now);
+    assert!(!out.transmit.is_empty(), "AdminDown sent at once");
+    p.deliver(0, out);
+    let b = p.views[1].last().unwrap();
+    assert_eq!((b.state.as_str(), b.remote_state.as_str()), ("down", "admin-down"));
+}
