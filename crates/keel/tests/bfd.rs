@@ -173,6 +173,13 @@ protocol bgp keel {{
         }
     }
 
+    /// [`BfdLab::cut`], then how long until keel no longer has 198.51.100.0/24 (at most the
+    /// Detection Time and the polling's slack).
+    fn cut_until_route_gone(&self) -> Duration {
+        self.cut();
+        time_until("route withdrawn", DETECTION + SLACK, || !has_route(&self.api(), "198.51.100.0/24"))
+    }
+
     fn keel_bfdd_pid(&self) -> Option<i32> {
         bfdd_pid(&self.dir.join("keel"))
     }
@@ -297,8 +304,7 @@ fn bird_c0_with_bfd_strict_or_without_graceful_restart_flushes() {
         let n = lab.wait_up();
         assert_eq!(n["bfd"]["on_down"], "flush", "{tag}: {n}");
         wait_for("BIRD's route", WAIT, || has_route(&lab.api(), "198.51.100.0/24").then_some(()));
-        lab.cut();
-        let took = time_until("route withdrawn", DETECTION + SLACK, || !has_route(&lab.api(), "198.51.100.0/24"));
+        let took = lab.cut_until_route_gone();
         eprintln!("{tag}: route gone {took:?} after the cut");
     }
 }
@@ -414,8 +420,7 @@ fn c1_neighbor_keel_forwarding_failure_flushes_and_restart_keeps() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Forwarding failure: C=1, so the routes go within the Detection Time.
-    lab.cut();
-    let took = time_until("routes flushed", DETECTION + SLACK, || !has_route(&lab.api(), "198.51.100.0/24"));
+    let took = lab.cut_until_route_gone();
     eprintln!("C=1 neighbor's routes gone {took:?} after the cut");
 }
 
