@@ -1,5 +1,6 @@
-//! BFD (issue 22): keel's BFD sessions, run by keel-bfdd, against BIRD 2's `protocol bfd` over
-//! a veth pair between two network namespaces this test creates, documentation addresses only:
+//! BFD (issue 22): keel's BFD sessions, run by keel-bfdd, against BIRD 2's `protocol bfd`, FRR's
+//! bfdd (alone, and with zebra and bgpd) and another keeld, over a veth pair between two network
+//! namespaces each test creates, documentation addresses only:
 //!
 //! ```text
 //!  ns keel-bfd-kROLE-PID: keeld (AS 65001)  va 192.0.2.1/24  --veth--  vb 192.0.2.2/24  BIRD (AS 65002),
@@ -30,8 +31,8 @@ struct BfdLab {
     /// keeld as the neighbor (in namespace b), with its own keel-bfdd.
     peer: Option<Keeld>,
     bird: Option<Bird>,
-    /// FRR's bfdd (standalone: bgpd without zebra cannot use it), and its directory.
-    frr: Option<(keel_lab::process::Process, PathBuf)>,
+    /// FRR's daemons (bfdd alone, or zebra, bfdd and bgpd), and their directory.
+    frr: Option<(Vec<keel_lab::process::Process>, PathBuf)>,
     dir: PathBuf,
 }
 
@@ -99,35 +100,66 @@ protocol bgp keel {{
 
     /// FRR's bfdd in namespace b with one configured peer, keel, at 100 ms x 3.
     fn frr_bfdd(&mut self) {
-        let dir = self.dir.join("frr");
-        std::fs::create_dir_all(&dir).expect("FRR's directory");
         let conf = "bfd\n peer 192.0.2.1 local-address 192.0.2.2\n  receive-interval 100\n  \
                     transmit-interval 100\n  detect-multiplier 3\n !\n!\n";
-        std::fs::write(dir.join("bfdd.conf"), conf).expect("bfdd.conf");
-        let (uid, gid) = keel_lab::daemons::frr::frr_ids().expect("user frr");
-        for p in [dir.clone(), dir.join("bfdd.conf")] {
-            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown to frr");
-        }
-        let mut c = std::process::Command::new("/usr/lib/frr/bfdd");
-        c.arg("-f").arg(dir.join("bfdd.conf")).arg("-i").arg(dir.join("bfdd.pid")).arg("--vty_socket").arg(&dir);
-        c.args(["-A", "127.0.0.1", "-P", "0"]).arg("--bfdctl").arg(dir.join("bfdd.ctl"));
-        c.arg("-z").arg(dir.join("zserv.api"));
-        let how = keel_lab::process::Spawn { log: Some(dir.join("bfdd.out")), ..Default::default() };
-        let p = keel_lab::daemons::spawn("bfdd", c, &dir, Some(&self.b), &how).expect("start FRR bfdd");
-        self.frr = Some((p, dir));
-        wait_for("FRR bfdd's vty", WAIT, || self.frr_peer().is_object().then_some(()));
+        self.frr_daemons(&[("bfdd", conf)]);
     }
 
-    /// FRR's view of its peer keel (`show bfd peers json`), null while it does not answer.
-    fn frr_peer(&self) -> Value {
+    /// FRR's zebra, bfdd and bgpd in namespace b: BGP with keel (graceful restart, `neighbor
+    /// bfd` through a profile at 100 ms x 3), originating 198.51.100.0/24.
+    fn frr_bgp(&mut self) {
+        let bfdd = "bfd\n profile keel\n  receive-interval 100\n  transmit-interval 100\n  \
+                    detect-multiplier 3\n !\n!\n";
+        let bgpd = "frr defaults traditional\nhostname frr\nrouter bgp 65002\n bgp router-id 192.0.2.2\n \
+                    no bgp ebgp-requires-policy\n no bgp network import-check\n bgp graceful-restart\n \
+                    neighbor 192.0.2.1 remote-as 65001\n neighbor 192.0.2.1 bfd profile keel\n \
+                    neighbor 192.0.2.1 timers connect 1\n address-family ipv4 unicast\n  \
+                    network 198.51.100.0/24\n exit-address-family\n!\n";
+        self.frr_daemons(&[("zebra", "hostname z\n!\n"), ("bfdd", bfdd), ("bgpd", bgpd)]);
+    }
+
+    /// Starts each FRR daemon `(name, configuration)` in namespace b, sharing one directory
+    /// (owned by user frr) for configurations, vty sockets and zebra's socket.
+    fn frr_daemons(&mut self, daemons: &[(&str, &str)]) {
+        let dir = self.dir.join("frr");
+        std::fs::create_dir_all(&dir).expect("FRR's directory");
+        let (uid, gid) = keel_lab::daemons::frr::frr_ids().expect("user frr");
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown to frr");
+        let mut procs = Vec::new();
+        for (name, conf) in daemons {
+            let file = dir.join(format!("{name}.conf"));
+            std::fs::write(&file, conf).expect("FRR configuration");
+            std::os::unix::fs::chown(&file, Some(uid), Some(gid)).expect("chown to frr");
+            let mut c = std::process::Command::new(format!("/usr/lib/frr/{name}"));
+            c.arg("-f").arg(&file).arg("-i").arg(dir.join(format!("{name}.pid"))).arg("--vty_socket").arg(&dir);
+            c.args(["-A", "127.0.0.1", "-P", "0"]).arg("-z").arg(dir.join("zserv.api"));
+            if *name == "bfdd" {
+                c.arg("--bfdctl").arg(dir.join("bfdd.ctl"));
+            }
+            let how = keel_lab::process::Spawn { log: Some(dir.join(format!("{name}.out"))), ..Default::default() };
+            procs.push(keel_lab::daemons::spawn(name, c, &dir, Some(&self.b), &how).expect("start an FRR daemon"));
+            if *name == "zebra" {
+                wait_for("zebra's socket", WAIT, || dir.join("zserv.api").exists().then_some(()));
+            }
+        }
+        self.frr = Some((procs, dir));
+        wait_for("FRR bfdd's vty", WAIT, || self.frr_vtysh("bfdd", "show bfd peers json").is_array().then_some(()));
+    }
+
+    /// `vtysh -d DAEMON -c COMMAND` on FRR, as JSON (null when it does not answer).
+    fn frr_vtysh(&self, daemon: &str, command: &str) -> Value {
         let Some((_, dir)) = &self.frr else { return Value::Null };
         let out = std::process::Command::new("vtysh")
             .arg("--vty_socket")
             .arg(dir)
-            .args(["-d", "bfdd", "-c", "show bfd peers json"])
+            .args(["-d", daemon, "-c", command])
             .output();
-        let Ok(out) = out else { return Value::Null };
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        out.ok().and_then(|o| serde_json::from_slice(&o.stdout).ok()).unwrap_or(Value::Null)
+    }
+
+    /// FRR's view of its peer keel (`show bfd peers json`), null while it does not answer.
+    fn frr_peer(&self) -> Value {
+        let v = self.frr_vtysh("bfdd", "show bfd peers json");
         v.as_array().and_then(|a| a.iter().find(|p| p["peer"] == "192.0.2.1").cloned()).unwrap_or(Value::Null)
     }
 
@@ -190,7 +222,7 @@ impl Drop for BfdLab {
         if let Some(b) = &self.bird {
             b.stop();
         }
-        if let Some((p, _)) = &self.frr {
+        for p in self.frr.iter().flat_map(|(procs, _)| procs.iter().rev()) {
             p.stop();
         }
         // Read before keeld's handles remove their directories.
@@ -517,4 +549,58 @@ fn keel_bfdd_stop_sends_admin_down_and_bgp_stays() {
         (n["bfd"]["state"] == "up" && new).then_some(())
     });
     assert_eq!(lab.neighbor()["state"], "established");
+}
+
+/// FRR's BGP with BFD (zebra, bfdd, bgpd): up on both sides; forwarding dies and both see BFD
+/// Down within the Detection Time, keel ends the session with Cease/BFD Down and keeps or
+/// deletes FRR's routes as FRR's C bit and its graceful restart say (RFC 5882 §4.3, shown in
+/// `on_down` beforehand).
+#[test]
+fn frr_bgp_with_bfd_sees_forwarding_loss_and_applies_rfc5882() {
+    let mut lab = BfdLab::new("fb");
+    lab.frr_bgp();
+    lab.keeld("");
+    let n = wait_for("BGP established and BFD Up with FRR", WAIT, || {
+        let n = lab.neighbor();
+        (n["state"] == "established" && n["bfd"]["state"] == "up" && lab.frr_peer()["status"] == "up").then_some(n)
+    });
+    let b = &n["bfd"];
+    eprintln!("keel's view of FRR's BFD: {b}\nFRR's: {}", lab.frr_peer());
+    assert_eq!(b["detection_time_ms"], 300, "{b}");
+    let c_bit = b["remote_control_plane_independent"].as_bool().expect("FRR's C bit");
+    let expected = if c_bit { "flush" } else { "helper" };
+    assert_eq!(b["on_down"], expected, "{b}");
+    wait_for("FRR's route", WAIT, || has_route(&lab.api(), "198.51.100.0/24").then_some(()));
+    lab.cut();
+    time_until("keel sees BFD Down", DETECTION + SLACK, || lab.neighbor()["bfd"]["state"] == "down");
+    time_until("FRR sees BFD Down", DETECTION + SLACK, || lab.frr_peer()["status"] == "down");
+    std::thread::sleep(Duration::from_millis(200));
+    let n = lab.neighbor();
+    assert_eq!(n["last_notification_sent"]["description"], "Cease/BFD Down", "{n}");
+    assert_eq!(has_route(&lab.api(), "198.51.100.0/24"), !c_bit, "C={c_bit}: {n}");
+}
+
+/// `keel restart` with FRR's BGP and BFD: FRR's BFD session never leaves Up.
+#[test]
+fn keel_restart_leaves_frrs_bfd_session_up() {
+    let mut lab = BfdLab::new("fr2");
+    lab.frr_bgp();
+    lab.keeld("");
+    wait_for("BGP established and BFD Up with FRR", WAIT, || {
+        let n = lab.neighbor();
+        (n["state"] == "established" && n["bfd"]["state"] == "up" && lab.frr_peer()["status"] == "up").then_some(())
+    });
+    let starts = |lab: &BfdLab| lab.keeld.as_ref().map_or(0, |k| k.log().matches("keeld starting").count());
+    let before = starts(&lab);
+    assert!(keel(&lab.api(), &["restart"]).0);
+    let start = Instant::now();
+    loop {
+        let n = lab.neighbor();
+        if starts(&lab) > before && n["state"] == "established" && n["bfd"]["state"] == "up" {
+            break;
+        }
+        assert_eq!(lab.frr_peer()["status"], "up", "FRR's BFD session left Up during keel restart");
+        assert!(start.elapsed() < WAIT, "keel came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
