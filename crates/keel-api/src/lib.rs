@@ -14,6 +14,7 @@
 //! | [`status`] | `GET /v1/status` (with keel's own restart, [`RestartView`]) |
 //! | [`rpki`] | `GET /v1/rpki`: the RTR caches and the VRPs in use |
 //! | [`policy`] | `GET /v1/policies`, `/v1/policies/{name}`, `/v1/policies/{name}/test` |
+//! | [`bfd`] | the `"bfd"` object of a neighbor, also what keel-bfdd tells keeld |
 //! | [`answer`] | what `POST` answers (`reload`, `restart`, `stop`, `clear`); the body of every error |
 //! | [`decode`] | what `keel decode` prints: one document per BGP message, or the error |
 //! | [`family`] | `{"afi": "ipv4", "safi": "unicast"}`, shared by the above and `keel decode` |
@@ -31,6 +32,7 @@
 //! segment types and capabilities. No tokio, nothing of the daemon.
 
 pub mod answer;
+pub mod bfd;
 pub mod client;
 pub mod decode;
 pub mod family;

@@ -19,6 +19,10 @@ pub struct NeighborView {
     /// Prefixes in its Adj-RIB-Out now.
     pub advertised_prefixes: u64,
     pub asn: u32,
+    /// The BFD session (`bfd = true`, RFC 5880); null without it, and from a keeld older than
+    /// this field.
+    #[serde(default)]
+    pub bfd: Option<crate::bfd::BfdView>,
     pub capabilities: CapabilityNames,
     pub description: Option<String>,
     /// RFC 4271 §6.3 first-AS check (always false for iBGP).
@@ -261,6 +265,27 @@ mod tests {
   "address": "127.0.9.2",
   "advertised_prefixes": 2,
   "asn": 65092,
+  "bfd": {
+    "control_plane_independent": true,
+    "detection_time_ms": 900,
+    "diagnostic": "none",
+    "flaps": 1,
+    "local_discriminator": 4711,
+    "min_rx_ms": 300,
+    "min_tx_ms": 300,
+    "multihop": false,
+    "multiplier": 3,
+    "on_down": "helper",
+    "peer": "127.0.9.2",
+    "remote_control_plane_independent": false,
+    "remote_discriminator": 17,
+    "remote_min_rx_ms": 300,
+    "remote_min_tx_ms": 300,
+    "remote_multiplier": 3,
+    "remote_state": "up",
+    "state": "up",
+    "transmit_interval_ms": 300
+  },
   "capabilities": {
     "local": [
       "multiprotocol",
@@ -392,7 +417,7 @@ mod tests {
 
     /// The same neighbor gone: keel helps it (stale routes, LLGR timers), and a NOTIFICATION was
     /// received; nothing negotiated any more, so those fields are null.
-    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"export":"none (RFC 8212)","families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"graceful_shutdown":true,"hold_time":null,"import":"none (RFC 8212)","keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"prefix_limit":{"ipv4-unicast":{"count":0,"max":1100000,"restart_in":297,"tripped_at":1796661646,"warning_crossed":true},"ipv6-unicast":{"count":0,"max":250000,"restart_in":null,"tripped_at":null,"warning_crossed":false}},"received_prefixes":2,"role":null,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
+    const HELPED: &str = r#"{"address":"127.0.9.2","advertised_prefixes":0,"asn":65092,"bfd":null,"capabilities":{"local":["graceful-restart","long-lived-graceful-restart"],"remote":null},"description":null,"enforce_first_as":true,"established_transitions":1,"export":"none (RFC 8212)","families":null,"graceful_restart":{"end_of_rib_received":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"end_of_rib_sent":[{"afi":"ipv4","safi":"unicast"},{"afi":"ipv6","safi":"unicast"}],"helper_active":true,"local":{"families":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast"}],"notification":true,"restart_state":false,"restart_time":4},"notification_bit":null,"remote":null,"selection_deferral_awaits":["session"],"stale_families":["ipv4-unicast","ipv6-unicast"],"stale_prefixes_by_family":{"ipv4-unicast":1,"ipv6-unicast":1},"timers":{"long_lived_stale:ipv4-unicast":3599,"restart":3}},"graceful_shutdown":true,"hold_time":null,"import":"none (RFC 8212)","keepalive_time":null,"last_error":"connect: Connection refused (os error 111)","last_notification_received":{"code":6,"description":"Cease/Hard Reset","hard_reset_inner":[6,4],"subcode":9,"time":1796661646},"last_notification_sent":null,"llgr":{"active_families":["ipv4-unicast"],"local":[{"afi":"ipv4","forwarding_state":false,"safi":"unicast","stale_time":3600}],"remote":null,"stale_prefixes_by_family":{"ipv4-unicast":1},"stale_seconds_left":{"ipv4-unicast":3599}},"llgr_stale_prefixes":1,"local_address":null,"messages_received":30,"messages_sent":24,"prefix_limit":{"ipv4-unicast":{"count":0,"max":1100000,"restart_in":297,"tripped_at":1796661646,"warning_crossed":true},"ipv6-unicast":{"count":0,"max":250000,"restart_in":null,"tripped_at":null,"warning_crossed":false}},"received_prefixes":2,"role":null,"stale_prefixes":2,"state":"active","state_since_s":0,"updates_received":6,"updates_sent":4,"uptime_s":0}"#;
 
     /// Reading a document and writing it again gives the same bytes: a renamed, retyped,
     /// reordered or dropped field fails here.
@@ -403,6 +428,7 @@ mod tests {
         assert_eq!(n.graceful_restart.remote.as_ref().map(|r| r.restart_time), Some(90));
         assert_eq!(n.llgr.local.as_ref().map(|l| l[0].stale_time), Some(3600));
         assert_eq!(n.role.as_ref().map(|r| (r.local.as_str(), r.leaks_detected)), Some(("customer", 1)));
+        assert_eq!(n.bfd.as_ref().map(|b| (b.is_up(), b.remote_control_plane_independent)), Some((true, Some(false))));
         assert_eq!(serde_json::to_string_pretty(&n).expect("serialize"), ESTABLISHED);
 
         let n: NeighborView = serde_json::from_str(HELPED).expect("helped neighbor");

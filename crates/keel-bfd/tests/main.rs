@@ -1,10 +1,12 @@
 //! keel-bfd's one integration test binary: golden bytes, RFC 5880 §6.8.6 reception rules on one
-//! session, two sessions wired back to back on a simulated clock, and properties.
+//! session, §6.8.7 transmission timing on a simulated clock, two sessions wired back to back, and
+//! properties.
 
 mod back_to_back;
 mod golden;
 mod properties;
 mod reception;
+mod transmission;
 
 use keel_bfd::{Action, ControlPacket, Diagnostic, Session, SessionConfig, State};
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `global.rs` | `[global]`, `[fib]` |
+//! | `bfd.rs` | `[bfd]` |
 //! | `graceful_restart.rs` | `[graceful_restart]`, `[long_lived_graceful_restart]` |
 //! | `neighbor.rs` | `[[neighbor]]` and its prefix limit |
 //! | `policy.rs` | `[[prefix_list]]`, `[[policy]]`, compiled into keel-rib's policy |
@@ -27,6 +28,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use toml::Spanned;
 
+mod bfd;
 mod bmp;
 mod error;
 pub mod fit;
@@ -39,6 +41,7 @@ pub mod policy_view;
 mod rpki;
 mod validate;
 
+pub use bfd::BfdConfig;
 pub use bmp::{BmpConfig, BmpStation, BmpView};
 pub use error::ConfigError;
 pub use global::{FibBackend, FibConfig, Global};
@@ -84,6 +87,8 @@ pub struct Config {
     pub rpki: RpkiConfig,
     #[serde(default)]
     pub bmp: BmpConfig,
+    #[serde(default)]
+    pub bfd: BfdConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

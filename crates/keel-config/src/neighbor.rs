@@ -133,6 +133,14 @@ pub struct Neighbor {
     /// Role Mismatch. Needs `role`.
     #[serde(default)]
     pub strict_role: Option<Spanned<bool>>,
+    /// A BFD session (RFC 5880) with the neighbor's address, set up as `[bfd]` says: BFD Down
+    /// ends the BGP session at once with Cease/BFD Down (RFC 9384).
+    #[serde(default)]
+    pub bfd: bool,
+    /// On BFD Down, flush the neighbor's routes even when its BFD has C=0 and it advertised
+    /// graceful restart (RFC 5882 §4.3 leaves keeping them to local policy). Needs `bfd`.
+    #[serde(default)]
+    pub bfd_strict: Option<Spanned<bool>>,
     /// `[neighbor.prefix_limit]`: the most routes kept from it per family (RFC 4486 §4).
     #[serde(default)]
     pub prefix_limit: Option<PrefixLimitConfig>,
@@ -181,6 +189,12 @@ pub enum PrefixLimitAction {
 pub const DEFAULT_WARNING_PERCENT: u8 = 80;
 /// `restart_after` when not written, seconds.
 pub const DEFAULT_RESTART_AFTER: u32 = 300;
+
+impl Neighbor {
+    pub fn bfd_strict(&self) -> bool {
+        self.bfd_strict.as_ref().is_some_and(|s| *s.get_ref())
+    }
+}
 
 impl PrefixLimitConfig {
     /// The limits as the RIB applies them (families validated when the file was read).

@@ -298,3 +298,23 @@ fn configuration_reference_lists_every_key() {
     }
     assert!(tables.len() >= 16, "only {} sections read from docs/configuration.md", tables.len());
 }
+
+#[test]
+fn bfd_settings_and_strict_needs_bfd() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    let c = Config::parse(&format!("{base}[bfd]\nmin_tx_ms = 100\nmultihop = true\n"), "t").unwrap();
+    assert_eq!((c.bfd.min_tx(), c.bfd.min_rx(), c.bfd.multiplier(), c.bfd.multihop), (ms(100), ms(300), 3, true));
+    let e = error(&format!("{base}[bfd]\nmultiplier = 0\n"));
+    assert_eq!((e.line, e.field.as_str()), (5, "bfd.multiplier"));
+    let e = error(&format!("{base}[bfd]\nmin_rx_ms = 0\n"));
+    assert!(e.message.contains("min_rx_ms"), "{e}");
+    let n = "[[neighbor]]\naddress = \"192.0.2.2\"\nasn = 65002\n";
+    let e = error(&format!("{base}{n}bfd_strict = true\n"));
+    assert!(e.message.contains("bfd_strict needs bfd"), "{e}");
+    let c = Config::parse(&format!("{base}{n}bfd = true\nbfd_strict = true\n"), "t").unwrap();
+    assert!(c.neighbors[0].bfd && c.neighbors[0].bfd_strict());
+}
+
+fn ms(n: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(n)
+}

@@ -56,6 +56,17 @@ impl Config {
             Ok(())
         };
         check_llgr(&self.long_lived_graceful_restart)?;
+        let b = &self.bfd;
+        for (ms, key) in [(&b.min_tx_ms, "min_tx_ms"), (&b.min_rx_ms, "min_rx_ms")] {
+            // RFC 5880 §4.1: zero is reserved for the TX interval and would ask the neighbor
+            // to send nothing for the RX one; the field holds microseconds in 32 bits.
+            if *ms.get_ref() == 0 || *ms.get_ref() > 4_294_967 {
+                return Err(err(ms.span(), format!("{key} must be 1 to 4294967 milliseconds (RFC 5880 §4.1)")));
+            }
+        }
+        if *b.multiplier.get_ref() == 0 {
+            return Err(err(b.multiplier.span(), "multiplier must be at least 1 (RFC 5880 §6.8.1)".into()));
+        }
         let mut seen = std::collections::HashSet::new();
         for n in &self.neighbors {
             if !seen.insert(*n.address.get_ref()) {
@@ -132,6 +143,9 @@ impl Config {
                      own (RFC 9234 §4.2)"
                         .into(),
                 ));
+            }
+            if let Some(s) = n.bfd_strict.as_ref().filter(|s| *s.get_ref() && !n.bfd) {
+                return Err(err(s.span(), "bfd_strict needs bfd = true: it decides what a BFD Down does".into()));
             }
             if let Some(g) = &n.graceful_restart {
                 check_gr(g)?;

@@ -101,6 +101,7 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
         address: h.config.address,
         advertised_prefixes: c.advertised_prefixes as u64,
         asn: h.config.asn,
+        bfd: bfd_view(h, &s),
         capabilities: CapabilityNames { local: names(&local_open), remote: n.map(|n| names(&n.remote)) },
         description: h.config.description.clone(),
         enforce_first_as: h.config.enforce_first_as,
@@ -180,6 +181,28 @@ pub fn neighbor_view(h: &NeighborHandle, counts: Option<&PeerCounts>, policy: (S
         updates_sent: c.updates_sent,
         uptime_s: if established { s.since.elapsed().as_secs() } else { 0 },
     }
+}
+
+/// The neighbor's `"bfd"`: keel-bfdd's last report, with what a BFD Down would do to its
+/// routes now (RFC 5882 §4.3, as the RIB task's helper decides); state `"unknown"` while
+/// keel-bfdd cannot be reached. Null without `bfd = true`.
+fn bfd_view(h: &NeighborHandle, s: &crate::neighbor::status::NeighborStatus) -> Option<keel_api::bfd::BfdView> {
+    let b = h.config.bfd.as_ref()?;
+    let spec = &b.spec;
+    let mut v = s.bfd.clone().unwrap_or_else(|| {
+        let (tx, rx) = (spec.min_tx_ms.into(), spec.min_rx_ms.into());
+        keel_api::bfd::BfdView::unknown(spec.peer, spec.multihop, tx, rx, spec.multiplier)
+    });
+    let advertised = s.negotiated.as_deref().map(|n| n.remote_graceful_restart().is_some());
+    let helping = h.config.graceful_restart.mode != keel_config::GrMode::Disabled;
+    v.on_down = match (v.remote_control_plane_independent, advertised) {
+        (Some(true), _) => Some("flush".into()),
+        _ if h.config.bfd_strict || !helping => Some("flush".into()),
+        (_, Some(false)) => Some("flush".into()),
+        (Some(false), Some(true)) => Some("helper".into()),
+        _ => None,
+    };
+    Some(v)
 }
 
 /// Each neighbor's import and export in words, from the configuration in use, by address.

@@ -54,6 +54,13 @@ pub enum DownReason {
         code: Option<u8>,
         subcode: Option<u8>,
     },
+    /// The neighbor's BFD session went Down; keel sent Cease/BFD Down (RFC 9384).
+    /// `control_plane_independent` is the neighbor's C bit, `strict` the neighbor's
+    /// `bfd_strict`: with both the helper decides as RFC 5882 §4.3 says.
+    BfdDown {
+        control_plane_independent: bool,
+        strict: bool,
+    },
 }
 
 /// A route keel originates (`[[network]]`).

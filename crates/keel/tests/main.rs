@@ -42,6 +42,9 @@
 //! namespaces of their own, named `keel-TAG-ROLE-PID` (tags: `fib` fwd, gr, rs; `chaos` chaos;
 //! `restart` rs-fwd, rs-nbr, rs-dual, rs-boot, rs-idle; `keel lab --netns` uses `kl-PID-*`),
 //! where they reuse 127.0.0.1-.4 and 192.0.2.0/24 without meeting the host's.
+//! `bfd` uses no host address: each test has two namespaces `keel-bfd-kTAG-PID` (keeld, keel-bfdd)
+//! and `keel-bfd-bTAG-PID` (BIRD, FRR's bfdd or a second keeld) joined by a veth pair, with
+//! 192.0.2.1-.2/24 and 2001:db8::1-2/64.
 //!
 //! # Shared state
 //!
@@ -58,6 +61,7 @@ mod common;
 mod add_path_send;
 mod api_access;
 mod bench;
+mod bfd;
 mod bmp;
 mod chaos;
 mod check_config;

@@ -26,6 +26,8 @@ const FILES: &[&str] = &[
     "./usr/sbin/keeld",
     "./usr/bin/keel",
     "./usr/lib/systemd/system/keeld.service",
+    "./usr/sbin/keel-bfdd",
+    "./usr/lib/systemd/system/keel-bfdd.service",
     "./etc/keel/keel.toml",
     "./usr/share/man/man8/keeld.8.gz",
     "./usr/share/man/man1/keel.1.gz",

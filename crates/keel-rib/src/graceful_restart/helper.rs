@@ -34,6 +34,15 @@ pub enum Ending {
     Notification {
         hard_reset: bool,
     },
+    /// BFD saw the forwarding path fail (keel sent Cease/BFD Down, RFC 9384).
+    /// `control_plane_independent` is the neighbor's C bit, `strict` keel's `bfd_strict`.
+    /// RFC 5882 §4.3: with C=1 the failure is the neighbor's forwarding, so its routes go;
+    /// with C=0 it may be its control plane restarting, and keel helps as after a TCP failure
+    /// unless `strict` says to flush.
+    BfdDown {
+        control_plane_independent: bool,
+        strict: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +229,10 @@ impl Helper {
             _ if !self.settings.enabled => Some("graceful restart disabled".to_string()),
             (_, None) => Some("neighbor did not advertise graceful restart".into()),
             (Ending::Notification { hard_reset: true }, _) => Some("Hard Reset (RFC 8538 §3)".into()),
+            (Ending::BfdDown { control_plane_independent: true, .. }, _) => {
+                Some("BFD Down with C=1: the neighbor's forwarding failed (RFC 5882 §4.3)".into())
+            }
+            (Ending::BfdDown { strict: true, .. }, _) => Some("BFD Down and bfd_strict".into()),
             (Ending::HoldTimerExpired | Ending::Notification { .. }, _) if !n_bit => {
                 Some("NOTIFICATION without the N bit (RFC 4724 §4)".into())
             }
@@ -415,6 +428,29 @@ mod tests {
 
     fn down(h: &mut Helper, ending: Ending, n: bool, g: Option<&GracefulRestart>) -> Vec<Action> {
         h.session_down(ending, n, g, &[], &[V4, V6], Instant::now())
+    }
+
+    /// RFC 5882 §4.3, one row per case: (neighbor's C bit, bfd_strict, GR advertised, N bit)
+    /// -> routes kept. The Cease/BFD Down keel sends does not count as a NOTIFICATION here.
+    #[test]
+    fn rfc5882_4_3_bfd_down_matrix() {
+        let g = gr(&[(V4, true), (V6, true)], 120);
+        for (c_bit, strict, advertised, n_bit, kept) in [
+            (true, false, true, true, false),
+            (true, false, true, false, false),
+            (false, false, true, false, true),
+            (false, false, true, true, true),
+            (false, true, true, true, false),
+            (false, false, false, false, false),
+            (true, true, false, false, false),
+        ] {
+            let mut h = Helper::new(Settings::default());
+            let ending = Ending::BfdDown { control_plane_independent: c_bit, strict };
+            let a = down(&mut h, ending, n_bit, advertised.then_some(&g));
+            let flushed = a.contains(&Action::Flush(None));
+            assert_eq!(!flushed, kept, "C={c_bit} strict={strict} GR={advertised} N={n_bit}: {a:?}");
+            assert_eq!(a.contains(&Action::BumpGeneration), kept);
+        }
     }
 
     #[test]

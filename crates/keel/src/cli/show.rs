@@ -296,6 +296,9 @@ pub fn neighbor_detail(n: &NeighborView) -> String {
             .collect();
         let _ = writeln!(o, "    long-lived stale: {}", v.join(", "));
     }
+    if let Some(b) = &n.bfd {
+        let _ = writeln!(o, "  BFD:              {}", b.summary());
+    }
     for (label, record) in [
         ("Last NOTIFICATION sent", &n.last_notification_sent),
         ("Last NOTIFICATION rcvd", &n.last_notification_received),

@@ -91,6 +91,9 @@ pub enum Event {
     RouteRefreshReceived,
     /// RFC 9687: the peer has not read what keel sends for the send hold time.
     SendHoldTimerExpires,
+    /// The neighbor's BFD session went Down (RFC 5882 §3.2; not when it signalled AdminDown).
+    /// `control_plane_independent`: its C bit; `strict`: `bfd_strict`.
+    BfdDown { control_plane_independent: bool, strict: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -340,6 +343,13 @@ impl Fsm {
                 let n = Notification::new(code::SEND_HOLD_TIMER_EXPIRED, 0, Vec::new());
                 self.notify_and_idle(n, &mut out, "send hold timer expired (the peer stopped reading)");
             }
+            (S::OpenSent | S::OpenConfirm | S::Established, E::BfdDown { control_plane_independent, strict }) => {
+                // RFC 9384: Cease/BFD Down, "when a BGP session is terminated due to BFD going
+                // down" (likely lost on a dead path); the session ends at once.
+                out.push(Action::SendNotification(Notification::new(code::CEASE, cease::BFD_DOWN, Vec::new())));
+                let reason = DownReason::BfdDown { control_plane_independent, strict };
+                self.enter_idle(&mut out, Some(reason), "BFD Down");
+            }
             (S::OpenSent | S::OpenConfirm | S::Established, E::HoldTimerExpires) => {
                 let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, Vec::new());
                 out.push(Action::SendNotification(n));
@@ -492,6 +502,22 @@ pub(crate) mod tests {
             assert_eq!(a.contains(&mismatch), !established, "strict {strict}, {theirs:?}: {a:?}");
             assert_eq!(fsm.state() == State::OpenConfirm, established, "strict {strict}, {theirs:?}");
         }
+    }
+
+    #[test]
+    fn rfc9384_bfd_down_sends_cease_10_and_ends_the_session_at_once() {
+        let mut fsm = Fsm::new(settings(false));
+        up(&mut fsm);
+        let a = fsm.handle(Event::BfdDown { control_plane_independent: true, strict: false });
+        assert!(a.contains(&Action::SendNotification(Notification::new(code::CEASE, cease::BFD_DOWN, Vec::new()))));
+        assert!(a.contains(&Action::CloseConnection));
+        assert!(
+            a.contains(&Action::SessionDown(DownReason::BfdDown { control_plane_independent: true, strict: false }))
+        );
+        assert_eq!(fsm.state(), State::Idle);
+        // Before a connection, BFD has nothing to end.
+        let mut idle = Fsm::new(settings(false));
+        assert!(idle.handle(Event::BfdDown { control_plane_independent: false, strict: false }).is_empty());
     }
 
     #[test]

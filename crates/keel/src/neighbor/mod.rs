@@ -64,6 +64,35 @@ pub struct NeighborConfig {
     pub role: Option<keel_wire::capability::Role>,
     /// RFC 9234 §4.2 strict mode: no Role capability from the neighbor is a Role Mismatch.
     pub strict_role: bool,
+    /// `bfd = true`: the session keel-bfdd runs for this neighbor, and its socket.
+    pub bfd: Option<Bfd>,
+    /// `bfd_strict`: BFD Down flushes the neighbor's routes whatever its C bit (RFC 5882 §4.3).
+    pub bfd_strict: bool,
+}
+
+/// A neighbor's BFD session as keeld asks keel-bfdd for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bfd {
+    /// keel-bfdd's socket: `bfdd.sock` beside the API socket.
+    pub socket: std::path::PathBuf,
+    pub spec: keel_bfdd::protocol::SessionSpec,
+}
+
+impl Bfd {
+    fn from_config(config: &Config, n: &keel_config::Neighbor) -> Option<Bfd> {
+        let b = &config.bfd;
+        n.bfd.then(|| Bfd {
+            socket: config.global.api.with_file_name("bfdd.sock"),
+            spec: keel_bfdd::protocol::SessionSpec {
+                peer: *n.address.get_ref(),
+                local: n.local_address,
+                multihop: b.multihop,
+                min_tx_ms: *b.min_tx_ms.get_ref(),
+                min_rx_ms: *b.min_rx_ms.get_ref(),
+                multiplier: b.multiplier(),
+            },
+        })
+    }
 }
 
 impl NeighborConfig {
@@ -135,6 +164,8 @@ impl NeighborConfig {
                         .map(|s| Duration::from_secs(s.into())),
                     role: n.role.as_ref().map(|r| r.get_ref().role()),
                     strict_role: n.strict_role.as_ref().is_some_and(|s| *s.get_ref()),
+                    bfd: Bfd::from_config(config, n),
+                    bfd_strict: n.bfd_strict(),
                 }
             })
             .collect()

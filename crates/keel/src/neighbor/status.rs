@@ -31,6 +31,9 @@ pub struct NeighborStatus {
     pub established_transitions: u64,
     /// Prefix limits (`[neighbor.prefix_limit]`, RFC 4486 §4): what the neighbor task saw.
     pub prefix_limit: PrefixLimitStatus,
+    /// The BFD session as keel-bfdd last reported it; `None` without `bfd` or while keel-bfdd
+    /// cannot be reached.
+    pub bfd: Option<keel_api::bfd::BfdView>,
 }
 
 /// What happened with a neighbor's prefix limits.
@@ -67,6 +70,7 @@ impl Default for NeighborStatus {
             updates_received: 0,
             established_transitions: 0,
             prefix_limit: PrefixLimitStatus::default(),
+            bfd: None,
         }
     }
 }

@@ -36,6 +36,8 @@ impl RibTask {
             }
             // RFC 4271 §8.1.2 Event 2, ManualStop.
             DownReason::AdministrativeStop { code: None, .. } => Down::LocalNoNotification(2),
+            // BFD Down ends the session with Cease / BFD Down (RFC 9384).
+            DownReason::BfdDown { .. } => Down::notification(true, 6, 10),
         };
         b.peer_down(address, reason);
     }

@@ -205,6 +205,11 @@ fn ending(reason: &DownReason) -> Ending {
         }
         // Closed by us without a NOTIFICATION: as a TCP loss for the neighbor.
         DownReason::AdministrativeStop { .. } => Ending::TcpFailure,
+        // RFC 5882 §4.3, decided in keel_rib's helper: the Cease/BFD Down keel sent is not the
+        // reason, the BFD session's end is.
+        DownReason::BfdDown { control_plane_independent, strict } => {
+            Ending::BfdDown { control_plane_independent, strict }
+        }
     }
 }
 

@@ -315,6 +315,7 @@ mod tests {
             address: "192.0.2.2".parse().expect("address"),
             advertised_prefixes: 0,
             asn: 65002,
+            bfd: None,
             capabilities: CapabilityNames::default(),
             description: None,
             enforce_first_as: true,

@@ -14,6 +14,7 @@
 //! "neighbor"?, "verdict"?, "reason", "fix"}], "summary": {"pass", "warn", "fail"}}`; `fix` is
 //! empty for PASS.
 
+mod bfd;
 mod config;
 mod finding;
 mod live;
@@ -81,6 +82,7 @@ fn audit(api: &Path, args: &CheckArgs) -> Result<(Vec<Finding>, Value)> {
             println!("configuration {name}{note}");
         }
         findings.extend(audit_config(&config, &last_restart(&config)));
+        bfd::bfd_checks(&mut findings, &config);
         Some(name)
     } else {
         None

@@ -5,6 +5,7 @@
 //! Rooms: `second_connection` (collisions, RFC 4271 §6.8, and a graceful-restart neighbor's
 //! new connection, RFC 4724 §4.2), `send_hold` (RFC 9687).
 
+mod bfd;
 mod second_connection;
 mod send_hold;
 
@@ -137,6 +138,8 @@ pub fn spawn(
         started: Instant::now(),
         limit_crossed,
         limit_restart: None,
+        bfd: config.bfd.as_ref().map(|b| keel_bfdd::client::connect(b.socket.clone(), b.spec.clone(), true)),
+        bfd_up: false,
     };
     tokio::spawn(task.run(command_rx, event_rx, limit_rx));
     NeighborHandle { config, commands, status }
@@ -180,6 +183,10 @@ struct NeighborTask {
     limit_crossed: mpsc::Sender<Crossing>,
     /// After a prefix-limit reset: when the session starts again (`restart_after`).
     limit_restart: Option<Instant>,
+    /// The neighbor's BFD session in keel-bfdd (`bfd = true`).
+    bfd: Option<keel_bfdd::client::Link>,
+    /// Whether keel-bfdd last reported it Up.
+    bfd_up: bool,
 }
 
 impl NeighborTask {
@@ -194,6 +201,7 @@ impl NeighborTask {
         mut limit_rx: mpsc::Receiver<Crossing>,
     ) {
         self.fsm_event(Event::ManualStart).await;
+        let mut bfd_view = self.bfd.as_ref().map(|l| l.view.clone());
         loop {
             let pending_hold = self.pending_hold();
             let next = self
@@ -210,6 +218,9 @@ impl NeighborTask {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Shutdown { kind, done }) => {
                         self.stop(kind).await;
+                        if kind == StopKind::Deconfigured {
+                            self.bfd_remove().await;
+                        }
                         // Give the writer a moment to put the NOTIFICATION on the wire.
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         let _ = done.send(());
@@ -223,6 +234,7 @@ impl NeighborTask {
                 },
                 Some((id, ev)) = events.recv() => self.conn_event(id, ev).await,
                 Some(c) = limit_rx.recv() => self.prefix_limit_crossed(c).await,
+                Some(view) = bfd::changed(&mut bfd_view) => self.bfd_changed(view).await,
                 _ = sleep_until(next), if next.is_some() => self.fire_timers().await,
             }
         }

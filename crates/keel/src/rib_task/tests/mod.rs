@@ -223,6 +223,7 @@ async fn topology() -> (Rig, Neighbor, Neighbor, Neighbor, Neighbor) {
     (rig, a, b, c, d)
 }
 
+mod bfd;
 mod graceful_shutdown;
 mod llgr;
 mod policy;
