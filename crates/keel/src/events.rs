@@ -147,6 +147,15 @@ pub enum RibEvent {
         address: IpAddr,
         update: Box<Update>,
     },
+    /// A neighbor's UPDATEs in the order received: a neighbor task hands over what one read
+    /// of its socket gave at once, one channel operation (and wake-up) instead of one per
+    /// UPDATE. The RIB task applies them as that many [`RibEvent::Update`]s.
+    Updates {
+        address: IpAddr,
+        // Boxed as the decoder gives them and [`RibEvent::Update`] takes them.
+        #[allow(clippy::vec_box)]
+        updates: Vec<Box<Update>>,
+    },
     /// ROUTE-REFRESH received: send our routes of the family again (RFC 2918 §4).
     RouteRefresh {
         address: IpAddr,
@@ -182,6 +191,16 @@ pub enum RibEvent {
     HonourGracefulShutdown(bool),
     /// A BMP station task asks for its dump or for statistics (keel_bmp::station).
     Bmp(keel_bmp::station::Request),
+}
+
+impl RibEvent {
+    /// How many messages of a neighbor it carries, for the RIB task's batch budget.
+    pub fn messages(&self) -> usize {
+        match self {
+            RibEvent::Updates { updates, .. } => updates.len(),
+            _ => 1,
+        }
+    }
 }
 
 /// A Loc-RIB change for the FIB task: the next hops of the best path(s), or none.

@@ -50,7 +50,7 @@ mod reevaluate;
 mod restart;
 mod views;
 
-/// Events taken from the queue before changes are flushed.
+/// Messages taken from the queue (each UPDATE of a batch counted) before changes are flushed.
 const EVENT_BATCH: usize = 512;
 
 /// An Established session with a neighbor.
@@ -232,10 +232,16 @@ impl RibTask {
                 _ = sleep_until(next_timer), if next_timer.is_some() => self.fire_timers(),
                 ev = rx.recv() => {
                     let Some(ev) = ev else { return };
+                    // Up to EVENT_BATCH messages (an UPDATE batch counts each) between two
+                    // propagation rounds.
+                    let mut handled = ev.messages();
                     self.handle(ev);
-                    for _ in 0..EVENT_BATCH {
+                    while handled < EVENT_BATCH {
                         match rx.try_recv() {
-                            Ok(ev) => self.handle(ev),
+                            Ok(ev) => {
+                                handled += ev.messages();
+                                self.handle(ev);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -302,6 +308,11 @@ impl RibTask {
                 self.apply_update(address, update);
                 if let (Some(b), Some(u)) = (self.bmp.as_mut(), copy) {
                     b.received(&self.rib, address, &u);
+                }
+            }
+            RibEvent::Updates { address, updates } => {
+                for update in updates {
+                    self.handle(RibEvent::Update { address, update });
                 }
             }
             RibEvent::Bmp(r) => self.bmp_request(Some(r)),

@@ -127,6 +127,7 @@ pub fn spawn(
         status: status_tx,
         metrics,
         received: ReceivedCounters::default(),
+        updates: Vec::new(),
         next_id: 0,
         published: State::Idle,
         forwarding,
@@ -163,6 +164,11 @@ struct NeighborTask {
     status: watch::Sender<NeighborStatus>,
     metrics: Arc<Metrics>,
     received: ReceivedCounters,
+    /// UPDATEs decoded from the current read, handed to the RIB task together
+    /// ([`RibEvent::Updates`]) before anything else is sent to it. Boxed as the decoder
+    /// gives them: the RIB task takes them boxed, so none is copied on the way.
+    #[allow(clippy::vec_box)]
+    updates: Vec<Box<keel_wire::Update>>,
     next_id: u64,
     /// The state last published to the API and metrics.
     published: State,
@@ -442,6 +448,22 @@ impl NeighborTask {
         self.count(|s| s.messages_sent += 1);
     }
 
+    /// Sends `ev` to the RIB task after the UPDATEs read before it, so that the RIB sees the
+    /// session's events in the order they happened.
+    async fn send_rib(&mut self, ev: RibEvent) -> Result<(), mpsc::error::SendError<RibEvent>> {
+        self.flush_updates().await;
+        self.rib.send(ev).await
+    }
+
+    /// Hands the UPDATEs decoded so far to the RIB task, in one event.
+    async fn flush_updates(&mut self) {
+        if self.updates.is_empty() {
+            return;
+        }
+        let updates = std::mem::take(&mut self.updates);
+        let _ = self.rib.send(RibEvent::Updates { address: self.address(), updates }).await;
+    }
+
     /// Bumps a counter of the status without waking its watchers: nobody waits on a count,
     /// readers look when asked, and a wake-up per message costs a lock and a notify.
     fn count(&self, bump: impl FnOnce(&mut NeighborStatus)) {
@@ -483,6 +505,7 @@ impl NeighborTask {
                         self.pending_message(decoded).await;
                     }
                 }
+                self.flush_updates().await;
             }
             ConnEvent::HeaderError(e) => {
                 if is_main {
@@ -557,10 +580,7 @@ impl NeighborTask {
                     self.count(|s| s.updates_received += 1);
                     // The RIB task logs the UPDATE's RFC 7606 errors, after the checks that
                     // depend on the neighbor (keel_rib::update_checks) have added theirs.
-                    let ev = RibEvent::Update { address: self.address(), update };
-                    if self.rib.send(ev).await.is_err() {
-                        return;
-                    }
+                    self.updates.push(update);
                 }
                 self.fsm_event(Event::UpdateReceived).await;
             }
@@ -573,7 +593,7 @@ impl NeighborTask {
             Message::Keepalive => self.fsm_event(Event::KeepaliveReceived).await,
             Message::RouteRefresh(rr) => {
                 if self.fsm.state() == State::Established && rr.subtype == RefreshSubtype::Request {
-                    let _ = self.rib.send(RibEvent::RouteRefresh { address: self.address(), family: rr.family }).await;
+                    let _ = self.send_rib(RibEvent::RouteRefresh { address: self.address(), family: rr.family }).await;
                 }
                 self.fsm_event(Event::RouteRefreshReceived).await;
             }
@@ -712,12 +732,12 @@ impl NeighborTask {
                     prefix_limit: self.config.prefix_limit.clone(),
                     limit_crossed: self.limit_crossed.clone(),
                 };
-                let _ = self.rib.send(ev).await;
+                let _ = self.send_rib(ev).await;
             }
             Action::SessionDown(reason) => {
                 info!(neighbor = %self.address(), ?reason, "session down");
                 self.status.send_modify(|s| s.negotiated = None);
-                let _ = self.rib.send(RibEvent::PeerDown { address: self.address(), reason }).await;
+                let _ = self.send_rib(RibEvent::PeerDown { address: self.address(), reason }).await;
             }
             Action::HandshakeFailed(why) => {
                 debug!(neighbor = %self.address(), reason = %why, "handshake failed");
@@ -726,7 +746,7 @@ impl NeighborTask {
                 // neighbor never reached for DOWN_GRACE counts as down; the deferral timer
                 // bounds the rest (RFC 4724 §4.1).
                 if !self.ever_established && self.started.elapsed() >= DOWN_GRACE {
-                    let _ = self.rib.send(RibEvent::PeerUnreachable { address: self.address() }).await;
+                    let _ = self.send_rib(RibEvent::PeerUnreachable { address: self.address() }).await;
                 }
                 self.status.send_modify(|s| s.last_error = Some(why));
             }

@@ -223,6 +223,34 @@ async fn topology() -> (Rig, Neighbor, Neighbor, Neighbor, Neighbor) {
     (rig, a, b, c, d)
 }
 
+/// A neighbor task's batch of UPDATEs is applied in order, as the same UPDATEs one by one
+/// would be: the later announcement of a prefix wins, and the batch's routes reach the
+/// downstream neighbor.
+#[tokio::test]
+async fn a_batch_of_updates_is_applied_in_order() {
+    let rig = Rig::start();
+    let a = Neighbor::new(1, 65001, false);
+    let mut d = Neighbor::new(4, 65004, false);
+    rig.send(a.up()).await;
+    rig.send(d.up()).await;
+    let unwrap = |ev: RibEvent| match ev {
+        RibEvent::Update { update, .. } => update,
+        other => panic!("not an UPDATE: {other:?}"),
+    };
+    let updates = vec![
+        unwrap(a.announce(&["198.51.100.0/24", "203.0.113.0/24"], &[65001, 65100], vec![])),
+        unwrap(a.announce(&["198.51.100.0/24"], &[65001], vec![])),
+    ];
+    rig.send(RibEvent::Updates { address: a.address, updates }).await;
+    let routes = rig.routes().await;
+    let path = |p: &str| routes.iter().find(|r| r.prefix == p).map(|r| r.as_path.clone());
+    assert_eq!(path("198.51.100.0/24"), Some(vec![65001]));
+    assert_eq!(path("203.0.113.0/24"), Some(vec![65001, 65100]));
+    let (announced, _) = d.received();
+    assert!(announced.iter().any(|(p, _)| p == "198.51.100.0/24"), "{announced:?}");
+    assert!(announced.iter().any(|(p, _)| p == "203.0.113.0/24"), "{announced:?}");
+}
+
 mod bfd;
 mod graceful_shutdown;
 mod llgr;
