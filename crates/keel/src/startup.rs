@@ -73,8 +73,9 @@ fn listen_hint(addr: &std::net::SocketAddr, e: &std::io::Error) -> String {
     }
 }
 
-/// Depth of the queue into the RIB task, in events (an UPDATE each).
-const RIB_QUEUE: usize = 1024;
+/// Depth of the queue into the RIB task, in events: up to
+/// [`UPDATE_BATCH`](crate::neighbor::task::UPDATE_BATCH) UPDATEs each, about 1,024 UPDATEs in all.
+const RIB_QUEUE: usize = 32;
 
 /// The state directory's lock. A keeld killed a moment ago may still be exiting, and its lock
 /// goes with it: a held lock is tried again for a second before keeld gives up.

@@ -32,6 +32,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+/// UPDATEs handed to the RIB task in one event at most: few enough that the RIB task's
+/// queue (`RIB_QUEUE` events in `startup`) still holds about as many UPDATEs as before
+/// they were batched, so a fast neighbor cannot fill memory ahead of the RIB.
+pub(crate) const UPDATE_BATCH: usize = 32;
+
 /// A neighbor that could not be reached for this long after keeld started is taken as down by
 /// selection deferral.
 const DOWN_GRACE: Duration = Duration::from_secs(15);
@@ -581,6 +586,9 @@ impl NeighborTask {
                     // The RIB task logs the UPDATE's RFC 7606 errors, after the checks that
                     // depend on the neighbor (keel_rib::update_checks) have added theirs.
                     self.updates.push(update);
+                    if self.updates.len() >= UPDATE_BATCH {
+                        self.flush_updates().await;
+                    }
                 }
                 self.fsm_event(Event::UpdateReceived).await;
             }
