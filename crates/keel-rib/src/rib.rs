@@ -157,6 +157,11 @@ impl Dest {
         self.paths.push(path);
     }
 
+    /// Where `peer`'s path `path_id` is in `paths`.
+    fn path_index(&self, peer: PeerId, path_id: u32) -> Option<usize> {
+        self.paths.iter().position(|x| x.peer == peer && x.path_id == path_id)
+    }
+
     pub fn best_index(&self) -> Option<usize> {
         (self.best != NO_BEST).then_some(self.best as usize)
     }
@@ -394,7 +399,7 @@ impl Rib {
         let dest = Self::table_in(&mut self.tables, family).get_or_default(prefix);
         let before = dest.selection();
         let path = Path { peer, path_id, attrs, generation };
-        match dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) {
+        match dest.path_index(peer, path_id) {
             Some(i) => {
                 let old = &dest.paths[i];
                 let same = Arc::ptr_eq(&old.attrs, &path.attrs);
@@ -436,10 +441,7 @@ impl Rib {
         path_id: u32,
         set: AttrSet,
     ) -> Arc<AttrSet> {
-        let held = self
-            .table(family)
-            .and_then(|t| t.get(prefix))
-            .and_then(|d| d.paths.iter().find(|x| x.peer == peer && x.path_id == path_id).map(|x| &x.attrs));
+        let held = self.dest(family, prefix).and_then(|d| Some(&d.paths[d.path_index(peer, path_id)?].attrs));
         match held {
             Some(a) if **a == set => a.clone(),
             _ => self.attrs.intern(set),
@@ -461,7 +463,7 @@ impl Rib {
         }
         let Some(table) = self.table_mut(family) else { return };
         let Some(dest) = table.get_mut(&prefix) else { return };
-        let Some(i) = dest.paths.iter().position(|x| x.peer == peer && x.path_id == path_id) else { return };
+        let Some(i) = dest.path_index(peer, path_id) else { return };
         let before = dest.selection();
         let gone = dest.paths.swap_remove(i);
         if let Some(c) = self.peers.get_mut(&peer).and_then(|p| p.received.get_mut(&family)) {
@@ -583,13 +585,16 @@ impl Rib {
     /// more are dropped. Costs a pass over the tables: call it after the RIB shrank a lot,
     /// not per withdrawal.
     pub fn shrink(&mut self) {
+        fn sparse(capacity: usize, len: usize) -> bool {
+            capacity > 2 * len + 64
+        }
         fn fit<K: std::hash::Hash + Eq, V>(t: &mut HashMap<K, V>) {
-            if t.capacity() > 2 * t.len() + 64 {
+            if sparse(t.capacity(), t.len()) {
                 t.shrink_to_fit();
             }
         }
         for (_, t) in &mut self.tables {
-            if t.capacity() > 2 * t.len() + 64 {
+            if sparse(t.capacity(), t.len()) {
                 t.shrink_to_fit();
             }
         }

@@ -40,7 +40,7 @@ impl Peer {
 impl Rib {
     /// Whether `peer`'s path `path_id` to `prefix` is in the table (accepted).
     fn holds_path(&self, peer: PeerId, family: Family, prefix: &Prefix, path_id: u32) -> bool {
-        self.dest(family, prefix).is_some_and(|d| d.paths.iter().any(|x| x.peer == peer && x.path_id == path_id))
+        self.dest(family, prefix).is_some_and(|d| d.path_index(peer, path_id).is_some())
     }
 
     /// Whether `peer`'s route (`prefix`, `path_id`) is in its Adj-RIB-In, accepted by import

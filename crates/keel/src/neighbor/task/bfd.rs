@@ -53,7 +53,7 @@ impl NeighborTask {
             // go (C=1, or bfd_strict), the helper hears of the BFD Down too.
             if self.ever_established && (control_plane_independent || strict) {
                 let reason = DownReason::BfdDown { control_plane_independent, strict };
-                let _ = self.send_rib(RibEvent::PeerDown { address: self.address(), reason }).await;
+                self.send_rib(RibEvent::PeerDown { address: self.address(), reason }).await;
             }
             return;
         }

@@ -455,9 +455,10 @@ impl NeighborTask {
 
     /// Sends `ev` to the RIB task after the UPDATEs read before it, so that the RIB sees the
     /// session's events in the order they happened.
-    async fn send_rib(&mut self, ev: RibEvent) -> Result<(), mpsc::error::SendError<RibEvent>> {
+    async fn send_rib(&mut self, ev: RibEvent) {
         self.flush_updates().await;
-        self.rib.send(ev).await
+        // The RIB task ends only when keeld does.
+        let _ = self.rib.send(ev).await;
     }
 
     /// Hands the UPDATEs decoded so far to the RIB task, in one event.
@@ -601,7 +602,7 @@ impl NeighborTask {
             Message::Keepalive => self.fsm_event(Event::KeepaliveReceived).await,
             Message::RouteRefresh(rr) => {
                 if self.fsm.state() == State::Established && rr.subtype == RefreshSubtype::Request {
-                    let _ = self.send_rib(RibEvent::RouteRefresh { address: self.address(), family: rr.family }).await;
+                    self.send_rib(RibEvent::RouteRefresh { address: self.address(), family: rr.family }).await;
                 }
                 self.fsm_event(Event::RouteRefreshReceived).await;
             }
@@ -740,12 +741,12 @@ impl NeighborTask {
                     prefix_limit: self.config.prefix_limit.clone(),
                     limit_crossed: self.limit_crossed.clone(),
                 };
-                let _ = self.send_rib(ev).await;
+                self.send_rib(ev).await;
             }
             Action::SessionDown(reason) => {
                 info!(neighbor = %self.address(), ?reason, "session down");
                 self.status.send_modify(|s| s.negotiated = None);
-                let _ = self.send_rib(RibEvent::PeerDown { address: self.address(), reason }).await;
+                self.send_rib(RibEvent::PeerDown { address: self.address(), reason }).await;
             }
             Action::HandshakeFailed(why) => {
                 debug!(neighbor = %self.address(), reason = %why, "handshake failed");
@@ -754,7 +755,7 @@ impl NeighborTask {
                 // neighbor never reached for DOWN_GRACE counts as down; the deferral timer
                 // bounds the rest (RFC 4724 §4.1).
                 if !self.ever_established && self.started.elapsed() >= DOWN_GRACE {
-                    let _ = self.send_rib(RibEvent::PeerUnreachable { address: self.address() }).await;
+                    self.send_rib(RibEvent::PeerUnreachable { address: self.address() }).await;
                 }
                 self.status.send_modify(|s| s.last_error = Some(why));
             }

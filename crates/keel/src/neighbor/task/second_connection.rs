@@ -95,7 +95,7 @@ impl NeighborTask {
         }
         self.codec = CodecOptions::default();
         self.status.send_modify(|s| s.negotiated = None);
-        let _ = self.send_rib(RibEvent::PeerDown { address: self.address(), reason: DownReason::Restarted }).await;
+        self.send_rib(RibEvent::PeerDown { address: self.address(), reason: DownReason::Restarted }).await;
         self.fsm.reset_to_active();
         self.main = self.pending.take();
         self.take_over().await;
