@@ -4,7 +4,6 @@
 use clap::Parser;
 use keel::cli::keeld::KeeldArgs;
 use keel_config::{Config, DEFAULT_NAME};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// One socket per neighbor: raise the open-file limit to the hard limit.
@@ -66,20 +65,17 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(keel::startup::run(config, args.config.clone())) {
-        Ok(true) => {
+        Ok(Some(exe)) => {
             drop(runtime);
-            // `keel restart`: the same pid runs the binary now on disk (systemd keeps tracking it).
-            // After an upgrade replaced the file, /proc/self/exe names the old one "(deleted)".
-            let exe = std::env::current_exe()
-                .map(|p| PathBuf::from(p.to_string_lossy().trim_end_matches(" (deleted)").to_string()))
-                .unwrap_or_else(|_| PathBuf::from("keeld"));
+            // `keel restart` and `keel upgrade`: the same pid runs the chosen binary (systemd
+            // keeps tracking it); `keel::daemon::upgrade` picked and checked it.
             let mut command = std::process::Command::new(&exe);
             command.args(std::env::args_os().skip(1));
             let err = std::os::unix::process::CommandExt::exec(&mut command);
             eprintln!("keeld: cannot execute {} again: {err}", exe.display());
             ExitCode::FAILURE
         }
-        Ok(false) => ExitCode::SUCCESS,
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keeld: {e}");
             ExitCode::FAILURE
