@@ -5,7 +5,8 @@
 //!   `keel` to one that is missing: `keel upgrade` exits 1 naming the reason, keeld runs on
 //!   (same pid, same start).
 //! - A session with BIRD whose negotiated hold time (3 s) is too short for the handoff budget
-//!   (3 s with an empty RIB): refused, exit 1, the neighbor named; BIRD's session is unbroken.
+//!   (3 s with an empty RIB): refused, exit 1, the neighbor named; BIRD's session is unbroken;
+//!   `keel check --live` warns of it (finding `hitless-upgrade`).
 //! - `keel upgrade --binary COPY` with the checks passed: keeld executes the copy in place
 //!   (same pid) and answers again.
 //!
@@ -102,6 +103,13 @@ fn upgrade_refuses_a_hold_time_too_short_for_the_handoff() {
     let mark = bird.session_mark();
     refused(&api, &[], "neighbor 127.0.5.44: negotiated hold time 3 s is too short for the handoff budget of 3.000 s");
     refused(&api, &["--json"], "no hitless upgrade now");
+    // `keel check --live` says so before anyone tries: a WARN naming the neighbor.
+    let (_, out) = keel(&api, &["check", "--live", "--json"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let upgrade: Vec<&Value> =
+        report["findings"].as_array().into_iter().flatten().filter(|f| f["id"] == "hitless-upgrade").collect();
+    assert_eq!(upgrade.len(), 1, "{report:#}");
+    assert_eq!((&upgrade[0]["level"], &upgrade[0]["neighbor"]), (&Value::from("WARN"), &Value::from("127.0.5.44")));
     assert!(bird.established() && bird.session_mark().same_session_as(&mark), "BIRD's session unbroken");
 }
 

@@ -187,7 +187,10 @@ pub fn main() -> ExitCode {
 fn upgrade(api: &std::path::Path, binary: Option<std::path::PathBuf>, json: bool) -> anyhow::Result<()> {
     let binary = match binary {
         Some(b) => Some(
-            std::path::absolute(&b).map_err(|e| anyhow::anyhow!("--binary {}: {e}", b.display()))?.display().to_string(),
+            std::path::absolute(&b)
+                .map_err(|e| anyhow::anyhow!("--binary {}: {e}", b.display()))?
+                .display()
+                .to_string(),
         ),
         None => None,
     };
