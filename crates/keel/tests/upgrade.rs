@@ -10,8 +10,11 @@
 //! - `keel upgrade --binary COPY` with the checks passed: keeld executes the copy in place
 //!   (same pid) and answers again.
 //!
+//! - keeld started with `--handoff-fd` on a state with a bad checksum (fallback B): it logs the
+//!   reason and starts as a graceful restart, answering on its API.
+//!
 //! Addresses: 127.0.5.42 (keeld, binary checks), .43 (keeld) with BIRD .44 (hold time 3 s),
-//! .45 (keeld, executed into a copy).
+//! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state).
 
 use crate::common::*;
 use keel_lab::daemons::bird::{Bird, BirdSession, BirdStart};
@@ -130,4 +133,39 @@ fn upgrade_past_the_checks_executes_the_new_binary_in_place() {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
         Some(()).filter(|_| exe == copy && status(&api).0 == pid)
     });
+}
+
+#[test]
+fn unreadable_handoff_state_falls_back_to_a_graceful_restart_saying_why() {
+    preflight();
+    let dir = test_dir("upgrade-fallback");
+    let config = dir.join("keel.toml");
+    std::fs::write(&config, self::config(&dir, "127.0.5.46", None)).expect("config");
+    // A header of format version 1 over a 4-octet body whose CRC-32C is not 0.
+    let mut state = b"KEELHOFF\x00\x01\x00\x00".to_vec();
+    state.extend_from_slice(&4u64.to_be_bytes());
+    state.extend_from_slice(&0u32.to_be_bytes());
+    state.extend_from_slice(b"body");
+    let file = dir.join("handoff");
+    std::fs::write(&file, &state).expect("state");
+    let log = std::fs::File::create(dir.join("keeld.log")).expect("log");
+    // fd 3 open on the state across exec, as the old image leaves its memfd.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" --config "$1" --handoff-fd 3 3<"$2""#)
+        .arg(keeld_bin())
+        .arg(&config)
+        .arg(&file)
+        .stderr(log)
+        .spawn()
+        .expect("keeld starts");
+    let api = dir.join("keel.sock");
+    let answered = wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    assert_eq!(answered.0, child.id() as i64, "sh executed keeld in place");
+    let text = std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default();
+    assert!(text.contains("handoff state unreadable: handoff state checksum mismatch"), "{text}");
+    assert!(text.contains("starting as a graceful restart"), "{text}");
 }

@@ -56,6 +56,11 @@ fn main() -> ExitCode {
         tracing_subscriber::fmt().with_ansi(ansi).with_writer(std::io::stderr).with_env_filter(filter).init();
     }
     tracing::info!(config = %name, summary = %config.summary(), version = env!("CARGO_PKG_VERSION"), "keeld starting");
+    if let Some(fd) = args.handoff_fd {
+        // Before anything is opened: the inherited descriptors are the handoff's.
+        let why = keel::daemon::handoff::take(fd);
+        tracing::warn!(reason = %why, "upgrade handoff not resumed: starting as a graceful restart");
+    }
     raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -70,7 +75,19 @@ fn main() -> ExitCode {
             // `keel restart` and `keel upgrade`: the same pid runs the chosen binary (systemd
             // keeps tracking it); `keel::daemon::upgrade` picked and checked it.
             let mut command = std::process::Command::new(&exe);
-            command.args(std::env::args_os().skip(1));
+            // A handoff's descriptor was this image's alone: the next one gets none.
+            let mut args = std::env::args_os().skip(1);
+            while let Some(a) = args.next() {
+                match a.to_str() {
+                    Some("--handoff-fd") => {
+                        args.next();
+                    }
+                    Some(s) if s.starts_with("--handoff-fd=") => {}
+                    _ => {
+                        command.arg(a);
+                    }
+                }
+            }
             let err = std::os::unix::process::CommandExt::exec(&mut command);
             eprintln!("keeld: cannot execute {} again: {err}", exe.display());
             ExitCode::FAILURE

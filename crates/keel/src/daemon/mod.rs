@@ -4,6 +4,7 @@
 //! and the stop sequence are in [`crate::startup`], the BGP listeners in [`listen`], keeld's
 //! state file in [`state`], `keel upgrade`'s pre-checks in [`upgrade`].
 
+pub mod handoff;
 pub mod listen;
 pub mod state;
 pub mod upgrade;
