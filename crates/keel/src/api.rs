@@ -37,6 +37,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/v1/stop", post(stop))
         .route("/v1/graceful-shutdown", post(graceful_shutdown))
         .route("/v1/restart", post(restart))
+        .route("/v1/upgrade", post(upgrade))
         .route("/v1/status", get(status))
         .route("/v1/rpki", get(rpki))
         .route("/v1/policies", get(policies))
@@ -438,9 +439,33 @@ async fn graceful_shutdown(State(d): State<Arc<Daemon>>, Query(p): Query<Gracefu
 /// Graceful restart of keeld itself: sessions close so that helpers keep keel's routes, kernel
 /// routes stay, and the keeld binary is executed again (the upgrade path).
 async fn restart(State(d): State<Arc<Daemon>>) -> Json<Answer> {
-    d.reexec.store(true, std::sync::atomic::Ordering::Relaxed);
+    d.prepare_restart();
     d.request_shutdown(StopKind::Graceful);
     Json(Answer::ok())
+}
+
+#[derive(Deserialize)]
+struct UpgradeParams {
+    /// Absolute path of the new keeld; absent: the keeld binary now at keeld's own path.
+    binary: Option<std::path::PathBuf>,
+}
+
+/// `POST /v1/upgrade?binary=PATH` (`keel upgrade`, docs/upgrade.md): the pre-checks, each
+/// refusing with no change (400: the binary; 409: a hold time too short for the handoff, or a
+/// restart already under way); then, until the hitless handoff exists, a graceful restart into
+/// the new binary.
+async fn upgrade(State(d): State<Arc<Daemon>>, Query(p): Query<UpgradeParams>) -> Response {
+    use crate::daemon::upgrade::Refusal;
+    match d.prepare_upgrade(p.binary).await {
+        Err(Refusal::Binary(why)) => error(StatusCode::BAD_REQUEST, why),
+        Err(Refusal::Conflict(why)) => error(StatusCode::CONFLICT, why),
+        Ok(binary) => {
+            tracing::info!(binary = %binary.display(), "upgrade: graceful restart into the new binary (no hitless handoff yet)");
+            d.request_shutdown(StopKind::Graceful);
+            let summary = format!("graceful restart into {} (the hitless handoff is not built yet)", binary.display());
+            Json(Answer::summary(summary)).into_response()
+        }
+    }
 }
 
 /// The RTR caches and the VRPs in use ([`keel_api::rpki`]).

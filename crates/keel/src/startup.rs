@@ -92,9 +92,9 @@ async fn take_state_lock(dir: &std::path::Path) -> Result<crate::daemon::state::
     }
 }
 
-/// Runs keeld until it is told to stop; `Ok(true)` when it should run again (`keel
-/// restart`). Errors only for what prevents starting at all.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, StartError> {
+/// Runs keeld until it is told to stop; `Ok(Some(binary))` when that binary should be executed
+/// in its place (`keel restart`, `keel upgrade`). Errors only for what prevents starting at all.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<PathBuf>, StartError> {
     // One keeld per state directory, taken before anything is read or written: a second
     // keeld leaves the first one's state file, FIB journal and API socket alone.
     let _state_lock = take_state_lock(&config.global.state_dir).await?;
@@ -191,7 +191,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
         shutdown,
         forwarding: forwarding.clone(),
         restarting: restarting.clone(),
-        reexec: std::sync::atomic::AtomicBool::new(false),
+        reexec: std::sync::Mutex::new(None),
         policy_fingerprints: RwLock::new(BTreeMap::new()),
         api_access: crate::access::Admins::new(config.global.api_gid),
         rpki,
@@ -312,7 +312,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<bool, S
     }
     let _ = std::fs::remove_file(&api_path);
     write_state(&*daemon.config.read().await, true);
-    Ok(daemon.reexec.load(std::sync::atomic::Ordering::Relaxed))
+    let reexec = daemon.reexec.lock().map(|mut r| r.take()).unwrap_or_else(|mut e| e.get_mut().take());
+    Ok(reexec)
 }
 
 /// Starts the FIB task on `fib` after reading back what an earlier run left there.

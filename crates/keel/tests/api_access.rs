@@ -154,7 +154,7 @@ fn api_group_members_may_change_keeld_and_others_may_only_read() {
     std::fs::set_permissions(&api, std::fs::Permissions::from_mode(0o666)).unwrap();
     let (ok, out) = keel_as(NOBODY, &keel_bin, &api, &["show", "neighbors", "--json"]);
     assert!(ok && out.contains("127.0.0.99"), "{out}");
-    for args in [&["stop"][..], &["reload"], &["restart"], &["clear", "neighbor", "127.0.0.99"]] {
+    for args in [&["stop"][..], &["reload"], &["restart"], &["upgrade"], &["clear", "neighbor", "127.0.0.99"]] {
         let (ok, out) = keel_as(NOBODY, &keel_bin, &api, args);
         assert!(!ok, "keel {args:?} as nobody was accepted: {out}");
         assert!(out.contains("refused") && out.contains(&group.name) && out.contains("65534"), "{args:?}: {out}");

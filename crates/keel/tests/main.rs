@@ -27,6 +27,7 @@
 //! | `roles` | 127.0.5.20-.31 (keeld .20, one BIRD per session .21-.31; RFC 9234; .32-.39 kept for it) |
 //! | `add_path_send` | 127.0.5.10-.13 (keeld .10-.12, BIRD .13; .14-.19 kept for it) |
 //! | `prefix_limit` (BIRD) | 127.0.5.40 (keeld), .41 (BIRD) |
+//! | `upgrade` | 127.0.5.42 (keeld), .43 (keeld) with BIRD .44, .45, .46 (keeld); `keel upgrade`, issue 21 (.47-.60 kept for it) |
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
 //! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
 //! | `bmp` | 127.0.0.100 (pmbmpd, ports 1790 and 1791), .101-.103 (keeld, BIRD, GoBGP), .104, .105 (keeld with a stalled station on .104:1791, BIRD) |
@@ -35,7 +36,7 @@
 //! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
 //!
 //! Free: 127.0.0.29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .106-.110, .254 and
-//! 127.0.5.42 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
+//! 127.0.5.61 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo
 //! bench`, not run with the tests) use 127.0.0.40, .50, .80, .84 and 127.0.0.90:8282.
 //!
 //! Modules that run keeld with the kernel FIB (`fib`, `chaos`, `restart`) live in network
@@ -85,3 +86,4 @@ mod roles;
 mod send_hold;
 mod session_fuzz;
 mod tshark;
+mod upgrade;

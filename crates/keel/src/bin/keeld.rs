@@ -4,7 +4,6 @@
 use clap::Parser;
 use keel::cli::keeld::KeeldArgs;
 use keel_config::{Config, DEFAULT_NAME};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// One socket per neighbor: raise the open-file limit to the hard limit.
@@ -57,6 +56,11 @@ fn main() -> ExitCode {
         tracing_subscriber::fmt().with_ansi(ansi).with_writer(std::io::stderr).with_env_filter(filter).init();
     }
     tracing::info!(config = %name, summary = %config.summary(), version = env!("CARGO_PKG_VERSION"), "keeld starting");
+    if let Some(fd) = args.handoff_fd {
+        // Before anything is opened: the inherited descriptors are the handoff's.
+        let why = keel::daemon::handoff::take(fd);
+        tracing::warn!(reason = %why, "upgrade handoff not resumed: starting as a graceful restart");
+    }
     raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -66,20 +70,29 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(keel::startup::run(config, args.config.clone())) {
-        Ok(true) => {
+        Ok(Some(exe)) => {
             drop(runtime);
-            // `keel restart`: the same pid runs the binary now on disk (systemd keeps tracking it).
-            // After an upgrade replaced the file, /proc/self/exe names the old one "(deleted)".
-            let exe = std::env::current_exe()
-                .map(|p| PathBuf::from(p.to_string_lossy().trim_end_matches(" (deleted)").to_string()))
-                .unwrap_or_else(|_| PathBuf::from("keeld"));
+            // `keel restart` and `keel upgrade`: the same pid runs the chosen binary (systemd
+            // keeps tracking it); `keel::daemon::upgrade` picked and checked it.
             let mut command = std::process::Command::new(&exe);
-            command.args(std::env::args_os().skip(1));
+            // A handoff's descriptor was this image's alone: the next one gets none.
+            let mut args = std::env::args_os().skip(1);
+            while let Some(a) = args.next() {
+                match a.to_str() {
+                    Some("--handoff-fd") => {
+                        args.next();
+                    }
+                    Some(s) if s.starts_with("--handoff-fd=") => {}
+                    _ => {
+                        command.arg(a);
+                    }
+                }
+            }
             let err = std::os::unix::process::CommandExt::exec(&mut command);
             eprintln!("keeld: cannot execute {} again: {err}", exe.display());
             ExitCode::FAILURE
         }
-        Ok(false) => ExitCode::SUCCESS,
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keeld: {e}");
             ExitCode::FAILURE

@@ -42,4 +42,9 @@ pub struct KeeldArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
+    /// Internal (`keel upgrade`, docs/upgrade.md): the descriptor of the state the previous
+    /// keeld image handed over. Unreadable, or not resumable yet: keeld starts as a graceful
+    /// restart and logs why.
+    #[arg(long, value_name = "FD", hide = true)]
+    pub handoff_fd: Option<i32>,
 }

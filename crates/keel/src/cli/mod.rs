@@ -76,6 +76,20 @@ pub enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Replace the running keeld with a new binary, same pid (docs/upgrade.md). Refuses, exit
+    /// status 1 and keeld untouched, when the binary is missing or not executable or when a
+    /// session's negotiated hold time is too short for the handoff. The hitless handoff is not
+    /// built yet: past the checks this is a graceful restart into the new binary.
+    Upgrade {
+        /// The new keeld binary; default: the keeld binary now on disk at keeld's own path.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<std::path::PathBuf>,
+        /// Print the API's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// What a routing policy does to one route: verdict, matched terms, resulting attributes
     /// (exit status 1 when rejected).
     TestPolicy(show::TestPolicyArgs),
@@ -168,6 +182,22 @@ pub fn main() -> ExitCode {
     run(cli)
 }
 
+/// `keel upgrade`: the path as keeld must see it (absolute: keeld's working directory is not
+/// ours), then `POST /v1/upgrade`.
+fn upgrade(api: &std::path::Path, binary: Option<std::path::PathBuf>, json: bool) -> anyhow::Result<()> {
+    let binary = match binary {
+        Some(b) => Some(
+            std::path::absolute(&b)
+                .map_err(|e| anyhow::anyhow!("--binary {}: {e}", b.display()))?
+                .display()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let path = format!("/v1/upgrade{}", show::query(&[("binary", binary)]));
+    show::post(api, &path, json, "keeld upgrading")
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     let before = cli.api;
@@ -210,6 +240,7 @@ pub fn run(cli: Cli) -> ExitCode {
         ),
         Command::Reload { json, api } => show::post(&socket(&api), "/v1/reload", json, "reloaded"),
         Command::Restart { json, api } => show::post(&socket(&api), "/v1/restart", json, "keeld restarting"),
+        Command::Upgrade { binary, json, api } => upgrade(&socket(&api), binary, json),
         Command::Stop { withdraw, graceful_shutdown: None, json, api } => {
             show::post(&socket(&api), &format!("/v1/stop?withdraw={withdraw}"), json, "keeld stopping")
         }
@@ -306,6 +337,7 @@ mod tests {
             &["clear", "neighbor"],
             &["reload"],
             &["restart"],
+            &["upgrade"],
             &["stop"],
             &["graceful-shutdown"],
             &["test-policy"],

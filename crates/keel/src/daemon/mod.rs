@@ -2,10 +2,12 @@
 //! neighbors' tasks, the queue into the RIB task; reload (SIGHUP or `keel reload`) applies a
 //! changed configuration without resetting sessions whose settings did not change. Start-up
 //! and the stop sequence are in [`crate::startup`], the BGP listeners in [`listen`], keeld's
-//! state file in [`state`].
+//! state file in [`state`], `keel upgrade`'s pre-checks in [`upgrade`].
 
+pub mod handoff;
 pub mod listen;
 pub mod state;
+pub mod upgrade;
 
 pub use state::{last_restart_seconds, STATE_FILE};
 
@@ -38,8 +40,9 @@ pub struct Daemon {
     pub(crate) forwarding: ForwardingState,
     /// The GR R bit keel advertises while it restarts (RFC 4724 §4.1).
     pub(crate) restarting: RestartState,
-    /// `keel restart`: after the graceful stop, run the (possibly new) keeld binary again.
-    pub reexec: std::sync::atomic::AtomicBool,
+    /// `keel restart` and `keel upgrade`: after the graceful stop, execute this keeld binary
+    /// in place (same pid); see [`upgrade`].
+    pub reexec: std::sync::Mutex<Option<PathBuf>>,
     /// Fingerprints of each neighbor's import and export chains as the RIB task has them.
     pub(crate) policy_fingerprints: RwLock<BTreeMap<IpAddr, (u64, u64)>>,
     /// Who may change keeld through the API (`[global] api_group`).

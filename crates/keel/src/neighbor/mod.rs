@@ -6,6 +6,7 @@ pub mod fsm;
 /// Needs tokio's paused clock (`test-util`), which production builds leave out.
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
+pub mod handoff;
 pub mod session;
 pub mod status;
 pub mod task;

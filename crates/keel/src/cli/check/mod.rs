@@ -7,7 +7,8 @@
 //! (`config.rs`). `--live` asks the running keeld (`/v1/neighbors`, `/v1/status`, read as the
 //! `keel-api` types, where the API's JSON contract lives) what each session negotiated and
 //! gives each neighbor a one-word [`Verdict`]: would it keep keel's routes if keel restarted
-//! now: [`audit_live`] (`live.rs`). Both are pure functions, so the tests are tables; a
+//! now: [`audit_live`] (`live.rs`), and whether `keel upgrade` would go ahead now
+//! (`upgrade.rs`). Both are pure functions, so the tests are tables; a
 //! finding, and findings as text, are in `finding.rs`.
 //!
 //! JSON (`--json`): `{"config": NAME|null, "api": PATH|null, "findings": [{"id", "level",
@@ -18,6 +19,7 @@ mod bfd;
 mod config;
 mod finding;
 mod live;
+mod upgrade;
 
 pub use config::{audit_config, last_restart, LastRestart};
 pub use finding::{render, summary, Finding, Level, Verdict};
@@ -94,6 +96,7 @@ fn audit(api: &Path, args: &CheckArgs) -> Result<(Vec<Finding>, Value)> {
             println!("running keeld at {} (pid {})", api.display(), status.pid);
         }
         findings.extend(audit_live(&neighbors, &status));
+        upgrade::upgrade_checks(&mut findings, &neighbors);
     }
     let report = json!({
         "config": config_name,

@@ -1,0 +1,126 @@
+//! `keel upgrade`'s side in the running keeld (docs/upgrade.md): the pre-checks that change
+//! nothing when they fail (step O0), and the binary keeld executes again, which `keel restart`
+//! and `keel upgrade` share ([`own_binary`], [`Daemon::reexec`]).
+//!
+//! The checks: the new binary exists, is a regular file and keeld may execute it (`access(2)`
+//! with `X_OK`, as keeld's own user); and every Established session's negotiated hold time is
+//! longer than the handoff budget ([`keel_handoff::plan`]). The handoff itself (state into a
+//! memfd, sockets inherited) is not built yet: past the checks, an upgrade is a graceful
+//! restart into the new binary, the fallback the design keeps for everything it cannot hand
+//! over.
+
+use super::Daemon;
+use crate::neighbor::fsm::State;
+use keel_handoff::plan::{self, Budget};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// The keeld binary now on disk at this process's own path. After a package replaced the file,
+/// `/proc/self/exe` names the old one "(deleted)": the new file has the path without it.
+pub fn own_binary() -> PathBuf {
+    std::env::current_exe()
+        .map(|p| PathBuf::from(p.to_string_lossy().trim_end_matches(" (deleted)").to_string()))
+        .unwrap_or_else(|_| PathBuf::from("keeld"))
+}
+
+/// Why `keel upgrade` changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The binary cannot be executed (missing, not a file, not executable, relative path).
+    Binary(String),
+    /// Sessions whose hold time is too short for the handoff, or an upgrade already under way.
+    Conflict(String),
+}
+
+/// Whether keeld can execute `path`: absolute, a regular file, executable by keeld's user.
+pub fn check_binary(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    if !path.is_absolute() {
+        return Err(format!("the new binary {shown} is not an absolute path"));
+    }
+    let meta = std::fs::metadata(path).map_err(|e| format!("the new binary {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("the new binary {shown} is not a regular file"));
+    }
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("the new binary {shown}: NUL in path"))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("the new binary {shown} is not executable by keeld: {e}"));
+    }
+    Ok(())
+}
+
+impl Daemon {
+    /// The Established sessions with their negotiated hold times.
+    async fn established_sessions(&self) -> Vec<plan::Session> {
+        let neighbors = self.neighbors.read().await;
+        let mut sessions = Vec::new();
+        for h in neighbors.values() {
+            let s = h.status.borrow();
+            if let (State::Established, Some(n)) = (s.state, s.negotiated.as_ref()) {
+                sessions.push(plan::Session { address: h.config.address, hold_time: n.hold_time });
+            }
+        }
+        sessions
+    }
+
+    /// The handoff budget now: every route held in Adj-RIBs-In and Adj-RIBs-Out counts.
+    pub async fn handoff_budget(&self) -> Budget {
+        let routes: usize =
+            self.peer_counts().await.values().map(|c| c.received_prefixes + c.advertised_prefixes).sum();
+        // No handoff has been measured yet (docs/upgrade.md, step N8).
+        Budget::new(routes as u64, None)
+    }
+
+    /// `keel upgrade`'s pre-checks (docs/upgrade.md, O0); on success keeld is set to execute
+    /// `binary` (default: [`own_binary`]) after its graceful stop, which the caller requests.
+    pub async fn prepare_upgrade(&self, binary: Option<PathBuf>) -> Result<PathBuf, Refusal> {
+        let binary = binary.unwrap_or_else(own_binary);
+        check_binary(&binary).map_err(Refusal::Binary)?;
+        let budget = self.handoff_budget().await;
+        let refused = plan::too_short(&self.established_sessions().await, &budget);
+        if !refused.is_empty() {
+            let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
+            return Err(Refusal::Conflict(format!("no hitless upgrade now: {}", list.join("; "))));
+        }
+        let mut reexec = self.reexec.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(other) = reexec.as_ref() {
+            return Err(Refusal::Conflict(format!("a restart into {} is already under way", other.display())));
+        }
+        *reexec = Some(binary.clone());
+        Ok(binary)
+    }
+
+    /// `keel restart`: execute keeld's own binary after the graceful stop (a second request
+    /// while one is under way changes nothing).
+    pub fn prepare_restart(&self) {
+        let mut reexec = self.reexec.lock().unwrap_or_else(|e| e.into_inner());
+        reexec.get_or_insert_with(own_binary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_binary;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn binary_checks_name_the_reason() {
+        let dir = std::env::temp_dir().join(format!("keel-upgrade-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let missing = dir.join("missing");
+        let e = check_binary(&missing).expect_err("missing");
+        assert!(e.contains("No such file"), "{e}");
+        assert!(check_binary(std::path::Path::new("keeld")).expect_err("relative").contains("absolute"));
+        assert!(check_binary(&dir).expect_err("directory").contains("not a regular file"));
+        let plain = dir.join("plain");
+        std::fs::write(&plain, b"#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(check_binary(&plain).expect_err("not executable").contains("not executable"));
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(check_binary(&plain), Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

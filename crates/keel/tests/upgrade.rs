@@ -1,0 +1,171 @@
+//! `keel upgrade` (issue 21, docs/upgrade.md): the pre-checks that refuse with no change, and
+//! the upgrade that passes them (today a graceful restart into the new binary, same pid).
+//!
+//! - A missing binary, a directory, a file keeld may not execute, a relative path resolved by
+//!   `keel` to one that is missing: `keel upgrade` exits 1 naming the reason, keeld runs on
+//!   (same pid, same start).
+//! - A session with BIRD whose negotiated hold time (3 s) is too short for the handoff budget
+//!   (3 s with an empty RIB): refused, exit 1, the neighbor named; BIRD's session is unbroken;
+//!   `keel check --live` warns of it (finding `hitless-upgrade`).
+//! - `keel upgrade --binary COPY` with the checks passed: keeld executes the copy in place
+//!   (same pid) and answers again.
+//!
+//! - keeld started with `--handoff-fd` on a state with a bad checksum (fallback B): it logs the
+//!   reason and starts as a graceful restart, answering on its API.
+//!
+//! Addresses: 127.0.5.42 (keeld, binary checks), .43 (keeld) with BIRD .44 (hold time 3 s),
+//! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state).
+
+use crate::common::*;
+use keel_lab::daemons::bird::{Bird, BirdSession, BirdStart};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// keeld as `me` with one neighbor `peer` (AS 65044) at hold time `hold_time`, if any.
+fn config(dir: &Path, me: &str, peer: Option<(&str, u16)>) -> String {
+    let mut c = format!(
+        "[global]\nasn = 65043\nrouter_id = \"192.0.2.43\"\nlisten = [\"{me}:179\"]\napi = \"{}\"\nstate_dir = \"{}\"\n",
+        dir.join("keel.sock").display(),
+        dir.display()
+    );
+    if let Some((address, hold_time)) = peer {
+        c.push_str(&format!(
+            "[[neighbor]]\naddress = \"{address}\"\nasn = 65044\nlocal_address = \"{me}\"\nhold_time = {hold_time}\n\
+             connect_retry_time = 1\nimport = \"all\"\nexport = \"all\"\n"
+        ));
+    }
+    c
+}
+
+/// keeld's pid and uptime from `/v1/status`.
+fn status(api: &Path) -> (i64, i64) {
+    let v = keel_api::client::request(api, "GET", "/v1/status").unwrap_or(Value::Null);
+    (v["pid"].as_i64().unwrap_or(-1), v["uptime_s"].as_i64().unwrap_or(-1))
+}
+
+/// `keel upgrade ARGS` fails with exit status 1, saying `why`; keeld is the same process.
+fn refused(api: &Path, args: &[&str], why: &str) {
+    let (pid, _) = status(api);
+    let mut a = vec!["upgrade"];
+    a.extend_from_slice(args);
+    let out = std::process::Command::new(keel_bin()).arg("--api").arg(api).args(&a).output().expect("keel runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "keel {a:?}: {text}");
+    assert!(text.contains(why), "keel {a:?} should say {why:?}: {text}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(status(api).0, pid, "keeld untouched after keel {a:?}");
+}
+
+#[test]
+fn upgrade_refuses_a_missing_or_not_executable_binary() {
+    let dir = test_dir("upgrade-binary");
+    let k = start_with_config(dir.clone(), &config(&dir, "127.0.5.42", None));
+    let api = k.api();
+    wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
+    let missing = dir.join("no-such-keeld");
+    refused(&api, &["--binary", &missing.display().to_string()], "No such file or directory");
+    refused(&api, &["--binary", &dir.display().to_string()], "is not a regular file");
+    let plain = dir.join("keeld-not-executable");
+    std::fs::copy(keeld_bin(), &plain).expect("copy keeld");
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    refused(&api, &["--binary", &plain.display().to_string()], "is not executable by keeld");
+    // A relative path is keel's: resolved against keel's working directory, not keeld's.
+    refused(&api, &["--binary", "no-such-keeld-here"], "no-such-keeld-here: No such file");
+    let (_, uptime) = status(&api);
+    assert!(uptime >= 1, "keeld ran on through the refusals (uptime {uptime} s)");
+}
+
+#[test]
+fn upgrade_refuses_a_hold_time_too_short_for_the_handoff() {
+    let dir = test_dir("upgrade-hold");
+    let bdir = dir.join("bird");
+    std::fs::create_dir_all(&bdir).expect("BIRD's directory");
+    let session = BirdSession {
+        local: "127.0.5.44",
+        asn: 65044,
+        keel: "127.0.5.43",
+        keel_asn: 65043,
+        hold_time: 3,
+        lines: "",
+        ipv4: "import all; export none;",
+        ipv6: "import none; export none;",
+    };
+    let bird = Bird::start(
+        &bdir,
+        &session.conf(),
+        &BirdStart { name: "bird", router_id: "192.0.2.44", device: "", recovery: false, netns: None },
+    );
+    let kdir = dir.join("keel");
+    std::fs::create_dir_all(&kdir).expect("keeld's directory");
+    let k = start_with_config(kdir.clone(), &config(&kdir, "127.0.5.43", Some(("127.0.5.44", 3))));
+    let api = k.api();
+    let v = established(&api, "127.0.5.44");
+    assert_eq!(v["hold_time"], 3, "{v}");
+    bird.wait_established();
+    let mark = bird.session_mark();
+    refused(&api, &[], "neighbor 127.0.5.44: negotiated hold time 3 s is too short for the handoff budget of 3.000 s");
+    refused(&api, &["--json"], "no hitless upgrade now");
+    // `keel check --live` says so before anyone tries: a WARN naming the neighbor.
+    let (_, out) = keel(&api, &["check", "--live", "--json"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let upgrade: Vec<&Value> =
+        report["findings"].as_array().into_iter().flatten().filter(|f| f["id"] == "hitless-upgrade").collect();
+    assert_eq!(upgrade.len(), 1, "{report:#}");
+    assert_eq!((&upgrade[0]["level"], &upgrade[0]["neighbor"]), (&Value::from("WARN"), &Value::from("127.0.5.44")));
+    assert!(bird.established() && bird.session_mark().same_session_as(&mark), "BIRD's session unbroken");
+}
+
+#[test]
+fn upgrade_past_the_checks_executes_the_new_binary_in_place() {
+    let dir = test_dir("upgrade-exec");
+    let k = start_with_config(dir.clone(), &config(&dir, "127.0.5.45", None));
+    let api = k.api();
+    let (pid, _) = wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
+    let copy = dir.join("keeld-new");
+    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (ok, out) = keel(&api, &["upgrade", "--binary", &copy.display().to_string()]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("keeld upgrading: graceful restart into {}", copy.display())), "{out}");
+    // The new image answers: same pid, uptime from its own start, /proc names the copy.
+    wait_for("keeld back from the upgrade", WAIT, || {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        Some(()).filter(|_| exe == copy && status(&api).0 == pid)
+    });
+}
+
+#[test]
+fn unreadable_handoff_state_falls_back_to_a_graceful_restart_saying_why() {
+    preflight();
+    let dir = test_dir("upgrade-fallback");
+    let config = dir.join("keel.toml");
+    std::fs::write(&config, self::config(&dir, "127.0.5.46", None)).expect("config");
+    // A header of format version 1 over a 4-octet body whose CRC-32C is not 0.
+    let mut state = b"KEELHOFF\x00\x01\x00\x00".to_vec();
+    state.extend_from_slice(&4u64.to_be_bytes());
+    state.extend_from_slice(&0u32.to_be_bytes());
+    state.extend_from_slice(b"body");
+    let file = dir.join("handoff");
+    std::fs::write(&file, &state).expect("state");
+    let log = std::fs::File::create(dir.join("keeld.log")).expect("log");
+    // fd 3 open on the state across exec, as the old image leaves its memfd.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" --config "$1" --handoff-fd 3 3<"$2""#)
+        .arg(keeld_bin())
+        .arg(&config)
+        .arg(&file)
+        .stderr(log)
+        .spawn()
+        .expect("keeld starts");
+    let api = dir.join("keel.sock");
+    let answered = wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    assert_eq!(answered.0, child.id() as i64, "sh executed keeld in place");
+    let text = std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default();
+    assert!(text.contains("handoff state unreadable: handoff state checksum mismatch"), "{text}");
+    assert!(text.contains("starting as a graceful restart"), "{text}");
+}
