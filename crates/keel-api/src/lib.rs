@@ -52,4 +52,4 @@ pub use neighbor::NeighborView;
 pub use policy::{PolicyTest, PolicyView};
 pub use route::{RouteView, SegmentView};
 pub use rpki::{RpkiCacheView, RpkiView, VrpCounts};
-pub use status::{RestartView, StatusView};
+pub use status::{RestartView, StatusView, UpgradeView};

@@ -21,6 +21,23 @@ pub struct StatusView {
     pub uptime_s: u64,
     /// keeld's version.
     pub version: String,
+    /// The last `keel upgrade` that handed this keeld its sessions; null when it started
+    /// otherwise.
+    #[serde(default)]
+    pub last_upgrade: Option<UpgradeView>,
+}
+
+/// A hitless upgrade (`keel upgrade`): which version handed over, when, and how many sessions
+/// went on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeView {
+    pub from_version: String,
+    /// The previous image's pid: the same as `pid`, the process was only re-executed.
+    pub from_pid: u32,
+    /// When the previous image handed over, Unix seconds.
+    pub at_unix: u64,
+    /// Sessions handed over and resumed without a reset.
+    pub sessions: u64,
 }
 
 /// keel's own restart (RFC 4724 §4.1): the selection deferral and what it awaits.

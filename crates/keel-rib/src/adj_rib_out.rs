@@ -154,6 +154,10 @@ pub struct AdjRibOut {
     queue: Vec<u8>,
     /// End offsets in `queue` of End-of-RIB markers, with their family.
     queued_end_of_rib: Vec<(usize, Family)>,
+    /// What the neighbor already holds from keel's previous image (`keel upgrade`), per
+    /// destination the attributes it was sent, until the destination is considered: an
+    /// export equal to it sends nothing, a destination no longer exported is withdrawn.
+    inherited: FxHashMap<(Family, Prefix), AttrSet>,
 }
 
 impl AdjRibOut {
@@ -190,7 +194,36 @@ impl AdjRibOut {
             eorr_owed: Vec::new(),
             queue: Vec::new(),
             queued_end_of_rib: Vec::new(),
+            inherited: FxHashMap::default(),
         }
+    }
+
+    /// A session handed over by keel's previous image (`keel upgrade`): the neighbor already
+    /// holds `held` (each destination with the attributes it was sent) and had its End-of-RIB.
+    /// Every destination is considered as for an initial advertisement, but only what differs
+    /// from `held` goes out: a new route, changed attributes, or a withdrawal of what is no
+    /// longer exported. Families sending several paths per destination (RFC 7911) are not
+    /// inherited: their destinations go out again.
+    pub fn inherit(&mut self, held: impl IntoIterator<Item = (Family, Prefix, AttrSet)>) {
+        self.end_of_rib_owed.clear();
+        for (family, prefix, set) in held {
+            if self.families.contains(&family) && !self.multi_path(family) {
+                self.pending.insert((family, prefix));
+                self.inherited.insert((family, prefix), set);
+            }
+        }
+    }
+
+    /// Messages packed and counted as sent but not handed out yet (past the last call's
+    /// budget), taken out: `keel upgrade` hands them to the next image to write.
+    pub fn take_queued(&mut self) -> Vec<u8> {
+        self.queued_end_of_rib.clear();
+        std::mem::take(&mut self.queue)
+    }
+
+    /// Destinations still held from keel's previous image and not yet considered.
+    pub fn inherited_left(&self) -> usize {
+        self.inherited.len()
     }
 
     /// RFC 7911 §3, §4: send up to `paths` paths per destination (best first, each with a
@@ -321,6 +354,7 @@ impl AdjRibOut {
         self.pending.shrink_to_fit();
         self.ordered.shrink_to_fit();
         self.queue.shrink_to_fit();
+        self.inherited.shrink_to_fit();
     }
 
     /// Packs what `target` is owed into whole messages, at most `budget` octets of them: it
@@ -458,16 +492,21 @@ impl AdjRibOut {
                 self.paths_of(&mut exports, *key, &mut withdraw);
                 continue;
             }
+            let held = if self.inherited.is_empty() { None } else { self.inherited.remove(key) };
             match exports.route(*family, prefix) {
                 Some((group, sent)) => {
                     if self.sent.get(*family, prefix) == Some(&sent) {
                         continue;
                     }
                     self.sent.insert(*family, *prefix, sent);
+                    // Held from keel's previous image as it would go out now: nothing to send.
+                    if held.is_some_and(|h| h == exports.groups[group].1) {
+                        continue;
+                    }
                     exports.groups[group].2.push(Nlri::new(*prefix));
                 }
                 None => {
-                    if self.sent.remove(*family, prefix).is_some() {
+                    if self.sent.remove(*family, prefix).is_some() || held.is_some() {
                         withdraw.entry(*family).or_default().push(Nlri::new(*prefix));
                     }
                 }

@@ -1,6 +1,6 @@
 //! Interned attribute sets: one shared copy per distinct set of path attributes.
 
-use keel_wire::{NextHop, PathAttributes};
+use keel_wire::{Family, NextHop, Nlri, PathAttributes, Update};
 use rustc_hash::{FxHashMap as HashMap, FxHasher};
 use smallvec::SmallVec;
 use std::hash::{Hash, Hasher};
@@ -11,6 +11,24 @@ use std::sync::Arc;
 pub struct AttrSet {
     pub attributes: PathAttributes,
     pub next_hop: NextHop,
+}
+
+impl AttrSet {
+    /// The routes `update` announces, per family with their attribute set: the IPv4 NLRI
+    /// field with NEXT_HOP, and MP_REACH_NLRI with its next hop (RFC 4760 §3). Withdrawals
+    /// are left out.
+    pub fn announced(update: &Update) -> Vec<(Family, AttrSet, Vec<Nlri>)> {
+        let common = PathAttributes { next_hop: None, mp_reach: None, mp_unreach: None, ..update.attributes.clone() };
+        let mut out = Vec::new();
+        if let (Some(nh), false) = (update.attributes.next_hop, update.announced.is_empty()) {
+            let set = AttrSet { attributes: common.clone(), next_hop: NextHop::V4(nh) };
+            out.push((Family::IPV4_UNICAST, set, update.announced.clone()));
+        }
+        if let Some(m) = update.attributes.mp_reach.as_deref().filter(|m| !m.nlri.is_empty()) {
+            out.push((m.family, AttrSet { attributes: common, next_hop: m.next_hop }, m.nlri.clone()));
+        }
+        out
+    }
 }
 
 /// The intern table, keyed by each set's hash so that a set is hashed once, when it

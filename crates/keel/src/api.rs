@@ -451,18 +451,18 @@ struct UpgradeParams {
 }
 
 /// `POST /v1/upgrade?binary=PATH` (`keel upgrade`, docs/upgrade.md): the pre-checks, each
-/// refusing with no change (400: the binary; 409: a hold time too short for the handoff, or a
-/// restart already under way); then, until the hitless handoff exists, a graceful restart into
-/// the new binary.
+/// refusing with no change (400: the binary; 409: a hold time too short for the handoff, a
+/// neighbor restarting, or a restart already under way); then the handoff into the new binary,
+/// which goes on with every Established session.
 async fn upgrade(State(d): State<Arc<Daemon>>, Query(p): Query<UpgradeParams>) -> Response {
     use crate::daemon::upgrade::Refusal;
     match d.prepare_upgrade(p.binary).await {
         Err(Refusal::Binary(why)) => error(StatusCode::BAD_REQUEST, why),
         Err(Refusal::Conflict(why)) => error(StatusCode::CONFLICT, why),
         Ok(binary) => {
-            tracing::info!(binary = %binary.display(), "upgrade: graceful restart into the new binary (no hitless handoff yet)");
+            tracing::info!(binary = %binary.display(), "upgrade: handing the sessions over to the new binary");
             d.request_shutdown(StopKind::Graceful);
-            let summary = format!("graceful restart into {} (the hitless handoff is not built yet)", binary.display());
+            let summary = format!("upgrading into {}: sessions are handed over", binary.display());
             Json(Answer::summary(summary)).into_response()
         }
     }
@@ -489,5 +489,6 @@ async fn status(State(d): State<Arc<Daemon>>) -> Json<StatusView> {
         selection_deferral: restart,
         uptime_s: d.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        last_upgrade: d.last_upgrade.clone(),
     })
 }

@@ -119,6 +119,15 @@ pub enum RibEvent {
         /// The neighbor's prefix limits, if any, and where their crossings go.
         prefix_limit: Option<keel_rib::prefix_limit::Limit>,
         limit_crossed: mpsc::Sender<keel_rib::prefix_limit::Crossing>,
+        /// A session handed over by the previous keeld image (`keel upgrade`): its
+        /// Adj-RIB-In and what the neighbor holds from keel, as that image saved them.
+        resumed: Option<Box<ResumedRibs>>,
+    },
+    /// `keel upgrade` (docs/upgrade.md, step O3): every queued event before this one is
+    /// applied and the changes go out; then each Established neighbor's Adj-RIB-In and
+    /// Adj-RIB-Out are written as UPDATE messages into the reply, and the RIB task ends.
+    HandOff {
+        reply: oneshot::Sender<std::collections::HashMap<IpAddr, ResumedRibs>>,
     },
     PeerDown {
         address: IpAddr,
@@ -240,4 +249,15 @@ pub(crate) async fn sleep_until(t: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
+}
+
+/// A session's Adj-RIB-In (as received, before import policy) and Adj-RIB-Out (as sent), each
+/// as UPDATE messages back to back in the session's own encoding: what `keel upgrade` hands
+/// from one keeld image to the next (docs/upgrade.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumedRibs {
+    pub adj_rib_in: Vec<u8>,
+    pub adj_rib_out: Vec<u8>,
+    /// Old image only: messages packed for the neighbor and not handed to its writer yet.
+    pub queued: Vec<u8>,
 }

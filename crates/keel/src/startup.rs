@@ -92,9 +92,22 @@ async fn take_state_lock(dir: &std::path::Path) -> Result<crate::daemon::state::
     }
 }
 
-/// Runs keeld until it is told to stop; `Ok(Some(binary))` when that binary should be executed
-/// in its place (`keel restart`, `keel upgrade`). Errors only for what prevents starting at all.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<PathBuf>, StartError> {
+/// What keeld executes in its place when it stops (`keel restart`, `keel upgrade`).
+#[derive(Debug)]
+pub struct Exec {
+    pub binary: PathBuf,
+    /// `keel upgrade`: the memfd holding the handoff state, passed as `--handoff-fd`.
+    pub handoff_fd: Option<std::os::fd::RawFd>,
+}
+
+/// Runs keeld until it is told to stop; `Ok(Some(exec))` when a binary should be executed in
+/// its place. `handoff` is the state a previous image handed over (`keel upgrade`): its
+/// sessions go on. Errors only for what prevents starting at all.
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    handoff: Option<keel_handoff::Handoff>,
+) -> Result<Option<Exec>, StartError> {
     // One keeld per state directory, taken before anything is read or written: a second
     // keeld leaves the first one's state file, FIB journal and API socket alone.
     let _state_lock = take_state_lock(&config.global.state_dir).await?;
@@ -104,7 +117,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<
     // speaker: R=1 and selection deferral until End-of-RIB (RFC 4724 §4.1).
     let previous = read_state(&config);
     let gr = &config.graceful_restart;
-    let restart = previous.is_some() && gr.mode == keel_config::GrMode::Restart;
+    // A hitless upgrade is no restart: the sessions go on, nobody was told anything.
+    let restart = previous.is_some() && gr.mode == keel_config::GrMode::Restart && handoff.is_none();
+    let (mut resume, last_upgrade) = resumable(&config, handoff);
     if let Some(p) = &previous {
         info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
     }
@@ -156,6 +171,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<
         Some(deferral_ended),
     )
     .with_rpki(rpki.clone())
+    .with_resuming(resume.keys().copied().collect())
     // Kernel routes of an earlier run are kept while the RIB converges: until the
     // deferral ends when keel restarts, else for up to the selection deferral time; with
     // graceful restart disabled they go at once.
@@ -192,6 +208,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<
         forwarding: forwarding.clone(),
         restarting: restarting.clone(),
         reexec: std::sync::Mutex::new(None),
+        last_upgrade,
         policy_fingerprints: RwLock::new(BTreeMap::new()),
         api_access: crate::access::Admins::new(config.global.api_gid),
         rpki,
@@ -255,7 +272,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<
     // Neighbors, their policies first.
     daemon.set_policies(&config).await;
     for n in NeighborConfig::from_config(&config) {
-        daemon.add_neighbor(n).await;
+        let handed = resume.remove(&n.address);
+        daemon.add_neighbor(n, handed).await;
     }
     // Connections are taken only now that every neighbor is known: one that came earlier
     // waited in the listen backlog instead of being refused as "not a configured neighbor"
@@ -283,6 +301,18 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<
     // BMP stations hear of it first: a Termination, before the sessions' Peer Downs.
     for s in stations {
         s.terminate(std::time::Duration::from_secs(1)).await;
+    }
+    let reexec = daemon.reexec.lock().map(|mut r| r.take()).unwrap_or_else(|mut e| e.get_mut().take());
+    // `keel upgrade`: the sessions go to the new image, nothing is closed.
+    if let Some(r) = reexec.as_ref().filter(|r| r.hitless && kind == StopKind::Graceful) {
+        match crate::daemon::handoff::hand_off(&daemon, fib.as_ref()).await {
+            Ok(fd) => {
+                let _ = std::fs::remove_file(&api_path);
+                write_state(&*daemon.config.read().await, true);
+                return Ok(Some(Exec { binary: r.binary.clone(), handoff_fd: Some(fd) }));
+            }
+            Err(e) => error!(error = %e, "handoff failed: stopping for a graceful restart instead"),
+        }
     }
     // Kernel routes stay for a graceful restart (RFC 4724 §4.1); otherwise they go.
     let mode = daemon.config.read().await.graceful_restart.mode;
@@ -312,8 +342,35 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<Option<
     }
     let _ = std::fs::remove_file(&api_path);
     write_state(&*daemon.config.read().await, true);
-    let reexec = daemon.reexec.lock().map(|mut r| r.take()).unwrap_or_else(|mut e| e.get_mut().take());
-    Ok(reexec)
+    Ok(reexec.map(|r| Exec { binary: r.binary, handoff_fd: None }))
+}
+
+/// The sessions of a handoff that this configuration still has, by neighbor, and what
+/// `/v1/status` says of the upgrade. The sockets of neighbors no longer configured are closed
+/// (the neighbor sees the connection end, as after a crash).
+fn resumable(
+    config: &Config,
+    handoff: Option<keel_handoff::Handoff>,
+) -> (BTreeMap<std::net::IpAddr, keel_handoff::NeighborState>, Option<keel_api::UpgradeView>) {
+    let Some(h) = handoff else { return (BTreeMap::new(), None) };
+    let mut resume = BTreeMap::new();
+    for n in h.neighbors {
+        if config.neighbors.iter().any(|c| *c.address.get_ref() == n.address) && !resume.contains_key(&n.address) {
+            resume.insert(n.address, n);
+        } else {
+            info!(neighbor = %n.address, "handed-over session of a neighbor no longer configured: closed");
+            // SAFETY: the old image handed this descriptor to this process; nothing took it.
+            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n.fd) });
+        }
+    }
+    let view = keel_api::UpgradeView {
+        from_version: h.daemon.version.clone(),
+        from_pid: h.daemon.pid,
+        at_unix: h.daemon.time_unix_ms / 1000,
+        sessions: resume.len() as u64,
+    };
+    info!(from = %h.daemon.version, sessions = resume.len(), "upgraded: sessions handed over");
+    (resume, Some(view))
 }
 
 /// Starts the FIB task on `fib` after reading back what an earlier run left there.

@@ -9,12 +9,18 @@
 //!   `keel check --live` warns of it (finding `hitless-upgrade`).
 //! - `keel upgrade --binary COPY` with the checks passed: keeld executes the copy in place
 //!   (same pid) and answers again.
+//! - The hitless upgrade itself: keeld between two BIRDs with graceful restart off (2,000
+//!   routes from one, 1,000 from the other, each sent on to the other): after `keel upgrade`
+//!   both BIRD sessions are the same sessions (BIRD's own state-change time), neither BIRD
+//!   received an UPDATE or a withdrawal, keel holds every route, its sessions' uptime goes on,
+//!   and `/v1/status` names the version it came from.
 //!
 //! - keeld started with `--handoff-fd` on a state with a bad checksum (fallback B): it logs the
 //!   reason and starts as a graceful restart, answering on its API.
 //!
 //! Addresses: 127.0.5.42 (keeld, binary checks), .43 (keeld) with BIRD .44 (hold time 3 s),
-//! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state).
+//! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state), .47
+//! (keeld) with BIRDs .48 and .49 (the hitless upgrade).
 
 use crate::common::*;
 use keel_lab::daemons::bird::{Bird, BirdSession, BirdStart};
@@ -127,12 +133,102 @@ fn upgrade_past_the_checks_executes_the_new_binary_in_place() {
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let (ok, out) = keel(&api, &["upgrade", "--binary", &copy.display().to_string()]);
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("keeld upgrading: graceful restart into {}", copy.display())), "{out}");
+    assert!(out.contains(&format!("upgrading into {}: sessions are handed over", copy.display())), "{out}");
     // The new image answers: same pid, uptime from its own start, /proc names the copy.
     wait_for("keeld back from the upgrade", WAIT, || {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
         Some(()).filter(|_| exe == copy && status(&api).0 == pid)
     });
+}
+
+/// `count` /32 routes in 198.18.`third`.0/24 and on, for BIRD's `protocol static`, each with its
+/// own MED (its own attribute set).
+fn bird_routes(third: usize, count: usize) -> String {
+    let routes: String = (0..count)
+        .map(|i| format!(" route 198.18.{}.{}/32 blackhole {{ bgp_med = {i}; }};", third + i / 250, i % 250 + 1))
+        .collect();
+    format!("protocol static s4 {{ ipv4;{routes} }}\n")
+}
+
+/// A BIRD at `local` (AS `asn`) with `routes` static routes, peering with keel at .47 with
+/// graceful restart off: it has nothing to keep for keel, so only an unbroken session keeps
+/// its routes.
+fn bird_peer(dir: &Path, local: &str, asn: u32, third: usize, routes: usize) -> Bird {
+    let bdir = dir.join(local);
+    std::fs::create_dir_all(&bdir).expect("BIRD's directory");
+    let session = BirdSession {
+        local,
+        asn,
+        keel: "127.0.5.47",
+        keel_asn: 65043,
+        hold_time: 30,
+        lines: "graceful restart off;",
+        ipv4: "import all; export where proto = \"s4\";",
+        ipv6: "import none; export none;",
+    };
+    let body = format!("{}{}", bird_routes(third, routes), session.conf());
+    Bird::start(&bdir, &body, &BirdStart { name: "bird", router_id: local, device: "", recovery: false, netns: None })
+}
+
+/// keel's count of routes received from `peer`.
+fn received(api: &Path, peer: &str) -> i64 {
+    json(api, &["show", "neighbor", peer, "--json"]).map_or(-1, |v| v["received_prefixes"].as_i64().unwrap_or(-1))
+}
+
+#[test]
+fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
+    let dir = test_dir("upgrade-hitless");
+    let a = bird_peer(&dir, "127.0.5.48", 65048, 0, 2000);
+    let b = bird_peer(&dir, "127.0.5.49", 65049, 20, 1000);
+    let kdir = dir.join("keel");
+    std::fs::create_dir_all(&kdir).expect("keeld's directory");
+    let mut c = config(&kdir, "127.0.5.47", None);
+    for (peer, asn) in [("127.0.5.48", 65048), ("127.0.5.49", 65049)] {
+        c.push_str(&format!(
+            "[[neighbor]]\naddress = \"{peer}\"\nasn = {asn}\nlocal_address = \"127.0.5.47\"\nhold_time = 30\n\
+             connect_retry_time = 1\nimport = \"all\"\nexport = \"all\"\n"
+        ));
+    }
+    let k = start_with_config(kdir.clone(), &c);
+    let api = k.api();
+    let (pid, _) = wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
+    // Converged: keel has both tables, each BIRD the other's.
+    wait_for("keel has both tables", WAIT, || {
+        Some(()).filter(|_| received(&api, "127.0.5.48") == 2000 && received(&api, "127.0.5.49") == 1000)
+    });
+    wait_for("each BIRD has the other's routes", WAIT, || {
+        Some(()).filter(|_| a.prefixes().len() == 1000 && b.prefixes().len() == 2000)
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (marks, imports) = ([a.session_mark(), b.session_mark()], [a.imports(), b.imports()]);
+    let uptime = established(&api, "127.0.5.48")["uptime_s"].as_i64().unwrap_or(-1);
+
+    let copy = kdir.join("keeld-new");
+    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (ok, out) = keel(&api, &["upgrade", "--binary", &copy.display().to_string()]);
+    assert!(ok, "{out}");
+    let v = wait_for("keeld back from the upgrade", WAIT, || {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let v = keel_api::client::request(&api, "GET", "/v1/status").ok()?;
+        Some(v).filter(|v| exe == copy && v["pid"] == pid && !v["last_upgrade"].is_null())
+    });
+    assert_eq!(v["last_upgrade"]["sessions"], 2, "{v}");
+    assert_eq!(v["last_upgrade"]["from_version"], v["version"], "{v}");
+    assert_eq!(v["last_upgrade"]["from_pid"], pid, "{v}");
+    // The new image holds every route, its sessions are the old ones.
+    wait_for("keel holds both tables again", WAIT, || {
+        Some(()).filter(|_| received(&api, "127.0.5.48") == 2000 && received(&api, "127.0.5.49") == 1000)
+    });
+    let n = established(&api, "127.0.5.48");
+    assert!(n["uptime_s"].as_i64().unwrap_or(-1) >= uptime, "uptime goes on: {n}");
+    // Long enough for anything the new image would send to arrive.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    for (bird, (mark, before)) in [&a, &b].into_iter().zip(marks.iter().zip(imports)) {
+        assert!(bird.session_mark().same_session_as(mark), "BIRD's session was reset:\n{}", bird.protocol());
+        assert_eq!(bird.imports(), before, "BIRD received UPDATEs or withdrawals:\n{}", bird.protocol());
+    }
+    assert_eq!((a.prefixes().len(), b.prefixes().len()), (1000, 2000), "each BIRD keeps the other's routes");
 }
 
 #[test]

@@ -171,6 +171,19 @@ impl Bird {
         self.birdc("show protocols all keel")
     }
 
+    /// The route changes BIRD received over its sessions: "Import updates" and "Import
+    /// withdraws" (`show protocols all`), received column, summed over the channels.
+    pub fn imports(&self) -> (u64, u64) {
+        let text = self.protocol();
+        let sum = |what: &str| -> u64 {
+            text.lines()
+                .filter_map(|l| l.trim().strip_prefix(what))
+                .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+                .sum()
+        };
+        (sum("Import updates:"), sum("Import withdraws:"))
+    }
+
     /// BIRD's protocol line for keel and the time of its last state change, to tell later
     /// whether the session was reset: see [`SessionMark::same_session_as`].
     pub fn session_mark(&self) -> SessionMark {

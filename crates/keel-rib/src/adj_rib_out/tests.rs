@@ -725,3 +725,51 @@ fn the_initial_advertisement_leaves_out_what_the_neighbor_gave() {
     let p = all.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
     assert_eq!(sorted(announced_withdrawn(&p.bytes).0), sorted((0..7).map(prefix).collect()));
 }
+
+/// What the neighbor holds, read back from the UPDATEs it was sent (as `keel upgrade` hands
+/// an Adj-RIB-Out to the next keeld image).
+fn held(bytes: &[u8]) -> Vec<(Family, Prefix, AttrSet)> {
+    updates(bytes)
+        .iter()
+        .flat_map(|u| AttrSet::announced(u))
+        .flat_map(|(f, set, nlri)| nlri.into_iter().map(move |n| (f, n.prefix, set.clone())))
+        .collect()
+}
+
+/// A session handed over by keel's previous image: the new image's decision, the same for
+/// most destinations, sends nothing for them; a changed route, a new one, one no longer
+/// there and one the neighbor holds that the RIB never had are all that go out; no
+/// End-of-RIB (the neighbor had it).
+#[test]
+fn a_handed_over_session_sends_only_what_differs_from_what_the_neighbor_holds() {
+    let mut rib = loaded(10, 2);
+    let mut before = session(&rib);
+    let sent: Vec<u8> = drain(&mut before, &rib, usize::MAX).into_iter().flat_map(|p| p.bytes).collect();
+    let mut inherited = held(&sent);
+    assert_eq!(inherited.len(), 10, "every route read back");
+    inherited.push((V4, prefix(20), set(&[65009], 1)));
+    rib.withdraw(UPSTREAM, V4, prefix(0), 0);
+    rib.announce_set(UPSTREAM, V4, prefix(1), 0, set(&[65001, 65010], 1));
+    rib.announce_set(UPSTREAM, V4, prefix(10), 0, set(&[65001], 0));
+    rib.take_changed();
+
+    let mut out = session(&rib);
+    out.inherit(inherited.clone());
+    let p = drain(&mut out, &rib, usize::MAX);
+    let bytes: Vec<u8> = p.iter().flat_map(|p| p.bytes.clone()).collect();
+    let (a, w) = announced_withdrawn(&bytes);
+    assert_eq!(sorted(a), vec![prefix(1), prefix(10)]);
+    assert_eq!(sorted(w), vec![prefix(0), prefix(20)]);
+    assert!(p.iter().all(|p| p.end_of_rib.is_empty()), "no End-of-RIB again");
+    assert_eq!(out.inherited_left(), 0);
+    assert_eq!(out.len(), 10, "what it holds now is known: prefixes 1-10");
+
+    // Nothing changed at all: nothing goes out.
+    let mut again = session(&rib);
+    let now: Vec<u8> = drain(&mut again, &rib, usize::MAX).into_iter().flat_map(|p| p.bytes).collect();
+    let mut same = session(&rib);
+    same.inherit(held(&now));
+    let p = same.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert!(p.bytes.is_empty() && !same.has_work(), "no message at all: {} octets", p.bytes.len());
+    assert_eq!(same.len(), 10);
+}

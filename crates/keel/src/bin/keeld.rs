@@ -56,11 +56,14 @@ fn main() -> ExitCode {
         tracing_subscriber::fmt().with_ansi(ansi).with_writer(std::io::stderr).with_env_filter(filter).init();
     }
     tracing::info!(config = %name, summary = %config.summary(), version = env!("CARGO_PKG_VERSION"), "keeld starting");
-    if let Some(fd) = args.handoff_fd {
-        // Before anything is opened: the inherited descriptors are the handoff's.
-        let why = keel::daemon::handoff::take(fd);
-        tracing::warn!(reason = %why, "upgrade handoff not resumed: starting as a graceful restart");
-    }
+    // Before anything is opened: the inherited descriptors are the handoff's.
+    let handoff = args.handoff_fd.and_then(|fd| match keel::daemon::handoff::take(fd) {
+        Ok(h) => Some(h),
+        Err(why) => {
+            tracing::warn!(reason = %why, "upgrade handoff not resumed: starting as a graceful restart");
+            None
+        }
+    });
     raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -69,11 +72,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(keel::startup::run(config, args.config.clone())) {
-        Ok(Some(exe)) => {
+    match runtime.block_on(keel::startup::run(config, args.config.clone(), handoff)) {
+        Ok(Some(exec)) => {
+            // Dropping the runtime ends its tasks; the handed-over sockets stay open (their
+            // descriptors were taken out of tokio) and survive exec.
             drop(runtime);
             // `keel restart` and `keel upgrade`: the same pid runs the chosen binary (systemd
             // keeps tracking it); `keel::daemon::upgrade` picked and checked it.
+            let exe = exec.binary;
             let mut command = std::process::Command::new(&exe);
             // A handoff's descriptor was this image's alone: the next one gets none.
             let mut args = std::env::args_os().skip(1);
@@ -87,6 +93,9 @@ fn main() -> ExitCode {
                         command.arg(a);
                     }
                 }
+            }
+            if let Some(fd) = exec.handoff_fd {
+                command.arg("--handoff-fd").arg(fd.to_string());
             }
             let err = std::os::unix::process::CommandExt::exec(&mut command);
             eprintln!("keeld: cannot execute {} again: {err}", exe.display());

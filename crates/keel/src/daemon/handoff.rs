@@ -1,17 +1,25 @@
-//! The handoff state's carrier between the old and the new keeld image (docs/upgrade.md,
-//! "Format" and steps O4-O6, N1): a memfd without close-on-exec, sealed once written, whose
-//! number the new image gets as `keeld --handoff-fd N`; and the new image's first act, reading
-//! it back ([`take`]).
+//! `keel upgrade`'s handoff at the daemon's level (docs/upgrade.md): the old image quiesces
+//! every Established session, has the RIB task write the RIBs, takes each session's state and
+//! socket and writes it all into a memfd ([`hand_off`], steps O1-O5); the new image reads it
+//! back before it opens anything ([`take`], N1).
 //!
-//! Built so far: the carrier and the reading with its fallback (B: an unreadable state is
-//! logged with the reason and keeld starts as a graceful restart, every inherited descriptor
-//! closed so that neighbors see the TCP connections end as after a crash). Resuming sessions
-//! from a readable state is not built yet: it takes the same fallback, saying so.
+//! The carrier is a sealed memfd without close-on-exec, whose number the new image gets as
+//! `keeld --handoff-fd N`. An unreadable state (fallback B) is logged with the reason, every
+//! inherited descriptor is closed so that neighbors see the TCP connections end as after a
+//! crash, and keeld starts as a graceful restart.
 
+use super::Daemon;
+use crate::events::{FibCommand, RibEvent};
+use crate::neighbor::task::Command;
+use keel_handoff::state::DaemonFacts;
 use keel_handoff::Handoff;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::IntoRawFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
 
 /// A memfd holding `state`, sealed against change, without close-on-exec.
 pub fn write_memfd(state: &[u8]) -> std::io::Result<OwnedFd> {
@@ -31,16 +39,6 @@ pub fn write_memfd(state: &[u8]) -> std::io::Result<OwnedFd> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(OwnedFd::from(file))
-}
-
-/// Clears `FD_CLOEXEC` on `fd`, so that it stays open across exec.
-pub fn clear_cloexec(fd: RawFd) -> std::io::Result<()> {
-    // SAFETY: fcntl with F_GETFD/F_SETFD only reads and sets descriptor flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Reads and decodes the state in descriptor `fd` (taken over and closed), from its start.
@@ -74,23 +72,88 @@ fn close_inherited() {
     }
 }
 
-/// `keeld --handoff-fd N`, before anything else is opened: reads the state and, since sessions
-/// cannot be resumed yet, closes what was inherited and goes on as a graceful restart, logging
-/// why (fallback B). Returns the reason, for the caller's log line.
-pub fn take(fd: RawFd) -> String {
-    let why = match read_state(fd) {
-        Ok(h) => format!(
-            "handoff state of keeld {} (pid {}) read: {} session(s), {} listener(s); resuming sessions is not \
-             built yet",
-            h.daemon.version,
-            h.daemon.pid,
-            h.neighbors.len(),
-            h.listeners.len()
-        ),
-        Err(e) => format!("handoff state unreadable: {e}"),
+/// `keeld --handoff-fd N`, before anything else is opened: the state, or (fallback B) the
+/// reason it cannot be read, after closing every inherited descriptor.
+pub fn take(fd: RawFd) -> Result<Handoff, String> {
+    read_state(fd).map_err(|e| {
+        close_inherited();
+        format!("handoff state unreadable: {e}")
+    })
+}
+
+/// How long one step of the handoff may take at most (a neighbor's quiesce or handover, the
+/// RIB task's writing); past it that part is not handed over.
+const STEP: Duration = Duration::from_secs(2);
+const RIB_STEP: Duration = Duration::from_secs(60);
+
+/// The old image's handoff (steps O1-O5): returns the memfd holding the state, to pass to the
+/// new image. Sessions that cannot be handed over (not Established, a step failed) are left
+/// as they are: their connections close when the process image is replaced. After it the RIB
+/// task has ended and the handed-over neighbor tasks too: the caller executes, or stops.
+pub async fn hand_off(daemon: &Daemon, fib: Option<&mpsc::Sender<FibCommand>>) -> Result<RawFd, String> {
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = daemon.neighbors.read().await.values().cloned().collect();
+    // O1: a KEEPALIVE, then no more reading, on every Established session.
+    let mut quiesced = Vec::new();
+    for h in handles {
+        let (done, rx) = oneshot::channel();
+        if h.commands.send(Command::Quiesce { done }).await.is_ok()
+            && matches!(tokio::time::timeout(STEP, rx).await, Ok(Ok(true)))
+        {
+            quiesced.push(h);
+        }
+    }
+    // O3: the RIB task applies what it was sent before, sends the changes, writes the RIBs
+    // and ends.
+    let (reply, rx) = oneshot::channel();
+    daemon.rib.send(RibEvent::HandOff { reply }).await.map_err(|_| "the RIB task has ended")?;
+    let mut ribs = match tokio::time::timeout(RIB_STEP, rx).await {
+        Ok(Ok(r)) => r,
+        _ => return Err("the RIB task did not hand its RIBs over".into()),
     };
-    close_inherited();
-    why
+    // The kernel routes stay as they are; the new image reads them back.
+    if let Some(fib) = fib {
+        let (done, rx) = oneshot::channel();
+        if fib.send(FibCommand::Freeze(done)).await.is_ok() {
+            let _ = tokio::time::timeout(STEP, rx).await;
+        }
+    }
+    // O2: each quiesced session's state and socket.
+    let mut neighbors = Vec::new();
+    for h in quiesced {
+        let address = h.config.address;
+        let Some(r) = ribs.remove(&address) else {
+            warn!(neighbor = %address, "no RIBs for the session: not handed over");
+            continue;
+        };
+        let (reply, rx) = oneshot::channel();
+        if h.commands.send(Command::HandOver { reply }).await.is_err() {
+            continue;
+        }
+        if let Ok(Ok(Some(mut state))) = tokio::time::timeout(STEP, rx).await {
+            state.unwritten.extend_from_slice(&r.queued);
+            state.adj_rib_in = vec![r.adj_rib_in];
+            state.adj_rib_out = vec![r.adj_rib_out];
+            neighbors.push(state);
+        }
+    }
+    let sessions = neighbors.len();
+    let handoff = Handoff {
+        daemon: DaemonFacts {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            time_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            config_fingerprint: 0,
+        },
+        listeners: Vec::new(),
+        neighbors,
+    };
+    let bytes = handoff.encode().map_err(|e| e.to_string())?;
+    let fd = write_memfd(&bytes).map_err(|e| format!("cannot write the handoff state: {e}"))?;
+    info!(sessions, octets = bytes.len(), ms = started.elapsed().as_millis() as u64, "handoff state written");
+    Ok(fd.into_raw_fd())
 }
 
 #[cfg(test)]
@@ -133,7 +196,7 @@ mod tests {
         let f = File::open("/proc/self/status").expect("open");
         // SAFETY: reads flags of our own descriptor.
         assert_ne!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFD) } & libc::FD_CLOEXEC, 0);
-        clear_cloexec(f.as_raw_fd()).expect("cleared");
+        crate::neighbor::transport::set_cloexec(f.as_raw_fd(), false).expect("cleared");
         // SAFETY: as above.
         assert_eq!(unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFD) } & libc::FD_CLOEXEC, 0);
     }

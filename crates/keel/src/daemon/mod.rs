@@ -40,9 +40,11 @@ pub struct Daemon {
     pub(crate) forwarding: ForwardingState,
     /// The GR R bit keel advertises while it restarts (RFC 4724 §4.1).
     pub(crate) restarting: RestartState,
-    /// `keel restart` and `keel upgrade`: after the graceful stop, execute this keeld binary
-    /// in place (same pid); see [`upgrade`].
-    pub reexec: std::sync::Mutex<Option<PathBuf>>,
+    /// `keel restart` and `keel upgrade`: after the stop, execute this keeld binary in place
+    /// (same pid), with the sessions handed over for an upgrade; see [`upgrade`].
+    pub reexec: std::sync::Mutex<Option<upgrade::Reexec>>,
+    /// The `keel upgrade` that handed this keeld its sessions, for `/v1/status`.
+    pub last_upgrade: Option<keel_api::UpgradeView>,
     /// Fingerprints of each neighbor's import and export chains as the RIB task has them.
     pub(crate) policy_fingerprints: RwLock<BTreeMap<IpAddr, (u64, u64)>>,
     /// Who may change keeld through the API (`[global] api_group`).
@@ -91,11 +93,13 @@ impl Daemon {
         changed
     }
 
-    pub(crate) async fn add_neighbor(&self, n: NeighborConfig) {
+    /// Starts a neighbor's task; `resume` is its session as the previous keeld image handed it
+    /// over (`keel upgrade`).
+    pub(crate) async fn add_neighbor(&self, n: NeighborConfig, resume: Option<keel_handoff::NeighborState>) {
         self.set_md5(&n).await;
         self.metrics.neighbor_added();
-        let h =
-            task::spawn(n, self.rib.clone(), self.metrics.clone(), self.forwarding.clone(), self.restarting.clone());
+        let (rib, metrics) = (self.rib.clone(), self.metrics.clone());
+        let h = task::spawn(n, rib, metrics, self.forwarding.clone(), self.restarting.clone(), resume);
         self.neighbors.write().await.insert(h.config.address, h);
     }
 
@@ -174,7 +178,7 @@ impl Daemon {
                     }
                     if let Some(n) = other {
                         changed += 1;
-                        self.add_neighbor(n.clone()).await;
+                        self.add_neighbor(n.clone(), None).await;
                     } else {
                         removed += 1;
                     }
@@ -184,7 +188,7 @@ impl Daemon {
         for (addr, n) in wanted {
             if !self.neighbors.read().await.contains_key(&addr) {
                 added += 1;
-                self.add_neighbor(n).await;
+                self.add_neighbor(n, None).await;
             }
         }
         let _ = self.rib.send(RibEvent::SetNetworks(crate::events::Network::from_config(&new))).await;

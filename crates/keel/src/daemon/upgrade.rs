@@ -3,11 +3,10 @@
 //! and `keel upgrade` share ([`own_binary`], [`Daemon::reexec`]).
 //!
 //! The checks: the new binary exists, is a regular file and keeld may execute it (`access(2)`
-//! with `X_OK`, as keeld's own user); and every Established session's negotiated hold time is
-//! longer than the handoff budget ([`keel_handoff::plan`]). The handoff itself (state into a
-//! memfd, sockets inherited) is not built yet: past the checks, an upgrade is a graceful
-//! restart into the new binary, the fallback the design keeps for everything it cannot hand
-//! over.
+//! with `X_OK`, as keeld's own user); every Established session's negotiated hold time is
+//! longer than the handoff budget ([`keel_handoff::plan`]); no neighbor is restarting (its
+//! stale routes and graceful-restart timers are not handed over yet) and keel is not in its
+//! own selection deferral. Past them the stop hands the sessions over ([`super::handoff`]).
 
 use super::Daemon;
 use crate::neighbor::fsm::State;
@@ -22,6 +21,14 @@ pub fn own_binary() -> PathBuf {
     std::env::current_exe()
         .map(|p| PathBuf::from(p.to_string_lossy().trim_end_matches(" (deleted)").to_string()))
         .unwrap_or_else(|_| PathBuf::from("keeld"))
+}
+
+/// What keeld executes in its place once stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reexec {
+    pub binary: PathBuf,
+    /// `keel upgrade`: the sessions are handed over (else `keel restart`: a graceful restart).
+    pub hitless: bool,
 }
 
 /// Why `keel upgrade` changes nothing.
@@ -80,24 +87,45 @@ impl Daemon {
         let binary = binary.unwrap_or_else(own_binary);
         check_binary(&binary).map_err(Refusal::Binary)?;
         let budget = self.handoff_budget().await;
-        let refused = plan::too_short(&self.established_sessions().await, &budget);
+        let mut refused: Vec<String> =
+            plan::too_short(&self.established_sessions().await, &budget).iter().map(ToString::to_string).collect();
+        refused.extend(self.restarting_now().await);
         if !refused.is_empty() {
-            let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
-            return Err(Refusal::Conflict(format!("no hitless upgrade now: {}", list.join("; "))));
+            return Err(Refusal::Conflict(format!("no hitless upgrade now: {}", refused.join("; "))));
         }
         let mut reexec = self.reexec.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(other) = reexec.as_ref() {
-            return Err(Refusal::Conflict(format!("a restart into {} is already under way", other.display())));
+            return Err(Refusal::Conflict(format!("a restart into {} is already under way", other.binary.display())));
         }
-        *reexec = Some(binary.clone());
+        *reexec = Some(Reexec { binary: binary.clone(), hitless: true });
         Ok(binary)
+    }
+
+    /// Graceful restarts going on, which an upgrade does not hand over yet: a neighbor's (keel
+    /// its helper, with stale routes or timers) or keel's own selection deferral.
+    async fn restarting_now(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.restarting.load(std::sync::atomic::Ordering::Relaxed) {
+            v.push("keel's own selection deferral runs (RFC 4724 §4.1): wait for it to end".to_string());
+        }
+        let mut counts: Vec<_> = self.peer_counts().await.into_iter().collect();
+        counts.sort_by_key(|(a, _)| *a);
+        for (address, c) in counts {
+            if c.helper_active || c.stale_prefixes > 0 || c.llgr_stale_prefixes > 0 || !c.timers.is_empty() {
+                v.push(format!(
+                    "{address} is restarting (keel helps it, {} stale routes): wait for its End-of-RIB",
+                    c.stale_prefixes + c.llgr_stale_prefixes
+                ));
+            }
+        }
+        v
     }
 
     /// `keel restart`: execute keeld's own binary after the graceful stop (a second request
     /// while one is under way changes nothing).
     pub fn prepare_restart(&self) {
         let mut reexec = self.reexec.lock().unwrap_or_else(|e| e.into_inner());
-        reexec.get_or_insert_with(own_binary);
+        reexec.get_or_insert_with(|| Reexec { binary: own_binary(), hitless: false });
     }
 }
 

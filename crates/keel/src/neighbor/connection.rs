@@ -5,15 +5,21 @@
 //! Closing is bounded: what is queued gets [`CLOSE_GRACE`] to reach the peer, then the
 //! connection is aborted rather than left to a peer that does not read. The writer also
 //! measures the peer's progress for the RFC 9687 send hold timer ([`SendHold`]).
+//!
+//! A TCP connection can also be handed to the next keeld image (`keel upgrade`,
+//! docs/upgrade.md) without being closed: [`Connection::stop_reading`] stops the reader at a
+//! message boundary and gives back what it had read past it, [`Connection::hand_over`] stops
+//! the writer, gives back what it had not written, and returns the socket itself.
 
 use bytes::{Bytes, BytesMut};
 use keel_wire::{header, CodecOptions, WireError};
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -49,6 +55,29 @@ const PROGRESS_SAMPLE: Duration = Duration::from_millis(500);
 
 /// How often a closing writer looks whether the peer has acknowledged everything.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// How long a writer handing its connection over may go on writing what is queued; the rest
+/// is handed over unwritten.
+const HANDOVER_WRITE: Duration = Duration::from_millis(200);
+
+/// How long a reader or writer may take to stop for a handover.
+const HANDOVER_STOP: Duration = Duration::from_secs(2);
+
+/// A half of a connection given back for a handover, type-erased (a TCP socket's half, or an
+/// in-memory pipe's, which cannot be handed over).
+type Half = Box<dyn Any + Send>;
+
+/// A connection handed over whole: the socket, and the bytes on either side of it that only
+/// this process knew.
+#[derive(Debug)]
+pub struct HandedOver {
+    pub stream: std::net::TcpStream,
+    /// Bytes read from the socket and not yet processed, in order.
+    pub unread: Vec<u8>,
+    /// Bytes queued for the peer and not yet written: the tail of a message partly written
+    /// comes first.
+    pub unwritten: Vec<u8>,
+}
 
 /// RFC 9687 send hold timer, as measured on a connection: how long keel has had data for the
 /// peer while the peer took none of it. §4.3 restarts the timer each time a message is sent,
@@ -127,6 +156,13 @@ pub struct Connection {
     close_grace: Duration,
     /// The writer's latest [`SendHold`] measure, in milliseconds.
     stalled_ms: Arc<AtomicU64>,
+    /// Handover: stop signals, and where the reader and the writer give their halves back.
+    stop_reader: Option<oneshot::Sender<()>>,
+    reader_back: Option<oneshot::Receiver<(Half, BytesMut)>>,
+    stop_writer: Option<oneshot::Sender<()>>,
+    writer_back: Option<oneshot::Receiver<(Half, Vec<u8>)>>,
+    /// The read half once [`Connection::stop_reading`] took it back.
+    read_half: Option<Half>,
 }
 
 impl Connection {
@@ -141,6 +177,22 @@ impl Connection {
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
         Ok(Self::start_io(id, rd, wr, local, remote, outgoing, events))
+    }
+
+    /// A connection handed over by the previous keeld image: `unread` is what that image had
+    /// read and not processed; its complete messages are delivered before anything read anew.
+    pub fn resume(
+        id: u64,
+        stream: TcpStream,
+        outgoing: bool,
+        events: mpsc::Sender<(u64, ConnEvent)>,
+        unread: &[u8],
+    ) -> std::io::Result<Self> {
+        let local = stream.local_addr()?;
+        let remote = stream.peer_addr()?;
+        stream.set_nodelay(true)?;
+        let (rd, wr) = stream.into_split();
+        Ok(Self::start_with(id, rd, wr, local, remote, outgoing, events, BytesMut::from(unread)))
     }
 
     /// The same over any byte stream: the session fuzz harness (`neighbor::fuzz`) plays the
@@ -158,6 +210,24 @@ impl Connection {
         R: AsyncRead + Unpin + Send + 'static,
         W: WriteSide,
     {
+        Self::start_with(id, rd, wr, local, remote, outgoing, events, BytesMut::new())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_with<R, W>(
+        id: u64,
+        rd: R,
+        wr: W,
+        local: SocketAddr,
+        remote: SocketAddr,
+        outgoing: bool,
+        events: mpsc::Sender<(u64, ConnEvent)>,
+        unread: BytesMut,
+    ) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: WriteSide,
+    {
         let (writer, rx) = mpsc::channel(WRITE_QUEUE);
         let (close, close_rx) = oneshot::channel();
         let stalled_ms = Arc::new(AtomicU64::new(0));
@@ -170,8 +240,20 @@ impl Connection {
             stalled_ms: stalled_ms.clone(),
             handed: 0,
         };
-        tokio::spawn(w.run(close_rx));
-        let reader = tokio::spawn(read_loop(id, rd, events));
+        let (stop_writer, stop_writer_rx) = oneshot::channel();
+        let (writer_back_tx, writer_back) = oneshot::channel();
+        tokio::spawn(async move {
+            if let Some((wr, unwritten)) = w.run(close_rx, stop_writer_rx).await {
+                let _ = writer_back_tx.send((Box::new(wr) as Half, unwritten));
+            }
+        });
+        let (stop_reader, stop_reader_rx) = oneshot::channel();
+        let (reader_back_tx, reader_back) = oneshot::channel();
+        let reader = tokio::spawn(async move {
+            if let Some((rd, unread)) = read_loop(id, rd, events, stop_reader_rx, unread).await {
+                let _ = reader_back_tx.send((Box::new(rd) as Half, unread));
+            }
+        });
         Connection {
             id,
             outgoing,
@@ -186,7 +268,54 @@ impl Connection {
             close: Some(close),
             close_grace: CLOSE_GRACE,
             stalled_ms,
+            stop_reader: Some(stop_reader),
+            reader_back: Some(reader_back),
+            stop_writer: Some(stop_writer),
+            writer_back: Some(writer_back),
+            read_half: None,
         }
+    }
+
+    /// Handover, first step: the reader stops at a message boundary (nothing more is read or
+    /// delivered) and gives back the bytes it read past the last message it delivered. The
+    /// writer goes on. Fails when the reader had already ended (the connection failed).
+    pub async fn stop_reading(&mut self) -> Result<Vec<u8>, String> {
+        let (Some(stop), Some(back)) = (self.stop_reader.take(), self.reader_back.take()) else {
+            return Err("the reader was stopped before".into());
+        };
+        let _ = stop.send(());
+        match tokio::time::timeout(HANDOVER_STOP, back).await {
+            Ok(Ok((half, unread))) => {
+                self.read_half = Some(half);
+                Ok(unread.to_vec())
+            }
+            Ok(Err(_)) => Err("the connection's reader had ended".into()),
+            Err(_) => Err("the connection's reader did not stop".into()),
+        }
+    }
+
+    /// Handover, second step (after [`Self::stop_reading`]): the writer writes what it can of
+    /// its queue for a moment and stops; the socket comes back whole, open, with the bytes not
+    /// written. Only a TCP connection can be handed over.
+    pub async fn hand_over(mut self) -> Result<HandedOver, String> {
+        let read_half = self.read_half.take().ok_or("the reader is still running")?;
+        let (Some(stop), Some(back)) = (self.stop_writer.take(), self.writer_back.take()) else {
+            return Err("the writer was stopped before".into());
+        };
+        let _ = stop.send(());
+        let (write_half, unwritten) = match tokio::time::timeout(HANDOVER_STOP, back).await {
+            Ok(Ok(w)) => w,
+            Ok(Err(_)) => return Err("the connection's writer had ended".into()),
+            Err(_) => return Err("the connection's writer did not stop".into()),
+        };
+        // The writer is gone: nothing must tell it to close (Drop would).
+        self.close = None;
+        let (Ok(rd), Ok(wr)) = (read_half.downcast::<OwnedReadHalf>(), write_half.downcast::<OwnedWriteHalf>()) else {
+            return Err("not a TCP connection".into());
+        };
+        let stream = rd.reunite(*wr).map_err(|e| e.to_string())?;
+        let stream = stream.into_std().map_err(|e| e.to_string())?;
+        Ok(HandedOver { stream, unread: Vec::new(), unwritten })
     }
 
     /// How long the peer has taken nothing of what keel has for it (RFC 9687 send hold timer;
@@ -231,38 +360,65 @@ pub fn framing() -> CodecOptions {
     CodecOptions { extended_message: true, ..CodecOptions::default() }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(id: u64, mut rd: R, events: mpsc::Sender<(u64, ConnEvent)>) {
+async fn read_loop<R: AsyncRead + Unpin>(
+    id: u64,
+    mut rd: R,
+    events: mpsc::Sender<(u64, ConnEvent)>,
+    mut stop: oneshot::Receiver<()>,
+    mut buf: BytesMut,
+) -> Option<(R, BytesMut)> {
     let framing = framing();
-    let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
-        buf.reserve(64 * 1024);
-        match rd.read_buf(&mut buf).await {
-            Ok(0) => {
-                let _ = events.send((id, ConnEvent::Closed(None))).await;
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let _ = events.send((id, ConnEvent::Closed(Some(e.to_string())))).await;
-                return;
-            }
-        }
+        // What is buffered first: a handed-over connection starts with bytes in `buf`.
         let mut frames = Vec::new();
+        let mut bad = None;
         loop {
             match header::parse(&buf, &framing) {
                 Ok(Some(h)) if buf.len() >= h.length => frames.push(buf.split_to(h.length).freeze()),
                 Ok(_) => break,
                 Err(e) => {
-                    if !frames.is_empty() {
-                        let _ = events.send((id, ConnEvent::Frames(frames))).await;
-                    }
-                    let _ = events.send((id, ConnEvent::HeaderError(e))).await;
-                    return;
+                    bad = Some(e);
+                    break;
                 }
             }
         }
-        if !frames.is_empty() && events.send((id, ConnEvent::Frames(frames))).await.is_err() {
-            return;
+        if !frames.is_empty() {
+            tokio::select! {
+                biased;
+                // A handover while the neighbor task is busy: these messages were not
+                // delivered, so they go back with the rest.
+                _ = &mut stop => {
+                    let mut unread = BytesMut::new();
+                    frames.iter().for_each(|f| unread.extend_from_slice(f));
+                    unread.extend_from_slice(&buf);
+                    return Some((rd, unread));
+                }
+                permit = events.reserve() => match permit {
+                    Ok(p) => p.send((id, ConnEvent::Frames(frames))),
+                    Err(_) => return None,
+                },
+            }
+        }
+        if let Some(e) = bad {
+            let _ = events.send((id, ConnEvent::HeaderError(e))).await;
+            return None;
+        }
+        buf.reserve(64 * 1024);
+        tokio::select! {
+            biased;
+            // A read that has to wait has read nothing (read_buf is cancel safe).
+            _ = &mut stop => return Some((rd, buf)),
+            r = rd.read_buf(&mut buf) => match r {
+                Ok(0) => {
+                    let _ = events.send((id, ConnEvent::Closed(None))).await;
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = events.send((id, ConnEvent::Closed(Some(e.to_string())))).await;
+                    return None;
+                }
+            },
         }
     }
 }
@@ -282,13 +438,20 @@ struct Writer<W> {
 /// What woke the writer up.
 enum Step {
     Close(Duration),
+    HandOver,
     Queued(Option<Out>),
     Wrote(std::io::Result<usize>),
     Sample,
 }
 
 impl<W: WriteSide> Writer<W> {
-    async fn run(mut self, mut close: oneshot::Receiver<Duration>) {
+    /// Writes until told to close (`None`) or to hand the connection over: then it gives
+    /// back its half and what it did not write.
+    async fn run(
+        mut self,
+        mut close: oneshot::Receiver<Duration>,
+        mut stop: oneshot::Receiver<()>,
+    ) -> Option<(W, Vec<u8>)> {
         let mut sample = tokio::time::interval(PROGRESS_SAMPLE);
         sample.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // The message bytes being written and how far they got. A write that has to wait has
@@ -299,18 +462,21 @@ impl<W: WriteSide> Writer<W> {
                 None => tokio::select! {
                     biased;
                     g = &mut close => Step::Close(g.unwrap_or(CLOSE_GRACE)),
+                    r = &mut stop => if r.is_ok() { Step::HandOver } else { Step::Close(CLOSE_GRACE) },
                     out = self.rx.recv() => Step::Queued(out),
                     _ = sample.tick() => Step::Sample,
                 },
                 Some((b, done)) => tokio::select! {
                     biased;
                     g = &mut close => Step::Close(g.unwrap_or(CLOSE_GRACE)),
+                    r = &mut stop => if r.is_ok() { Step::HandOver } else { Step::Close(CLOSE_GRACE) },
                     r = self.wr.write(&b[*done..]) => Step::Wrote(r),
                     _ = sample.tick() => Step::Sample,
                 },
             };
             match step {
                 Step::Close(grace) => break grace,
+                Step::HandOver => return Some(self.hand_over(current).await),
                 Step::Queued(Some(Out::Bytes(b))) => current = Some((b, 0)),
                 // Every sender gone means the connection was dropped: closed like by `close`.
                 Step::Queued(Some(Out::Close) | None) => break CLOSE_GRACE,
@@ -326,7 +492,7 @@ impl<W: WriteSide> Writer<W> {
                 Step::Wrote(r) => {
                     let why = r.err().map_or_else(|| "connection closed while writing".to_string(), |e| e.to_string());
                     let _ = self.events.send((self.id, ConnEvent::Closed(Some(why)))).await;
-                    return;
+                    return None;
                 }
                 Step::Sample => self.sample(current.is_some()),
             }
@@ -343,6 +509,31 @@ impl<W: WriteSide> Writer<W> {
         }
         // Dropping the write half (the reader's was dropped with the connection) closes the
         // socket.
+        None
+    }
+
+    /// Stops for a handover: nothing new is taken; what is queued is written for at most
+    /// [`HANDOVER_WRITE`] and the rest, the tail of the message being written first, given
+    /// back with the write half. Nothing is shut down.
+    async fn hand_over(mut self, current: Option<(Vec<u8>, usize)>) -> (W, Vec<u8>) {
+        self.rx.close();
+        let mut rest = current.map(|(b, done)| b[done..].to_vec()).unwrap_or_default();
+        while let Ok(out) = self.rx.try_recv() {
+            if let Out::Bytes(b) = out {
+                rest.extend_from_slice(&b);
+            }
+        }
+        let deadline = Instant::now() + HANDOVER_WRITE;
+        let mut done = 0;
+        while done < rest.len() {
+            // A write that has to wait has written nothing: giving up on it loses nothing.
+            match tokio::time::timeout_at(deadline, self.wr.write(&rest[done..])).await {
+                Ok(Ok(n)) if n > 0 => done += n,
+                _ => break,
+            }
+        }
+        rest.drain(..done);
+        (self.wr, rest)
     }
 
     /// Writes the rest of `current` and everything queued, sends the FIN and waits until the

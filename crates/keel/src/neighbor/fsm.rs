@@ -166,6 +166,16 @@ impl Fsm {
         self.state
     }
 
+    /// An Established session handed over by the previous keeld image (`keel upgrade`),
+    /// negotiated again from its OPENs; with the actions that start its hold and keepalive
+    /// timers afresh (a KEEPALIVE goes out at once, so the neighbor's hold timer restarts too).
+    pub fn resumed(settings: Settings, negotiated: Negotiated) -> (Fsm, Vec<Action>) {
+        let idle_hold = settings.idle_hold_min;
+        let fsm = Fsm { settings, state: State::Established, negotiated: Some(negotiated), idle_hold, enabled: true };
+        let timers = vec![Action::Timer(Timer::Hold, fsm.hold()), Action::Timer(Timer::Keepalive, fsm.keepalive())];
+        (fsm, timers)
+    }
+
     /// Drops the current connection's progress without a transition (it lost a collision,
     /// RFC 4271 §6.8); the caller continues with the winning connection.
     pub fn reset_to_active(&mut self) {

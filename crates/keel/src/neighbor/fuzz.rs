@@ -440,6 +440,7 @@ async fn session(input: &[u8]) -> Result<Outcome, String> {
         Arc::new(Metrics::default()),
         Arc::new(AtomicBool::new(true)),
         Arc::new(AtomicBool::new(false)),
+        None,
     );
     let (ours, theirs) = tokio::io::duplex(stream.len().max(1 << 16) + 1024);
     let (local, remote) = (SocketAddr::new(IpAddr::V4(LOCAL_ID), 179), SocketAddr::new(address, 179));

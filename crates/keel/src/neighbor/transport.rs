@@ -161,6 +161,18 @@ pub fn set_abortive_close(fd: &impl AsFd) -> io::Result<()> {
     socket2::SockRef::from(fd).set_linger(Some(std::time::Duration::ZERO))
 }
 
+/// Sets (`on`) or clears `FD_CLOEXEC` on `fd`: a socket handed to the next keeld image
+/// (`keel upgrade`) must stay open across exec, and only that once.
+pub fn set_cloexec(fd: std::os::fd::RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl with F_GETFD/F_SETFD only reads and sets descriptor flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    let flags = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// How to reach one neighbor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transport {

@@ -13,6 +13,7 @@
 //! | `reevaluate` | policy re-evaluation without a reset: import, export, RPKI VRPs, ROUTE-REFRESH |
 //! | `views` | the API's read model: routes, Adj-RIB-Out, counts, restart state |
 //! | `bmp` | BMP stations' change stream per view, their dumps and statistics (off without a station) |
+//! | `handoff` | `keel upgrade`: the RIBs written for the next keeld image, and loaded there |
 //!
 //! What each neighbor was sent, what it is still owed and the UPDATE packing live in keel-rib
 //! ([`AdjRibOut`]), pure and tested without tokio; this task only writes the bytes it packs.
@@ -45,6 +46,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 mod bmp;
+mod handoff;
 mod propagate;
 mod reevaluate;
 mod restart;
@@ -141,6 +143,11 @@ pub struct RibTask {
     honour_graceful_shutdown: bool,
     /// BMP stations' feeds; `None` without any.
     bmp: Option<Box<keel_bmp::station::Feeds>>,
+    /// `keel upgrade`, new image: handed-over sessions not loaded yet; nothing is exported
+    /// until they are.
+    resuming: Option<handoff::Resuming>,
+    /// `keel upgrade`, old image: where the RIBs go once the events before it are applied.
+    handing_off: Option<oneshot::Sender<HashMap<IpAddr, crate::events::ResumedRibs>>>,
 }
 
 /// A RIB that held at least this many destinations and lost half of them gives the memory
@@ -187,6 +194,8 @@ impl RibTask {
             graceful_shutdown: BTreeSet::new(),
             honour_graceful_shutdown: true,
             bmp: None,
+            resuming: None,
+            handing_off: None,
         };
         t.rib.add_peer(PeerId::LOCAL, t.local_info(IpAddr::from([0, 0, 0, 0]), PeerPolicy::default_ibgp()));
         t.set_networks(networks);
@@ -236,7 +245,7 @@ impl RibTask {
                     // propagation rounds.
                     let mut handled = ev.messages();
                     self.handle(ev);
-                    while handled < EVENT_BATCH {
+                    while handled < EVENT_BATCH && self.handing_off.is_none() {
                         match rx.try_recv() {
                             Ok(ev) => {
                                 handled += ev.messages();
@@ -253,6 +262,10 @@ impl RibTask {
                 },
             }
             self.propagate().await;
+            if let Some(reply) = self.handing_off.take() {
+                let _ = reply.send(self.hand_off());
+                return;
+            }
             self.give_back_memory();
         }
     }
@@ -281,12 +294,25 @@ impl RibTask {
 
     fn handle(&mut self, ev: RibEvent) {
         match ev {
-            RibEvent::PeerUp { address, negotiated, local, policy, helper, writer, prefix_limit, limit_crossed } => {
+            RibEvent::PeerUp {
+                address,
+                negotiated,
+                local,
+                policy,
+                helper,
+                writer,
+                prefix_limit,
+                limit_crossed,
+                resumed,
+            } => {
                 let bmp = self.bmp.is_some().then(|| negotiated.clone());
                 self.peer_up(address, negotiated, local.ip(), policy, helper, writer);
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
                     s.prefix_limit = prefix_limit.map(Tracker::new);
                     s.limit_crossed = limit_crossed;
+                }
+                if let Some(ribs) = resumed {
+                    self.resume_ribs(address, *ribs);
                 }
                 if let Some(n) = bmp {
                     self.bmp_peer_up(address, &n, local);
@@ -336,6 +362,7 @@ impl RibTask {
                 let _ = reply.send(self.set_graceful_shutdown(neighbors, on));
             }
             RibEvent::HonourGracefulShutdown(on) => self.honour_graceful_shutdown_changed(on),
+            RibEvent::HandOff { reply } => self.handing_off = Some(reply),
         }
     }
 

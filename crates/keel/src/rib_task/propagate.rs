@@ -1,7 +1,8 @@
 //! Loc-RIB changes out, after every batch of events: to the FIB task (kernel routes, the
 //! sweep of inherited routes) and to each Established neighbor's Adj-RIB-Out
 //! ([`keel_rib::adj_rib_out`]), whose packed UPDATEs are written to the neighbor as far as
-//! its write queue takes them. Nothing goes out during keel's own selection deferral.
+//! its write queue takes them. Nothing goes out during keel's own selection deferral, nor while
+//! the sessions handed over by `keel upgrade` are loaded.
 //!
 //! Backpressure: a full write queue leaves the rest in the Adj-RIB-Out (one pending entry per
 //! destination); the run loop retries on a short tick.
@@ -21,7 +22,7 @@ impl RibTask {
     /// Hands this round's Loc-RIB changes to the FIB and to every neighbor, then writes what
     /// each neighbor's queue takes.
     pub(super) async fn propagate(&mut self) {
-        if self.deferral.is_some() {
+        if self.deferral.is_some() || self.resume_wait() {
             return;
         }
         let changed = self.rib.take_changed();

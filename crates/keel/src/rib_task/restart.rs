@@ -69,6 +69,7 @@ impl RibTask {
             .values()
             .chain(self.deferral.as_ref().map(|d| &d.until))
             .chain(self.inherited_until.as_ref())
+            .chain(self.resuming.as_ref().map(|r| &r.until))
             .min()
             .copied()
     }

@@ -383,6 +383,7 @@ mod tests {
             },
             uptime_s: 0,
             version: "0".into(),
+            last_upgrade: None,
         }
     }
 

@@ -3,9 +3,11 @@
 //! the RIB task in order.
 //!
 //! Rooms: `second_connection` (collisions, RFC 4271 §6.8, and a graceful-restart neighbor's
-//! new connection, RFC 4724 §4.2), `send_hold` (RFC 9687).
+//! new connection, RFC 4724 §4.2), `send_hold` (RFC 9687), `handoff` (`keel upgrade`: a
+//! session handed to the next keeld image and resumed there).
 
 mod bfd;
+mod handoff;
 mod second_connection;
 mod send_hold;
 
@@ -15,8 +17,9 @@ use super::session::Timers;
 use super::status::{notification_record, unix_now, NeighborStatus};
 use super::transport::Transport;
 use super::NeighborConfig;
-use crate::events::{sleep_until, ForwardingState, Out, PeerPolicy, RestartState, RibEvent};
+use crate::events::{sleep_until, ForwardingState, Out, PeerPolicy, RestartState, ResumedRibs, RibEvent};
 use crate::metrics::{Metrics, ReceivedCounters};
+use crate::negotiate::Negotiated;
 use keel_config::GrMode;
 use keel_rib::prefix_limit::{self, Crossing};
 use keel_wire::error::{cease, code};
@@ -81,6 +84,19 @@ pub enum Command {
         kind: StopKind,
         done: oneshot::Sender<()>,
     },
+    /// `keel upgrade`, first step (docs/upgrade.md, O1): an Established session sends a
+    /// KEEPALIVE and stops reading at a message boundary; `done` says whether it can be
+    /// handed over.
+    Quiesce {
+        done: oneshot::Sender<bool>,
+    },
+    /// `keel upgrade`, second step (O2): the quiesced session's state and socket (kept open,
+    /// close-on-exec cleared), after which the task ends without closing anything; `None`
+    /// when it cannot be handed over (the task then goes on, and its connection closes when
+    /// the process image is replaced).
+    HandOver {
+        reply: oneshot::Sender<Option<keel_handoff::NeighborState>>,
+    },
 }
 
 /// The API's and the daemon's grip on a running neighbor task.
@@ -91,12 +107,15 @@ pub struct NeighborHandle {
     pub status: watch::Receiver<NeighborStatus>,
 }
 
+/// Starts a neighbor's task: from Idle, or with the Established session `resume` that the
+/// previous keeld image handed over (`keel upgrade`).
 pub fn spawn(
     config: NeighborConfig,
     rib: mpsc::Sender<RibEvent>,
     metrics: Arc<Metrics>,
     forwarding: ForwardingState,
     restarting: RestartState,
+    resume: Option<keel_handoff::NeighborState>,
 ) -> NeighborHandle {
     let (commands, command_rx) = mpsc::channel(16);
     let (status_tx, status) = watch::channel(NeighborStatus::default());
@@ -146,8 +165,9 @@ pub fn spawn(
         limit_restart: None,
         bfd: config.bfd.as_ref().map(|b| keel_bfdd::client::connect(b.socket.clone(), b.spec.clone(), true)),
         bfd_up: false,
+        unread: None,
     };
-    tokio::spawn(task.run(command_rx, event_rx, limit_rx));
+    tokio::spawn(task.run(command_rx, event_rx, limit_rx, resume));
     NeighborHandle { config, commands, status }
 }
 
@@ -198,6 +218,8 @@ struct NeighborTask {
     bfd: Option<keel_bfdd::client::Link>,
     /// Whether keel-bfdd last reported it Up.
     bfd_up: bool,
+    /// After [`Command::Quiesce`]: the main connection's bytes read and not processed.
+    unread: Option<Vec<u8>>,
 }
 
 impl NeighborTask {
@@ -210,8 +232,17 @@ impl NeighborTask {
         mut commands: mpsc::Receiver<Command>,
         mut events: mpsc::Receiver<(u64, ConnEvent)>,
         mut limit_rx: mpsc::Receiver<Crossing>,
+        resume: Option<keel_handoff::NeighborState>,
     ) {
-        self.fsm_event(Event::ManualStart).await;
+        match resume {
+            Some(state) => {
+                if let Err(e) = self.resume(state).await {
+                    warn!(neighbor = %self.address(), error = %e, "handed-over session not resumed: starting afresh");
+                    self.fsm_event(Event::ManualStart).await;
+                }
+            }
+            None => self.fsm_event(Event::ManualStart).await,
+        }
         let mut bfd_view = self.bfd.as_ref().map(|l| l.view.clone());
         loop {
             let pending_hold = self.pending_hold();
@@ -236,6 +267,18 @@ impl NeighborTask {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         let _ = done.send(());
                         return;
+                    }
+                    Some(Command::Quiesce { done }) => {
+                        let ok = self.quiesce(&mut events).await;
+                        let _ = done.send(ok);
+                    }
+                    Some(Command::HandOver { reply }) => {
+                        let state = self.hand_over().await;
+                        let handed = state.is_some();
+                        let _ = reply.send(state);
+                        if handed {
+                            return;
+                        }
                     }
                     Some(cmd) => self.command(cmd).await,
                     None => {
@@ -393,7 +436,7 @@ impl NeighborTask {
                 }
                 self.send_main(bytes, "route-refresh");
             }
-            Command::Shutdown { .. } => {}
+            Command::Shutdown { .. } | Command::Quiesce { .. } | Command::HandOver { .. } => {}
         }
     }
 
@@ -634,6 +677,66 @@ impl NeighborTask {
         }
     }
 
+    /// The session is Established (or was handed over Established, with the RIBs the
+    /// previous image saved): the status and the RIB task hear of it.
+    async fn established(&mut self, n: Arc<Negotiated>, resumed: Option<Box<ResumedRibs>>) {
+        self.codec = n.codec_receive();
+        let Some(c) = &self.main else { return };
+        info!(
+            neighbor = %self.address(),
+            hold_time = n.hold_time,
+            families = ?n.families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            resumed = resumed.is_some(),
+            "session established"
+        );
+        let local = c.local;
+        let writer: mpsc::Sender<Out> = c.writer.clone();
+        self.ever_established = true;
+        if send_hold_limit(self.config.send_hold_time, n.hold_time).is_some() {
+            self.send_hold_check = Some(Instant::now() + SEND_HOLD_CHECK);
+        }
+        let first = resumed.is_none();
+        self.status.send_modify(|s| {
+            s.negotiated = Some(n.clone());
+            s.local_address = Some(local);
+            if first {
+                s.established_transitions += 1;
+            }
+            s.last_error = None;
+        });
+        let c = &self.config;
+        let policy = PeerPolicy {
+            route_reflector_client: c.route_reflector_client,
+            route_server_client: c.route_server_client,
+            long_lived_to_internal: c.llgr_partial_deployment,
+            enforce_first_as: c.enforce_first_as,
+            add_path_send: c.add_path_send,
+            role: c.role,
+        };
+        let gr = &c.graceful_restart;
+        let helper = keel_rib::graceful_restart::helper::Settings {
+            enabled: gr.mode != GrMode::Disabled,
+            max_restart_time: gr.max_restart_time,
+            stale_routes_time: gr.stale_routes_time,
+            max_restarts: gr.max_restarts,
+            restart_window: Duration::from_secs(gr.restart_window.into()),
+            max_stale_time: c.llgr_max_stale_time,
+        };
+        self.status.send_modify(|s| s.prefix_limit.warned.clear());
+        let ev = RibEvent::PeerUp {
+            address: self.address(),
+            negotiated: n,
+            local,
+            policy,
+            helper,
+            writer,
+            prefix_limit: self.config.prefix_limit.clone(),
+            limit_crossed: self.limit_crossed.clone(),
+            resumed,
+        };
+        self.send_rib(ev).await;
+    }
+
     async fn act(&mut self, action: Action) {
         match action {
             Action::Connect => {
@@ -690,59 +793,7 @@ impl NeighborTask {
             Action::Timer(t, None) => {
                 self.timers.stop(t);
             }
-            Action::Established(n) => {
-                let n = Arc::new(*n);
-                self.codec = n.codec_receive();
-                let Some(c) = &self.main else { return };
-                info!(
-                    neighbor = %self.address(),
-                    hold_time = n.hold_time,
-                    families = ?n.families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-                    "session established"
-                );
-                let local = c.local;
-                let writer: mpsc::Sender<Out> = c.writer.clone();
-                self.ever_established = true;
-                if send_hold_limit(self.config.send_hold_time, n.hold_time).is_some() {
-                    self.send_hold_check = Some(Instant::now() + SEND_HOLD_CHECK);
-                }
-                self.status.send_modify(|s| {
-                    s.negotiated = Some(n.clone());
-                    s.local_address = Some(local);
-                    s.established_transitions += 1;
-                    s.last_error = None;
-                });
-                let c = &self.config;
-                let policy = PeerPolicy {
-                    route_reflector_client: c.route_reflector_client,
-                    route_server_client: c.route_server_client,
-                    long_lived_to_internal: c.llgr_partial_deployment,
-                    enforce_first_as: c.enforce_first_as,
-                    add_path_send: c.add_path_send,
-                    role: c.role,
-                };
-                let gr = &c.graceful_restart;
-                let helper = keel_rib::graceful_restart::helper::Settings {
-                    enabled: gr.mode != GrMode::Disabled,
-                    max_restart_time: gr.max_restart_time,
-                    stale_routes_time: gr.stale_routes_time,
-                    max_restarts: gr.max_restarts,
-                    restart_window: Duration::from_secs(gr.restart_window.into()),
-                    max_stale_time: c.llgr_max_stale_time,
-                };
-                self.status.send_modify(|s| s.prefix_limit.warned.clear());
-                let ev = RibEvent::PeerUp {
-                    address: self.address(),
-                    negotiated: n,
-                    local,
-                    policy,
-                    helper,
-                    writer,
-                    prefix_limit: self.config.prefix_limit.clone(),
-                    limit_crossed: self.limit_crossed.clone(),
-                };
-                self.send_rib(ev).await;
-            }
+            Action::Established(n) => self.established(Arc::new(*n), None).await,
             Action::SessionDown(reason) => {
                 info!(neighbor = %self.address(), ?reason, "session down");
                 self.status.send_modify(|s| s.negotiated = None);

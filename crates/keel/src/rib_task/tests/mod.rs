@@ -71,6 +71,7 @@ impl Neighbor {
             writer: self.writer.clone(),
             prefix_limit: None,
             limit_crossed: mpsc::channel(1).0,
+            resumed: None,
         }
     }
 

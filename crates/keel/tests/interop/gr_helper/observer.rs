@@ -75,14 +75,8 @@ impl Observer {
         self.assert_running();
         match self {
             Observer::Bird(b) => {
-                let text = b.protocol();
-                let sum = |what: &str| -> u64 {
-                    text.lines()
-                        .filter_map(|l| l.trim().strip_prefix(what))
-                        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-                        .sum()
-                };
-                Seen { updates: sum("Import updates:"), withdraws: sum("Import withdraws:") }
+                let (updates, withdraws) = b.imports();
+                Seen { updates, withdraws }
             }
             Observer::GoBgp(g, keel) => {
                 let v = g.json(&["neighbor", keel, "-j"]);
