@@ -14,13 +14,16 @@
 //!   both BIRD sessions are the same sessions (BIRD's own state-change time), neither BIRD
 //!   received an UPDATE or a withdrawal, keel holds every route, its sessions' uptime goes on,
 //!   and `/v1/status` names the version it came from.
+//! - An upgrade in the middle of 20,000 UPDATEs from a scripted speaker: no message lost or
+//!   counted twice, the same connection throughout.
 //!
 //! - keeld started with `--handoff-fd` on a state with a bad checksum (fallback B): it logs the
 //!   reason and starts as a graceful restart, answering on its API.
 //!
 //! Addresses: 127.0.5.42 (keeld, binary checks), .43 (keeld) with BIRD .44 (hold time 3 s),
 //! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state), .47
-//! (keeld) with BIRDs .48 and .49 (the hitless upgrade).
+//! (keeld) with BIRDs .48 and .49 (the hitless upgrade), .50 (keeld) with a scripted speaker
+//! .51 (an upgrade during a table load).
 
 use crate::common::*;
 use keel_lab::daemons::bird::{Bird, BirdSession, BirdStart};
@@ -264,4 +267,112 @@ fn unreadable_handoff_state_falls_back_to_a_graceful_restart_saying_why() {
     let text = std::fs::read_to_string(dir.join("keeld.log")).unwrap_or_default();
     assert!(text.contains("handoff state unreadable: handoff state checksum mismatch"), "{text}");
     assert!(text.contains("starting as a graceful restart"), "{text}");
+}
+
+/// UPDATE number `i` of the scripted load: prefix 10.(i % 5000 / 250).(i % 250).0/24 with MED `i`,
+/// so that the last UPDATE for each prefix decides what keel must hold.
+fn load_update(i: u32) -> Vec<u8> {
+    use keel_wire::{AsPath, CodecOptions, Family, NextHop, Nlri, Origin, PathAttributes};
+    let p = i % 5000;
+    let prefix = format!("10.{}.{}.0/24", p / 250, p % 250).parse().expect("prefix");
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::sequence(vec![65051])),
+        med: Some(i),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let next_hop = NextHop::V4(std::net::Ipv4Addr::new(127, 0, 5, 51));
+    keel_wire::builder::announce(
+        Family::IPV4_UNICAST,
+        &attrs,
+        next_hop,
+        &[Nlri::new(prefix)],
+        &CodecOptions::default(),
+        &mut out,
+    )
+    .expect("UPDATE");
+    out
+}
+
+/// An upgrade in the middle of a load of 20,000 UPDATEs from a scripted speaker: none is lost
+/// (keel holds, for each of the 5,000 prefixes, the MED of the last UPDATE for it) and none is
+/// counted twice (keel's count of UPDATEs received, carried across the upgrade, is exactly
+/// what was sent), and the session is the same TCP connection throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_during_a_table_load_loses_and_repeats_no_message() {
+    use keel_lab::speaker::{self, SpeakerConfig};
+    const TOTAL: u32 = 20_000;
+    let dir = test_dir("upgrade-load");
+    let mut c = config(&dir, "127.0.5.50", None);
+    c.push_str(
+        "[[neighbor]]\naddress = \"127.0.5.51\"\nasn = 65051\nlocal_address = \"127.0.5.50\"\nhold_time = 90\n\
+         passive = true\nimport = \"all\"\nexport = \"all\"\n",
+    );
+    let k = start_with_config(dir.clone(), &c);
+    let api = k.api();
+    let (pid, _) = wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
+    let cfg = SpeakerConfig {
+        local: "127.0.5.51".parse().expect("address"),
+        remote: "127.0.5.50:179".parse().expect("address"),
+        asn: 65051,
+        router_id: "192.0.2.51".parse().expect("router id"),
+        hold_time: 90,
+        families: vec![keel_wire::Family::IPV4_UNICAST],
+        graceful_restart: None,
+        long_lived: Vec::new(),
+    };
+    let (mut rd, mut wr, _) = speaker::connect(&cfg).await.expect("speaker session");
+    // keel's side of the session must never end: the reader sees no NOTIFICATION and no close.
+    let ended = tokio::spawn(async move {
+        loop {
+            match rd.next().await {
+                Ok(Some(keel_wire::Message::Notification(n))) => return format!("NOTIFICATION {n:?}"),
+                Ok(Some(_)) => {}
+                Ok(None) => return "closed".to_string(),
+                Err(e) => return format!("error {e}"),
+            }
+        }
+    });
+    let copy = dir.join("keeld-new");
+    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut upgraded = false;
+    for chunk in 0..(TOTAL / 500) {
+        let mut bytes = Vec::new();
+        for i in chunk * 500..(chunk + 1) * 500 {
+            bytes.extend(load_update(i));
+        }
+        wr.send(&bytes).await.expect("send");
+        if chunk == 10 && !upgraded {
+            let (api, binary) = (api.clone(), copy.display().to_string());
+            let (ok, out) = tokio::task::spawn_blocking(move || keel(&api, &["upgrade", "--binary", &binary]))
+                .await
+                .expect("keel upgrade");
+            assert!(ok, "{out}");
+            upgraded = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let api2 = api.clone();
+    let n = tokio::task::spawn_blocking(move || {
+        wait_for("every UPDATE counted", WAIT, || {
+            json(&api2, &["show", "neighbor", "127.0.5.51", "--json"]).filter(|n| n["updates_received"] == TOTAL)
+        })
+    })
+    .await
+    .expect("neighbor");
+    let v = keel_api::client::request(&api, "GET", "/v1/status").expect("status");
+    assert_eq!((v["pid"].as_i64(), v["last_upgrade"]["sessions"].as_i64()), (Some(pid), Some(1)), "{v}");
+    assert_eq!(n["established_transitions"], 1, "{n}");
+    let api3 = api.clone();
+    let held = tokio::task::spawn_blocking(move || routes(&api3, &["--neighbor", "127.0.5.51"])).await.expect("routes");
+    assert_eq!(held.len(), 5000, "every prefix");
+    for r in &held {
+        let prefix = r["prefix"].as_str().unwrap_or_default();
+        let mut parts = prefix.trim_end_matches(".0/24").split('.').skip(1).map(|x| x.parse::<u32>().unwrap_or(0));
+        let p = parts.next().unwrap_or(0) * 250 + parts.next().unwrap_or(0);
+        assert_eq!(r["med"].as_u64(), Some(u64::from(TOTAL - 5000 + p)), "the last UPDATE for {prefix}: {r}");
+    }
+    assert!(!ended.is_finished(), "the speaker's session ended: {:?}", ended.await);
 }

@@ -691,4 +691,53 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+
+    /// A connection handed over: the reader stops at a message boundary and gives back the
+    /// part of a message it had read; the writer gives back what it did not write; the
+    /// socket is never closed. Resumed with those bytes, the connection delivers the message
+    /// whole once the rest arrives, and the peer gets every byte once, in order.
+    #[tokio::test]
+    async fn a_connection_is_handed_over_at_a_message_boundary_and_stays_open() {
+        use keel_wire::Message;
+        let (keel, mut peer) = pair().await;
+        let (events, mut rx) = mpsc::channel(8);
+        let mut c = Connection::start(1, keel, false, events).unwrap();
+        let keepalive = Message::Keepalive.encode(&CodecOptions::default()).unwrap();
+        let mut first = keepalive.clone();
+        first.extend_from_slice(&keepalive[..7]);
+        peer.write_all(&first).await.unwrap();
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some((1, ConnEvent::Frames(f)))) => assert_eq!(f, vec![Bytes::from(keepalive.clone())]),
+            other => panic!("one whole KEEPALIVE first: {other:?}"),
+        }
+        let unread = c.stop_reading().await.unwrap();
+        assert!(unread.len() <= 7 && keepalive.starts_with(&unread), "a part of the next message: {unread:?}");
+        assert!(c.try_send(b"abc".to_vec()));
+        let h = c.hand_over().await.unwrap();
+        assert!(b"abc".ends_with(&h.unwritten), "what was not written: {:?}", h.unwritten);
+
+        let stream = h.stream;
+        stream.set_nonblocking(true).unwrap();
+        let stream = TcpStream::from_std(stream).unwrap();
+        let (events, mut rx) = mpsc::channel(8);
+        let resumed = Connection::resume(2, stream, false, events, &unread).unwrap();
+        let mut rest = h.unwritten.clone();
+        rest.extend_from_slice(b"def");
+        assert!(resumed.try_send(rest));
+        peer.write_all(&keepalive[7..]).await.unwrap();
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some((2, ConnEvent::Frames(f)))) => assert_eq!(f, vec![Bytes::from(keepalive.clone())]),
+            other => panic!("the KEEPALIVE cut in two arrives whole: {other:?}"),
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < 6 {
+            let n = tokio::time::timeout(Duration::from_secs(10), peer.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "the connection was closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"abcdef", "every byte once, in order");
+        // Still open: nothing more, no FIN.
+        assert!(tokio::time::timeout(Duration::from_millis(300), peer.read(&mut buf)).await.is_err());
+    }
 }
