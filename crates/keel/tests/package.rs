@@ -138,7 +138,72 @@ fn the_package_holds_binaries_unit_config_man_pages_completions_and_docs() {
     assert!(keeld_8.contains(".TH keeld 8") && keeld_8.contains("check\\-config"), "{keeld_8}");
     let bash = std::fs::read_to_string(root.join("usr/share/bash-completion/completions/keel")).expect("bash");
     assert!(bash.contains("_keel()") && bash.contains("neighbors"), "{bash}");
+
+    postinst_upgrades_a_running_keeld_in_place(&deb, &dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The package's own postinst (cargo-deb's systemd part included), run with stand-ins for
+/// systemctl, deb-systemd-*, keel, adduser, getent and chown that record their arguments, in
+/// a mount namespace whose /run says systemd runs (nothing on the machine is touched):
+/// - an upgrade with keeld running runs `keel upgrade --binary /usr/sbin/keeld` and nothing
+///   else: no stop, no restart (issue 21, "the package upgrades hitlessly");
+/// - when keel upgrade refuses, keeld is restarted gracefully instead;
+/// - a first install, or an upgrade with keeld stopped, runs no keel upgrade;
+/// - prerm stops keeld only on removal, never on upgrade.
+fn postinst_upgrades_a_running_keeld_in_place(deb: &Path, dir: &Path) {
+    let ctl = dir.join("control");
+    run("dpkg-deb", &["-e".as_ref(), deb.as_os_str(), ctl.as_os_str()]);
+    let stubs = dir.join("stubs");
+    std::fs::create_dir_all(&stubs).expect("stubs");
+    let log = dir.join("stub.log");
+    for (name, body) in [
+        ("systemctl", r#"[ "$1" = is-active ] && exit "${STUB_ACTIVE:-0}"; exit 0"#),
+        ("keel", r#"exit "${STUB_KEEL:-0}""#),
+        ("deb-systemd-invoke", "exit 0"),
+        ("deb-systemd-helper", "exit 0"),
+        ("adduser", "exit 0"),
+        ("getent", "exit 0"),
+        ("chown", "exit 0"),
+    ] {
+        let stub = stubs.join(name);
+        std::fs::write(&stub, format!("#!/bin/sh\necho \"{name} $*\" >> \"$STUB_LOG\"\n{body}\n")).expect("stub");
+        std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    }
+    let script = |name: &str, args: &str, env: &[(&str, &str)]| -> (bool, Vec<String>) {
+        let _ = std::fs::remove_file(&log);
+        let out = Command::new("unshare")
+            .args(["--mount", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && exec sh {} {args}",
+                ctl.join(name).display()
+            ))
+            .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", stubs.display()))
+            .env("STUB_LOG", &log)
+            .envs(env.iter().copied())
+            .output()
+            .expect("unshare");
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let calls: Vec<String> =
+            calls.lines().filter(|l| !l.contains("deb-systemd-helper")).map(String::from).collect();
+        (out.status.success(), calls)
+    };
+    let upgrade = "keel upgrade --binary /usr/sbin/keeld".to_string();
+    let (ok, calls) = script("postinst", "configure 0.0.9", &[]);
+    assert!(ok, "{calls:?}");
+    assert!(calls.contains(&upgrade), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.contains("restart") || c.contains("stop")), "no restart: {calls:?}");
+    let (ok, calls) = script("postinst", "configure 0.0.9", &[("STUB_KEEL", "1")]);
+    assert!(ok, "{calls:?}");
+    assert!(calls.contains(&"deb-systemd-invoke restart keeld.service".to_string()), "{calls:?}");
+    for (args, env) in [("configure", &[][..]), ("configure 0.0.9", &[("STUB_ACTIVE", "3")][..])] {
+        let (ok, calls) = script("postinst", args, env);
+        assert!(ok && !calls.contains(&upgrade), "postinst {args} {env:?}: {calls:?}");
+    }
+    let (_, calls) = script("prerm", "upgrade 0.1.0", &[]);
+    assert!(!calls.iter().any(|c| c.contains("stop")), "prerm upgrade: {calls:?}");
+    let (_, calls) = script("prerm", "remove", &[]);
+    assert!(calls.contains(&"deb-systemd-invoke stop keeld.service".to_string()), "prerm remove: {calls:?}");
 }
 
 /// `keel completions SHELL` prints a script naming keel's subcommands.
