@@ -219,6 +219,12 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     assert_eq!(v["last_upgrade"]["sessions"], 2, "{v}");
     assert_eq!(v["last_upgrade"]["from_version"], v["version"], "{v}");
     assert_eq!(v["last_upgrade"]["from_pid"], pid, "{v}");
+    let (ok, table) = keel(&api, &["show", "neighbors"]);
+    assert!(
+        ok && table.contains(&format!("keeld upgraded from {}", env!("CARGO_PKG_VERSION")))
+            && table.contains("2 session(s) went on"),
+        "{table}"
+    );
     // The new image holds every route, its sessions are the old ones.
     wait_for("keel holds both tables again", WAIT, || {
         Some(()).filter(|_| received(&api, "127.0.5.48") == 2000 && received(&api, "127.0.5.49") == 1000)

@@ -401,6 +401,14 @@ pub fn show(api: &Path, what: Show) -> Result<()> {
                         json_text(&d.awaited_neighbors)
                     );
                 }
+                if let Some(u) = &status.last_upgrade {
+                    println!(
+                        "keeld upgraded from {} {} s ago (keel upgrade): {} session(s) went on",
+                        u.from_version,
+                        unix_now().saturating_sub(u.at_unix),
+                        u.sessions
+                    );
+                }
                 let list: Vec<NeighborView> = parse("GET", path, v)?;
                 print!("{}", neighbors_table(&list));
             }
@@ -788,4 +796,9 @@ mod tests {
         assert_eq!(path_text(&flat), "65002 65003");
         assert!(routes_table(&[r]).contains("(64512) 65002 {65003,65004} [64513]"));
     }
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
