@@ -679,6 +679,11 @@ pub fn post(api: &Path, path: &str, json: bool, done: &str) -> Result<()> {
     Ok(())
 }
 
+/// Now, in Unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -796,9 +801,4 @@ mod tests {
         assert_eq!(path_text(&flat), "65002 65003");
         assert!(routes_table(&[r]).contains("(64512) 65002 {65003,65004} [64513]"));
     }
-}
-
-/// Now, in Unix seconds.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

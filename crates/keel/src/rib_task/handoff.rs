@@ -23,6 +23,9 @@ use tracing::{info, warn};
 /// How long the new image waits for every handed-over session before it exports anyway.
 pub const RESUME_WAIT: Duration = Duration::from_secs(10);
 
+/// Routes received with one attribute set: one run of UPDATEs in the handed-over Adj-RIB-In.
+type ReceivedRun = (Arc<AttrSet>, Vec<Nlri>);
+
 /// Handed-over sessions whose RIBs are not loaded yet: exports wait for them.
 #[derive(Debug)]
 pub struct Resuming {
@@ -89,7 +92,7 @@ impl RibTask {
             let (send, receive) = (s.negotiated.codec_send(), s.negotiated.codec_receive());
             let mut ribs = ResumedRibs::default();
             // Adj-RIB-In: one run of UPDATEs per received attribute set.
-            let mut by_set: FxHashMap<(Family, *const AttrSet), (Arc<AttrSet>, Vec<Nlri>)> = FxHashMap::default();
+            let mut by_set: FxHashMap<(Family, *const AttrSet), ReceivedRun> = FxHashMap::default();
             for r in self.rib.received_routes(peer.id) {
                 let e =
                     by_set.entry((r.family, Arc::as_ptr(&r.attrs))).or_insert_with(|| (r.attrs.clone(), Vec::new()));
