@@ -731,7 +731,7 @@ fn the_initial_advertisement_leaves_out_what_the_neighbor_gave() {
 fn held(bytes: &[u8]) -> Vec<(Family, Prefix, AttrSet)> {
     updates(bytes)
         .iter()
-        .flat_map(|u| AttrSet::announced(u))
+        .flat_map(AttrSet::announced)
         .flat_map(|(f, set, nlri)| nlri.into_iter().map(move |n| (f, n.prefix, set.clone())))
         .collect()
 }
