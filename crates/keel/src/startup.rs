@@ -119,7 +119,7 @@ pub async fn run(
     let gr = &config.graceful_restart;
     // A hitless upgrade is no restart: the sessions go on, nobody was told anything.
     let restart = previous.is_some() && gr.mode == keel_config::GrMode::Restart && handoff.is_none();
-    let (mut resume, last_upgrade) = resumable(&config, handoff);
+    let (mut resume, mut inherited, last_upgrade) = resumable(&config, handoff);
     if let Some(p) = &previous {
         info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
     }
@@ -227,12 +227,26 @@ pub async fn run(
         }
     });
 
-    // BGP listeners.
+    // BGP listeners: handed over by the previous image (no connection attempt refused
+    // during the upgrade), else bound.
     for addr in &config.global.listen {
         let addr = *addr.get_ref();
-        let l = Arc::new(transport::listen(addr).map_err(|source| StartError::Listen { addr, source })?);
+        let l = match inherited.remove(&addr).map(transport::adopt_listener) {
+            Some(Ok(l)) => l,
+            other => {
+                if let Some(Err(e)) = other {
+                    error!(%addr, error = %e, "handed-over listener unusable: binding again");
+                }
+                transport::listen(addr).map_err(|source| StartError::Listen { addr, source })?
+            }
+        };
         info!(%addr, "listening for BGP");
-        daemon.listeners.write().await.push(l);
+        daemon.listeners.write().await.push(Arc::new(l));
+    }
+    // Listeners the configuration no longer has.
+    for (_, fd) in inherited {
+        // SAFETY: the old image handed this descriptor to this process; nothing took it.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
     }
     // API.
     let api_path = config.global.api.clone();
@@ -345,14 +359,19 @@ pub async fn run(
     Ok(reexec.map(|r| Exec { binary: r.binary, handoff_fd: None }))
 }
 
-/// The sessions of a handoff that this configuration still has, by neighbor, and what
-/// `/v1/status` says of the upgrade. The sockets of neighbors no longer configured are closed
-/// (the neighbor sees the connection end, as after a crash).
-fn resumable(
-    config: &Config,
-    handoff: Option<keel_handoff::Handoff>,
-) -> (BTreeMap<std::net::IpAddr, keel_handoff::NeighborState>, Option<keel_api::UpgradeView>) {
-    let Some(h) = handoff else { return (BTreeMap::new(), None) };
+/// What a handoff gives this process: the sessions this configuration still has, by neighbor;
+/// the listening sockets, by address; and what `/v1/status` says of the upgrade.
+type Resumable = (
+    BTreeMap<std::net::IpAddr, keel_handoff::NeighborState>,
+    BTreeMap<std::net::SocketAddr, std::os::fd::RawFd>,
+    Option<keel_api::UpgradeView>,
+);
+
+/// [`Resumable`] from a handoff. The sockets of neighbors no longer configured are closed (the
+/// neighbor sees the connection end, as after a crash).
+fn resumable(config: &Config, handoff: Option<keel_handoff::Handoff>) -> Resumable {
+    let Some(h) = handoff else { return (BTreeMap::new(), BTreeMap::new(), None) };
+    let listeners = h.listeners.iter().map(|l| (l.address, l.fd)).collect();
     let mut resume = BTreeMap::new();
     for n in h.neighbors {
         if config.neighbors.iter().any(|c| *c.address.get_ref() == n.address) && !resume.contains_key(&n.address) {
@@ -370,7 +389,7 @@ fn resumable(
         sessions: resume.len() as u64,
     };
     info!(from = %h.daemon.version, sessions = resume.len(), "upgraded: sessions handed over");
-    (resume, Some(view))
+    (resume, listeners, Some(view))
 }
 
 /// Starts the FIB task on `fib` after reading back what an earlier run left there.

@@ -13,7 +13,7 @@
 //!   routes from one, 1,000 from the other, each sent on to the other): after `keel upgrade`
 //!   both BIRD sessions are the same sessions (BIRD's own state-change time), neither BIRD
 //!   received an UPDATE or a withdrawal, keel holds every route, its sessions' uptime goes on,
-//!   and `/v1/status` names the version it came from.
+//!   `/v1/status` names the version it came from, and the listening socket is the same one.
 //! - An upgrade in the middle of 20,000 UPDATEs from a scripted speaker: no message lost or
 //!   counted twice, the same connection throughout.
 //!
@@ -173,6 +173,16 @@ fn bird_peer(dir: &Path, local: &str, asn: u32, third: usize, routes: usize) -> 
     Bird::start(&bdir, &body, &BirdStart { name: "bird", router_id: local, device: "", recovery: false, netns: None })
 }
 
+/// The inode of the socket listening on 127.0.5.47:179 (`/proc/net/tcp`, state 0A): the same
+/// before and after an upgrade when the listener was handed over, not bound again.
+fn listener_inode() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(1) == Some(&"2F05007F:00B3") && f.get(3) == Some(&"0A")).then(|| f.get(9).map(|s| s.to_string()))?
+    })
+}
+
 /// keel's count of routes received from `peer`.
 fn received(api: &Path, peer: &str) -> i64 {
     json(api, &["show", "neighbor", peer, "--json"]).map_or(-1, |v| v["received_prefixes"].as_i64().unwrap_or(-1))
@@ -205,6 +215,7 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     std::thread::sleep(std::time::Duration::from_secs(1));
     let (marks, imports) = ([a.session_mark(), b.session_mark()], [a.imports(), b.imports()]);
     let uptime = established(&api, "127.0.5.48")["uptime_s"].as_i64().unwrap_or(-1);
+    let listener = listener_inode().expect("keeld listens on 127.0.5.47:179");
 
     let copy = kdir.join("keeld-new");
     std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
@@ -231,6 +242,7 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     });
     let n = established(&api, "127.0.5.48");
     assert!(n["uptime_s"].as_i64().unwrap_or(-1) >= uptime, "uptime goes on: {n}");
+    assert_eq!(listener_inode(), Some(listener), "the listening socket was handed over, not bound again");
     // Long enough for anything the new image would send to arrive.
     std::thread::sleep(std::time::Duration::from_secs(3));
     for (bird, (mark, before)) in [&a, &b].into_iter().zip(marks.iter().zip(imports)) {

@@ -138,6 +138,13 @@ pub async fn hand_off(daemon: &Daemon, fib: Option<&mpsc::Sender<FibCommand>>) -
         }
     }
     let sessions = neighbors.len();
+    let mut listeners = Vec::new();
+    for l in daemon.listeners.read().await.iter() {
+        match l.local_addr().and_then(|a| Ok((a, crate::neighbor::transport::listener_for_exec(l)?))) {
+            Ok((address, fd)) => listeners.push(keel_handoff::state::Listener { fd, address }),
+            Err(e) => warn!(error = %e, "a listener is not handed over: the new image binds again"),
+        }
+    }
     let handoff = Handoff {
         daemon: DaemonFacts {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -147,7 +154,7 @@ pub async fn hand_off(daemon: &Daemon, fib: Option<&mpsc::Sender<FibCommand>>) -
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             config_fingerprint: 0,
         },
-        listeners: Vec::new(),
+        listeners,
         neighbors,
     };
     let bytes = handoff.encode().map_err(|e| e.to_string())?;

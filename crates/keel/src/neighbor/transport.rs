@@ -221,3 +221,25 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(128)
 }
+
+/// A listening socket handed over by the previous keeld image (`keel upgrade`): what queued in
+/// its backlog during the exec is accepted now. Close-on-exec is set again.
+pub fn adopt_listener(fd: std::os::fd::RawFd) -> io::Result<TcpListener> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the old image handed this descriptor to this process; nothing else took it.
+    let l = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    set_cloexec(fd, true)?;
+    l.set_nonblocking(true)?;
+    TcpListener::from_std(l)
+}
+
+/// A copy of a listening socket's descriptor that survives exec (dup(2) leaves close-on-exec
+/// off), for the next keeld image: the original closes with this image's runtime.
+pub fn listener_for_exec(l: &TcpListener) -> io::Result<std::os::fd::RawFd> {
+    // SAFETY: dup(2) of a descriptor this process holds open.
+    let fd = unsafe { libc::dup(l.as_raw_fd()) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
