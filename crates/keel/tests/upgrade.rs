@@ -14,6 +14,7 @@
 //!   both BIRD sessions are the same sessions (BIRD's own state-change time), neither BIRD
 //!   received an UPDATE or a withdrawal, keel holds every route, its sessions' uptime goes on,
 //!   `/v1/status` names the version it came from, and the listening socket is the same one.
+//! - The same between BIRD, FRR and GoBGP, read from each daemon's own CLI.
 //! - An upgrade in the middle of 20,000 UPDATEs from a scripted speaker: no message lost or
 //!   counted twice, the same connection throughout.
 //!
@@ -23,7 +24,8 @@
 //! Addresses: 127.0.5.42 (keeld, binary checks), .43 (keeld) with BIRD .44 (hold time 3 s),
 //! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state), .47
 //! (keeld) with BIRDs .48 and .49 (the hitless upgrade), .50 (keeld) with a scripted speaker
-//! .51 (an upgrade during a table load).
+//! .51 (an upgrade during a table load), .52 (keeld) with BIRD .53, FRR .54 and GoBGP .55
+//! (gRPC on .55:50051).
 
 use crate::common::*;
 use keel_lab::daemons::bird::{Bird, BirdSession, BirdStart};
@@ -393,4 +395,146 @@ async fn upgrade_during_a_table_load_loses_and_repeats_no_message() {
         assert_eq!(r["med"].as_u64(), Some(u64::from(TOTAL - 5000 + p)), "the last UPDATE for {prefix}: {r}");
     }
     assert!(!ended.is_finished(), "the speaker's session ended: {:?}", ended.await);
+}
+
+/// What a peer daemon's own CLI says of its session with keel: the same session (its start
+/// time or uptime), and the UPDATEs it received.
+#[derive(Debug, Clone, PartialEq)]
+struct PeerView {
+    established: u64,
+    updates: u64,
+}
+
+/// FRR: `connectionsEstablished` and `messageStats.updatesRecv`; its uptime grows.
+fn frr_view(frr: &keel_lab::daemons::frr::Frr, keel: &str) -> (PeerView, u64) {
+    let v = frr.json(&format!("show bgp neighbors {keel} json"))[keel].clone();
+    let view = PeerView {
+        established: v["connectionsEstablished"].as_u64().unwrap_or(0),
+        updates: v["messageStats"]["updatesRecv"].as_u64().unwrap_or(0),
+    };
+    (view, v["bgpTimerUpMsec"].as_u64().unwrap_or(0))
+}
+
+/// GoBGP: the session's start (`timers.state.uptime`, Unix seconds) and UPDATEs received.
+fn gobgp_view(g: &keel_lab::daemons::gobgp::GoBgp, keel: &str) -> PeerView {
+    let v = g.json(&["neighbor", keel, "-j"]);
+    PeerView {
+        established: v["timers"]["state"]["uptime"].as_u64().unwrap_or(0),
+        updates: v["state"]["messages"]["received"]["update"].as_u64().unwrap_or(0),
+    }
+}
+
+/// keeld between BIRD (graceful restart off, 2,000 routes), FRR (1,000) and GoBGP (100), each
+/// sent the others' routes (GoBGP only FRR's: it refuses 127/8 next hops): after `keel upgrade` each daemon's own CLI shows the same session
+/// (FRR: no new connection and its uptime grew; GoBGP: the same start time; BIRD: the same
+/// state-change time) and not one UPDATE more, and keel holds every route.
+#[test]
+fn upgrade_keeps_bird_frr_and_gobgp_sessions_and_sends_them_nothing() {
+    use keel_lab::daemons::frr::{header, Frr, FrrPeer};
+    use keel_lab::daemons::gobgp::{GoBgp, GoBgpPeer};
+    const KEEL: &str = "127.0.5.52";
+    let dir = test_dir("upgrade-interop");
+    let bdir = dir.join("bird");
+    std::fs::create_dir_all(&bdir).expect("BIRD's directory");
+    let session = BirdSession {
+        local: "127.0.5.53",
+        asn: 65053,
+        keel: KEEL,
+        keel_asn: 65043,
+        hold_time: 30,
+        lines: "graceful restart off;",
+        ipv4: "import all; export where proto = \"s4\";",
+        ipv6: "import none; export none;",
+    };
+    let bird = Bird::start(
+        &bdir,
+        &format!("{}{}", bird_routes(0, 2000), session.conf()),
+        &BirdStart { name: "bird", router_id: "127.0.5.53", device: "", recovery: false, netns: None },
+    );
+    let fdir = dir.join("frr");
+    std::fs::create_dir_all(&fdir).expect("FRR's directory");
+    let networks: Vec<String> = (0..1000).map(|i| format!("198.18.{}.{}/32", 30 + i / 250, i % 250 + 1)).collect();
+    let networks: Vec<&str> = networks.iter().map(String::as_str).collect();
+    let peer = FrrPeer {
+        local: "127.0.5.54",
+        asn: 65054,
+        keel: KEEL,
+        keel_asn: 65043,
+        router: " bgp graceful-restart\n bgp allow-martian-nexthop\n",
+        ipv4: &networks,
+        ipv6: &[],
+        route_map: Some(""),
+    };
+    let frr = Frr::start(&fdir, "bgpd", "127.0.5.54", &(header("frr", &fdir, None) + &peer.conf()), None);
+    let gdir = dir.join("gobgp");
+    std::fs::create_dir_all(&gdir).expect("GoBGP's directory");
+    let gpeer = GoBgpPeer {
+        local: "127.0.5.55",
+        asn: 65055,
+        keel: KEEL,
+        keel_asn: 65043,
+        restart_time: 120,
+        llgr_stale_time: None,
+        admin_down: false,
+        restarting: false,
+    };
+    let gobgp = GoBgp::start(&gdir, "gobgpd", "127.0.5.55", &gpeer.conf(), false, None);
+    for i in 0..100 {
+        gobgp.ok(&["global", "rib", "add", "-a", "ipv4", &format!("198.18.40.{}/32", i + 1)]);
+    }
+    let kdir = dir.join("keel");
+    std::fs::create_dir_all(&kdir).expect("keeld's directory");
+    let mut c = config(&kdir, KEEL, None);
+    // GoBGP refuses 127/8 next hops (keel's own, BIRD's): keel is its route server (next hop
+    // unchanged), so it gets FRR's routes with their documentation next hops.
+    for (peer, asn, extra) in
+        [("127.0.5.53", 65053, ""), ("127.0.5.54", 65054, ""), ("127.0.5.55", 65055, "route_server_client = true\n")]
+    {
+        c.push_str(&format!(
+            "[[neighbor]]\naddress = \"{peer}\"\nasn = {asn}\nlocal_address = \"{KEEL}\"\nhold_time = 30\n\
+             connect_retry_time = 1\nimport = \"all\"\nexport = \"all\"\n{extra}"
+        ));
+    }
+    let k = start_with_config(kdir.clone(), &c);
+    let api = k.api();
+    let (pid, _) = wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
+    let tables = [("127.0.5.53", 2000), ("127.0.5.54", 1000), ("127.0.5.55", 100)];
+    let holds_all = || tables.iter().all(|(peer, n)| received(&api, peer) == *n);
+    wait_for("keel has the three tables", WAIT, || Some(()).filter(|_| holds_all()));
+    wait_for("each daemon has the others' routes", WAIT, || {
+        Some(()).filter(|_| {
+            bird.prefixes().len() == 1100
+                && frr.prefixes_from(KEEL).len() == 2100
+                && gobgp.prefixes_from(KEEL).len() == 1000
+        })
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (bird_mark, bird_imports) = (bird.session_mark(), bird.imports());
+    let (frr_before, frr_up) = frr_view(&frr, KEEL);
+    let gobgp_before = gobgp_view(&gobgp, KEEL);
+
+    let copy = kdir.join("keeld-new");
+    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (ok, out) = keel(&api, &["upgrade", "--binary", &copy.display().to_string()]);
+    assert!(ok, "{out}");
+    let v = wait_for("keeld back from the upgrade", WAIT, || {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let v = keel_api::client::request(&api, "GET", "/v1/status").ok()?;
+        Some(v).filter(|v| exe == copy && v["pid"] == pid && !v["last_upgrade"].is_null())
+    });
+    assert_eq!(v["last_upgrade"]["sessions"], 3, "{v}");
+    wait_for("keel holds the three tables again", WAIT, || Some(()).filter(|_| holds_all()));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(bird.session_mark().same_session_as(&bird_mark), "BIRD's session was reset:\n{}", bird.protocol());
+    assert_eq!(bird.imports(), bird_imports, "BIRD received route changes:\n{}", bird.protocol());
+    let (frr_after, frr_up_after) = frr_view(&frr, KEEL);
+    assert_eq!(frr_after, frr_before, "FRR: the same session, no UPDATE");
+    assert!(frr_up_after > frr_up, "FRR's session uptime went on: {frr_up} -> {frr_up_after} ms");
+    assert_eq!(gobgp_view(&gobgp, KEEL), gobgp_before, "GoBGP: the same session, no UPDATE");
+    assert_eq!(
+        (bird.prefixes().len(), frr.prefixes_from(KEEL).len(), gobgp.prefixes_from(KEEL).len()),
+        (1100, 2100, 1000),
+        "each daemon keeps the others' routes"
+    );
 }
