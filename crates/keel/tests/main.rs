@@ -41,7 +41,7 @@
 //!
 //! Modules that run keeld with the kernel FIB (`fib`, `chaos`, `restart`) live in network
 //! namespaces of their own, named `keel-TAG-ROLE-PID` (tags: `fib` fwd, gr, rs; `chaos` chaos;
-//! `restart` rs-fwd, rs-nbr, rs-dual, rs-boot, rs-idle; `keel lab --netns` uses `kl-PID-*`),
+//! `restart` rs-fwd, rs-nbr, rs-dual, rs-boot, rs-idle; `upgrade` up; `keel lab --netns` uses `kl-PID-*`),
 //! where they reuse 127.0.0.1-.4 and 192.0.2.0/24 without meeting the host's.
 //! `bfd` uses no host address: each test has two namespaces `keel-bfd-kTAG-PID` (keeld, keel-bfdd)
 //! and `keel-bfd-bTAG-PID` (BIRD, FRR's bfdd or a second keeld) joined by a veth pair, with

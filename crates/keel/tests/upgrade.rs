@@ -15,6 +15,8 @@
 //!   received an UPDATE or a withdrawal, keel holds every route, its sessions' uptime goes on,
 //!   `/v1/status` names the version it came from, and the listening socket is the same one.
 //! - The same between BIRD, FRR and GoBGP, read from each daemon's own CLI.
+//! - With the kernel FIB in a namespace, traffic flowing: no kernel route change, no packet
+//!   lost.
 //! - An upgrade in the middle of 20,000 UPDATEs from a scripted speaker: no message lost or
 //!   counted twice, the same connection throughout.
 //!
@@ -25,7 +27,8 @@
 //! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state), .47
 //! (keeld) with BIRDs .48 and .49 (the hitless upgrade), .50 (keeld) with a scripted speaker
 //! .51 (an upgrade during a table load), .52 (keeld) with BIRD .53, FRR .54 and GoBGP .55
-//! (gRPC on .55:50051).
+//! (gRPC on .55:50051). The FIB test runs in namespaces `keel-up-{r,h}-PID` (127.0.0.1-.2 and
+//! 192.0.2.0/24 there).
 
 use crate::common::*;
 use keel_lab::daemons::bird::{Bird, BirdSession, BirdStart};
@@ -537,4 +540,106 @@ fn upgrade_keeps_bird_frr_and_gobgp_sessions_and_sends_them_nothing() {
         (1100, 2100, 1000),
         "each daemon keeps the others' routes"
     );
+}
+
+/// keeld with the kernel FIB in a namespace (`common::netns::Lab`), learning 101 routes from a
+/// second keeld, traffic flowing through one of them: `keel upgrade` changes no kernel route
+/// (`ip monitor route` sees nothing), loses no packet of a 100-per-second ping through the
+/// route, and the second keeld's session with it goes on (no new session, no UPDATE).
+#[test]
+fn upgrade_with_the_kernel_fib_changes_no_route_and_loses_no_packet() {
+    use crate::common::netns::Lab;
+    let lab = Lab::new("up");
+    let a = lab.keeld(
+        "a",
+        r#"[global]
+asn = 65001
+router_id = "192.0.2.101"
+listen = ["127.0.0.1:179"]
+api = "DIR/keel.sock"
+state_dir = "DIR"
+[fib]
+enabled = true
+[[neighbor]]
+address = "127.0.0.2"
+asn = 65002
+local_address = "127.0.0.1"
+connect_retry_time = 1
+import = "all"
+export = "all"
+"#,
+    );
+    let mut b_config = r#"[global]
+asn = 65002
+router_id = "192.0.2.102"
+listen = ["127.0.0.2:179"]
+api = "DIR/keel.sock"
+state_dir = "DIR"
+[[neighbor]]
+address = "127.0.0.1"
+asn = 65001
+local_address = "127.0.0.2"
+connect_retry_time = 1
+import = "all"
+export = "all"
+[[network]]
+prefix = "198.51.100.0/24"
+next_hop = "192.0.2.2"
+"#
+    .to_string();
+    for i in 0..100 {
+        b_config.push_str(&format!("[[network]]\nprefix = \"203.0.113.{i}/32\"\nnext_hop = \"192.0.2.2\"\n"));
+    }
+    let b = lab.keeld("b", &b_config);
+    wait_for("101 kernel routes", WAIT, || Some(()).filter(|_| lab.keel_routes().lines().count() == 101));
+    assert!(lab.ping("198.51.100.1"), "traffic follows the BGP route");
+    let before = lab.keel_routes();
+    let b_view = |what: &str| json(&b.api(), &["show", "neighbor", "127.0.0.1", "--json"]).map(|n| n[what].clone());
+    let (sessions, updates) = (b_view("established_transitions"), b_view("updates_received"));
+    let pid = a.pid().expect("keeld a runs");
+
+    let monitor_log = std::env::temp_dir().join(format!("keel-upgrade-monitor-{}", std::process::id()));
+    let mut monitor = lab
+        .r
+        .command("ip")
+        .args(["monitor", "route"])
+        .stdout(std::fs::File::create(&monitor_log).expect("monitor log"))
+        .spawn()
+        .expect("ip monitor");
+    let ping = lab
+        .r
+        .command("ping")
+        .args(["-q", "-i", "0.01", "-c", "300", "-W", "1", "198.51.100.1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ping");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let copy = std::env::temp_dir().join(format!("keeld-upgrade-fib-{}", std::process::id()));
+    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (ok, out) = keel(&a.api(), &["upgrade", "--binary", &copy.display().to_string()]);
+    assert!(ok, "{out}");
+    wait_for("keeld back from the upgrade", WAIT, || {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let v = keel_api::client::request(&a.api(), "GET", "/v1/status").ok()?;
+        Some(()).filter(|_| exe == copy && v["last_upgrade"]["sessions"] == 1)
+    });
+    let out = ping.wait_with_output().expect("ping ends");
+    let text = String::from_utf8_lossy(&out.stdout);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    // The kernel's own routes (an IPv6 link-local address coming up late) are not keel's.
+    let events: String = std::fs::read_to_string(&monitor_log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.contains("proto kernel"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let _ = std::fs::remove_file(&monitor_log);
+    let _ = std::fs::remove_file(&copy);
+    assert!(text.contains("300 packets transmitted, 300 received"), "a packet was lost: {text}");
+    assert_eq!(events, "", "kernel route changes during the upgrade");
+    assert_eq!(lab.keel_routes(), before);
+    assert_eq!((b_view("established_transitions"), b_view("updates_received")), (sessions, updates), "b's session");
 }
