@@ -27,7 +27,7 @@
 //! | `roles` | 127.0.5.20-.31 (keeld .20, one BIRD per session .21-.31; RFC 9234; .32-.39 kept for it) |
 //! | `add_path_send` | 127.0.5.10-.13 (keeld .10-.12, BIRD .13; .14-.19 kept for it) |
 //! | `prefix_limit` (BIRD) | 127.0.5.40 (keeld), .41 (BIRD) |
-//! | `upgrade` | 127.0.5.42 (keeld), .43 (keeld) with BIRD .44, .45, .46 (keeld), .47 (keeld) with BIRDs .48, .49, .50 (keeld) with a scripted speaker .51, .52 (keeld) with BIRD .53, FRR .54, GoBGP .55 (gRPC .55:50051); `keel upgrade`, issue 21 (.56-.60 kept for it) |
+//! | `upgrade` | 127.0.5.42 (keeld), .43 (keeld) with BIRD .44, .45, .46 (keeld), .47 (keeld) with BIRDs .48, .49, .50 (keeld) with a scripted speaker .51, .52 (keeld) with BIRD .53, FRR .54, GoBGP .55 (gRPC .55:50051), .56 (keeld) with BIRD .57; `keel upgrade`, issue 21 (.58-.60 kept for it) |
 //! | `connection_abuse` | 127.0.0.90, .91, .94-.98 |
 //! | `api_access` | 127.0.0.99 (a passive neighbor; keeld listens nowhere) |
 //! | `bmp` | 127.0.0.100 (pmbmpd, ports 1790 and 1791), .101-.103 (keeld, BIRD, GoBGP), .104, .105 (keeld with a stalled station on .104:1791, BIRD) |

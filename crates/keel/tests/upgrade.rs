@@ -17,6 +17,8 @@
 //! - The same between BIRD, FRR and GoBGP, read from each daemon's own CLI.
 //! - With the kernel FIB in a namespace, traffic flowing: no kernel route change, no packet
 //!   lost.
+//! - Fallback C: a new image that dies while loading leaves BIRD (a helper) keeping keel's
+//!   routes; keeld started again is a restarting speaker.
 //! - An upgrade in the middle of 20,000 UPDATEs from a scripted speaker: no message lost or
 //!   counted twice, the same connection throughout.
 //!
@@ -27,7 +29,7 @@
 //! .45 (keeld, executed into a copy), .46 (keeld given an unreadable handoff state), .47
 //! (keeld) with BIRDs .48 and .49 (the hitless upgrade), .50 (keeld) with a scripted speaker
 //! .51 (an upgrade during a table load), .52 (keeld) with BIRD .53, FRR .54 and GoBGP .55
-//! (gRPC on .55:50051). The FIB test runs in namespaces `keel-up-{r,h}-PID` (127.0.0.1-.2 and
+//! (gRPC on .55:50051), .56 (keeld, its new image dies) with BIRD .57. The FIB test runs in namespaces `keel-up-{r,h}-PID` (127.0.0.1-.2 and
 //! 192.0.2.0/24 there).
 
 use crate::common::*;
@@ -642,4 +644,56 @@ next_hop = "192.0.2.2"
     assert_eq!(events, "", "kernel route changes during the upgrade");
     assert_eq!(lab.keel_routes(), before);
     assert_eq!((b_view("established_transitions"), b_view("updates_received")), (sessions, updates), "b's session");
+}
+
+/// Fallback C: the new image dies while it loads (here a "keeld" that exits at once). The
+/// kernel closes the handed-over sockets without a NOTIFICATION, so BIRD, a graceful-restart
+/// helper, keeps keel's routes as stale; keeld started again (as systemd would) is a
+/// restarting speaker (R=1), and BIRD never withdraws a route of keel's.
+#[test]
+fn a_new_image_that_dies_leaves_helpers_keeping_keels_routes() {
+    let dir = test_dir("upgrade-dies");
+    let bdir = dir.join("bird");
+    std::fs::create_dir_all(&bdir).expect("BIRD's directory");
+    let session = BirdSession {
+        local: "127.0.5.57",
+        asn: 65044,
+        keel: "127.0.5.56",
+        keel_asn: 65043,
+        hold_time: 30,
+        lines: "graceful restart on; graceful restart time 120;",
+        ipv4: "import all; export none;",
+        ipv6: "import none; export none;",
+    };
+    let bird = Bird::start(
+        &bdir,
+        &session.conf(),
+        &BirdStart { name: "bird", router_id: "127.0.5.57", device: "", recovery: false, netns: None },
+    );
+    let kdir = dir.join("keel");
+    std::fs::create_dir_all(&kdir).expect("keeld's directory");
+    let mut c = config(&kdir, "127.0.5.56", Some(("127.0.5.57", 30)));
+    for i in 0..50 {
+        c.push_str(&format!("[[network]]\nprefix = \"203.0.113.{i}/32\"\n"));
+    }
+    let mut k = start_with_config(kdir.clone(), &c);
+    let api = k.api();
+    established(&api, "127.0.5.57");
+    wait_for("BIRD has keel's routes", WAIT, || Some(()).filter(|_| bird.prefixes().len() == 50));
+    let dying = kdir.join("keeld-dies");
+    std::fs::write(&dying, "#!/bin/sh\nexit 1\n").expect("a keeld that dies");
+    std::fs::set_permissions(&dying, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (ok, out) = keel(&api, &["upgrade", "--binary", &dying.display().to_string()]);
+    assert!(ok, "{out}");
+    wait_for("the new image died", WAIT, || Some(()).filter(|_| !k.running()));
+    wait_for("BIRD sees the session gone", WAIT, || Some(()).filter(|_| !bird.established()));
+    let text = bird.protocol();
+    assert_eq!(bird.prefixes().len(), 50, "BIRD keeps keel's routes while keel is away:\n{text}");
+    assert!(!text.contains("Received: Cease"), "no NOTIFICATION from keel:\n{text}");
+    k.start().expect("keeld again");
+    let n = established(&api, "127.0.5.57");
+    assert_eq!(n["graceful_restart"]["local"]["restart_state"], true, "a restarting speaker: {n}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(bird.prefixes().len(), 50, "BIRD kept every route:\n{}", bird.protocol());
+    assert_eq!(bird.imports().1, 0, "BIRD never withdrew a route of keel's:\n{}", bird.protocol());
 }
