@@ -119,6 +119,7 @@ pub async fn run(
     let gr = &config.graceful_restart;
     // A hitless upgrade is no restart: the sessions go on, nobody was told anything.
     let restart = previous.is_some() && gr.mode == keel_config::GrMode::Restart && handoff.is_none();
+    let handed_at_ms = handoff.as_ref().map(|h| h.daemon.time_unix_ms);
     let (mut resume, mut inherited, last_upgrade) = resumable(&config, handoff);
     if let Some(p) = &previous {
         info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
@@ -289,6 +290,13 @@ pub async fn run(
         let handed = resume.remove(&n.address);
         daemon.add_neighbor(n, handed).await;
     }
+    // N8: the handoff as the neighbors saw it, from the old image's stamp to now (each resumed
+    // session has sent its KEEPALIVE): the next upgrade's budget.
+    if let Some(at) = handed_at_ms {
+        let ms = unix_ms().saturating_sub(at);
+        info!(ms, "upgrade: sessions resumed (handoff measured)");
+        update_state(&config.global.state_dir, serde_json::json!({ "last_handoff_ms": ms }));
+    }
     // Connections are taken only now that every neighbor is known: one that came earlier
     // waited in the listen backlog instead of being refused as "not a configured neighbor"
     // (its sender may not even see that refusal: with GTSM it drops a FIN sent with TTL 64).
@@ -357,6 +365,11 @@ pub async fn run(
     let _ = std::fs::remove_file(&api_path);
     write_state(&*daemon.config.read().await, true);
     Ok(reexec.map(|r| Exec { binary: r.binary, handoff_fd: None }))
+}
+
+/// Now, in Unix milliseconds.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What a handoff gives this process: the sessions this configuration still has, by neighbor;

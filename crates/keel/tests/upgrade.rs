@@ -237,6 +237,10 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     assert_eq!(v["last_upgrade"]["sessions"], 2, "{v}");
     assert_eq!(v["last_upgrade"]["from_version"], v["version"], "{v}");
     assert_eq!(v["last_upgrade"]["from_pid"], pid, "{v}");
+    // The handoff was measured for the next upgrade's budget (docs/upgrade.md, N8).
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(kdir.join("keeld.state")).unwrap_or_default())
+        .unwrap_or_default();
+    assert!(state["last_handoff_ms"].is_u64(), "{state}");
     let (ok, table) = keel(&api, &["show", "neighbors"]);
     assert!(
         ok && table.contains(&format!("keeld upgraded from {}", env!("CARGO_PKG_VERSION")))

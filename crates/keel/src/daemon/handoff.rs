@@ -92,6 +92,10 @@ const RIB_STEP: Duration = Duration::from_secs(60);
 /// task has ended and the handed-over neighbor tasks too: the caller executes, or stops.
 pub async fn hand_off(daemon: &Daemon, fib: Option<&mpsc::Sender<FibCommand>>) -> Result<RawFd, String> {
     let started = std::time::Instant::now();
+    // The sessions' silence starts now: the stamp the new image measures the handoff from.
+    let stamp_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let handles: Vec<_> = daemon.neighbors.read().await.values().cloned().collect();
     // O1: a KEEPALIVE, then no more reading, on every Established session.
     let mut quiesced = Vec::new();
@@ -149,9 +153,7 @@ pub async fn hand_off(daemon: &Daemon, fib: Option<&mpsc::Sender<FibCommand>>) -
         daemon: DaemonFacts {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
-            time_unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            time_unix_ms: stamp_ms,
             config_fingerprint: 0,
         },
         listeners,

@@ -95,6 +95,18 @@ pub fn read_state(config: &Config) -> Option<Previous> {
 
 /// The restart measured by the last keeld that used `state_dir`, in seconds.
 pub fn last_restart_seconds(state_dir: &std::path::Path) -> std::io::Result<Option<u64>> {
+    state_number(state_dir, "last_restart_seconds")
+}
+
+/// How long the last `keel upgrade` left the sessions without a message, in milliseconds: from
+/// the old image's handoff stamp to the new image's KEEPALIVEs (docs/upgrade.md, N8). The next
+/// upgrade's budget counts on it.
+pub fn last_handoff_ms(state_dir: &std::path::Path) -> Option<u64> {
+    state_number(state_dir, "last_handoff_ms").ok().flatten()
+}
+
+/// A number in the state file; `None` without the file or the field.
+fn state_number(state_dir: &std::path::Path, key: &str) -> std::io::Result<Option<u64>> {
     let text = match std::fs::read_to_string(state_dir.join(STATE_FILE)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -102,7 +114,7 @@ pub fn last_restart_seconds(state_dir: &std::path::Path) -> std::io::Result<Opti
     };
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    Ok(v["last_restart_seconds"].as_u64())
+    Ok(v[key].as_u64())
 }
 
 /// Whether the last exit was clean, and when (for the restarting speaker, RFC 4724 §4.1).

@@ -77,8 +77,9 @@ impl Daemon {
     pub async fn handoff_budget(&self) -> Budget {
         let routes: usize =
             self.peer_counts().await.values().map(|c| c.received_prefixes + c.advertised_prefixes).sum();
-        // No handoff has been measured yet (docs/upgrade.md, step N8).
-        Budget::new(routes as u64, None)
+        // The last upgrade's measured handoff, if any (docs/upgrade.md, step N8).
+        let state_dir = self.config.read().await.global.state_dir.clone();
+        Budget::new(routes as u64, super::state::last_handoff_ms(&state_dir))
     }
 
     /// `keel upgrade`'s pre-checks (docs/upgrade.md, O0); on success keeld is set to execute
