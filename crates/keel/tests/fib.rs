@@ -12,7 +12,8 @@ use crate::common::netns::Lab;
 use crate::common::*;
 use std::time::Duration;
 
-const A: &str = r#"[global]
+/// keeld a: FIB on, neighbor b (also used by `upgrade`).
+pub(crate) const A: &str = r#"[global]
 asn = 65001
 router_id = "192.0.2.101"
 listen = ["127.0.0.1:179"]
@@ -31,7 +32,8 @@ import = "all"
 export = "all"
 "#;
 
-const B: &str = r#"[global]
+/// keeld b: announces 198.51.100.0/24 via 192.0.2.2 to a (also used by `upgrade`).
+pub(crate) const B: &str = r#"[global]
 asn = 65002
 router_id = "192.0.2.102"
 listen = ["127.0.0.2:179"]

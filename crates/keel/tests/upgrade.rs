@@ -73,6 +73,26 @@ fn refused(api: &Path, args: &[&str], why: &str) {
     assert_eq!(status(api).0, pid, "keeld untouched after keel {a:?}");
 }
 
+/// A copy of this run's keeld at `path`, executable: the "new" binary of an upgrade (a path
+/// of its own, so that `/proc/PID/exe` tells which image runs).
+fn new_binary(path: &Path) -> String {
+    std::fs::copy(keeld_bin(), path).expect("copy keeld");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path.display().to_string()
+}
+
+/// `keel upgrade --binary BINARY` on keeld `pid`, then its `/v1/status` once the new image
+/// (same pid, running `binary`) answers with `last_upgrade` set.
+fn upgrade_to(api: &Path, pid: i64, binary: &str) -> Value {
+    let (ok, out) = keel(api, &["upgrade", "--binary", binary]);
+    assert!(ok, "{out}");
+    wait_for("keeld back from the upgrade", WAIT, || {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let v = keel_api::client::request(api, "GET", "/v1/status").ok()?;
+        Some(v).filter(|v| exe == Path::new(binary) && v["pid"] == pid && !v["last_upgrade"].is_null())
+    })
+}
+
 #[test]
 fn upgrade_refuses_a_missing_or_not_executable_binary() {
     let dir = test_dir("upgrade-binary");
@@ -138,16 +158,14 @@ fn upgrade_past_the_checks_executes_the_new_binary_in_place() {
     let k = start_with_config(dir.clone(), &config(&dir, "127.0.5.45", None));
     let api = k.api();
     let (pid, _) = wait_for("keeld answers", WAIT, || Some(status(&api)).filter(|s| s.0 > 0));
-    let copy = dir.join("keeld-new");
-    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let (ok, out) = keel(&api, &["upgrade", "--binary", &copy.display().to_string()]);
+    let copy = new_binary(&dir.join("keeld-new"));
+    let (ok, out) = keel(&api, &["upgrade", "--binary", &copy]);
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("upgrading into {}: sessions are handed over", copy.display())), "{out}");
-    // The new image answers: same pid, uptime from its own start, /proc names the copy.
+    assert!(out.contains(&format!("upgrading into {copy}: sessions are handed over")), "{out}");
+    // The new image answers: same pid, /proc names the copy.
     wait_for("keeld back from the upgrade", WAIT, || {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        Some(()).filter(|_| exe == copy && status(&api).0 == pid)
+        Some(()).filter(|_| exe == Path::new(&copy) && status(&api).0 == pid)
     });
 }
 
@@ -224,16 +242,7 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     let uptime = established(&api, "127.0.5.48")["uptime_s"].as_i64().unwrap_or(-1);
     let listener = listener_inode().expect("keeld listens on 127.0.5.47:179");
 
-    let copy = kdir.join("keeld-new");
-    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let (ok, out) = keel(&api, &["upgrade", "--binary", &copy.display().to_string()]);
-    assert!(ok, "{out}");
-    let v = wait_for("keeld back from the upgrade", WAIT, || {
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let v = keel_api::client::request(&api, "GET", "/v1/status").ok()?;
-        Some(v).filter(|v| exe == copy && v["pid"] == pid && !v["last_upgrade"].is_null())
-    });
+    let v = upgrade_to(&api, pid, &new_binary(&kdir.join("keeld-new")));
     assert_eq!(v["last_upgrade"]["sessions"], 2, "{v}");
     assert_eq!(v["last_upgrade"]["from_version"], v["version"], "{v}");
     assert_eq!(v["last_upgrade"]["from_pid"], pid, "{v}");
@@ -363,9 +372,7 @@ async fn upgrade_during_a_table_load_loses_and_repeats_no_message() {
             }
         }
     });
-    let copy = dir.join("keeld-new");
-    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let copy = new_binary(&dir.join("keeld-new"));
     let mut upgraded = false;
     for chunk in 0..(TOTAL / 500) {
         let mut bytes = Vec::new();
@@ -374,7 +381,7 @@ async fn upgrade_during_a_table_load_loses_and_repeats_no_message() {
         }
         wr.send(&bytes).await.expect("send");
         if chunk == 10 && !upgraded {
-            let (api, binary) = (api.clone(), copy.display().to_string());
+            let (api, binary) = (api.clone(), copy.clone());
             let (ok, out) = tokio::task::spawn_blocking(move || keel(&api, &["upgrade", "--binary", &binary]))
                 .await
                 .expect("keel upgrade");
@@ -522,16 +529,7 @@ fn upgrade_keeps_bird_frr_and_gobgp_sessions_and_sends_them_nothing() {
     let (frr_before, frr_up) = frr_view(&frr, KEEL);
     let gobgp_before = gobgp_view(&gobgp, KEEL);
 
-    let copy = kdir.join("keeld-new");
-    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let (ok, out) = keel(&api, &["upgrade", "--binary", &copy.display().to_string()]);
-    assert!(ok, "{out}");
-    let v = wait_for("keeld back from the upgrade", WAIT, || {
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let v = keel_api::client::request(&api, "GET", "/v1/status").ok()?;
-        Some(v).filter(|v| exe == copy && v["pid"] == pid && !v["last_upgrade"].is_null())
-    });
+    let v = upgrade_to(&api, pid, &new_binary(&kdir.join("keeld-new")));
     assert_eq!(v["last_upgrade"]["sessions"], 3, "{v}");
     wait_for("keel holds the three tables again", WAIT, || Some(()).filter(|_| holds_all()));
     std::thread::sleep(std::time::Duration::from_secs(3));
@@ -556,43 +554,8 @@ fn upgrade_keeps_bird_frr_and_gobgp_sessions_and_sends_them_nothing() {
 fn upgrade_with_the_kernel_fib_changes_no_route_and_loses_no_packet() {
     use crate::common::netns::Lab;
     let lab = Lab::new("up");
-    let a = lab.keeld(
-        "a",
-        r#"[global]
-asn = 65001
-router_id = "192.0.2.101"
-listen = ["127.0.0.1:179"]
-api = "DIR/keel.sock"
-state_dir = "DIR"
-[fib]
-enabled = true
-[[neighbor]]
-address = "127.0.0.2"
-asn = 65002
-local_address = "127.0.0.1"
-connect_retry_time = 1
-import = "all"
-export = "all"
-"#,
-    );
-    let mut b_config = r#"[global]
-asn = 65002
-router_id = "192.0.2.102"
-listen = ["127.0.0.2:179"]
-api = "DIR/keel.sock"
-state_dir = "DIR"
-[[neighbor]]
-address = "127.0.0.1"
-asn = 65001
-local_address = "127.0.0.2"
-connect_retry_time = 1
-import = "all"
-export = "all"
-[[network]]
-prefix = "198.51.100.0/24"
-next_hop = "192.0.2.2"
-"#
-    .to_string();
+    let a = lab.keeld("a", crate::fib::A);
+    let mut b_config = crate::fib::B.to_string();
     for i in 0..100 {
         b_config.push_str(&format!("[[network]]\nprefix = \"203.0.113.{i}/32\"\nnext_hop = \"192.0.2.2\"\n"));
     }
@@ -621,15 +584,8 @@ next_hop = "192.0.2.2"
         .expect("ping");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let copy = std::env::temp_dir().join(format!("keeld-upgrade-fib-{}", std::process::id()));
-    std::fs::copy(keeld_bin(), &copy).expect("copy keeld");
-    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let (ok, out) = keel(&a.api(), &["upgrade", "--binary", &copy.display().to_string()]);
-    assert!(ok, "{out}");
-    wait_for("keeld back from the upgrade", WAIT, || {
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let v = keel_api::client::request(&a.api(), "GET", "/v1/status").ok()?;
-        Some(()).filter(|_| exe == copy && v["last_upgrade"]["sessions"] == 1)
-    });
+    let v = upgrade_to(&a.api(), pid.into(), &new_binary(&copy));
+    assert_eq!(v["last_upgrade"]["sessions"], 1, "{v}");
     let out = ping.wait_with_output().expect("ping ends");
     let text = String::from_utf8_lossy(&out.stdout);
     std::thread::sleep(std::time::Duration::from_secs(1));

@@ -172,15 +172,12 @@ impl Connection {
         outgoing: bool,
         events: mpsc::Sender<(u64, ConnEvent)>,
     ) -> std::io::Result<Self> {
-        let local = stream.local_addr()?;
-        let remote = stream.peer_addr()?;
-        stream.set_nodelay(true)?;
-        let (rd, wr) = stream.into_split();
-        Ok(Self::start_io(id, rd, wr, local, remote, outgoing, events))
+        Self::resume(id, stream, outgoing, events, &[])
     }
 
-    /// A connection handed over by the previous keeld image: `unread` is what that image had
-    /// read and not processed; its complete messages are delivered before anything read anew.
+    /// A connection handed over by the previous keeld image (or, with nothing `unread`, a new
+    /// one): `unread` is what that image had read and not processed; its complete messages are
+    /// delivered before anything read anew.
     pub fn resume(
         id: u64,
         stream: TcpStream,
@@ -192,29 +189,13 @@ impl Connection {
         let remote = stream.peer_addr()?;
         stream.set_nodelay(true)?;
         let (rd, wr) = stream.into_split();
-        Ok(Self::start_with(id, rd, wr, local, remote, outgoing, events, BytesMut::from(unread)))
+        Ok(Self::start_io(id, rd, wr, local, remote, outgoing, events, BytesMut::from(unread)))
     }
 
-    /// The same over any byte stream: the session fuzz harness (`neighbor::fuzz`) plays the
-    /// peer through an in-memory pipe.
-    pub fn start_io<R, W>(
-        id: u64,
-        rd: R,
-        wr: W,
-        local: SocketAddr,
-        remote: SocketAddr,
-        outgoing: bool,
-        events: mpsc::Sender<(u64, ConnEvent)>,
-    ) -> Self
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: WriteSide,
-    {
-        Self::start_with(id, rd, wr, local, remote, outgoing, events, BytesMut::new())
-    }
-
+    /// The same over any byte stream, with `unread` bytes first: the session fuzz harness
+    /// (`neighbor::fuzz`) plays the peer through an in-memory pipe.
     #[allow(clippy::too_many_arguments)]
-    fn start_with<R, W>(
+    pub fn start_io<R, W>(
         id: u64,
         rd: R,
         wr: W,

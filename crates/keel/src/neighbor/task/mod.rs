@@ -407,7 +407,9 @@ impl NeighborTask {
             Command::Incoming(stream) => self.incoming(stream).await,
             Command::IncomingPipe { io, local, remote } => {
                 let (rd, wr) = tokio::io::split(io);
-                let conn = Connection::start_io(self.new_id(), rd, wr, local, remote, false, self.events.clone());
+                let events = self.events.clone();
+                let conn =
+                    Connection::start_io(self.new_id(), rd, wr, local, remote, false, events, Default::default());
                 self.accept(conn).await;
             }
             Command::Stop { kind, restart } => {
