@@ -265,6 +265,28 @@ pub fn run(keeld_exe: &Path, sizes: &Sizes) -> Result<Report> {
     }
     let dir = TempDir::new(&format!("keel-bench-bfd-{}", std::process::id()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // Ctrl-C and SIGTERM end the run at the next poll, so everything is ended on the way out.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    rt.block_on(async {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        let mut term = term.context("cannot handle SIGTERM")?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        anyhow::Ok(())
+    })?;
+    let pause = |d: Duration| -> Result<()> {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            bail!("interrupted: every process the bench started was ended");
+        }
+        std::thread::sleep(d);
+        Ok(())
+    };
     let (v4, v6) = (sizes.routes, sizes.routes / 5);
     let table = std::sync::Arc::new(crate::lab::peers::feed(v4, v6).context("cannot encode the table")?);
     let t_start = Instant::now();
@@ -307,7 +329,7 @@ pub fn run(keeld_exe: &Path, sizes: &Sizes) -> Result<Report> {
                 bed.keeld.log_tail(10)
             );
         }
-        std::thread::sleep(Duration::from_millis(100));
+        pause(Duration::from_millis(100))?;
     }
     report.seconds_to_up = t_start.elapsed().as_secs_f64();
 
@@ -347,7 +369,7 @@ pub fn run(keeld_exe: &Path, sizes: &Sizes) -> Result<Report> {
                 bed.keeld.log_tail(10)
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
+        pause(Duration::from_millis(20))?;
     }
     let window = w0.elapsed().as_secs_f64();
     report.window_seconds = window;
@@ -386,7 +408,7 @@ pub fn run(keeld_exe: &Path, sizes: &Sizes) -> Result<Report> {
                 bfd_down = Some(ms(t0.elapsed()));
             }
         }
-        std::thread::sleep(Duration::from_millis(2));
+        pause(Duration::from_millis(2))?;
     }
     report.detection.bfd_down_ms = bfd_down;
     report.detection.fib_first_ms = first;

@@ -291,7 +291,10 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<Verdic
                 s.what(),
                 s.awaits()
             ));
+            // Blocking (it polls two keelds and `ip`); a Ctrl-C or SIGTERM is seen between runs,
+            // at the yield below, each run's topology being ended when it returns.
             let r = tokio::task::block_in_place(|| bfd::run(&lab, s, graceful_restart, index))?;
+            tokio::task::yield_now().await;
             let b = r.bfd.clone().unwrap_or_default();
             let at = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} ms"));
             lab.note(&format!(
