@@ -8,6 +8,14 @@ use std::net::IpAddr;
 /// One BFD session as keel-bfdd runs it, with what a BFD Down would do to the BGP session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BfdView {
+    /// The authentication in use (RFC 5880 §6.7): `"none"`, `"simple"`, `"keyed-sha1"` or
+    /// `"meticulous-keyed-sha1"`. Never the password.
+    #[serde(default = "none")]
+    pub auth: String,
+    /// Packets discarded because they failed authentication (wrong type, key id, password or
+    /// hash, a replayed sequence number, or the A bit against the session's setting).
+    #[serde(default)]
+    pub auth_failures: u64,
     /// The C bit keel sends: set only while its BFD runs where keeld's restarts do not stop it
     /// (RFC 5882 §4.3, docs/bfd.md).
     pub control_plane_independent: bool,
@@ -45,10 +53,16 @@ pub struct BfdView {
     pub transmit_interval_ms: Option<u64>,
 }
 
+fn none() -> String {
+    "none".into()
+}
+
 impl BfdView {
     /// A configured session whose state keeld does not know (keel-bfdd cannot be reached).
     pub fn unknown(peer: IpAddr, multihop: bool, min_tx_ms: u64, min_rx_ms: u64, multiplier: u8) -> BfdView {
         BfdView {
+            auth: none(),
+            auth_failures: 0,
             control_plane_independent: false,
             detection_time_ms: None,
             diagnostic: "none".into(),
@@ -82,7 +96,7 @@ impl BfdView {
         let bit = |c: Option<bool>| c.map_or("-", |c| if c { "1" } else { "0" });
         format!(
             "{} (remote {}, diag {}), {}, C={} remote C={}, tx {} rx {} x{}, sending every {}, \
-             detection {}, {} flaps; on Down: {}",
+             detection {}, {} flaps, auth {}{}; on Down: {}",
             self.state,
             self.remote_state,
             self.diagnostic,
@@ -95,6 +109,8 @@ impl BfdView {
             ms(self.transmit_interval_ms),
             ms(self.detection_time_ms),
             self.flaps,
+            self.auth,
+            if self.auth_failures > 0 { format!(" ({} failures)", self.auth_failures) } else { String::new() },
             self.on_down.as_deref().unwrap_or("-"),
         )
     }

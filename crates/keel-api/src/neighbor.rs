@@ -266,6 +266,8 @@ mod tests {
   "advertised_prefixes": 2,
   "asn": 65092,
   "bfd": {
+    "auth": "keyed-sha1",
+    "auth_failures": 0,
     "control_plane_independent": true,
     "detection_time_ms": 900,
     "diagnostic": "none",

@@ -28,6 +28,61 @@ pub struct SessionSpec {
     pub min_tx_ms: u32,
     pub min_rx_ms: u32,
     pub multiplier: u8,
+    /// Authentication (RFC 5880 §6.7); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSpec>,
+}
+
+/// A session's authentication as keeld asks for it. The password crosses keel-bfdd's socket
+/// (mode 0600, keeld's user) and is never logged: `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthSpec {
+    #[serde(rename = "type")]
+    pub auth_type: AuthKind,
+    pub key_id: u8,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AuthSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSpec")
+            .field("auth_type", &self.auth_type)
+            .field("key_id", &self.key_id)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The authentication types keel offers (RFC 5880 §6.7.2, §6.7.4), named as in `[bfd]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthKind {
+    Simple,
+    KeyedSha1,
+    MeticulousKeyedSha1,
+}
+
+impl AuthKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthKind::Simple => "simple",
+            AuthKind::KeyedSha1 => "keyed-sha1",
+            AuthKind::MeticulousKeyedSha1 => "meticulous-keyed-sha1",
+        }
+    }
+}
+
+impl AuthSpec {
+    /// The session's settings for keel-bfd: one key, sent and accepted.
+    pub fn authentication(&self) -> keel_bfd::Authentication {
+        let auth_type = match self.auth_type {
+            AuthKind::Simple => keel_bfd::AuthType::SimplePassword,
+            AuthKind::KeyedSha1 => keel_bfd::AuthType::KeyedSha1,
+            AuthKind::MeticulousKeyedSha1 => keel_bfd::AuthType::MeticulousKeyedSha1,
+        };
+        let key = keel_bfd::Key { id: self.key_id, secret: self.password.as_bytes().to_vec() };
+        keel_bfd::Authentication { auth_type, keys: vec![key], transmit_key_id: self.key_id }
+    }
 }
 
 impl SessionSpec {
@@ -90,6 +145,7 @@ mod tests {
             min_tx_ms: 100,
             min_rx_ms: 200,
             multiplier: 3,
+            auth: None,
         };
         let bytes = line(&Request::Register(spec.clone()));
         assert_eq!(
@@ -98,6 +154,15 @@ mod tests {
              \"min_rx_ms\":200,\"multiplier\":3}}\n"
         );
         let back: Request = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(back, Request::Register(spec));
+        assert_eq!(back, Request::Register(spec.clone()));
+        let auth = AuthSpec { auth_type: AuthKind::MeticulousKeyedSha1, key_id: 7, password: "s3cret".into() };
+        let with = SessionSpec { auth: Some(auth), ..spec };
+        let text = String::from_utf8_lossy(&line(&Request::Register(with.clone()))).into_owned();
+        assert!(
+            text.contains("\"auth\":{\"type\":\"meticulous-keyed-sha1\",\"key_id\":7,\"password\":\"s3cret\"}"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), Request::Register(with.clone()));
+        assert!(!format!("{with:?}").contains("s3cret"), "Debug hides the password");
     }
 }

@@ -76,6 +76,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&options.socket);
     let listener = UnixListener::bind(&options.socket)
         .with_context(|| format!("cannot listen on {}", options.socket.display()))?;
+    // Requests carry BFD passwords and create sessions: keeld's user only (keel-bfdd runs as
+    // that user, started by keeld or by keel-bfdd.service with the same User=).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&options.socket, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {} to its owner", options.socket.display()))?;
+    }
     info!(
         socket = %options.socket.display(),
         control_plane_independent = options.control_plane_independent,

@@ -41,7 +41,7 @@ pub mod policy_view;
 mod rpki;
 mod validate;
 
-pub use bfd::BfdConfig;
+pub use bfd::{BfdAuth, BfdAuthentication, BfdConfig, DEFAULT_AUTH_KEY_ID};
 pub use bmp::{BmpConfig, BmpStation, BmpView};
 pub use error::ConfigError;
 pub use global::{FibBackend, FibConfig, Global};

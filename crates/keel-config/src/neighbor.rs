@@ -141,6 +141,14 @@ pub struct Neighbor {
     /// graceful restart (RFC 5882 §4.3 leaves keeping them to local policy). Needs `bfd`.
     #[serde(default)]
     pub bfd_strict: Option<Spanned<bool>>,
+    /// This neighbor's BFD authentication, overriding `[bfd]`'s `auth`, `auth_key_id` and
+    /// `password` key by key. Need `bfd`.
+    #[serde(default)]
+    pub bfd_auth: Option<Spanned<crate::BfdAuth>>,
+    #[serde(default)]
+    pub bfd_auth_key_id: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub bfd_password: Option<Spanned<String>>,
     /// `[neighbor.prefix_limit]`: the most routes kept from it per family (RFC 4486 §4).
     #[serde(default)]
     pub prefix_limit: Option<PrefixLimitConfig>,

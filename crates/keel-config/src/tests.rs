@@ -315,6 +315,49 @@ fn bfd_settings_and_strict_needs_bfd() {
     assert!(c.neighbors[0].bfd && c.neighbors[0].bfd_strict());
 }
 
+#[test]
+fn bfd_authentication_keys_resolve_per_neighbor_and_are_checked() {
+    let base = "[global]\nasn = 65001\nrouter_id = \"192.0.2.1\"\n";
+    let n = "[[neighbor]]\naddress = \"192.0.2.2\"\nasn = 65002\nbfd = true\n";
+    let c =
+        Config::parse(&format!("{base}[bfd]\nauth = \"keyed-sha1\"\nauth_key_id = 7\npassword = \"s3cret\"\n{n}"), "t")
+            .unwrap();
+    let a = c.bfd.authentication_for(&c.neighbors[0]).expect("authentication");
+    assert_eq!((a.auth, a.key_id, a.password.as_str()), (BfdAuth::KeyedSha1, 7, "s3cret"));
+    assert!(!format!("{a:?}").contains("s3cret"), "Debug hides the password");
+    // The neighbor overrides key by key; the key id defaults to 1.
+    let c = Config::parse(
+        &format!("{base}[bfd]\nauth = \"keyed-sha1\"\n{n}bfd_auth = \"simple\"\nbfd_password = \"pw\"\n"),
+        "t",
+    )
+    .unwrap();
+    let a = c.bfd.authentication_for(&c.neighbors[0]).expect("authentication");
+    assert_eq!((a.auth, a.key_id, a.password.as_str()), (BfdAuth::Simple, 1, "pw"));
+    // None: no authentication at all.
+    let c = Config::parse(&format!("{base}{n}"), "t").unwrap();
+    assert_eq!(c.bfd.authentication_for(&c.neighbors[0]), None);
+    // Errors point at the key.
+    let e = error(&format!("{base}[bfd]\nauth = \"simple\"\npassword = \"seventeen-octets!\"\n"));
+    assert_eq!((e.line, e.field.as_str()), (6, "bfd.password"), "{e}");
+    assert!(e.message.contains("17 octets") && e.message.contains("1 to 16"), "{e}");
+    let e = error(&format!("{base}[bfd]\nauth = \"keyed-sha1\"\npassword = \"twenty-one-octets-key\"\n"));
+    assert!(e.message.contains("21 octets") && e.message.contains("1 to 20"), "{e}");
+    let e = error(&format!("{base}[bfd]\nauth = \"keyed-sha1\"\nauth_key_id = 256\npassword = \"k\"\n"));
+    assert_eq!((e.line, e.field.as_str()), (6, "bfd.auth_key_id"), "{e}");
+    let e = error(&format!("{base}[bfd]\nauth = \"keyed-sha1\"\n{n}"));
+    assert_eq!(e.field.as_str(), "bfd.auth", "{e}");
+    assert!(e.message.contains("needs a password"), "{e}");
+    let e = error(&format!("{base}[bfd]\nauth = \"none\"\npassword = \"k\"\n"));
+    assert!(e.message.contains("needs auth"), "{e}");
+    let e = error(&format!("{base}[bfd]\nauth = \"keyed-md5\"\n"));
+    assert_eq!(e.line, 5, "{e}");
+    let plain = "[[neighbor]]\naddress = \"192.0.2.2\"\nasn = 65002\n";
+    let e = error(&format!("{base}{plain}bfd_password = \"k\"\n"));
+    assert!(e.message.contains("bfd_password needs bfd = true"), "{e}");
+    let e = error(&format!("{base}{n}bfd_auth = \"meticulous-keyed-sha1\"\nbfd_password = \"\"\n"));
+    assert_eq!(e.field.as_str(), "neighbor.bfd_password", "{e}");
+}
+
 fn ms(n: u64) -> std::time::Duration {
     std::time::Duration::from_millis(n)
 }

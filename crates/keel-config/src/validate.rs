@@ -67,6 +67,7 @@ impl Config {
         if *b.multiplier.get_ref() == 0 {
             return Err(err(b.multiplier.span(), "multiplier must be at least 1 (RFC 5880 §6.8.1)".into()));
         }
+        check_bfd_auth(b.auth.as_ref(), b.auth_key_id.as_ref(), b.password.as_ref(), false, &err)?;
         let mut seen = std::collections::HashSet::new();
         for n in &self.neighbors {
             if !seen.insert(*n.address.get_ref()) {
@@ -147,6 +148,22 @@ impl Config {
             if let Some(s) = n.bfd_strict.as_ref().filter(|s| *s.get_ref() && !n.bfd) {
                 return Err(err(s.span(), "bfd_strict needs bfd = true: it decides what a BFD Down does".into()));
             }
+            if !n.bfd {
+                let spans = [
+                    n.bfd_auth.as_ref().map(|k| ("bfd_auth", k.span())),
+                    n.bfd_auth_key_id.as_ref().map(|k| ("bfd_auth_key_id", k.span())),
+                    n.bfd_password.as_ref().map(|k| ("bfd_password", k.span())),
+                ];
+                if let Some((key, span)) = spans.into_iter().flatten().next() {
+                    return Err(err(span, format!("{key} needs bfd = true: it sets up the neighbor's BFD session")));
+                }
+            } else {
+                // Key by key the neighbor's own or [bfd]'s, checked as the session will use them.
+                let auth = n.bfd_auth.as_ref().or(b.auth.as_ref());
+                let key_id = n.bfd_auth_key_id.as_ref().or(b.auth_key_id.as_ref());
+                let password = n.bfd_password.as_ref().or(b.password.as_ref());
+                check_bfd_auth(auth, key_id, password, true, &err)?;
+            }
             if let Some(g) = &n.graceful_restart {
                 check_gr(g)?;
             }
@@ -220,5 +237,60 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// One BFD session's authentication (RFC 5880 §6.7): a password of the length its type's
+/// section carries, a key id of 8 bits, no password without a type. With `need_password`
+/// (a neighbor's session, its keys resolved) a type other than none needs a password; `[bfd]`
+/// alone may name the type and leave the passwords to the neighbors.
+fn check_bfd_auth(
+    auth: Option<&toml::Spanned<BfdAuth>>,
+    key_id: Option<&toml::Spanned<i64>>,
+    password: Option<&toml::Spanned<String>>,
+    need_password: bool,
+    err: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if let Some(k) = key_id.filter(|k| !(0..=255).contains(k.get_ref())) {
+        return Err(err(
+            k.span(),
+            format!("auth_key_id must be 0 to 255 (the 8-bit Auth Key ID, RFC 5880 §4.2), not {}", k.get_ref()),
+        ));
+    }
+    let kind = auth.map_or(BfdAuth::None, |a| *a.get_ref());
+    match (kind, password) {
+        // `[bfd]`'s password with no type there may be for neighbors that name theirs.
+        (BfdAuth::None, Some(p)) if need_password || auth.is_some() => Err(err(
+            p.span(),
+            "a BFD password needs auth = \"simple\", \"keyed-sha1\" or \"meticulous-keyed-sha1\" \
+             (in [bfd], or bfd_auth on the neighbor)"
+                .into(),
+        )),
+        (BfdAuth::None, _) => Ok(()),
+        (kind, None) if need_password => Err(err(
+            auth.map_or(0..0, |a| a.span()),
+            format!(
+                "auth = \"{}\" needs a password of 1 to {} octets (RFC 5880 §6.7): password in [bfd], or \
+                 bfd_password on the neighbor",
+                kind.name(),
+                kind.max_password()
+            ),
+        )),
+        (_, None) => Ok(()),
+        (kind, Some(p)) => {
+            let len = p.get_ref().len();
+            if len == 0 || len > kind.max_password() {
+                let section = if kind == BfdAuth::Simple { "§6.7.2" } else { "§6.7.4" };
+                return Err(err(
+                    p.span(),
+                    format!(
+                        "the BFD password is {len} octets; auth = \"{}\" takes 1 to {} (RFC 5880 {section})",
+                        kind.name(),
+                        kind.max_password()
+                    ),
+                ));
+            }
+            Ok(())
+        }
     }
 }

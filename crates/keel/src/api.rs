@@ -192,7 +192,9 @@ fn bfd_view(h: &NeighborHandle, s: &crate::neighbor::status::NeighborStatus) -> 
     let spec = &b.spec;
     let mut v = s.bfd.clone().unwrap_or_else(|| {
         let (tx, rx) = (spec.min_tx_ms.into(), spec.min_rx_ms.into());
-        keel_api::bfd::BfdView::unknown(spec.peer, spec.multihop, tx, rx, spec.multiplier)
+        let mut v = keel_api::bfd::BfdView::unknown(spec.peer, spec.multihop, tx, rx, spec.multiplier);
+        v.auth = spec.auth.as_ref().map_or("none", |a| a.auth_type.name()).into();
+        v
     });
     let advertised = s.negotiated.as_deref().map(|n| n.remote_graceful_restart().is_some());
     let helping = h.config.graceful_restart.mode != keel_config::GrMode::Disabled;

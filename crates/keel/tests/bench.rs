@@ -129,3 +129,51 @@ fn bird_feeders_feed_keel_and_bird() {
         assert_eq!(restart["monitor_prefixes"], 20000, "{restart}");
     }
 }
+
+/// `keel bench --bfd --quick` (issue 22, root: namespaces): 10 BFD sessions at 100 ms x 3
+/// come Up on keeld's keel-bfdd and on the second keel-bfdd, none goes Down while a 10,000-route
+/// table loads, the report has every field, the detection after the link cut was measured,
+/// and the bench leaves no namespace and no process behind. Speed is not checked.
+#[test]
+fn quick_bfd_bench_reports_sessions_cpu_and_detection() {
+    assert!(is_root(), "--bfd needs root: run the test suite as root");
+    let child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["bench", "--bfd", "--quick", "--json", "--keeld", env!("CARGO_BIN_EXE_keeld")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run keel bench --bfd");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("keel bench --bfd's output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("keel bench --bfd --json: {e}\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout))
+    });
+    assert!(out.status.success(), "{r}\n{stderr}");
+    assert_eq!(
+        (&r["sessions"], &r["sessions_up"], &r["peer_sessions_up"]),
+        (&10.into(), &10.into(), &10.into()),
+        "{r}"
+    );
+    assert_eq!((&r["interval_ms"], &r["multiplier"], &r["routes"]), (&100.into(), &3.into(), &10000.into()), "{r}");
+    assert_eq!((&r["false_downs"], &r["min_sessions_up"], &r["ok"]), (&0.into(), &10.into(), &true.into()), "{r}");
+    assert!(r["window_seconds"].as_f64() >= Some(3.0) && r["table_seconds"].as_f64().is_some(), "{r}");
+    for field in ["keel_bfdd_cpu_seconds", "keel_bfdd_cpu_percent", "peer_bfdd_cpu_percent", "keeld_cpu_seconds"] {
+        assert!(r[field].as_f64().is_some_and(|v| v >= 0.0), "{field}: {r}");
+    }
+    let d = &r["detection"];
+    assert_eq!((&d["detection_time_ms"], &d["goal_ms"]), (&300.into(), &400.0.into()), "{r}");
+    for field in ["bfd_down_ms", "fib_first_ms", "fib_last_ms"] {
+        assert!(d[field].as_f64().is_some_and(|v| v > 0.0), "{field}: {r}");
+    }
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout);
+    assert!(!namespaces.contains(&format!("kb-{pid}-")), "namespaces left: {namespaces}");
+    let dir = std::env::temp_dir().join(format!("keel-bench-bfd-{pid}"));
+    assert!(!dir.exists(), "directory left: {}", dir.display());
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(!cmdline.contains(&format!("keel-bench-bfd-{pid}")), "process left: {cmdline}");
+    }
+}

@@ -612,3 +612,78 @@ fn keel_restart_leaves_frrs_bfd_session_up() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// BIRD with BFD authentication on its interface (`authentication keyed sha1; password ...`).
+fn bird_with_auth(lab: &mut BfdLab, password: &str) {
+    let dir = lab.dir.join("bird");
+    std::fs::create_dir_all(&dir).expect("BIRD's directory");
+    let body = format!(
+        r#"protocol bfd {{
+  interface "vb" {{
+    min rx interval 100 ms; min tx interval 100 ms; multiplier 3;
+    authentication keyed sha1; password "{password}" {{ id 7; }};
+  }};
+}}
+protocol static s4 {{ ipv4; route 198.51.100.0/24 blackhole; }}
+protocol bgp keel {{
+  local 192.0.2.2 as 65002;
+  neighbor 192.0.2.1 as 65001;
+  hold time 90;
+  connect delay time 1; connect retry time 1; error wait time 1, 2;
+  graceful restart on;
+  bfd on;
+  ipv4 {{ import all; export all; }};
+}}
+"#
+    );
+    lab.bird_with(&dir, &body);
+}
+
+/// RFC 5880 §6.7.4 against BIRD: keel's `[bfd]` `auth = "keyed-sha1"` with BIRD's key and key
+/// id comes Up (with BGP), shows the type and never the password, and counts no failures.
+#[test]
+fn bird_keyed_sha1_with_the_same_key_comes_up() {
+    let mut lab = BfdLab::new("au");
+    bird_with_auth(&mut lab, "s3cret-key");
+    let dir = lab.dir.join("keel");
+    let config = keel_config(&dir, 1, 2, "", "203.0.113.0/24").replace(
+        "multiplier = 3\n",
+        "multiplier = 3\nauth = \"keyed-sha1\"\nauth_key_id = 7\npassword = \"s3cret-key\"\n",
+    );
+    lab.keeld = Some(lab.start_keeld(&lab.k, "keel", &config));
+    let n = lab.wait_up();
+    assert_eq!((n["bfd"]["auth"].as_str(), n["bfd"]["auth_failures"].as_u64()), (Some("keyed-sha1"), Some(0)), "{n}");
+    let (ok, text) = keel(&lab.api(), &["show", "neighbor", "192.0.2.2"]);
+    assert!(ok && text.contains("auth keyed-sha1") && !text.contains("s3cret"), "{text}");
+    assert!(!n.to_string().contains("s3cret"), "never the password: {n}");
+    // Authenticated packets keep it Up (the sequence numbers move as the contents change).
+    std::thread::sleep(Duration::from_secs(2));
+    let n = lab.neighbor();
+    assert_eq!((n["bfd"]["state"].as_str(), n["bfd"]["flaps"].as_u64()), (Some("up"), Some(0)), "{n}");
+    assert!(lab.bird_bfd_up());
+}
+
+/// A wrong key (the neighbor's own `bfd_password`): the session never comes Up on either side,
+/// and keel-bfdd counts the failures, tells keeld (`auth_failures`) and logs them.
+#[test]
+fn bird_keyed_sha1_with_a_wrong_key_never_comes_up_and_failures_are_counted() {
+    let mut lab = BfdLab::new("aw");
+    bird_with_auth(&mut lab, "s3cret-key");
+    lab.keeld("bfd_auth = \"keyed-sha1\"\nbfd_auth_key_id = 7\nbfd_password = \"wrong-key\"");
+    wait_for("BGP established", WAIT, || (lab.neighbor()["state"] == "established").then_some(()));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        let n = lab.neighbor();
+        assert_ne!(n["bfd"]["state"], "up", "a wrong key never comes Up: {n}");
+        assert!(!lab.bird_bfd_up(), "BIRD never Up: {}", lab.bird_bfd());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let n = wait_for("failures counted", WAIT, || {
+        let n = lab.neighbor();
+        (n["bfd"]["auth_failures"].as_u64() >= Some(2)).then_some(n)
+    });
+    assert_eq!(n["bfd"]["auth"], "keyed-sha1", "{n}");
+    let log = std::fs::read_to_string(lab.dir.join("keel/bfdd.log")).unwrap_or_default();
+    assert!(log.contains("failed authentication") && log.contains("SHA1 hash does not match key 7"), "{log}");
+    assert!(!log.contains("wrong-key"), "never the password in the log");
+}

@@ -531,3 +531,52 @@ fn lab_verdict_fails_when_the_observer_is_no_helper() {
     assert!(report.contains("class=\"verdict fail\"") && report.contains("<td class=\"bad\""), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The BFD scenarios (issue 22), `--netns` only: `bfd-link-down` removes every upstream route
+/// from keeld's RIB and kernel FIB within the Detection Time and its slack, with GR and
+/// without (the upstream's keel-bfdd sends C=1: RFC 5882 §4.3), and reports the times;
+/// `bfd-restart` leaves the neighbor's BFD session Up with the same keel-bfdd, and with GR the
+/// neighbor keeps keel's route. Without `--netns` the lab refuses them and says why.
+#[test]
+fn lab_bfd_scenarios() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keel")).args(["lab", "--scenarios", "bfd-link-down"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bfd-link-down needs --netns"), "{stderr}");
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "--netns needs root: run the test suite as root");
+    let dir = std::env::temp_dir().join(format!("keel-test-lab-bfd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (results, lab_pid) =
+        lab(&dir, &["--netns", "--routes", "200", "--scenarios", "bfd-link-down,bfd-restart", "--report", "r.html"]);
+    // keeld and both keel-bfdds lived in the lab's directory (their sockets): none is left.
+    assert_nothing_left(lab_pid);
+    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout);
+    assert!(!namespaces.contains(&format!("kl-{lab_pid}-")), "namespaces left: {namespaces}");
+    assert_eq!(results.len(), 4, "{results:#?}");
+    for gr in [true, false] {
+        let r = result(&results, "bfd-link-down", gr);
+        let b = &r["bfd"];
+        assert_eq!((&r["routes"], &r["routes_removed"]), (&200.into(), &200.into()), "{r}");
+        assert_eq!(
+            (&b["detection_time_ms"], &b["remote_control_plane_independent"]),
+            (&300.into(), &true.into()),
+            "{r}"
+        );
+        assert_eq!(b["on_down"], "flush", "C=1: a forwarding failure, GR or not: {r}");
+        let limit = b["limit_ms"].as_f64().unwrap();
+        for field in ["bfd_down_ms", "rib_ms", "fib_ms"] {
+            let t = b[field].as_f64().unwrap_or_else(|| panic!("{field}: {r}"));
+            assert!(t > 0.0 && t <= limit, "{field} {t} ms, limit {limit}: {r}");
+        }
+        eprintln!("bfd-link-down GR {gr}: {b}");
+        let r = result(&results, "bfd-restart", gr);
+        let b = &r["bfd"];
+        assert_eq!((&b["neighbor_bfd_stayed_up"], &b["same_keel_bfdd"]), (&true.into(), &true.into()), "{r}");
+        assert_eq!(r["keeld_pids"].as_array().map(Vec::len), Some(2), "keeld restarted: {r}");
+        assert_eq!(r["routes_removed"], if gr { 0 } else { 1 }, "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -45,7 +45,10 @@
 //! where they reuse 127.0.0.1-.4 and 192.0.2.0/24 without meeting the host's.
 //! `bfd` uses no host address: each test has two namespaces `keel-bfd-kTAG-PID` (keeld, keel-bfdd)
 //! and `keel-bfd-bTAG-PID` (BIRD, FRR's bfdd or a second keeld) joined by a veth pair, with
-//! 192.0.2.1-.2/24 and 2001:db8::1-2/64.
+//! 192.0.2.1-.2/24 and 2001:db8::1-2/64. `keel lab`'s BFD scenarios (`lab::lab_bfd_scenarios`)
+//! build two namespaces per run, `kl-PID-bkTAG` and `kl-PID-buTAG` (192.0.2.1-.2/24), and `keel
+//! bench --bfd` (`bench::quick_bfd_bench_reports_sessions_cpu_and_detection`) two, `kb-PID-d`
+//! and `kb-PID-p` (192.0.2.1-.100, .201 and 192.0.2.101-.200, .250): no host address either.
 //!
 //! # Shared state
 //!

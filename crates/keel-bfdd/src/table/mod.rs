@@ -15,7 +15,7 @@
 use crate::protocol::{Key, SessionSpec};
 use crate::udp::Datagram;
 use keel_api::bfd::BfdView;
-use keel_bfd::{Action, ControlPacket, Diagnostic, Session, SessionConfig, State};
+use keel_bfd::{Action, ControlPacket, Diagnostic, Discard, Session, SessionConfig, State};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -46,7 +46,15 @@ struct Entry {
     removing_at: Option<Instant>,
     /// What its clients were last told.
     last_view: Option<BfdView>,
+    /// Packets that failed authentication (RFC 5880 §6.7), and when that was last logged
+    /// and told.
+    auth_failures: u64,
+    auth_failure_noted: Option<Instant>,
 }
+
+/// Authentication failures are logged and told to keeld at most this often per session: a
+/// neighbor with the wrong key sends one every interval.
+pub const AUTH_FAILURE_NOTE_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Table {
     entries: BTreeMap<Key, Entry>,
@@ -102,6 +110,8 @@ impl Table {
                 orphan_since: None,
                 removing_at: None,
                 last_view: None,
+                auth_failures: 0,
+                auth_failure_noted: None,
             };
             self.entries.insert(key, entry);
         }
@@ -111,6 +121,29 @@ impl Table {
         let mut actions = Vec::new();
         if e.removing_at.take().is_some() {
             actions.extend(e.session.set_admin_up(now));
+        }
+        if e.spec.auth != spec.auth {
+            // RFC 5880 §6.7.1 leaves changing authentication on a running session to the
+            // implementation; keel starts the session afresh (same discriminator) with the new
+            // settings: it goes Down at the neighbor until both ends agree again.
+            let config =
+                session_config(&spec, e.session.local_discriminator(), self.control_plane_independent, self.seed);
+            match Session::new(config, now) {
+                Ok(session) => {
+                    info!(peer = %spec.peer, auth = auth_name(&spec), "authentication changed: session restarted");
+                    if e.session.state() == State::Up {
+                        e.flaps += 1;
+                    }
+                    e.session = session;
+                    e.auth_failures = 0;
+                    e.spec.auth = spec.auth.clone();
+                    // Timers are the new session's already.
+                    e.spec.min_tx_ms = spec.min_tx_ms;
+                    e.spec.min_rx_ms = spec.min_rx_ms;
+                    e.spec.multiplier = spec.multiplier;
+                }
+                Err(err) => warn!(peer = %spec.peer, error = %err, "new authentication refused"),
+            }
         }
         if (e.spec.min_tx_ms, e.spec.min_rx_ms, e.spec.multiplier) != (spec.min_tx_ms, spec.min_rx_ms, spec.multiplier)
         {
@@ -135,16 +168,7 @@ impl Table {
         }
         let local_discriminator = self.next_discriminator;
         self.next_discriminator = self.next_discriminator.wrapping_add(1);
-        let config = SessionConfig {
-            local_discriminator,
-            desired_min_tx: spec.min_tx(),
-            required_min_rx: spec.min_rx(),
-            detect_mult: spec.multiplier,
-            control_plane_independent: self.control_plane_independent,
-            passive: false,
-            authentication: None,
-            seed: self.seed ^ u64::from(local_discriminator).rotate_left(17),
-        };
+        let config = session_config(spec, local_discriminator, self.control_plane_independent, self.seed);
         match Session::new(config, now) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -225,6 +249,16 @@ impl Table {
         let Some(e) = self.entries.get_mut(&key) else { return out };
         match e.session.receive(&d.bytes, now) {
             Ok(actions) => self.carry_out(key, actions, &mut out),
+            Err(Discard::Authentication(err)) => {
+                e.auth_failures += 1;
+                if e.auth_failure_noted.is_none_or(|t| now >= t + AUTH_FAILURE_NOTE_INTERVAL) {
+                    e.auth_failure_noted = Some(now);
+                    warn!(from = %d.from, error = %err, failures = e.auth_failures, auth = auth_name(&e.spec), "packet failed authentication (RFC 5880 §6.7)");
+                    let view = view(e);
+                    out.notify.extend(e.clients.iter().map(|c| (*c, view.clone())));
+                    e.last_view = Some(view);
+                }
+            }
             Err(err) => debug!(from = %d.from, error = %err, "packet discarded"),
         }
         out
@@ -285,6 +319,29 @@ impl Table {
     }
 }
 
+/// A session's keel-bfd settings from keeld's `spec`.
+fn session_config(
+    spec: &SessionSpec,
+    local_discriminator: u32,
+    control_plane_independent: bool,
+    seed: u64,
+) -> SessionConfig {
+    SessionConfig {
+        local_discriminator,
+        desired_min_tx: spec.min_tx(),
+        required_min_rx: spec.min_rx(),
+        detect_mult: spec.multiplier,
+        control_plane_independent,
+        passive: false,
+        authentication: spec.auth.as_ref().map(|a| a.authentication()),
+        seed: seed ^ u64::from(local_discriminator).rotate_left(17),
+    }
+}
+
+fn auth_name(spec: &SessionSpec) -> &'static str {
+    spec.auth.as_ref().map_or("none", |a| a.auth_type.name())
+}
+
 fn millis(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
 }
@@ -292,6 +349,8 @@ fn millis(d: Duration) -> u64 {
 fn view(e: &Entry) -> BfdView {
     let s = e.session.status();
     BfdView {
+        auth: auth_name(&e.spec).into(),
+        auth_failures: e.auth_failures,
         control_plane_independent: s.control_plane_independent,
         detection_time_ms: s.detection_time.map(millis),
         diagnostic: diagnostic_name(s.local_diagnostic).into(),

@@ -1,6 +1,7 @@
 //! Two tables wired back to back (A is 192.0.2.1, B 192.0.2.2), time as an argument.
 
 use super::*;
+use crate::protocol::{AuthKind, AuthSpec};
 use std::net::{IpAddr, SocketAddr};
 
 const A: &str = "192.0.2.1";
@@ -12,7 +13,19 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn spec(peer: &str) -> SessionSpec {
-    SessionSpec { peer: ip(peer), local: None, multihop: false, min_tx_ms: 100, min_rx_ms: 100, multiplier: 3 }
+    SessionSpec {
+        peer: ip(peer),
+        local: None,
+        multihop: false,
+        min_tx_ms: 100,
+        min_rx_ms: 100,
+        multiplier: 3,
+        auth: None,
+    }
+}
+
+fn with_auth(spec: SessionSpec, auth_type: AuthKind, password: &str) -> SessionSpec {
+    SessionSpec { auth: Some(AuthSpec { auth_type, key_id: 5, password: password.into() }), ..spec }
 }
 
 struct Pair {
@@ -27,6 +40,11 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
+        Pair::with(spec(B), spec(A))
+    }
+
+    /// Table 0 with session `a` (towards B), table 1 with `b` (towards A).
+    fn with(a: SessionSpec, b: SessionSpec) -> Pair {
         let now = Instant::now();
         let orphan = Duration::from_secs(60);
         let mut p = Pair {
@@ -37,9 +55,9 @@ impl Pair {
             views: [Vec::new(), Vec::new()],
             ttl: 255,
         };
-        let out = p.tables[0].register(CLIENT, spec(B), now);
+        let out = p.tables[0].register(CLIENT, a, now);
         p.deliver(0, out);
-        let out = p.tables[1].register(CLIENT, spec(A), now);
+        let out = p.tables[1].register(CLIENT, b, now);
         p.deliver(1, out);
         p
     }
@@ -152,4 +170,50 @@ fn rfc5882_3_2_shutdown_tells_the_neighbor_admin_down() {
     p.deliver(0, out);
     let b = p.views[1].last().unwrap();
     assert_eq!((b.state.as_str(), b.remote_state.as_str()), ("down", "admin-down"));
+}
+
+#[test]
+fn rfc5880_6_7_same_key_comes_up_and_shows_the_type() {
+    for kind in [AuthKind::Simple, AuthKind::KeyedSha1, AuthKind::MeticulousKeyedSha1] {
+        let mut p = Pair::with(with_auth(spec(B), kind, "s3cret"), with_auth(spec(A), kind, "s3cret"));
+        p.run_until(Duration::from_secs(5));
+        assert_eq!((p.state(0), p.state(1)), ("up".into(), "up".into()), "{kind:?}");
+        let a = p.views[0].last().unwrap();
+        assert_eq!((a.auth.as_str(), a.auth_failures), (kind.name(), 0));
+    }
+}
+
+/// A wrong password never comes Up; the failures are counted and told, at most once a second.
+#[test]
+fn rfc5880_6_7_wrong_key_never_comes_up_and_failures_are_counted() {
+    let mut p =
+        Pair::with(with_auth(spec(B), AuthKind::KeyedSha1, "right"), with_auth(spec(A), AuthKind::KeyedSha1, "wrong"));
+    p.run_until(Duration::from_secs(10));
+    assert!(p.views.iter().flatten().all(|v| v.state != "up"), "never Up");
+    let a = p.views[0].last().unwrap();
+    assert!(a.auth_failures >= 5, "failures counted: {a:?}");
+    let told = p.views[0].iter().filter(|v| v.auth_failures > 0).count();
+    assert!((5..=12).contains(&told), "told about once a second over 10 s, not per packet: {told}");
+    // One side without authentication: its packets lack the A bit (RFC 5880 §6.8.6).
+    let mut p = Pair::with(with_auth(spec(B), AuthKind::Simple, "pw"), spec(A));
+    p.run_until(Duration::from_secs(5));
+    assert_ne!(p.state(0), "up");
+    assert!(p.views[0].last().unwrap().auth_failures > 0);
+    assert!(p.views[1].last().unwrap().auth_failures > 0, "the A bit where none is expected is a failure too");
+}
+
+/// keeld changes the password of a running session: it starts afresh with the new one.
+#[test]
+fn changed_authentication_restarts_the_session() {
+    let mut p =
+        Pair::with(with_auth(spec(B), AuthKind::KeyedSha1, "old"), with_auth(spec(A), AuthKind::KeyedSha1, "old"));
+    p.run_until(Duration::from_secs(5));
+    assert_eq!(p.state(0), "up");
+    for (side, peer) in [(0, B), (1, A)] {
+        let out = p.tables[side].register(CLIENT, with_auth(spec(peer), AuthKind::MeticulousKeyedSha1, "new"), p.now);
+        p.deliver(side, out);
+    }
+    p.run_until(Duration::from_secs(15));
+    assert_eq!((p.state(0), p.state(1)), ("up".into(), "up".into()));
+    assert_eq!(p.views[0].last().unwrap().auth, "meticulous-keyed-sha1");
 }

@@ -18,6 +18,7 @@
 //! - `restart`: the DUT restarts gracefully, each daemon its own way; what the monitor saw
 //!   and the time to the DUT's End-of-RIB at the monitor.
 
+pub mod bfd;
 pub mod dut;
 pub mod feeder;
 pub mod peers;
@@ -97,6 +98,20 @@ pub struct BenchArgs {
     /// direct yet). Reports the feeders' CPU and peak RSS too.
     #[arg(long, value_enum, default_value_t = FeederKind::Speaker)]
     pub feeder: FeederKind,
+    /// Instead of the BGP workloads: BFD under load (root). --bfd-sessions sessions at 100 ms x 3
+    /// on keeld's keel-bfdd against a second keel-bfdd in another namespace, keel-bfdd's CPU and
+    /// false Downs while a table (--routes, default 1,000,000) loads into keeld, then the time
+    /// from a link drop to the routes leaving the kernel FIB. --quick: 10 sessions, 10,000
+    /// routes, a 3 s window.
+    #[arg(long)]
+    pub bfd: bool,
+    /// --bfd: BFD sessions (1-100, default 100; --quick 10). Each is a neighbor of its own.
+    #[arg(long)]
+    pub bfd_sessions: Option<usize>,
+    /// --bfd: seconds the CPU and false Downs are watched, at least until the table is in
+    /// (default 600; --quick 3).
+    #[arg(long)]
+    pub bfd_seconds: Option<u64>,
 }
 
 /// One scenario on one DUT; the `--json` contract.
@@ -164,6 +179,20 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
     let root = crate::lab::process::is_root();
     let port = keel_api::bgp_port(root);
     let keeld = crate::lab::process::find_keeld(args.keeld.as_deref())?;
+    if args.bfd {
+        let sizes = bfd::Sizes {
+            sessions: args.bfd_sessions.unwrap_or(if args.quick { 10 } else { 100 }),
+            routes: args.routes.unwrap_or(if args.quick { 10_000 } else { 1_000_000 }),
+            window: Duration::from_secs(args.bfd_seconds.unwrap_or(if args.quick { 3 } else { 600 })),
+        };
+        let report = bfd::run(&keeld, &sizes)?;
+        if args.json {
+            crate::say!(outln, "{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            crate::say!(outln, "{}", bfd::text(&report));
+        }
+        return Ok(report.ok);
+    }
     let keel_cli = std::env::current_exe().context("cannot find the keel executable")?;
     let sizes = Sizes {
         routes: args.routes.unwrap_or(if args.quick { 20_000 } else { 1_050_000 }),

@@ -17,6 +17,11 @@
 //! | `peer-restart` | the upstream's session drops, it returns with R=1 | RFC 4724 §4.2 (keel helps) |
 //! | `llgr` | the upstream stays away past its restart time | RFC 9494 §4.2 |
 //! | `hard-reset` | the upstream sends Cease/Hard Reset and returns | RFC 8538 §3 |
+//! | `bfd-link-down` | forwarding to the upstream dies, BFD at 100 ms x 3 (`--netns`) | RFC 5880, RFC 5882 §4.3 |
+//! | `bfd-restart` | keeld restarts with BFD on; the neighbor's BFD must stay Up (`--netns`) | RFC 5882 §4.3 |
+//!
+//! The two BFD scenarios are not run by default and need `--netns`: they build their own
+//! topology, keeld and an upstream keeld each with keel-bfdd in two namespaces ([`bfd`]).
 //!
 //! One topology serves every scenario of a mode: scenarios run one after the other, each
 //! starting from a settled state (observer holding the whole table, nothing stale, FIB
@@ -51,6 +56,7 @@
 //! | `settle` | the waits: upstream connected and fed, End-of-RIB, the observer settled |
 //! | `sampler` | the timeline's samples and the progress line |
 
+mod bfd;
 pub mod bird;
 pub mod frr;
 pub mod gobgp;
@@ -100,7 +106,8 @@ pub struct LabArgs {
     /// "scenarios": [one object per scenario and mode, with "expected" and "as_expected"]}.
     #[arg(long)]
     pub json: bool,
-    /// Scenarios to run, comma separated.
+    /// Scenarios to run, comma separated. bfd-link-down and bfd-restart need --netns and are
+    /// not in the default list.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
     pub scenarios: Vec<Scenario>,
     /// Use this real daemon (BIRD, FRR's bgpd or gobgpd, root only) as the upstream and as the
@@ -129,6 +136,16 @@ pub fn run(args: &LabArgs) -> ExitCode {
             errln,
             "keel lab: --peer gobgp: hard-reset is not supported: GoBGP 3.10 sends no Hard Reset (`gobgp neighbor X \
              reset` sends Cease/Administrative Reset) and does not reconnect within 30 s after it"
+        );
+        return ExitCode::FAILURE;
+    }
+    let bfd: Vec<&str> = args.scenarios.iter().filter(|s| s.is_bfd()).map(|s| s.name()).collect();
+    if !bfd.is_empty() && !args.netns {
+        crate::say!(
+            errln,
+            "keel lab: {} needs --netns (root): the BFD scenarios run keeld and an upstream keeld, each with \
+             keel-bfdd, in two network namespaces joined by a veth pair",
+            bfd.join(" and ")
         );
         return ExitCode::FAILURE;
     }
@@ -255,10 +272,52 @@ async fn rehearse(args: &LabArgs, netns: Option<&netns::Netns>) -> Result<Verdic
     if args.observer_no_gr {
         lab.note("--observer-no-gr: the observer is no graceful-restart helper; keeld's restart with GR will fail");
     }
+    let (bfd_scenarios, gr_scenarios): (Vec<Scenario>, Vec<Scenario>) = args.scenarios.iter().partition(|s| s.is_bfd());
     let mut results = Vec::new();
+    if !gr_scenarios.is_empty() {
+        for graceful_restart in [true, false] {
+            let done = results.len();
+            results.extend(run_mode(&lab, &gr_scenarios, graceful_restart, done).await?);
+        }
+    }
     for graceful_restart in [true, false] {
-        let done = results.len();
-        results.extend(run_mode(&lab, &args.scenarios, graceful_restart, done).await?);
+        for &s in &bfd_scenarios {
+            let index = results.len() + 1;
+            let mode = if graceful_restart { "with GR" } else { "without GR" };
+            lab.note(&format!(
+                "scenario {index}/{}: {} {mode}: {}; then waiting for {}",
+                lab.runs,
+                s.name(),
+                s.what(),
+                s.awaits()
+            ));
+            // Blocking (it polls two keelds and `ip`); a Ctrl-C or SIGTERM is seen between runs,
+            // at the yield below, each run's topology being ended when it returns.
+            let r = tokio::task::block_in_place(|| bfd::run(&lab, s, graceful_restart, index))?;
+            tokio::task::yield_now().await;
+            let b = r.bfd.clone().unwrap_or_default();
+            let at = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} ms"));
+            lab.note(&format!(
+                "scenario {index}/{}: {} {mode}: BFD Down after {}, routes gone from the RIB after {} and from the \
+                 kernel FIB after {} (limit {} ms); neighbor's BFD stayed Up: {}; {}",
+                lab.runs,
+                s.name(),
+                at(b.bfd_down_ms),
+                at(b.rib_ms),
+                at(b.fib_ms),
+                b.limit_ms,
+                b.neighbor_bfd_stayed_up.map_or("-".into(), |u| u.to_string()),
+                if r.as_expected {
+                    "as expected".to_string()
+                } else {
+                    format!(
+                        "NOT as expected: {}",
+                        r.misses.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join("; ")
+                    )
+                }
+            ));
+            results.push(r);
+        }
     }
     let wall = lab.now();
     let timeline = std::mem::take(&mut *lab.timeline.lock().unwrap_or_else(|e| e.into_inner()));

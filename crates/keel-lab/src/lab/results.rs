@@ -86,12 +86,41 @@ pub struct ScenarioResult {
     pub expected: &'static str,
     /// Whether the figures met it (and the run settled and was disrupted).
     pub as_expected: bool,
+    /// The BFD scenarios' own figures; absent for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<BfdFigures>,
     /// The expectations missed, empty when `as_expected`.
     #[serde(skip)]
     pub misses: Vec<Miss>,
     /// When the scenario ran, in seconds since the lab started.
     #[serde(skip)]
     pub span: (f64, f64),
+}
+
+/// What `bfd-link-down` and `bfd-restart` measure ([`super::bfd`]), as `"bfd"` in `--json`.
+/// Times in milliseconds from the link cut (`bfd-link-down`); null when it did not happen.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BfdFigures {
+    /// The BFD session's negotiated Detection Time at keeld (RFC 5880 §6.8.4).
+    pub detection_time_ms: Option<u64>,
+    /// The C bit the upstream's BFD sent (RFC 5882 §4.3) and what keeld said a Down would do.
+    pub remote_control_plane_independent: Option<bool>,
+    pub on_down: Option<String>,
+    /// Link cut until keeld's BFD session left Up.
+    pub bfd_down_ms: Option<f64>,
+    /// Link cut until the upstream's routes were gone from keeld's Loc-RIB.
+    pub rib_ms: Option<f64>,
+    /// Link cut until the last of them left the kernel FIB in keeld's namespace: the
+    /// detection time the goal (< 400 ms at 100 ms x 3) is about.
+    pub fib_ms: Option<f64>,
+    /// The limit the routes had to leave within: Detection Time plus polling slack.
+    pub limit_ms: u64,
+    /// `bfd-restart`: whether the neighbor's BFD session stayed Up (sampled every 20 ms), and
+    /// the same keel-bfdd served keeld before and after.
+    pub neighbor_bfd_stayed_up: Option<bool>,
+    pub same_keel_bfdd: Option<bool>,
+    /// BFD flaps keeld's session counted.
+    pub flaps: u64,
 }
 
 impl ScenarioResult {
@@ -105,6 +134,12 @@ impl ScenarioResult {
             llgr_stale_routes: self.llgr_stale_routes,
             settled: self.settled,
             disrupted: self.disrupted,
+            bfd_within_detection: self
+                .bfd
+                .as_ref()
+                .filter(|_| self.scenario == Scenario::BfdLinkDown)
+                .map(|b| b.rib_ms.zip(b.fib_ms).is_some_and(|(r, f)| r.max(f) <= b.limit_ms as f64)),
+            bfd_stayed_up: self.bfd.as_ref().and_then(|b| b.neighbor_bfd_stayed_up),
         }
     }
 
@@ -206,6 +241,7 @@ impl ScenarioResult {
             keeld_pids: vec![100, 101],
             expected: "",
             as_expected: false,
+            bfd: None,
             misses: Vec::new(),
             span: (0.0, 1.0),
         };

@@ -7,6 +7,8 @@
 //! | `peer-restart` | the same: keel, the helper, keeps the routes stale (RFC 4724 §4.2) | the same |
 //! | `llgr` | the same, and every route re-advertised with LLGR_STALE (RFC 9494 §4.2, §4.3) | the same |
 //! | `hard-reset` | every route removed: a Hard Reset flushes even with GR (RFC 8538 §3) | the same |
+//! | `bfd-link-down` | every route of the upstream gone within its BFD Detection Time: its C=1 makes BFD Down a forwarding failure (RFC 5882 §4.3) | the same |
+//! | `bfd-restart` | the neighbor's BFD session never leaves Up and it keeps keel's routes (RFC 5882 §4.3, RFC 4724 §4.2) | BFD never leaves Up; the routes go with the session (RFC 4271 §8.2.2) |
 //!
 //! "FIB untouched" is read from the FIB journal; with `--netns` (kernel FIB, no journal) it is
 //! read from the traffic flow instead: no packet lost. Every run must also have settled (the
@@ -32,6 +34,11 @@ pub enum Scenario {
     Llgr,
     /// The upstream sends Cease/Hard Reset and returns.
     HardReset,
+    /// Forwarding to the upstream dies (BFD on, needs --netns): its routes go within the
+    /// Detection Time.
+    BfdLinkDown,
+    /// keeld restarts with BFD on (needs --netns): the neighbor's BFD session stays Up.
+    BfdRestart,
 }
 
 impl Scenario {
@@ -39,9 +46,19 @@ impl Scenario {
     pub const ALL: [Scenario; 5] =
         [Scenario::Restart, Scenario::Crash, Scenario::PeerRestart, Scenario::Llgr, Scenario::HardReset];
 
+    /// The BFD scenarios: their own two-namespace topology ([`super::bfd`]), `--netns` only,
+    /// not run by default.
+    pub const BFD: [Scenario; 2] = [Scenario::BfdLinkDown, Scenario::BfdRestart];
+
+    pub fn is_bfd(self) -> bool {
+        Scenario::BFD.contains(&self)
+    }
+
     /// The name on the command line, in `--json` and in the report.
     pub fn name(self) -> &'static str {
         match self {
+            Scenario::BfdLinkDown => "bfd-link-down",
+            Scenario::BfdRestart => "bfd-restart",
             Scenario::Restart => "restart",
             Scenario::Crash => "crash",
             Scenario::PeerRestart => "peer-restart",
@@ -52,7 +69,7 @@ impl Scenario {
 
     /// Whether keeld itself goes away (the observer's session resets).
     pub fn keel_restarts(self) -> bool {
-        matches!(self, Scenario::Restart | Scenario::Crash)
+        matches!(self, Scenario::Restart | Scenario::Crash | Scenario::BfdRestart)
     }
 
     /// What happens, in a few words.
@@ -63,12 +80,18 @@ impl Scenario {
             Scenario::PeerRestart => "the upstream's session drops and it returns 1 s later with R=1",
             Scenario::Llgr => "the upstream stays away past its restart time, then returns",
             Scenario::HardReset => "the upstream sends Cease/Hard Reset and returns 1 s later",
+            Scenario::BfdLinkDown => "every packet to and from the upstream is dropped (BFD at 100 ms x 3)",
+            Scenario::BfdRestart => "keeld gets SIGTERM and starts again while keel-bfdd runs its BFD session",
         }
     }
 
     /// What the lab waits for once the disruption is done, in a few words.
     pub fn awaits(self) -> &'static str {
-        if self.keel_restarts() {
+        if self == Scenario::BfdLinkDown {
+            "the upstream's routes to leave keeld's RIB and the kernel FIB"
+        } else if self == Scenario::BfdRestart {
+            "the new keeld's session and BFD Up, keel's route at the neighbor"
+        } else if self.keel_restarts() {
             "the upstream's table at the new keeld and keeld's End-of-RIB at the observer"
         } else {
             "the upstream's table and End-of-RIB at keeld"
@@ -97,6 +120,19 @@ impl Scenario {
                  LLGR-stale, and reach the observer again with LLGR_STALE (RFC 9494 §4.2, §4.3)"
             }
             (Scenario::HardReset, true) => "all routes removed: RFC 8538 Hard Reset flushes even with GR (§3)",
+            (Scenario::BfdLinkDown, _) => {
+                "all the upstream's routes removed from keeld's RIB and the kernel FIB within the BFD Detection \
+                 Time (and the polling's slack): the upstream's BFD sends C=1, so its Down is a forwarding failure \
+                 and graceful restart keeps nothing (RFC 5882 §4.3)"
+            }
+            (Scenario::BfdRestart, true) => {
+                "the neighbor's BFD session never leaves Up and it keeps keel's routes while keeld restarts: \
+                 keel-bfdd runs on (RFC 5882 §4.3), the neighbor helps (RFC 4724 §4.2)"
+            }
+            (Scenario::BfdRestart, false) => {
+                "the neighbor's BFD session never leaves Up while keeld restarts (keel-bfdd runs on); without \
+                 graceful restart the end of the BGP session removes keel's routes (RFC 4271 §8.2.2)"
+            }
             (Scenario::HardReset, false) => {
                 "all routes removed: a Hard Reset ends the session, whose routes go (RFC 8538 §3, RFC 4271 §8.2.2)"
             }
@@ -109,7 +145,7 @@ impl Scenario {
 
     /// Whether the routes are expected to stay (graceful restart keeps them) or to go.
     pub fn keeps_routes(self, graceful_restart: bool) -> bool {
-        graceful_restart && self != Scenario::HardReset
+        graceful_restart && !matches!(self, Scenario::HardReset | Scenario::BfdLinkDown)
     }
 
     /// Why figures of a run that look alarming are what the RFCs ask for, if they need saying:
@@ -150,6 +186,10 @@ pub struct Figures {
     pub settled: bool,
     /// The disruption reached keeld.
     pub disrupted: bool,
+    /// `bfd-link-down`: the routes left keeld within the Detection Time and its slack.
+    pub bfd_within_detection: Option<bool>,
+    /// `bfd-restart`: the neighbor's BFD session stayed Up throughout.
+    pub bfd_stayed_up: Option<bool>,
 }
 
 /// The figure an expectation reads.
@@ -161,6 +201,8 @@ pub enum Check {
     LlgrStaleRoutes,
     Settled,
     Disrupted,
+    BfdDetection,
+    BfdStayedUp,
 }
 
 /// An expectation a run missed: the figure and what it showed instead.
@@ -173,6 +215,11 @@ pub struct Miss {
 /// The figures `scenario` checks, with graceful restart or without: the report colours them.
 pub fn checks(scenario: Scenario, graceful_restart: bool) -> Vec<Check> {
     let mut c = vec![Check::RoutesRemoved];
+    match scenario {
+        Scenario::BfdLinkDown => c.push(Check::BfdDetection),
+        Scenario::BfdRestart => c.push(Check::BfdStayedUp),
+        _ => {}
+    }
     if scenario.keeps_routes(graceful_restart) {
         c.extend([Check::FibOperations, Check::PacketsLost]);
         if scenario == Scenario::Llgr {
@@ -210,6 +257,12 @@ pub fn judge(scenario: Scenario, graceful_restart: bool, f: &Figures) -> Vec<Mis
             format!("{} of {} routes removed downstream, expected all", f.routes_removed, f.routes),
         );
     }
+    if scenario == Scenario::BfdLinkDown && f.bfd_within_detection != Some(true) {
+        miss(Check::BfdDetection, "the routes did not leave within the Detection Time and its slack".to_string());
+    }
+    if scenario == Scenario::BfdRestart && f.bfd_stayed_up != Some(true) {
+        miss(Check::BfdStayedUp, "the neighbor's BFD session left Up".to_string());
+    }
     if !f.settled {
         miss(Check::Settled, "did not settle in time".to_string());
     }
@@ -233,7 +286,34 @@ mod tests {
             llgr_stale_routes: 0,
             settled: true,
             disrupted: true,
+            bfd_within_detection: None,
+            bfd_stayed_up: None,
         }
+    }
+
+    #[test]
+    fn bfd_link_down_removes_every_route_within_the_detection_time_in_both_modes() {
+        for gr in [true, false] {
+            let on_time = Figures { bfd_within_detection: Some(true), ..figures(6000, None) };
+            assert_eq!(judge(Scenario::BfdLinkDown, gr, &on_time), vec![]);
+            let late = Figures { bfd_within_detection: Some(false), ..on_time };
+            assert_eq!(checks_missed(Scenario::BfdLinkDown, gr, &late), [Check::BfdDetection]);
+            let kept = Figures { routes_removed: 0, ..on_time };
+            assert_eq!(checks_missed(Scenario::BfdLinkDown, gr, &kept), [Check::RoutesRemoved]);
+        }
+    }
+
+    #[test]
+    fn bfd_restart_keeps_bfd_up_and_with_graceful_restart_the_routes() {
+        let up = Figures { routes: 1, bfd_stayed_up: Some(true), ..figures(0, None) };
+        assert_eq!(judge(Scenario::BfdRestart, true, &up), vec![]);
+        assert_eq!(judge(Scenario::BfdRestart, false, &Figures { routes_removed: 1, ..up }), vec![]);
+        let flapped = Figures { bfd_stayed_up: Some(false), ..up };
+        assert_eq!(checks_missed(Scenario::BfdRestart, true, &flapped), [Check::BfdStayedUp]);
+        assert_eq!(
+            checks_missed(Scenario::BfdRestart, true, &Figures { routes_removed: 1, ..up }),
+            [Check::RoutesRemoved]
+        );
     }
 
     fn checks_missed(scenario: Scenario, gr: bool, f: &Figures) -> Vec<Check> {
@@ -291,7 +371,7 @@ mod tests {
 
     #[test]
     fn every_scenario_says_what_it_expects_and_checks_what_it_judges() {
-        for s in Scenario::ALL {
+        for s in Scenario::ALL.into_iter().chain(Scenario::BFD) {
             for gr in [true, false] {
                 assert!(s.expected(gr).contains("RFC"), "{s:?} {gr}");
                 let checked = checks(s, gr);
@@ -304,6 +384,8 @@ mod tests {
                     llgr_stale_routes: 0,
                     settled: false,
                     disrupted: false,
+                    bfd_within_detection: Some(false),
+                    bfd_stayed_up: Some(false),
                 };
                 for m in judge(s, gr, &worst) {
                     assert!(checked.contains(&m.check), "{s:?} {gr}: {m:?}");
@@ -312,5 +394,7 @@ mod tests {
         }
         assert_eq!(serde_json::to_value(Scenario::PeerRestart).ok(), Some("peer-restart".into()));
         assert_eq!(serde_json::to_value(Scenario::HardReset).ok(), Some("hard-reset".into()));
+        assert_eq!(serde_json::to_value(Scenario::BfdLinkDown).ok(), Some("bfd-link-down".into()));
+        assert!(Scenario::BFD.iter().all(|s| s.is_bfd() && !Scenario::ALL.contains(s)), "not run by default");
     }
 }

@@ -128,6 +128,9 @@ pub(super) async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> R
             lab.set_progress(run.progress(reconnect));
             topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back after Hard Reset")?;
         }
+        Scenario::BfdLinkDown | Scenario::BfdRestart => {
+            anyhow::bail!("{} runs in its own topology (keel lab's bfd module)", scenario.name())
+        }
     }
     lab.set_progress(run.progress(if scenario.keel_restarts() {
         "waiting for keeld's End-of-RIB at the observer"
@@ -183,6 +186,7 @@ pub(super) async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> R
         keeld_pids,
         expected: "",
         as_expected: false,
+        bfd: None,
         misses: Vec::new(),
         span: (start, end),
     };

@@ -91,6 +91,18 @@ impl Bfd {
                 min_tx_ms: *b.min_tx_ms.get_ref(),
                 min_rx_ms: *b.min_rx_ms.get_ref(),
                 multiplier: b.multiplier(),
+                auth: b.authentication_for(n).map(|a| keel_bfdd::protocol::AuthSpec {
+                    auth_type: match a.auth {
+                        keel_config::BfdAuth::Simple => keel_bfdd::protocol::AuthKind::Simple,
+                        keel_config::BfdAuth::MeticulousKeyedSha1 => keel_bfdd::protocol::AuthKind::MeticulousKeyedSha1,
+                        // `authentication_for` gives no None.
+                        keel_config::BfdAuth::KeyedSha1 | keel_config::BfdAuth::None => {
+                            keel_bfdd::protocol::AuthKind::KeyedSha1
+                        }
+                    },
+                    key_id: a.key_id,
+                    password: a.password,
+                }),
             },
         })
     }
