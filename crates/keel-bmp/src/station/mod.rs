@@ -84,7 +84,7 @@ pub struct Session {
     pub peer: Peer,
     /// keel's end of the TCP connection.
     pub local: SocketAddr,
-    /// The neighbor's TCP port, 0 when unknown.
+    /// The neighbor's TCP port.
     pub remote_port: u16,
     /// Both OPENs, whole BGP messages (keel-wire's encoding of what was exchanged).
     pub sent_open: Vec<u8>,
@@ -97,12 +97,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session with `peer` over `local`, its OPENs encoded by keel-wire. The neighbor's TCP
-    /// port is not known to the RIB task: 0 (a deviation from RFC 7854 §4.10, which keeps 0 for
-    /// "no TCP session").
+    /// A session with `peer` over the TCP connection `local` to `remote` (RFC 7854 §4.10: the
+    /// Peer Up's Local Address, Local Port and Remote Port), its OPENs encoded by keel-wire.
     pub fn new(
         peer: Peer,
-        local: SocketAddr,
+        (local, remote): (SocketAddr, SocketAddr),
         sent: &Open,
         received: &Open,
         families: Vec<Family>,
@@ -112,7 +111,7 @@ impl Session {
         Session {
             peer,
             local,
-            remote_port: 0,
+            remote_port: remote.port(),
             sent_open: encode(sent),
             received_open: encode(received),
             families,
@@ -137,9 +136,11 @@ pub enum Down {
 }
 
 impl Down {
-    /// Reason 1 (sent by keel) or 3 (received) with a NOTIFICATION of `code`/`subcode`.
-    pub fn notification(sent: bool, code: u8, subcode: u8) -> Down {
-        let n = Message::Notification(Notification::new(code, subcode, Vec::new()));
+    /// Reason 1 (sent by keel) or 3 (received) with the NOTIFICATION `code`/`subcode`/`data`,
+    /// encoded again by keel-wire: the same octets as went over the wire (a NOTIFICATION has
+    /// one encoding).
+    pub fn notification(sent: bool, code: u8, subcode: u8, data: &[u8]) -> Down {
+        let n = Message::Notification(Notification::new(code, subcode, data.to_vec()));
         let bytes = n.encode(&CodecOptions::default()).unwrap_or_default();
         if sent {
             Down::LocalNotification(bytes)

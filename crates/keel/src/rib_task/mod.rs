@@ -281,7 +281,17 @@ impl RibTask {
 
     fn handle(&mut self, ev: RibEvent) {
         match ev {
-            RibEvent::PeerUp { address, negotiated, local, policy, helper, writer, prefix_limit, limit_crossed } => {
+            RibEvent::PeerUp {
+                address,
+                negotiated,
+                local,
+                remote,
+                policy,
+                helper,
+                writer,
+                prefix_limit,
+                limit_crossed,
+            } => {
                 let bmp = self.bmp.is_some().then(|| negotiated.clone());
                 self.peer_up(address, negotiated, local.ip(), policy, helper, writer);
                 if let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) {
@@ -289,7 +299,7 @@ impl RibTask {
                     s.limit_crossed = limit_crossed;
                 }
                 if let Some(n) = bmp {
-                    self.bmp_peer_up(address, &n, local);
+                    self.bmp_peer_up(address, &n, local, remote);
                 }
             }
             RibEvent::PeerUnreachable { address } => self.deferral_event(|d| d.peer_down(address)),

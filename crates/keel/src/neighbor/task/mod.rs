@@ -700,7 +700,7 @@ impl NeighborTask {
                     families = ?n.families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                     "session established"
                 );
-                let local = c.local;
+                let (local, remote) = (c.local, c.remote);
                 let writer: mpsc::Sender<Out> = c.writer.clone();
                 self.ever_established = true;
                 if send_hold_limit(self.config.send_hold_time, n.hold_time).is_some() {
@@ -735,6 +735,7 @@ impl NeighborTask {
                     address: self.address(),
                     negotiated: n,
                     local,
+                    remote,
                     policy,
                     helper,
                     writer,
