@@ -87,8 +87,8 @@ fn peer_down_reason_3_carries_the_notification_received_with_its_data() {
         PEER_HEX,         // per-peer header
         "03",             // Reason 3: remote system closed, NOTIFICATION PDU follows
         MARKER,
-        "0019 03",     // length 25, type 3 NOTIFICATION
-        "06 02",       // Cease, Administrative Shutdown
+        "0019 03",   // length 25, type 3 NOTIFICATION
+        "06 02",     // Cease, Administrative Shutdown
         "03 627965", // shutdown communication: 3 octets, "bye"
     ]);
     assert_eq!(got, want);

@@ -361,7 +361,8 @@ impl Fsm {
                 self.notify_and_idle(n, &mut out, &e.reason);
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::NotificationReceived(n)) => {
-                let reason = DownReason::NotificationReceived { code: n.code, subcode: n.subcode, data: n.data.clone() };
+                let reason =
+                    DownReason::NotificationReceived { code: n.code, subcode: n.subcode, data: n.data.clone() };
                 self.enter_idle(&mut out, Some(reason), &format!("NOTIFICATION received: {}", n.describe()));
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::TcpConnectionFails) => {
