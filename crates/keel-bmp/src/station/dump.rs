@@ -3,9 +3,9 @@
 //! task calls [`Dump::next_piece`] with its tables).
 //!
 //! The dump never copies a view's routes: when a view's stream starts (per view, per
-//! neighbor), it takes the *keys* of its routes (family, prefix, path identifier; 12 octets
-//! for IPv4, about 12 MB for a full table), and each piece looks its keys up in the tables as
-//! they are then. So:
+//! neighbor), it takes the *keys* of its routes (family, prefix, path identifier and a hint of
+//! the attribute set to sort by; 20 octets for IPv4, 21 MB for a full table), and each piece
+//! looks its keys up in the tables as they are then. So:
 //!
 //! - a route changed after the keys were taken and before its piece: the live change went to
 //!   the station first, the piece (with the route as it is now) after it;
@@ -28,7 +28,7 @@ use super::from_rib::Neighbor;
 use super::{Change, Routes, Session, View};
 use keel_rib::adj_rib_out::SentExports;
 use keel_rib::update_groups::ByAttrSet;
-use keel_rib::Rib;
+use keel_rib::{AdjRibInCount, Rib};
 use keel_wire::{CodecOptions, EncodeError, Family, Nlri, Prefix};
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -37,19 +37,39 @@ use std::sync::Arc;
 /// Routes per piece: about 1-2 MB of UPDATEs for a full table's attribute sets.
 pub const PIECE: usize = 16 * 1024;
 
-/// The keys of a view's routes: (family, prefix, path identifier), IPv4 ones in 12 octets.
+/// The keys of a view's routes: (family, prefix, path identifier), IPv4 ones in 20 octets,
+/// with a hint of the route's attribute set when the keys were taken (its address, cut to 32
+/// bits): sorted by it, routes that share a set come together and share UPDATEs, as a dump in
+/// one step would pack them. A stale or colliding hint costs packing, never a route.
 #[derive(Debug, Default)]
 pub struct Keys {
-    v4: Vec<(u32, u32, u8, Family)>,
-    other: Vec<(Family, Prefix, u32)>,
+    v4: Vec<(u32, u32, u32, u8, Family)>,
+    other: Vec<(u32, Family, Prefix, u32)>,
+}
+
+/// The grouping hint of an attribute set.
+fn hint(attrs: &Arc<keel_rib::AttrSet>) -> u32 {
+    // Sets are at least 8-aligned: the low bits carry nothing.
+    (Arc::as_ptr(attrs) as usize >> 3) as u32
 }
 
 impl Keys {
-    pub fn push(&mut self, family: Family, prefix: Prefix, path_id: u32) {
+    pub fn with_capacity(routes: usize) -> Keys {
+        Keys { v4: Vec::with_capacity(routes), other: Vec::new() }
+    }
+
+    pub fn push(&mut self, family: Family, prefix: Prefix, path_id: u32, hint: u32) {
         match prefix.addr() {
-            IpAddr::V4(a) => self.v4.push((u32::from(a), path_id, prefix.len(), family)),
-            IpAddr::V6(_) => self.other.push((family, prefix, path_id)),
+            IpAddr::V4(a) => self.v4.push((hint, u32::from(a), path_id, prefix.len(), family)),
+            IpAddr::V6(_) => self.other.push((hint, family, prefix, path_id)),
         }
+    }
+
+    /// Routes of one family and hint together.
+    pub fn sort(&mut self) {
+        self.v4.sort_unstable_by_key(|k| (k.4, k.0));
+        self.v4.shrink_to_fit();
+        self.other.sort_unstable_by_key(|k| (k.1, k.0));
     }
 
     pub fn len(&self) -> usize {
@@ -62,19 +82,19 @@ impl Keys {
 
     pub fn get(&self, i: usize) -> Option<(Family, Prefix, u32)> {
         match self.v4.get(i) {
-            Some(&(a, path_id, len, family)) => {
+            Some(&(_, a, path_id, len, family)) => {
                 let addr = IpAddr::V4(Ipv4Addr::from(a));
                 Some((family, Prefix::new(addr, len).unwrap_or(Prefix::host(addr)), path_id))
             }
-            None => self.other.get(i - self.v4.len()).copied(),
+            None => self.other.get(i - self.v4.len()).map(|&(_, f, p, id)| (f, p, id)),
         }
     }
 
     /// The last key pushed is `(family, prefix)` (with any path identifier).
     fn ends_with(&self, family: Family, prefix: &Prefix) -> bool {
         let last = match prefix.addr() {
-            IpAddr::V4(_) => self.v4.last().and_then(|k| self.get(self.v4.len() - 1).filter(|_| k.3 == family)),
-            IpAddr::V6(_) => self.other.last().copied(),
+            IpAddr::V4(_) => self.v4.len().checked_sub(1).and_then(|i| self.get(i)),
+            IpAddr::V6(_) => self.other.last().map(|&(_, f, p, id)| (f, p, id)),
         };
         last.is_some_and(|(f, p, _)| f == family && p == *prefix)
     }
@@ -255,7 +275,6 @@ impl Dump {
         live: &dyn Fn(&Arc<Session>) -> bool,
         out: &WithAdjRibOut,
     ) -> Option<Stream> {
-        let mut keys = Keys::default();
         let neighbor = match session {
             Some(i) => {
                 let (s, n) = self.sessions.get(i)?;
@@ -266,18 +285,32 @@ impl Dump {
             }
             None => None,
         };
+        let mut keys = match (view, neighbor) {
+            (View::LocRib, _) => Keys::with_capacity(rib.len()),
+            (View::AdjRibInPre | View::AdjRibInPost, Some(n)) => {
+                let count = rib.families().map(|f| rib.adj_rib_in_count(n.id, f, AdjRibInCount::Received)).sum();
+                Keys::with_capacity(count)
+            }
+            _ => Keys::default(),
+        };
         match (view, neighbor) {
             (View::LocRib, _) => {
                 for (family, prefix, d) in rib.iter(None) {
-                    if d.best_path().is_some() {
-                        keys.push(family, prefix, 0);
+                    if let Some(b) = d.best_path() {
+                        keys.push(family, prefix, 0, hint(&b.attrs));
                     }
                 }
             }
             (View::AdjRibInPre | View::AdjRibInPost, Some(n)) => {
                 for (family, prefix, d) in rib.iter(None) {
                     for p in d.paths.iter().filter(|p| p.peer == n.id) {
-                        keys.push(family, prefix, p.path_id);
+                        let attrs = match view {
+                            View::AdjRibInPre => {
+                                rib.received_route(n.id, family, &prefix, p.path_id).unwrap_or(&p.attrs)
+                            }
+                            _ => &p.attrs,
+                        };
+                        keys.push(family, prefix, p.path_id, hint(attrs));
                     }
                 }
                 if view == View::AdjRibInPre {
@@ -286,24 +319,26 @@ impl Dump {
                         let in_table = rib
                             .dest(family, &prefix)
                             .is_some_and(|d| d.paths.iter().any(|p| p.peer == n.id && p.path_id == path_id));
-                        if !in_table {
-                            keys.push(family, prefix, path_id);
+                        if let Some(attrs) = rib.received_route(n.id, family, &prefix, path_id).filter(|_| !in_table) {
+                            keys.push(family, prefix, path_id, hint(attrs));
                         }
                     }
                 }
             }
             (View::AdjRibOutPost, Some(n)) => {
                 out(n.peer.address, &mut |o, _| {
-                    for ((family, prefix), _, _) in o.sent_paths() {
+                    keys = Keys::with_capacity(o.len());
+                    for ((family, prefix), _, sent) in o.sent_paths() {
                         // Several paths of a destination (Add-Path) come together: one key.
                         if !keys.ends_with(family, &prefix) {
-                            keys.push(family, prefix, 0);
+                            keys.push(family, prefix, 0, hint(&sent.attrs));
                         }
                     }
                 });
             }
             _ => return None,
         }
+        keys.sort();
         Some(Stream { view, session, keys, next: 0 })
     }
 
