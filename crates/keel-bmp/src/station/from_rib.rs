@@ -1,14 +1,17 @@
 //! The RIB task's side of a station, pure: keel-rib's tables into [`Routes`] (whole BGP UPDATEs,
-//! packed as keel-wire packs them for a neighbor), and into [`Statistics`](super::Statistics).
+//! packed by keel-rib's [`ByAttrSet`] as keel-wire packs them for a neighbor), and into
+//! [`Statistics`](super::Statistics). The dump streams the same views a piece at a time
+//! ([`super::dump`]); the one-step functions here ([`loc_rib`], [`Neighbor::adj_rib_in`],
+//! [`Neighbor::adj_rib_out`]) are what it is tested against.
 //!
 //! What each view costs the RIB task (the figures docs/bmp.md gives an operator):
 //!
 //! | view | live | dump |
 //! |---|---|---|
-//! | `adj_rib_in_pre` | a copy and a re-encoding of each UPDATE received | every neighbor's routes as received |
-//! | `adj_rib_in_post` | a lookup per route of each UPDATE received; two walks of the table per re-evaluated neighbor | a walk of the table per neighbor |
-//! | `loc_rib` | a lookup per changed destination, once per batch of events | a walk of the table |
-//! | `adj_rib_out_post` | a copy of the bytes written to each neighbor | each neighbor's Adj-RIB-Out, exported again |
+//! | `adj_rib_in_pre` | a copy and a re-encoding of each UPDATE received | a walk of the table per neighbor, a lookup per route |
+//! | `adj_rib_in_post` | a lookup per route of each UPDATE received; two walks of the table per re-evaluated neighbor | a walk of the table per neighbor, a lookup per route |
+//! | `loc_rib` | a lookup per changed destination, once per batch of events | a walk of the table, a lookup per route |
+//! | `adj_rib_out_post` | a copy of the bytes written to each neighbor | a walk of each neighbor's Adj-RIB-Out, exported again once per source attribute set |
 
 use super::{Peer, Routes, View};
 use keel_rib::adj_rib_out::{ExportPolicy, SentExports};

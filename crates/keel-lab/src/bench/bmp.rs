@@ -7,9 +7,9 @@
 //!   against `none`, and `station_seconds`, when pmbmpd's log holds the whole Loc-RIB;
 //! - `dump`: converge with a station configured but not listening, then start pmbmpd: keel
 //!   connects within its `reconnect` (1 s) and streams its dump. `station_seconds` runs from
-//!   pmbmpd's start to the dump's Statistics Reports in its log (they follow the End-of-RIB
-//!   markers), `cpu_seconds` is keel's CPU over that time and `extra_rss_mib` its peak RSS over
-//!   what it held before.
+//!   keel's Initiation in pmbmpd's log to the dump's Statistics Reports there (they follow the
+//!   End-of-RIB markers; the log is read every 100 ms), `cpu_seconds` is keel's CPU from
+//!   pmbmpd's start and `extra_rss_mib` its peak RSS over what it held before.
 //!
 //! `station_routes` is the Loc-RIB prefixes in pmbmpd's log, `station_drops` the times keel
 //! dropped the station for falling behind (its `buffer`), from keel's log.
@@ -74,11 +74,20 @@ pub struct StationLog {
     partial: Vec<u8>,
     pub loc_rib: FxHashSet<String>,
     pub stats: bool,
+    /// When the poll that read the first Initiation ran: keel's session with the station began.
+    pub initiation: Option<Instant>,
 }
 
 impl StationLog {
     pub fn new(path: PathBuf) -> StationLog {
-        StationLog { path, offset: 0, partial: Vec::new(), loc_rib: FxHashSet::default(), stats: false }
+        StationLog {
+            path,
+            offset: 0,
+            partial: Vec::new(),
+            loc_rib: FxHashSet::default(),
+            stats: false,
+            initiation: None,
+        }
     }
 
     /// Reads what was written since the last call.
@@ -99,6 +108,9 @@ impl StationLog {
     }
 
     fn line(&mut self, l: &str) {
+        if self.initiation.is_none() && l.contains("\"bmp_msg_type\": \"init\"") {
+            self.initiation = Some(Instant::now());
+        }
         if l.contains("\"bmp_msg_type\": \"stats\"") {
             self.stats = true;
             return;
@@ -171,7 +183,9 @@ impl Ctx<'_> {
                 let started = Instant::now();
                 setup.pmbmpd = Some(start_pmbmpd(&dir, address)?);
                 let log = self.wait_station(&mut setup, timeout, &dir).await;
-                let seconds = started.elapsed().as_secs_f64();
+                // From keel's Initiation at pmbmpd (keel connects within its `reconnect`).
+                let connected = log.as_ref().ok().and_then(|l| l.initiation).unwrap_or(started);
+                let seconds = connected.elapsed().as_secs_f64();
                 let (cpu1, _) = Self::sample(&mut setup);
                 row.cpu_seconds = Some(cpu1 - cpu0);
                 let peak = setup.dut.as_ref().map_or(0, |d| d.peak_kib);
