@@ -57,6 +57,7 @@ impl Feeds {
 
     /// Queues `change` for every live station monitoring `view` (all live ones for `None`).
     fn send(&mut self, view: Option<View>, change: Change) {
+        self.forget_dead_dumps();
         for f in self.feeds.iter_mut().filter(|f| view.map_or(f.live(), |v| f.wants(v))) {
             f.send(change.clone());
         }
@@ -128,9 +129,17 @@ impl Feeds {
         self.send(Some(View::AdjRibOutPost), Change::Routes(r));
     }
 
+    /// Drops the dumps of stations whose session ended (lost, overrun): their keys are freed
+    /// now, not at the station's next session.
+    fn forget_dead_dumps(&mut self) {
+        let feeds = &self.feeds;
+        self.dumps.retain(|(s, _)| feeds.get(*s).is_some_and(|f| f.live() && !f.link.detached()));
+    }
+
     /// A station's request: statistics and the next pieces of dumps are answered at once,
     /// dumps queued for [`Feeds::answer_dumps`].
     pub fn request(&mut self, r: Request, rib: &Rib, out: &WithAdjRibOut) {
+        self.forget_dead_dumps();
         match r {
             Request::Dump { station, epoch, views, reply } => {
                 self.dumps.retain(|(s, _)| *s != station);

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 const ROUTER: Router = Router { asn: 65001, id: Ipv4Addr::new(192, 0, 2, 1) };
 
@@ -401,7 +401,7 @@ fn a_feed_starts_at_its_dump_and_carries_only_its_views() {
     let (tx, mut rx) = mpsc::channel(8);
     let link = Arc::new(Link::new("192.0.2.9:1790".parse().unwrap()));
     link.attach();
-    let mut feeds = Feeds::new(vec![Feed::new(tx, link, vec![View::LocRib])]).expect("one station");
+    let mut feeds = Feeds::new(vec![Feed::new(tx, link.clone(), vec![View::LocRib])]).expect("one station");
     feeds.peer_up((*session()).clone(), n);
     assert!(rx.try_recv().is_err(), "nothing before the dump");
     let (reply, mut dump) = tokio::sync::oneshot::channel();
@@ -423,6 +423,19 @@ fn a_feed_starts_at_its_dump_and_carries_only_its_views() {
     assert!(matches!(&got[2], Change::Routes(r) if r.view == View::LocRib));
     assert!(matches!(got[3..], [Change::EndOfRib { view: View::LocRib, .. }, Change::DumpEnd]), "{got:?}");
     assert_eq!(feeds.dumping(), 0, "done");
+    // A dump whose station goes away is dropped at the next hook, its keys with it.
+    let (three, _) = rib_with(&["198.51.100.0/24", "198.51.100.0/25", "198.51.100.128/25"]);
+    let request = Request::Dump { station: 0, epoch: 4, views: vec![View::LocRib], reply: oneshot::channel().0 };
+    let mut feeds = feeds.with_piece(1);
+    feeds.request(request, &three, &no_out);
+    feeds.answer_dumps(&three, (ROUTER.asn, ROUTER.id), &no_out);
+    assert_eq!(feeds.dumping(), 1, "pieces of one route: more to come");
+    link.detach();
+    feeds.request(Request::Statistics { reply: oneshot::channel().0 }, &three, &no_out);
+    assert_eq!(feeds.dumping(), 0, "dropped with its station");
+    // Live again (the feed of the dump of epoch 4): what it queued so far is not looked at.
+    link.attach();
+    let _ = std::iter::from_fn(|| rx.try_recv().ok()).count();
     // An UPDATE's Adj-RIB-In views are not monitored: nothing; a Peer Down goes to every live feed.
     let update = Update::end_of_rib(Family::IPV4_UNICAST);
     assert!(feeds.copy(&update).is_none());
@@ -430,7 +443,7 @@ fn a_feed_starts_at_its_dump_and_carries_only_its_views() {
     feeds.peer_down(peer().address, Down::RemoteNoNotification);
     feeds.peer_down(peer().address, Down::RemoteNoNotification);
     let (epoch, change) = rx.try_recv().expect("the Peer Down");
-    assert_eq!((epoch, change), (3, Change::PeerDown { peer: peer(), reason: Down::RemoteNoNotification }));
+    assert_eq!((epoch, change), (4, Change::PeerDown { peer: peer(), reason: Down::RemoteNoNotification }));
     assert!(rx.try_recv().is_err(), "once: the session is gone");
 }
 
