@@ -4,6 +4,8 @@
 //! - `oracle`: every message type decoded by an independent BMP implementation
 //!   (netgauze-bmp-pkt), with the decoded fields checked.
 //! - `errors`: input the encoders refuse, and the buffer left unchanged.
+//! - `station`: the station's Peer Up and Peer Down as keeld makes them (TCP ports, the
+//!   NOTIFICATION sent or received), against golden bytes and the oracle.
 //! - `properties`: random headers, statistics and strings, decoded by the oracle to the same
 //!   values.
 
@@ -11,4 +13,5 @@ mod errors;
 mod golden;
 mod oracle;
 mod properties;
+mod station;
 mod util;

@@ -28,7 +28,7 @@ use netgauze_parse_utils::traits::ParseFromWithOneInput;
 use std::net::IpAddr;
 
 /// Parses every message in `bytes`, which must end exactly at a message's end.
-fn ng_parse_all(bytes: &[u8]) -> Vec<BmpMessageValue> {
+pub fn ng_parse_all(bytes: &[u8]) -> Vec<BmpMessageValue> {
     let mut ctx = BmpParsingContext::default();
     let mut cur = SliceReader::new(bytes);
     let mut out = Vec::new();

@@ -34,6 +34,7 @@ use crate::graceful_shutdown;
 use crate::policy::{Chain, Context, RouteKey, Verdict};
 use crate::prefix_map::FamilyMap;
 use crate::rib::{Dest, Path, PeerId, PeerInfo, Rib};
+use crate::update_groups::UpdateGroups;
 use keel_rpki::{RpkiState, VrpTable};
 use keel_wire::{builder, header, Afi, Community, EncodeError, Family, Message, MessageType, Nlri, Prefix};
 use keel_wire::{CodecOptions, RefreshSubtype, RouteRefresh, Update};
@@ -265,6 +266,13 @@ impl AdjRibOut {
     pub fn sent_paths(&self) -> impl Iterator<Item = ((Family, Prefix), Option<u32>, &Sent)> {
         let one = self.sent.iter().map(|(k, s)| (k, None, s));
         one.chain(self.multi.iter().flat_map(|(k, v)| v.iter().map(move |(id, s)| (*k, Some(*id), s))))
+    }
+
+    /// What the neighbor holds for one destination, as [`AdjRibOut::sent_paths`] lists it.
+    pub fn sent_at(&self, family: Family, prefix: &Prefix) -> impl Iterator<Item = (Option<u32>, &Sent)> {
+        let one = self.sent.get(family, prefix).map(|s| (None, s));
+        let multi = self.multi.get(&(family, *prefix)).into_iter().flat_map(|v| v.iter().map(|(id, s)| (Some(*id), s)));
+        one.into_iter().chain(multi)
     }
 
     /// Destinations to consider again (their best path changed, or their paths did for a
@@ -500,10 +508,10 @@ impl AdjRibOut {
                     }
                     self.sent.insert(*family, *prefix, sent);
                     // Held from keel's previous image as it would go out now: nothing to send.
-                    if held.is_some_and(|h| h == exports.groups[group].1) {
+                    if held.is_some_and(|h| exports.groups.set(group) == Some(&h)) {
                         continue;
                     }
-                    exports.groups[group].2.push(Nlri::new(*prefix));
+                    exports.groups.push(group, Nlri::new(*prefix));
                 }
                 None => {
                     if self.sent.remove(*family, prefix).is_some() || held.is_some() {
@@ -515,7 +523,7 @@ impl AdjRibOut {
         for (family, nlri) in &withdraw {
             self.encode("withdrawal", errors, |out, codec| builder::withdraw(*family, nlri, codec, out).map(drop));
         }
-        for (family, set, nlri) in exports.groups.iter().filter(|g| !g.2.is_empty()) {
+        for (family, set, nlri) in exports.groups.groups() {
             let start = self.queue.len();
             if let Err(error) =
                 builder::announce(*family, &set.attributes, set.next_hop, nlri, &self.codec, &mut self.queue)
@@ -603,6 +611,49 @@ pub fn exported(
     Some(out)
 }
 
+/// What a neighbor was sent, computed again and grouped into UPDATEs by the attributes it went
+/// out with (for a BMP station's Adj-RIB-Out view, RFC 8671): the export of each source
+/// attribute set is computed once per batch, in the slots [`AdjRibOut::pack`] uses, so a
+/// million routes from a few hundred thousand sets cost that many exports, not a million.
+pub struct SentExports<'a> {
+    exports: Exports<'a>,
+}
+
+impl<'a> SentExports<'a> {
+    /// `None` when `target` is not in `rib`.
+    pub fn new(rib: &'a Rib, target: PeerId, policy: &ExportPolicy<'a>) -> Option<SentExports<'a>> {
+        let info = rib.peer(target)?;
+        Some(SentExports { exports: Exports::new(rib, target, info, policy, 0) })
+    }
+
+    /// Adds a route the neighbor holds (`path_id`: the identifier it went out with, under
+    /// Add-Path send); left out if it would not go out now.
+    pub fn add(&mut self, family: Family, prefix: &Prefix, path_id: Option<u32>, sent: &Sent) {
+        let Exports { exporter, slots, groups, .. } = &mut self.exports;
+        let Exporter { chain, local_asn, info, .. } = *exporter;
+        let rpki = exporter.vrps.map(|t| t.validate_route(prefix, sent.attrs.attributes.as_path.as_ref(), local_asn));
+        let ctx = Context { family, prefix, rpki, local_asn, local_address: info.local_address };
+        let key = chain.map(|c| c.route_key(&ctx));
+        let slot =
+            *slots.entry((family, sent.source, Arc::as_ptr(&sent.attrs), sent.llgr_stale, key)).or_insert_with(|| {
+                let (set, graceful_shutdown) =
+                    exporter.export(&ctx, key.as_ref(), sent.source, &sent.attrs, sent.llgr_stale)?;
+                Some((groups.group(family, set), graceful_shutdown))
+            });
+        if let Some((group, _)) = slot {
+            groups.push(group, Nlri { prefix: *prefix, path_id });
+        }
+    }
+
+    /// The groups so far; the slots are kept for the next batch.
+    pub fn take(&mut self) -> UpdateGroups<AttrSet> {
+        let groups = std::mem::take(&mut self.exports.groups);
+        // Group indexes are of the groups taken: the slots start again.
+        self.exports.slots.clear();
+        groups
+    }
+}
+
 /// Export policy on what the export rules made of a route: `None` when rejected. LLGR_STALE
 /// stays even if the policy removes it (RFC 9494 §4.3).
 fn export_policy(chain: &Chain, ctx: &Context, key: &RouteKey, set: AttrSet, llgr_stale: bool) -> Option<AttrSet> {
@@ -628,7 +679,7 @@ struct Exports<'a> {
     exporter: Exporter<'a>,
     slots: Slots,
     /// The UPDATE groups: family, exported attributes, prefixes.
-    groups: Vec<(Family, AttrSet, Vec<Nlri>)>,
+    groups: UpdateGroups<AttrSet>,
     /// Add-Path send: the paths of the last destination exported, best first, by source and
     /// received path identifier ([`add_path`]).
     ranked: Vec<(PeerId, u32)>,
@@ -663,7 +714,7 @@ impl<'a> Exports<'a> {
             epoch,
             graceful_shutdown: policy.graceful_shutdown,
         };
-        Exports { exporter, slots: Slots::default(), groups: Vec::new(), ranked: Vec::new() }
+        Exports { exporter, slots: Slots::default(), groups: UpdateGroups::default(), ranked: Vec::new() }
     }
 
     /// What a destination goes out as: its UPDATE group and its [`Sent`] record, `None` to
@@ -700,9 +751,8 @@ impl<'a> Exports<'a> {
         let Exports { exporter, slots, groups, .. } = self;
         let llgr = exporter.rib.is_llgr_stale(ctx.family, path);
         let slot = *slots.entry((ctx.family, path.peer, Arc::as_ptr(&path.attrs), llgr, key)).or_insert_with(|| {
-            let (set, graceful_shutdown) = exporter.export(ctx, key.as_ref(), path, llgr)?;
-            groups.push((ctx.family, set, Vec::new()));
-            Some((groups.len() - 1, graceful_shutdown))
+            let (set, graceful_shutdown) = exporter.export(ctx, key.as_ref(), path.peer, &path.attrs, llgr)?;
+            Some((groups.group(ctx.family, set), graceful_shutdown))
         });
         let epoch = exporter.epoch;
         slot.map(|(i, graceful_shutdown)| {
@@ -715,9 +765,16 @@ impl<'a> Exports<'a> {
 impl Exporter<'_> {
     /// The export rules (RFC 4271 §9.1.3), then the export policy, then, last, the
     /// GRACEFUL_SHUTDOWN step (RFC 8326 §4.2) with whether it changed anything.
-    fn export(&self, ctx: &Context, key: Option<&RouteKey>, path: &Path, llgr: bool) -> Option<(AttrSet, bool)> {
-        let source = (path.peer != PeerId::LOCAL).then(|| self.rib.peer(path.peer)).flatten();
-        let set = export(ctx.family, &path.attrs, path.peer, source, self.target, self.info, llgr)?;
+    fn export(
+        &self,
+        ctx: &Context,
+        key: Option<&RouteKey>,
+        from: PeerId,
+        attrs: &AttrSet,
+        llgr: bool,
+    ) -> Option<(AttrSet, bool)> {
+        let source = (from != PeerId::LOCAL).then(|| self.rib.peer(from)).flatten();
+        let set = export(ctx.family, attrs, from, source, self.target, self.info, llgr)?;
         let mut set = match (self.chain, key) {
             (Some(chain), Some(k)) => export_policy(chain, ctx, k, set, llgr)?,
             _ => set,

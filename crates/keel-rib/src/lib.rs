@@ -30,6 +30,7 @@ pub mod prefix_limit;
 pub mod prefix_map;
 pub mod rib;
 pub mod update_checks;
+pub mod update_groups;
 
 pub use adj_rib_out::AdjRibOut;
 pub use attr_set::{AttrSet, AttrTable};

@@ -535,6 +535,11 @@ impl Rib {
         v
     }
 
+    /// The families with a table.
+    pub fn families(&self) -> impl Iterator<Item = Family> + '_ {
+        self.tables.iter().map(|(f, _)| *f)
+    }
+
     pub fn dest(&self, family: Family, prefix: &Prefix) -> Option<&Dest> {
         self.table(family)?.get(prefix)
     }

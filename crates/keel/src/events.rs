@@ -41,18 +41,26 @@ pub enum DownReason {
     /// (RFC 4724 §4.2).
     Restarted,
     HoldTimerExpired,
+    /// `data`: the NOTIFICATION's Data field, for BMP's Peer Down (RFC 7854 §4.9 carries the
+    /// whole PDU).
     NotificationSent {
         code: u8,
         subcode: u8,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        data: Vec<u8>,
     },
     NotificationReceived {
         code: u8,
         subcode: u8,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        data: Vec<u8>,
     },
-    /// `code`/`subcode` of the Cease sent, if any.
+    /// `code`/`subcode`/`data` of the Cease sent, if any.
     AdministrativeStop {
         code: Option<u8>,
         subcode: Option<u8>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        data: Vec<u8>,
     },
     /// The neighbor's BFD session went Down; keel sent Cease/BFD Down (RFC 9384).
     /// `control_plane_independent` is the neighbor's C bit, `strict` the neighbor's
@@ -111,7 +119,9 @@ pub enum RibEvent {
     PeerUp {
         address: IpAddr,
         negotiated: Arc<Negotiated>,
+        /// Both ends of the session's TCP connection (BMP's Peer Up carries them).
         local: SocketAddr,
+        remote: SocketAddr,
         policy: PeerPolicy,
         /// Graceful restart helper settings for this neighbor (RFC 4724 §4.2).
         helper: helper::Settings,

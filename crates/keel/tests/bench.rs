@@ -3,7 +3,8 @@
 //! `direct` baseline. Every scenario gives figures for every DUT and every daemon really
 //! converged: the monitor's prefix count equals the table size. Speed is not checked here.
 //! Root is needed for the other daemons (port 179); without it only keel and direct run.
-//! The bench uses 127.88.N.x, apart from the other tests' addresses.
+//! The bench uses 127.88.N.x, apart from the other tests' addresses (`--bmp`: pmbmpd on .3, port
+//! 1790).
 
 use serde_json::Value;
 use std::process::Command;
@@ -176,4 +177,43 @@ fn quick_bfd_bench_reports_sessions_cpu_and_detection() {
         let cmdline = String::from_utf8_lossy(&cmdline);
         assert!(!cmdline.contains(&format!("keel-bench-bfd-{pid}")), "process left: {cmdline}");
     }
+}
+
+/// `keel bench --bmp --quick` (issue 23): keeld without a station, with pmbmpd from the
+/// start, and dumping to pmbmpd after convergence; each run converges, and pmbmpd ends with
+/// keel's whole Loc-RIB in both runs that have it. Figures are given, not checked.
+#[test]
+fn quick_bmp_bench_gets_the_routes_to_pmbmpd() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    crate::common::preflight();
+    let out = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["bench", "--bmp", "--quick", "--json"])
+        .arg("--keeld")
+        .arg(env!("CARGO_BIN_EXE_keeld"))
+        .output()
+        .expect("run keel bench --bmp");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("keel bench --json: {e}\nstdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout))
+    });
+    let rows = rows.as_array().expect("an array of rows");
+    for station in ["none", "live", "dump"] {
+        let r = rows
+            .iter()
+            .find(|r| r["scenario"] == "bmp" && r["station"] == station)
+            .unwrap_or_else(|| panic!("no bmp row for station {station}\n{stderr}"));
+        assert_eq!(r["ok"], true, "{station}: {r}\n{stderr}");
+        assert_eq!(r["monitor_prefixes"], 20000, "{station}: the monitor converged: {r}");
+        assert!(r["cpu_seconds"].as_f64().is_some() && r["peak_rss_mib"].as_f64() > Some(0.0), "{r}");
+        if station == "none" {
+            assert!(r["station_routes"].is_null(), "{r}");
+            continue;
+        }
+        assert_eq!(r["station_routes"], 20000, "{station}: pmbmpd holds keel's Loc-RIB: {r}\n{stderr}");
+        assert!(r["station_seconds"].as_f64() > Some(0.0), "{r}");
+        if station == "dump" {
+            assert!(r["extra_rss_mib"].as_f64().is_some(), "{r}");
+        }
+    }
+    assert!(out.status.success(), "keel bench --bmp failed:\n{stderr}");
 }

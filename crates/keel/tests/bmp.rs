@@ -243,6 +243,13 @@ fn pmbmpd_sees_every_view_and_both_restarts() {
         assert!(of_type("peer_up").any(|m| m["peer_ip"] == peer && m["peer_type"] == 0), "Peer Up of {peer}");
     }
     assert!(of_type("peer_up").any(|m| m["peer_type"] == 3), "the Loc-RIB instance's Peer Up (RFC 9069)");
+    // RFC 7854 §4.10: keel's address and both TCP ports of the session; one end is port 179.
+    for peer in [bird_addr, gobgp_addr] {
+        let Some(up) = of_type("peer_up").find(|m| m["peer_ip"] == peer) else { panic!("Peer Up of {peer}") };
+        let ports = (up["local_port"].as_u64().unwrap_or(0), up["remote_port"].as_u64().unwrap_or(0));
+        assert_eq!(up["local_ip"], keel_addr, "{up}");
+        assert!(ports.0 > 0 && ports.1 > 0 && (ports.0 == 179 || ports.1 == 179), "ports {ports:?}: {up}");
+    }
     assert!(of_type("route_monitor").any(|m| m["is_loc"] == 1), "Loc-RIB Route Monitoring");
     // Statistics Reports (every second): routes in each Adj-RIB-In (type 7), in the Loc-RIB (8),
     // sent after export policy (15).
@@ -256,6 +263,22 @@ fn pmbmpd_sees_every_view_and_both_restarts() {
         );
         (got == (Some(2000), Some(20), Some(2021), true)).then_some(()).ok_or(format!("{got:?}"))
     });
+
+    // BIRD disables its session: it sends a Cease, a Peer Down with reason 3 (RFC 7854 §4.9,
+    // the NOTIFICATION received follows).
+    let mark = pmbmpd.messages().len();
+    bird1.birdc("disable keel");
+    wait_for("a Peer Down of BIRD with reason 3", DEADLINE, || {
+        let after: Vec<Value> = pmbmpd.messages().split_off(mark);
+        let down = after.iter().find(|m| m["bmp_msg_type"] == "peer_down" && m["peer_ip"] == bird_addr);
+        match down {
+            Some(d) if d["reason_type"] == 3 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    bird1.birdc("enable keel");
+    established(&api, bird_addr);
+    wait_views_match(&pmbmpd, &api, &[bird_addr, gobgp_addr]);
 
     // BIRD restarts gracefully: Peer Down (reason 4, no NOTIFICATION) and Peer Up, its routes
     // never withdrawn from the Loc-RIB view.
@@ -300,6 +323,21 @@ fn pmbmpd_sees_every_view_and_both_restarts() {
     });
     wait_views_match(&pmbmpd, &api, &[bird_addr, gobgp_addr]);
     assert!(collector_state(&pmbmpd.messages()) == before, "the collector's views changed across keel's restart");
+
+    // GoBGP leaves keel's configuration (`keel reload`): keel sends Cease, a Peer Down with
+    // reason 1 (the NOTIFICATION keel sent follows).
+    let mark = pmbmpd.messages().len();
+    k.write_config(&config(k.dir(), keel_addr, &[(bird_addr, 65102)], &station(1790, ""))).expect("configuration");
+    let (ok, out) = keel(&api, &["reload"]);
+    assert!(ok, "{out}");
+    wait_for("a Peer Down of GoBGP with reason 1", DEADLINE, || {
+        let after: Vec<Value> = pmbmpd.messages().split_off(mark);
+        let down = after.iter().find(|m| m["bmp_msg_type"] == "peer_down" && m["peer_ip"] == gobgp_addr);
+        match down {
+            Some(d) if d["reason_type"] == 1 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
     gobgp.stop();
 }
 

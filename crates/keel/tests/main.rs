@@ -33,7 +33,7 @@
 //! | `bmp` | 127.0.0.100 (pmbmpd, ports 1790 and 1791), .101-.103 (keeld, BIRD, GoBGP), .104, .105 (keeld with a stalled station on .104:1791, BIRD) |
 //! | `interop` | 127.0.0.111-.253, 127.0.1.0/24, 127.0.2.0/24, 127.0.3.0/24, 127.0.4.0/24 (table in [`interop`]); GoBGP's gRPC on its own address, port 50051 (its pprof listener, 127.0.0.1:6060 for every gobgpd, is off); StayRTR 127.0.4.3:8282 |
 //! | `lab` | 127.77.N.0/24 (`keel lab`; N from its pid, claimed with a listener on .250) |
-//! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free) |
+//! | `bench` | 127.88.N.0/24 (`keel bench`, N picked free; `--bmp`: pmbmpd on 127.88.N.3:1790) |
 //!
 //! Free: 127.0.0.29-.30, .39-.40, .58-.60, .78-.83, .88-.89, .92, .106-.110, .254 and
 //! 127.0.5.61 upwards (127.0.0.1 is left to the host's own services). The benchmarks (`cargo

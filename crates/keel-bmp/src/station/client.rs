@@ -8,6 +8,10 @@
 //!       +------------------------ `reconnect` seconds ----------------------------+
 //! ```
 //!
+//! The dump comes as changes in the feed's channel, a piece at a time: on each piece's
+//! [`Change::DumpMore`] the task asks for the next ([`Request::More`]) and writes this one
+//! meanwhile, so the dump moves as fast as the station reads and no faster.
+//!
 //! Every wait (connect, dump, write, reconnect) also waits for the stop signal and for an
 //! overrun of the feed: a station that stops reading is dropped even while keel's write to it
 //! is blocked.
@@ -171,32 +175,28 @@ impl Station {
     /// One TCP session with the station, from Initiation to its end.
     async fn session(&mut self, mut stream: TcpStream) -> Ended {
         let _ = stream.set_nodelay(true);
-        // Changes of an earlier session are of an older epoch: skipped as they come.
+        // Changes of an earlier session are of an older epoch: skipped as they come. The feed
+        // takes none until the dump starts (it is off since the last session ended), so what
+        // is queued now is all stale: dropped, to leave the whole buffer to the dump.
         self.epoch += 1;
+        while self.changes.try_recv().is_ok() {}
         self.link.attach();
         let (reply, dump) = oneshot::channel();
         let request = Request::Dump { station: self.index, epoch: self.epoch, views: self.config.views.clone(), reply };
         if self.requests.send(request).await.is_err() {
             return Ended::Stopped;
         }
-        let dump = tokio::select! {
+        let router = tokio::select! {
             d = dump => match d { Ok(d) => d, Err(_) => return Ended::Stopped },
             _ = self.stop.changed() => return Ended::Stopped,
         };
-        let router = Router { asn: dump.local_asn, id: dump.router_id };
         let mut out = Vec::new();
         let mut e = Encoder { router, now: now(), out: &mut out, errors: Vec::new() };
         e.initiation(&self.config.sys_name, &self.config.sys_descr);
-        e.dump(&dump, &self.config.views);
-        let errors = e.errors;
-        drop(dump);
-        self.log_errors(errors);
         if let Err(ended) = self.write(&mut stream, &out).await {
             return ended;
         }
-        if let Err(ended) = self.statistics(&mut stream, router).await {
-            return ended;
-        }
+        // The dump comes through the channel, its pieces among the live changes.
         let mut tick = self.config.statistics.map(|d| {
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -232,19 +232,37 @@ impl Station {
             let mut out = Vec::new();
             let mut e = Encoder { router, now: now(), out: &mut out, errors: Vec::new() };
             let mut next = Some(next);
+            let (mut more, mut dumped) = (false, false);
             // What else is queued goes in the same write.
             while let Some((epoch, change)) = next.take() {
                 if epoch == self.epoch {
-                    e.change(&change);
+                    match change {
+                        Change::DumpMore => more = true,
+                        Change::DumpEnd => dumped = true,
+                        change => e.change(&change),
+                    }
                 }
-                if e.out.len() < 256 * 1024 {
+                if e.out.len() < 256 * 1024 && !more {
                     next = self.changes.try_recv().ok();
                 }
             }
             let errors = e.errors;
             self.log_errors(errors);
+            // The next piece is made while this one is written.
+            if more {
+                let request = Request::More { station: self.index, epoch: self.epoch };
+                if self.requests.send(request).await.is_err() {
+                    return Ended::Stopped;
+                }
+            }
             if let Err(ended) = self.write(&mut stream, &out).await {
                 return ended;
+            }
+            if dumped {
+                info!(station = %self.config.address, "BMP dump sent");
+                if let Err(ended) = self.statistics(&mut stream, router).await {
+                    return ended;
+                }
             }
         }
     }

@@ -1,8 +1,9 @@
-//! A station session's messages as bytes, from the RIB task's [`Dump`], [`Change`]s and
+//! A station session's messages as bytes, from the RIB task's [`Change`]s (the dump's and
+//! the live ones) and
 //! [`Statistics`]: pure, with the time passed in. What cannot be encoded is skipped and
 //! counted in the returned error list (a bug to log), never a panic.
 
-use super::{Change, Down, Dump, Peer, Routes, Session, Statistics, View};
+use super::{Change, Down, Peer, Routes, Session, Statistics, View};
 use crate::error::EncodeError;
 use crate::header::{AdjRib, PeerHeader, PeerType, Timestamp};
 use crate::{
@@ -126,38 +127,14 @@ impl Encoder<'_> {
         self.put(r);
     }
 
-    /// A dump (after the Initiation): Peer Ups, each view's routes, then each view's End-of-RIB
-    /// markers per peer and family.
-    pub fn dump(&mut self, dump: &Dump, views: &[View]) {
-        if views.contains(&View::LocRib) {
-            self.loc_rib_peer_up(&dump.loc_rib_families);
-        }
-        for s in &dump.sessions {
-            self.peer_up(s);
-        }
-        for r in &dump.routes {
-            self.routes(r);
-        }
-        for &view in views {
-            if view == View::LocRib {
-                for &f in &dump.loc_rib_families {
-                    self.end_of_rib(view, None, f);
-                }
-                continue;
-            }
-            for s in &dump.sessions {
-                for &f in &s.families {
-                    self.end_of_rib(view, Some(&s.peer), f);
-                }
-            }
-        }
-    }
-
     pub fn change(&mut self, change: &Change) {
         match change {
             Change::PeerUp(s) => self.peer_up(s),
             Change::PeerDown { peer, reason } => self.peer_down(peer, reason),
             Change::Routes(r) => self.routes(r),
+            Change::LocRibUp(families) => self.loc_rib_peer_up(families),
+            Change::EndOfRib { view, peer, family } => self.end_of_rib(*view, peer.as_ref(), *family),
+            Change::DumpMore | Change::DumpEnd => {}
         }
     }
 

@@ -1,10 +1,12 @@
 //! Every station's [`Feed`] as the RIB task holds them: the change stream per view, the
-//! sessions the Peer Ups told of, and the dumps and statistics the station tasks ask for. The
+//! sessions the Peer Ups told of, the dumps under way ([`Dump`], a piece per
+//! [`Request::More`]) and the statistics the station tasks ask for. The
 //! RIB task calls these at its hooks (a session up or down, an UPDATE applied, a round's
 //! Loc-RIB changes, bytes written to a neighbor) and owns no BMP logic of its own.
 
+use super::dump::{self, Dump};
 use super::from_rib::{self, Neighbor};
-use super::{Change, Down, Dump, Feed, Request, Routes, Session, Statistics, View};
+use super::{Change, Down, Feed, Request, Router, Routes, Session, Statistics, View};
 use keel_rib::adj_rib_out::ExportPolicy;
 use keel_rib::{AdjRibOut, Changed, Rib};
 use keel_wire::{EncodeError, Family, Nlri, Update};
@@ -20,14 +22,32 @@ pub type WithAdjRibOut<'a> = dyn Fn(IpAddr, &mut dyn FnMut(&AdjRibOut, &ExportPo
 pub struct Feeds {
     feeds: Vec<Feed>,
     sessions: HashMap<IpAddr, (Arc<Session>, Neighbor)>,
-    /// Dumps asked for and not answered yet (keel defers selection).
-    pending: Vec<(usize, u64, Vec<View>, oneshot::Sender<Dump>)>,
+    /// Dumps asked for and not started yet (keel defers selection).
+    pending: Vec<(usize, u64, Vec<View>, oneshot::Sender<Router>)>,
+    /// Dumps under way, per station.
+    dumps: Vec<(usize, Dump)>,
+    /// Routes per piece of a dump.
+    piece: usize,
 }
 
 impl Feeds {
     /// `None` without stations: the RIB task then skips every hook at one branch.
     pub fn new(feeds: Vec<Feed>) -> Option<Box<Feeds>> {
-        (!feeds.is_empty()).then(|| Box::new(Feeds { feeds, sessions: HashMap::new(), pending: Vec::new() }))
+        (!feeds.is_empty()).then(|| {
+            Box::new(Feeds {
+                feeds,
+                sessions: HashMap::new(),
+                pending: Vec::new(),
+                dumps: Vec::new(),
+                piece: dump::PIECE,
+            })
+        })
+    }
+
+    /// Routes per piece of a dump (tests make it small).
+    pub fn with_piece(mut self: Box<Self>, piece: usize) -> Box<Self> {
+        self.piece = piece.max(1);
+        self
     }
 
     /// Whether a live station monitors `view`.
@@ -37,6 +57,7 @@ impl Feeds {
 
     /// Queues `change` for every live station monitoring `view` (all live ones for `None`).
     fn send(&mut self, view: Option<View>, change: Change) {
+        self.forget_dead_dumps();
         for f in self.feeds.iter_mut().filter(|f| view.map_or(f.live(), |v| f.wants(v))) {
             f.send(change.clone());
         }
@@ -108,11 +129,23 @@ impl Feeds {
         self.send(Some(View::AdjRibOutPost), Change::Routes(r));
     }
 
-    /// A station's request: statistics are answered at once, dumps queued for
-    /// [`Feeds::answer_dumps`].
+    /// Drops the dumps of stations whose session ended (lost, overrun): their keys are freed
+    /// now, not at the station's next session.
+    fn forget_dead_dumps(&mut self) {
+        let feeds = &self.feeds;
+        self.dumps.retain(|(s, _)| feeds.get(*s).is_some_and(|f| f.live() && !f.link.detached()));
+    }
+
+    /// A station's request: statistics and the next pieces of dumps are answered at once,
+    /// dumps queued for [`Feeds::answer_dumps`].
     pub fn request(&mut self, r: Request, rib: &Rib, out: &WithAdjRibOut) {
+        self.forget_dead_dumps();
         match r {
-            Request::Dump { station, epoch, views, reply } => self.pending.push((station, epoch, views, reply)),
+            Request::Dump { station, epoch, views, reply } => {
+                self.dumps.retain(|(s, _)| *s != station);
+                self.pending.push((station, epoch, views, reply));
+            }
+            Request::More { station, epoch } => self.next_piece(station, epoch, rib, out),
             Request::Statistics { reply } => {
                 let mut stats = Statistics { peers: Vec::new(), loc_rib: from_rib::loc_rib_statistics(rib) };
                 for (s, n) in self.sessions.values() {
@@ -125,43 +158,45 @@ impl Feeds {
         }
     }
 
-    /// Answers the dumps asked for; each station's feed starts at its dump, so the changes
-    /// that follow are those after it.
-    pub fn answer_dumps(&mut self, rib: &Rib, router: (u32, Ipv4Addr), out: &WithAdjRibOut) {
+    /// Starts the dumps asked for: each station's feed is turned on and takes the dump's head
+    /// (the Peer Ups) and its first two pieces; the live changes follow from here.
+    pub fn answer_dumps(&mut self, rib: &Rib, (asn, id): (u32, Ipv4Addr), out: &WithAdjRibOut) {
         for (station, epoch, views, reply) in std::mem::take(&mut self.pending) {
-            let dump = self.dump(rib, router, &views, out);
-            if let Some(f) = self.feeds.get_mut(station) {
-                f.start(epoch);
+            let Some(f) = self.feeds.get_mut(station) else { continue };
+            f.start(epoch);
+            let sessions: Vec<_> = self.sessions.values().cloned().collect();
+            let (dump, head) = Dump::start(epoch, &views, sessions, rib, self.piece);
+            let sent = head.into_iter().all(|c| f.send(c));
+            if sent {
+                self.dumps.push((station, dump));
+                // Two pieces in flight: one written while the next is made.
+                self.next_piece(station, epoch, rib, out);
+                self.next_piece(station, epoch, rib, out);
             }
-            let _ = reply.send(dump);
+            let _ = reply.send(Router { asn, id });
         }
     }
 
-    fn dump(&self, rib: &Rib, (local_asn, router_id): (u32, Ipv4Addr), views: &[View], out: &WithAdjRibOut) -> Dump {
+    /// The next piece of `station`'s dump of `epoch` into its feed; the dump is dropped when
+    /// done or when the feed no longer takes it (overrun, a new session).
+    fn next_piece(&mut self, station: usize, epoch: u64, rib: &Rib, out: &WithAdjRibOut) {
+        let Some(i) = self.dumps.iter().position(|(s, d)| *s == station && d.epoch == epoch) else { return };
+        let sessions = &self.sessions;
+        let live = |s: &Arc<Session>| sessions.get(&s.peer.address).is_some_and(|(x, _)| Arc::ptr_eq(x, s));
         let mut errors = Vec::new();
-        let sessions: Vec<_> = self.sessions.values().collect();
-        let mut dump = Dump {
-            local_asn,
-            router_id,
-            sessions: sessions.iter().map(|(s, _)| s.clone()).collect(),
-            routes: Vec::new(),
-            loc_rib_families: vec![Family::IPV4_UNICAST],
-        };
-        for &view in views {
-            if view == View::LocRib {
-                dump.routes.push(from_rib::loc_rib(rib, &mut dump.loc_rib_families, &mut errors));
-                continue;
-            }
-            for (s, n) in &sessions {
-                if view == View::AdjRibOutPost {
-                    out(s.peer.address, &mut |o, policy| dump.routes.push(n.adj_rib_out(rib, o, policy, &mut errors)));
-                } else {
-                    dump.routes.push(n.adj_rib_in(rib, view, &mut errors));
-                }
-            }
-        }
+        let changes = self.dumps[i].1.next_piece(rib, &live, out, &mut errors);
         log(&errors);
-        dump
+        let done = changes.last() == Some(&Change::DumpEnd);
+        let feed = self.feeds.get_mut(station);
+        let sent = feed.is_some_and(|f| changes.into_iter().all(|c| f.send(c)));
+        if done || !sent {
+            self.dumps.remove(i);
+        }
+    }
+
+    /// Dumps under way.
+    pub fn dumping(&self) -> usize {
+        self.dumps.len()
     }
 }
 

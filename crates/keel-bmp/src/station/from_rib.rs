@@ -1,71 +1,30 @@
 //! The RIB task's side of a station, pure: keel-rib's tables into [`Routes`] (whole BGP UPDATEs,
-//! packed as keel-wire packs them for a neighbor), and into [`Statistics`](super::Statistics).
+//! packed by keel-rib's [`ByAttrSet`] as keel-wire packs them for a neighbor), and into
+//! [`Statistics`](super::Statistics). The dump streams the same views a piece at a time
+//! ([`super::dump`]); the one-step functions here ([`loc_rib`], [`Neighbor::adj_rib_in`],
+//! [`Neighbor::adj_rib_out`]) are what it is tested against.
 //!
 //! What each view costs the RIB task (the figures docs/bmp.md gives an operator):
 //!
 //! | view | live | dump |
 //! |---|---|---|
-//! | `adj_rib_in_pre` | a copy and a re-encoding of each UPDATE received | every neighbor's routes as received |
-//! | `adj_rib_in_post` | a lookup per route of each UPDATE received; two walks of the table per re-evaluated neighbor | a walk of the table per neighbor |
-//! | `loc_rib` | a lookup per changed destination, once per batch of events | a walk of the table |
-//! | `adj_rib_out_post` | a copy of the bytes written to each neighbor | each neighbor's Adj-RIB-Out, exported again |
+//! | `adj_rib_in_pre` | a copy and a re-encoding of each UPDATE received | a walk of the table per neighbor, a lookup per route |
+//! | `adj_rib_in_post` | a lookup per route of each UPDATE received; two walks of the table per re-evaluated neighbor | a walk of the table per neighbor, a lookup per route |
+//! | `loc_rib` | a lookup per changed destination, once per batch of events | a walk of the table, a lookup per route |
+//! | `adj_rib_out_post` | a copy of the bytes written to each neighbor | a walk of each neighbor's Adj-RIB-Out, exported again once per source attribute set |
 
 use super::{Peer, Routes, View};
-use keel_rib::adj_rib_out::{self, ExportPolicy};
+use keel_rib::adj_rib_out::{ExportPolicy, SentExports};
+use keel_rib::update_groups::ByAttrSet;
 use keel_rib::{AdjRibInCount, AdjRibOut, AttrSet, Changed, PeerId, Rib};
-use keel_wire::{builder, CodecOptions, EncodeError, Family, Nlri, Prefix, Update};
+use keel_wire::{CodecOptions, EncodeError, Family, Nlri, Prefix, Update};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use crate::stats::Stat;
 
-/// Routes grouped by attribute set, withdrawals apart, in the order first seen: packed into as
-/// few UPDATEs as the codec allows.
-#[derive(Debug, Default)]
-pub struct Packer {
-    index: FxHashMap<(Family, Arc<AttrSet>), usize>,
-    groups: Vec<(Family, Arc<AttrSet>, Vec<Nlri>)>,
-    withdrawn: Vec<(Family, Vec<Nlri>)>,
-}
-
-impl Packer {
-    pub fn announce(&mut self, family: Family, attrs: &Arc<AttrSet>, nlri: Nlri) {
-        let key = (family, attrs.clone());
-        let i = *self.index.entry(key).or_insert_with(|| {
-            self.groups.push((family, attrs.clone(), Vec::new()));
-            self.groups.len() - 1
-        });
-        self.groups[i].2.push(nlri);
-    }
-
-    pub fn withdraw(&mut self, family: Family, nlri: Nlri) {
-        match self.withdrawn.iter_mut().find(|(f, _)| *f == family) {
-            Some((_, v)) => v.push(nlri),
-            None => self.withdrawn.push((family, vec![nlri])),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty() && self.withdrawn.is_empty()
-    }
-
-    /// The UPDATEs, withdrawals first; groups that cannot be encoded are left out and their
-    /// errors returned.
-    pub fn finish(self, codec: &CodecOptions) -> (Vec<u8>, Vec<EncodeError>) {
-        let (mut out, mut errors) = (Vec::new(), Vec::new());
-        for (family, nlri) in &self.withdrawn {
-            if let Err(e) = builder::withdraw(*family, nlri, codec, &mut out) {
-                errors.push(e);
-            }
-        }
-        for (family, attrs, nlri) in &self.groups {
-            if let Err(e) = builder::announce(*family, &attrs.attributes, attrs.next_hop, nlri, codec, &mut out) {
-                errors.push(e);
-            }
-        }
-        (out, errors)
-    }
-}
+/// Routes grouped by interned attribute set, withdrawals apart: keel-rib's grouping.
+pub type Packer = ByAttrSet;
 
 /// How the routes of one neighbor are encoded for a station.
 #[derive(Debug, Clone)]
@@ -81,11 +40,11 @@ pub struct Neighbor {
 impl Neighbor {
     /// Adj-RIB-In views are re-encoded with 4-octet AS numbers and Extended Messages (the BMP
     /// framing takes them), so their A flag is clear.
-    fn adj_rib_in_codec(&self) -> CodecOptions {
+    pub(crate) fn adj_rib_in_codec(&self) -> CodecOptions {
         CodecOptions { four_octet_as: true, extended_message: true, add_path: self.receive.add_path.clone() }
     }
 
-    fn nlri(&self, family: Family, prefix: Prefix, path_id: u32) -> Nlri {
+    pub(crate) fn nlri(&self, family: Family, prefix: Prefix, path_id: u32) -> Nlri {
         Nlri { prefix, path_id: self.receive.add_path_for(family).then_some(path_id) }
     }
 
@@ -134,7 +93,8 @@ impl Neighbor {
         self.routes(View::AdjRibInPost, packer, errors)
     }
 
-    /// The neighbor's Adj-RIB-In, before (`View::AdjRibInPre`) or after import policy.
+    /// The neighbor's Adj-RIB-In, before (`View::AdjRibInPre`) or after import policy, in one
+    /// step (the streamed dump, [`super::dump`], is tested against it).
     pub fn adj_rib_in(&self, rib: &Rib, view: View, errors: &mut Vec<EncodeError>) -> Routes {
         let mut packer = Packer::default();
         if view == View::AdjRibInPre {
@@ -177,7 +137,8 @@ impl Neighbor {
         self.routes(View::AdjRibInPost, packer, errors)
     }
 
-    /// What the neighbor was sent (its Adj-RIB-Out after export policy), exported again.
+    /// What the neighbor was sent (its Adj-RIB-Out after export policy), exported again, in
+    /// one step (the streamed dump, [`super::dump`], is tested against it).
     pub fn adj_rib_out(
         &self,
         rib: &Rib,
@@ -185,14 +146,19 @@ impl Neighbor {
         policy: &ExportPolicy,
         errors: &mut Vec<EncodeError>,
     ) -> Routes {
-        let mut packer = Packer::default();
-        let mut sets: FxHashMap<AttrSet, Arc<AttrSet>> = FxHashMap::default();
-        for ((family, prefix), path_id, sent) in out.sent_paths() {
-            let Some(set) = adj_rib_out::exported(rib, self.id, policy, family, &prefix, sent) else { continue };
-            let set = sets.entry(set.clone()).or_insert_with(|| Arc::new(set)).clone();
-            packer.announce(family, &set, Nlri { prefix, path_id });
+        let mut bytes = Vec::new();
+        if let Some(mut exports) = SentExports::new(rib, self.id, policy) {
+            for ((family, prefix), path_id, sent) in out.sent_paths() {
+                exports.add(family, &prefix, path_id, sent);
+            }
+            errors.extend(exports.take().encode(&self.send, &mut bytes));
         }
-        self.routes(View::AdjRibOutPost, packer, errors)
+        Routes {
+            view: View::AdjRibOutPost,
+            peer: Some(self.peer),
+            legacy_as_path: !self.send.four_octet_as,
+            updates: bytes.into(),
+        }
     }
 
     /// RFC 7854 §4.8 gauges of the neighbor: routes in its Adj-RIB-In (7, 9), in what it was
@@ -225,7 +191,8 @@ impl Neighbor {
     }
 }
 
-/// The Loc-RIB: every destination's best path; `families` gets the families seen.
+/// The Loc-RIB: every destination's best path, in one step (the streamed dump,
+/// [`super::dump`], is tested against it); `families` gets the families seen.
 pub fn loc_rib(rib: &Rib, families: &mut Vec<Family>, errors: &mut Vec<EncodeError>) -> Routes {
     let mut packer = Packer::default();
     for (family, prefix, d) in rib.iter(None) {

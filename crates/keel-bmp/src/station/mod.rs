@@ -6,34 +6,42 @@
 //! ```text
 //!   RIB task --Feed::send(Change), try_send on a bounded channel--> station task --TCP--> station
 //!        ^                                                             |
-//!        +--------- Request::{Dump, Statistics} (oneshot replies) -----+
+//!        +------ Request::{Dump, More, Statistics} (oneshot replies) --+
 //! ```
 //!
 //! - The RIB task owns one [`Feed`] per station and never waits on it: a full channel marks the
 //!   station overrun ([`Link`]); the station task then drops its connection (counted and
 //!   logged) and, `reconnect` seconds later, connects again and asks for a fresh dump. A slow or
 //!   dead station so never slows BGP; it costs at most its buffer of changes.
-//! - A session with a station: Initiation (sysName, sysDescr), then the [`Dump`] the RIB task
-//!   made in one go (Peer Up per Established neighbor, the Loc-RIB instance's Peer Up, Route
-//!   Monitoring per configured [`View`], an End-of-RIB per view, peer and family), a Statistics
-//!   Report per peer, then the live [`Change`]s and a Statistics Report per peer every
-//!   `statistics` seconds; Termination when keeld stops or restarts.
-//! - Consistency: the dump is taken, and the feed turned on, in one step of the RIB task, so
-//!   the changes that follow it are exactly those after it. Each session has an epoch; changes
+//! - A session with a station: Initiation (sysName, sysDescr), then the dump, streamed
+//!   ([`dump`]): the Peer Ups (each Established neighbor, the Loc-RIB instance), then the
+//!   routes of each configured [`View`] in pieces of [`dump::PIECE`] routes, one made each time
+//!   the station task takes the one before it from its channel ([`Change::DumpMore`], answered
+//!   by [`Request::More`]), so at most two pieces are in memory whatever the table's size;
+//!   then an End-of-RIB per view, peer and family, a Statistics Report per peer, and the live
+//!   [`Change`]s, with a Statistics Report per peer every `statistics` seconds; Termination
+//!   when keeld stops or restarts.
+//! - Consistency: the feed is turned on when the dump starts, so the live changes flow during
+//!   it, in one channel with its pieces, in the RIB task's order. A piece holds each route's
+//!   state when the piece is made: a change before it is overwritten by it, a change after it
+//!   follows it, so the station ends with the RIB's state. Each session has an epoch; changes
 //!   left in the channel from an earlier session carry an older one and are skipped.
 //!
-//! [`Feeds`] is what the RIB task holds (every station's feed, the sessions, the dumps asked
-//! for); [`from_rib`] builds the dump, the live route changes and the statistics from
-//! keel-rib's tables (pure); [`encode`] turns them into BMP messages (pure); [`client`] is the
-//! task. docs/bmp.md is the operator's side: views, their cost, the pmacct recipe.
+//! [`Feeds`] is what the RIB task holds (every station's feed, the sessions, the dumps under
+//! way); [`from_rib`] builds the live route changes and the statistics from keel-rib's tables
+//! (pure); [`dump`] the dump's pieces (pure); [`encode`] turns them into BMP messages (pure);
+//! [`client`] is the task. docs/bmp.md is the operator's side: views, their cost, the pmacct
+//! recipe.
 
 pub mod client;
+pub mod dump;
 pub mod encode;
 mod feed;
 mod feeds;
 pub mod from_rib;
 
 pub use client::{spawn, start, Handle, StationConfig};
+pub use encode::Router;
 pub use feed::{Feed, Link};
 pub use feeds::{Feeds, WithAdjRibOut};
 
@@ -84,7 +92,7 @@ pub struct Session {
     pub peer: Peer,
     /// keel's end of the TCP connection.
     pub local: SocketAddr,
-    /// The neighbor's TCP port, 0 when unknown.
+    /// The neighbor's TCP port.
     pub remote_port: u16,
     /// Both OPENs, whole BGP messages (keel-wire's encoding of what was exchanged).
     pub sent_open: Vec<u8>,
@@ -97,12 +105,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session with `peer` over `local`, its OPENs encoded by keel-wire. The neighbor's TCP
-    /// port is not known to the RIB task: 0 (a deviation from RFC 7854 §4.10, which keeps 0 for
-    /// "no TCP session").
+    /// A session with `peer` over the TCP connection `local` to `remote` (RFC 7854 §4.10: the
+    /// Peer Up's Local Address, Local Port and Remote Port), its OPENs encoded by keel-wire.
     pub fn new(
         peer: Peer,
-        local: SocketAddr,
+        (local, remote): (SocketAddr, SocketAddr),
         sent: &Open,
         received: &Open,
         families: Vec<Family>,
@@ -112,7 +119,7 @@ impl Session {
         Session {
             peer,
             local,
-            remote_port: 0,
+            remote_port: remote.port(),
             sent_open: encode(sent),
             received_open: encode(received),
             families,
@@ -137,9 +144,11 @@ pub enum Down {
 }
 
 impl Down {
-    /// Reason 1 (sent by keel) or 3 (received) with a NOTIFICATION of `code`/`subcode`.
-    pub fn notification(sent: bool, code: u8, subcode: u8) -> Down {
-        let n = Message::Notification(Notification::new(code, subcode, Vec::new()));
+    /// Reason 1 (sent by keel) or 3 (received) with the NOTIFICATION `code`/`subcode`/`data`,
+    /// encoded again by keel-wire: the same octets as went over the wire (a NOTIFICATION has
+    /// one encoding).
+    pub fn notification(sent: bool, code: u8, subcode: u8, data: &[u8]) -> Down {
+        let n = Message::Notification(Notification::new(code, subcode, data.to_vec()));
         let bytes = n.encode(&CodecOptions::default()).unwrap_or_default();
         if sent {
             Down::LocalNotification(bytes)
@@ -161,24 +170,28 @@ pub struct Routes {
     pub updates: Arc<[u8]>,
 }
 
-/// What the RIB task tells a live station.
+/// What the RIB task tells a live station: the dump's parts and the live changes, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     PeerUp(Arc<Session>),
-    PeerDown { peer: Peer, reason: Down },
+    PeerDown {
+        peer: Peer,
+        reason: Down,
+    },
     Routes(Routes),
-}
-
-/// Everything a station is sent when it (re)connects, taken at one point of the RIB task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dump {
-    pub local_asn: u32,
-    pub router_id: Ipv4Addr,
-    pub sessions: Vec<Arc<Session>>,
-    /// Routes of the views the station asked for.
-    pub routes: Vec<Routes>,
-    /// The Loc-RIB's families: its End-of-RIB markers.
-    pub loc_rib_families: Vec<Family>,
+    /// The Loc-RIB instance's Peer Up (RFC 9069 §5.2), with its families.
+    LocRibUp(Vec<Family>),
+    /// A view's End-of-RIB marker after its dump (RFC 9069 §5.4 for the Loc-RIB).
+    EndOfRib {
+        view: View,
+        peer: Option<Peer>,
+        family: Family,
+    },
+    /// The dump has more: the station task asks for the next piece ([`Request::More`]) when it
+    /// takes this from its channel.
+    DumpMore,
+    /// The dump is complete: the station task sends its Statistics Reports.
+    DumpEnd,
 }
 
 /// Statistics Report contents (RFC 7854 §4.8): per neighbor, and the Loc-RIB instance's.
@@ -191,12 +204,19 @@ pub struct Statistics {
 /// What a station task asks the RIB task.
 #[derive(Debug)]
 pub enum Request {
-    /// Turn on feed `station` with `epoch` and send the dump of `views`.
+    /// Turn on feed `station` with `epoch` and start the dump of `views` into it; the reply is
+    /// the router the messages describe (its AS and BGP ID), sent once the dump's Peer Ups
+    /// are queued.
     Dump {
         station: usize,
         epoch: u64,
         views: Vec<View>,
-        reply: oneshot::Sender<Dump>,
+        reply: oneshot::Sender<Router>,
+    },
+    /// The next piece of feed `station`'s dump of `epoch` ([`Change::DumpMore`]).
+    More {
+        station: usize,
+        epoch: u64,
     },
     Statistics {
         reply: oneshot::Sender<Statistics>,

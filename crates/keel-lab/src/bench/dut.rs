@@ -108,6 +108,12 @@ impl Layout {
         bail!("no free address in 127.88.1-250.1 port {port}")
     }
 
+    /// Where `keel bench --bmp` runs its BMP station (pmbmpd): .3, port 1790.
+    pub fn station(&self) -> SocketAddr {
+        let [a, b, c, _] = self.ip().octets();
+        SocketAddr::new(Ipv4Addr::new(a, b, c, 3).into(), 1790)
+    }
+
     /// The address of the loader that gives BIRD feeder `index` its table (`--feeder bird`).
     pub fn loader(&self, index: usize) -> Ipv4Addr {
         let [a, b, c, _] = self.ip().octets();
@@ -134,6 +140,8 @@ pub struct Dut {
     dead_cpu: f64,
     /// Largest resident set seen (KiB, summed over the group).
     pub peak_kib: u64,
+    /// keel's BMP station (`keel bench --bmp`), all views.
+    station: Option<SocketAddr>,
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -143,6 +151,17 @@ fn write(path: &Path, text: &str) -> Result<()> {
 impl Dut {
     /// Writes the configuration and starts the daemon; waits until it listens.
     pub fn start(kind: DutKind, dir: PathBuf, layout: &Layout, keeld: &Path) -> Result<Dut> {
+        Dut::start_with_station(kind, dir, layout, keeld, None)
+    }
+
+    /// [`Dut::start`], keel with a BMP station at `station` (all four views).
+    pub fn start_with_station(
+        kind: DutKind,
+        dir: PathBuf,
+        layout: &Layout,
+        keeld: &Path,
+        station: Option<SocketAddr>,
+    ) -> Result<Dut> {
         std::fs::create_dir_all(&dir)?;
         let mut d = Dut {
             kind,
@@ -152,6 +171,7 @@ impl Dut {
             process: None,
             dead_cpu: 0.0,
             peak_kib: 0,
+            station,
         };
         d.configure()?;
         d.spawn(false)?;
@@ -182,6 +202,9 @@ impl Dut {
                     "\n[[neighbor]]\naddress = \"{}\"\nasn = {MONITOR_AS}\npassive = true\nimport = \"none\"\nexport = \"all\"\n",
                     l.monitor
                 );
+                if let Some(station) = self.station {
+                    c += &super::bmp::station_config(station);
+                }
                 write(&dir.join("keel.toml"), &c)?;
             }
             DutKind::Bird => {

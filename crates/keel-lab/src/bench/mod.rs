@@ -17,8 +17,13 @@
 //!   saw, and the time from that End-of-RIB to the DUT's last UPDATE.
 //! - `restart`: the DUT restarts gracefully, each daemon its own way; what the monitor saw
 //!   and the time to the DUT's End-of-RIB at the monitor.
+//!
+//! `--bmp` runs keeld alone, converging one tester's table without a BMP station, with
+//! pmacct's pmbmpd as its station from the start, and dumping to pmbmpd started after
+//! convergence ([`bmp`]).
 
 pub mod bfd;
+pub mod bmp;
 pub mod dut;
 pub mod feeder;
 pub mod peers;
@@ -45,6 +50,8 @@ pub enum Scenario {
     Churn,
     Helper,
     Restart,
+    /// `--bmp` ([`bmp`]): not among the default scenarios.
+    Bmp,
 }
 
 impl Scenario {
@@ -55,6 +62,7 @@ impl Scenario {
             Scenario::Churn => "churn",
             Scenario::Helper => "helper",
             Scenario::Restart => "restart",
+            Scenario::Bmp => "bmp",
         }
     }
 }
@@ -112,6 +120,12 @@ pub struct BenchArgs {
     /// (default 600; --quick 3).
     #[arg(long)]
     pub bfd_seconds: Option<u64>,
+    /// BMP's cost instead (issue 23): keeld converging one tester's table without a station,
+    /// with pmacct's pmbmpd monitoring all four views from the start, and dumping to pmbmpd
+    /// started after convergence (extra CPU, extra peak RSS, time until pmbmpd has the dump).
+    /// keel only, one tester; needs pmbmpd.
+    #[arg(long)]
+    pub bmp: bool,
 }
 
 /// One scenario on one DUT; the `--json` contract.
@@ -154,6 +168,22 @@ pub struct Row {
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub delays: usize,
+    /// bmp: "none", "live" or "dump" ([`bmp::Station`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station: Option<String>,
+    /// bmp: live, from the testers' start until pmbmpd holds the Loc-RIB; dump, from pmbmpd's
+    /// start until the dump's Statistics Reports reached it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station_seconds: Option<f64>,
+    /// bmp: Loc-RIB prefixes in pmbmpd's log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station_routes: Option<usize>,
+    /// bmp: times keel dropped the station for falling behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub station_drops: Option<usize>,
+    /// bmp dump: keel's peak RSS during the dump over its RSS before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_rss_mib: Option<f64>,
 }
 
 struct Sizes {
@@ -210,7 +240,14 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
     if sizes.routes == 0 || sizes.testers.iter().any(|&k| k == 0 || k > 200) {
         bail!("--routes must be at least 1 and --testers between 1 and 200");
     }
-    let mut duts: Vec<DutKind> = if args.duts.is_empty() {
+    // `--scenarios bmp` is `--bmp`.
+    let bmp = args.bmp || args.scenarios == [Scenario::Bmp];
+    if bmp && (args.duts.iter().any(|d| *d != DutKind::Keel) || args.feeder == FeederKind::Bird) {
+        bail!("--bmp runs keel alone, fed by keel's speaker");
+    }
+    let mut duts: Vec<DutKind> = if bmp {
+        vec![DutKind::Keel]
+    } else if args.duts.is_empty() {
         DutKind::ALL.iter().copied().filter(|d| d.installed()).collect()
     } else {
         args.duts.clone()
@@ -279,8 +316,9 @@ fn run_inner(args: &BenchArgs) -> Result<bool> {
             keel_cli: keel_cli.clone(),
             dir: base.join(kind.name()),
             feeder: args.feeder,
+            station: std::cell::Cell::new(bmp::Station::None),
         };
-        let r = runtime.block_on(ctx.all(&args.scenarios));
+        let r = if bmp { runtime.block_on(ctx.bmp()) } else { runtime.block_on(ctx.all(&args.scenarios)) };
         for row in &r {
             crate::say!(errln, "keel bench: {}", report::line(row));
         }
@@ -318,6 +356,8 @@ struct Ctx<'a> {
     keel_cli: PathBuf,
     dir: PathBuf,
     feeder: FeederKind,
+    /// `--bmp`: the DUT's station in the next [`Ctx::converge`].
+    station: std::cell::Cell<bmp::Station>,
 }
 
 /// A converged setup: the DUT, its monitor and its testers.
@@ -328,6 +368,8 @@ struct Setup {
     /// `--feeder bird`: the BIRD testers (`testers` is then empty).
     feeders: Vec<BirdFeeder>,
     layout: Layout,
+    /// `--bmp`: the DUT's station.
+    pmbmpd: Option<crate::daemons::pmacct::Pmbmpd>,
 }
 
 impl Ctx<'_> {
@@ -391,7 +433,7 @@ impl Ctx<'_> {
                     Scenario::Churn => self.churn(&mut setup, &mut r).await,
                     Scenario::Helper => self.helper(&mut setup, &mut r).await,
                     Scenario::Restart => self.restart(&mut setup, &mut r).await,
-                    Scenario::Converge => Ok(()),
+                    Scenario::Converge | Scenario::Bmp => Ok(()),
                 };
                 if let Err(e) = res {
                     r.ok = false;
@@ -463,15 +505,21 @@ impl Ctx<'_> {
     async fn converge(&self, k: usize, row: &mut Row) -> Result<Setup> {
         let asns: Vec<u32> = self.tables[..k].iter().map(|t| t.peer_as).collect();
         let layout = Layout::pick(&asns, self.port)?;
+        let station = self.station.get();
+        let pmbmpd = match station {
+            bmp::Station::Live => Some(bmp::start_pmbmpd(&self.dir.join("pmbmpd"), layout.station())?),
+            _ => None,
+        };
+        let address = (station != bmp::Station::None).then(|| layout.station());
         let dut = match self.kind {
             DutKind::Direct => None,
-            kind => Some(Dut::start(kind, self.dir.clone(), &layout, &self.keeld)?),
+            kind => Some(Dut::start_with_station(kind, self.dir.clone(), &layout, &self.keeld, address)?),
         };
         let monitor = match dut {
             None => Monitor::direct(layout.dut).await?,
             Some(_) => Monitor::to_dut(layout.monitor, layout.dut),
         };
-        let mut setup = Setup { dut, monitor, testers: Vec::new(), feeders: Vec::new(), layout };
+        let mut setup = Setup { dut, monitor, testers: Vec::new(), feeders: Vec::new(), layout, pmbmpd };
         if self.feeder == FeederKind::Bird {
             // Preloaded before the clock starts: BIRD parses its table while the DUT idles.
             let timeout = self.sizes.converge_timeout;

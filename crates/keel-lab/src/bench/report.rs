@@ -26,8 +26,20 @@ pub fn line(r: &Row) -> String {
         r.updates,
         r.changed_at_monitor,
         r.withdrawn,
-        feeders(r),
+        feeders(r) + &station(r),
         if r.note.is_empty() { String::new() } else { format!(" ({})", r.note) }
+    )
+}
+
+/// `--bmp`: the station's figures.
+fn station(r: &Row) -> String {
+    let Some(s) = &r.station else { return String::new() };
+    format!(
+        ", station {s}: at pmbmpd {} s, {} Loc-RIB prefixes there, {} drops, extra RSS {} MiB",
+        f(r.station_seconds, 2),
+        r.station_routes.map_or("-".into(), |n| n.to_string()),
+        r.station_drops.map_or("-".into(), |n| n.to_string()),
+        f(r.extra_rss_mib, 0)
     )
 }
 
@@ -64,7 +76,7 @@ fn cell(v: Option<f64>, digits: usize, rows: &[Row], r: &Row, get: impl Fn(&Row)
 /// A Markdown table per scenario.
 pub fn tables(rows: &[Row]) -> String {
     let mut out = String::new();
-    for scenario in ["converge", "churn", "helper", "restart"] {
+    for scenario in ["converge", "churn", "helper", "restart", "bmp"] {
         let rs: Vec<&Row> = rows.iter().filter(|r| r.scenario == scenario).collect();
         if rs.is_empty() {
             continue;
@@ -107,6 +119,36 @@ pub fn tables(rows: &[Row]) -> String {
                         );
                     }
                 }
+            }
+            "bmp" => {
+                // Each run against the one without a station.
+                let none = rs.iter().find(|r| r.station.as_deref() == Some("none"));
+                let vs = |v: Option<f64>, base: Option<f64>| match (v, base) {
+                    (Some(v), Some(b)) if b > 0.0 => format!(" (+{:.0}%)", (v / b - 1.0) * 100.0),
+                    _ => String::new(),
+                };
+                out += "| station | converge s | CPU s (vs none) | peak RSS MiB (vs none) | extra RSS MiB | at pmbmpd s | Loc-RIB at pmbmpd | drops | note |\n";
+                out += "|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+                for r in &rs {
+                    let dump = r.station.as_deref() == Some("dump");
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {}{} | {}{} | {} | {} | {}/{} | {} | {} |",
+                        r.station.as_deref().unwrap_or("-"),
+                        if dump { "-".into() } else { f(r.seconds, 2) },
+                        f(r.cpu_seconds, 2),
+                        if dump { String::new() } else { vs(r.cpu_seconds, none.and_then(|n| n.cpu_seconds)) },
+                        f(r.peak_rss_mib, 0),
+                        if dump { String::new() } else { vs(r.peak_rss_mib, none.and_then(|n| n.peak_rss_mib)) },
+                        f(r.extra_rss_mib, 0),
+                        f(r.station_seconds, 2),
+                        r.station_routes.map_or("-".into(), |n| n.to_string()),
+                        r.expected,
+                        r.station_drops.map_or("-".into(), |n| n.to_string()),
+                        r.note
+                    );
+                }
+                out += "\n`dump`: CPU and extra RSS during the dump to a station connecting after convergence.\n";
             }
             "churn" => {
                 out += "| DUT | changed prefixes sent | arrived | median ms (vs keel) | p99 ms (vs keel) | CPU s (vs keel) | UPDATEs | note |\n";

@@ -71,7 +71,7 @@ impl AdjRibOut {
             match old.iter().find(|(_, s)| s.source == sent.source && s.path_id == sent.path_id) {
                 Some((id, before)) => {
                     if *before != sent {
-                        exports.groups[group].2.push(Nlri::with_path_id(prefix, *id));
+                        exports.groups.push(group, Nlri::with_path_id(prefix, *id));
                     }
                     new.push((*id, sent));
                 }
@@ -86,7 +86,7 @@ impl AdjRibOut {
             while new.iter().any(|(x, _)| *x == id) {
                 id = id.wrapping_add(1);
             }
-            exports.groups[group].2.push(Nlri::with_path_id(prefix, id));
+            exports.groups.push(group, Nlri::with_path_id(prefix, id));
             new.push((id, sent));
         }
         // RFC 7911 §3: a path that went away is withdrawn under its identifier, unless a new

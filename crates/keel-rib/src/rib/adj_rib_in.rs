@@ -113,6 +113,29 @@ impl Rib {
         }
     }
 
+    /// The keys of `peer`'s routes kept apart as received (those import policy changed or
+    /// rejected; the others are the paths in the table): with the table's paths of `peer`,
+    /// every route of its pre-policy Adj-RIB-In, each found again by [`Rib::received_route`].
+    pub fn pre_policy_keys(&self, peer: PeerId) -> impl Iterator<Item = (Family, Prefix, u32)> + '_ {
+        self.peers.get(&peer).into_iter().flat_map(|p| p.pre_policy.keys().copied())
+    }
+
+    /// `peer`'s route (`prefix`, `path_id`) as received, before import policy, if its
+    /// Adj-RIB-In holds it. O(1).
+    pub fn received_route(&self, peer: PeerId, family: Family, prefix: &Prefix, path_id: u32) -> Option<&Arc<AttrSet>> {
+        if let Some(e) = self.peers.get(&peer).and_then(|p| p.pre_policy.get(&(family, *prefix, path_id))) {
+            return Some(&e.attrs);
+        }
+        let d = self.dest(family, prefix)?;
+        d.paths.iter().find(|x| x.peer == peer && x.path_id == path_id).map(|x| &x.attrs)
+    }
+
+    /// Whether `peer`'s route (`prefix`, `path_id`) is kept apart as received
+    /// ([`Rib::pre_policy_keys`]).
+    pub fn is_pre_policy(&self, peer: PeerId, family: Family, prefix: &Prefix, path_id: u32) -> bool {
+        self.peers.get(&peer).is_some_and(|p| p.pre_policy.contains_key(&(family, *prefix, path_id)))
+    }
+
     /// Every route `peer` sent that the RIB still holds, as received (before import policy),
     /// accepted or not.
     pub fn received_routes(&self, peer: PeerId) -> Vec<Received> {

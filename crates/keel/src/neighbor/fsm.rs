@@ -264,7 +264,7 @@ impl Fsm {
     }
 
     fn notify_and_idle(&mut self, n: Notification, out: &mut Vec<Action>, failure: &str) {
-        let reason = DownReason::NotificationSent { code: n.code, subcode: n.subcode };
+        let reason = DownReason::NotificationSent { code: n.code, subcode: n.subcode, data: n.data.clone() };
         out.push(Action::SendNotification(n));
         self.enter_idle(out, Some(reason), failure);
     }
@@ -292,6 +292,7 @@ impl Fsm {
                 let reason = DownReason::AdministrativeStop {
                     code: n.as_ref().map(|n| n.code),
                     subcode: n.as_ref().map(|n| n.subcode),
+                    data: n.as_ref().map(|n| n.data.clone()).unwrap_or_default(),
                 };
                 if let Some(n) = n.filter(|_| matches!(self.state, S::OpenSent | S::OpenConfirm | S::Established)) {
                     out.push(Action::SendNotification(n));
@@ -370,7 +371,8 @@ impl Fsm {
                 self.notify_and_idle(n, &mut out, &e.reason);
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::NotificationReceived(n)) => {
-                let reason = DownReason::NotificationReceived { code: n.code, subcode: n.subcode };
+                let reason =
+                    DownReason::NotificationReceived { code: n.code, subcode: n.subcode, data: n.data.clone() };
                 self.enter_idle(&mut out, Some(reason), &format!("NOTIFICATION received: {}", n.describe()));
             }
             (S::OpenSent | S::OpenConfirm | S::Established, E::TcpConnectionFails) => {
@@ -552,10 +554,12 @@ pub(crate) mod tests {
     fn manual_stop_sends_cease_and_stays_down() {
         let mut fsm = Fsm::new(settings(false));
         up(&mut fsm);
-        let cease = Notification::new(6, 2, vec![]);
+        // A shutdown communication (RFC 9003): its data goes with the reason, for BMP's Peer Down.
+        let cease = Notification::new(6, 2, b"\x03bye".to_vec());
         let a = fsm.handle(Event::ManualStop(Some(cease.clone())));
         assert!(a.contains(&Action::SendNotification(cease)));
-        assert!(a.contains(&Action::SessionDown(DownReason::AdministrativeStop { code: Some(6), subcode: Some(2) })));
+        let reason = DownReason::AdministrativeStop { code: Some(6), subcode: Some(2), data: b"\x03bye".to_vec() };
+        assert!(a.contains(&Action::SessionDown(reason)));
         assert!(!a.iter().any(|x| matches!(x, Action::Timer(Timer::IdleHold, Some(_)))));
         assert!(fsm.handle(Event::AutomaticStart).is_empty());
     }
@@ -566,7 +570,7 @@ pub(crate) mod tests {
         up(&mut fsm);
         let a = fsm.handle(Event::SendHoldTimerExpires);
         assert!(a.contains(&Action::SendNotification(Notification::new(8, 0, vec![]))));
-        assert!(a.contains(&Action::SessionDown(DownReason::NotificationSent { code: 8, subcode: 0 })));
+        assert!(a.contains(&Action::SessionDown(DownReason::NotificationSent { code: 8, subcode: 0, data: vec![] })));
     }
 
     #[test]

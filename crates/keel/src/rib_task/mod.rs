@@ -298,6 +298,7 @@ impl RibTask {
                 address,
                 negotiated,
                 local,
+                remote,
                 policy,
                 helper,
                 writer,
@@ -315,7 +316,7 @@ impl RibTask {
                     self.resume_ribs(address, *ribs);
                 }
                 if let Some(n) = bmp {
-                    self.bmp_peer_up(address, &n, local);
+                    self.bmp_peer_up(address, &n, local, remote);
                 }
             }
             RibEvent::PeerUnreachable { address } => self.deferral_event(|d| d.peer_down(address)),

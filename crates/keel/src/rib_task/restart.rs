@@ -198,10 +198,10 @@ fn ending(reason: &DownReason) -> Ending {
         DownReason::TcpFailure => Ending::TcpFailure,
         DownReason::Restarted => Ending::Restarted,
         DownReason::HoldTimerExpired => Ending::HoldTimerExpired,
-        DownReason::NotificationSent { code, subcode } | DownReason::NotificationReceived { code, subcode } => {
+        DownReason::NotificationSent { code, subcode, .. } | DownReason::NotificationReceived { code, subcode, .. } => {
             Ending::Notification { hard_reset: is_hard_reset(code, subcode) }
         }
-        DownReason::AdministrativeStop { code: Some(code), subcode: Some(subcode) } => {
+        DownReason::AdministrativeStop { code: Some(code), subcode: Some(subcode), .. } => {
             Ending::Notification { hard_reset: is_hard_reset(code, subcode) }
         }
         // Closed by us without a NOTIFICATION: as a TCP loss for the neighbor.

@@ -691,7 +691,7 @@ impl NeighborTask {
             resumed = resumed.is_some(),
             "session established"
         );
-        let local = c.local;
+        let (local, remote) = (c.local, c.remote);
         let writer: mpsc::Sender<Out> = c.writer.clone();
         self.ever_established = true;
         if send_hold_limit(self.config.send_hold_time, n.hold_time).is_some() {
@@ -729,6 +729,7 @@ impl NeighborTask {
             address: self.address(),
             negotiated: n,
             local,
+            remote,
             policy,
             helper,
             writer,

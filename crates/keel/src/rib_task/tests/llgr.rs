@@ -95,6 +95,7 @@ async fn hard_reset_flushes_llgr_stale_routes() {
     let hard_reset = DownReason::NotificationReceived {
         code: keel_wire::error::code::CEASE,
         subcode: keel_wire::error::cease::HARD_RESET,
+        data: vec![],
     };
     rig.send(a.down(hard_reset)).await;
     let routes = rig.routes().await;

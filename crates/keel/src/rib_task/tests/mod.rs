@@ -66,6 +66,7 @@ impl Neighbor {
             address: self.address,
             negotiated,
             local: SocketAddr::new(IpAddr::from([127, 0, 0, 100]), 179),
+            remote: SocketAddr::new(self.address, 40179),
             policy,
             helper: helper::Settings::default(),
             writer: self.writer.clone(),
