@@ -23,6 +23,7 @@
 //! | `!10`, `!11` | Adj-RIB-In, Adj-RIB-Out | one UPDATE message per record, in order |
 //! | `!12` | timer | kind u8, AFI u16, SAFI u8, left ms u32 |
 //! | `13` | prefix limit | warned count u8, (AFI u16, SAFI u8)*, tripped flag u8 [AFI, SAFI, Unix s u64] |
+//! | `14`, `15` | End-of-RIB sent, received | (AFI u16, SAFI u8)* (RFC 4724 §2) |
 //!
 //! Addresses: family octet 4 or 6, then 4 or 16 octets; socket addresses add a port u16.
 
@@ -47,6 +48,8 @@ const N_ADJ_RIB_IN: u16 = M | 10;
 const N_ADJ_RIB_OUT: u16 = M | 11;
 const N_TIMER: u16 = M | 12;
 const N_PREFIX_LIMIT: u16 = 13;
+const N_END_OF_RIB_SENT: u16 = 14;
+const N_END_OF_RIB_RECEIVED: u16 = 15;
 
 /// Everything the old keeld hands the new one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -101,6 +104,10 @@ pub struct NeighborState {
     /// Graceful-restart and LLGR timers running, with the time left.
     pub timers: Vec<Timer>,
     pub prefix_limit: PrefixLimit,
+    /// The families whose End-of-RIB keel sent on this session, and received: one still owed
+    /// after the handoff goes out when the initial advertisement is through.
+    pub end_of_rib_sent: Vec<AfiSafi>,
+    pub end_of_rib_received: Vec<AfiSafi>,
 }
 
 /// Session counters that go on across the upgrade.
@@ -329,6 +336,14 @@ impl NeighborState {
                 Ok(())
             })?;
         }
+        for (tag, families) in
+            [(N_END_OF_RIB_SENT, &self.end_of_rib_sent), (N_END_OF_RIB_RECEIVED, &self.end_of_rib_received)]
+        {
+            w.record(tag, |w| {
+                families.iter().for_each(|f| put_family(w, *f));
+                Ok(())
+            })?;
+        }
         let p = &self.prefix_limit;
         w.record(N_PREFIX_LIMIT, |w| {
             // At most 255 families are warned of; there are far fewer families.
@@ -369,6 +384,8 @@ impl NeighborState {
             adj_rib_out: Vec::new(),
             timers: Vec::new(),
             prefix_limit: PrefixLimit::default(),
+            end_of_rib_sent: Vec::new(),
+            end_of_rib_received: Vec::new(),
         };
         while let Some(record) = r.record() {
             let (tag, value) = record?;
@@ -414,6 +431,17 @@ impl NeighborState {
                 self.timers.push(Timer { kind, family, left_ms: v.u32()? });
             }
             N_PREFIX_LIMIT => self.prefix_limit = decode_prefix_limit(&mut v)?,
+            N_END_OF_RIB_SENT | N_END_OF_RIB_RECEIVED => {
+                let mut families = Vec::new();
+                while !v.is_empty() {
+                    families.push(family(&mut v)?);
+                }
+                if tag == N_END_OF_RIB_SENT {
+                    self.end_of_rib_sent = families;
+                } else {
+                    self.end_of_rib_received = families;
+                }
+            }
             t if t & MUST_UNDERSTAND != 0 => return Ok(Err(DecodeError::UnknownRequired(t))),
             _ => {}
         }

@@ -48,6 +48,8 @@ fn sample() -> Handoff {
             adj_rib_out: vec![update],
             timers: vec![Timer { kind: TimerKind::LongLivedStale, family: (2, 1), left_ms: 59_000 }],
             prefix_limit: PrefixLimit { warned: vec![(1, 1)], tripped: Some(((1, 1), 1_765_000_000)) },
+            end_of_rib_sent: vec![(1, 1), (2, 1)],
+            end_of_rib_received: vec![(1, 1)],
         }],
     }
 }
@@ -148,6 +150,8 @@ prop_compose! {
         timers in proptest::collection::vec(timer(), 0..4),
         warned in proptest::collection::vec(any::<(u16, u8)>(), 0..4),
         tripped in proptest::option::of(any::<((u16, u8), u64)>()),
+        end_of_rib_sent in proptest::collection::vec(any::<(u16, u8)>(), 0..3),
+        end_of_rib_received in proptest::collection::vec(any::<(u16, u8)>(), 0..3),
     ) -> NeighborState {
         NeighborState {
             address, fd, local_address, local_open, remote_open,
@@ -158,6 +162,7 @@ prop_compose! {
             },
             unread, unwritten, adj_rib_in, adj_rib_out, timers,
             prefix_limit: PrefixLimit { warned, tripped },
+            end_of_rib_sent, end_of_rib_received,
         }
     }
 }

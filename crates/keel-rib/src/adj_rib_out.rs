@@ -200,13 +200,14 @@ impl AdjRibOut {
     }
 
     /// A session handed over by keel's previous image (`keel upgrade`): the neighbor already
-    /// holds `held` (each destination with the attributes it was sent) and had its End-of-RIB.
+    /// holds `held` (each destination with the attributes it was sent) and had the End-of-RIB
+    /// of the families in `end_of_rib_sent`; the others' are still owed (RFC 4724 §4.1).
     /// Every destination is considered as for an initial advertisement, but only what differs
     /// from `held` goes out: a new route, changed attributes, or a withdrawal of what is no
     /// longer exported. Families sending several paths per destination (RFC 7911) are not
     /// inherited: their destinations go out again.
-    pub fn inherit(&mut self, held: impl IntoIterator<Item = (Family, Prefix, AttrSet)>) {
-        self.end_of_rib_owed.clear();
+    pub fn inherit(&mut self, held: impl IntoIterator<Item = (Family, Prefix, AttrSet)>, end_of_rib_sent: &[Family]) {
+        self.end_of_rib_owed.retain(|f| !end_of_rib_sent.contains(f));
         for (family, prefix, set) in held {
             if self.families.contains(&family) && !self.multi_path(family) {
                 self.pending.insert((family, prefix));

@@ -268,6 +268,9 @@ pub(crate) async fn sleep_until(t: Option<Instant>) {
 pub struct ResumedRibs {
     pub adj_rib_in: Vec<u8>,
     pub adj_rib_out: Vec<u8>,
+    /// The families whose End-of-RIB keel had sent and received on the session (RFC 4724 §2).
+    pub end_of_rib_sent: Vec<Family>,
+    pub end_of_rib_received: Vec<Family>,
     /// Old image only: messages packed for the neighbor and not handed to its writer yet.
     pub queued: Vec<u8>,
 }

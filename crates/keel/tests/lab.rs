@@ -145,23 +145,28 @@ fn lab_with_bird_as_upstream_and_observer() {
     let results = lab_with_peer("bird");
     for r in &results {
         let (gr, s) = (r["graceful_restart"] == true, &r["scenario"]);
-        // BIRD helps keel's restart and restarts gracefully itself (birdc graceful restart, bird -R).
-        assert_eq!(r["routes_removed"], if gr { 0 } else { 2400 }, "{s} (GR {gr}): {r}");
+        // BIRD helps keel's restart and restarts gracefully itself (birdc graceful restart, bird -R);
+        // an upgrade ends no session, with GR or without.
+        let kept = gr || s == "upgrade";
+        assert_eq!(r["routes_removed"], if kept { 0 } else { 2400 }, "{s} (GR {gr}): {r}");
         if gr {
             assert_eq!(r["fib_operations"], 0, "{s} with GR: {r}");
         }
     }
 }
 
-/// Runs `keel lab --routes 2000 --peer PEER --scenarios restart,peer-restart`; the results
-/// by (scenario, GR), after checking that every scenario settled and nothing is left.
+/// Runs `keel lab --routes 2000 --peer PEER --scenarios restart,peer-restart,upgrade`; the
+/// results by (scenario, GR), after checking that every scenario settled and nothing is left,
+/// and that `upgrade` moved nothing in either mode: no route removed, no UPDATE, no session
+/// reset (keeld's own count of its sessions with the daemon).
 fn lab_with_peer(peer: &str) -> Vec<Value> {
     let dir = std::env::temp_dir().join(format!("keel-test-lab-{peer}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let (results, lab_pid) = lab(&dir, &["--routes", "2000", "--peer", peer, "--scenarios", "restart,peer-restart"]);
+    let scenarios = ["--scenarios", "restart,peer-restart,upgrade"];
+    let (results, lab_pid) = lab(&dir, &[&["--routes", "2000", "--peer", peer][..], &scenarios[..]].concat());
     assert_nothing_left(lab_pid);
-    assert_eq!(results.len(), 4, "{results:#?}");
+    assert_eq!(results.len(), 6, "{results:#?}");
     for r in &results {
         assert_eq!((&r["settled"], &r["disrupted"]), (&true.into(), &true.into()), "{r}");
         assert!(r["packets_lost"].is_null(), "{r}");
@@ -169,6 +174,10 @@ fn lab_with_peer(peer: &str) -> Vec<Value> {
         // The new keeld sends its table again: the UPDATEs the daemon observer received.
         if r["scenario"] == "restart" {
             assert!(r["updates"].as_u64() > Some(0), "{r}");
+        }
+        if r["scenario"] == "upgrade" {
+            let moved = (&r["routes_removed"], &r["updates"], &r["sessions_reset"], &r["fib_operations"]);
+            assert_eq!(moved, (&0.into(), &0.into(), &0.into(), &0.into()), "{r}");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -236,7 +245,8 @@ fn lab_refuses_gobgp_hard_reset_and_netns_misuse() {
 /// freezes the FIB on SIGTERM; SIGKILL leaves it) and the new keeld replaces them in place
 /// (RTM_NEWROUTE with NLM_F_REPLACE, never a gap). Without GR both lose packets: on SIGTERM
 /// keeld flushes its routes; after SIGKILL the new keeld deletes the old ones at once
-/// (no selection deferral) and installs them again when the table is back.
+/// (no selection deferral) and installs them again when the table is back. `upgrade` loses
+/// none in either mode.
 #[test]
 fn lab_netns_counts_packets_lost() {
     // Like the kernel FIB tests: root is required (the test command runs as root), never a skip.
@@ -246,13 +256,13 @@ fn lab_netns_counts_packets_lost() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let t0 = Instant::now();
-    let (results, lab_pid) = lab(&dir, &["--netns", "--routes", "1000", "--scenarios", "restart,crash"]);
+    let (results, lab_pid) = lab(&dir, &["--netns", "--routes", "1000", "--scenarios", "restart,crash,upgrade"]);
     assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
     assert_nothing_left(lab_pid);
     let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let namespaces = String::from_utf8_lossy(&namespaces.stdout);
     assert!(!namespaces.contains(&format!("kl-{lab_pid}-")), "namespaces left: {namespaces}");
-    assert_eq!(results.len(), 4, "{results:#?}");
+    assert_eq!(results.len(), 6, "{results:#?}");
     for r in &results {
         assert_eq!((&r["settled"], &r["disrupted"]), (&true.into(), &true.into()), "{r}");
         assert!(r["packets_lost"].is_u64(), "{r}");
@@ -263,6 +273,11 @@ fn lab_netns_counts_packets_lost() {
         assert_eq!((&gr["routes_removed"], &gr["packets_lost"]), (&0.into(), &0.into()), "{s} with GR: {gr}");
         let no = result(&results, s, false);
         assert!(no["packets_lost"].as_u64().unwrap() > 0, "{s} without GR: {no}");
+    }
+    // `keel upgrade` loses nothing, with graceful restart or without.
+    for gr in [true, false] {
+        let r = result(&results, "upgrade", gr);
+        assert_eq!((&r["routes_removed"], &r["packets_lost"]), (&0.into(), &0.into()), "upgrade (GR {gr}): {r}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -279,7 +294,7 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
             "--routes",
             "5000",
             "--scenarios",
-            "restart,crash,peer-restart,hard-reset,llgr",
+            "restart,crash,upgrade,peer-restart,hard-reset,llgr",
             "--report",
             "keel-lab-report.html",
         ],
@@ -298,14 +313,15 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
             .find(|r| r["scenario"] == scenario && r["graceful_restart"] == gr)
             .unwrap_or_else(|| panic!("no result for {scenario} (GR {gr}) in {results:#?}"))
     };
-    assert_eq!(results.len(), 10, "{results:#?}");
+    assert_eq!(results.len(), 12, "{results:#?}");
     for r in &results {
         for field in ["routes_removed", "updates", "fib_operations"] {
             assert!(r[field].is_u64(), "{field} in {r}");
         }
         assert!(r["graceful_restart"].is_boolean(), "{r}");
         assert!(r["packets_lost"].is_null(), "{r}");
-        assert!(r["seconds_to_end_of_rib"].is_f64(), "{r}");
+        // `upgrade` ends no session: no End-of-RIB ends it.
+        assert_eq!(r["seconds_to_end_of_rib"].is_f64(), r["scenario"] != "upgrade", "{r}");
         assert_eq!(r["routes"], ROUTES, "{r}");
         assert_eq!((&r["settled"], &r["disrupted"]), (&true.into(), &true.into()), "{r}");
         assert_eq!((&r["upstream"], &r["observer"]), (&"keel".into(), &"keel".into()), "{r}");
@@ -328,6 +344,14 @@ fn lab_rehearsal_with_and_without_graceful_restart() {
     assert_eq!((&llgr["routes_removed"], &llgr["fib_operations"]), (&0.into(), &0.into()), "{llgr}");
     assert_eq!(llgr["llgr_stale_routes"], ROUTES, "{llgr}");
     assert_eq!(find("llgr", false)["routes_removed"], ROUTES);
+    // `keel upgrade`: nothing moves, with GR or without; the same keeld process throughout.
+    for gr in [true, false] {
+        let up = find("upgrade", gr);
+        let moved = (&up["routes_removed"], &up["updates"], &up["fib_operations"], &up["sessions_reset"]);
+        assert_eq!(moved, (&0.into(), &0.into(), &0.into(), &0.into()), "upgrade (GR {gr}): {up}");
+        assert_eq!(up["keeld_pids"].as_array().map(Vec::len), Some(1), "{up}");
+        assert_eq!(up["last_upgrade"]["sessions"], 2, "{up}");
+    }
     // Restarting or losing the upstream without GR re-installs the table at least once.
     assert!(find("peer-restart", false)["fib_operations"].as_u64().unwrap() >= ROUTES);
 
@@ -382,7 +406,7 @@ fn table_rows(dom: &str, id: &str) -> Vec<Vec<String>> {
 /// without a figure.
 fn assert_report_dom(dom: &str) {
     assert!(dom.contains("class=\"verdict pass\""), "no verdict:\n{dom}");
-    assert!(element(dom, "id=\"verdict\">", "</p>").contains("all 10 runs as expected"), "{dom}");
+    assert!(element(dom, "id=\"verdict\">", "</p>").contains("all 12 runs as expected"), "{dom}");
     assert_eq!(element(dom, "<span class=\"version\">", "</span>"), env!("CARGO_PKG_VERSION"));
     let date = element(dom, "<span class=\"date\">", "</span>");
     assert!(date.len() == "2026-12-07 19:20 UTC".len() && date.starts_with("20") && date.ends_with(" UTC"), "{date}");
@@ -408,7 +432,7 @@ fn assert_report_dom(dom: &str) {
     // No empty column: packets lost is not measured without --netns, so not shown.
     assert!(!figures.contains("packets lost"), "{figures}");
     let rows = table_rows(dom, "figures");
-    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_eq!(rows.len(), 6, "{rows:?}");
     for col in 1..rows[0].len() {
         assert!(
             rows.iter().any(|r| r.get(col).is_some_and(|c| c != "-" && !c.is_empty())),

@@ -239,7 +239,8 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     });
     std::thread::sleep(std::time::Duration::from_secs(1));
     let (marks, imports) = ([a.session_mark(), b.session_mark()], [a.imports(), b.imports()]);
-    let uptime = established(&api, "127.0.5.48")["uptime_s"].as_i64().unwrap_or(-1);
+    let before = established(&api, "127.0.5.48");
+    let uptime = before["uptime_s"].as_i64().unwrap_or(-1);
     let listener = listener_inode().expect("keeld listens on 127.0.5.47:179");
 
     let v = upgrade_to(&api, pid, &new_binary(&kdir.join("keeld-new")));
@@ -262,6 +263,11 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     });
     let n = established(&api, "127.0.5.48");
     assert!(n["uptime_s"].as_i64().unwrap_or(-1) >= uptime, "uptime goes on: {n}");
+    // What End-of-RIB was exchanged before is known after (none owed, none sent again).
+    for field in ["end_of_rib_sent", "end_of_rib_received"] {
+        assert_eq!(n["graceful_restart"][field], before["graceful_restart"][field], "{field}: {n}");
+    }
+    assert!(n["graceful_restart"]["end_of_rib_sent"].as_array().is_some_and(|a| !a.is_empty()), "{n}");
     assert_eq!(listener_inode(), Some(listener), "the listening socket was handed over, not bound again");
     // Long enough for anything the new image would send to arrive.
     std::thread::sleep(std::time::Duration::from_secs(3));

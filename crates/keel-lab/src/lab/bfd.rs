@@ -353,6 +353,8 @@ pub(super) fn run(lab: &Lab, scenario: Scenario, graceful_restart: bool, index: 
         expected: "",
         as_expected: false,
         bfd: Some(bfd),
+        sessions_reset: None,
+        last_upgrade: None,
         misses: Vec::new(),
         span: (start, end),
     };

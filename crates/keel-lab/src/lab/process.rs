@@ -95,6 +95,11 @@ impl Daemon {
 /// GET `path` from keeld's API at `api` (off the runtime's threads); `None` when keeld or its
 /// API does not answer.
 pub async fn api_get(api: &Path, path: &str) -> Option<serde_json::Value> {
+    api_call(api, "GET", path).await.ok()
+}
+
+/// `METHOD path` on keeld's API, off the runtime's threads: the answer, or why not.
+pub async fn api_call(api: &Path, method: &'static str, path: &str) -> anyhow::Result<serde_json::Value> {
     let (api, path) = (api.to_path_buf(), path.to_string());
-    tokio::task::spawn_blocking(move || keel_api::request(&api, "GET", &path)).await.ok()?.ok()
+    tokio::task::spawn_blocking(move || keel_api::request(&api, method, &path)).await?
 }

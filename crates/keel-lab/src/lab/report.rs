@@ -247,7 +247,7 @@ fn savings_text(s: &Savings) -> String {
 }
 
 /// The summary's last line: what graceful restart saved and the verdict, e.g. "graceful restart
-/// avoided 480,000 route removals and 960,000 FIB operations; all 10 runs as expected (verdict:
+/// avoided 480,000 route removals and 960,000 FIB operations; all 12 runs as expected (verdict:
 /// pass)".
 pub fn verdict_line(results: &[ScenarioResult]) -> String {
     format!("{} (verdict: {})", outcome(results), Verdict::of(results).name())
@@ -467,13 +467,13 @@ mod tests {
         assert!(t.contains("hard-reset with GR (6,000 routes removed): the removals are expected"), "{t}");
         assert_eq!(
             verdict_line(&results),
-            "graceful restart avoided 24,000 route removals and 48,000 FIB operations; all 10 runs as expected \
+            "graceful restart avoided 24,000 route removals and 48,000 FIB operations; all 12 runs as expected \
              (verdict: pass)"
         );
         results[0] = ScenarioResult::test(Scenario::Restart, true, 6000, Some(0));
         assert_eq!(
             verdict_line(&results),
-            "graceful restart avoided 18,000 route removals and 48,000 FIB operations; 1 of 10 runs not as \
+            "graceful restart avoided 18,000 route removals and 48,000 FIB operations; 1 of 12 runs not as \
              expected: restart with GR (verdict: fail)"
         );
         let t = table(&results, &summary());

@@ -89,6 +89,13 @@ pub struct ScenarioResult {
     /// The BFD scenarios' own figures; absent for the others.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bfd: Option<BfdFigures>,
+    /// `upgrade`: keeld's sessions that were reset (with the upstream and the observer, as
+    /// keeld counts them); absent for the other scenarios.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_reset: Option<u64>,
+    /// `upgrade`: keeld's `last_upgrade` (`/v1/status`) after it; absent for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_upgrade: Option<serde_json::Value>,
     /// The expectations missed, empty when `as_expected`.
     #[serde(skip)]
     pub misses: Vec<Miss>,
@@ -140,6 +147,8 @@ impl ScenarioResult {
                 .filter(|_| self.scenario == Scenario::BfdLinkDown)
                 .map(|b| b.rib_ms.zip(b.fib_ms).is_some_and(|(r, f)| r.max(f) <= b.limit_ms as f64)),
             bfd_stayed_up: self.bfd.as_ref().and_then(|b| b.neighbor_bfd_stayed_up),
+            updates: self.updates,
+            sessions_reset: self.sessions_reset,
         }
     }
 
@@ -225,7 +234,7 @@ impl ScenarioResult {
             upstream: "keel",
             observer: "keel",
             routes_removed: removed,
-            updates: 1337,
+            updates: if scenario == Scenario::Upgrade { 0 } else { 1337 },
             fib_operations: fib,
             packets_lost: None,
             seconds_to_end_of_rib: Some(0.25),
@@ -242,9 +251,14 @@ impl ScenarioResult {
             expected: "",
             as_expected: false,
             bfd: None,
+            sessions_reset: None,
+            last_upgrade: None,
             misses: Vec::new(),
             span: (0.0, 1.0),
         };
+        if scenario == Scenario::Upgrade {
+            (r.sessions_reset, r.keeld_pids, r.seconds_to_end_of_rib) = (Some(0), vec![100], None);
+        }
         r.judge();
         r
     }

@@ -7,6 +7,7 @@
 //! | `peer-restart` | the same: keel, the helper, keeps the routes stale (RFC 4724 §4.2) | the same |
 //! | `llgr` | the same, and every route re-advertised with LLGR_STALE (RFC 9494 §4.2, §4.3) | the same |
 //! | `hard-reset` | every route removed: a Hard Reset flushes even with GR (RFC 8538 §3) | the same |
+//! | `upgrade` | no session reset, no route removed, no UPDATE downstream, no FIB operation: `keel upgrade` hands the sessions over | the same: graceful restart plays no part |
 //! | `bfd-link-down` | every route of the upstream gone within its BFD Detection Time: its C=1 makes BFD Down a forwarding failure (RFC 5882 §4.3) | the same |
 //! | `bfd-restart` | the neighbor's BFD session never leaves Up and it keeps keel's routes (RFC 5882 §4.3, RFC 4724 §4.2) | BFD never leaves Up; the routes go with the session (RFC 4271 §8.2.2) |
 //!
@@ -28,6 +29,8 @@ pub enum Scenario {
     Restart,
     /// keeld gets SIGKILL, then starts again.
     Crash,
+    /// `keel upgrade`: keeld hands its sessions to a new image of itself.
+    Upgrade,
     /// The upstream's session drops; it returns with R=1.
     PeerRestart,
     /// The upstream stays away past its restart time.
@@ -43,8 +46,14 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order the lab runs them by default.
-    pub const ALL: [Scenario; 5] =
-        [Scenario::Restart, Scenario::Crash, Scenario::PeerRestart, Scenario::Llgr, Scenario::HardReset];
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Restart,
+        Scenario::Crash,
+        Scenario::Upgrade,
+        Scenario::PeerRestart,
+        Scenario::Llgr,
+        Scenario::HardReset,
+    ];
 
     /// The BFD scenarios: their own two-namespace topology ([`super::bfd`]), `--netns` only,
     /// not run by default.
@@ -61,6 +70,7 @@ impl Scenario {
             Scenario::BfdRestart => "bfd-restart",
             Scenario::Restart => "restart",
             Scenario::Crash => "crash",
+            Scenario::Upgrade => "upgrade",
             Scenario::PeerRestart => "peer-restart",
             Scenario::Llgr => "llgr",
             Scenario::HardReset => "hard-reset",
@@ -77,6 +87,7 @@ impl Scenario {
         match self {
             Scenario::Restart => "keeld gets SIGTERM and starts again",
             Scenario::Crash => "keeld gets SIGKILL and starts again",
+            Scenario::Upgrade => "keel upgrade: keeld hands its sessions to a new image of itself, same pid",
             Scenario::PeerRestart => "the upstream's session drops and it returns 1 s later with R=1",
             Scenario::Llgr => "the upstream stays away past its restart time, then returns",
             Scenario::HardReset => "the upstream sends Cease/Hard Reset and returns 1 s later",
@@ -93,6 +104,8 @@ impl Scenario {
             "the new keeld's session and BFD Up, keel's route at the neighbor"
         } else if self.keel_restarts() {
             "the upstream's table at the new keeld and keeld's End-of-RIB at the observer"
+        } else if self == Scenario::Upgrade {
+            "the new keeld image answering with the sessions handed over"
         } else {
             "the upstream's table and End-of-RIB at keeld"
         }
@@ -120,6 +133,11 @@ impl Scenario {
                  LLGR-stale, and reach the observer again with LLGR_STALE (RFC 9494 §4.2, §4.3)"
             }
             (Scenario::HardReset, true) => "all routes removed: RFC 8538 Hard Reset flushes even with GR (§3)",
+            (Scenario::Upgrade, _) => {
+                "no session reset, no route removed, no UPDATE downstream and no FIB operation: keel upgrade hands \
+                 every session, its socket and its RIBs to the new keeld image, which sends only what it decides \
+                 differently; no RFC 4271 §8 event happens, so graceful restart plays no part"
+            }
             (Scenario::BfdLinkDown, _) => {
                 "all the upstream's routes removed from keeld's RIB and the kernel FIB within the BFD Detection \
                  Time (and the polling's slack): the upstream's BFD sends C=1, so its Down is a forwarding failure \
@@ -145,7 +163,7 @@ impl Scenario {
 
     /// Whether the routes are expected to stay (graceful restart keeps them) or to go.
     pub fn keeps_routes(self, graceful_restart: bool) -> bool {
-        graceful_restart && !matches!(self, Scenario::HardReset | Scenario::BfdLinkDown)
+        self == Scenario::Upgrade || (graceful_restart && !matches!(self, Scenario::HardReset | Scenario::BfdLinkDown))
     }
 
     /// Why figures of a run that look alarming are what the RFCs ask for, if they need saying:
@@ -190,6 +208,10 @@ pub struct Figures {
     pub bfd_within_detection: Option<bool>,
     /// `bfd-restart`: the neighbor's BFD session stayed Up throughout.
     pub bfd_stayed_up: Option<bool>,
+    /// UPDATEs the observer received.
+    pub updates: u64,
+    /// `upgrade`: sessions reset (keeld's sessions with the upstream and the observer).
+    pub sessions_reset: Option<u64>,
 }
 
 /// The figure an expectation reads.
@@ -203,6 +225,8 @@ pub enum Check {
     Disrupted,
     BfdDetection,
     BfdStayedUp,
+    Updates,
+    SessionsKept,
 }
 
 /// An expectation a run missed: the figure and what it showed instead.
@@ -218,6 +242,7 @@ pub fn checks(scenario: Scenario, graceful_restart: bool) -> Vec<Check> {
     match scenario {
         Scenario::BfdLinkDown => c.push(Check::BfdDetection),
         Scenario::BfdRestart => c.push(Check::BfdStayedUp),
+        Scenario::Upgrade => c.extend([Check::Updates, Check::SessionsKept]),
         _ => {}
     }
     if scenario.keeps_routes(graceful_restart) {
@@ -263,6 +288,16 @@ pub fn judge(scenario: Scenario, graceful_restart: bool, f: &Figures) -> Vec<Mis
     if scenario == Scenario::BfdRestart && f.bfd_stayed_up != Some(true) {
         miss(Check::BfdStayedUp, "the neighbor's BFD session left Up".to_string());
     }
+    if scenario == Scenario::Upgrade {
+        if f.updates > 0 {
+            miss(Check::Updates, format!("{} UPDATEs downstream, expected none", f.updates));
+        }
+        match f.sessions_reset {
+            Some(0) => {}
+            Some(n) => miss(Check::SessionsKept, format!("{n} sessions reset, expected none")),
+            None => miss(Check::SessionsKept, "the sessions could not be counted".to_string()),
+        }
+    }
     if !f.settled {
         miss(Check::Settled, "did not settle in time".to_string());
     }
@@ -288,6 +323,8 @@ mod tests {
             disrupted: true,
             bfd_within_detection: None,
             bfd_stayed_up: None,
+            updates: 0,
+            sessions_reset: None,
         }
     }
 
@@ -355,7 +392,8 @@ mod tests {
     fn hard_reset_and_no_graceful_restart_remove_every_route() {
         // RFC 8538 §3: a Hard Reset flushes even with GR; FIB operations are not held against it.
         assert_eq!(judge(Scenario::HardReset, true, &figures(6000, Some(12000))), vec![]);
-        for s in Scenario::ALL {
+        // (`upgrade` keeps every route in both modes: no session ends.)
+        for s in Scenario::ALL.into_iter().filter(|s| *s != Scenario::Upgrade) {
             assert_eq!(judge(s, false, &figures(6000, Some(12000))), vec![], "{s:?}");
             let kept = judge(s, false, &figures(10, Some(0)));
             assert_eq!(kept[0].text, "10 of 6000 routes removed downstream, expected all", "{s:?}");
@@ -367,6 +405,24 @@ mod tests {
     fn a_run_that_did_not_settle_or_did_not_happen_is_unexpected() {
         let f = Figures { settled: false, disrupted: false, ..figures(0, Some(0)) };
         assert_eq!(checks_missed(Scenario::Restart, true, &f), [Check::Settled, Check::Disrupted]);
+    }
+
+    /// `upgrade`, with graceful restart or without: nothing may move, not even an UPDATE, and
+    /// no session may reset.
+    #[test]
+    fn upgrade_moves_nothing_in_both_modes() {
+        let quiet = Figures { sessions_reset: Some(0), packets_lost: Some(0), ..figures(0, Some(0)) };
+        for gr in [true, false] {
+            assert_eq!(judge(Scenario::Upgrade, gr, &quiet), vec![], "{gr}");
+            let updates = Figures { updates: 12, ..quiet };
+            assert_eq!(judge(Scenario::Upgrade, gr, &updates)[0].text, "12 UPDATEs downstream, expected none");
+            let reset = Figures { sessions_reset: Some(1), ..quiet };
+            assert_eq!(checks_missed(Scenario::Upgrade, gr, &reset), [Check::SessionsKept]);
+            let uncounted = Figures { sessions_reset: None, ..quiet };
+            assert_eq!(checks_missed(Scenario::Upgrade, gr, &uncounted), [Check::SessionsKept]);
+            let removed = Figures { routes_removed: 3, fib_operations: Some(2), ..quiet };
+            assert_eq!(checks_missed(Scenario::Upgrade, gr, &removed), [Check::RoutesRemoved, Check::FibOperations]);
+        }
     }
 
     #[test]
@@ -386,6 +442,8 @@ mod tests {
                     disrupted: false,
                     bfd_within_detection: Some(false),
                     bfd_stayed_up: Some(false),
+                    updates: 1,
+                    sessions_reset: Some(1),
                 };
                 for m in judge(s, gr, &worst) {
                     assert!(checked.contains(&m.check), "{s:?} {gr}: {m:?}");

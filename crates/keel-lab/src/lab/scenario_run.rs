@@ -7,7 +7,9 @@
 use super::peers;
 use super::results::ScenarioResult;
 use super::scenario::Scenario;
-use super::settle::{connect_time, end_of_rib, feed_while_keeld_runs, settle, upstream_sessions};
+use super::settle::{
+    connect_time, end_of_rib, feed_while_keeld_runs, keel_sessions, settle, upgrade, upstream_sessions,
+};
 use super::topology::{peer_name, Lab, Topology};
 use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
@@ -82,6 +84,8 @@ pub(super) async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> R
     // SAFETY: malloc_trim has no preconditions; it returns what the last scenario freed.
     unsafe { libc::malloc_trim(0) };
     let sessions_before = upstream_sessions(lab, topo).await;
+    let keel_sessions_before = keel_sessions(lab, topo).await;
+    let mut last_upgrade = None;
     let before = snapshot(topo, lab.traffic.is_some());
     let sent_before = lab.traffic.as_ref().map(|t| t.sent());
     let first_pid = topo.keeld.pids().len().saturating_sub(1);
@@ -128,6 +132,10 @@ pub(super) async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> R
             lab.set_progress(run.progress(reconnect));
             topo.upstream.connect_and_feed(false, deadline()).await.context("upstream back after Hard Reset")?;
         }
+        Scenario::Upgrade => {
+            lab.set_progress(run.progress("keel upgrade, waiting for the new keeld image"));
+            last_upgrade = Some(upgrade(topo, deadline()).await.context("keel upgrade")?);
+        }
         Scenario::BfdLinkDown | Scenario::BfdRestart => {
             anyhow::bail!("{} runs in its own topology (keel lab's bfd module)", scenario.name())
         }
@@ -143,7 +151,15 @@ pub(super) async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> R
     let (settled, settle_time) = settle(lab, topo, t0, limit, before.fib_journal_len).await;
     let after = snapshot(topo, lab.traffic.is_some());
     let keeld_pids = topo.keeld.pids()[first_pid..].to_vec();
-    let disrupted = if scenario.keel_restarts() {
+    // Sessions keeld's two neighbors started since: none for `upgrade`.
+    let sessions_reset = match (scenario, keel_sessions_before, keel_sessions(lab, topo).await) {
+        (Scenario::Upgrade, Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
+    let disrupted = if scenario == Scenario::Upgrade {
+        // The new image runs: it says it was handed at least the upstream's session.
+        last_upgrade.as_ref().is_some_and(|u| u["sessions"].as_u64().unwrap_or(0) > 0)
+    } else if scenario.keel_restarts() {
         keeld_pids.len() > 1
     } else {
         let after = upstream_sessions(lab, topo).await;
@@ -187,6 +203,8 @@ pub(super) async fn run_scenario(lab: &Lab, topo: &mut Topology, run: &Run) -> R
         expected: "",
         as_expected: false,
         bfd: None,
+        sessions_reset,
+        last_upgrade,
         misses: Vec::new(),
         span: (start, end),
     };

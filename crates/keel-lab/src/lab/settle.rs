@@ -37,6 +37,31 @@ pub(super) async fn upstream_sessions(lab: &Lab, topo: &Topology) -> Option<u64>
     process::api_get(&topo.keeld.api(), &path).await?["established_transitions"].as_u64()
 }
 
+/// Sessions keeld established with the upstream and the observer so far (each neighbor's
+/// `established_transitions`), `None` when its API does not say.
+pub(super) async fn keel_sessions(lab: &Lab, topo: &Topology) -> Option<u64> {
+    let mut n = 0;
+    for peer in [lab.addresses.upstream, lab.addresses.observer] {
+        let v = process::api_get(&topo.keeld.api(), &format!("/v1/neighbors/{peer}")).await?;
+        n += v["established_transitions"].as_u64()?;
+    }
+    Some(n)
+}
+
+/// `keel upgrade` on the lab's keeld (the binary at its own path, executed in place): returns
+/// once the new image answers with the sessions handed over, with its `last_upgrade`.
+pub(super) async fn upgrade(topo: &Topology, deadline: Instant) -> anyhow::Result<serde_json::Value> {
+    let api = topo.keeld.api();
+    process::api_call(&api, "POST", "/v1/upgrade").await?;
+    while Instant::now() < deadline {
+        if let Some(v) = process::api_get(&api, "/v1/status").await.filter(|v| !v["last_upgrade"].is_null()) {
+            return Ok(v["last_upgrade"].clone());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the new keeld image did not answer in time")
+}
+
 /// The time from `t0` to the End-of-RIB that ends the scenario: keeld's, at the observer,
 /// when keeld restarted; else the upstream's, once keeld reports it received for every
 /// family with the whole table and nothing stale (keeld's API). Without graceful restart FRR
@@ -53,6 +78,10 @@ pub(super) async fn end_of_rib(
     let api = topo.keeld.api();
     let path = format!("/v1/neighbors/{}", lab.addresses.upstream);
     let routes = lab.feed.routes;
+    // `upgrade` ends no session: no End-of-RIB is owed.
+    if scenario == Scenario::Upgrade {
+        return None;
+    }
     while Instant::now() < deadline {
         if scenario.keel_restarts() {
             if let Some(at) = topo.observer.view().end_of_rib_at.filter(|at| *at > t0) {

@@ -754,7 +754,7 @@ fn a_handed_over_session_sends_only_what_differs_from_what_the_neighbor_holds() 
     rib.take_changed();
 
     let mut out = session(&rib);
-    out.inherit(inherited.clone());
+    out.inherit(inherited.clone(), &[V4]);
     let p = drain(&mut out, &rib, usize::MAX);
     let bytes: Vec<u8> = p.iter().flat_map(|p| p.bytes.clone()).collect();
     let (a, w) = announced_withdrawn(&bytes);
@@ -768,8 +768,13 @@ fn a_handed_over_session_sends_only_what_differs_from_what_the_neighbor_holds() 
     let mut again = session(&rib);
     let now: Vec<u8> = drain(&mut again, &rib, usize::MAX).into_iter().flat_map(|p| p.bytes).collect();
     let mut same = session(&rib);
-    same.inherit(held(&now));
+    same.inherit(held(&now), &[V4]);
     let p = same.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
     assert!(p.bytes.is_empty() && !same.has_work(), "no message at all: {} octets", p.bytes.len());
+    // The previous image had not sent End-of-RIB yet: it is still owed, and goes out alone.
+    let mut owed = session(&rib);
+    owed.inherit(held(&now), &[]);
+    let p = owed.pack(&rib, DOWNSTREAM, &NO_POLICY, usize::MAX);
+    assert_eq!((p.end_of_rib.clone(), p.updates), (vec![V4], 1), "End-of-RIB alone");
     assert_eq!(same.len(), 10);
 }

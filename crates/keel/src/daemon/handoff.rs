@@ -10,6 +10,7 @@
 
 use super::Daemon;
 use crate::events::{FibCommand, RibEvent};
+use crate::neighbor::handoff::afi_safi;
 use crate::neighbor::task::Command;
 use keel_handoff::state::DaemonFacts;
 use keel_handoff::Handoff;
@@ -138,6 +139,8 @@ pub async fn hand_off(daemon: &Daemon, fib: Option<&mpsc::Sender<FibCommand>>) -
             state.unwritten.extend_from_slice(&r.queued);
             state.adj_rib_in = vec![r.adj_rib_in];
             state.adj_rib_out = vec![r.adj_rib_out];
+            state.end_of_rib_sent = r.end_of_rib_sent.into_iter().map(afi_safi).collect();
+            state.end_of_rib_received = r.end_of_rib_received.into_iter().map(afi_safi).collect();
             neighbors.push(state);
         }
     }

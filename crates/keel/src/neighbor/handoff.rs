@@ -16,7 +16,7 @@ use super::status::NeighborStatus;
 use crate::negotiate::Negotiated;
 use keel_handoff::state::Counters;
 use keel_handoff::NeighborState;
-use keel_wire::{CodecOptions, Message};
+use keel_wire::{Afi, CodecOptions, Family, Message, Safi};
 use std::net::IpAddr;
 
 /// `message` as bytes on the wire (an OPEN needs no negotiated option).
@@ -52,7 +52,18 @@ pub fn capture(address: IpAddr, fd: i32, status: &NeighborStatus) -> Option<Neig
         adj_rib_out: Vec::new(),
         timers: Vec::new(),
         prefix_limit: Default::default(),
+        end_of_rib_sent: Vec::new(),
+        end_of_rib_received: Vec::new(),
     })
+}
+
+/// A family as the handoff state keeps it, and back (keel-handoff needs no codec).
+pub fn afi_safi(f: Family) -> keel_handoff::state::AfiSafi {
+    (f.afi.0, f.safi.0)
+}
+
+pub fn family((afi, safi): keel_handoff::state::AfiSafi) -> Family {
+    Family::new(Afi(afi), Safi(safi))
 }
 
 /// The session's capabilities, negotiated again from its saved OPENs.

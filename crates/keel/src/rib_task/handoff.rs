@@ -66,11 +66,15 @@ impl RibTask {
             .flat_map(|(f, set, nlri)| nlri.into_iter().map(move |n| (f, n.prefix, set.clone())))
             .collect();
         let out = held.len();
-        s.adj_rib_out.inherit(held);
+        s.adj_rib_out.inherit(held, &ribs.end_of_rib_sent);
         let received = updates(address, &ribs.adj_rib_in, &receive);
         let messages = received.len();
         for u in received {
             self.apply_update(address, Box::new(u));
+        }
+        if let Some(p) = self.peers.get_mut(&address) {
+            p.end_of_rib_sent.extend(ribs.end_of_rib_sent);
+            p.end_of_rib_received.extend(ribs.end_of_rib_received);
         }
         info!(neighbor = %address, adj_rib_in_updates = messages, adj_rib_out_routes = out, "RIBs handed over loaded");
         if let Some(r) = self.resuming.as_mut() {
@@ -119,6 +123,8 @@ impl RibTask {
                 encode(address, family, &set, &nlri, &send, &mut ribs.adj_rib_out);
             }
             ribs.queued = s.adj_rib_out.take_queued();
+            ribs.end_of_rib_sent = peer.end_of_rib_sent.iter().copied().collect();
+            ribs.end_of_rib_received = peer.end_of_rib_received.iter().copied().collect();
             out.insert(address, ribs);
         }
         out

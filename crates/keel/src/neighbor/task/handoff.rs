@@ -7,7 +7,7 @@ use super::{NeighborTask, State};
 use crate::events::ResumedRibs;
 use crate::neighbor::connection::{ConnEvent, Connection};
 use crate::neighbor::fsm::Fsm;
-use crate::neighbor::handoff::{capture, renegotiate};
+use crate::neighbor::handoff::{capture, family, renegotiate};
 use crate::neighbor::transport::set_cloexec;
 use keel_handoff::NeighborState;
 use keel_wire::{CodecOptions, Message};
@@ -132,6 +132,8 @@ impl NeighborTask {
         let ribs = ResumedRibs {
             adj_rib_in: state.adj_rib_in.concat(),
             adj_rib_out: state.adj_rib_out.concat(),
+            end_of_rib_sent: state.end_of_rib_sent.iter().map(|f| family(*f)).collect(),
+            end_of_rib_received: state.end_of_rib_received.iter().map(|f| family(*f)).collect(),
             queued: Vec::new(),
         };
         info!(neighbor = %self.address(), uptime_s = up_for.as_secs(), "session resumed from the previous keeld image");
