@@ -38,6 +38,10 @@ pub struct UpgradeView {
     pub at_unix: u64,
     /// Sessions handed over and resumed without a reset.
     pub sessions: u64,
+    /// How long the sessions heard nothing from keel: from the old image's last KEEPALIVE
+    /// (it quiesced them) to the new image's first, in milliseconds.
+    #[serde(default)]
+    pub handoff_ms: Option<u64>,
 }
 
 /// keel's own restart (RFC 4724 §4.1): the selection deferral and what it awaits.
@@ -56,12 +60,14 @@ mod tests {
     use super::*;
 
     /// keeld restarting, as it served it (awaiting two neighbors).
-    const RESTARTING: &str = r#"{"asn":65091,"neighbors":2,"pid":2105,"restarting":true,"router_id":"192.0.2.1","selection_deferral":{"awaited_neighbors":["127.0.9.2","2001:db8::5"],"deferral_seconds_left":198,"deferring":true},"uptime_s":1,"version":"0.1.0"}"#;
-    const RUNNING: &str = r#"{"asn":65091,"neighbors":2,"pid":2105,"restarting":false,"router_id":"192.0.2.1","selection_deferral":{"awaited_neighbors":[],"deferral_seconds_left":null,"deferring":false},"uptime_s":51,"version":"0.1.0"}"#;
+    const RESTARTING: &str = r#"{"asn":65091,"neighbors":2,"pid":2105,"restarting":true,"router_id":"192.0.2.1","selection_deferral":{"awaited_neighbors":["127.0.9.2","2001:db8::5"],"deferral_seconds_left":198,"deferring":true},"uptime_s":1,"version":"0.1.0","last_upgrade":null}"#;
+    const RUNNING: &str = r#"{"asn":65091,"neighbors":2,"pid":2105,"restarting":false,"router_id":"192.0.2.1","selection_deferral":{"awaited_neighbors":[],"deferral_seconds_left":null,"deferring":false},"uptime_s":51,"version":"0.1.0","last_upgrade":null}"#;
+    /// keeld after `keel upgrade` handed it two sessions.
+    const UPGRADED: &str = r#"{"asn":65091,"neighbors":2,"pid":2105,"restarting":false,"router_id":"192.0.2.1","selection_deferral":{"awaited_neighbors":[],"deferral_seconds_left":null,"deferring":false},"uptime_s":3,"version":"0.1.0","last_upgrade":{"from_version":"0.1.0","from_pid":2105,"at_unix":1796700000,"sessions":2,"handoff_ms":31}}"#;
 
     #[test]
     fn status_documents_round_trip() {
-        for doc in [RESTARTING, RUNNING] {
+        for doc in [RESTARTING, RUNNING, UPGRADED] {
             let s: StatusView = serde_json::from_str(doc).expect("deserialize");
             assert_eq!(s.restarting, s.selection_deferral.deferring);
             assert_eq!(serde_json::to_string(&s).expect("serialize"), doc);

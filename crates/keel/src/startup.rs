@@ -209,7 +209,7 @@ pub async fn run(
         forwarding: forwarding.clone(),
         restarting: restarting.clone(),
         reexec: std::sync::Mutex::new(None),
-        last_upgrade,
+        last_upgrade: std::sync::Mutex::new(last_upgrade),
         policy_fingerprints: RwLock::new(BTreeMap::new()),
         api_access: crate::access::Admins::new(config.global.api_gid),
         rpki,
@@ -295,6 +295,9 @@ pub async fn run(
     if let Some(at) = handed_at_ms {
         let ms = unix_ms().saturating_sub(at);
         info!(ms, "upgrade: sessions resumed (handoff measured)");
+        if let Some(u) = daemon.last_upgrade.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            u.handoff_ms = Some(ms);
+        }
         update_state(&config.global.state_dir, serde_json::json!({ "last_handoff_ms": ms }));
     }
     // Connections are taken only now that every neighbor is known: one that came earlier
@@ -400,6 +403,7 @@ fn resumable(config: &Config, handoff: Option<keel_handoff::Handoff>) -> Resumab
         from_pid: h.daemon.pid,
         at_unix: h.daemon.time_unix_ms / 1000,
         sessions: resume.len() as u64,
+        handoff_ms: None,
     };
     info!(from = %h.daemon.version, sessions = resume.len(), "upgraded: sessions handed over");
     (resume, listeners, Some(view))

@@ -89,7 +89,7 @@ fn upgrade_to(api: &Path, pid: i64, binary: &str) -> Value {
     wait_for("keeld back from the upgrade", WAIT, || {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
         let v = keel_api::client::request(api, "GET", "/v1/status").ok()?;
-        Some(v).filter(|v| exe == Path::new(binary) && v["pid"] == pid && !v["last_upgrade"].is_null())
+        Some(v).filter(|v| exe == Path::new(binary) && v["pid"] == pid && !v["last_upgrade"]["handoff_ms"].is_null())
     })
 }
 
@@ -251,6 +251,7 @@ fn upgrade_hands_every_session_over_unbroken_and_sends_nothing() {
     let state: Value = serde_json::from_str(&std::fs::read_to_string(kdir.join("keeld.state")).unwrap_or_default())
         .unwrap_or_default();
     assert!(state["last_handoff_ms"].is_u64(), "{state}");
+    assert_eq!(v["last_upgrade"]["handoff_ms"], state["last_handoff_ms"], "{v}");
     let (ok, table) = keel(&api, &["show", "neighbors"]);
     assert!(
         ok && table.contains(&format!("keeld upgraded from {}", env!("CARGO_PKG_VERSION")))

@@ -46,6 +46,9 @@ struct Entry {
     removing_at: Option<Instant>,
     /// What its clients were last told.
     last_view: Option<BfdView>,
+    /// What that view was made of: a view (strings and all) is made again only when this
+    /// changed, not for each of the ten or more packets a session sends and receives a second.
+    last_made_of: Option<(keel_bfd::Status, u64, u64)>,
     /// Packets that failed authentication (RFC 5880 §6.7), and when that was last logged
     /// and told.
     auth_failures: u64,
@@ -110,6 +113,7 @@ impl Table {
                 orphan_since: None,
                 removing_at: None,
                 last_view: None,
+                last_made_of: None,
                 auth_failures: 0,
                 auth_failure_noted: None,
             };
@@ -311,6 +315,11 @@ impl Table {
                 }
             }
         }
+        let made_of = (e.session.status(), e.flaps, e.auth_failures);
+        if e.last_made_of.as_ref() == Some(&made_of) {
+            return;
+        }
+        e.last_made_of = Some(made_of);
         let view = view(e);
         if e.last_view.as_ref() != Some(&view) {
             out.notify.extend(e.clients.iter().map(|c| (*c, view.clone())));

@@ -54,7 +54,9 @@ pub(super) async fn upgrade(topo: &Topology, deadline: Instant) -> anyhow::Resul
     let api = topo.keeld.api();
     process::api_call(&api, "POST", "/v1/upgrade").await?;
     while Instant::now() < deadline {
-        if let Some(v) = process::api_get(&api, "/v1/status").await.filter(|v| !v["last_upgrade"].is_null()) {
+        if let Some(v) =
+            process::api_get(&api, "/v1/status").await.filter(|v| !v["last_upgrade"]["handoff_ms"].is_null())
+        {
             return Ok(v["last_upgrade"].clone());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
