@@ -158,7 +158,7 @@ pub struct AdjRibOut {
     /// What the neighbor already holds from keel's previous image (`keel upgrade`), per
     /// destination the attributes it was sent, until the destination is considered: an
     /// export equal to it sends nothing, a destination no longer exported is withdrawn.
-    inherited: FxHashMap<(Family, Prefix), AttrSet>,
+    inherited: FxHashMap<(Family, Prefix), Arc<AttrSet>>,
 }
 
 impl AdjRibOut {
@@ -206,7 +206,11 @@ impl AdjRibOut {
     /// from `held` goes out: a new route, changed attributes, or a withdrawal of what is no
     /// longer exported. Families sending several paths per destination (RFC 7911) are not
     /// inherited: their destinations go out again.
-    pub fn inherit(&mut self, held: impl IntoIterator<Item = (Family, Prefix, AttrSet)>, end_of_rib_sent: &[Family]) {
+    pub fn inherit(
+        &mut self,
+        held: impl IntoIterator<Item = (Family, Prefix, Arc<AttrSet>)>,
+        end_of_rib_sent: &[Family],
+    ) {
         self.end_of_rib_owed.retain(|f| !end_of_rib_sent.contains(f));
         for (family, prefix, set) in held {
             if self.families.contains(&family) && !self.multi_path(family) {
@@ -509,7 +513,7 @@ impl AdjRibOut {
                     }
                     self.sent.insert(*family, *prefix, sent);
                     // Held from keel's previous image as it would go out now: nothing to send.
-                    if held.is_some_and(|h| exports.groups.set(group) == Some(&h)) {
+                    if held.is_some_and(|h| exports.groups.set(group) == Some(&*h)) {
                         continue;
                     }
                     exports.groups.push(group, Nlri::new(*prefix));

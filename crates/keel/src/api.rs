@@ -491,6 +491,6 @@ async fn status(State(d): State<Arc<Daemon>>) -> Json<StatusView> {
         selection_deferral: restart,
         uptime_s: d.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        last_upgrade: d.last_upgrade.lock().map(|u| u.clone()).unwrap_or_else(|e| e.into_inner().clone()),
+        last_upgrade: d.last_upgrade.clone(),
     })
 }

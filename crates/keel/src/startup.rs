@@ -120,7 +120,20 @@ pub async fn run(
     // A hitless upgrade is no restart: the sessions go on, nobody was told anything.
     let restart = previous.is_some() && gr.mode == keel_config::GrMode::Restart && handoff.is_none();
     let handed_at_ms = handoff.as_ref().map(|h| h.daemon.time_unix_ms);
-    let (mut resume, mut inherited, last_upgrade) = resumable(&config, handoff);
+    let (mut resume, mut inherited, mut last_upgrade) = resumable(&config, handoff);
+    if let Some(at) = handed_at_ms {
+        // N2 at once, before the FIB is read back (seconds with a full table): each handed-over
+        // session's unwritten bytes and a KEEPALIVE.
+        crate::daemon::handoff::greet(&mut resume);
+        // N8: the handoff as the neighbors saw it, from the old image's stamp (its KEEPALIVEs)
+        // to these: the next upgrade's budget.
+        let ms = unix_ms().saturating_sub(at);
+        info!(ms, "upgrade: sessions greeted (handoff measured)");
+        if let Some(u) = last_upgrade.as_mut() {
+            u.handoff_ms = Some(ms);
+        }
+        update_state(&config.global.state_dir, serde_json::json!({ "last_handoff_ms": ms }));
+    }
     if let Some(p) = &previous {
         info!(clean_exit = p.clean_exit, seconds_ago = p.seconds_ago, restart, "previous run found");
     }
@@ -209,7 +222,7 @@ pub async fn run(
         forwarding: forwarding.clone(),
         restarting: restarting.clone(),
         reexec: std::sync::Mutex::new(None),
-        last_upgrade: std::sync::Mutex::new(last_upgrade),
+        last_upgrade,
         policy_fingerprints: RwLock::new(BTreeMap::new()),
         api_access: crate::access::Admins::new(config.global.api_gid),
         rpki,
@@ -289,16 +302,6 @@ pub async fn run(
     for n in NeighborConfig::from_config(&config) {
         let handed = resume.remove(&n.address);
         daemon.add_neighbor(n, handed).await;
-    }
-    // N8: the handoff as the neighbors saw it, from the old image's stamp to now (each resumed
-    // session has sent its KEEPALIVE): the next upgrade's budget.
-    if let Some(at) = handed_at_ms {
-        let ms = unix_ms().saturating_sub(at);
-        info!(ms, "upgrade: sessions resumed (handoff measured)");
-        if let Some(u) = daemon.last_upgrade.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            u.handoff_ms = Some(ms);
-        }
-        update_state(&config.global.state_dir, serde_json::json!({ "last_handoff_ms": ms }));
     }
     // Connections are taken only now that every neighbor is known: one that came earlier
     // waited in the listen backlog instead of being refused as "not a configured neighbor"

@@ -728,11 +728,14 @@ fn the_initial_advertisement_leaves_out_what_the_neighbor_gave() {
 
 /// What the neighbor holds, read back from the UPDATEs it was sent (as `keel upgrade` hands
 /// an Adj-RIB-Out to the next keeld image).
-fn held(bytes: &[u8]) -> Vec<(Family, Prefix, AttrSet)> {
+fn held(bytes: &[u8]) -> Vec<(Family, Prefix, Arc<AttrSet>)> {
     updates(bytes)
         .iter()
         .flat_map(AttrSet::announced)
-        .flat_map(|(f, set, nlri)| nlri.into_iter().map(move |n| (f, n.prefix, set.clone())))
+        .flat_map(|(f, set, nlri)| {
+            let set = Arc::new(set);
+            nlri.into_iter().map(move |n| (f, n.prefix, set.clone()))
+        })
         .collect()
 }
 
@@ -747,7 +750,7 @@ fn a_handed_over_session_sends_only_what_differs_from_what_the_neighbor_holds() 
     let sent: Vec<u8> = drain(&mut before, &rib, usize::MAX).into_iter().flat_map(|p| p.bytes).collect();
     let mut inherited = held(&sent);
     assert_eq!(inherited.len(), 10, "every route read back");
-    inherited.push((V4, prefix(20), set(&[65009], 1)));
+    inherited.push((V4, prefix(20), Arc::new(set(&[65009], 1))));
     rib.withdraw(UPSTREAM, V4, prefix(0), 0);
     rib.announce_set(UPSTREAM, V4, prefix(1), 0, set(&[65001, 65010], 1));
     rib.announce_set(UPSTREAM, V4, prefix(10), 0, set(&[65001], 0));

@@ -82,6 +82,30 @@ pub fn take(fd: RawFd) -> Result<Handoff, String> {
     })
 }
 
+/// The new image's first act for its handed-over sessions (step N2), before the FIB is read
+/// back or any task runs: what the old image had not written, then a KEEPALIVE, straight to
+/// each socket, so that the neighbors' hold timers start again at once. What a socket does
+/// not take at once stays in `unwritten` for the neighbor task (which sends a KEEPALIVE too).
+pub fn greet(sessions: &mut std::collections::BTreeMap<std::net::IpAddr, keel_handoff::NeighborState>) {
+    let keepalive = keel_wire::Message::Keepalive.encode(&keel_wire::CodecOptions::default()).unwrap_or_default();
+    for s in sessions.values_mut() {
+        let mut bytes = std::mem::take(&mut s.unwritten);
+        bytes.extend_from_slice(&keepalive);
+        let mut done = 0;
+        while done < bytes.len() {
+            // SAFETY: write(2) on a descriptor the old image handed over (owned by this state
+            // until its task takes it), from a live buffer of the given length.
+            let n = unsafe { libc::write(s.fd, bytes[done..].as_ptr().cast(), bytes.len() - done) };
+            if n <= 0 {
+                // Full (EAGAIN on the non-blocking socket) or failed: the task goes on with it.
+                break;
+            }
+            done += n as usize;
+        }
+        s.unwritten = bytes.split_off(done);
+    }
+}
+
 /// How long one step of the handoff may take at most (a neighbor's quiesce or handover, the
 /// RIB task's writing); past it that part is not handed over.
 const STEP: Duration = Duration::from_secs(2);

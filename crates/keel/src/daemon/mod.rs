@@ -44,7 +44,7 @@ pub struct Daemon {
     /// (same pid), with the sessions handed over for an upgrade; see [`upgrade`].
     pub reexec: std::sync::Mutex<Option<upgrade::Reexec>>,
     /// The `keel upgrade` that handed this keeld its sessions, for `/v1/status`.
-    pub last_upgrade: std::sync::Mutex<Option<keel_api::UpgradeView>>,
+    pub last_upgrade: Option<keel_api::UpgradeView>,
     /// Fingerprints of each neighbor's import and export chains as the RIB task has them.
     pub(crate) policy_fingerprints: RwLock<BTreeMap<IpAddr, (u64, u64)>>,
     /// Who may change keeld through the API (`[global] api_group`).

@@ -9,10 +9,10 @@
 
 use super::RibTask;
 use crate::events::ResumedRibs;
-use keel_rib::adj_rib_out::{self, ExportPolicy};
+use keel_rib::adj_rib_out::{ExportPolicy, SentExports};
+use keel_rib::update_groups::ByAttrSet;
 use keel_rib::AttrSet;
-use keel_wire::{builder, CodecOptions, Family, Message, Nlri, Prefix, Update};
-use rustc_hash::FxHashMap;
+use keel_wire::{CodecOptions, Message, Nlri, Update};
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,9 +22,6 @@ use tracing::{info, warn};
 
 /// How long the new image waits for every handed-over session before it exports anyway.
 pub const RESUME_WAIT: Duration = Duration::from_secs(10);
-
-/// Routes received with one attribute set: one run of UPDATEs in the handed-over Adj-RIB-In.
-type ReceivedRun = (Arc<AttrSet>, Vec<Nlri>);
 
 /// Handed-over sessions whose RIBs are not loaded yet: exports wait for them.
 #[derive(Debug)]
@@ -57,19 +54,22 @@ impl RibTask {
     }
 
     /// Loads what the previous image handed over for `address`, whose session just came up.
+    /// The messages are decoded one at a time, and each attribute set of the Adj-RIB-Out is
+    /// held once for all its routes.
     pub(super) fn resume_ribs(&mut self, address: IpAddr, ribs: ResumedRibs) {
         let Some(s) = self.peers.get_mut(&address).and_then(|p| p.session.as_mut()) else { return };
         let (send, receive) = (s.negotiated.codec_send(), s.negotiated.codec_receive());
-        let held: Vec<(Family, Prefix, AttrSet)> = updates(address, &ribs.adj_rib_out, &send)
-            .iter()
-            .flat_map(AttrSet::announced)
-            .flat_map(|(f, set, nlri)| nlri.into_iter().map(move |n| (f, n.prefix, set.clone())))
-            .collect();
-        let out = held.len();
-        s.adj_rib_out.inherit(held, &ribs.end_of_rib_sent);
-        let received = updates(address, &ribs.adj_rib_in, &receive);
-        let messages = received.len();
-        for u in received {
+        let mut out = 0;
+        let held = updates(address, &ribs.adj_rib_out, &send).flat_map(|u| {
+            AttrSet::announced(&u).into_iter().flat_map(|(f, set, nlri)| {
+                let set = Arc::new(set);
+                nlri.into_iter().map(move |n| (f, n.prefix, set.clone()))
+            })
+        });
+        s.adj_rib_out.inherit(held.inspect(|_| out += 1), &ribs.end_of_rib_sent);
+        let mut messages = 0;
+        for u in updates(address, &ribs.adj_rib_in, &receive) {
+            messages += 1;
             self.apply_update(address, Box::new(u));
         }
         if let Some(p) = self.peers.get_mut(&address) {
@@ -87,7 +87,10 @@ impl RibTask {
 
     /// The old image, step O3: every Established neighbor's Adj-RIB-In and Adj-RIB-Out as
     /// UPDATE messages, and the messages packed for it and not handed to its writer yet
-    /// (they go out first in the new image, after what its writer had not written).
+    /// (they go out first in the new image, after what its writer had not written). Both
+    /// are grouped as keel-rib groups UPDATEs ([`keel_rib::update_groups`]): the received
+    /// routes by their interned set, the sent ones by their export, computed once per source
+    /// set ([`adj_rib_out::SentExports`]).
     pub(super) fn hand_off(&mut self) -> HashMap<IpAddr, ResumedRibs> {
         let mut out = HashMap::new();
         let rpki = self.rpki.validator();
@@ -95,32 +98,25 @@ impl RibTask {
             let Some(s) = peer.session.as_mut() else { continue };
             let (send, receive) = (s.negotiated.codec_send(), s.negotiated.codec_receive());
             let mut ribs = ResumedRibs::default();
-            // Adj-RIB-In: one run of UPDATEs per received attribute set.
-            let mut by_set: FxHashMap<(Family, *const AttrSet), ReceivedRun> = FxHashMap::default();
+            let mut received = ByAttrSet::default();
             for r in self.rib.received_routes(peer.id) {
-                let e =
-                    by_set.entry((r.family, Arc::as_ptr(&r.attrs))).or_insert_with(|| (r.attrs.clone(), Vec::new()));
-                e.1.push(Nlri::with_path_id(r.prefix, r.path_id));
+                received.announce(r.family, &r.attrs, Nlri::with_path_id(r.prefix, r.path_id));
             }
-            for ((family, _), (set, nlri)) in by_set {
-                encode(address, family, &set, &nlri, &receive, &mut ribs.adj_rib_in);
-            }
-            // Adj-RIB-Out: what each destination went out as, grouped by exported set.
+            let errors;
+            (ribs.adj_rib_in, errors) = received.finish(&receive);
+            log_errors(address, "Adj-RIB-In", &errors);
             let policy = ExportPolicy {
                 chain: self.chains.get(&address).map(|c| &*c.export),
                 vrps: rpki.table().map(|t| &**t),
                 local_asn: self.local_asn,
                 graceful_shutdown: self.graceful_shutdown.contains(&address),
             };
-            let mut exported: FxHashMap<(Family, AttrSet), Vec<Nlri>> = FxHashMap::default();
-            for ((family, prefix), id, sent) in s.adj_rib_out.sent_paths() {
-                if let Some(set) = adj_rib_out::exported(&self.rib, peer.id, &policy, family, &prefix, sent) {
-                    let nlri = id.map_or(Nlri::new(prefix), |id| Nlri::with_path_id(prefix, id));
-                    exported.entry((family, set)).or_default().push(nlri);
+            if let Some(mut sent) = SentExports::new(&self.rib, peer.id, &policy) {
+                for ((family, prefix), id, entry) in s.adj_rib_out.sent_paths() {
+                    sent.add(family, &prefix, id, entry);
                 }
-            }
-            for ((family, set), nlri) in exported {
-                encode(address, family, &set, &nlri, &send, &mut ribs.adj_rib_out);
+                let errors = sent.take().encode(&send, &mut ribs.adj_rib_out);
+                log_errors(address, "Adj-RIB-Out", &errors);
             }
             ribs.queued = s.adj_rib_out.take_queued();
             ribs.end_of_rib_sent = peer.end_of_rib_sent.iter().copied().collect();
@@ -131,31 +127,31 @@ impl RibTask {
     }
 }
 
-/// Appends UPDATEs announcing `nlri` with `set` to `out`; an encoding failure is logged.
-fn encode(address: IpAddr, family: Family, set: &AttrSet, nlri: &[Nlri], codec: &CodecOptions, out: &mut Vec<u8>) {
-    if let Err(e) = builder::announce(family, &set.attributes, set.next_hop, nlri, codec, out) {
-        warn!(neighbor = %address, %family, routes = nlri.len(), error = %e, "routes not handed over");
+/// Logs what could not be encoded for the handoff (those routes are not handed over).
+fn log_errors(address: IpAddr, rib: &str, errors: &[keel_wire::EncodeError]) {
+    for e in errors {
+        warn!(neighbor = %address, rib, error = %e, "routes not handed over");
     }
 }
 
-/// The UPDATE messages in `bytes`, back to back; what does not decode is logged and left.
-fn updates(address: IpAddr, bytes: &[u8], codec: &CodecOptions) -> Vec<Update> {
+/// The UPDATE messages in `bytes`, back to back, decoded as they are taken; what does not
+/// decode is logged and left.
+fn updates<'a>(address: IpAddr, bytes: &'a [u8], codec: &'a CodecOptions) -> impl Iterator<Item = Update> + 'a {
     let mut rest = bytes;
-    let mut v = Vec::new();
-    while !rest.is_empty() {
-        let frame = match Message::next_frame(rest, codec) {
-            Ok(Some(f)) => f,
-            _ => {
-                warn!(neighbor = %address, octets = rest.len(), "handed-over RIB cut short");
-                break;
-            }
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        let Ok(Some(frame)) = Message::next_frame(rest, codec) else {
+            warn!(neighbor = %address, octets = rest.len(), "handed-over RIB cut short");
+            rest = &[];
+            return None;
         };
+        rest = &rest[frame.len()..];
         match Message::decode(frame, codec) {
-            Ok(Message::Update(u)) => v.push(*u),
+            Ok(Message::Update(u)) => return Some(*u),
             Ok(_) => {}
             Err(e) => warn!(neighbor = %address, error = %e, "a handed-over UPDATE does not decode"),
         }
-        rest = &rest[frame.len()..];
-    }
-    v
+    })
 }
