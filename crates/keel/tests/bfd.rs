@@ -72,11 +72,16 @@ impl BfdLab {
     /// BIRD with BFD on its interface and `bfd on` in the session; `graceful` is its
     /// `graceful restart` setting.
     fn bird(&mut self, graceful: &str) {
+        self.bird_interface(graceful, "");
+    }
+
+    /// [`BfdLab::bird`] with more settings of BIRD's BFD interface (`interface`).
+    fn bird_interface(&mut self, graceful: &str, interface: &str) {
         let dir = self.dir.join("bird");
         std::fs::create_dir_all(&dir).expect("BIRD's directory");
         let body = format!(
             r#"protocol bfd {{
-  interface "vb" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }};
+  interface "vb" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; {interface} }};
 }}
 protocol static s4 {{ ipv4; route 198.51.100.0/24 blackhole; }}
 protocol bgp keel {{
@@ -343,7 +348,8 @@ fn bird_c0_with_bfd_strict_or_without_graceful_restart_flushes() {
 
 /// keeld restarts (`keel restart`, then a crash and a new start) while BFD is on: BIRD's BFD
 /// session never leaves Up, because keel-bfdd goes on running it, and through `keel restart`
-/// BIRD keeps keel's route as graceful-restart helper.
+/// BIRD keeps keel's route as graceful-restart helper; through `keel upgrade` the BGP session
+/// itself goes on too.
 #[test]
 fn keeld_restarts_leave_birds_bfd_session_up() {
     let mut lab = BfdLab::new("rs");
@@ -383,6 +389,23 @@ fn keeld_restarts_leave_birds_bfd_session_up() {
         let n = lab.neighbor();
         n["state"] == "established" && n["bfd"]["state"] == "up"
     });
+    // `keel upgrade` (issue 21): the BGP session itself goes on, BFD stays Up throughout.
+    let bird = lab.bird.as_ref().expect("BIRD");
+    wait_for("BIRD established again", WAIT, || bird.established().then_some(()));
+    let mark = bird.session_mark();
+    // keel refuses to upgrade while its own selection deferral runs (after the crash above).
+    wait_for("keel's selection deferral over", WAIT, || {
+        keel_api::client::request(&lab.api(), "GET", "/v1/status").ok().filter(|v| v["restarting"] == false)
+    });
+    let before = starts(&lab);
+    let (ok, out) = keel(&lab.api(), &["upgrade"]);
+    assert!(ok, "{out}");
+    watch(&lab, "keel upgrade", true, &|lab| {
+        let n = lab.neighbor();
+        starts(lab) > before && n["state"] == "established" && n["bfd"]["state"] == "up"
+    });
+    let bird = lab.bird.as_ref().expect("BIRD");
+    assert!(bird.session_mark().same_session_as(&mark), "BIRD's BGP session went on:\n{}", bird.protocol());
     assert_eq!(lab.keel_bfdd_pid(), Some(bfdd), "the same keel-bfdd throughout");
     assert_eq!(lab.neighbor()["bfd"]["flaps"], 0);
 }
@@ -615,28 +638,7 @@ fn keel_restart_leaves_frrs_bfd_session_up() {
 
 /// BIRD with BFD authentication on its interface (`authentication keyed sha1; password ...`).
 fn bird_with_auth(lab: &mut BfdLab, password: &str) {
-    let dir = lab.dir.join("bird");
-    std::fs::create_dir_all(&dir).expect("BIRD's directory");
-    let body = format!(
-        r#"protocol bfd {{
-  interface "vb" {{
-    min rx interval 100 ms; min tx interval 100 ms; multiplier 3;
-    authentication keyed sha1; password "{password}" {{ id 7; }};
-  }};
-}}
-protocol static s4 {{ ipv4; route 198.51.100.0/24 blackhole; }}
-protocol bgp keel {{
-  local 192.0.2.2 as 65002;
-  neighbor 192.0.2.1 as 65001;
-  hold time 90;
-  connect delay time 1; connect retry time 1; error wait time 1, 2;
-  graceful restart on;
-  bfd on;
-  ipv4 {{ import all; export all; }};
-}}
-"#
-    );
-    lab.bird_with(&dir, &body);
+    lab.bird_interface("on", &format!(r#"authentication keyed sha1; password "{password}" {{ id 7; }};"#));
 }
 
 /// RFC 5880 §6.7.4 against BIRD: keel's `[bfd]` `auth = "keyed-sha1"` with BIRD's key and key
