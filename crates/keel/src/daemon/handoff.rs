@@ -76,10 +76,42 @@ fn close_inherited() {
 /// `keeld --handoff-fd N`, before anything else is opened: the state, or (fallback B) the
 /// reason it cannot be read, after closing every inherited descriptor.
 pub fn take(fd: RawFd) -> Result<Handoff, String> {
-    read_state(fd).map_err(|e| {
+    let mut h = read_state(fd).map_err(|e| {
         close_inherited();
         format!("handoff state unreadable: {e}")
-    })
+    })?;
+    sockets_only(&mut h);
+    Ok(h)
+}
+
+/// Keeps the sessions and listeners whose descriptor is an open socket of this process, each
+/// named once: the state says which descriptors to take over, and nothing else may be taken
+/// (closed, written to) on its word. What is dropped is logged.
+fn sockets_only(h: &mut Handoff) {
+    let mut seen = std::collections::HashSet::new();
+    let mut usable = |fd: RawFd| fd > 2 && is_socket(fd) && seen.insert(fd);
+    h.neighbors.retain(|n| {
+        let ok = usable(n.fd);
+        if !ok {
+            warn!(neighbor = %n.address, fd = n.fd, "handed-over session's descriptor is not a socket of this process: not resumed");
+        }
+        ok
+    });
+    h.listeners.retain(|l| {
+        let ok = usable(l.fd);
+        if !ok {
+            warn!(address = %l.address, fd = l.fd, "handed-over listener's descriptor is not a socket of this process: bound again");
+        }
+        ok
+    });
+}
+
+/// Whether `fd` is open and a socket.
+fn is_socket(fd: RawFd) -> bool {
+    // SAFETY: all-zero is a valid `stat`; fstat(2) writes into it and touches nothing else.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; an unopened descriptor gives EBADF.
+    unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK }
 }
 
 /// The new image's first act for its handed-over sessions (step N2), before the FIB is read
@@ -225,6 +257,39 @@ mod tests {
         assert!(read_state(fd.into_raw_fd()).expect_err("bad checksum").contains("checksum mismatch"));
         assert!(read_state(1_000_000).expect_err("closed").contains("not an open state"));
         assert!(read_state(1).expect_err("stdout").contains("not an open state"));
+    }
+
+    #[test]
+    fn only_open_sockets_named_once_are_taken_over() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
+        let file = File::open("/proc/self/status").expect("a file");
+        let n = |fd: i32| keel_handoff::NeighborState {
+            address: "192.0.2.1".parse().expect("address"),
+            fd,
+            local_address: "192.0.2.2:179".parse().expect("address"),
+            local_open: Vec::new(),
+            remote_open: Vec::new(),
+            hold_time: 90,
+            hold_left_ms: 0,
+            keepalive_left_ms: 0,
+            established_ms: 0,
+            counters: Default::default(),
+            unread: Vec::new(),
+            unwritten: Vec::new(),
+            adj_rib_in: Vec::new(),
+            adj_rib_out: Vec::new(),
+            timers: Vec::new(),
+            prefix_limit: Default::default(),
+            end_of_rib_sent: Vec::new(),
+            end_of_rib_received: Vec::new(),
+        };
+        let s = socket.as_raw_fd();
+        let mut h = Handoff {
+            neighbors: vec![n(s), n(s), n(file.as_raw_fd()), n(1), n(-1), n(1_000_000)],
+            ..Handoff::default()
+        };
+        sockets_only(&mut h);
+        assert_eq!(h.neighbors.iter().map(|n| n.fd).collect::<Vec<_>>(), vec![s], "the socket, once");
     }
 
     #[test]
