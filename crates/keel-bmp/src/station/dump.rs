@@ -23,7 +23,6 @@
 //! Adj-RIB-In and Loc-RIB views, [`SentExports`] for the Adj-RIB-Out, the grouping
 //! [`keel_rib::AdjRibOut`] packs with).
 
-use super::feeds::WithAdjRibOut;
 use super::from_rib::Neighbor;
 use super::{Change, Routes, Session, View};
 use keel_rib::adj_rib_out::SentExports;
@@ -33,6 +32,10 @@ use keel_wire::{CodecOptions, EncodeError, Family, Nlri, Prefix};
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+
+/// A neighbor's Adj-RIB-Out and export policy, lent for the time of a call.
+pub type WithAdjRibOut<'a> =
+    dyn Fn(IpAddr, &mut dyn FnMut(&keel_rib::AdjRibOut, &keel_rib::adj_rib_out::ExportPolicy)) + 'a;
 
 /// Routes per piece: about 1-2 MB of UPDATEs for a full table's attribute sets.
 pub const PIECE: usize = 16 * 1024;

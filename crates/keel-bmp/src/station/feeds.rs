@@ -7,8 +7,7 @@
 use super::dump::{self, Dump};
 use super::from_rib::{self, Neighbor};
 use super::{Change, Down, Feed, Request, Router, Routes, Session, Statistics, View};
-use keel_rib::adj_rib_out::ExportPolicy;
-use keel_rib::{AdjRibOut, Changed, Rib};
+use keel_rib::{Changed, Rib};
 use keel_wire::{EncodeError, Family, Nlri, Update};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -16,8 +15,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tracing::warn;
 
-/// A neighbor's Adj-RIB-Out and export policy, lent for the time of a call.
-pub type WithAdjRibOut<'a> = dyn Fn(IpAddr, &mut dyn FnMut(&AdjRibOut, &ExportPolicy)) + 'a;
+pub use super::dump::WithAdjRibOut;
 
 pub struct Feeds {
     feeds: Vec<Feed>,
