@@ -9,10 +9,17 @@
 use crate::events::{FibCommand, FibUpdate, ForwardingState, RibEvent};
 use keel_fib::{Fib, FibChange, FibRoute, NextHop};
 use keel_wire::Prefix;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+
+/// Changes handed to the kernel at a time while a batch is worked through: a million-route
+/// withdrawal (a full-table neighbor lost) starts leaving the kernel after the first of them,
+/// not after the whole batch was prepared (issue 22: the route out of the kernel soon after
+/// BFD Down).
+const KERNEL_CHUNK: usize = 16_384;
 
 pub struct FibTask<F: Fib> {
     fib: F,
@@ -20,9 +27,9 @@ pub struct FibTask<F: Fib> {
     /// Resolution of each BGP next hop: (gateway to install, IGP metric), `None` unreachable.
     next_hops: HashMap<IpAddr, Option<(IpAddr, u32)>>,
     /// Routes found in the kernel at start and not yet confirmed by the decision process.
-    inherited: HashSet<Prefix>,
+    inherited: FxHashSet<Prefix>,
     /// What the kernel holds from keel, as far as keel knows.
-    installed: HashMap<Prefix, FibRoute>,
+    installed: FxHashMap<Prefix, FibRoute>,
     /// The GR F bit: set when keel's routes survived in the kernel, or once keel has
     /// converged after a cold start (from then on its forwarding state is its own).
     forwarding: ForwardingState,
@@ -38,8 +45,8 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             fib,
             rib,
             next_hops: HashMap::new(),
-            inherited: HashSet::new(),
-            installed: HashMap::new(),
+            inherited: FxHashSet::default(),
+            installed: FxHashMap::default(),
             forwarding,
             kept: 0,
             replaced: 0,
@@ -169,7 +176,8 @@ impl<F: Fib + Send + 'static> FibTask<F> {
 
     async fn apply(&mut self, batch: Vec<FibUpdate>) {
         // The last word on each prefix wins.
-        let mut last: HashMap<Prefix, Vec<IpAddr>> = HashMap::with_capacity(batch.len());
+        let mut last: FxHashMap<Prefix, Vec<IpAddr>> = FxHashMap::default();
+        last.reserve(batch.len());
         for u in batch {
             last.insert(u.prefix, u.next_hops);
         }
@@ -187,6 +195,9 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             if gateways.is_empty() {
                 if self.installed.remove(&prefix).is_some() {
                     changes.push(FibChange::Delete(prefix));
+                    if changes.len() >= KERNEL_CHUNK {
+                        self.to_kernel(std::mem::take(&mut changes)).await;
+                    }
                 }
                 continue;
             }
@@ -199,7 +210,15 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             self.replaced += usize::from(inherited);
             self.installed.insert(prefix, route.clone());
             changes.push(FibChange::Upsert(route));
+            if changes.len() >= KERNEL_CHUNK {
+                self.to_kernel(std::mem::take(&mut changes)).await;
+            }
         }
+        self.to_kernel(changes).await;
+    }
+
+    /// Hands `changes` to the FIB (the kernel), counting and logging what it refused.
+    async fn to_kernel(&mut self, changes: Vec<FibChange>) {
         if changes.is_empty() {
             return;
         }
