@@ -196,7 +196,7 @@ impl<F: Fib + Send + 'static> FibTask<F> {
                 if self.installed.remove(&prefix).is_some() {
                     changes.push(FibChange::Delete(prefix));
                     if changes.len() >= KERNEL_CHUNK {
-                        self.to_kernel(std::mem::take(&mut changes)).await;
+                        self.send_to_kernel(std::mem::take(&mut changes)).await;
                     }
                 }
                 continue;
@@ -211,14 +211,14 @@ impl<F: Fib + Send + 'static> FibTask<F> {
             self.installed.insert(prefix, route.clone());
             changes.push(FibChange::Upsert(route));
             if changes.len() >= KERNEL_CHUNK {
-                self.to_kernel(std::mem::take(&mut changes)).await;
+                self.send_to_kernel(std::mem::take(&mut changes)).await;
             }
         }
-        self.to_kernel(changes).await;
+        self.send_to_kernel(changes).await;
     }
 
     /// Hands `changes` to the FIB (the kernel), counting and logging what it refused.
-    async fn to_kernel(&mut self, changes: Vec<FibChange>) {
+    async fn send_to_kernel(&mut self, changes: Vec<FibChange>) {
         if changes.is_empty() {
             return;
         }
