@@ -289,6 +289,33 @@ struct Required {
 }
 
 impl NeighborState {
+    /// A session's state with its identity alone: everything else empty, zero or none, for
+    /// the caller to fill in.
+    pub fn new(address: IpAddr, fd: i32, local_address: SocketAddr) -> NeighborState {
+        NeighborState {
+            address,
+            fd,
+            local_address,
+            local_open: Vec::new(),
+            remote_open: Vec::new(),
+            hold_time: 0,
+            hold_left_ms: 0,
+            keepalive_left_ms: 0,
+            established_ms: 0,
+            counters: Counters::default(),
+            unread: Vec::new(),
+            unwritten: Vec::new(),
+            adj_rib_in: Vec::new(),
+            adj_rib_out: Vec::new(),
+            timers: Vec::new(),
+            prefix_limit: PrefixLimit::default(),
+            end_of_rib_sent: Vec::new(),
+            end_of_rib_received: Vec::new(),
+        }
+    }
+}
+
+impl NeighborState {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
         w.record(N_ADDRESS, |w| {
             put_address(w, self.address);
@@ -367,26 +394,8 @@ impl NeighborState {
     fn decode(value: &[u8]) -> Result<NeighborState, DecodeError> {
         let mut r = Reader::new(value);
         let mut req = Required::default();
-        let mut n = NeighborState {
-            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            fd: -1,
-            local_address: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            local_open: Vec::new(),
-            remote_open: Vec::new(),
-            hold_time: 0,
-            hold_left_ms: 0,
-            keepalive_left_ms: 0,
-            established_ms: 0,
-            counters: Counters::default(),
-            unread: Vec::new(),
-            unwritten: Vec::new(),
-            adj_rib_in: Vec::new(),
-            adj_rib_out: Vec::new(),
-            timers: Vec::new(),
-            prefix_limit: PrefixLimit::default(),
-            end_of_rib_sent: Vec::new(),
-            end_of_rib_received: Vec::new(),
-        };
+        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let mut n = NeighborState::new(unspecified, -1, SocketAddr::new(unspecified, 0));
         while let Some(record) = r.record() {
             let (tag, value) = record?;
             n.decode_field(&mut req, tag, value).map_err(|Short| malformed(tag, "short"))??;

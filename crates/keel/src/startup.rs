@@ -127,7 +127,7 @@ pub async fn run(
         crate::daemon::handoff::greet(&mut resume);
         // N8: the handoff as the neighbors saw it, from the old image's stamp (its KEEPALIVEs)
         // to these: the next upgrade's budget.
-        let ms = unix_ms().saturating_sub(at);
+        let ms = crate::daemon::handoff::unix_ms().saturating_sub(at);
         info!(ms, "upgrade: sessions greeted (handoff measured)");
         if let Some(u) = last_upgrade.as_mut() {
             u.handoff_ms = Some(ms);
@@ -371,11 +371,6 @@ pub async fn run(
     let _ = std::fs::remove_file(&api_path);
     write_state(&*daemon.config.read().await, true);
     Ok(reexec.map(|r| Exec { binary: r.binary, handoff_fd: None }))
-}
-
-/// Now, in Unix milliseconds.
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What a handoff gives this process: the sessions this configuration still has, by neighbor;

@@ -33,19 +33,19 @@ pub(super) async fn feed_while_keeld_runs(lab: &Lab, topo: &mut Topology, restar
 
 /// How many times keeld's session with the upstream became Established (keeld's API).
 pub(super) async fn upstream_sessions(lab: &Lab, topo: &Topology) -> Option<u64> {
-    let path = format!("/v1/neighbors/{}", lab.addresses.upstream);
+    sessions_with(topo, lab.addresses.upstream).await
+}
+
+/// How many times keeld's session with `peer` became Established (keeld's API).
+async fn sessions_with(topo: &Topology, peer: std::net::Ipv4Addr) -> Option<u64> {
+    let path = format!("/v1/neighbors/{peer}");
     process::api_get(&topo.keeld.api(), &path).await?["established_transitions"].as_u64()
 }
 
 /// Sessions keeld established with the upstream and the observer so far (each neighbor's
 /// `established_transitions`), `None` when its API does not say.
 pub(super) async fn keel_sessions(lab: &Lab, topo: &Topology) -> Option<u64> {
-    let mut n = 0;
-    for peer in [lab.addresses.upstream, lab.addresses.observer] {
-        let v = process::api_get(&topo.keeld.api(), &format!("/v1/neighbors/{peer}")).await?;
-        n += v["established_transitions"].as_u64()?;
-    }
-    Some(n)
+    Some(sessions_with(topo, lab.addresses.upstream).await? + sessions_with(topo, lab.addresses.observer).await?)
 }
 
 /// `keel upgrade` on the lab's keeld (the binary at its own path, executed in place): returns

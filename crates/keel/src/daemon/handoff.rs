@@ -114,6 +114,12 @@ fn is_socket(fd: RawFd) -> bool {
     unsafe { libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK }
 }
 
+/// Now, in Unix milliseconds: the old image's stamp and the new image's measure of the handoff
+/// (`Instant` does not survive exec).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The new image's first act for its handed-over sessions (step N2), before the FIB is read
 /// back or any task runs: what the old image had not written, then a KEEPALIVE, straight to
 /// each socket, so that the neighbors' hold timers start again at once. What a socket does
@@ -150,9 +156,7 @@ const RIB_STEP: Duration = Duration::from_secs(60);
 pub async fn hand_off(daemon: &Daemon, fib: Option<&mpsc::Sender<FibCommand>>) -> Result<RawFd, String> {
     let started = std::time::Instant::now();
     // The sessions' silence starts now: the stamp the new image measures the handoff from.
-    let stamp_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let stamp_ms = unix_ms();
     let handles: Vec<_> = daemon.neighbors.read().await.values().cloned().collect();
     // O1: a KEEPALIVE, then no more reading, on every Established session.
     let mut quiesced = Vec::new();
@@ -263,25 +267,12 @@ mod tests {
     fn only_open_sockets_named_once_are_taken_over() {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
         let file = File::open("/proc/self/status").expect("a file");
-        let n = |fd: i32| keel_handoff::NeighborState {
-            address: "192.0.2.1".parse().expect("address"),
-            fd,
-            local_address: "192.0.2.2:179".parse().expect("address"),
-            local_open: Vec::new(),
-            remote_open: Vec::new(),
-            hold_time: 90,
-            hold_left_ms: 0,
-            keepalive_left_ms: 0,
-            established_ms: 0,
-            counters: Default::default(),
-            unread: Vec::new(),
-            unwritten: Vec::new(),
-            adj_rib_in: Vec::new(),
-            adj_rib_out: Vec::new(),
-            timers: Vec::new(),
-            prefix_limit: Default::default(),
-            end_of_rib_sent: Vec::new(),
-            end_of_rib_received: Vec::new(),
+        let n = |fd: i32| {
+            keel_handoff::NeighborState::new(
+                "192.0.2.1".parse().expect("address"),
+                fd,
+                "192.0.2.2:179".parse().expect("address"),
+            )
         };
         let s = socket.as_raw_fd();
         let mut h = Handoff {

@@ -67,13 +67,11 @@ const HANDOVER_STOP: Duration = Duration::from_secs(2);
 /// in-memory pipe's, which cannot be handed over).
 type Half = Box<dyn Any + Send>;
 
-/// A connection handed over whole: the socket, and the bytes on either side of it that only
-/// this process knew.
+/// A connection handed over whole: the socket, and the bytes queued for it that only this
+/// process knew (what it had read and not processed came from [`Connection::stop_reading`]).
 #[derive(Debug)]
 pub struct HandedOver {
     pub stream: std::net::TcpStream,
-    /// Bytes read from the socket and not yet processed, in order.
-    pub unread: Vec<u8>,
     /// Bytes queued for the peer and not yet written: the tail of a message partly written
     /// comes first.
     pub unwritten: Vec<u8>,
@@ -296,7 +294,7 @@ impl Connection {
         };
         let stream = rd.reunite(*wr).map_err(|e| e.to_string())?;
         let stream = stream.into_std().map_err(|e| e.to_string())?;
-        Ok(HandedOver { stream, unread: Vec::new(), unwritten })
+        Ok(HandedOver { stream, unwritten })
     }
 
     /// How long the peer has taken nothing of what keel has for it (RFC 9687 send hold timer;

@@ -30,14 +30,10 @@ pub fn capture(address: IpAddr, fd: i32, status: &NeighborStatus) -> Option<Neig
     let negotiated = status.negotiated.as_ref().filter(|_| status.state == State::Established)?;
     let hold_ms = u32::from(negotiated.hold_time) * 1000;
     Some(NeighborState {
-        address,
-        fd,
-        local_address: status.local_address?,
         local_open: encode(Message::Open(negotiated.local.clone()))?,
         remote_open: encode(Message::Open(negotiated.remote.clone()))?,
         hold_time: negotiated.hold_time,
         hold_left_ms: hold_ms,
-        keepalive_left_ms: 0,
         established_ms: u64::try_from(status.since.elapsed().as_millis()).unwrap_or(u64::MAX),
         counters: Counters {
             messages_received: status.messages_received,
@@ -46,14 +42,7 @@ pub fn capture(address: IpAddr, fd: i32, status: &NeighborStatus) -> Option<Neig
             updates_sent: 0,
             established_transitions: status.established_transitions,
         },
-        unread: Vec::new(),
-        unwritten: Vec::new(),
-        adj_rib_in: Vec::new(),
-        adj_rib_out: Vec::new(),
-        timers: Vec::new(),
-        prefix_limit: Default::default(),
-        end_of_rib_sent: Vec::new(),
-        end_of_rib_received: Vec::new(),
+        ..NeighborState::new(address, fd, status.local_address?)
     })
 }
 
